@@ -1,0 +1,249 @@
+//! The physical memory map (E820 or PVH `hvm_memmap_table_entry`; both use the E820 type numbers).
+
+use crate::{PhysRange, Warning};
+
+/// Most memory-map entries kept (the zero page's `E820_MAX_ENTRIES_ZEROPAGE`).
+pub const MAX_REGIONS: usize = 128;
+
+/// Physical addresses on x86-64 have at most 52 bits; an entry reaching past that is nonsense.
+const PHYS_LIMIT: u64 = 1 << 52;
+
+/// What a region of the physical address space holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryKind {
+    /// Usable RAM (E820 type 1).
+    Ram,
+    /// Reserved (type 2).
+    Reserved,
+    /// ACPI tables, reclaimable after reading (type 3).
+    AcpiReclaimable,
+    /// ACPI non-volatile storage (type 4).
+    AcpiNvs,
+    /// Bad memory (type 5).
+    Unusable,
+    /// Any other type number.
+    Other(u32),
+}
+
+impl MemoryKind {
+    /// The kind an E820 type number stands for.
+    pub const fn from_e820(ty: u32) -> Self {
+        match ty {
+            1 => MemoryKind::Ram,
+            2 => MemoryKind::Reserved,
+            3 => MemoryKind::AcpiReclaimable,
+            4 => MemoryKind::AcpiNvs,
+            5 => MemoryKind::Unusable,
+            other => MemoryKind::Other(other),
+        }
+    }
+}
+
+impl core::fmt::Display for MemoryKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MemoryKind::Ram => f.write_str("usable"),
+            MemoryKind::Reserved => f.write_str("reserved"),
+            MemoryKind::AcpiReclaimable => f.write_str("ACPI data"),
+            MemoryKind::AcpiNvs => f.write_str("ACPI NVS"),
+            MemoryKind::Unusable => f.write_str("unusable"),
+            MemoryKind::Other(t) => write!(f, "type {t}"),
+        }
+    }
+}
+
+/// One validated memory-map region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Addresses covered.
+    pub range: PhysRange,
+    /// What they hold.
+    pub kind: MemoryKind,
+}
+
+/// A validated memory map: sorted by address, no overlaps, no empty regions, adjacent regions of the same kind
+/// merged.
+#[derive(Clone, Debug)]
+pub struct MemoryMap {
+    regions: [Region; MAX_REGIONS],
+    len: usize,
+}
+
+impl Default for MemoryMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryMap {
+    /// An empty map.
+    pub const fn new() -> Self {
+        const EMPTY: Region = Region {
+            range: PhysRange::new(0, 0),
+            kind: MemoryKind::Reserved,
+        };
+        Self {
+            regions: [EMPTY; MAX_REGIONS],
+            len: 0,
+        }
+    }
+
+    /// The regions, in address order.
+    pub fn regions(&self) -> &[Region] {
+        &self.regions[..self.len]
+    }
+
+    /// The RAM regions, in address order.
+    pub fn ram(&self) -> impl Iterator<Item = PhysRange> + '_ {
+        self.regions().iter().filter(|r| r.kind == MemoryKind::Ram).map(|r| r.range)
+    }
+
+    /// Total bytes of RAM.
+    pub fn ram_bytes(&self) -> u64 {
+        self.ram().map(|r| r.len()).sum()
+    }
+
+    /// Whether `range` shares a byte with any RAM region.
+    pub fn overlaps_ram(&self, range: &PhysRange) -> bool {
+        self.ram().any(|r| r.overlaps(range))
+    }
+
+    /// Adds one raw entry, validating it against what is already there. Entries may come in any order.
+    pub fn insert(&mut self, start: u64, size: u64, ty: u32, warn: &mut dyn FnMut(Warning)) {
+        if size == 0 {
+            return warn(Warning::ZeroSizedRegion { start });
+        }
+        let end = match start.checked_add(size) {
+            Some(end) if end <= PHYS_LIMIT => end,
+            _ => return warn(Warning::AbsurdRegion { start, size }),
+        };
+        let new = Region {
+            range: PhysRange::new(start, end),
+            kind: MemoryKind::from_e820(ty),
+        };
+        if let Some(old) = self.regions().iter().find(|r| r.range.overlaps(&new.range)) {
+            return warn(Warning::OverlappingRegion {
+                range: new.range,
+                with: old.range,
+            });
+        }
+        let at = self.regions().partition_point(|r| r.range.start < start);
+        // Merge with a touching neighbour of the same kind instead of taking a slot.
+        if at > 0 && self.regions[at - 1].kind == new.kind && self.regions[at - 1].range.end == start {
+            self.regions[at - 1].range.end = end;
+            self.merge_forward(at - 1);
+            return;
+        }
+        if at < self.len && self.regions[at].kind == new.kind && self.regions[at].range.start == end {
+            self.regions[at].range.start = start;
+            return;
+        }
+        if self.len == MAX_REGIONS {
+            return warn(Warning::TooManyRegions {
+                claimed: MAX_REGIONS as u64 + 1,
+            });
+        }
+        self.regions.copy_within(at..self.len, at + 1);
+        self.regions[at] = new;
+        self.len += 1;
+    }
+
+    /// After region `i` grew at its end, absorbs the next region if they now touch and match.
+    fn merge_forward(&mut self, i: usize) {
+        if i + 1 < self.len
+            && self.regions[i + 1].kind == self.regions[i].kind
+            && self.regions[i + 1].range.start == self.regions[i].range.end
+        {
+            self.regions[i].range.end = self.regions[i + 1].range.end;
+            self.regions.copy_within(i + 2..self.len, i + 1);
+            self.len -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(entries: &[(u64, u64, u32)]) -> (MemoryMap, Vec<Warning>) {
+        let mut map = MemoryMap::new();
+        let mut warnings = Vec::new();
+        for &(s, n, t) in entries {
+            map.insert(s, n, t, &mut |w| warnings.push(w));
+        }
+        (map, warnings)
+    }
+
+    #[test]
+    fn firecracker_layout_is_kept() {
+        let (map, w) = build(&[
+            (0, 0x9fc00, 1),
+            (0x9fc00, 0xe0000 - 0x9fc00, 2),
+            (0xeec0_0000, 0x1000_0000, 2),
+            (0x10_0000, 0x800_0000 - 0x10_0000, 1),
+        ]);
+        assert!(w.is_empty());
+        let kinds: Vec<_> = map.regions().iter().map(|r| (r.range.start, r.kind)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (0, MemoryKind::Ram),
+                (0x9fc00, MemoryKind::Reserved),
+                (0x10_0000, MemoryKind::Ram),
+                (0xeec0_0000, MemoryKind::Reserved)
+            ]
+        );
+        assert_eq!(map.ram_bytes(), 0x9fc00 + 0x800_0000 - 0x10_0000);
+    }
+
+    #[test]
+    fn ram_above_4g_is_counted() {
+        let (map, w) = build(&[(0x10_0000, 0xbff0_0000, 1), (0x1_0000_0000, 0x8000_0000, 1)]);
+        assert!(w.is_empty());
+        assert_eq!(map.ram_bytes(), 0xbff0_0000 + 0x8000_0000);
+    }
+
+    #[test]
+    fn zero_sized_absurd_and_overlapping_entries_are_rejected() {
+        let (map, w) = build(&[
+            (0x10_0000, 0x10_0000, 1),
+            (0x5000, 0, 1),
+            (0xffff_ffff_ffff_f000, 0x2000, 1),
+            (1 << 51, 1 << 52, 1),
+            (0x18_0000, 0x10_0000, 2),
+            (0x10_0000, 0x10_0000, 1),
+        ]);
+        assert_eq!(map.regions().len(), 1);
+        assert_eq!(map.ram_bytes(), 0x10_0000);
+        assert_eq!(w.len(), 5);
+        assert_eq!(w[0], Warning::ZeroSizedRegion { start: 0x5000 });
+        assert!(matches!(w[1], Warning::AbsurdRegion { .. }));
+        assert!(matches!(w[2], Warning::AbsurdRegion { .. }));
+        assert!(matches!(w[3], Warning::OverlappingRegion { .. }));
+        assert!(matches!(w[4], Warning::OverlappingRegion { .. }));
+    }
+
+    #[test]
+    fn adjacent_regions_of_one_kind_merge_in_any_order() {
+        let (map, w) = build(&[(0x3000, 0x1000, 1), (0x1000, 0x1000, 1), (0x2000, 0x1000, 1)]);
+        assert!(w.is_empty());
+        assert_eq!(map.regions().len(), 1);
+        assert_eq!(map.regions()[0].range, PhysRange::new(0x1000, 0x4000));
+    }
+
+    #[test]
+    fn too_many_regions_warns_and_keeps_the_first() {
+        let entries: Vec<_> = (0..200u64).map(|i| (i * 0x2000, 0x1000, 1 + (i as u32 % 2))).collect();
+        let (map, w) = build(&entries);
+        assert_eq!(map.regions().len(), MAX_REGIONS);
+        assert_eq!(w.len(), 200 - MAX_REGIONS);
+    }
+
+    #[test]
+    fn overlaps_ram_sees_ram_only() {
+        let (map, _) = build(&[(0, 0x9fc00, 1), (0x9fc00, 0x400, 2)]);
+        assert!(map.overlaps_ram(&PhysRange::new(0x9f000, 0xa0000)));
+        assert!(!map.overlaps_ram(&PhysRange::new(0x9fc00, 0xa0000)));
+        assert!(!map.overlaps_ram(&PhysRange::new(0xfec0_0000, 0xfec0_1000)));
+    }
+}
