@@ -1,0 +1,95 @@
+//! From the entry assembly to the kernel's `main`: read the boot description, set up the machine, hand over.
+
+use crate::arch::entry::{ENTRY_LINUX64, ENTRY_PVH};
+use crate::mm::layout::phys_to_virt;
+use crate::power::{ExitStatus, power_off};
+use crate::{console, cpu, mm, time};
+use ember_boot::{BootInfo, PhysMemory, Protocol, parse_linux, parse_pvh};
+use ember_cmdline::Cmdline;
+use spin::Once;
+
+/// Boot structures are read only below this address: the boot page tables map the first 4 GiB, and the top
+/// GiB of that is device memory on both VMMs (Firecracker's MMIO gap starts at 3 GiB). Pointers beyond are
+/// refused, never followed.
+const BOOT_READ_LIMIT: u64 = 0xC000_0000;
+
+static BOOT_INFO: Once<BootInfo> = Once::new();
+
+// SAFETY: `entry!` is the only way to define this symbol, and it defines it with exactly this signature.
+unsafe extern "Rust" {
+    /// The kernel's main, bound with [`crate::entry!`].
+    safe fn __ember_kernel_main(boot: &'static BootInfo) -> !;
+}
+
+/// The boot description (available from the moment the kernel's `main` runs).
+pub fn info() -> &'static BootInfo {
+    BOOT_INFO.get().expect("boot description read before use")
+}
+
+/// Reads boot structures through the boot page tables' direct-map window, refusing anything out of range.
+struct BootWindow;
+
+impl PhysMemory for BootWindow {
+    fn read(&mut self, paddr: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = paddr.checked_add(buf.len() as u64) else {
+            return false;
+        };
+        if end > BOOT_READ_LIMIT {
+            return false;
+        }
+        // SAFETY: `[paddr, end)` lies below 3 GiB, which the boot page tables map at PHYS_OFFSET; it is the
+        // VMM's memory, which nothing in the kernel has claimed yet (the frame allocator does not exist), so
+        // reading it races with no writer.
+        unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(paddr) as *const u8, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+}
+
+/// Called by the entry assembly on the boot stack in the higher half, with the boot page tables live.
+pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u64) -> ! {
+    time::set_entry_tsc(entry_tsc);
+    console::init();
+    cpu::init();
+
+    let info = BOOT_INFO.call_once(|| read_boot_info(protocol, info_paddr));
+    let cmdline = Cmdline::new(info.cmdline());
+    console::set_level_from_cmdline(&cmdline);
+    log::info!(
+        "booted by {} ({} at {:#x})",
+        match info.protocol {
+            Protocol::Pvh => "PVH",
+            Protocol::Linux64 => "the Linux 64-bit boot protocol",
+        },
+        match info.protocol {
+            Protocol::Pvh => "start info",
+            Protocol::Linux64 => "zero page",
+        },
+        info.info_paddr
+    );
+    log::info!("command line: {}", info.cmdline());
+    for r in info.memory.regions() {
+        log::info!("memory {} {} ({} KiB)", r.range, r.kind, r.range.len() / 1024);
+    }
+    if let Some(rsdp) = info.rsdp {
+        log::debug!("ACPI RSDP at {rsdp:#x} (from the boot structure)");
+    }
+
+    mm::init(info);
+    time::init();
+    __ember_kernel_main(info)
+}
+
+fn read_boot_info(protocol: u32, paddr: u64) -> BootInfo {
+    let mut info = BootInfo::empty(Protocol::Pvh, paddr);
+    let mut warn = |w| log::warn!("{w}");
+    let parsed = match protocol {
+        ENTRY_PVH => parse_pvh(&mut BootWindow, paddr, &mut info, &mut warn),
+        ENTRY_LINUX64 => parse_linux(&mut BootWindow, paddr, &mut info, &mut warn),
+        _ => unreachable!("the entry assembly passes one of two protocols"),
+    };
+    if let Err(e) = parsed {
+        log::error!("cannot boot: {e}");
+        power_off(ExitStatus::Failure);
+    }
+    info
+}

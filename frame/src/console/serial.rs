@@ -1,0 +1,73 @@
+//! The 16550 UART at I/O port 0x3F8, transmit only (polled).
+
+use crate::arch::port::{inb, outb};
+use core::fmt;
+use spin::Mutex;
+
+const COM1_BASE: u16 = 0x3F8;
+const THR: u16 = 0; // transmit holding register
+const IER: u16 = 1; // interrupt enable
+const FCR: u16 = 2; // FIFO control
+const LCR: u16 = 3; // line control
+const MCR: u16 = 4; // modem control
+const LSR: u16 = 5; // line status
+const LSR_THR_EMPTY: u8 = 1 << 5;
+/// A 16550A's transmit FIFO: after THRE, this many bytes may be written without polling again. Each port
+/// access is a VM exit, so this halves the cost of console output.
+const FIFO_DEPTH: usize = 16;
+
+/// The console UART, shared by the logger and `print`.
+pub(super) static COM1: Mutex<Uart> = Mutex::new(Uart::com1());
+
+/// A 16550 UART.
+pub(crate) struct Uart {
+    base: u16,
+    room: usize,
+}
+
+impl Uart {
+    /// COM1, assumed initialized (the VMM's UART works without it; [`Uart::init`] sets the format).
+    pub(crate) const fn com1() -> Self {
+        Self { base: COM1_BASE, room: 0 }
+    }
+
+    /// Sets 115200 8N1 with FIFOs, interrupts off.
+    pub(crate) fn init(&mut self) {
+        let b = self.base;
+        // SAFETY: these are the UART's own registers; writing them affects only the UART.
+        unsafe {
+            outb(b + IER, 0x00);
+            outb(b + LCR, 0x80); // DLAB on: divisor follows
+            outb(b + THR, 0x01); // divisor 1 = 115200 baud
+            outb(b + IER, 0x00);
+            outb(b + LCR, 0x03); // 8N1, DLAB off
+            outb(b + FCR, 0xC7); // FIFOs on and cleared, 14-byte trigger
+            outb(b + MCR, 0x03); // DTR, RTS
+        }
+    }
+
+    fn put(&mut self, byte: u8) {
+        if self.room == 0 {
+            // SAFETY: reading the UART's line status register has no side effect beyond the UART.
+            while unsafe { inb(self.base + LSR) } & LSR_THR_EMPTY == 0 {
+                core::hint::spin_loop();
+            }
+            self.room = FIFO_DEPTH;
+        }
+        // SAFETY: writing the transmit register only sends the byte.
+        unsafe { outb(self.base + THR, byte) };
+        self.room -= 1;
+    }
+}
+
+impl fmt::Write for Uart {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                self.put(b'\r');
+            }
+            self.put(b);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! The physical frame allocator: [`ember_frames::FrameBitmap`] over all usable RAM, behind a lock.
+
+use super::layout::{PAGE_SIZE, phys_to_virt};
+use ember_boot::{FreeRanges, PhysRange};
+use ember_frames::FrameBitmap;
+use spin::Mutex;
+
+static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
+
+/// Creates the allocator with its bitmap in `storage` (RAM already removed from `free`) and hands it `free`.
+pub(crate) fn init(free: &FreeRanges, storage: PhysRange) {
+    let frames = free.as_slice().last().map_or(0, |r| r.end / PAGE_SIZE) as usize;
+    let words = FrameBitmap::words_for(frames);
+    assert!(storage.len() >= (words * 8) as u64, "frame bitmap storage too small");
+    // SAFETY: `storage` was carved out of usable RAM for this purpose only, so nothing else aliases it; it is
+    // mapped in the direct map (boot tables map the first 4 GiB there and `take` was limited to that, final
+    // tables map all RAM), and the slice lives for the rest of the kernel's life, as the RAM does.
+    let bitmap = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(storage.start) as *mut u64, words) };
+    let mut bitmap = FrameBitmap::new(bitmap, frames).expect("bitmap storage sized above");
+    for r in free.as_slice() {
+        bitmap.add_free((r.start / PAGE_SIZE) as usize, (r.len() / PAGE_SIZE) as usize);
+    }
+    *FRAMES.lock() = Some(bitmap);
+}
+
+/// Hands the page-aligned range `r` to the allocator (memory that became free after boot).
+pub(crate) fn add_free(r: PhysRange) {
+    if let Some(b) = FRAMES.lock().as_mut() {
+        b.add_free((r.start / PAGE_SIZE) as usize, (r.len() / PAGE_SIZE) as usize);
+    }
+}
+
+/// Allocates `count` contiguous frames aligned to `align` frames; returns the physical address of the first.
+pub(crate) fn alloc(count: usize, align: usize) -> Option<u64> {
+    let start = FRAMES.lock().as_mut()?.alloc(count, align)?;
+    Some(start as u64 * PAGE_SIZE)
+}
+
+/// Allocates one frame and fills it with zeros; returns its physical address.
+pub(crate) fn alloc_zeroed() -> Option<u64> {
+    let paddr = alloc(1, 1)?;
+    // SAFETY: the frame was just allocated, so this is its only user, and it lies in the direct map.
+    unsafe { core::ptr::write_bytes(phys_to_virt(paddr) as *mut u8, 0, PAGE_SIZE as usize) };
+    Some(paddr)
+}
+
+/// Bytes of RAM currently free.
+pub fn free_bytes() -> u64 {
+    FRAMES.lock().as_ref().map_or(0, |b| b.free_frames() as u64 * PAGE_SIZE)
+}

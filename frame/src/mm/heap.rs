@@ -1,0 +1,41 @@
+//! The kernel heap (`alloc`): a buddy allocator that grows on demand with frames from the frame allocator.
+
+use super::frame;
+use super::layout::{PAGE_SIZE, phys_to_virt};
+use buddy_system_allocator::{Heap, LockedHeapWithRescue};
+use core::alloc::Layout;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Smallest growth step; larger requests grow the heap by their own (power-of-two) size.
+const GROW_MIN: usize = 64 * 1024;
+/// Largest alignment asked of the frame allocator for a growth step (2 MiB keeps big steps huge-page friendly).
+const GROW_ALIGN_MAX_FRAMES: usize = 512;
+
+#[global_allocator]
+static HEAP: LockedHeapWithRescue<48> = LockedHeapWithRescue::new(grow);
+
+static HEAP_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Called by the allocator when a request cannot be met: adds a block of fresh frames big enough for it. When
+/// no such block is left, it adds nothing and the allocation fails (`try_reserve` reports it; an infallible
+/// allocation ends in the panic handler with a message).
+fn grow(heap: &mut Heap<48>, layout: &Layout) {
+    let Some(bytes) = layout.size().max(layout.align()).checked_next_power_of_two() else {
+        return;
+    };
+    let bytes = bytes.max(GROW_MIN);
+    let frames = bytes / PAGE_SIZE as usize;
+    let Some(paddr) = frame::alloc(frames, frames.min(GROW_ALIGN_MAX_FRAMES)) else {
+        return;
+    };
+    let start = phys_to_virt(paddr) as usize;
+    // SAFETY: the frames were just allocated for the heap alone, lie in the direct map (all RAM is mapped there
+    // before the kernel's main runs, which is the first user of the heap), and are never freed.
+    unsafe { heap.add_to_heap(start, start + bytes) };
+    HEAP_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+/// Bytes of RAM the heap has taken from the frame allocator so far.
+pub fn heap_bytes() -> u64 {
+    HEAP_BYTES.load(Ordering::Relaxed)
+}

@@ -1,0 +1,25 @@
+//! The kernel's virtual address layout.
+//!
+//! | range                                   | what                                            |
+//! |-----------------------------------------|-------------------------------------------------|
+//! | `0xFFFF_8000_0000_0000` + phys          | direct map of RAM, ACPI tables and the first MiB |
+//! | `0xFFFF_C000_0000_0000` …               | MMIO, mapped uncached on demand                  |
+//! | `0xFFFF_FFFF_8000_0000` + phys          | the kernel image (linked at 1 MiB physical)      |
+//!
+//! The lower half is left for user space.
+
+/// Virtual address of physical address 0 in the direct map.
+pub const PHYS_OFFSET: u64 = 0xFFFF_8000_0000_0000;
+/// Start of the MMIO mapping window.
+pub const MMIO_BASE: u64 = 0xFFFF_C000_0000_0000;
+/// Size of the MMIO mapping window.
+pub const MMIO_SIZE: u64 = 1 << 40;
+/// Virtual address of physical address 0 in the kernel image mapping.
+pub const KERNEL_BASE: u64 = 0xFFFF_FFFF_8000_0000;
+/// Size of a base page.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// The direct-map virtual address of a physical address.
+pub const fn phys_to_virt(paddr: u64) -> u64 {
+    PHYS_OFFSET + paddr
+}

@@ -1,0 +1,179 @@
+//! Memory: physical frames, the kernel's page tables (direct map, image, MMIO), the heap and device memory.
+//!
+//! [`init`] runs once at boot while the boot page tables are live. It reserves what must be kept (page 0, the
+//! kernel image, the initrd), gives everything else to the frame allocator, builds the final page tables,
+//! switches to them, and then returns the image's boot section (entry code and boot page tables) to the
+//! allocator.
+
+mod frame;
+mod heap;
+mod io_mem;
+pub mod layout;
+mod page_table;
+pub(crate) mod stack;
+
+pub use frame::free_bytes;
+pub use heap::heap_bytes;
+pub use io_mem::{IoMem, IoMemError};
+
+use crate::arch::regs;
+use ember_boot::{BootInfo, MemoryKind, PhysRange, usable_ranges};
+use layout::{KERNEL_BASE, PAGE_SIZE, PHYS_OFFSET};
+use page_table::{PageTable, WRITABLE};
+use spin::{Mutex, Once};
+
+/// The boot tables map the first 4 GiB in the direct map; everything allocated before the switch lies there.
+const BOOT_DIRECT_MAP_END: u64 = 1 << 32;
+/// The first MiB (BIOS area, MP table, RSDP) is always in the direct map, whatever the memory map says.
+const LOW_MEMORY_END: u64 = 1 << 20;
+
+static KERNEL_PT: Mutex<Option<PageTable>> = Mutex::new(None);
+static USABLE_BYTES: Once<u64> = Once::new();
+
+unsafe extern "C" {
+    static __kernel_phys_start: u8;
+    static __boot_end: u8;
+    static __text_start: u8;
+    static __rodata_start: u8;
+    static __data_start: u8;
+    static __kernel_end: u8;
+}
+
+/// The address of a linker-script symbol (only its address is meaningful; it is never read).
+macro_rules! symbol {
+    ($name:ident) => {
+        (&raw const $name) as u64
+    };
+}
+
+/// Bytes of RAM the VMM gave that ember can use: RAM minus page 0, the kernel image and the initrd.
+pub fn usable_bytes() -> u64 {
+    USABLE_BYTES.get().copied().unwrap_or(0)
+}
+
+/// Whether `range` touches anything the direct map covers as ordinary memory (RAM, ACPI, the first MiB).
+fn direct_mapped(info: &BootInfo, range: &PhysRange) -> bool {
+    range.start < LOW_MEMORY_END || direct_map_regions(info).any(|r| r.overlaps(range))
+}
+
+/// The regions the direct map covers, before page rounding.
+fn direct_map_regions(info: &BootInfo) -> impl Iterator<Item = PhysRange> + '_ {
+    let kept = |k: MemoryKind| matches!(k, MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs);
+    core::iter::once(PhysRange::new(0, LOW_MEMORY_END))
+        .chain(info.memory.regions().iter().filter(move |r| kept(r.kind)).map(|r| r.range))
+}
+
+/// Maps into the kernel's address space.
+///
+/// # Safety
+/// As for [`PageTable::map_range`].
+unsafe fn kernel_map(virt: u64, phys: u64, len: u64, flags: u64) -> Result<(), page_table::MapError> {
+    let mut pt = KERNEL_PT.lock();
+    let pt = pt.as_mut().ok_or(page_table::MapError::OutOfMemory)?;
+    let flags = flags | pt.no_exec();
+    // SAFETY: forwarded from this function's contract.
+    unsafe { pt.map_range(virt, phys, len, flags, false) }
+}
+
+/// Sets up all of memory. See the module documentation.
+pub(crate) fn init(info: &BootInfo) {
+    let image = PhysRange::new(symbol!(__kernel_phys_start), symbol!(__kernel_end) - KERNEL_BASE);
+    let mut reserved = [PhysRange::new(0, PAGE_SIZE), image, PhysRange::default()];
+    log::info!("reserved {} kernel image ({} KiB)", image, image.len() / 1024);
+    if let Some(initrd) = info.initrd {
+        log::info!("reserved {} initrd ({} KiB)", initrd, initrd.len() / 1024);
+        reserved[2] = initrd;
+    }
+    let mut free = usable_ranges(&info.memory, &reserved);
+    for r in free.as_slice() {
+        log::debug!("free {} ({} KiB)", r, r.len() / 1024);
+    }
+    let boot_section = PhysRange::new(image.start, symbol!(__boot_end));
+    USABLE_BYTES.call_once(|| free.bytes() + boot_section.len());
+
+    let frames = free.as_slice().last().map_or(0, |r| r.end / PAGE_SIZE) as usize;
+    let bitmap_bytes = ember_frames::FrameBitmap::words_for(frames) as u64 * 8;
+    let Some(bitmap) = free.take(bitmap_bytes, BOOT_DIRECT_MAP_END) else {
+        panic!("no room below 4 GiB for the frame bitmap ({bitmap_bytes} bytes)");
+    };
+    frame::init(&free, bitmap);
+
+    let pt = build_kernel_page_table(info);
+    // SAFETY: the new tables map the kernel image at the same virtual addresses with at least the access it
+    // needs (text executable, data and stacks writable), and the direct map covers all RAM at the same offset
+    // as before, so every pointer in use stays valid. The identity map goes away: nothing uses it after the
+    // boot description was copied.
+    unsafe { regs::write_cr3(pt.root()) };
+    *KERNEL_PT.lock() = Some(pt);
+    frame::add_free(boot_section);
+    log::info!(
+        "memory: {} MiB usable of {} MiB RAM; page tables and frame bitmap ready",
+        usable_bytes() >> 20,
+        info.memory.ram_bytes() >> 20
+    );
+}
+
+fn build_kernel_page_table(info: &BootInfo) -> PageTable {
+    let mut pt = PageTable::new().expect("a frame for the top-level page table");
+    let nx = pt.no_exec();
+
+    // Direct map: page-rounded regions, merged where rounding makes them touch.
+    let mut pending: Option<PhysRange> = None;
+    let flush = |pt: &mut PageTable, r: PhysRange| {
+        // SAFETY: the direct map covers RAM, ACPI memory and the first MiB at PHYS_OFFSET, non-executable; RAM
+        // is reached there only by its owner (frame allocator, heap, page tables), and nothing else is mapped in
+        // that window.
+        unsafe { pt.map_range(PHYS_OFFSET + r.start, r.start, r.len(), WRITABLE | nx, true) }
+            .expect("mapping the direct map");
+    };
+    for r in direct_map_regions(info) {
+        let r = PhysRange::new(r.start & !(PAGE_SIZE - 1), r.end.next_multiple_of(PAGE_SIZE));
+        pending = match pending {
+            Some(p) if r.start <= p.end => Some(PhysRange::new(p.start, p.end.max(r.end))),
+            Some(p) => {
+                flush(&mut pt, p);
+                Some(r)
+            }
+            None => Some(r),
+        };
+    }
+    if let Some(p) = pending {
+        flush(&mut pt, p);
+    }
+
+    // Kernel image: text RX, rodata R, data and bss RW; stack guard pages left out.
+    let text = symbol!(__text_start);
+    let rodata = symbol!(__rodata_start);
+    let data = symbol!(__data_start);
+    let end = symbol!(__kernel_end);
+    let guards = stack::guard_pages();
+    let mut page = text;
+    while page < end {
+        let flags = if page < rodata {
+            0
+        } else if page < data {
+            nx
+        } else {
+            WRITABLE | nx
+        };
+        if !guards.iter().any(|&(g, _)| g == page) {
+            // SAFETY: the image's own pages, mapped where it was linked, with the access its sections need.
+            unsafe { pt.map_range(page, page - KERNEL_BASE, PAGE_SIZE, flags, false) }.expect("mapping the image");
+        }
+        page += PAGE_SIZE;
+    }
+    pt
+}
+
+/// The initrd's contents, if the VMM gave one that lies wholly in RAM. Its frames were reserved at boot and
+/// are never handed out, so nothing writes them while this shared slice exists.
+pub fn initrd_bytes() -> Option<&'static [u8]> {
+    let info = crate::boot::info();
+    let r = info.initrd?;
+    if !info.memory.ram().any(|ram| ram.start <= r.start && r.end <= ram.end) {
+        return None;
+    }
+    // SAFETY: the range lies in RAM, so the direct map covers it; `init` reserved it from the frame allocator
+    // before anything could allocate, so no one else holds a mutable reference; it lives as long as the kernel.
+    Some(unsafe { core::slice::from_raw_parts(layout::phys_to_virt(r.start) as *const u8, r.len() as usize) })
+}

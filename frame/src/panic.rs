@@ -1,0 +1,14 @@
+//! The panic handler: report, then power off with a failure status.
+
+use crate::power::{ExitStatus, power_off};
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    crate::console::emergency_print(format_args!("ember: PANIC: {info}\n"));
+    power_off(ExitStatus::Failure)
+}
+
+/// The unwinding personality routine the precompiled `core` and `alloc` reference. With `panic = "abort"`
+/// nothing unwinds, so it is never called.
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}

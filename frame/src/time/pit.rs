@@ -1,0 +1,62 @@
+//! The 8254 PIT, used only to measure the TSC when nothing tells its frequency. Channel 0 is programmed for a
+//! one-shot count and its counter is read back with latch commands, so no interrupt is needed (the seed
+//! report's lesson: Firecracker routes the PIT's interrupt elsewhere than QEMU does) and neither is the speaker
+//! gate at port 0x61, which QEMU microvm does not have.
+
+use crate::arch::port::{inb, outb};
+use crate::arch::regs::rdtsc;
+
+/// The PIT's input clock.
+pub(super) const PIT_HZ: u64 = 1_193_182;
+const CHANNEL0: u16 = 0x40;
+const COMMAND: u16 = 0x43;
+/// Channel 0, low then high byte, mode 0 (interrupt on terminal count: fires once, then stays quiet), binary.
+const ONE_SHOT: u8 = 0b0011_0000;
+/// Channel 0, latch the count.
+const LATCH: u8 = 0b0000_0000;
+
+fn read_count() -> u16 {
+    // SAFETY: ports 0x40 and 0x43 belong to the PIT; latching and reading the count reaches no memory.
+    unsafe {
+        outb(COMMAND, LATCH);
+        let low = inb(CHANNEL0);
+        let high = inb(CHANNEL0);
+        u16::from_le_bytes([low, high])
+    }
+}
+
+/// Lets `ticks` PIT cycles (fewer than 65535) pass and returns how many TSC cycles that took, or `None` when
+/// the counter did not move within `give_up_cycles` TSC cycles (no PIT).
+pub(super) fn tsc_cycles_over(ticks: u16, give_up_cycles: u64) -> Option<u64> {
+    const START: u16 = 0xFFFF;
+    // SAFETY: as in `read_count`; the one-shot mode raises IRQ 0 once at terminal count, which stays masked.
+    unsafe {
+        outb(COMMAND, ONE_SHOT);
+        outb(CHANNEL0, START as u8);
+        outb(CHANNEL0, (START >> 8) as u8);
+    }
+    // Start on a counter edge, so the measurement does not include a partial tick.
+    let first = read_count();
+    let begin = rdtsc();
+    let start = loop {
+        let c = read_count();
+        if c != first {
+            break (c, rdtsc());
+        }
+        if rdtsc() - begin > give_up_cycles {
+            return None;
+        }
+    };
+    loop {
+        let count = read_count();
+        let now = rdtsc();
+        let elapsed = start.0.wrapping_sub(count);
+        if elapsed >= ticks {
+            // Scale to exactly `ticks` so the caller's arithmetic stays simple.
+            return Some((now - start.1) * ticks as u64 / elapsed as u64);
+        }
+        if now - start.1 > give_up_cycles {
+            return None;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The TSC: its frequency, from the cheapest source that knows it, and time since the first instruction.
+//!
+//! Sources, in order: CPUID leaf 0x15 (crystal ratio), CPUID 0x16 (base MHz), the hypervisor leaf
+//! 0x4000_0010 (TSC kHz, VMware's convention that QEMU and others follow), and only then a polled PIT
+//! measurement of 2 ms. kvmclock comes with the time work (issue #3).
+
+use super::pit;
+use crate::arch::regs::{cpuid, rdtsc};
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+static ENTRY_TSC: AtomicU64 = AtomicU64::new(0);
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// Where the TSC frequency came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrequencySource {
+    /// CPUID leaf 0x15.
+    CpuidCrystal,
+    /// CPUID leaf 0x16.
+    CpuidBase,
+    /// Hypervisor CPUID leaf 0x4000_0010.
+    Hypervisor,
+    /// Measured against the PIT.
+    Pit,
+    /// Nothing worked; 1 GHz assumed.
+    Assumed,
+}
+
+impl fmt::Display for FrequencySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FrequencySource::CpuidCrystal => "CPUID 0x15",
+            FrequencySource::CpuidBase => "CPUID 0x16",
+            FrequencySource::Hypervisor => "hypervisor CPUID 0x40000010",
+            FrequencySource::Pit => "PIT calibration",
+            FrequencySource::Assumed => "a guess",
+        })
+    }
+}
+
+/// Records the TSC read by the entry assembly at the first instruction.
+pub(crate) fn set_entry_tsc(tsc: u64) {
+    ENTRY_TSC.store(tsc, Ordering::Relaxed);
+}
+
+/// The TSC frequency in Hz (0 before [`init`]).
+pub fn tsc_frequency_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// Nanoseconds since the kernel's first instruction (0 before [`init`]).
+pub fn since_entry_ns() -> u64 {
+    let hz = tsc_frequency_hz();
+    if hz == 0 {
+        return 0;
+    }
+    let cycles = rdtsc().wrapping_sub(ENTRY_TSC.load(Ordering::Relaxed));
+    (cycles as u128 * 1_000_000_000 / hz as u128) as u64
+}
+
+/// Finds the TSC frequency and logs where it came from and what finding it cost.
+pub(crate) fn init() {
+    let start = rdtsc();
+    let (hz, source) = from_cpuid().unwrap_or_else(measure_with_pit);
+    TSC_HZ.store(hz, Ordering::Relaxed);
+    let cost_us = (rdtsc() - start) as u128 * 1_000_000 / hz as u128;
+    log::info!(
+        "time: TSC {}.{:03} MHz from {source} ({cost_us} us)",
+        hz / 1_000_000,
+        hz / 1_000 % 1_000
+    );
+}
+
+fn from_cpuid() -> Option<(u64, FrequencySource)> {
+    let max = cpuid(0, 0).eax;
+    if max >= 0x15 {
+        let l = cpuid(0x15, 0);
+        if l.eax != 0 && l.ebx != 0 && l.ecx != 0 {
+            return Some((l.ecx as u64 * l.ebx as u64 / l.eax as u64, FrequencySource::CpuidCrystal));
+        }
+    }
+    if max >= 0x16 {
+        let mhz = cpuid(0x16, 0).eax & 0xFFFF;
+        if mhz != 0 {
+            return Some((mhz as u64 * 1_000_000, FrequencySource::CpuidBase));
+        }
+    }
+    let hypervisor = cpuid(1, 0).ecx & (1 << 31) != 0;
+    if hypervisor && cpuid(0x4000_0000, 0).eax >= 0x4000_0010 {
+        let khz = cpuid(0x4000_0010, 0).eax;
+        if khz != 0 {
+            return Some((khz as u64 * 1_000, FrequencySource::Hypervisor));
+        }
+    }
+    None
+}
+
+fn measure_with_pit() -> (u64, FrequencySource) {
+    const TICKS: u16 = (pit::PIT_HZ * 2 / 1000) as u16; // 2 ms
+    // Give up after 10^10 cycles: over 2 s on any CPU that could run this, so only a missing PIT hits it.
+    match pit::tsc_cycles_over(TICKS, 10_000_000_000) {
+        Some(cycles) if cycles > 0 => (cycles * pit::PIT_HZ / TICKS as u64, FrequencySource::Pit),
+        _ => {
+            log::warn!("time: no TSC frequency source and no PIT; assuming 1 GHz");
+            (1_000_000_000, FrequencySource::Assumed)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Boot self-tests, chosen with `ember.test=<name>` on the command line. The boot tests in `xtask` use them to
+//! check, on a real VMM, what cannot be seen from the `ready` line alone.
+//!
+//! | name             | what it checks                                                               |
+//! |------------------|------------------------------------------------------------------------------|
+//! | `page-fault`     | a write to an unmapped address is reported and the VM fails                  |
+//! | `invalid-opcode` | `ud2` is reported and the VM fails                                           |
+//! | `stack-overflow` | runaway recursion hits the boot stack's guard page and is named as such      |
+//! | `panic`          | a panic is reported and the VM fails                                         |
+//! | `breakpoint`     | `int3` returns, with SSE state intact                                        |
+//! | `fill-memory`    | the heap grows until RAM runs out; the initrd is untouched afterwards        |
+//! | `mmio`           | device memory maps (the IOAPIC answers) and RAM is refused                   |
+
+use alloc::vec::Vec;
+use ember_frame::mm::{self, IoMem, IoMemError};
+use ember_frame::debug;
+
+/// Runs the self-test called `name`. Tests that end the VM never return.
+pub fn run(name: &str) -> Result<(), &'static str> {
+    log::info!("self-test: {name}");
+    match name {
+        "page-fault" => debug::page_fault(),
+        "invalid-opcode" => debug::invalid_opcode(),
+        "stack-overflow" => {
+            let depth = recurse(core::hint::black_box(1));
+            log::error!("recursion returned at depth {depth}");
+            Err("stack overflow was not caught")
+        }
+        "panic" => panic!("requested by ember.test=panic"),
+        "breakpoint" => match debug::breakpoint_preserves_sse() {
+            true => Ok(()),
+            false => Err("xmm0 changed across a breakpoint trap"),
+        },
+        "fill-memory" => fill_memory(),
+        "mmio" => mmio(),
+        _ => Err("unknown self-test"),
+    }
+}
+
+/// Recurses without bound (the result depends on every frame, so it cannot become a loop).
+fn recurse(n: u64) -> u64 {
+    let pad = core::hint::black_box([n; 64]);
+    if n == 0 { 0 } else { recurse(pad[n as usize % 64] + 1).wrapping_add(pad[3]) }
+}
+
+/// FNV-1a, 64-bit: enough to notice an overwritten byte; the host computes the same.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Takes all free memory through the heap, writes every page of it, and checks the initrd is unchanged.
+fn fill_memory() -> Result<(), &'static str> {
+    let initrd_before = mm::initrd_bytes().map(fnv1a);
+    const CHUNK: usize = 64 * 1024;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = Vec::new();
+        if chunk.try_reserve_exact(CHUNK).is_err() || chunks.try_reserve(1).is_err() {
+            break;
+        }
+        chunk.resize(CHUNK, 0xA5);
+        chunks.push(chunk);
+    }
+    let filled = (chunks.len() * CHUNK) as u64;
+    if chunks.iter().any(|c| c.iter().step_by(4096).any(|&b| b != 0xA5)) {
+        return Err("heap memory changed under us");
+    }
+    log::info!(
+        "fill-memory: filled {} MiB of {} MiB usable; {} KiB left free",
+        filled >> 20,
+        mm::usable_bytes() >> 20,
+        mm::free_bytes() >> 10
+    );
+    if let Some(before) = initrd_before {
+        let after = mm::initrd_bytes().map(fnv1a);
+        ember_frame::println!("ember: initrd fnv1a={:016x}", after.unwrap_or(0));
+        if after != Some(before) {
+            return Err("the initrd changed while memory was filled");
+        }
+    }
+    Ok(())
+}
+
+/// Maps the IOAPIC (at its fixed address on both VMMs) and reads its version; checks RAM cannot be mapped.
+fn mmio() -> Result<(), &'static str> {
+    const IOAPIC: u64 = 0xFEC0_0000;
+    let ioapic = IoMem::map(IOAPIC, 0x20).map_err(|_| "mapping the IOAPIC failed")?;
+    ioapic.write32(0, 1).map_err(|_| "IOREGSEL write refused")?;
+    let version = ioapic.read32(0x10).map_err(|_| "IOWIN read refused")?;
+    log::info!("mmio: IOAPIC version {:#x}, {} pins", version & 0xFF, ((version >> 16) & 0xFF) + 1);
+    if version == 0xFFFF_FFFF || version & 0xFF == 0 {
+        return Err("the IOAPIC did not answer");
+    }
+    if IoMem::map(0x10_0000, 0x1000).err() != Some(IoMemError::NotDevice) {
+        return Err("mapping RAM as device memory was allowed");
+    }
+    if ioapic.read32(0x20).is_ok() || ioapic.read32(2).is_ok() {
+        return Err("an out-of-bounds or misaligned access was allowed");
+    }
+    Ok(())
+}
