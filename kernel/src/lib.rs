@@ -16,10 +16,14 @@ use ember_frame::{BootInfo, mm, println, time};
 /// The kernel's main, called by the framework once memory, traps and time are set up.
 pub fn main(boot: &'static BootInfo) -> ! {
     let cmdline = Cmdline::new(boot.cmdline());
-    if let Some(test) = cmdline.value("ember.test") {
-        if let Err(why) = selftest::run(test) {
-            log::error!("self-test {test} failed: {why}");
-            power_off(ExitStatus::Failure);
+    if let Some(test) = cmdline.value("ember.test").filter(|t| !t.is_empty()) {
+        match selftest::run(test) {
+            Ok(()) => {}
+            Err(selftest::Error::Unknown) => log::warn!("unknown self-test {test:?} ignored"),
+            Err(selftest::Error::Failed(why)) => {
+                log::error!("self-test {test} failed: {why}");
+                power_off(ExitStatus::Failure);
+            }
         }
     }
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.

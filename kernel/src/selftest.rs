@@ -12,13 +12,22 @@
 //! | `mmio`           | device memory maps (the IOAPIC answers) and RAM is refused                   |
 
 use alloc::vec::Vec;
-use ember_frame::mm::{self, IoMem, IoMemError};
 use ember_frame::debug;
+use ember_frame::mm::{self, IoMem, IoMemError};
+
+/// Why a self-test did not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// No self-test has that name.
+    Unknown,
+    /// The self-test ran and found this wrong.
+    Failed(&'static str),
+}
 
 /// Runs the self-test called `name`. Tests that end the VM never return.
-pub fn run(name: &str) -> Result<(), &'static str> {
+pub fn run(name: &str) -> Result<(), Error> {
     log::info!("self-test: {name}");
-    match name {
+    let result = match name {
         "page-fault" => debug::page_fault(),
         "invalid-opcode" => debug::invalid_opcode(),
         "stack-overflow" => {
@@ -33,19 +42,26 @@ pub fn run(name: &str) -> Result<(), &'static str> {
         },
         "fill-memory" => fill_memory(),
         "mmio" => mmio(),
-        _ => Err("unknown self-test"),
-    }
+        _ => return Err(Error::Unknown),
+    };
+    result.map_err(Error::Failed)
 }
 
 /// Recurses without bound (the result depends on every frame, so it cannot become a loop).
 fn recurse(n: u64) -> u64 {
     let pad = core::hint::black_box([n; 64]);
-    if n == 0 { 0 } else { recurse(pad[n as usize % 64] + 1).wrapping_add(pad[3]) }
+    if n == 0 {
+        0
+    } else {
+        recurse(pad[n as usize % 64] + 1).wrapping_add(pad[3])
+    }
 }
 
 /// FNV-1a, 64-bit: enough to notice an overwritten byte; the host computes the same.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Takes all free memory through the heap, writes every page of it, and checks the initrd is unchanged.
@@ -62,7 +78,10 @@ fn fill_memory() -> Result<(), &'static str> {
         chunks.push(chunk);
     }
     let filled = (chunks.len() * CHUNK) as u64;
-    if chunks.iter().any(|c| c.iter().step_by(4096).any(|&b| b != 0xA5)) {
+    if chunks
+        .iter()
+        .any(|c| c.iter().step_by(4096).any(|&b| b != 0xA5))
+    {
         return Err("heap memory changed under us");
     }
     log::info!(
@@ -87,7 +106,11 @@ fn mmio() -> Result<(), &'static str> {
     let ioapic = IoMem::map(IOAPIC, 0x20).map_err(|_| "mapping the IOAPIC failed")?;
     ioapic.write32(0, 1).map_err(|_| "IOREGSEL write refused")?;
     let version = ioapic.read32(0x10).map_err(|_| "IOWIN read refused")?;
-    log::info!("mmio: IOAPIC version {:#x}, {} pins", version & 0xFF, ((version >> 16) & 0xFF) + 1);
+    log::info!(
+        "mmio: IOAPIC version {:#x}, {} pins",
+        version & 0xFF,
+        ((version >> 16) & 0xFF) + 1
+    );
     if version == 0xFFFF_FFFF || version & 0xFF == 0 {
         return Err("the IOAPIC did not answer");
     }

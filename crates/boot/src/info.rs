@@ -53,12 +53,16 @@ pub enum BootError {
 impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BootError::Unreadable(a) => write!(f, "boot structure at {a:#x} is outside readable memory"),
+            BootError::Unreadable(a) => {
+                write!(f, "boot structure at {a:#x} is outside readable memory")
+            }
             BootError::BadZeroPage { header, boot_flag } => write!(
                 f,
                 "zero page is not a Linux boot_params (header {header:#x}, boot flag {boot_flag:#x})"
             ),
-            BootError::BadStartInfoMagic(m) => write!(f, "PVH start info magic is {m:#x}, not 0x336ec578"),
+            BootError::BadStartInfoMagic(m) => {
+                write!(f, "PVH start info magic is {m:#x}, not 0x336ec578")
+            }
             BootError::NoRam => write!(f, "the memory map holds no usable RAM"),
         }
     }
@@ -122,7 +126,9 @@ pub enum Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Warning::ZeroSizedRegion { start } => write!(f, "memory map: zero-sized entry at {start:#x} ignored"),
+            Warning::ZeroSizedRegion { start } => {
+                write!(f, "memory map: zero-sized entry at {start:#x} ignored")
+            }
             Warning::AbsurdRegion { start, size } => write!(
                 f,
                 "memory map: entry at {start:#x} of {size:#x} bytes runs past the physical address space; ignored"
@@ -136,18 +142,31 @@ impl fmt::Display for Warning {
                 crate::MAX_REGIONS
             ),
             Warning::MemoryMapUnreadable { paddr } => {
-                write!(f, "memory map: entry at {paddr:#x} is unreadable; the rest is ignored")
+                write!(
+                    f,
+                    "memory map: entry at {paddr:#x} is unreadable; the rest is ignored"
+                )
             }
             Warning::CmdlineUnreadable { paddr } => {
-                write!(f, "command line at {paddr:#x} is unreadable; using an empty one")
+                write!(
+                    f,
+                    "command line at {paddr:#x} is unreadable; using an empty one"
+                )
             }
-            Warning::CmdlineTruncated => write!(f, "command line longer than {CMDLINE_MAX} bytes; cut"),
-            Warning::CmdlineNotUtf8 => write!(f, "command line is not UTF-8; odd bytes shown as '?'"),
+            Warning::CmdlineTruncated => {
+                write!(f, "command line longer than {CMDLINE_MAX} bytes; cut")
+            }
+            Warning::CmdlineNotUtf8 => {
+                write!(f, "command line is not UTF-8; odd bytes shown as '?'")
+            }
             Warning::ModulesUnreadable { paddr } => {
                 write!(f, "PVH module list at {paddr:#x} is unreadable; no initrd")
             }
             Warning::BadInitrd { start, size } => {
-                write!(f, "initrd at {start:#x} of {size:#x} bytes wraps the address space; ignored")
+                write!(
+                    f,
+                    "initrd at {start:#x} of {size:#x} bytes wraps the address space; ignored"
+                )
             }
         }
     }

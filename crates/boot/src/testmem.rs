@@ -28,7 +28,9 @@ impl TestMem {
 
 impl PhysMemory for TestMem {
     fn read(&mut self, paddr: u64, buf: &mut [u8]) -> bool {
-        let Some(end) = paddr.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = paddr.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if end > self.0.len() as u64 {
             return false;
         }

@@ -30,7 +30,10 @@ impl FreeRanges {
     /// was no room for; the part that did not fit is then dropped, which only loses memory, never hands out
     /// memory that was reserved.
     pub fn remove(&mut self, hole: PhysRange) -> bool {
-        let hole = PhysRange::new(hole.start & !(PAGE - 1), hole.end.saturating_add(PAGE - 1) & !(PAGE - 1));
+        let hole = PhysRange::new(
+            hole.start & !(PAGE - 1),
+            hole.end.saturating_add(PAGE - 1) & !(PAGE - 1),
+        );
         let mut fitted = true;
         let mut i = 0;
         while i < self.len {
@@ -133,7 +136,11 @@ mod tests {
         let f = usable_ranges(&m, &[kernel, initrd, page0, mid]);
         assert_eq!(
             ranges(&f),
-            vec![(0x1000, 0x9f000), (0x14_1000, 0x40_0000), (0x40_1000, 0x7e0_0000)]
+            vec![
+                (0x1000, 0x9f000),
+                (0x14_1000, 0x40_0000),
+                (0x40_1000, 0x7e0_0000)
+            ]
         );
         assert_eq!(f.bytes(), 0x9e000 + 0x2bf000 + 0x79ff000);
     }
@@ -147,9 +154,16 @@ mod tests {
 
     #[test]
     fn take_carves_from_the_lowest_fitting_range_below_a_limit() {
-        let m = map(&[(0x1000, 0x2000, 1), (0x10_0000, 0x10_0000, 1), (0x1_0000_0000, 0x1000_0000, 1)]);
+        let m = map(&[
+            (0x1000, 0x2000, 1),
+            (0x10_0000, 0x10_0000, 1),
+            (0x1_0000_0000, 0x1000_0000, 1),
+        ]);
         let mut f = usable_ranges(&m, &[]);
-        assert_eq!(f.take(0x3000, u64::MAX), Some(PhysRange::new(0x10_0000, 0x10_3000)));
+        assert_eq!(
+            f.take(0x3000, u64::MAX),
+            Some(PhysRange::new(0x10_0000, 0x10_3000))
+        );
         assert_eq!(f.take(1, u64::MAX), Some(PhysRange::new(0x1000, 0x2000)));
         assert_eq!(f.take(0x20_0000, 0x1_0000_0000), None);
         assert_eq!(

@@ -139,14 +139,22 @@ mod tests {
         i8042.dumbkbd swiotlb=noforce pci=off virtio_mmio.device=4K@0xc0001000:5";
 
     fn params(s: &str) -> Vec<(&str, Option<&str>)> {
-        Cmdline::new(s).params().map(|p| (p.name, p.value)).collect()
+        Cmdline::new(s)
+            .params()
+            .map(|p| (p.name, p.value))
+            .collect()
     }
 
     #[test]
     fn splits_on_whitespace_and_first_equals() {
         assert_eq!(
             params("  console=ttyS0\treboot=k  ro a=b=c\n"),
-            vec![("console", Some("ttyS0")), ("reboot", Some("k")), ("ro", None), ("a", Some("b=c"))]
+            vec![
+                ("console", Some("ttyS0")),
+                ("reboot", Some("k")),
+                ("ro", None),
+                ("a", Some("b=c"))
+            ]
         );
     }
 
@@ -161,7 +169,12 @@ mod tests {
     fn quotes_group_whitespace_and_are_removed() {
         assert_eq!(
             params(r#"init=/bin/sh foo="a b c" "bar=x y" z"#),
-            vec![("init", Some("/bin/sh")), ("foo", Some("a b c")), ("bar", Some("x y")), ("z", None)]
+            vec![
+                ("init", Some("/bin/sh")),
+                ("foo", Some("a b c")),
+                ("bar", Some("x y")),
+                ("z", None)
+            ]
         );
     }
 

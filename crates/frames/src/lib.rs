@@ -88,10 +88,12 @@ impl<'a> FrameBitmap<'a> {
             return None;
         }
         let align = if align.is_power_of_two() { align } else { 1 };
-        let start = self.find(self.cursor, self.frames, count, align).or_else(|| {
-            let end = self.cursor.saturating_add(count).min(self.frames);
-            self.find(0, end, count, align)
-        })?;
+        let start = self
+            .find(self.cursor, self.frames, count, align)
+            .or_else(|| {
+                let end = self.cursor.saturating_add(count).min(self.frames);
+                self.find(0, end, count, align)
+            })?;
         for f in start..start + count {
             self.set(f, true);
         }
@@ -119,7 +121,10 @@ impl<'a> FrameBitmap<'a> {
 
     /// Frees `count` frames starting at `start`, all of which must be allocated.
     pub fn free(&mut self, start: usize, count: usize) -> Result<(), FreeError> {
-        let end = start.checked_add(count).filter(|&e| e <= self.frames).ok_or(FreeError::OutOfRange)?;
+        let end = start
+            .checked_add(count)
+            .filter(|&e| e <= self.frames)
+            .ok_or(FreeError::OutOfRange)?;
         if let Some(f) = (start..end).find(|&f| !self.is_used(f)) {
             return Err(FreeError::NotAllocated(f));
         }

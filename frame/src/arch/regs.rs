@@ -1,7 +1,7 @@
 //! Privileged registers and instructions the framework needs.
 
 use core::arch::asm;
-use core::arch::x86_64::{__cpuid_count, CpuidResult, _rdtsc};
+use core::arch::x86_64::{__cpuid_count, _rdtsc, CpuidResult};
 
 /// Executes CPUID (always available on x86-64).
 pub(crate) fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {

@@ -4,7 +4,7 @@ use crate::arch::entry::{ENTRY_LINUX64, ENTRY_PVH};
 use crate::mm::layout::phys_to_virt;
 use crate::power::{ExitStatus, power_off};
 use crate::{console, cpu, mm, time};
-use ember_boot::{BootInfo, PhysMemory, Protocol, parse_linux, parse_pvh};
+use ember_boot::{BootInfo, PhysMemory, Protocol, Warning, parse_linux, parse_pvh};
 use ember_cmdline::Cmdline;
 use spin::Once;
 
@@ -40,7 +40,13 @@ impl PhysMemory for BootWindow {
         // SAFETY: `[paddr, end)` lies below 3 GiB, which the boot page tables map at PHYS_OFFSET; it is the
         // VMM's memory, which nothing in the kernel has claimed yet (the frame allocator does not exist), so
         // reading it races with no writer.
-        unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(paddr) as *const u8, buf.as_mut_ptr(), buf.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                phys_to_virt(paddr) as *const u8,
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
         true
     }
 }
@@ -51,9 +57,11 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
     console::init();
     cpu::init();
 
-    let info = BOOT_INFO.call_once(|| read_boot_info(protocol, info_paddr));
+    let mut warnings = Warnings::default();
+    let info = BOOT_INFO.call_once(|| read_boot_info(protocol, info_paddr, &mut warnings));
     let cmdline = Cmdline::new(info.cmdline());
     console::set_level_from_cmdline(&cmdline);
+    warnings.log();
     log::info!(
         "booted by {} ({} at {:#x})",
         match info.protocol {
@@ -68,7 +76,12 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
     );
     log::info!("command line: {}", info.cmdline());
     for r in info.memory.regions() {
-        log::info!("memory {} {} ({} KiB)", r.range, r.kind, r.range.len() / 1024);
+        log::info!(
+            "memory {} {} ({} KiB)",
+            r.range,
+            r.kind,
+            r.range.len() / 1024
+        );
     }
     if let Some(rsdp) = info.rsdp {
         log::debug!("ACPI RSDP at {rsdp:#x} (from the boot structure)");
@@ -79,15 +92,39 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
     __ember_kernel_main(info)
 }
 
-fn read_boot_info(protocol: u32, paddr: u64) -> BootInfo {
+/// Warnings from parsing the boot structures, kept until the command line's log level is known.
+#[derive(Default)]
+struct Warnings {
+    kept: [Option<Warning>; 16],
+    dropped: usize,
+}
+
+impl Warnings {
+    fn push(&mut self, w: Warning) {
+        match self.kept.iter_mut().find(|k| k.is_none()) {
+            Some(slot) => *slot = Some(w),
+            None => self.dropped += 1,
+        }
+    }
+
+    fn log(&self) {
+        self.kept.iter().flatten().for_each(|w| log::warn!("{w}"));
+        if self.dropped > 0 {
+            log::warn!("{} more warnings about the boot structures", self.dropped);
+        }
+    }
+}
+
+fn read_boot_info(protocol: u32, paddr: u64, warnings: &mut Warnings) -> BootInfo {
     let mut info = BootInfo::empty(Protocol::Pvh, paddr);
-    let mut warn = |w| log::warn!("{w}");
+    let mut warn = |w| warnings.push(w);
     let parsed = match protocol {
         ENTRY_PVH => parse_pvh(&mut BootWindow, paddr, &mut info, &mut warn),
         ENTRY_LINUX64 => parse_linux(&mut BootWindow, paddr, &mut info, &mut warn),
         _ => unreachable!("the entry assembly passes one of two protocols"),
     };
     if let Err(e) = parsed {
+        warnings.log();
         log::error!("cannot boot: {e}");
         power_off(ExitStatus::Failure);
     }

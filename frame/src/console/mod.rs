@@ -3,8 +3,8 @@
 mod logger;
 mod serial;
 
-pub use logger::set_level_from_cmdline;
 pub(crate) use logger::init;
+pub use logger::set_level_from_cmdline;
 
 use core::fmt::{self, Write};
 

@@ -28,7 +28,10 @@ pub(crate) struct Uart {
 impl Uart {
     /// COM1, assumed initialized (the VMM's UART works without it; [`Uart::init`] sets the format).
     pub(crate) const fn com1() -> Self {
-        Self { base: COM1_BASE, room: 0 }
+        Self {
+            base: COM1_BASE,
+            room: 0,
+        }
     }
 
     /// Sets 115200 8N1 with FIFOs, interrupts off.

@@ -35,7 +35,10 @@ impl IoMem {
     /// Maps `len` bytes of device memory at physical address `phys`. Refuses anything that overlaps RAM,
     /// ACPI memory or the first MiB (all of which the direct map covers as ordinary memory).
     pub fn map(phys: u64, len: usize) -> Result<IoMem, IoMemError> {
-        let end = phys.checked_add(len as u64).filter(|&e| len > 0 && e <= 1 << 52).ok_or(IoMemError::BadRange)?;
+        let end = phys
+            .checked_add(len as u64)
+            .filter(|&e| len > 0 && e <= 1 << 52)
+            .ok_or(IoMemError::BadRange)?;
         let range = PhysRange::new(phys, end);
         if super::direct_mapped(boot::info(), &range) {
             return Err(IoMemError::NotDevice);

@@ -58,16 +58,31 @@ fn direct_mapped(info: &BootInfo, range: &PhysRange) -> bool {
 
 /// The regions the direct map covers, before page rounding.
 fn direct_map_regions(info: &BootInfo) -> impl Iterator<Item = PhysRange> + '_ {
-    let kept = |k: MemoryKind| matches!(k, MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs);
-    core::iter::once(PhysRange::new(0, LOW_MEMORY_END))
-        .chain(info.memory.regions().iter().filter(move |r| kept(r.kind)).map(|r| r.range))
+    let kept = |k: MemoryKind| {
+        matches!(
+            k,
+            MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs
+        )
+    };
+    core::iter::once(PhysRange::new(0, LOW_MEMORY_END)).chain(
+        info.memory
+            .regions()
+            .iter()
+            .filter(move |r| kept(r.kind))
+            .map(|r| r.range),
+    )
 }
 
 /// Maps into the kernel's address space.
 ///
 /// # Safety
 /// As for [`PageTable::map_range`].
-unsafe fn kernel_map(virt: u64, phys: u64, len: u64, flags: u64) -> Result<(), page_table::MapError> {
+unsafe fn kernel_map(
+    virt: u64,
+    phys: u64,
+    len: u64,
+    flags: u64,
+) -> Result<(), page_table::MapError> {
     let mut pt = KERNEL_PT.lock();
     let pt = pt.as_mut().ok_or(page_table::MapError::OutOfMemory)?;
     let flags = flags | pt.no_exec();
@@ -77,9 +92,16 @@ unsafe fn kernel_map(virt: u64, phys: u64, len: u64, flags: u64) -> Result<(), p
 
 /// Sets up all of memory. See the module documentation.
 pub(crate) fn init(info: &BootInfo) {
-    let image = PhysRange::new(symbol!(__kernel_phys_start), symbol!(__kernel_end) - KERNEL_BASE);
+    let image = PhysRange::new(
+        symbol!(__kernel_phys_start),
+        symbol!(__kernel_end) - KERNEL_BASE,
+    );
     let mut reserved = [PhysRange::new(0, PAGE_SIZE), image, PhysRange::default()];
-    log::info!("reserved {} kernel image ({} KiB)", image, image.len() / 1024);
+    log::info!(
+        "reserved {} kernel image ({} KiB)",
+        image,
+        image.len() / 1024
+    );
     if let Some(initrd) = info.initrd {
         log::info!("reserved {} initrd ({} KiB)", initrd, initrd.len() / 1024);
         reserved[2] = initrd;
@@ -107,9 +129,9 @@ pub(crate) fn init(info: &BootInfo) {
     *KERNEL_PT.lock() = Some(pt);
     frame::add_free(boot_section);
     log::info!(
-        "memory: {} MiB usable of {} MiB RAM; page tables and frame bitmap ready",
-        usable_bytes() >> 20,
-        info.memory.ram_bytes() >> 20
+        "memory: {} KiB usable of {} KiB RAM; page tables and frame bitmap ready",
+        usable_bytes() >> 10,
+        info.memory.ram_bytes() >> 10
     );
 }
 
@@ -127,7 +149,10 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
             .expect("mapping the direct map");
     };
     for r in direct_map_regions(info) {
-        let r = PhysRange::new(r.start & !(PAGE_SIZE - 1), r.end.next_multiple_of(PAGE_SIZE));
+        let r = PhysRange::new(
+            r.start & !(PAGE_SIZE - 1),
+            r.end.next_multiple_of(PAGE_SIZE),
+        );
         pending = match pending {
             Some(p) if r.start <= p.end => Some(PhysRange::new(p.start, p.end.max(r.end))),
             Some(p) => {
@@ -158,7 +183,8 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
         };
         if !guards.iter().any(|&(g, _)| g == page) {
             // SAFETY: the image's own pages, mapped where it was linked, with the access its sections need.
-            unsafe { pt.map_range(page, page - KERNEL_BASE, PAGE_SIZE, flags, false) }.expect("mapping the image");
+            unsafe { pt.map_range(page, page - KERNEL_BASE, PAGE_SIZE, flags, false) }
+                .expect("mapping the image");
         }
         page += PAGE_SIZE;
     }
@@ -170,10 +196,16 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
 pub fn initrd_bytes() -> Option<&'static [u8]> {
     let info = crate::boot::info();
     let r = info.initrd?;
-    if !info.memory.ram().any(|ram| ram.start <= r.start && r.end <= ram.end) {
+    if !info
+        .memory
+        .ram()
+        .any(|ram| ram.start <= r.start && r.end <= ram.end)
+    {
         return None;
     }
     // SAFETY: the range lies in RAM, so the direct map covers it; `init` reserved it from the frame allocator
     // before anything could allocate, so no one else holds a mutable reference; it lives as long as the kernel.
-    Some(unsafe { core::slice::from_raw_parts(layout::phys_to_virt(r.start) as *const u8, r.len() as usize) })
+    Some(unsafe {
+        core::slice::from_raw_parts(layout::phys_to_virt(r.start) as *const u8, r.len() as usize)
+    })
 }

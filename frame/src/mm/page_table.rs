@@ -41,7 +41,11 @@ impl PageTable {
     /// An empty address space.
     pub(crate) fn new() -> Result<Self, MapError> {
         let ext = regs::cpuid(0x8000_0000, 0).eax;
-        let ext1 = if ext >= 0x8000_0001 { regs::cpuid(0x8000_0001, 0).edx } else { 0 };
+        let ext1 = if ext >= 0x8000_0001 {
+            regs::cpuid(0x8000_0001, 0).edx
+        } else {
+            0
+        };
         Ok(Self {
             pml4: frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?,
             nx: ext1 & (1 << 20) != 0,
@@ -105,7 +109,13 @@ impl PageTable {
     ///
     /// # Safety
     /// As for [`Self::map_range`].
-    unsafe fn map_one(&mut self, virt: u64, phys: u64, size: u64, flags: u64) -> Result<(), MapError> {
+    unsafe fn map_one(
+        &mut self,
+        virt: u64,
+        phys: u64,
+        size: u64,
+        flags: u64,
+    ) -> Result<(), MapError> {
         let leaf_level = match size {
             SIZE_1G => 2,
             SIZE_2M => 1,

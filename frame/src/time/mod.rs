@@ -3,5 +3,5 @@
 mod pit;
 mod tsc;
 
-pub use tsc::{FrequencySource, tsc_frequency_hz, since_entry_ns};
+pub use tsc::{FrequencySource, since_entry_ns, tsc_frequency_hz};
 pub(crate) use tsc::{init, set_entry_tsc};

@@ -77,7 +77,10 @@ fn from_cpuid() -> Option<(u64, FrequencySource)> {
     if max >= 0x15 {
         let l = cpuid(0x15, 0);
         if l.eax != 0 && l.ebx != 0 && l.ecx != 0 {
-            return Some((l.ecx as u64 * l.ebx as u64 / l.eax as u64, FrequencySource::CpuidCrystal));
+            return Some((
+                l.ecx as u64 * l.ebx as u64 / l.eax as u64,
+                FrequencySource::CpuidCrystal,
+            ));
         }
     }
     if max >= 0x16 {

@@ -1,0 +1,135 @@
+//! Running an image under `qemu-system-x86_64 -M microvm` (always TCG: see DEVELOPERS.md).
+
+use crate::image::Images;
+use std::path::PathBuf;
+use std::process::Command;
+use std::str::FromStr;
+
+const QEMU: &str = "qemu-system-x86_64";
+
+/// Which entry the VMM takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boot {
+    /// PVH, as QEMU and Firecracker ≥ 1.12 do.
+    Pvh,
+    /// The 64-bit Linux boot protocol, as Firecracker ≤ 1.11 does (through the test shim).
+    Linux64,
+}
+
+impl FromStr for Boot {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pvh" => Ok(Boot::Pvh),
+            "linux64" => Ok(Boot::Linux64),
+            _ => Err(format!("--boot takes pvh or linux64, not {s}")),
+        }
+    }
+}
+
+/// One microVM configuration.
+#[derive(Clone, Debug)]
+pub struct Vm {
+    /// Entry path.
+    pub boot: Boot,
+    /// Guest RAM in MiB.
+    pub mem_mib: u32,
+    /// Kernel command line.
+    pub cmdline: String,
+    /// Initrd file, if any.
+    pub initrd: Option<PathBuf>,
+}
+
+impl Vm {
+    /// A VM with no initrd.
+    pub fn new(boot: Boot, mem_mib: u32, cmdline: &str) -> Self {
+        Self {
+            boot,
+            mem_mib,
+            cmdline: cmdline.into(),
+            initrd: None,
+        }
+    }
+
+    /// The QEMU command that boots `images` this way, serial console on stdout. A failed boot exits with status
+    /// 3 (`isa-debug-exit`); power off is a triple fault, which `-no-reboot` turns into exit status 0.
+    pub fn command(&self, images: &Images) -> Command {
+        let mut c = Command::new(QEMU);
+        c.args([
+            "-M",
+            "microvm,x-option-roms=off",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-smp",
+            "1",
+        ])
+        .args(["-m", &self.mem_mib.to_string()])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
+        match self.boot {
+            Boot::Pvh => {
+                c.arg("-kernel")
+                    .arg(&images.kernel)
+                    .args(["-append", &self.cmdline]);
+            }
+            Boot::Linux64 => {
+                c.arg("-kernel").arg(&images.shim);
+                c.arg("-device")
+                    .arg(format!("loader,file={}", images.kernel.display()));
+                c.args([
+                    "-append",
+                    &format!("shim.entry={:#x} {}", images.entry, self.cmdline),
+                ]);
+            }
+        }
+        if let Some(initrd) = &self.initrd {
+            c.arg("-initrd").arg(initrd);
+        }
+        c
+    }
+}
+
+/// Makes sure QEMU is there: installs it through apt when we are root, otherwise says what to install.
+pub fn ensure_installed() -> Result<(), String> {
+    if Command::new(QEMU)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if !root {
+        return Err(format!(
+            "{QEMU} is missing: install Debian's qemu-system-x86 (apt-get install qemu-system-x86)"
+        ));
+    }
+    eprintln!("xtask: installing qemu-system-x86 with apt-get");
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", "qemu-system-x86"][..],
+    ] {
+        let ok = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err("apt-get could not install qemu-system-x86".into());
+        }
+    }
+    Ok(())
+}
