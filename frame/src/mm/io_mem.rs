@@ -82,7 +82,7 @@ impl IoMem {
 
     fn check<T>(&self, offset: usize) -> Result<*mut T, IoMemError> {
         let size = size_of::<T>();
-        if offset % size != 0 || offset.checked_add(size).is_none_or(|e| e > self.len) {
+        if !offset.is_multiple_of(size) || offset.checked_add(size).is_none_or(|e| e > self.len) {
             return Err(IoMemError::BadAccess);
         }
         Ok((self.virt + offset as u64) as *mut T)

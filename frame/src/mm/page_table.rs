@@ -86,7 +86,7 @@ impl PageTable {
         flags: u64,
         allow_huge: bool,
     ) -> Result<(), MapError> {
-        debug_assert!((virt | phys | len) % PAGE_SIZE == 0);
+        debug_assert!((virt | phys | len).is_multiple_of(PAGE_SIZE));
         let mut off = 0;
         while off < len {
             let (v, p, left) = (virt + off, phys + off, len - off);
