@@ -6,7 +6,7 @@
 //! are `#![forbid(unsafe_code)]` and reach the hardware only through this API.
 //!
 //! Boot flow (see `docs/design.md`): `arch::entry` (PVH or Linux 64-bit assembly) → [`boot::rust_entry`] →
-//! console, CPU tables, boot description, memory, time → the kernel's `main`, bound with [`entry!`].
+//! console, CPU tables, boot description, memory, interrupts, time → the kernel's `main`, bound with [`entry!`].
 #![no_std]
 
 extern crate alloc;
@@ -16,6 +16,7 @@ pub mod boot;
 pub mod console;
 pub mod cpu;
 pub mod debug;
+pub mod irq;
 pub mod mm;
 mod panic;
 pub mod power;

@@ -31,7 +31,7 @@ pub fn main(boot: &'static BootInfo) -> ! {
         "ember: ready boot={} mem={}MiB t={}us",
         boot.protocol.name(),
         mm::usable_bytes() >> 20,
-        time::since_entry_ns() / 1000
+        time::now_ns() / 1000
     );
     power_off(ExitStatus::Success)
 }

@@ -10,9 +10,11 @@
 //! | `breakpoint`     | `int3` returns, with SSE state intact                                        |
 //! | `fill-memory`    | the heap grows until RAM runs out; the initrd is untouched afterwards        |
 //! | `mmio`           | device memory maps (the IOAPIC answers) and RAM is refused                   |
+//! | `sleep`          | a 100 ms sleep on the timer interrupt lasts 100 ms of the monotonic clock     |
+//! | `echo`           | a line typed on the console comes back (interrupt-driven input)              |
 
 use alloc::vec::Vec;
-use ember_frame::debug;
+use ember_frame::{console, debug, println, time};
 use ember_frame::mm::{self, IoMem, IoMemError};
 
 /// Why a self-test did not pass.
@@ -42,6 +44,8 @@ pub fn run(name: &str) -> Result<(), Error> {
         },
         "fill-memory" => fill_memory(),
         "mmio" => mmio(),
+        "sleep" => sleep(),
+        "echo" => echo(),
         _ => return Err(Error::Unknown),
     };
     result.map_err(Error::Failed)
@@ -120,5 +124,30 @@ fn mmio() -> Result<(), &'static str> {
     if ioapic.read32(0x20).is_ok() || ioapic.read32(2).is_ok() {
         return Err("an out-of-bounds or misaligned access was allowed");
     }
+    Ok(())
+}
+
+/// Sleeps 100 ms and reports how long that took on the monotonic clock.
+fn sleep() -> Result<(), &'static str> {
+    const ASKED_NS: u64 = 100_000_000;
+    let start = time::now_ns();
+    time::sleep_ns(ASKED_NS);
+    let slept = time::now_ns() - start;
+    println!("ember: sleep: asked {} us, slept {} us", ASKED_NS / 1000, slept / 1000);
+    if slept < ASKED_NS { Err("woke up early") } else { Ok(()) }
+}
+
+/// Reads one line from the console and prints it back.
+fn echo() -> Result<(), &'static str> {
+    println!("ember: echo: type a line");
+    let mut line = Vec::new();
+    loop {
+        match console::read_byte() {
+            b'\r' | b'\n' => break,
+            b if line.len() < 256 => line.push(b),
+            _ => {}
+        }
+    }
+    println!("ember: echo: {}", core::str::from_utf8(&line).unwrap_or("(not UTF-8)"));
     Ok(())
 }

@@ -38,3 +38,36 @@ pub(crate) unsafe fn write_cr3(pml4: u64) {
     // SAFETY: the caller guarantees the new tables keep everything in use mapped identically.
     unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) }
 }
+
+/// Reads a model-specific register.
+///
+/// # Safety
+/// `msr` must exist on this CPU (reading an absent MSR raises #GP).
+pub(crate) unsafe fn rdmsr(msr: u32) -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: the caller guarantees the MSR exists; RDMSR touches no memory.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags)) };
+    (high as u64) << 32 | low as u64
+}
+
+/// Writes a model-specific register.
+///
+/// # Safety
+/// `msr` must exist and `value` must be valid for it, and the write must not break memory safety (e.g. MSRs
+/// that give the hypervisor a physical address to write must be given memory the framework owns).
+pub(crate) unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags))
+    };
+}
+
+/// Enables interrupts, halts until one arrives and has been handled, and disables them again. `sti` delays
+/// interrupts by one instruction, so none can slip in between it and `hlt` and leave the CPU asleep. This is
+/// the only place interrupts are ever enabled in the kernel: handlers never preempt Rust code that might be
+/// using the red zone.
+pub(crate) fn idle() {
+    // SAFETY: interrupt handlers run on IST stacks and save and restore all state, so enabling interrupts
+    // while halted is invisible to the surrounding code.
+    unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) };
+}

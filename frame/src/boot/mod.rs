@@ -3,7 +3,7 @@
 use crate::arch::entry::{ENTRY_LINUX64, ENTRY_PVH};
 use crate::mm::layout::phys_to_virt;
 use crate::power::{ExitStatus, power_off};
-use crate::{console, cpu, mm, time};
+use crate::{console, cpu, irq, mm, time};
 use ember_boot::{BootInfo, PhysMemory, Protocol, Warning, parse_linux, parse_pvh};
 use ember_cmdline::Cmdline;
 use spin::Once;
@@ -88,7 +88,9 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
     }
 
     mm::init(info);
+    irq::init(info);
     time::init();
+    console::enable_input();
     __ember_kernel_main(info)
 }
 

@@ -1,8 +1,11 @@
-//! The console: the 16550 UART at COM1, and the `log` facade on top of it.
+//! The console: the 16550 UART at COM1, the `log` facade on top of it, and interrupt-driven input.
 
+mod input;
 mod logger;
 mod serial;
 
+pub use input::read_byte;
+pub(crate) use input::enable as enable_input;
 pub(crate) use logger::init;
 pub use logger::set_level_from_cmdline;
 

@@ -1,4 +1,4 @@
-//! The 16550 UART at I/O port 0x3F8, transmit only (polled).
+//! The 16550 UART at I/O port 0x3F8: polled transmit, interrupt-driven receive.
 
 use crate::arch::port::{inb, outb};
 use core::fmt;
@@ -11,7 +11,9 @@ const FCR: u16 = 2; // FIFO control
 const LCR: u16 = 3; // line control
 const MCR: u16 = 4; // modem control
 const LSR: u16 = 5; // line status
+const LSR_DATA_READY: u8 = 1 << 0;
 const LSR_THR_EMPTY: u8 = 1 << 5;
+const IER_RECEIVED_DATA: u8 = 1 << 0;
 /// A 16550A's transmit FIFO: after THRE, this many bytes may be written without polling again. Each port
 /// access is a VM exit, so this halves the cost of console output.
 const FIFO_DEPTH: usize = 16;
@@ -45,8 +47,20 @@ impl Uart {
             outb(b + IER, 0x00);
             outb(b + LCR, 0x03); // 8N1, DLAB off
             outb(b + FCR, 0xC7); // FIFOs on and cleared, 14-byte trigger
-            outb(b + MCR, 0x03); // DTR, RTS
+            outb(b + MCR, 0x0B); // DTR, RTS, OUT2 (gates the interrupt line on PCs)
         }
+    }
+
+    /// Raises IRQ 4 when a byte arrives.
+    pub(crate) fn enable_receive_interrupt(&mut self) {
+        // SAFETY: the UART's interrupt enable register; it affects only the UART.
+        unsafe { outb(self.base + IER, IER_RECEIVED_DATA) };
+    }
+
+    /// The next received byte, if one is waiting.
+    pub(crate) fn receive(&mut self) -> Option<u8> {
+        // SAFETY: reading the UART's status and receive registers only consumes the received byte.
+        unsafe { (inb(self.base + LSR) & LSR_DATA_READY != 0).then(|| inb(self.base + THR)) }
     }
 
     fn put(&mut self, byte: u8) {

@@ -1,9 +1,9 @@
 //! Trap entry and dispatch. Each vector's stub pushes a uniform frame; the common path saves every
 //! general-purpose register and the SSE state (`fxsave`), calls [`dispatch`], and restores all of it.
 //!
-//! For now every exception but the breakpoint is fatal: its diagnostic (vector, error code, RIP, CR2, all
-//! registers) goes to the console and the VM powers off with a failure status. No interrupt source is enabled
-//! yet; a stray interrupt is logged and ignored.
+//! Every exception but the breakpoint is fatal: its diagnostic (vector, error code, RIP, CR2, all registers)
+//! goes to the console and the VM powers off with a failure status. Vectors from 32 up are interrupts, handed
+//! to [`crate::irq`].
 
 use crate::arch::regs;
 use crate::mm::stack;
@@ -161,7 +161,7 @@ extern "C" fn dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         BREAKPOINT => log::info!("breakpoint at {:#x}; continuing", frame.rip),
         v if v < 32 => fatal(frame),
-        v => log::warn!("unexpected interrupt, vector {v}; ignored"),
+        _ => crate::irq::dispatch(frame),
     }
 }
 

@@ -56,6 +56,13 @@ fn direct_mapped(info: &BootInfo, range: &PhysRange) -> bool {
     range.start < LOW_MEMORY_END || direct_map_regions(info).any(|r| r.overlaps(range))
 }
 
+/// Whether all of `range` lies in the direct map (in one of the regions it covers, page-rounded).
+pub(crate) fn in_direct_map(info: &BootInfo, range: &PhysRange) -> bool {
+    direct_map_regions(info).any(|r| {
+        r.start & !(PAGE_SIZE - 1) <= range.start && range.end <= r.end.next_multiple_of(PAGE_SIZE)
+    })
+}
+
 /// The regions the direct map covers, before page rounding.
 fn direct_map_regions(info: &BootInfo) -> impl Iterator<Item = PhysRange> + '_ {
     let kept = |k: MemoryKind| {
@@ -189,6 +196,12 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
         page += PAGE_SIZE;
     }
     pt
+}
+
+/// A zeroed page that the framework keeps for ever and shares with the hypervisor (kvmclock); returns its
+/// physical address.
+pub(crate) fn alloc_shared_page() -> Option<u64> {
+    frame::alloc_zeroed()
 }
 
 /// The initrd's contents, if the VMM gave one that lies wholly in RAM. Its frames were reserved at boot and

@@ -1,10 +1,6 @@
 //! The TSC: its frequency, from the cheapest source that knows it, and time since the first instruction.
-//!
-//! Sources, in order: CPUID leaf 0x15 (crystal ratio), CPUID 0x16 (base MHz), the hypervisor leaf
-//! 0x4000_0010 (TSC kHz, VMware's convention that QEMU and others follow), and only then a polled PIT
-//! measurement of 2 ms. kvmclock comes with the time work (issue #3).
 
-use super::pit;
+use super::{kvmclock, pit};
 use crate::arch::regs::{cpuid, rdtsc};
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +17,8 @@ pub enum FrequencySource {
     CpuidBase,
     /// Hypervisor CPUID leaf 0x4000_0010.
     Hypervisor,
+    /// kvmclock's scale factors.
+    KvmClock,
     /// Measured against the PIT.
     Pit,
     /// Nothing worked; 1 GHz assumed.
@@ -33,6 +31,7 @@ impl fmt::Display for FrequencySource {
             FrequencySource::CpuidCrystal => "CPUID 0x15",
             FrequencySource::CpuidBase => "CPUID 0x16",
             FrequencySource::Hypervisor => "hypervisor CPUID 0x40000010",
+            FrequencySource::KvmClock => "kvmclock",
             FrequencySource::Pit => "PIT calibration",
             FrequencySource::Assumed => "a guess",
         })
@@ -44,32 +43,46 @@ pub(crate) fn set_entry_tsc(tsc: u64) {
     ENTRY_TSC.store(tsc, Ordering::Relaxed);
 }
 
-/// The TSC frequency in Hz (0 before [`init`]).
+/// The TSC frequency in Hz (0 before the time sources are set up).
 pub fn tsc_frequency_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)
 }
 
-/// Nanoseconds since the kernel's first instruction (0 before [`init`]).
-pub fn since_entry_ns() -> u64 {
-    let hz = tsc_frequency_hz();
-    if hz == 0 {
-        return 0;
-    }
-    let cycles = rdtsc().wrapping_sub(ENTRY_TSC.load(Ordering::Relaxed));
-    (cycles as u128 * 1_000_000_000 / hz as u128) as u64
+/// Nanoseconds since the kernel's first instruction: the monotonic clock (0 before the time sources are set up).
+pub fn now_ns() -> u64 {
+    tsc_to_ns(rdtsc())
 }
 
-/// Finds the TSC frequency and logs where it came from and what finding it cost.
-pub(crate) fn init() {
+/// Converts a TSC value to nanoseconds since the first instruction.
+pub(super) fn tsc_to_ns(tsc: u64) -> u64 {
+    match tsc_frequency_hz() {
+        0 => 0,
+        hz => (tsc.wrapping_sub(ENTRY_TSC.load(Ordering::Relaxed)) as u128 * 1_000_000_000 / hz as u128) as u64,
+    }
+}
+
+/// Converts nanoseconds since the first instruction to a TSC value.
+pub(super) fn ns_to_tsc(ns: u64) -> u64 {
+    let cycles = ns as u128 * tsc_frequency_hz() as u128 / 1_000_000_000;
+    ENTRY_TSC.load(Ordering::Relaxed).wrapping_add(cycles as u64)
+}
+
+/// Finds the TSC frequency, logs where it came from and what finding it cost, and returns the wall-clock time
+/// kvmclock gave along the way (nanoseconds since the epoch), if it was the source.
+pub(super) fn init() -> Option<u64> {
     let start = rdtsc();
-    let (hz, source) = from_cpuid().unwrap_or_else(measure_with_pit);
+    let mut wall = None;
+    let (hz, source) = from_cpuid()
+        .or_else(|| {
+            let k = kvmclock::read()?;
+            wall = Some(k.wall_ns);
+            Some((k.tsc_hz, FrequencySource::KvmClock))
+        })
+        .unwrap_or_else(measure_with_pit);
     TSC_HZ.store(hz, Ordering::Relaxed);
     let cost_us = (rdtsc() - start) as u128 * 1_000_000 / hz as u128;
-    log::info!(
-        "time: TSC {}.{:03} MHz from {source} ({cost_us} us)",
-        hz / 1_000_000,
-        hz / 1_000 % 1_000
-    );
+    log::info!("time: TSC {}.{:03} MHz from {source} ({cost_us} us)", hz / 1_000_000, hz / 1_000 % 1_000);
+    wall
 }
 
 fn from_cpuid() -> Option<(u64, FrequencySource)> {
@@ -77,10 +90,7 @@ fn from_cpuid() -> Option<(u64, FrequencySource)> {
     if max >= 0x15 {
         let l = cpuid(0x15, 0);
         if l.eax != 0 && l.ebx != 0 && l.ecx != 0 {
-            return Some((
-                l.ecx as u64 * l.ebx as u64 / l.eax as u64,
-                FrequencySource::CpuidCrystal,
-            ));
+            return Some((l.ecx as u64 * l.ebx as u64 / l.eax as u64, FrequencySource::CpuidCrystal));
         }
     }
     if max >= 0x16 {

@@ -1,0 +1,32 @@
+//! Interrupts: the platform description, the local APIC, the IOAPICs, the legacy PIC, and [`IrqLine`], the safe
+//! way for drivers to receive an interrupt.
+//!
+//! Interrupts are enabled only while the CPU idles (`sti; hlt; cli`), so a handler never runs on top of Rust
+//! code that may be using the red zone; handlers run on the trap IST stack and must be short.
+
+mod ioapic;
+pub(crate) mod lapic;
+mod line;
+mod pic;
+mod platform;
+
+pub use line::{IrqError, IrqLine};
+pub use platform::platform;
+pub(crate) use line::dispatch;
+
+/// Vector of the local APIC timer.
+pub(crate) const TIMER_VECTOR: u8 = 0xEC;
+/// Vector of the local APIC error interrupt.
+pub(crate) const ERROR_VECTOR: u8 = 0xFE;
+/// Vector the local APIC uses for spurious interrupts.
+pub(crate) const SPURIOUS_VECTOR: u8 = 0xFF;
+/// The legacy PICs are remapped here (and masked), so their spurious interrupts cannot look like exceptions.
+pub(crate) const PIC_BASE: u8 = 0x20;
+
+/// Finds the interrupt hardware and sets it up: PIC masked, local APIC enabled, every IOAPIC pin masked.
+pub(crate) fn init(boot: &ember_boot::BootInfo) {
+    let platform = platform::init(boot);
+    pic::disable();
+    lapic::init(platform);
+    ioapic::init(platform);
+}

@@ -1,0 +1,81 @@
+//! Timer interrupts and waiting: the local APIC timer in TSC-deadline mode when the CPU has it, else in
+//! one-shot mode calibrated against the TSC. There is no periodic tick: the timer is armed only for the
+//! deadline someone is waiting for, and the CPU halts in between.
+
+use super::tsc::{ns_to_tsc, now_ns};
+use crate::arch::regs::{idle, rdtsc};
+use crate::irq::lapic;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// APIC timer ticks per second (one-shot mode only; 0 in TSC-deadline mode).
+static APIC_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// The APIC timer frequency in Hz (0 when the timer runs in TSC-deadline mode and needs none).
+pub fn apic_timer_hz() -> u64 {
+    APIC_HZ.load(Ordering::Relaxed)
+}
+
+/// Picks the timer mode and, for one-shot mode, measures the APIC timer against the TSC for 1 ms.
+pub(super) fn init() {
+    let apic = lapic::get();
+    if apic.has_tsc_deadline() {
+        apic.start_timer();
+        log::info!("timer: TSC-deadline mode (no calibration)");
+        return;
+    }
+    let tsc_hz = super::tsc_frequency_hz();
+    let start_tsc = rdtsc();
+    let current = apic.free_run();
+    let start = current();
+    let window = tsc_hz / 1000;
+    while rdtsc() - start_tsc < window {
+        core::hint::spin_loop();
+    }
+    let ticks = start - current();
+    let elapsed = rdtsc() - start_tsc;
+    apic.stop_timer();
+    let hz = ticks as u128 * tsc_hz as u128 / elapsed.max(1) as u128;
+    APIC_HZ.store(hz as u64, Ordering::Relaxed);
+    apic.start_timer();
+    log::info!(
+        "timer: APIC one-shot mode at {}.{:03} MHz (calibrated against the TSC in {} us)",
+        hz / 1_000_000,
+        hz / 1_000 % 1_000,
+        elapsed as u128 * 1_000_000 / tsc_hz as u128
+    );
+}
+
+/// Arms the timer to interrupt at `deadline_ns` (or earlier: callers re-check the time and re-arm).
+fn arm(deadline_ns: u64) {
+    let apic = lapic::get();
+    if apic.has_tsc_deadline() {
+        apic.arm_deadline(ns_to_tsc(deadline_ns));
+    } else {
+        let left = deadline_ns.saturating_sub(now_ns()) as u128;
+        let count = (left * apic_timer_hz() as u128 / 1_000_000_000).min(u32::MAX as u128);
+        apic.arm_count(count as u32);
+    }
+}
+
+/// Idles until `done()` holds or the monotonic clock passes `deadline_ns`; returns whether `done()` held.
+/// Interrupts (device or timer) are taken only while idle, so `done()` sees the effects of their handlers.
+pub fn wait_until(deadline_ns: Option<u64>, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if let Some(deadline) = deadline_ns {
+            if now_ns() >= deadline {
+                return false;
+            }
+            arm(deadline);
+        }
+        idle();
+    }
+}
+
+/// Sleeps for `ns` nanoseconds, halted.
+pub fn sleep_ns(ns: u64) {
+    let deadline = now_ns().saturating_add(ns);
+    wait_until(Some(deadline), || false);
+}
