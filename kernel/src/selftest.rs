@@ -14,8 +14,8 @@
 //! | `echo`           | a line typed on the console comes back (interrupt-driven input)              |
 
 use alloc::vec::Vec;
-use ember_frame::{console, debug, println, time};
 use ember_frame::mm::{self, IoMem, IoMemError};
+use ember_frame::{console, debug, println, time};
 
 /// Why a self-test did not pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +82,7 @@ fn fill_memory() -> Result<(), &'static str> {
         chunks.push(chunk);
     }
     let filled = (chunks.len() * CHUNK) as u64;
-    if chunks
-        .iter()
-        .any(|c| c.iter().step_by(4096).any(|&b| b != 0xA5))
-    {
+    if chunks.iter().any(|c| c.iter().step_by(4096).any(|&b| b != 0xA5)) {
         return Err("heap memory changed under us");
     }
     log::info!(

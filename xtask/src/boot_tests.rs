@@ -2,7 +2,7 @@
 
 use crate::image::Images;
 use crate::qemu::{Boot, Vm};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::Mutex;
@@ -19,7 +19,10 @@ const GARBAGE: &str = "=== = ==x \"unterminated=a b loglevel=zzz ember.bogus emb
 /// What one boot printed and how QEMU ended.
 struct Outcome {
     status: Option<i32>,
+    /// The serial console.
     output: String,
+    /// QEMU's own messages.
+    stderr: String,
 }
 
 /// The `ready` line's fields.
@@ -34,6 +37,8 @@ type Check = Box<dyn Fn(&Outcome) -> Result<(), String> + Send + Sync>;
 struct Case {
     name: String,
     vm: Vm,
+    /// Text to type on the console once the output shows the first string.
+    input: Option<(&'static str, &'static str)>,
     check: Check,
 }
 
@@ -56,17 +61,15 @@ pub fn run_all(images: &Images) -> bool {
                         break;
                     };
                     let start = Instant::now();
-                    let result = boot(images, &case.vm).and_then(|o| {
-                        (case.check)(&o).map_err(|e| format!("{e}\n--- console ---\n{}", o.output))
+                    let result = boot(images, &case.vm, case.input).and_then(|o| {
+                        (case.check)(&o)
+                            .map_err(|e| format!("{e}\n--- console ---\n{}--- QEMU stderr ---\n{}", o.output, o.stderr))
                     });
                     let ms = start.elapsed().as_millis();
                     match result {
                         Ok(()) => println!("ok     {:<28} {ms:>6} ms", case.name),
                         Err(e) => {
-                            println!(
-                                "FAILED {:<28} {ms:>6} ms\n  {:?}\n  {e}",
-                                case.name, case.vm
-                            );
+                            println!("FAILED {:<28} {ms:>6} ms\n  {:?}\n  {e}", case.name, case.vm);
                             *failures.lock().expect("lock") += 1;
                         }
                     }
@@ -92,6 +95,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         v.push(Case {
             name: name.into(),
             vm,
+            input: None,
             check,
         })
     };
@@ -132,11 +136,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         );
         add(
             &format!("{b}-firecracker-cmdline"),
-            Vm::new(
-                boot,
-                64,
-                &format!("console=ttyS0 {FIRECRACKER_DEFAULTS} {GARBAGE}"),
-            ),
+            Vm::new(boot, 64, &format!("console=ttyS0 {FIRECRACKER_DEFAULTS} {GARBAGE}")),
             Box::new(move |o| {
                 ready(o, b)?;
                 expect(o, "command line: console=ttyS0 reboot=k panic=1 nomodule")
@@ -216,9 +216,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             ready(o, "pvh")?;
             match o.output.lines().filter(|l| !l.trim().is_empty()).count() {
                 1 => Ok(()),
-                n => Err(format!(
-                    "{n} lines with quiet; only the ready line expected"
-                )),
+                n => Err(format!("{n} lines with quiet; only the ready line expected")),
             }
         }),
     );
@@ -230,23 +228,139 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             expect(o, "ember: debug: free [")
         }),
     );
+    time_cases(&mut v);
     v
 }
 
+/// Interrupts and time (issue #3): both entries with ACPI on and off, deterministic time through `-icount`.
+fn time_cases(v: &mut Vec<Case>) {
+    for boot in [Boot::Pvh, Boot::Linux64] {
+        let b = if boot == Boot::Pvh { "pvh" } else { "linux64" };
+        for acpi in [true, false] {
+            let a = if acpi { "acpi" } else { "no-acpi" };
+            let mut vm = Vm::new(boot, 64, "console=ttyS0 ember.test=sleep");
+            vm.icount = true;
+            if !acpi {
+                vm.machine.push("acpi=off");
+            }
+            let platform = if acpi {
+                "platform: ACPI MADT: 1 CPU(s), 2 IOAPIC(s)"
+            } else {
+                "platform: no ACPI or MP table; assuming one IOAPIC"
+            };
+            v.push(Case {
+                name: format!("{b}-{a}-sleep-100ms"),
+                vm,
+                input: None,
+                check: Box::new(move |o| {
+                    ready(o, b)?;
+                    expect(o, platform)?;
+                    expect(o, "ioapic: id 0 at 0xfec00000")?;
+                    expect(o, "lapic: xAPIC id 0")?;
+                    expect(o, "time: TSC 1000.")?;
+                    expect(o, "from PIT calibration")?;
+                    expect(o, "timer: APIC one-shot mode at")?;
+                    let slept = field(o, "sleep: asked 100000 us, slept ", " us")?;
+                    if !(98_000..=102_000).contains(&slept) {
+                        return Err(format!("a 100 ms sleep took {slept} us of virtual time"));
+                    }
+                    Ok(())
+                }),
+            });
+            let mut vm = Vm::new(boot, 64, "console=ttyS0 ember.test=echo");
+            if !acpi {
+                vm.machine.push("acpi=off");
+            }
+            v.push(Case {
+                name: format!("{b}-{a}-serial-echo"),
+                vm,
+                input: Some(("echo: type a line", "hello from the host\r")),
+                check: Box::new(move |o| {
+                    ready(o, b)?;
+                    expect(o, "ember: echo: hello from the host\n")
+                }),
+            });
+        }
+    }
+    let mut vm = Vm::new(Boot::Pvh, 64, "console=ttyS0");
+    vm.machine.push("rtc=on");
+    v.push(Case {
+        name: "wall-clock-from-rtc".into(),
+        vm,
+        input: None,
+        check: Box::new(|o| {
+            ready(o, "pvh")?;
+            let days = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| e.to_string())?
+                .as_secs()
+                / 86_400;
+            let today = date(days);
+            let yesterday = date(days - 1);
+            if o.output.contains(&format!("wall clock {today} "))
+                || o.output.contains(&format!("wall clock {yesterday} "))
+            {
+                Ok(())
+            } else {
+                Err(format!("no `wall clock {today}` from the CMOS RTC"))
+            }
+        }),
+    });
+    let mut vm = Vm::new(Boot::Linux64, 64, "console=ttyS0");
+    vm.machine.push("rtc=off");
+    v.push(Case {
+        name: "no-rtc-warns".into(),
+        vm,
+        input: None,
+        check: Box::new(|o| {
+            ready(o, "linux64")?;
+            expect(o, "warning: time: no kvmclock and no RTC")
+        }),
+    });
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01.
+fn date(days: u64) -> String {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Boots `vm`, collecting the console until QEMU exits (or is killed after [`TIMEOUT`]).
-fn boot(images: &Images, vm: &Vm) -> Result<Outcome, String> {
+fn boot(images: &Images, vm: &Vm, input: Option<(&'static str, &'static str)>) -> Result<Outcome, String> {
     let mut child: Child = vm
         .command(images)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start QEMU: {e}"))?;
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
+    let mut stdin = child.stdin.take();
     let out = std::thread::spawn(move || {
         let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
+        let mut chunk = [0u8; 4096];
+        let mut pending = input;
+        while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+            s.extend_from_slice(&chunk[..n]);
+            if let Some((trigger, text)) = pending
+                && String::from_utf8_lossy(&s).contains(trigger)
+            {
+                if let Some(stdin) = stdin.as_mut() {
+                    let _ = stdin.write_all(text.as_bytes());
+                    let _ = stdin.flush();
+                }
+                pending = None;
+            }
+        }
         s
     });
     let err = std::thread::spawn(move || {
@@ -262,29 +376,22 @@ fn boot(images: &Images, vm: &Vm) -> Result<Outcome, String> {
         if start.elapsed() > TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!(
-                "QEMU did not exit within {TIMEOUT:?}: the kernel hangs"
-            ));
+            return Err(format!("QEMU did not exit within {TIMEOUT:?}: the kernel hangs"));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    let mut output = String::from_utf8_lossy(&stdout).replace('\r', "");
-    if !stderr.is_empty() {
-        output.push_str("--- QEMU stderr ---\n");
-        output.push_str(&String::from_utf8_lossy(&stderr));
-    }
-    Ok(Outcome { status, output })
+    Ok(Outcome {
+        status,
+        output: String::from_utf8_lossy(&stdout).replace('\r', ""),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
 }
 
 /// The boot reached `ready` as its last line, the VM powered off cleanly, and the protocol is `boot`.
 fn ready(o: &Outcome, boot: &str) -> Result<Ready, String> {
-    let last = o
-        .output
-        .lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let last = o.output.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
     let fields = last
         .strip_prefix("ember: ready ")
         .ok_or("the last line is not `ember: ready …`")?;
@@ -309,10 +416,7 @@ fn ready(o: &Outcome, boot: &str) -> Result<Ready, String> {
         return Err(format!("booted by {}, expected {boot}", r.boot));
     }
     if o.status != Some(0) {
-        return Err(format!(
-            "QEMU exit status {:?}, expected 0 (power off)",
-            o.status
-        ));
+        return Err(format!("QEMU exit status {:?}, expected 0 (power off)", o.status));
     }
     Ok(r)
 }
@@ -320,10 +424,7 @@ fn ready(o: &Outcome, boot: &str) -> Result<Ready, String> {
 /// The VM failed (isa-debug-exit status 3) and printed every needle.
 fn failed(o: &Outcome, needles: &[&str]) -> Result<(), String> {
     if o.status != Some(3) {
-        return Err(format!(
-            "QEMU exit status {:?}, expected 3 (failure)",
-            o.status
-        ));
+        return Err(format!("QEMU exit status {:?}, expected 3 (failure)", o.status));
     }
     if o.output.contains("ember: ready") {
         return Err("a failing boot printed ready".into());
@@ -379,11 +480,7 @@ fn memory_accounted(o: &Outcome, r: &Ready, mem_mib: u32) -> Result<(), String> 
         ));
     }
     if r.mem_mib != usable >> 20 {
-        return Err(format!(
-            "ready says {} MiB, the log {} KiB",
-            r.mem_mib,
-            usable >> 10
-        ));
+        return Err(format!("ready says {} MiB, the log {} KiB", r.mem_mib, usable >> 10));
     }
     Ok(())
 }
@@ -431,9 +528,5 @@ fn write_initrd() -> std::io::Result<TestInitrd> {
     let fnv1a = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    Ok(TestInitrd {
-        path,
-        len: LEN,
-        fnv1a,
-    })
+    Ok(TestInitrd { path, len: LEN, fnv1a })
 }

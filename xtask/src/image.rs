@@ -68,7 +68,5 @@ fn elf_entry(path: &Path) -> Result<u64, String> {
     if bytes.len() < 0x20 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
         return Err(format!("{} is not an ELF64 file", path.display()));
     }
-    Ok(u64::from_le_bytes(
-        bytes[0x18..0x20].try_into().expect("8 bytes"),
-    ))
+    Ok(u64::from_le_bytes(bytes[0x18..0x20].try_into().expect("8 bytes")))
 }

@@ -56,11 +56,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         match a.as_str() {
             "--release" => profile = image::Profile::Release,
             "--boot" => vm.boot = value()?.parse()?,
-            "--mem" => {
-                vm.mem_mib = value()?
-                    .parse()
-                    .map_err(|_| "--mem takes MiB".to_string())?
-            }
+            "--mem" => vm.mem_mib = value()?.parse().map_err(|_| "--mem takes MiB".to_string())?,
             "--initrd" => vm.initrd = Some(value()?.into()),
             "--" => {
                 let extra: Vec<&str> = it.by_ref().map(String::as_str).collect();

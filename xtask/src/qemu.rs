@@ -38,59 +38,59 @@ pub struct Vm {
     pub cmdline: String,
     /// Initrd file, if any.
     pub initrd: Option<PathBuf>,
+    /// Extra `-M microvm` options, e.g. `acpi=off` or `rtc=on`.
+    pub machine: Vec<&'static str>,
+    /// Run with `-icount shift=0,sleep=off`: guest time is a function of executed instructions (1 ns each),
+    /// so timing inside the guest is deterministic.
+    pub icount: bool,
 }
 
 impl Vm {
-    /// A VM with no initrd.
+    /// A VM with no initrd, default machine options and real-time clocks.
     pub fn new(boot: Boot, mem_mib: u32, cmdline: &str) -> Self {
         Self {
             boot,
             mem_mib,
             cmdline: cmdline.into(),
             initrd: None,
+            machine: Vec::new(),
+            icount: false,
         }
     }
 
     /// The QEMU command that boots `images` this way, serial console on stdout. A failed boot exits with status
     /// 3 (`isa-debug-exit`); power off is a triple fault, which `-no-reboot` turns into exit status 0.
     pub fn command(&self, images: &Images) -> Command {
+        let mut machine = String::from("microvm,x-option-roms=off");
+        for opt in &self.machine {
+            machine.push(',');
+            machine.push_str(opt);
+        }
         let mut c = Command::new(QEMU);
-        c.args([
-            "-M",
-            "microvm,x-option-roms=off",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-smp",
-            "1",
-        ])
-        .args(["-m", &self.mem_mib.to_string()])
-        .args([
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
+        c.args(["-M", &machine, "-accel", "tcg", "-cpu", "max", "-smp", "1"])
+            .args(["-m", &self.mem_mib.to_string()])
+            .args([
+                "-nodefaults",
+                "-no-user-config",
+                "-display",
+                "none",
+                "-serial",
+                "stdio",
+                "-no-reboot",
+            ])
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
         match self.boot {
             Boot::Pvh => {
-                c.arg("-kernel")
-                    .arg(&images.kernel)
-                    .args(["-append", &self.cmdline]);
+                c.arg("-kernel").arg(&images.kernel).args(["-append", &self.cmdline]);
             }
             Boot::Linux64 => {
                 c.arg("-kernel").arg(&images.shim);
-                c.arg("-device")
-                    .arg(format!("loader,file={}", images.kernel.display()));
-                c.args([
-                    "-append",
-                    &format!("shim.entry={:#x} {}", images.entry, self.cmdline),
-                ]);
+                c.arg("-device").arg(format!("loader,file={}", images.kernel.display()));
+                c.args(["-append", &format!("shim.entry={:#x} {}", images.entry, self.cmdline)]);
             }
+        }
+        if self.icount {
+            c.args(["-icount", "shift=0,sleep=off"]);
         }
         if let Some(initrd) = &self.initrd {
             c.arg("-initrd").arg(initrd);
@@ -118,10 +118,7 @@ pub fn ensure_installed() -> Result<(), String> {
         ));
     }
     eprintln!("xtask: installing qemu-system-x86 with apt-get");
-    for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", "qemu-system-x86"][..],
-    ] {
+    for args in [&["update", "-qq"][..], &["install", "-y", "-qq", "qemu-system-x86"][..]] {
         let ok = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")

@@ -142,16 +142,10 @@ impl fmt::Display for Warning {
                 crate::MAX_REGIONS
             ),
             Warning::MemoryMapUnreadable { paddr } => {
-                write!(
-                    f,
-                    "memory map: entry at {paddr:#x} is unreadable; the rest is ignored"
-                )
+                write!(f, "memory map: entry at {paddr:#x} is unreadable; the rest is ignored")
             }
             Warning::CmdlineUnreadable { paddr } => {
-                write!(
-                    f,
-                    "command line at {paddr:#x} is unreadable; using an empty one"
-                )
+                write!(f, "command line at {paddr:#x} is unreadable; using an empty one")
             }
             Warning::CmdlineTruncated => {
                 write!(f, "command line longer than {CMDLINE_MAX} bytes; cut")

@@ -89,20 +89,11 @@ mod tests {
     /// A zero page as Firecracker writes it (`arch/x86_64/mod.rs`, `configure_64bit_boot`).
     fn firecracker_zero_page(mem: &mut TestMem, cmdline: &str, mem_size: u64) {
         let z = ZP as usize;
-        mem.put_u32(
-            z + hdr(offset_of!(SetupHeader, header)),
-            LINUX_BOOT_HEADER_MAGIC,
-        );
+        mem.put_u32(z + hdr(offset_of!(SetupHeader, header)), LINUX_BOOT_HEADER_MAGIC);
         mem.put_u16(z + hdr(offset_of!(SetupHeader, boot_flag)), BOOT_FLAG);
         mem.put_u8(z + hdr(offset_of!(SetupHeader, type_of_loader)), 0xff);
-        mem.put_u32(
-            z + hdr(offset_of!(SetupHeader, cmd_line_ptr)),
-            CMDLINE as u32,
-        );
-        mem.put_u32(
-            z + hdr(offset_of!(SetupHeader, cmdline_size)),
-            cmdline.len() as u32 + 1,
-        );
+        mem.put_u32(z + hdr(offset_of!(SetupHeader, cmd_line_ptr)), CMDLINE as u32);
+        mem.put_u32(z + hdr(offset_of!(SetupHeader, cmdline_size)), cmdline.len() as u32 + 1);
         mem.put_bytes(CMDLINE as usize, cmdline.as_bytes());
         mem.put_u64(z + offset_of!(BootParams, acpi_rsdp_addr), 0xe0000);
         let entries = [
@@ -116,10 +107,7 @@ mod tests {
 
     fn set_e820(mem: &mut TestMem, entries: &[(u64, u64, u32)]) {
         let z = ZP as usize;
-        mem.put_u8(
-            z + offset_of!(BootParams, e820_entries),
-            entries.len() as u8,
-        );
+        mem.put_u8(z + offset_of!(BootParams, e820_entries), entries.len() as u8);
         for (i, &(a, s, t)) in entries.iter().enumerate() {
             let e = z + offset_of!(BootParams, e820_table) + i * size_of::<BootE820Entry>();
             mem.put_u64(e, a);
@@ -163,10 +151,7 @@ mod tests {
         mem.put_u32(z + offset_of!(BootParams, ext_ramdisk_size), 0);
         let (r, info, _) = parse(&mut mem);
         assert_eq!(r, Ok(()));
-        assert_eq!(
-            info.initrd,
-            Some(PhysRange::new(0x1_07f0_0000, 0x1_0800_0000))
-        );
+        assert_eq!(info.initrd, Some(PhysRange::new(0x1_07f0_0000, 0x1_0800_0000)));
     }
 
     #[test]
@@ -201,10 +186,7 @@ mod tests {
         assert_eq!(info.cmdline(), "");
         assert_eq!(info.initrd, None);
         assert!(w.contains(&Warning::TooManyRegions { claimed: 255 }));
-        assert!(
-            w.iter()
-                .any(|x| matches!(x, Warning::CmdlineUnreadable { .. }))
-        );
+        assert!(w.iter().any(|x| matches!(x, Warning::CmdlineUnreadable { .. })));
         assert!(w.iter().any(|x| matches!(x, Warning::BadInitrd { .. })));
         assert!(info.memory.ram_bytes() > 0);
     }
@@ -222,10 +204,7 @@ mod tests {
         let mut mem = TestMem::new(0x30000);
         firecracker_zero_page(&mut mem, "", 64 << 20);
         mem.put_bytes(CMDLINE as usize, &[b'x'; 300]);
-        mem.put_u32(
-            ZP as usize + hdr(offset_of!(SetupHeader, cmdline_size)),
-            100,
-        );
+        mem.put_u32(ZP as usize + hdr(offset_of!(SetupHeader, cmdline_size)), 100);
         let (_, info, _) = parse(&mut mem);
         assert_eq!(info.cmdline().len(), 100);
     }
@@ -235,10 +214,7 @@ mod tests {
         let mut mem = TestMem::new(0x30000);
         firecracker_zero_page(&mut mem, "", 64 << 20);
         mem.put_bytes(CMDLINE as usize, b"a=\xff\xfe b\0");
-        mem.put_u32(
-            ZP as usize + hdr(offset_of!(SetupHeader, cmdline_size)),
-            2048,
-        );
+        mem.put_u32(ZP as usize + hdr(offset_of!(SetupHeader, cmdline_size)), 2048);
         let (_, info, w) = parse(&mut mem);
         assert_eq!(info.cmdline(), "a=?? b");
         assert!(w.contains(&Warning::CmdlineNotUtf8));

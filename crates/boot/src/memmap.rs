@@ -132,16 +132,12 @@ impl MemoryMap {
         }
         let at = self.regions().partition_point(|r| r.range.start < start);
         // Merge with a touching neighbour of the same kind instead of taking a slot.
-        if at > 0
-            && self.regions[at - 1].kind == new.kind
-            && self.regions[at - 1].range.end == start
-        {
+        if at > 0 && self.regions[at - 1].kind == new.kind && self.regions[at - 1].range.end == start {
             self.regions[at - 1].range.end = end;
             self.merge_forward(at - 1);
             return;
         }
-        if at < self.len && self.regions[at].kind == new.kind && self.regions[at].range.start == end
-        {
+        if at < self.len && self.regions[at].kind == new.kind && self.regions[at].range.start == end {
             self.regions[at].range.start = start;
             return;
         }
@@ -190,11 +186,7 @@ mod tests {
             (0x10_0000, 0x800_0000 - 0x10_0000, 1),
         ]);
         assert!(w.is_empty());
-        let kinds: Vec<_> = map
-            .regions()
-            .iter()
-            .map(|r| (r.range.start, r.kind))
-            .collect();
+        let kinds: Vec<_> = map.regions().iter().map(|r| (r.range.start, r.kind)).collect();
         assert_eq!(
             kinds,
             vec![
@@ -236,11 +228,7 @@ mod tests {
 
     #[test]
     fn adjacent_regions_of_one_kind_merge_in_any_order() {
-        let (map, w) = build(&[
-            (0x3000, 0x1000, 1),
-            (0x1000, 0x1000, 1),
-            (0x2000, 0x1000, 1),
-        ]);
+        let (map, w) = build(&[(0x3000, 0x1000, 1), (0x1000, 0x1000, 1), (0x2000, 0x1000, 1)]);
         assert!(w.is_empty());
         assert_eq!(map.regions().len(), 1);
         assert_eq!(map.regions()[0].range, PhysRange::new(0x1000, 0x4000));
@@ -248,9 +236,7 @@ mod tests {
 
     #[test]
     fn too_many_regions_warns_and_keeps_the_first() {
-        let entries: Vec<_> = (0..200u64)
-            .map(|i| (i * 0x2000, 0x1000, 1 + (i as u32 % 2)))
-            .collect();
+        let entries: Vec<_> = (0..200u64).map(|i| (i * 0x2000, 0x1000, 1 + (i as u32 % 2))).collect();
         let (map, w) = build(&entries);
         assert_eq!(map.regions().len(), MAX_REGIONS);
         assert_eq!(w.len(), 200 - MAX_REGIONS);

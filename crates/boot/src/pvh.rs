@@ -41,8 +41,7 @@ pub fn parse_pvh(
                 warn(Warning::MemoryMapUnreadable { paddr });
                 break;
             }
-            let field =
-                |off: usize| u64::from_le_bytes(e[off..off + 8].try_into().unwrap_or([0; 8]));
+            let field = |off: usize| u64::from_le_bytes(e[off..off + 8].try_into().unwrap_or([0; 8]));
             let ty = offset_of!(MemmapTableEntry, ty);
             let ty = u32::from_le_bytes(e[ty..ty + 4].try_into().unwrap_or([0; 4]));
             out.memory.insert(
@@ -54,20 +53,14 @@ pub fn parse_pvh(
         }
     }
 
-    out.read_cmdline(
-        mem,
-        u64_at(offset_of!(StartInfo, cmdline_paddr)),
-        CMDLINE_MAX + 1,
-        warn,
-    );
+    out.read_cmdline(mem, u64_at(offset_of!(StartInfo, cmdline_paddr)), CMDLINE_MAX + 1, warn);
 
     // Module 0 is the initrd, as Firecracker and QEMU pass it.
     if u32_at(offset_of!(StartInfo, nr_modules)) > 0 {
         let modlist = u64_at(offset_of!(StartInfo, modlist_paddr));
         let mut m = [0u8; size_of::<ModlistEntry>()];
         if mem.read(modlist, &mut m) {
-            let field =
-                |off: usize| u64::from_le_bytes(m[off..off + 8].try_into().unwrap_or([0; 8]));
+            let field = |off: usize| u64::from_le_bytes(m[off..off + 8].try_into().unwrap_or([0; 8]));
             let paddr = field(offset_of!(ModlistEntry, paddr));
             let size = field(offset_of!(ModlistEntry, size));
             out.set_initrd(paddr, size, warn);
@@ -103,10 +96,7 @@ mod tests {
         mem.put_u64(SI + offset_of!(StartInfo, cmdline_paddr), CMDLINE as u64);
         mem.put_bytes(CMDLINE, cmdline.as_bytes());
         mem.put_u64(SI + offset_of!(StartInfo, memmap_paddr), MEMMAP as u64);
-        mem.put_u32(
-            SI + offset_of!(StartInfo, memmap_entries),
-            entries.len() as u32,
-        );
+        mem.put_u32(SI + offset_of!(StartInfo, memmap_entries), entries.len() as u32);
         for (i, &(a, s, t)) in entries.iter().enumerate() {
             let e = MEMMAP + i * size_of::<MemmapTableEntry>();
             mem.put_u64(e, a);
@@ -166,13 +156,8 @@ mod tests {
         let (r, info, w) = parse(&mut mem);
         assert_eq!(r, Ok(()));
         assert_eq!(info.memory.ram_bytes(), (6u64 << 30) - 0x10_0000 + 0x9fc00);
-        assert!(w.contains(&Warning::TooManyRegions {
-            claimed: 1_000_000_000
-        }));
-        assert!(
-            w.iter()
-                .any(|x| matches!(x, Warning::CmdlineUnreadable { .. }))
-        );
+        assert!(w.contains(&Warning::TooManyRegions { claimed: 1_000_000_000 }));
+        assert!(w.iter().any(|x| matches!(x, Warning::CmdlineUnreadable { .. })));
         assert!(w.contains(&Warning::ModulesUnreadable {
             paddr: 0xdead_beef_0000
         }));
@@ -186,10 +171,7 @@ mod tests {
         mem.put_u64(SI + offset_of!(StartInfo, memmap_paddr), 0x30000 - 24 * 2);
         mem.put_u32(SI + offset_of!(StartInfo, memmap_entries), 3);
         let (_, _, w) = parse(&mut mem);
-        assert!(
-            w.iter()
-                .any(|x| matches!(x, Warning::MemoryMapUnreadable { .. }))
-        );
+        assert!(w.iter().any(|x| matches!(x, Warning::MemoryMapUnreadable { .. })));
     }
 
     #[test]

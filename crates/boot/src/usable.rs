@@ -136,11 +136,7 @@ mod tests {
         let f = usable_ranges(&m, &[kernel, initrd, page0, mid]);
         assert_eq!(
             ranges(&f),
-            vec![
-                (0x1000, 0x9f000),
-                (0x14_1000, 0x40_0000),
-                (0x40_1000, 0x7e0_0000)
-            ]
+            vec![(0x1000, 0x9f000), (0x14_1000, 0x40_0000), (0x40_1000, 0x7e0_0000)]
         );
         assert_eq!(f.bytes(), 0x9e000 + 0x2bf000 + 0x79ff000);
     }
@@ -160,10 +156,7 @@ mod tests {
             (0x1_0000_0000, 0x1000_0000, 1),
         ]);
         let mut f = usable_ranges(&m, &[]);
-        assert_eq!(
-            f.take(0x3000, u64::MAX),
-            Some(PhysRange::new(0x10_0000, 0x10_3000))
-        );
+        assert_eq!(f.take(0x3000, u64::MAX), Some(PhysRange::new(0x10_0000, 0x10_3000)));
         assert_eq!(f.take(1, u64::MAX), Some(PhysRange::new(0x1000, 0x2000)));
         assert_eq!(f.take(0x20_0000, 0x1_0000_0000), None);
         assert_eq!(

@@ -139,10 +139,7 @@ mod tests {
         i8042.dumbkbd swiotlb=noforce pci=off virtio_mmio.device=4K@0xc0001000:5";
 
     fn params(s: &str) -> Vec<(&str, Option<&str>)> {
-        Cmdline::new(s)
-            .params()
-            .map(|p| (p.name, p.value))
-            .collect()
+        Cmdline::new(s).params().map(|p| (p.name, p.value)).collect()
     }
 
     #[test]

@@ -88,12 +88,10 @@ impl<'a> FrameBitmap<'a> {
             return None;
         }
         let align = if align.is_power_of_two() { align } else { 1 };
-        let start = self
-            .find(self.cursor, self.frames, count, align)
-            .or_else(|| {
-                let end = self.cursor.saturating_add(count).min(self.frames);
-                self.find(0, end, count, align)
-            })?;
+        let start = self.find(self.cursor, self.frames, count, align).or_else(|| {
+            let end = self.cursor.saturating_add(count).min(self.frames);
+            self.find(0, end, count, align)
+        })?;
         for f in start..start + count {
             self.set(f, true);
         }

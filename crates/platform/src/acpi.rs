@@ -49,9 +49,7 @@ pub fn find_rsdp(mem: &mut impl PhysMemory, hint: Option<u64>) -> Option<u64> {
     if let Some(h) = hint.filter(|&h| rsdp_valid(mem, h)) {
         return Some(h);
     }
-    (RSDP_SCAN.0..RSDP_SCAN.1)
-        .step_by(16)
-        .find(|&a| rsdp_valid(mem, a))
+    (RSDP_SCAN.0..RSDP_SCAN.1).step_by(16).find(|&a| rsdp_valid(mem, a))
 }
 
 fn rsdp_valid(mem: &mut impl PhysMemory, at: u64) -> bool {
@@ -98,11 +96,7 @@ fn read_table<'b>(
 }
 
 /// Reads the MADT reachable from the RSDP at `rsdp` into a [`Platform`]. `scratch` holds one table at a time.
-pub fn parse_acpi(
-    mem: &mut impl PhysMemory,
-    rsdp: u64,
-    scratch: &mut [u8; MAX_TABLE],
-) -> Result<Platform, AcpiError> {
+pub fn parse_acpi(mem: &mut impl PhysMemory, rsdp: u64, scratch: &mut [u8; MAX_TABLE]) -> Result<Platform, AcpiError> {
     let r = read::<36>(mem, rsdp)
         .or_else(|| read::<20>(mem, rsdp).map(widen))
         .ok_or(AcpiError::NoRsdp)?;
@@ -347,10 +341,7 @@ mod tests {
         let mut mem = TestMem::new(0x100000);
         firecracker(&mut mem, &FC_ENTRIES);
         mem.0[MADT + 40] ^= 0x55;
-        assert_eq!(
-            parse(&mut mem).err(),
-            Some(AcpiError::BadChecksum(MADT as u64))
-        );
+        assert_eq!(parse(&mut mem).err(), Some(AcpiError::BadChecksum(MADT as u64)));
 
         // MADT length past the end of memory.
         let mut mem = TestMem::new(0x100000);
@@ -376,10 +367,7 @@ mod tests {
             e.extend_from_slice(bad);
             let mut mem = TestMem::new(0x100000);
             firecracker(&mut mem, &e);
-            assert!(
-                matches!(parse(&mut mem), Err(AcpiError::BadMadtEntry(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(parse(&mut mem), Err(AcpiError::BadMadtEntry(_))), "{bad:?}");
         }
     }
 

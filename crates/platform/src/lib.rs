@@ -59,9 +59,7 @@ mod testmem {
         /// Fixes the checksum byte at `sum_at` so that `[start, start + len)` sums to zero.
         pub fn fix_checksum(&mut self, start: usize, len: usize, sum_at: usize) {
             self.0[sum_at] = 0;
-            let s = self.0[start..start + len]
-                .iter()
-                .fold(0u8, |s, &b| s.wrapping_add(b));
+            let s = self.0[start..start + len].iter().fold(0u8, |s, &b| s.wrapping_add(b));
             self.0[sum_at] = 0u8.wrapping_sub(s);
         }
     }

@@ -86,11 +86,7 @@ pub fn parse_mptable(mem: &mut impl PhysMemory) -> Result<Platform, MpError> {
             }
             3 if Some(e[4]) == isa_bus && e[1] == 0 => {
                 let (polarity, trigger) = inti_flags(le16(e, 2));
-                let base = p
-                    .ioapics()
-                    .iter()
-                    .find(|a| a.id == e[6])
-                    .map(|a| a.gsi_base);
+                let base = p.ioapics().iter().find(|a| a.id == e[6]).map(|a| a.gsi_base);
                 if let Some(base) = base {
                     p.set_isa(
                         e[5],
@@ -130,9 +126,7 @@ mod tests {
     /// pins 0–15, NMI on LINT1.
     fn firecracker(mem: &mut TestMem) -> usize {
         let mut e = Vec::new();
-        e.extend_from_slice(&[
-            0, 0, 0x14, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ]);
+        e.extend_from_slice(&[0, 0, 0x14, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         e.extend_from_slice(&[1, 0, b'I', b'S', b'A', b' ', b' ', b' ']);
         e.extend_from_slice(&[2, 1, 0x11, 1, 0, 0, 0xC0, 0xFE]);
         for irq in 0..16u8 {
@@ -188,10 +182,7 @@ mod tests {
         let mut mem = TestMem::new(0x100000);
         firecracker(&mut mem);
         mem.0[TABLE + 50] ^= 1;
-        assert_eq!(
-            parse_mptable(&mut mem).err(),
-            Some(MpError::BadTable(TABLE as u64))
-        );
+        assert_eq!(parse_mptable(&mut mem).err(), Some(MpError::BadTable(TABLE as u64)));
 
         let mut mem = TestMem::new(0x100000);
         let len = firecracker(&mut mem);
@@ -204,19 +195,13 @@ mod tests {
         let len = firecracker(&mut mem);
         mem.put(TABLE + 34, &0xFFFFu16.to_le_bytes());
         mem.fix_checksum(TABLE, len, TABLE + 7);
-        assert_eq!(
-            parse_mptable(&mut mem).unwrap().isa_route(15).unwrap().gsi,
-            15
-        );
+        assert_eq!(parse_mptable(&mut mem).unwrap().isa_route(15).unwrap().gsi, 15);
 
         // A table pointer outside memory.
         let mut mem = TestMem::new(0x100000);
         firecracker(&mut mem);
         mem.put(FLOATING + 4, &0xFFFF_FFF0u32.to_le_bytes());
         mem.fix_checksum(FLOATING, 16, FLOATING + 10);
-        assert_eq!(
-            parse_mptable(&mut mem).err(),
-            Some(MpError::BadTable(0xFFFF_FFF0))
-        );
+        assert_eq!(parse_mptable(&mut mem).err(), Some(MpError::BadTable(0xFFFF_FFF0)));
     }
 }

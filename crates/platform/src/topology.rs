@@ -231,11 +231,7 @@ impl Platform {
 /// Decodes MPS INTI flags (ACPI and MP tables share them): bits 0–1 polarity, 2–3 trigger; 0 = bus default
 /// (ISA: active high, edge).
 pub(crate) fn inti_flags(flags: u16) -> (Polarity, Trigger) {
-    let polarity = if flags & 3 == 3 {
-        Polarity::Low
-    } else {
-        Polarity::High
-    };
+    let polarity = if flags & 3 == 3 { Polarity::Low } else { Polarity::High };
     let trigger = if (flags >> 2) & 3 == 3 {
         Trigger::Level
     } else {

@@ -40,13 +40,7 @@ impl PhysMemory for BootWindow {
         // SAFETY: `[paddr, end)` lies below 3 GiB, which the boot page tables map at PHYS_OFFSET; it is the
         // VMM's memory, which nothing in the kernel has claimed yet (the frame allocator does not exist), so
         // reading it races with no writer.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                phys_to_virt(paddr) as *const u8,
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        };
+        unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(paddr) as *const u8, buf.as_mut_ptr(), buf.len()) };
         true
     }
 }
@@ -76,12 +70,7 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
     );
     log::info!("command line: {}", info.cmdline());
     for r in info.memory.regions() {
-        log::info!(
-            "memory {} {} ({} KiB)",
-            r.range,
-            r.kind,
-            r.range.len() / 1024
-        );
+        log::info!("memory {} {} ({} KiB)", r.range, r.kind, r.range.len() / 1024);
     }
     if let Some(rsdp) = info.rsdp {
         log::debug!("ACPI RSDP at {rsdp:#x} (from the boot structure)");

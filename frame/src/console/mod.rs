@@ -4,8 +4,8 @@ mod input;
 mod logger;
 mod serial;
 
-pub use input::read_byte;
 pub(crate) use input::enable as enable_input;
+pub use input::read_byte;
 pub(crate) use logger::init;
 pub use logger::set_level_from_cmdline;
 

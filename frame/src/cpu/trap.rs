@@ -193,10 +193,7 @@ fn fatal(f: &TrapFrame) -> ! {
             if e & 4 != 0 { "user" } else { "kernel" },
             if e & 8 != 0 { ", reserved bit set" } else { "" },
         ));
-        if let Some((_, stack)) = stack::guard_pages()
-            .iter()
-            .find(|(g, _)| cr2 & !0xFFF == *g)
-        {
+        if let Some((_, stack)) = stack::guard_pages().iter().find(|(g, _)| cr2 & !0xFFF == *g) {
             p(format_args!(
                 "ember:   kernel stack overflow: hit the guard page of the {stack}\n"
             ));
@@ -206,11 +203,7 @@ fn fatal(f: &TrapFrame) -> ! {
         "ember:   rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x}\n",
         f.rip, f.cs, f.rflags, f.rsp, f.ss
     ));
-    p(format_args!(
-        "ember:   cr2 {:#018x} cr3 {:#018x}\n",
-        cr2,
-        regs::cr3()
-    ));
+    p(format_args!("ember:   cr2 {:#018x} cr3 {:#018x}\n", cr2, regs::cr3()));
     p(format_args!(
         "ember:   rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n",
         f.rax, f.rbx, f.rcx, f.rdx

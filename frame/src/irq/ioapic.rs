@@ -51,7 +51,11 @@ pub(super) fn init(platform: &Platform) {
                 continue;
             }
         };
-        let mut apic = IoApic { regs, gsi_base: a.gsi_base, pins: 0 };
+        let mut apic = IoApic {
+            regs,
+            gsi_base: a.gsi_base,
+            pins: 0,
+        };
         let version = apic.read(REG_VERSION);
         if version == u32::MAX {
             log::warn!("ioapic: nothing answers at {:#x}; skipped", a.address);

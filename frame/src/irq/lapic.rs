@@ -145,7 +145,9 @@ pub(super) fn init(platform: &Platform) {
         // SAFETY: as above.
         unsafe { wrmsr(IA32_APIC_BASE, base | APIC_ENABLE) };
         let phys = platform.local_apic_address;
-        Access::XApic(IoMem::map(phys, 0x400).unwrap_or_else(|e| panic!("cannot map the local APIC at {phys:#x}: {e:?}")))
+        Access::XApic(
+            IoMem::map(phys, 0x400).unwrap_or_else(|e| panic!("cannot map the local APIC at {phys:#x}: {e:?}")),
+        )
     };
     let apic = LAPIC.call_once(|| LocalApic { access, tsc_deadline });
     apic.write(TPR, 0);

@@ -54,8 +54,16 @@ impl IrqLine {
     /// Takes a free vector.
     pub fn alloc() -> Result<IrqLine, IrqError> {
         let mut lines = LINES.lock();
-        let vector = (FIRST_VECTOR..=LAST_VECTOR).find(|v| !lines.contains_key(v)).ok_or(IrqError::NoVector)?;
-        lines.insert(vector, Slot { handler: None, route: None });
+        let vector = (FIRST_VECTOR..=LAST_VECTOR)
+            .find(|v| !lines.contains_key(v))
+            .ok_or(IrqError::NoVector)?;
+        lines.insert(
+            vector,
+            Slot {
+                handler: None,
+                route: None,
+            },
+        );
         Ok(IrqLine { vector })
     }
 
@@ -91,7 +99,9 @@ impl IrqLine {
 
     /// Routes ISA IRQ `irq` (0–15) to this line, with the GSI, trigger and polarity the platform tables give.
     pub fn route_isa(&self, irq: u8) -> Result<(), IrqError> {
-        let r = super::platform().isa_route(irq).ok_or(IrqError::NoSuchGsi(irq as u32))?;
+        let r = super::platform()
+            .isa_route(irq)
+            .ok_or(IrqError::NoSuchGsi(irq as u32))?;
         self.route_gsi(r.gsi, r.trigger, r.polarity)
     }
 

@@ -10,9 +10,9 @@ mod line;
 mod pic;
 mod platform;
 
+pub(crate) use line::dispatch;
 pub use line::{IrqError, IrqLine};
 pub use platform::platform;
-pub(crate) use line::dispatch;
 
 /// Vector of the local APIC timer.
 pub(crate) const TIMER_VECTOR: u8 = 0xEC;

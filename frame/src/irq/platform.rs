@@ -18,7 +18,9 @@ struct DirectMap<'a>(&'a BootInfo);
 
 impl PhysMemory for DirectMap<'_> {
     fn read(&mut self, paddr: u64, buf: &mut [u8]) -> bool {
-        let Some(end) = paddr.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = paddr.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if !mm::in_direct_map(self.0, &PhysRange::new(paddr, end)) {
             return false;
         }
@@ -62,10 +64,12 @@ fn from_mptable(mem: &mut DirectMap<'_>) -> Option<Platform> {
 pub(super) fn init(boot: &BootInfo) -> &'static Platform {
     PLATFORM.call_once(|| {
         let mut mem = DirectMap(boot);
-        let p = from_acpi(&mut mem, boot.rsdp).or_else(|| from_mptable(&mut mem)).unwrap_or_else(|| {
-            log::info!("platform: no ACPI or MP table; assuming one IOAPIC at 0xfec00000 and ISA IRQ n on GSI n");
-            Platform::defaults()
-        });
+        let p = from_acpi(&mut mem, boot.rsdp)
+            .or_else(|| from_mptable(&mut mem))
+            .unwrap_or_else(|| {
+                log::info!("platform: no ACPI or MP table; assuming one IOAPIC at 0xfec00000 and ISA IRQ n on GSI n");
+                Platform::defaults()
+            });
         if p.source != Source::Defaults {
             log::info!(
                 "platform: {}: {} CPU(s), {} IOAPIC(s), local APIC at {:#x}{}",
@@ -73,12 +77,21 @@ pub(super) fn init(boot: &BootInfo) -> &'static Platform {
                 p.cpus().len(),
                 p.ioapics().len(),
                 p.local_apic_address,
-                if p.dropped > 0 { " (some entries did not fit)" } else { "" }
+                if p.dropped > 0 {
+                    " (some entries did not fit)"
+                } else {
+                    ""
+                }
             );
         }
         for irq in 0..16 {
             if let Some(r) = p.isa_route(irq).filter(|r| r.gsi != irq as u32) {
-                log::info!("platform: ISA IRQ {irq} is GSI {} ({:?}, {:?})", r.gsi, r.trigger, r.polarity);
+                log::info!(
+                    "platform: ISA IRQ {irq} is GSI {} ({:?}, {:?})",
+                    r.gsi,
+                    r.trigger,
+                    r.polarity
+                );
             }
         }
         p

@@ -11,21 +11,14 @@ static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
 pub(crate) fn init(free: &FreeRanges, storage: PhysRange) {
     let frames = free.as_slice().last().map_or(0, |r| r.end / PAGE_SIZE) as usize;
     let words = FrameBitmap::words_for(frames);
-    assert!(
-        storage.len() >= (words * 8) as u64,
-        "frame bitmap storage too small"
-    );
+    assert!(storage.len() >= (words * 8) as u64, "frame bitmap storage too small");
     // SAFETY: `storage` was carved out of usable RAM for this purpose only, so nothing else aliases it; it is
     // mapped in the direct map (boot tables map the first 4 GiB there and `take` was limited to that, final
     // tables map all RAM), and the slice lives for the rest of the kernel's life, as the RAM does.
-    let bitmap =
-        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(storage.start) as *mut u64, words) };
+    let bitmap = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(storage.start) as *mut u64, words) };
     let mut bitmap = FrameBitmap::new(bitmap, frames).expect("bitmap storage sized above");
     for r in free.as_slice() {
-        bitmap.add_free(
-            (r.start / PAGE_SIZE) as usize,
-            (r.len() / PAGE_SIZE) as usize,
-        );
+        bitmap.add_free((r.start / PAGE_SIZE) as usize, (r.len() / PAGE_SIZE) as usize);
     }
     *FRAMES.lock() = Some(bitmap);
 }
@@ -33,10 +26,7 @@ pub(crate) fn init(free: &FreeRanges, storage: PhysRange) {
 /// Hands the page-aligned range `r` to the allocator (memory that became free after boot).
 pub(crate) fn add_free(r: PhysRange) {
     if let Some(b) = FRAMES.lock().as_mut() {
-        b.add_free(
-            (r.start / PAGE_SIZE) as usize,
-            (r.len() / PAGE_SIZE) as usize,
-        );
+        b.add_free((r.start / PAGE_SIZE) as usize, (r.len() / PAGE_SIZE) as usize);
     }
 }
 
@@ -56,8 +46,5 @@ pub(crate) fn alloc_zeroed() -> Option<u64> {
 
 /// Bytes of RAM currently free.
 pub fn free_bytes() -> u64 {
-    FRAMES
-        .lock()
-        .as_ref()
-        .map_or(0, |b| b.free_frames() as u64 * PAGE_SIZE)
+    FRAMES.lock().as_ref().map_or(0, |b| b.free_frames() as u64 * PAGE_SIZE)
 }

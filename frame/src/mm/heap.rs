@@ -20,11 +20,7 @@ static HEAP_BYTES: AtomicU64 = AtomicU64::new(0);
 /// no such block is left, it adds nothing and the allocation fails (`try_reserve` reports it; an infallible
 /// allocation ends in the panic handler with a message).
 fn grow(heap: &mut Heap<48>, layout: &Layout) {
-    let Some(bytes) = layout
-        .size()
-        .max(layout.align())
-        .checked_next_power_of_two()
-    else {
+    let Some(bytes) = layout.size().max(layout.align()).checked_next_power_of_two() else {
         return;
     };
     let bytes = bytes.max(GROW_MIN);

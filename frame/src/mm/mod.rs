@@ -58,19 +58,13 @@ fn direct_mapped(info: &BootInfo, range: &PhysRange) -> bool {
 
 /// Whether all of `range` lies in the direct map (in one of the regions it covers, page-rounded).
 pub(crate) fn in_direct_map(info: &BootInfo, range: &PhysRange) -> bool {
-    direct_map_regions(info).any(|r| {
-        r.start & !(PAGE_SIZE - 1) <= range.start && range.end <= r.end.next_multiple_of(PAGE_SIZE)
-    })
+    direct_map_regions(info)
+        .any(|r| r.start & !(PAGE_SIZE - 1) <= range.start && range.end <= r.end.next_multiple_of(PAGE_SIZE))
 }
 
 /// The regions the direct map covers, before page rounding.
 fn direct_map_regions(info: &BootInfo) -> impl Iterator<Item = PhysRange> + '_ {
-    let kept = |k: MemoryKind| {
-        matches!(
-            k,
-            MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs
-        )
-    };
+    let kept = |k: MemoryKind| matches!(k, MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs);
     core::iter::once(PhysRange::new(0, LOW_MEMORY_END)).chain(
         info.memory
             .regions()
@@ -84,12 +78,7 @@ fn direct_map_regions(info: &BootInfo) -> impl Iterator<Item = PhysRange> + '_ {
 ///
 /// # Safety
 /// As for [`PageTable::map_range`].
-unsafe fn kernel_map(
-    virt: u64,
-    phys: u64,
-    len: u64,
-    flags: u64,
-) -> Result<(), page_table::MapError> {
+unsafe fn kernel_map(virt: u64, phys: u64, len: u64, flags: u64) -> Result<(), page_table::MapError> {
     let mut pt = KERNEL_PT.lock();
     let pt = pt.as_mut().ok_or(page_table::MapError::OutOfMemory)?;
     let flags = flags | pt.no_exec();
@@ -99,16 +88,9 @@ unsafe fn kernel_map(
 
 /// Sets up all of memory. See the module documentation.
 pub(crate) fn init(info: &BootInfo) {
-    let image = PhysRange::new(
-        symbol!(__kernel_phys_start),
-        symbol!(__kernel_end) - KERNEL_BASE,
-    );
+    let image = PhysRange::new(symbol!(__kernel_phys_start), symbol!(__kernel_end) - KERNEL_BASE);
     let mut reserved = [PhysRange::new(0, PAGE_SIZE), image, PhysRange::default()];
-    log::info!(
-        "reserved {} kernel image ({} KiB)",
-        image,
-        image.len() / 1024
-    );
+    log::info!("reserved {} kernel image ({} KiB)", image, image.len() / 1024);
     if let Some(initrd) = info.initrd {
         log::info!("reserved {} initrd ({} KiB)", initrd, initrd.len() / 1024);
         reserved[2] = initrd;
@@ -156,10 +138,7 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
             .expect("mapping the direct map");
     };
     for r in direct_map_regions(info) {
-        let r = PhysRange::new(
-            r.start & !(PAGE_SIZE - 1),
-            r.end.next_multiple_of(PAGE_SIZE),
-        );
+        let r = PhysRange::new(r.start & !(PAGE_SIZE - 1), r.end.next_multiple_of(PAGE_SIZE));
         pending = match pending {
             Some(p) if r.start <= p.end => Some(PhysRange::new(p.start, p.end.max(r.end))),
             Some(p) => {
@@ -190,8 +169,7 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
         };
         if !guards.iter().any(|&(g, _)| g == page) {
             // SAFETY: the image's own pages, mapped where it was linked, with the access its sections need.
-            unsafe { pt.map_range(page, page - KERNEL_BASE, PAGE_SIZE, flags, false) }
-                .expect("mapping the image");
+            unsafe { pt.map_range(page, page - KERNEL_BASE, PAGE_SIZE, flags, false) }.expect("mapping the image");
         }
         page += PAGE_SIZE;
     }
@@ -209,16 +187,10 @@ pub(crate) fn alloc_shared_page() -> Option<u64> {
 pub fn initrd_bytes() -> Option<&'static [u8]> {
     let info = crate::boot::info();
     let r = info.initrd?;
-    if !info
-        .memory
-        .ram()
-        .any(|ram| ram.start <= r.start && r.end <= ram.end)
-    {
+    if !info.memory.ram().any(|ram| ram.start <= r.start && r.end <= ram.end) {
         return None;
     }
     // SAFETY: the range lies in RAM, so the direct map covers it; `init` reserved it from the frame allocator
     // before anything could allocate, so no one else holds a mutable reference; it lives as long as the kernel.
-    Some(unsafe {
-        core::slice::from_raw_parts(layout::phys_to_virt(r.start) as *const u8, r.len() as usize)
-    })
+    Some(unsafe { core::slice::from_raw_parts(layout::phys_to_virt(r.start) as *const u8, r.len() as usize) })
 }

@@ -109,13 +109,7 @@ impl PageTable {
     ///
     /// # Safety
     /// As for [`Self::map_range`].
-    unsafe fn map_one(
-        &mut self,
-        virt: u64,
-        phys: u64,
-        size: u64,
-        flags: u64,
-    ) -> Result<(), MapError> {
+    unsafe fn map_one(&mut self, virt: u64, phys: u64, size: u64, flags: u64) -> Result<(), MapError> {
         let leaf_level = match size {
             SIZE_1G => 2,
             SIZE_2M => 1,

@@ -11,8 +11,8 @@ mod timer;
 mod tsc;
 
 pub use timer::{apic_timer_hz, sleep_ns, wait_until};
-pub use tsc::{FrequencySource, now_ns, tsc_frequency_hz};
 pub(crate) use tsc::set_entry_tsc;
+pub use tsc::{FrequencySource, now_ns, tsc_frequency_hz};
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

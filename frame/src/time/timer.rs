@@ -2,7 +2,7 @@
 //! one-shot mode calibrated against the TSC. There is no periodic tick: the timer is armed only for the
 //! deadline someone is waiting for, and the CPU halts in between.
 
-use super::tsc::{ns_to_tsc, now_ns};
+use super::tsc::{now_ns, ns_to_tsc};
 use crate::arch::regs::{idle, rdtsc};
 use crate::irq::lapic;
 use core::sync::atomic::{AtomicU64, Ordering};

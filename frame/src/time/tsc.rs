@@ -81,7 +81,11 @@ pub(super) fn init() -> Option<u64> {
         .unwrap_or_else(measure_with_pit);
     TSC_HZ.store(hz, Ordering::Relaxed);
     let cost_us = (rdtsc() - start) as u128 * 1_000_000 / hz as u128;
-    log::info!("time: TSC {}.{:03} MHz from {source} ({cost_us} us)", hz / 1_000_000, hz / 1_000 % 1_000);
+    log::info!(
+        "time: TSC {}.{:03} MHz from {source} ({cost_us} us)",
+        hz / 1_000_000,
+        hz / 1_000 % 1_000
+    );
     wall
 }
 
@@ -90,7 +94,10 @@ fn from_cpuid() -> Option<(u64, FrequencySource)> {
     if max >= 0x15 {
         let l = cpuid(0x15, 0);
         if l.eax != 0 && l.ebx != 0 && l.ecx != 0 {
-            return Some((l.ecx as u64 * l.ebx as u64 / l.eax as u64, FrequencySource::CpuidCrystal));
+            return Some((
+                l.ecx as u64 * l.ebx as u64 / l.eax as u64,
+                FrequencySource::CpuidCrystal,
+            ));
         }
     }
     if max >= 0x16 {

@@ -35,12 +35,7 @@ const PD: u64 = 0xB000;
 const GDT: u64 = 0x500;
 const STACK: u64 = 0x8FF0;
 /// Firecracker's GDT: null, code, data, TSS (`arch/x86_64/gdt.rs` and `regs.rs`).
-const FIRECRACKER_GDT: [u64; 4] = [
-    0,
-    0x00AF_9B00_0000_FFFF,
-    0x00CF_9300_0000_FFFF,
-    0x008F_8B00_0000_FFFF,
-];
+const FIRECRACKER_GDT: [u64; 4] = [0, 0x00AF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF, 0x008F_8B00_0000_FFFF];
 
 unsafe extern "C" {
     fn shim_pvh_entry() -> !;
@@ -122,10 +117,7 @@ struct Identity;
 
 impl PhysMemory for Identity {
     fn read(&mut self, paddr: u64, buf: &mut [u8]) -> bool {
-        if paddr
-            .checked_add(buf.len() as u64)
-            .is_none_or(|end| end > 1 << 32)
-        {
+        if paddr.checked_add(buf.len() as u64).is_none_or(|end| end > 1 << 32) {
             return false;
         }
         // SAFETY: the range lies in the identity-mapped first 4 GiB, and the shim is the only code running.
@@ -154,9 +146,7 @@ impl Write for Serial {
 fn fail(why: &str) -> ! {
     let _ = writeln!(Serial, "linux64-shim: {why}\r");
     // SAFETY: isa-debug-exit ends the VM with a failure status; nothing else is at that port.
-    unsafe {
-        asm!("out dx, al", "2: hlt", "jmp 2b", in("dx") 0xF4u16, in("al") 1u8, options(noreturn))
-    }
+    unsafe { asm!("out dx, al", "2: hlt", "jmp 2b", in("dx") 0xF4u16, in("al") 1u8, options(noreturn)) }
 }
 
 #[panic_handler]
@@ -203,10 +193,7 @@ extern "C" fn shim_main(start_info: u32) -> ! {
     let mut put = |off: usize, bytes: &[u8]| zp[off..off + bytes.len()].copy_from_slice(bytes);
     let hdr = |f: usize| offset_of!(BootParams, hdr) + f;
     put(hdr(offset_of!(SetupHeader, type_of_loader)), &[0xFF]);
-    put(
-        hdr(offset_of!(SetupHeader, boot_flag)),
-        &0xAA55u16.to_le_bytes(),
-    );
+    put(hdr(offset_of!(SetupHeader, boot_flag)), &0xAA55u16.to_le_bytes());
     put(
         hdr(offset_of!(SetupHeader, header)),
         &LINUX_BOOT_HEADER_MAGIC.to_le_bytes(),
@@ -252,17 +239,8 @@ extern "C" fn shim_main(start_info: u32) -> ! {
         };
         let at = (low.end - initrd.len()) & !0xFFF;
         // SAFETY: both ranges are RAM in the identity map; `copy` handles the overlap.
-        unsafe {
-            core::ptr::copy(
-                initrd.start as *const u8,
-                at as *mut u8,
-                initrd.len() as usize,
-            )
-        };
-        put(
-            hdr(offset_of!(SetupHeader, ramdisk_image)),
-            &(at as u32).to_le_bytes(),
-        );
+        unsafe { core::ptr::copy(initrd.start as *const u8, at as *mut u8, initrd.len() as usize) };
+        put(hdr(offset_of!(SetupHeader, ramdisk_image)), &(at as u32).to_le_bytes());
         put(
             hdr(offset_of!(SetupHeader, ramdisk_size)),
             &(initrd.len() as u32).to_le_bytes(),
