@@ -10,8 +10,12 @@ extern crate alloc;
 pub mod selftest;
 
 use ember_cmdline::Cmdline;
+use ember_frame::mm::IoMem;
 use ember_frame::power::{ExitStatus, power_off};
 use ember_frame::{BootInfo, mm, println, time};
+
+/// The byte Firecracker's boot timer device waits for (`devices/pseudo/boot_timer.rs`).
+const BOOT_TIMER_MAGIC: u8 = 123;
 
 /// The kernel's main, called by the framework once memory, traps and time are set up.
 pub fn main(boot: &'static BootInfo) -> ! {
@@ -26,6 +30,7 @@ pub fn main(boot: &'static BootInfo) -> ! {
             }
         }
     }
+    signal_boot_timer(&cmdline);
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.
     println!(
         "ember: ready boot={} mem={}MiB t={}us",
@@ -34,4 +39,24 @@ pub fn main(boot: &'static BootInfo) -> ! {
         time::now_ns() / 1000
     );
     power_off(ExitStatus::Success)
+}
+
+/// With `ember.boot_timer=<address>` (Firecracker's `--boot-timer` device: 0xc0000000 since 1.13, 0xd0000000
+/// before), writes the magic byte there so that Firecracker logs `Guest-boot-time`. Never writes unasked.
+fn signal_boot_timer(cmdline: &Cmdline<'_>) {
+    let Some(value) = cmdline.value("ember.boot_timer") else {
+        return;
+    };
+    let parsed = match value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => value.parse(),
+    };
+    let Ok(address) = parsed else {
+        log::warn!("ember.boot_timer={value:?} is not an address; ignored");
+        return;
+    };
+    match IoMem::map(address, 1).and_then(|m| m.write8(0, BOOT_TIMER_MAGIC)) {
+        Ok(()) => log::debug!("boot timer signalled at {address:#x}"),
+        Err(e) => log::warn!("boot timer at {address:#x}: {e:?}; not signalled"),
+    }
 }

@@ -1,5 +1,6 @@
 //! Boot tests: boot the real image under QEMU microvm and check what a user would see on the console.
 
+use crate::firecracker;
 use crate::image::Images;
 use crate::qemu::{Boot, Vm};
 use std::io::{Read, Write};
@@ -34,24 +35,30 @@ struct Ready {
 
 type Check = Box<dyn Fn(&Outcome) -> Result<(), String> + Send + Sync>;
 
+/// Which VMMs a case runs on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum On {
+    /// QEMU microvm and, when a binary is given, Firecracker.
+    Both,
+    /// QEMU only (QEMU-specific machine options, `-icount`, console input).
+    Qemu,
+    /// Firecracker only (kvmclock, x2APIC, TSC-deadline, the boot timer).
+    Firecracker,
+}
+
 struct Case {
     name: String,
+    on: On,
     vm: Vm,
     /// Text to type on the console once the output shows the first string.
     input: Option<(&'static str, &'static str)>,
     check: Check,
 }
 
-/// Runs every boot test, two at a time; prints one line per test and the log of each failure.
-pub fn run_all(images: &Images) -> bool {
-    let initrd = match write_initrd() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("cannot write the test initrd: {e}");
-            return false;
-        }
-    };
-    let cases = Mutex::new(cases(&initrd).into_iter());
+/// Runs every QEMU boot test, two at a time; prints one line per test and the log of each failure.
+pub fn run_qemu(images: &Images) -> bool {
+    let Some(cases) = all_cases(On::Qemu) else { return false };
+    let cases = Mutex::new(cases.into_iter());
     let failures = Mutex::new(0usize);
     std::thread::scope(|s| {
         for _ in 0..2 {
@@ -61,32 +68,105 @@ pub fn run_all(images: &Images) -> bool {
                         break;
                     };
                     let start = Instant::now();
-                    let result = boot(images, &case.vm, case.input).and_then(|o| {
-                        (case.check)(&o)
-                            .map_err(|e| format!("{e}\n--- console ---\n{}--- QEMU stderr ---\n{}", o.output, o.stderr))
-                    });
-                    let ms = start.elapsed().as_millis();
-                    match result {
-                        Ok(()) => println!("ok     {:<28} {ms:>6} ms", case.name),
-                        Err(e) => {
-                            println!("FAILED {:<28} {ms:>6} ms\n  {:?}\n  {e}", case.name, case.vm);
-                            *failures.lock().expect("lock") += 1;
-                        }
+                    let result = boot(images, &case.vm, case.input);
+                    if !report(&case, result, start.elapsed()) {
+                        *failures.lock().expect("lock") += 1;
                     }
                 }
             });
         }
     });
-    let failures = failures.into_inner().expect("lock");
-    println!(
-        "boot tests: {}",
-        if failures == 0 {
-            "all passed".to_string()
-        } else {
-            format!("{failures} failed")
+    summary("QEMU", failures.into_inner().expect("lock"))
+}
+
+/// Runs every boot test that applies to Firecracker, in one batch on `rig`.
+pub fn run_firecracker(fc: &std::path::Path, rig: &firecracker::Rig, images: &Images) -> bool {
+    let Some(cases) = all_cases(On::Firecracker) else {
+        return false;
+    };
+    let vms: Vec<Vm> = cases.iter().map(|c| c.vm.clone()).collect();
+    let start = Instant::now();
+    println!("firecracker: running {} boots", vms.len());
+    let runs = match firecracker::run(fc, rig, images, &vms) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("FAILED firecracker rig: {e}");
+            return false;
         }
-    );
+    };
+    let each = start.elapsed() / vms.len().max(1) as u32;
+    let failures = cases
+        .iter()
+        .zip(runs)
+        .filter(|(case, run)| !report(case, Ok(firecracker_outcome(run)), each))
+        .count();
+    summary("Firecracker", failures)
+}
+
+/// The cases that run on `vmm` (`On::Qemu` or `On::Firecracker`), or `None` when the test initrd cannot be made.
+fn all_cases(vmm: On) -> Option<Vec<Case>> {
+    let initrd = write_initrd()
+        .map_err(|e| eprintln!("cannot write the test initrd: {e}"))
+        .ok()?;
+    Some(
+        cases(&initrd)
+            .into_iter()
+            .filter(|c| c.on == On::Both || c.on == vmm)
+            .collect(),
+    )
+}
+
+/// Prints a case's result; returns whether it passed.
+fn report(case: &Case, result: Result<Outcome, String>, took: Duration) -> bool {
+    let ms = took.as_millis();
+    let result = result.and_then(|o| {
+        if o.stderr.contains(firecracker::INVALID_VIRTIO) {
+            return Err(format!("Firecracker rejected a virtio transition\n{}", o.stderr));
+        }
+        (case.check)(&o).map_err(|e| format!("{e}\n--- console ---\n{}--- VMM ---\n{}", o.output, o.stderr))
+    });
+    match result {
+        Ok(()) => {
+            println!("ok     {:<32} {ms:>6} ms", case.name);
+            true
+        }
+        Err(e) => {
+            println!("FAILED {:<32} {ms:>6} ms\n  {:?}\n  {e}", case.name, case.vm);
+            false
+        }
+    }
+}
+
+fn summary(vmm: &str, failures: usize) -> bool {
+    match failures {
+        0 => println!("{vmm} boot tests: all passed"),
+        n => println!("{vmm} boot tests: {n} failed"),
+    }
     failures == 0
+}
+
+/// A Firecracker run as a test outcome: the console apart from Firecracker's log lines, and the failure status
+/// QEMU's `isa-debug-exit` would have given when ember reported a fatal error (Firecracker exits 0 either way).
+fn firecracker_outcome(run: &firecracker::FcRun) -> Outcome {
+    let is_log = |l: &str| l.len() > 11 && l.as_bytes()[..4].iter().all(u8::is_ascii_digit) && &l[10..11] == "T";
+    let (mut console, mut log) = (String::new(), String::new());
+    for line in run.output.lines() {
+        let to = if is_log(line) { &mut log } else { &mut console };
+        to.push_str(line);
+        to.push('\n');
+    }
+    let failed = ["ember: FATAL", "ember: PANIC", "ember: error:"]
+        .iter()
+        .any(|n| console.contains(n));
+    let status = match run.status {
+        Some(0) if failed => Some(3),
+        s => s,
+    };
+    Outcome {
+        status,
+        output: console,
+        stderr: log,
+    }
 }
 
 fn cases(initrd: &TestInitrd) -> Vec<Case> {
@@ -94,6 +174,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
     let mut add = |name: &str, vm: Vm, check: Check| {
         v.push(Case {
             name: name.into(),
+            on: On::Both,
             vm,
             input: None,
             check,
@@ -229,6 +310,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         }),
     );
     time_cases(&mut v);
+    firecracker_time_cases(&mut v);
     v
 }
 
@@ -250,6 +332,7 @@ fn time_cases(v: &mut Vec<Case>) {
             };
             v.push(Case {
                 name: format!("{b}-{a}-sleep-100ms"),
+                on: On::Qemu,
                 vm,
                 input: None,
                 check: Box::new(move |o| {
@@ -273,6 +356,7 @@ fn time_cases(v: &mut Vec<Case>) {
             }
             v.push(Case {
                 name: format!("{b}-{a}-serial-echo"),
+                on: On::Qemu,
                 vm,
                 input: Some(("echo: type a line", "hello from the host\r")),
                 check: Box::new(move |o| {
@@ -286,6 +370,7 @@ fn time_cases(v: &mut Vec<Case>) {
     vm.machine.push("rtc=on");
     v.push(Case {
         name: "wall-clock-from-rtc".into(),
+        on: On::Qemu,
         vm,
         input: None,
         check: Box::new(|o| {
@@ -310,6 +395,7 @@ fn time_cases(v: &mut Vec<Case>) {
     vm.machine.push("rtc=off");
     v.push(Case {
         name: "no-rtc-warns".into(),
+        on: On::Qemu,
         vm,
         input: None,
         check: Box::new(|o| {
@@ -317,6 +403,36 @@ fn time_cases(v: &mut Vec<Case>) {
             expect(o, "warning: time: no kvmclock and no RTC")
         }),
     });
+}
+
+/// Firecracker's clock and timer (issue #3): kvmclock, x2APIC, TSC-deadline, and the boot timer.
+fn firecracker_time_cases(v: &mut Vec<Case>) {
+    for boot in [Boot::Pvh, Boot::Linux64] {
+        let b = if boot == Boot::Pvh { "pvh" } else { "linux64" };
+        v.push(Case {
+            name: format!("{b}-kvmclock-sleep-100ms"),
+            on: On::Firecracker,
+            vm: Vm::new(boot, 64, "console=ttyS0 ember.test=sleep"),
+            input: None,
+            check: Box::new(move |o| {
+                ready(o, b)?;
+                expect(o, "platform: ACPI MADT: 1 CPU(s), 1 IOAPIC(s)")?;
+                expect(o, "lapic: x2APIC id 0")?;
+                expect(o, "from kvmclock")?;
+                expect(o, "UTC from kvmclock")?;
+                expect(o, "timer: TSC-deadline mode")?;
+                let slept = field(o, "sleep: asked 100000 us, slept ", " us")?;
+                // Nested virtualization under TCG wakes late; the lower bound is the real check.
+                if !(100_000..=110_000).contains(&slept) {
+                    return Err(format!("a 100 ms sleep took {slept} us"));
+                }
+                if !o.stderr.contains("Guest-boot-time") {
+                    return Err("Firecracker logged no Guest-boot-time".into());
+                }
+                Ok(())
+            }),
+        });
+    }
 }
 
 /// `YYYY-MM-DD` of a day count since 1970-01-01.

@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! cargo xtask build [--release]
-//! cargo xtask run [--release] [--boot pvh|linux64] [--mem MiB] [--initrd FILE] [-- <kernel command line>]
-//! cargo xtask test
+//! cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
+//!                 [--initrd FILE] [-- <kernel command line>]
+//! cargo xtask test [--firecracker [PATH]]
 //! ```
 
 mod boot_tests;
+mod firecracker;
 mod image;
 mod qemu;
 
@@ -14,8 +16,10 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   cargo xtask build [--release]
-  cargo xtask run [--release] [--boot pvh|linux64] [--mem MiB] [--initrd FILE] [-- <kernel command line>]
-  cargo xtask test";
+  cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
+                  [--initrd FILE] [-- <kernel command line>]
+  cargo xtask test [--firecracker [PATH]]
+A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,11 +54,21 @@ fn build(args: &[String]) -> Result<ExitCode, String> {
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let mut profile = image::Profile::Dev;
     let mut vm = qemu::Vm::new(qemu::Boot::Pvh, 128, "console=ttyS0");
+    let mut on_firecracker = false;
+    let mut fc_flag = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--release" => profile = image::Profile::Release,
+            "--vmm" => {
+                on_firecracker = match value()?.as_str() {
+                    "qemu" => false,
+                    "firecracker" => true,
+                    other => return Err(format!("--vmm takes qemu or firecracker, not {other}")),
+                }
+            }
+            "--firecracker" => fc_flag = Some(value()?),
             "--boot" => vm.boot = value()?.parse()?,
             "--mem" => vm.mem_mib = value()?.parse().map_err(|_| "--mem takes MiB".to_string())?,
             "--initrd" => vm.initrd = Some(value()?.into()),
@@ -67,6 +81,19 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     qemu::ensure_installed()?;
     let images = image::build(profile)?;
+    if on_firecracker {
+        let fc =
+            firecracker::binary(fc_flag).ok_or("no Firecracker binary: pass --firecracker PATH or set FIRECRACKER")?;
+        let rig = firecracker::probe(&fc, &images)?;
+        let runs = firecracker::run(&fc, &rig, &images, std::slice::from_ref(&vm))?;
+        let run = runs.first().ok_or("Firecracker did not run")?;
+        print!("{}", run.output);
+        return Ok(if run.status == Some(0) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let status = vm
         .command(&images)
         .status()
@@ -78,8 +105,18 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
 }
 
 fn test(args: &[String]) -> Result<ExitCode, String> {
-    if let Some(a) = args.first() {
-        return Err(format!("unknown argument {a}\n{USAGE}"));
+    let mut fc_flag = None;
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--firecracker" => {
+                fc_flag = it
+                    .next_if(|next| !next.starts_with("--"))
+                    .cloned()
+                    .or(Some(String::new()));
+            }
+            _ => return Err(format!("unknown argument {a}\n{USAGE}")),
+        }
     }
     println!("== host unit tests");
     let status = std::process::Command::new(image::cargo())
@@ -93,9 +130,16 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
     println!("== boot tests (QEMU microvm, TCG)");
     qemu::ensure_installed()?;
     let images = image::build(image::Profile::Dev)?;
-    Ok(if boot_tests::run_all(&images) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let mut ok = boot_tests::run_qemu(&images);
+    println!("== boot tests (Firecracker)");
+    match firecracker::binary(fc_flag) {
+        Some(fc) => {
+            let rig = firecracker::probe(&fc, &images)?;
+            ok &= boot_tests::run_firecracker(&fc, &rig, &images);
+        }
+        None => println!(
+            "Firecracker boot tests: SKIPPED: no Firecracker binary (pass --firecracker PATH or set FIRECRACKER)"
+        ),
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -103,4 +103,12 @@ impl IoMem {
         unsafe { p.write_volatile(value) };
         Ok(())
     }
+
+    /// Writes the byte register at `offset`.
+    pub fn write8(&self, offset: usize, value: u8) -> Result<(), IoMemError> {
+        let p = self.check::<u8>(offset)?;
+        // SAFETY: as in `write32`.
+        unsafe { p.write_volatile(value) };
+        Ok(())
+    }
 }

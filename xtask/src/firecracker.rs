@@ -1,0 +1,397 @@
+//! Running ember on real Firecracker: directly where `/dev/kvm` can run it, otherwise inside a nested rig
+//! (Debian's Linux under QEMU TCG with `-cpu max`, which loads `kvm_amd` with nested paging, running Firecracker).
+//!
+//! The rig is built from Debian packages downloaded with `apt-get download` into `target/fcrig/` (never
+//! committed). Firecracker itself is never built or fetched here: pass a binary with `--firecracker PATH` or
+//! the `FIRECRACKER` environment variable.
+
+use crate::image::{Images, workspace_root};
+use crate::qemu::{Boot, Vm};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Firecracker's default boot arguments (`vmm_config/boot_source.rs`), which a user's guest sees unless the
+/// config overrides them; the xtask passes them explicitly so the tests see what users see.
+pub const DEFAULT_ARGS: &str =
+    "reboot=k panic=1 nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux i8042.dumbkbd swiotlb=noforce";
+/// Where Firecracker ≥ 1.13's boot timer device listens (`BOOT_DEVICE_MEM_START`).
+pub const BOOT_TIMER: &str = "0xc0000000";
+/// What Firecracker logs when a driver breaks the virtio status rules; any occurrence fails a test.
+pub const INVALID_VIRTIO: &str = "invalid virtio driver status transition";
+
+/// How Firecracker is run here.
+pub enum Rig {
+    /// `/dev/kvm` runs ember: Firecracker runs on this machine.
+    Native,
+    /// Inside Debian's Linux under QEMU TCG, with nested KVM.
+    Nested { vmlinuz: PathBuf, root: PathBuf },
+}
+
+/// The Firecracker binary named by `--firecracker` or `FIRECRACKER`, if any.
+pub fn binary(flag: Option<String>) -> Option<PathBuf> {
+    flag.or_else(|| std::env::var("FIRECRACKER").ok())
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+}
+
+/// One Firecracker run's result.
+pub struct FcRun {
+    /// Firecracker's exit status (None: killed or never reported).
+    pub status: Option<i32>,
+    /// Serial console and Firecracker's log, interleaved as printed.
+    pub output: String,
+}
+
+/// The image Firecracker ≤ 1.11 would see: the PVH note's program header turned into PT_NULL, so Firecracker
+/// ≥ 1.12 also enters at `e_entry` (the 64-bit Linux boot protocol).
+pub fn without_pvh_note(kernel: &Path) -> Result<PathBuf, String> {
+    let mut b = std::fs::read(kernel).map_err(|e| format!("cannot read {}: {e}", kernel.display()))?;
+    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let phentsize = u16::from_le_bytes([b[0x36], b[0x37]]) as usize;
+    let phnum = u16::from_le_bytes([b[0x38], b[0x39]]) as usize;
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        if b[at..at + 4] == 4u32.to_le_bytes() {
+            b[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+        }
+    }
+    let out = kernel.with_file_name("ember-linux64");
+    std::fs::write(&out, b).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(out)
+}
+
+/// Firecracker's JSON configuration for `vm`, with paths as the Firecracker process will see them.
+fn config(kernel: &str, vm: &Vm, initrd: Option<&str>) -> String {
+    let args = format!("{} {DEFAULT_ARGS} ember.boot_timer={BOOT_TIMER}", vm.cmdline);
+    let initrd = initrd.map_or("null".to_string(), |p| format!("\"{p}\""));
+    format!(
+        r#"{{
+  "boot-source": {{ "kernel_image_path": "{kernel}", "boot_args": "{}", "initrd_path": {initrd} }},
+  "drives": [],
+  "machine-config": {{ "vcpu_count": 1, "mem_size_mib": {} }}
+}}
+"#,
+        args.replace('\\', "\\\\").replace('"', "\\\""),
+        vm.mem_mib
+    )
+}
+
+fn run_direct(fc: &Path, images: &Images, vm: &Vm, dir: &Path, timeout: Duration) -> Result<FcRun, String> {
+    let kernel = match vm.boot {
+        Boot::Pvh => images.kernel.clone(),
+        Boot::Linux64 => without_pvh_note(&images.kernel)?,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let cfg = dir.join("vm.json");
+    let initrd = vm.initrd.as_ref().map(|p| p.display().to_string());
+    std::fs::write(&cfg, config(&kernel.display().to_string(), vm, initrd.as_deref())).map_err(|e| e.to_string())?;
+    let out = Command::new("timeout")
+        .arg(timeout.as_secs().to_string())
+        .arg(fc)
+        .args(["--no-api", "--boot-timer", "--level", "Info", "--config-file"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run Firecracker: {e}"))?;
+    let mut output = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    output.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok(FcRun {
+        status: out.status.code(),
+        output,
+    })
+}
+
+/// Decides how to run Firecracker: a quick direct boot of ember says whether `/dev/kvm` can run it.
+pub fn probe(fc: &Path, images: &Images) -> Result<Rig, String> {
+    let vm = Vm::new(Boot::Pvh, 64, "console=ttyS0 quiet");
+    let dir = workspace_root().join("target").join("fcrig").join("probe");
+    let native = Path::new("/dev/kvm").exists()
+        && run_direct(fc, images, &vm, &dir, Duration::from_secs(20)).is_ok_and(|r| r.output.contains("ember: ready"));
+    if native {
+        println!("firecracker: /dev/kvm runs ember; running Firecracker directly");
+        return Ok(Rig::Native);
+    }
+    println!("firecracker: /dev/kvm cannot run ember here; using the nested rig (Linux + KVM under QEMU TCG)");
+    nested_rig()
+}
+
+/// Runs `vms` on Firecracker, one after the other, and returns each run's result.
+pub fn run(fc: &Path, rig: &Rig, images: &Images, vms: &[Vm]) -> Result<Vec<FcRun>, String> {
+    let base = workspace_root().join("target").join("fcrig");
+    match rig {
+        Rig::Native => vms
+            .iter()
+            .enumerate()
+            .map(|(i, vm)| run_direct(fc, images, vm, &base.join(format!("job{i}")), Duration::from_secs(60)))
+            .collect(),
+        Rig::Nested { vmlinuz, root } => run_nested(fc, vmlinuz, root, images, vms),
+    }
+}
+
+/// Downloads and unpacks Debian's kernel (with its KVM modules) and busybox, once.
+fn nested_rig() -> Result<Rig, String> {
+    let cache = workspace_root().join("target").join("fcrig");
+    let root = cache.join("debian");
+    let vmlinuz = cache.join("vmlinuz");
+    if vmlinuz.exists() && root.join("bin/busybox").exists() {
+        return Ok(Rig::Nested { vmlinuz, root });
+    }
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    let depends = Command::new("apt-cache")
+        .args(["depends", "linux-image-amd64"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let kernel_pkg = String::from_utf8_lossy(&depends.stdout)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Depends: ")
+                .filter(|p| p.starts_with("linux-image-6"))
+                .map(str::to_string)
+        })
+        .ok_or("apt-cache knows no linux-image-amd64 (run apt-get update)")?;
+    println!("firecracker: downloading {kernel_pkg} and busybox-static for the nested rig");
+    let ok = Command::new("apt-get")
+        .args(["download", &kernel_pkg, "busybox-static"])
+        .current_dir(&cache)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return Err("apt-get download failed".into());
+    }
+    for entry in std::fs::read_dir(&cache).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_some_and(|e| e == "deb") {
+            let ok = Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(&path)
+                .arg(&root)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err(format!("cannot unpack {}", path.display()));
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let boot = root.join("boot");
+    let image = std::fs::read_dir(&boot)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .ok_or("the kernel package has no vmlinuz")?;
+    std::fs::copy(&image, &vmlinuz).map_err(|e| e.to_string())?;
+    Ok(Rig::Nested { vmlinuz, root })
+}
+
+/// The init script of the rig's Linux: load KVM, run every job, report, power off.
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t devtmpfs dev /dev; mount -t proc proc /proc; mount -t sysfs sys /sys
+for m in irqbypass kvm ccp kvm-amd; do insmod /mods/$m.ko 2>/dev/null; done
+[ -e /dev/kvm ] || echo "fcrig: no /dev/kvm in the rig"
+for job in $(ls -d /fc/job* | sort -t b -k 2 -n); do
+  echo "fcrig: begin $job"
+  cd $job
+  timeout 60 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json
+  echo "fcrig: end $job exit=$?"
+done
+poweroff -f
+"#;
+
+fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm]) -> Result<Vec<FcRun>, String> {
+    let mut cpio = Cpio::default();
+    cpio.dir("bin");
+    cpio.dir("dev");
+    cpio.dir("proc");
+    cpio.dir("sys");
+    cpio.dir("mods");
+    cpio.dir("fc");
+    cpio.file("init", INIT.as_bytes(), 0o755);
+    cpio.file("bin/busybox", &read(&root.join("bin/busybox"))?, 0o755);
+    let modules = std::fs::read_dir(root.join("lib/modules"))
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .next()
+        .ok_or("no kernel modules in the kernel package")?
+        .path()
+        .join("kernel");
+    for (name, path) in [
+        ("irqbypass", "virt/lib/irqbypass.ko"),
+        ("kvm", "arch/x86/kvm/kvm.ko"),
+        ("ccp", "drivers/crypto/ccp/ccp.ko"),
+        ("kvm-amd", "arch/x86/kvm/kvm-amd.ko"),
+    ] {
+        cpio.file(&format!("mods/{name}.ko"), &read(&modules.join(path))?, 0o644);
+    }
+    cpio.file("fc/firecracker", &read(fc)?, 0o755);
+    let ldd = Command::new("ldd").arg(fc).output().map_err(|e| format!("ldd: {e}"))?;
+    for lib in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let lib = lib.trim_start_matches('/');
+        let mut parent = String::new();
+        for part in Path::new(lib).parent().into_iter().flat_map(|p| p.iter()) {
+            parent = if parent.is_empty() {
+                part.to_string_lossy().into()
+            } else {
+                format!("{parent}/{}", part.to_string_lossy())
+            };
+            cpio.dir(&parent);
+        }
+        cpio.file(lib, &read(&Path::new("/").join(lib))?, 0o755);
+    }
+    let pvh = read(&images.kernel)?;
+    let linux64 = read(&without_pvh_note(&images.kernel)?)?;
+    for (i, vm) in vms.iter().enumerate() {
+        let dir = format!("fc/job{i}");
+        cpio.dir(&dir);
+        cpio.file(
+            &format!("{dir}/kernel"),
+            if vm.boot == Boot::Pvh { &pvh } else { &linux64 },
+            0o644,
+        );
+        let initrd = match &vm.initrd {
+            Some(p) => {
+                cpio.file(&format!("{dir}/initrd"), &read(p)?, 0o644);
+                Some(format!("/{dir}/initrd"))
+            }
+            None => None,
+        };
+        cpio.file(
+            &format!("{dir}/vm.json"),
+            config(&format!("/{dir}/kernel"), vm, initrd.as_deref()).as_bytes(),
+            0o644,
+        );
+    }
+    let initramfs = workspace_root().join("target").join("fcrig").join("initramfs.cpio");
+    std::fs::write(&initramfs, cpio.finish()).map_err(|e| e.to_string())?;
+
+    let mem = vms.iter().map(|v| v.mem_mib).max().unwrap_or(128) + 768;
+    let out = Command::new("timeout")
+        .arg((120 + 60 * vms.len()).to_string())
+        .args([
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-smp",
+            "1",
+            "-m",
+            &mem.to_string(),
+        ])
+        .arg("-kernel")
+        .arg(vmlinuz)
+        .arg("-initrd")
+        .arg(&initramfs)
+        .args([
+            "-append",
+            "console=ttyS0 quiet panic=-1",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ])
+        .args(["-nodefaults", "-no-user-config"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the rig: {e}"))?;
+    let log = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let runs: Vec<FcRun> = (0..vms.len())
+        .map(|i| {
+            let begin = format!("fcrig: begin /fc/job{i}\n");
+            let end = format!("fcrig: end /fc/job{i} exit=");
+            let Some(start) = log.find(&begin).map(|s| s + begin.len()) else {
+                return FcRun {
+                    status: None,
+                    output: format!("the rig never ran job {i}\n{log}"),
+                };
+            };
+            match log[start..].find(&end) {
+                Some(len) => {
+                    let status = log[start + len + end.len()..]
+                        .lines()
+                        .next()
+                        .and_then(|s| s.trim().parse().ok());
+                    FcRun {
+                        status,
+                        output: log[start..start + len].to_string(),
+                    }
+                }
+                None => FcRun {
+                    status: None,
+                    output: log[start..].to_string(),
+                },
+            }
+        })
+        .collect();
+    Ok(runs)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// A `newc` cpio archive (what Linux unpacks as an initramfs), built in memory.
+#[derive(Default)]
+struct Cpio {
+    bytes: Vec<u8>,
+    inode: u32,
+    dirs: Vec<String>,
+}
+
+impl Cpio {
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
+        self.inode += 1;
+        let header = format!(
+            "070701{:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            self.inode,
+            0,
+            0,
+            1,
+            0,
+            data.len(),
+            0,
+            0,
+            0,
+            0,
+            name.len() + 1,
+            0
+        );
+        self.bytes.extend_from_slice(header.as_bytes());
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes.push(0);
+        self.pad();
+        self.bytes.extend_from_slice(data);
+        self.pad();
+    }
+
+    fn pad(&mut self) {
+        while !self.bytes.len().is_multiple_of(4) {
+            self.bytes.push(0);
+        }
+    }
+
+    fn dir(&mut self, name: &str) {
+        if !self.dirs.iter().any(|d| d == name) {
+            self.dirs.push(name.to_string());
+            self.entry(name, 0o040755, &[]);
+        }
+    }
+
+    fn file(&mut self, name: &str, data: &[u8], perm: u32) {
+        self.entry(name, 0o100000 | perm, data);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, &[]);
+        self.bytes
+    }
+}
