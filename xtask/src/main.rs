@@ -127,10 +127,14 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
     if !status.success() {
         return Ok(ExitCode::FAILURE);
     }
-    println!("== boot tests (QEMU microvm, TCG)");
     qemu::ensure_installed()?;
+    // The release image too: inlining changes stack use, and LTO changes what the linker sees.
+    let release = image::build(image::Profile::Release)?;
+    println!("== boot tests (QEMU microvm, TCG, release image)");
+    let mut ok = boot_tests::run_qemu(&release);
     let images = image::build(image::Profile::Dev)?;
-    let mut ok = boot_tests::run_qemu(&images);
+    println!("== boot tests (QEMU microvm, TCG, dev image)");
+    ok &= boot_tests::run_qemu(&images);
     println!("== boot tests (Firecracker)");
     match firecracker::binary(fc_flag) {
         Some(fc) => {

@@ -73,11 +73,16 @@ impl<'a> FrameBitmap<'a> {
     /// end, are left alone.
     pub fn add_free(&mut self, start: usize, count: usize) {
         let end = start.saturating_add(count).min(self.frames);
-        for f in start.min(end)..end {
-            if self.is_used(f) {
-                self.set(f, false);
-                self.free += 1;
-            }
+        let mut f = start.min(end);
+        // Whole words at a time: boot hands over gigabytes here.
+        while f < end {
+            let bit = f % 64;
+            let n = (64 - bit).min(end - f);
+            let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << bit };
+            let word = &mut self.words[f / 64];
+            self.free += (*word & mask).count_ones() as usize;
+            *word &= !mask;
+            f += n;
         }
     }
 

@@ -1,6 +1,7 @@
 //! From the entry assembly to the kernel's `main`: read the boot description, set up the machine, hand over.
 
 use crate::arch::entry::{ENTRY_LINUX64, ENTRY_PVH};
+use crate::arch::regs::rdtsc;
 use crate::mm::layout::phys_to_virt;
 use crate::power::{ExitStatus, power_off};
 use crate::{console, cpu, irq, mm, time};
@@ -48,8 +49,13 @@ impl PhysMemory for BootWindow {
 /// Called by the entry assembly on the boot stack in the higher half, with the boot page tables live.
 pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u64) -> ! {
     time::set_entry_tsc(entry_tsc);
+    let mut phases = Phases {
+        marks: [("", 0); 8],
+        len: 0,
+    };
     console::init();
     cpu::init();
+    phases.mark("console, GDT, IDT");
 
     let mut warnings = Warnings::default();
     let info = BOOT_INFO.call_once(|| read_boot_info(protocol, info_paddr, &mut warnings));
@@ -76,11 +82,42 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
         log::debug!("ACPI RSDP at {rsdp:#x} (from the boot structure)");
     }
 
+    phases.mark("boot description");
     mm::init(info);
+    phases.mark("memory");
     irq::init(info);
+    phases.mark("interrupts");
     time::init();
+    phases.mark("time");
     console::enable_input();
+    phases.mark("console input");
+    phases.log(entry_tsc);
     __ember_kernel_main(info)
+}
+
+/// TSC readings at the end of each boot phase, logged at debug level once the TSC frequency is known.
+struct Phases {
+    marks: [(&'static str, u64); 8],
+    len: usize,
+}
+
+impl Phases {
+    fn mark(&mut self, name: &'static str) {
+        if let Some(m) = self.marks.get_mut(self.len) {
+            *m = (name, rdtsc());
+            self.len += 1;
+        }
+    }
+
+    fn log(&self, entry_tsc: u64) {
+        log::debug!("boot: first instruction at TSC {entry_tsc}");
+        let mut last = 0;
+        for &(name, tsc) in &self.marks[..self.len] {
+            let at = time::tsc_to_ns(tsc) / 1000;
+            log::debug!("boot: {name}: {} us (done at {at} us)", at - last);
+            last = at;
+        }
+    }
 }
 
 /// Warnings from parsing the boot structures, kept until the command line's log level is known.

@@ -43,7 +43,8 @@ fn with_ioapic(p: Platform) -> Option<Platform> {
 
 fn from_acpi(mem: &mut DirectMap<'_>, hint: Option<u64>) -> Option<Platform> {
     let rsdp = find_rsdp(mem, hint)?;
-    let mut scratch = Box::new([0u8; 64 * 1024]);
+    // Built on the heap directly: a 64 KiB array must never pass through the 64 KiB boot stack.
+    let mut scratch: Box<[u8; 64 * 1024]> = alloc::vec![0u8; 64 * 1024].into_boxed_slice().try_into().ok()?;
     parse_acpi(mem, rsdp, &mut scratch)
         .map_err(|e| log::warn!("platform: ACPI tables at RSDP {rsdp:#x} rejected: {e}"))
         .ok()

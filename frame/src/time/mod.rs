@@ -1,7 +1,7 @@
 //! Time: the TSC and its frequency, a monotonic clock, the wall clock, and waiting on the APIC timer.
 //!
 //! TSC frequency sources, in order: CPUID 0x15, CPUID 0x16, the hypervisor leaf 0x4000_0010, kvmclock, and only
-//! then 2 ms measured against the PIT. Wall-clock time comes from kvmclock, else the CMOS RTC, else it starts at
+//! then 1 ms measured against the PIT. Wall-clock time comes from kvmclock, else the CMOS RTC, else it starts at
 //! the epoch with a warning.
 
 mod kvmclock;
@@ -11,8 +11,8 @@ mod timer;
 mod tsc;
 
 pub use timer::{apic_timer_hz, sleep_ns, wait_until};
-pub(crate) use tsc::set_entry_tsc;
 pub use tsc::{FrequencySource, now_ns, tsc_frequency_hz};
+pub(crate) use tsc::{set_entry_tsc, tsc_to_ns};
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

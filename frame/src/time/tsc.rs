@@ -54,7 +54,7 @@ pub fn now_ns() -> u64 {
 }
 
 /// Converts a TSC value to nanoseconds since the first instruction.
-pub(super) fn tsc_to_ns(tsc: u64) -> u64 {
+pub(crate) fn tsc_to_ns(tsc: u64) -> u64 {
     match tsc_frequency_hz() {
         0 => 0,
         hz => (tsc.wrapping_sub(ENTRY_TSC.load(Ordering::Relaxed)) as u128 * 1_000_000_000 / hz as u128) as u64,
@@ -117,7 +117,7 @@ fn from_cpuid() -> Option<(u64, FrequencySource)> {
 }
 
 fn measure_with_pit() -> (u64, FrequencySource) {
-    const TICKS: u16 = (pit::PIT_HZ * 2 / 1000) as u16; // 2 ms
+    const TICKS: u16 = (pit::PIT_HZ / 1000) as u16; // 1 ms: ±1 tick is ±0.08%
     // Give up after 10^10 cycles: over 2 s on any CPU that could run this, so only a missing PIT hits it.
     match pit::tsc_cycles_over(TICKS, 10_000_000_000) {
         Some(cycles) if cycles > 0 => (cycles * pit::PIT_HZ / TICKS as u64, FrequencySource::Pit),
