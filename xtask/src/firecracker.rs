@@ -5,6 +5,7 @@
 //! committed). Firecracker itself is never built or fetched here: pass a binary with `--firecracker PATH` or
 //! the `FIRECRACKER` environment variable.
 
+use crate::cpio::Cpio;
 use crate::image::{Images, workspace_root};
 use crate::qemu::{Boot, Vm};
 use std::path::{Path, PathBuf};
@@ -131,60 +132,8 @@ pub fn run(fc: &Path, rig: &Rig, images: &Images, vms: &[Vm]) -> Result<Vec<FcRu
 
 /// Downloads and unpacks Debian's kernel (with its KVM modules) and busybox, once.
 fn nested_rig() -> Result<Rig, String> {
-    let cache = workspace_root().join("target").join("fcrig");
-    let root = cache.join("debian");
-    let vmlinuz = cache.join("vmlinuz");
-    if vmlinuz.exists() && root.join("bin/busybox").exists() {
-        return Ok(Rig::Nested { vmlinuz, root });
-    }
-    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
-    let depends = Command::new("apt-cache")
-        .args(["depends", "linux-image-amd64"])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let kernel_pkg = String::from_utf8_lossy(&depends.stdout)
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Depends: ")
-                .filter(|p| p.starts_with("linux-image-6"))
-                .map(str::to_string)
-        })
-        .ok_or("apt-cache knows no linux-image-amd64 (run apt-get update)")?;
-    println!("firecracker: downloading {kernel_pkg} and busybox-static for the nested rig");
-    let ok = Command::new("apt-get")
-        .args(["download", &kernel_pkg, "busybox-static"])
-        .current_dir(&cache)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        return Err("apt-get download failed".into());
-    }
-    for entry in std::fs::read_dir(&cache).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.extension().is_some_and(|e| e == "deb") {
-            let ok = Command::new("dpkg-deb")
-                .arg("-x")
-                .arg(&path)
-                .arg(&root)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                return Err(format!("cannot unpack {}", path.display()));
-            }
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-    let boot = root.join("boot");
-    let image = std::fs::read_dir(&boot)
-        .map_err(|e| e.to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .ok_or("the kernel package has no vmlinuz")?;
-    std::fs::copy(&image, &vmlinuz).map_err(|e| e.to_string())?;
+    let root = workspace_root().join("target").join("fcrig").join("debian");
+    let vmlinuz = crate::debian::kernel("linux-image-amd64", &["busybox-static"], &root)?;
     Ok(Rig::Nested { vmlinuz, root })
 }
 
@@ -337,61 +286,4 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-/// A `newc` cpio archive (what Linux unpacks as an initramfs), built in memory.
-#[derive(Default)]
-struct Cpio {
-    bytes: Vec<u8>,
-    inode: u32,
-    dirs: Vec<String>,
-}
-
-impl Cpio {
-    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.inode += 1;
-        let header = format!(
-            "070701{:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-            self.inode,
-            0,
-            0,
-            1,
-            0,
-            data.len(),
-            0,
-            0,
-            0,
-            0,
-            name.len() + 1,
-            0
-        );
-        self.bytes.extend_from_slice(header.as_bytes());
-        self.bytes.extend_from_slice(name.as_bytes());
-        self.bytes.push(0);
-        self.pad();
-        self.bytes.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while !self.bytes.len().is_multiple_of(4) {
-            self.bytes.push(0);
-        }
-    }
-
-    fn dir(&mut self, name: &str) {
-        if !self.dirs.iter().any(|d| d == name) {
-            self.dirs.push(name.to_string());
-            self.entry(name, 0o040755, &[]);
-        }
-    }
-
-    fn file(&mut self, name: &str, data: &[u8], perm: u32) {
-        self.entry(name, 0o100000 | perm, data);
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, &[]);
-        self.bytes
-    }
 }

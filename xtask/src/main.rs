@@ -5,9 +5,13 @@
 //! cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
 //!                 [--initrd FILE] [-- <kernel command line>]
 //! cargo xtask test [--firecracker [PATH]]
+//! cargo xtask bench
 //! ```
 
+mod bench;
 mod boot_tests;
+mod cpio;
+mod debian;
 mod firecracker;
 mod image;
 mod qemu;
@@ -19,6 +23,7 @@ const USAGE: &str = "usage:
   cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
                   [--initrd FILE] [-- <kernel command line>]
   cargo xtask test [--firecracker [PATH]]
+  cargo xtask bench
 A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.";
 
 fn main() -> ExitCode {
@@ -27,6 +32,9 @@ fn main() -> ExitCode {
         Some("build") => build(&args[1..]),
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => qemu::ensure_installed()
+            .and_then(|()| bench::run())
+            .map(|()| ExitCode::SUCCESS),
         _ => Err(USAGE.to_string()),
     };
     match result {

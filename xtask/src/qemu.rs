@@ -1,7 +1,7 @@
 //! Running an image under `qemu-system-x86_64 -M microvm` (always TCG: see DEVELOPERS.md).
 
 use crate::image::Images;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 
@@ -61,6 +61,22 @@ impl Vm {
     /// The QEMU command that boots `images` this way, serial console on stdout. A failed boot exits with status
     /// 3 (`isa-debug-exit`); power off is a triple fault, which `-no-reboot` turns into exit status 0.
     pub fn command(&self, images: &Images) -> Command {
+        match self.boot {
+            Boot::Pvh => self.command_for(&images.kernel, &self.cmdline),
+            Boot::Linux64 => {
+                let mut c = self.command_for(
+                    &images.shim,
+                    &format!("shim.entry={:#x} {}", images.entry, self.cmdline),
+                );
+                c.arg("-device").arg(format!("loader,file={}", images.kernel.display()));
+                c
+            }
+        }
+    }
+
+    /// The QEMU command that boots any `kernel` QEMU can load with this VM's machine, memory, devices, clock and
+    /// initrd (the bench boots Linux this way, exactly as ember).
+    pub fn command_for(&self, kernel: &Path, cmdline: &str) -> Command {
         let mut machine = String::from("microvm,x-option-roms=off");
         for opt in &self.machine {
             machine.push(',');
@@ -78,17 +94,10 @@ impl Vm {
                 "stdio",
                 "-no-reboot",
             ])
-            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"]);
-        match self.boot {
-            Boot::Pvh => {
-                c.arg("-kernel").arg(&images.kernel).args(["-append", &self.cmdline]);
-            }
-            Boot::Linux64 => {
-                c.arg("-kernel").arg(&images.shim);
-                c.arg("-device").arg(format!("loader,file={}", images.kernel.display()));
-                c.args(["-append", &format!("shim.entry={:#x} {}", images.entry, self.cmdline)]);
-            }
-        }
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+            .arg("-kernel")
+            .arg(kernel)
+            .args(["-append", cmdline]);
         if self.icount {
             c.args(["-icount", "shift=0,sleep=off"]);
         }
