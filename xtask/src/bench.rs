@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 const MEM_MIB: u32 = 128;
 const WALL_RUNS: usize = 5;
-const TIMEOUT: Duration = Duration::from_secs(120);
+/// A boot that has not reached ready by then never will (QEMU hangs when the image does not fit in RAM).
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One kernel under test.
 struct Peer {

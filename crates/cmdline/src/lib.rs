@@ -7,6 +7,10 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+mod virtio_mmio;
+
+pub use virtio_mmio::{VirtioMmioDevice, VirtioMmioError, memparse, parse_integer};
+
 /// One `name[=value]` parameter of a command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Param<'a> {
