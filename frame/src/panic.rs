@@ -12,3 +12,10 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 /// nothing unwinds, so it is never called.
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}
+
+/// Referenced by landing pads in the precompiled `alloc`; with `panic = "abort"` nothing unwinds, so it is
+/// never reached. Should it be, the machine stops rather than continue in an unknown state.
+#[unsafe(no_mangle)]
+extern "C" fn _Unwind_Resume() -> ! {
+    power_off(ExitStatus::Failure)
+}

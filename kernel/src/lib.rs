@@ -7,7 +7,10 @@
 
 extern crate alloc;
 
+pub mod block;
+pub mod random;
 pub mod selftest;
+pub mod virtio;
 
 use ember_cmdline::Cmdline;
 use ember_frame::mm::IoMem;
@@ -20,8 +23,9 @@ const BOOT_TIMER_MAGIC: u8 = 123;
 /// The kernel's main, called by the framework once memory, traps and time are set up.
 pub fn main(boot: &'static BootInfo) -> ! {
     let cmdline = Cmdline::new(boot.cmdline());
+    let mut devices = virtio::init(&cmdline);
     if let Some(test) = cmdline.value("ember.test").filter(|t| !t.is_empty()) {
-        match selftest::run(test) {
+        match selftest::run(test, &mut devices) {
             Ok(()) => {}
             Err(selftest::Error::Unknown) => log::warn!("unknown self-test {test:?} ignored"),
             Err(selftest::Error::Failed(why)) => {

@@ -12,7 +12,12 @@
 //! | `mmio`           | device memory maps (the IOAPIC answers) and RAM is refused                   |
 //! | `sleep`          | a 100 ms sleep on the timer interrupt lasts 100 ms of the monotonic clock     |
 //! | `echo`           | a line typed on the console comes back (interrupt-driven input)              |
+//! | `virtio-blk`     | each disk: hash of its first 4 KiB; a pattern written to sectors 8–15, read back |
+//! | `blk-read-speed` | reads the first disk end to end and reports MiB/s                            |
+//! | `random`         | the generator was seeded (from virtio-rng) and produces bytes                |
 
+use crate::block::BlockDevice;
+use crate::virtio::Devices;
 use alloc::vec::Vec;
 use ember_frame::mm::{self, IoMem, IoMemError};
 use ember_frame::{console, debug, println, time};
@@ -27,7 +32,7 @@ pub enum Error {
 }
 
 /// Runs the self-test called `name`. Tests that end the VM never return.
-pub fn run(name: &str) -> Result<(), Error> {
+pub fn run(name: &str, devices: &mut Devices) -> Result<(), Error> {
     log::info!("self-test: {name}");
     let result = match name {
         "page-fault" => debug::page_fault(),
@@ -45,6 +50,9 @@ pub fn run(name: &str) -> Result<(), Error> {
         "fill-memory" => fill_memory(),
         "mmio" => mmio(),
         "sleep" => sleep(),
+        "virtio-blk" => virtio_blk(devices),
+        "blk-read-speed" => blk_read_speed(devices),
+        "random" => random(),
         "echo" => echo(),
         _ => return Err(Error::Unknown),
     };
@@ -146,5 +154,71 @@ fn echo() -> Result<(), &'static str> {
         }
     }
     println!("ember: echo: {}", core::str::from_utf8(&line).unwrap_or("(not UTF-8)"));
+    Ok(())
+}
+
+/// The pattern `virtio-blk` writes to disk `disk` (the host checks it in the image afterwards).
+pub fn blk_pattern(disk: usize) -> [u8; 4096] {
+    core::array::from_fn(|i| (i as u8).wrapping_mul(31).wrapping_add(disk as u8) ^ 0x5A)
+}
+
+fn virtio_blk(devices: &mut Devices) -> Result<(), &'static str> {
+    if devices.blocks.is_empty() {
+        return Err("no block device");
+    }
+    for (i, d) in devices.blocks.iter_mut().enumerate() {
+        let mut head = [0u8; 4096];
+        d.read(0, &mut head).map_err(|_| "reading sectors 0-7 failed")?;
+        println!(
+            "ember: blk{i}: {} sectors; head fnv1a={:016x}",
+            d.sectors(),
+            fnv1a(&head)
+        );
+        if d.read_only() {
+            continue;
+        }
+        let pattern = blk_pattern(i);
+        d.write(8, &pattern).map_err(|_| "writing sectors 8-15 failed")?;
+        d.flush().map_err(|_| "flush failed")?;
+        let mut back = [0u8; 4096];
+        d.read(8, &mut back).map_err(|_| "reading sectors 8-15 back failed")?;
+        if back != pattern {
+            return Err("the pattern read back differs");
+        }
+        if d.read(d.sectors(), &mut back[..512]).is_ok() {
+            return Err("a read past the end was allowed");
+        }
+        println!("ember: blk{i}: wrote pattern");
+    }
+    Ok(())
+}
+
+fn blk_read_speed(devices: &mut Devices) -> Result<(), &'static str> {
+    let d = devices.blocks.first_mut().ok_or("no block device")?;
+    let mut buf = alloc::vec![0u8; 1 << 20];
+    let total = d.sectors() * 512;
+    let start = time::now_ns();
+    let mut sector = 0;
+    while sector < d.sectors() {
+        let n = ((d.sectors() - sector) as usize * 512).min(buf.len());
+        d.read(sector, &mut buf[..n]).map_err(|_| "read failed")?;
+        sector += (n / 512) as u64;
+    }
+    let ns = (time::now_ns() - start).max(1);
+    println!(
+        "ember: blk0: read {} MiB in {} us = {} MiB/s",
+        total >> 20,
+        ns / 1000,
+        (total as u128 * 1_000_000_000 / ns as u128) >> 20
+    );
+    Ok(())
+}
+
+fn random() -> Result<(), &'static str> {
+    let mut bytes = [0u8; 8];
+    if !crate::random::fill(&mut bytes) {
+        return Err("the generator has no seed");
+    }
+    println!("ember: random: {:016x}", u64::from_le_bytes(bytes));
     Ok(())
 }

@@ -6,7 +6,7 @@ use core::fmt;
 
 const SDT_HEADER: usize = 36;
 /// No table ember reads is anywhere near this big; a larger length is taken for garbage.
-const MAX_TABLE: usize = 64 * 1024;
+pub const MAX_TABLE: usize = 64 * 1024;
 /// The BIOS area searched for the RSDP when the VMM does not say where it is.
 const RSDP_SCAN: (u64, u64) = (0xE0000, 0x100000);
 
@@ -25,6 +25,8 @@ pub enum AcpiError {
     BadChecksum(u64),
     /// There is no MADT.
     NoMadt,
+    /// There is no FADT or it names no DSDT.
+    NoDsdt,
     /// A MADT entry's length runs past the table or is too short to advance.
     BadMadtEntry(usize),
 }
@@ -38,6 +40,7 @@ impl fmt::Display for AcpiError {
             AcpiError::BadLength(a, l) => write!(f, "table at {a:#x} has a bad length {l}"),
             AcpiError::BadChecksum(a) => write!(f, "table at {a:#x} has a bad checksum"),
             AcpiError::NoMadt => write!(f, "no MADT"),
+            AcpiError::NoDsdt => write!(f, "no DSDT"),
             AcpiError::BadMadtEntry(o) => write!(f, "MADT entry at offset {o} is malformed"),
         }
     }
@@ -95,8 +98,12 @@ fn read_table<'b>(
     Ok(table)
 }
 
-/// Reads the MADT reachable from the RSDP at `rsdp` into a [`Platform`]. `scratch` holds one table at a time.
-pub fn parse_acpi(mem: &mut impl PhysMemory, rsdp: u64, scratch: &mut [u8; MAX_TABLE]) -> Result<Platform, AcpiError> {
+/// The tables the root table (XSDT, or RSDT for ACPI 1.0) lists: at most 64 addresses, and how many.
+fn root_entries(
+    mem: &mut impl PhysMemory,
+    rsdp: u64,
+    scratch: &mut [u8; MAX_TABLE],
+) -> Result<([u64; 64], usize), AcpiError> {
     let r = read::<36>(mem, rsdp)
         .or_else(|| read::<20>(mem, rsdp).map(widen))
         .ok_or(AcpiError::NoRsdp)?;
@@ -105,27 +112,56 @@ pub fn parse_acpi(mem: &mut impl PhysMemory, rsdp: u64, scratch: &mut [u8; MAX_T
     } else {
         (le32(&r, 16) as u64, b"RSDT", 4)
     };
-    // Copy the entry list out, so the scratch buffer can hold the MADT next. At most 64 tables are looked at.
     let mut entries = [0u64; 64];
-    let count = {
-        let table = read_table(mem, root, sig, scratch)?;
-        let body = &table[SDT_HEADER..];
-        let n = (body.len() / width).min(entries.len());
-        for (i, e) in entries[..n].iter_mut().enumerate() {
-            *e = if width == 8 {
-                le64(body, i * 8)
-            } else {
-                le32(body, i * 4) as u64
-            };
-        }
-        n
-    };
-    let madt = entries[..count]
+    let table = read_table(mem, root, sig, scratch)?;
+    let body = &table[SDT_HEADER..];
+    let n = (body.len() / width).min(entries.len());
+    for (i, e) in entries[..n].iter_mut().enumerate() {
+        *e = if width == 8 {
+            le64(body, i * 8)
+        } else {
+            le32(body, i * 4) as u64
+        };
+    }
+    Ok((entries, n))
+}
+
+/// The address of the first listed table with signature `sig`.
+fn find_table(mem: &mut impl PhysMemory, entries: &[u64], sig: &[u8; 4]) -> Option<u64> {
+    entries
         .iter()
         .copied()
-        .find(|&a| read::<4>(mem, a).is_some_and(|s| &s == b"APIC"))
-        .ok_or(AcpiError::NoMadt)?;
+        .find(|&a| read::<4>(mem, a).is_some_and(|s| &s == sig))
+}
+
+/// Reads the MADT reachable from the RSDP at `rsdp` into a [`Platform`]. `scratch` holds one table at a time.
+pub fn parse_acpi(mem: &mut impl PhysMemory, rsdp: u64, scratch: &mut [u8; MAX_TABLE]) -> Result<Platform, AcpiError> {
+    let (entries, count) = root_entries(mem, rsdp, scratch)?;
+    let madt = find_table(mem, &entries[..count], b"APIC").ok_or(AcpiError::NoMadt)?;
     parse_madt(read_table(mem, madt, b"APIC", scratch)?)
+}
+
+/// Reads the DSDT reachable from the RSDP (through the FADT) into `scratch` and returns it.
+pub fn read_dsdt<'s>(
+    mem: &mut impl PhysMemory,
+    rsdp: u64,
+    scratch: &'s mut [u8; MAX_TABLE],
+) -> Result<&'s [u8], AcpiError> {
+    let (entries, count) = root_entries(mem, rsdp, scratch)?;
+    let fadt_at = find_table(mem, &entries[..count], b"FACP").ok_or(AcpiError::NoDsdt)?;
+    let fadt = read_table(mem, fadt_at, b"FACP", scratch)?;
+    let x_dsdt = if fadt.len() >= 148 { le64(fadt, 140) } else { 0 };
+    let dsdt = if x_dsdt != 0 {
+        x_dsdt
+    } else if fadt.len() >= 44 {
+        le32(fadt, 40) as u64
+    } else {
+        0
+    };
+    if dsdt == 0 {
+        return Err(AcpiError::NoDsdt);
+    }
+    read_table(mem, dsdt, b"DSDT", scratch)
 }
 
 /// MADT entry types ember reads.

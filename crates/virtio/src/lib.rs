@@ -17,7 +17,7 @@ mod transport;
 
 pub use queue::{Buffer, QueueError, RingMemory, SplitQueue, UsedError, ring_bytes};
 pub use regs::{DeviceType, Registers, features, status};
-pub use transport::{Transport, TransportError};
+pub use transport::{Transport, TransportError, ack_interrupt};
 
 #[cfg(test)]
 mod testdev;

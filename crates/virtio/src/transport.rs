@@ -187,7 +187,7 @@ impl<R: Registers> Transport<R> {
             let (_, avail_off, used_off) = crate::ring_bytes(size);
             let pfn = desc / LEGACY_PAGE;
             let legacy_layout = avail == desc + avail_off as u64 && used == desc + used_off as u64;
-            if desc % LEGACY_PAGE != 0 || pfn > u32::MAX as u64 || !legacy_layout {
+            if !desc.is_multiple_of(LEGACY_PAGE) || pfn > u32::MAX as u64 || !legacy_layout {
                 return Err(self.fail(TransportError::QueueUnreachable(index)));
             }
             if self.regs.read32(QUEUE_PFN) != 0 {
@@ -220,11 +220,7 @@ impl<R: Registers> Transport<R> {
 
     /// Reads and acknowledges the interrupt status (bit 0: used buffers, bit 1: configuration change).
     pub fn ack_interrupt(&self) -> u32 {
-        let pending = self.regs.read32(INTERRUPT_STATUS);
-        if pending != 0 {
-            self.regs.write32(INTERRUPT_ACK, pending);
-        }
-        pending
+        ack_interrupt(&self.regs)
     }
 
     /// Reads `N` bytes of device configuration at `offset`, consistently (retrying while the configuration
@@ -246,6 +242,17 @@ impl<R: Registers> Transport<R> {
         }
         bytes
     }
+}
+
+/// Reads and acknowledges a device's interrupt status through its registers alone, for interrupt handlers that
+/// hold the registers but not the transport. Only valid once the device is live (Firecracker ignores
+/// acknowledgements before DRIVER_OK).
+pub fn ack_interrupt(regs: &impl Registers) -> u32 {
+    let pending = regs.read32(INTERRUPT_STATUS);
+    if pending != 0 {
+        regs.write32(INTERRUPT_ACK, pending);
+    }
+    pending
 }
 
 #[cfg(test)]

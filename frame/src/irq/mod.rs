@@ -10,9 +10,10 @@ mod line;
 mod pic;
 mod platform;
 
+pub use ember_platform::{MmioDevice, Polarity, Trigger};
 pub(crate) use line::dispatch;
 pub use line::{IrqError, IrqLine};
-pub use platform::platform;
+pub use platform::{acpi_virtio_mmio_devices, platform};
 
 /// Vector of the local APIC timer.
 pub(crate) const TIMER_VECTOR: u8 = 0xEC;

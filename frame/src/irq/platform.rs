@@ -3,10 +3,14 @@
 use crate::mm::{self, layout::phys_to_virt};
 use alloc::boxed::Box;
 use ember_boot::{BootInfo, PhysMemory, PhysRange};
-use ember_platform::{Platform, Source, find_rsdp, parse_acpi, parse_mptable};
+use ember_platform::{
+    MAX_TABLE, MmioDevices, Platform, Source, find_rsdp, parse_acpi, parse_mptable, read_dsdt, virtio_mmio_devices,
+};
 use spin::Once;
 
 static PLATFORM: Once<Platform> = Once::new();
+/// The RSDP found at boot, if any.
+static RSDP: Once<Option<u64>> = Once::new();
 
 /// The interrupt topology found at boot.
 pub fn platform() -> &'static Platform {
@@ -41,10 +45,14 @@ fn with_ioapic(p: Platform) -> Option<Platform> {
     Some(p)
 }
 
+/// A buffer for one ACPI table, built on the heap directly: 64 KiB must never pass through the 64 KiB boot stack.
+fn table_scratch() -> Option<Box<[u8; MAX_TABLE]>> {
+    alloc::vec![0u8; MAX_TABLE].into_boxed_slice().try_into().ok()
+}
+
 fn from_acpi(mem: &mut DirectMap<'_>, hint: Option<u64>) -> Option<Platform> {
-    let rsdp = find_rsdp(mem, hint)?;
-    // Built on the heap directly: a 64 KiB array must never pass through the 64 KiB boot stack.
-    let mut scratch: Box<[u8; 64 * 1024]> = alloc::vec![0u8; 64 * 1024].into_boxed_slice().try_into().ok()?;
+    let rsdp = (*RSDP.call_once(|| find_rsdp(mem, hint)))?;
+    let mut scratch = table_scratch()?;
     parse_acpi(mem, rsdp, &mut scratch)
         .map_err(|e| log::warn!("platform: ACPI tables at RSDP {rsdp:#x} rejected: {e}"))
         .ok()
@@ -97,4 +105,18 @@ pub(super) fn init(boot: &BootInfo) -> &'static Platform {
         }
         p
     })
+}
+
+/// The virtio-mmio devices the ACPI DSDT describes (`_HID "LNRO0005"`); `None` without ACPI or a readable DSDT.
+pub fn acpi_virtio_mmio_devices() -> Option<MmioDevices> {
+    let boot = crate::boot::info();
+    let rsdp = (*RSDP.get()?)?;
+    let mut scratch = table_scratch()?;
+    match read_dsdt(&mut DirectMap(boot), rsdp, &mut scratch) {
+        Ok(dsdt) => Some(virtio_mmio_devices(dsdt)),
+        Err(e) => {
+            log::warn!("platform: DSDT unusable: {e}");
+            None
+        }
+    }
 }

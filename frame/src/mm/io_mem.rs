@@ -104,6 +104,13 @@ impl IoMem {
         Ok(())
     }
 
+    /// Reads the byte register at `offset`.
+    pub fn read8(&self, offset: usize) -> Result<u8, IoMemError> {
+        let p = self.check::<u8>(offset)?;
+        // SAFETY: as in `read32`.
+        Ok(unsafe { p.read_volatile() })
+    }
+
     /// Writes the byte register at `offset`.
     pub fn write8(&self, offset: usize, value: u8) -> Result<(), IoMemError> {
         let p = self.check::<u8>(offset)?;

@@ -5,6 +5,7 @@
 //! switches to them, and then returns the image's boot section (entry code and boot page tables) to the
 //! allocator.
 
+mod dma;
 mod frame;
 mod heap;
 mod io_mem;
@@ -12,6 +13,7 @@ pub mod layout;
 mod page_table;
 pub(crate) mod stack;
 
+pub use dma::{DmaError, DmaRegion};
 pub use frame::free_bytes;
 pub use heap::heap_bytes;
 pub use io_mem::{IoMem, IoMemError};
