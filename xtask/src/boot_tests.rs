@@ -311,7 +311,126 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
     );
     time_cases(&mut v);
     firecracker_time_cases(&mut v);
+    virtio_cases(&mut v);
     v
+}
+
+/// The pattern the kernel's `virtio-blk` self-test writes to sectors 8–15 of disk `disk`.
+pub fn blk_pattern(disk: usize) -> [u8; 4096] {
+    core::array::from_fn(|i| (i as u8).wrapping_mul(31).wrapping_add(disk as u8) ^ 0x5A)
+}
+
+/// Disk sizes of the virtio tests: different, so the log shows which is which.
+const DISK_MIB: [u64; 3] = [64, 8, 1];
+
+/// Makes the disks of one test: a random first 4 KiB (to be read by the guest), zeros after. Returns the paths
+/// and the FNV-1a of each first 4 KiB.
+fn make_disks(case: &str) -> std::io::Result<Vec<(PathBuf, u64)>> {
+    let dir = crate::image::workspace_root().join("target").join("xtask").join(case);
+    std::fs::create_dir_all(&dir)?;
+    let mut x = 0x2545_f491_4f6c_dd1du64 ^ case.len() as u64;
+    DISK_MIB
+        .iter()
+        .enumerate()
+        .map(|(i, mib)| {
+            let head: Vec<u8> = (0..4096)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let path = dir.join(format!("disk{i}.img"));
+            let f = std::fs::File::create(&path)?;
+            f.set_len(mib << 20)?;
+            std::os::unix::fs::FileExt::write_all_at(&f, &head, 0)?;
+            Ok((path, fnv1a(&head)))
+        })
+        .collect()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// virtio (issue #4): three disks of different sizes and an entropy device, found once each; the guest reads
+/// what the host wrote and writes what the host then reads; a command-line entry at empty MMIO and a garbage
+/// entry do not stop the boot.
+fn virtio_cases(v: &mut Vec<Case>) {
+    let variants: [(&str, Boot, bool, bool, On); 6] = [
+        ("pvh-legacy-acpi", Boot::Pvh, false, true, On::Qemu),
+        ("pvh-legacy-no-acpi", Boot::Pvh, false, false, On::Qemu),
+        ("pvh-modern-acpi", Boot::Pvh, true, true, On::Qemu),
+        ("linux64-modern-no-acpi", Boot::Linux64, true, false, On::Qemu),
+        ("firecracker-pvh", Boot::Pvh, true, true, On::Firecracker),
+        ("firecracker-linux64", Boot::Linux64, true, true, On::Firecracker),
+    ];
+    for (name, boot, modern, acpi, on) in variants {
+        let disks = match make_disks(&format!("virtio-{name}")) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("cannot make disks: {e}");
+                continue;
+            }
+        };
+        let b = if boot == Boot::Pvh { "pvh" } else { "linux64" };
+        let mut vm = Vm::new(
+            boot,
+            128,
+            "console=ttyS0 ember.test=virtio-blk virtio_mmio.device=4K@0xd0000000:9 virtio_mmio.device=@@@",
+        );
+        vm.disks = disks.iter().map(|(p, _)| p.clone()).collect();
+        vm.entropy = true;
+        vm.modern = modern;
+        if !acpi {
+            vm.machine.push("acpi=off");
+        }
+        let version = if modern {
+            "virtio-mmio v2"
+        } else {
+            "virtio-mmio v1 (legacy)"
+        };
+        v.push(Case {
+            name: format!("virtio-{name}"),
+            on,
+            vm,
+            input: None,
+            check: Box::new(move |o| {
+                ready(o, b)?;
+                expect(o, "virtio: ignoring virtio_mmio.device=\"@@@\"")?;
+                expect(o, "virtio: 0xd0000000 (command line): no virtio magic")?;
+                let found = o
+                    .output
+                    .lines()
+                    .filter(|l| l.contains(&format!("({version}, from ")))
+                    .count();
+                if found != DISK_MIB.len() + 1 {
+                    return Err(format!("{found} virtio devices found, expected {}", DISK_MIB.len() + 1));
+                }
+                expect(o, "random: seeded with 32 bytes from virtio-rng")?;
+                for (i, ((path, head), mib)) in disks.iter().zip(DISK_MIB).enumerate() {
+                    expect(o, &format!(": {mib} MiB ({} sectors, 512-byte blocks)", mib << 11))?;
+                    expect(
+                        o,
+                        &format!("ember: blk{i}: {} sectors; head fnv1a={head:016x}", mib << 11),
+                    )?;
+                    expect(o, &format!("ember: blk{i}: wrote pattern"))?;
+                    if o.output.contains("fcrig: disk") {
+                        expect(o, &format!("fcrig: disk{i} sectors 8-15: pattern ok"))?;
+                    } else {
+                        let image = std::fs::read(path).map_err(|e| e.to_string())?;
+                        if image.get(4096..8192) != Some(&blk_pattern(i)[..]) {
+                            return Err(format!("{} does not hold the pattern in sectors 8-15", path.display()));
+                        }
+                    }
+                }
+                Ok(())
+            }),
+        });
+    }
 }
 
 /// Interrupts and time (issue #3): both entries with ACPI on and off, deterministic time through `-icount`.

@@ -63,17 +63,28 @@ pub fn without_pvh_note(kernel: &Path) -> Result<PathBuf, String> {
 }
 
 /// Firecracker's JSON configuration for `vm`, with paths as the Firecracker process will see them.
-fn config(kernel: &str, vm: &Vm, initrd: Option<&str>) -> String {
+fn config(kernel: &str, vm: &Vm, initrd: Option<&str>, disks: &[String]) -> String {
     let args = format!("{} {DEFAULT_ARGS} ember.boot_timer={BOOT_TIMER}", vm.cmdline);
     let initrd = initrd.map_or("null".to_string(), |p| format!("\"{p}\""));
+    let drives: Vec<String> = disks
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            format!(
+                r#"{{ "drive_id": "d{i}", "path_on_host": "{d}", "is_root_device": false, "is_read_only": false }}"#
+            )
+        })
+        .collect();
+    let entropy = if vm.entropy { ",\n  \"entropy\": {}" } else { "" };
     format!(
         r#"{{
   "boot-source": {{ "kernel_image_path": "{kernel}", "boot_args": "{}", "initrd_path": {initrd} }},
-  "drives": [],
-  "machine-config": {{ "vcpu_count": 1, "mem_size_mib": {} }}
+  "drives": [{}],
+  "machine-config": {{ "vcpu_count": 1, "mem_size_mib": {} }}{entropy}
 }}
 "#,
         args.replace('\\', "\\\\").replace('"', "\\\""),
+        drives.join(", "),
         vm.mem_mib
     )
 }
@@ -86,7 +97,12 @@ fn run_direct(fc: &Path, images: &Images, vm: &Vm, dir: &Path, timeout: Duration
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let cfg = dir.join("vm.json");
     let initrd = vm.initrd.as_ref().map(|p| p.display().to_string());
-    std::fs::write(&cfg, config(&kernel.display().to_string(), vm, initrd.as_deref())).map_err(|e| e.to_string())?;
+    let disks: Vec<String> = vm.disks.iter().map(|d| d.display().to_string()).collect();
+    std::fs::write(
+        &cfg,
+        config(&kernel.display().to_string(), vm, initrd.as_deref(), &disks),
+    )
+    .map_err(|e| e.to_string())?;
     let out = Command::new("timeout")
         .arg(timeout.as_secs().to_string())
         .arg(fc)
@@ -147,7 +163,14 @@ for job in $(ls -d /fc/job* | sort -t b -k 2 -n); do
   echo "fcrig: begin $job"
   cd $job
   timeout 60 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json
-  echo "fcrig: end $job exit=$?"
+  status=$?
+  for d in disk*.img; do
+    [ -f "$d" ] || continue
+    n=${d#disk}; n=${n%.img}
+    if dd if=$d bs=512 skip=8 count=8 2>/dev/null | cmp -s - expect$n.bin; then r=ok; else r=differs; fi
+    echo "fcrig: disk$n sectors 8-15: pattern $r"
+  done
+  echo "fcrig: end $job exit=$status"
 done
 poweroff -f
 "#;
@@ -212,11 +235,18 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
             }
             None => None,
         };
-        cpio.file(
-            &format!("{dir}/vm.json"),
-            config(&format!("/{dir}/kernel"), vm, initrd.as_deref()).as_bytes(),
-            0o644,
-        );
+        let mut disks = Vec::new();
+        for (d, disk) in vm.disks.iter().enumerate() {
+            cpio.file(&format!("{dir}/disk{d}.img"), &read(disk)?, 0o644);
+            cpio.file(
+                &format!("{dir}/expect{d}.bin"),
+                &crate::boot_tests::blk_pattern(d),
+                0o644,
+            );
+            disks.push(format!("/{dir}/disk{d}.img"));
+        }
+        let cfg = config(&format!("/{dir}/kernel"), vm, initrd.as_deref(), &disks);
+        cpio.file(&format!("{dir}/vm.json"), cfg.as_bytes(), 0o644);
     }
     let initramfs = workspace_root().join("target").join("fcrig").join("initramfs.cpio");
     std::fs::write(&initramfs, cpio.finish()).map_err(|e| e.to_string())?;

@@ -40,6 +40,12 @@ pub struct Vm {
     pub initrd: Option<PathBuf>,
     /// Extra `-M microvm` options, e.g. `acpi=off` or `rtc=on`.
     pub machine: Vec<&'static str>,
+    /// Raw disk images, attached as virtio-blk devices in this order.
+    pub disks: Vec<PathBuf>,
+    /// Attach a virtio entropy device.
+    pub entropy: bool,
+    /// Modern virtio-mmio (v2, as Firecracker) instead of QEMU's default legacy v1.
+    pub modern: bool,
     /// Run with `-icount shift=0,sleep=off`: guest time is a function of executed instructions (1 ns each),
     /// so timing inside the guest is deterministic.
     pub icount: bool,
@@ -54,6 +60,9 @@ impl Vm {
             cmdline: cmdline.into(),
             initrd: None,
             machine: Vec::new(),
+            disks: Vec::new(),
+            entropy: false,
+            modern: false,
             icount: false,
         }
     }
@@ -100,6 +109,17 @@ impl Vm {
             .args(["-append", cmdline]);
         if self.icount {
             c.args(["-icount", "shift=0,sleep=off"]);
+        }
+        if self.modern {
+            c.args(["-global", "virtio-mmio.force-legacy=off"]);
+        }
+        for (i, disk) in self.disks.iter().enumerate() {
+            c.arg("-drive")
+                .arg(format!("if=none,id=d{i},format=raw,file={}", disk.display()));
+            c.args(["-device", &format!("virtio-blk-device,drive=d{i}")]);
+        }
+        if self.entropy {
+            c.args(["-device", "virtio-rng-device"]);
         }
         if let Some(initrd) = &self.initrd {
             c.arg("-initrd").arg(initrd);
