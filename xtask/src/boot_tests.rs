@@ -145,10 +145,14 @@ fn summary(vmm: &str, failures: usize) -> bool {
     failures == 0
 }
 
-/// A Firecracker run as a test outcome: the console apart from Firecracker's log lines, and the failure status
+/// A Firecracker run as a test outcome: the console apart from Firecracker's (and the rig's) log lines, and the
+/// failure status
 /// QEMU's `isa-debug-exit` would have given when ember reported a fatal error (Firecracker exits 0 either way).
 fn firecracker_outcome(run: &firecracker::FcRun) -> Outcome {
-    let is_log = |l: &str| l.len() > 11 && l.as_bytes()[..4].iter().all(u8::is_ascii_digit) && &l[10..11] == "T";
+    let is_log = |l: &str| {
+        l.starts_with("fcrig: ")
+            || l.len() > 11 && l.as_bytes()[..4].iter().all(u8::is_ascii_digit) && &l[10..11] == "T"
+    };
     let (mut console, mut log) = (String::new(), String::new());
     for line in run.output.lines() {
         let to = if is_log(line) { &mut log } else { &mut console };
@@ -418,8 +422,11 @@ fn virtio_cases(v: &mut Vec<Case>) {
                         &format!("ember: blk{i}: {} sectors; head fnv1a={head:016x}", mib << 11),
                     )?;
                     expect(o, &format!("ember: blk{i}: wrote pattern"))?;
-                    if o.output.contains("fcrig: disk") {
-                        expect(o, &format!("fcrig: disk{i} sectors 8-15: pattern ok"))?;
+                    if o.stderr.contains("fcrig: disk") {
+                        let line = format!("fcrig: disk{i} sectors 8-15: pattern ok");
+                        if !o.stderr.contains(&line) {
+                            return Err(format!("no `{line}` from the rig"));
+                        }
                     } else {
                         let image = std::fs::read(path).map_err(|e| e.to_string())?;
                         if image.get(4096..8192) != Some(&blk_pattern(i)[..]) {
