@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask build [--release]
 //! cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
-//!                 [--initrd FILE] [-- <kernel command line>]
+//!                 [--initrd FILE] [--disk FILE]... [--entropy] [--modern] [-- <kernel command line>]
 //! cargo xtask test [--firecracker [PATH]]
 //! cargo xtask bench
 //! ```
@@ -21,7 +21,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   cargo xtask build [--release]
   cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
-                  [--initrd FILE] [-- <kernel command line>]
+                  [--initrd FILE] [--disk FILE]... [--entropy] [--modern] [-- <kernel command line>]
   cargo xtask test [--firecracker [PATH]]
   cargo xtask bench
 A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.";
@@ -80,6 +80,9 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--boot" => vm.boot = value()?.parse()?,
             "--mem" => vm.mem_mib = value()?.parse().map_err(|_| "--mem takes MiB".to_string())?,
             "--initrd" => vm.initrd = Some(value()?.into()),
+            "--disk" => vm.disks.push(value()?.into()),
+            "--entropy" => vm.entropy = true,
+            "--modern" => vm.modern = true,
             "--" => {
                 let extra: Vec<&str> = it.by_ref().map(String::as_str).collect();
                 vm.cmdline = format!("{} {}", vm.cmdline, extra.join(" "));
