@@ -185,7 +185,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         })
     };
     for boot in [Boot::Pvh, Boot::Linux64] {
-        let b = if boot == Boot::Pvh { "pvh" } else { "linux64" };
+        let b = boot.name();
         for mem in [16, 128, 512, 6144] {
             let high = mem > 4096;
             add(
@@ -270,30 +270,43 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         let (vm, check) = fault(test, boot, needles);
         add(name, vm, check);
     }
-    add(
-        "breakpoint-returns",
-        Vm::new(Boot::Linux64, 64, "console=ttyS0 ember.test=breakpoint"),
-        Box::new(|o| {
-            ready(o, "linux64")?;
-            expect(o, "breakpoint at 0xffffffff8")
-        }),
-    );
-    add(
-        "mmio-maps-devices-only",
-        Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.test=mmio"),
-        Box::new(|o| {
-            ready(o, "pvh")?;
-            expect(o, "mmio: IOAPIC version 0x")
-        }),
-    );
-    add(
-        "unknown-self-test-ignored",
-        Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.test=nonsense"),
-        Box::new(|o| {
-            ready(o, "pvh")?;
-            expect(o, "warning: unknown self-test \"nonsense\" ignored")
-        }),
-    );
+    // Boots that reach ready and print one telling line on the way.
+    for (name, boot, cmdline, needle) in [
+        (
+            "breakpoint-returns",
+            Boot::Linux64,
+            "console=ttyS0 ember.test=breakpoint",
+            "breakpoint at 0xffffffff8",
+        ),
+        (
+            "mmio-maps-devices-only",
+            Boot::Pvh,
+            "console=ttyS0 ember.test=mmio",
+            "mmio: IOAPIC version 0x",
+        ),
+        (
+            "unknown-self-test-ignored",
+            Boot::Pvh,
+            "console=ttyS0 ember.test=nonsense",
+            "warning: unknown self-test \"nonsense\" ignored",
+        ),
+        (
+            "loglevel-8-adds-debug",
+            Boot::Pvh,
+            "console=ttyS0 loglevel=8",
+            "ember: debug: free [",
+        ),
+    ] {
+        let b = boot.name();
+        add(
+            name,
+            Vm::new(boot, 64, cmdline),
+            Box::new(move |o| {
+                ready(o, b)?;
+                expect(o, needle)
+            }),
+        );
+    }
     add(
         "quiet-prints-only-ready",
         Vm::new(Boot::Pvh, 64, "console=ttyS0 quiet"),
@@ -303,14 +316,6 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
                 1 => Ok(()),
                 n => Err(format!("{n} lines with quiet; only the ready line expected")),
             }
-        }),
-    );
-    add(
-        "loglevel-8-adds-debug",
-        Vm::new(Boot::Pvh, 64, "console=ttyS0 loglevel=8"),
-        Box::new(|o| {
-            ready(o, "pvh")?;
-            expect(o, "ember: debug: free [")
         }),
     );
     time_cases(&mut v);
@@ -380,7 +385,7 @@ fn virtio_cases(v: &mut Vec<Case>) {
                 continue;
             }
         };
-        let b = if boot == Boot::Pvh { "pvh" } else { "linux64" };
+        let b = boot.name();
         let mut vm = Vm::new(
             boot,
             128,
@@ -443,7 +448,7 @@ fn virtio_cases(v: &mut Vec<Case>) {
 /// Interrupts and time (issue #3): both entries with ACPI on and off, deterministic time through `-icount`.
 fn time_cases(v: &mut Vec<Case>) {
     for boot in [Boot::Pvh, Boot::Linux64] {
-        let b = if boot == Boot::Pvh { "pvh" } else { "linux64" };
+        let b = boot.name();
         for acpi in [true, false] {
             let a = if acpi { "acpi" } else { "no-acpi" };
             let mut vm = Vm::new(boot, 64, "console=ttyS0 ember.test=sleep");
@@ -534,7 +539,7 @@ fn time_cases(v: &mut Vec<Case>) {
 /// Firecracker's clock and timer (issue #3): kvmclock, x2APIC, TSC-deadline, and the boot timer.
 fn firecracker_time_cases(v: &mut Vec<Case>) {
     for boot in [Boot::Pvh, Boot::Linux64] {
-        let b = if boot == Boot::Pvh { "pvh" } else { "linux64" };
+        let b = boot.name();
         v.push(Case {
             name: format!("{b}-kvmclock-sleep-100ms"),
             on: On::Firecracker,

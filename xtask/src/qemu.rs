@@ -16,6 +16,16 @@ pub enum Boot {
     Linux64,
 }
 
+impl Boot {
+    /// The name ember's `ready` line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Boot::Pvh => "pvh",
+            Boot::Linux64 => "linux64",
+        }
+    }
+}
+
 impl FromStr for Boot {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
