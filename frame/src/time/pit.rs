@@ -25,9 +25,10 @@ fn read_count() -> u16 {
     }
 }
 
-/// Lets `ticks` PIT cycles (fewer than 65535) pass and returns how many TSC cycles that took, or `None` when
-/// the counter did not move within `give_up_cycles` TSC cycles (no PIT).
-pub(super) fn tsc_cycles_over(ticks: u16, give_up_cycles: u64) -> Option<u64> {
+/// Lets `ticks` PIT cycles (fewer than 65535) pass and returns how many TSC cycles that took and how far
+/// `counter` (a down-counter such as the APIC timer's, sampled at both ends) moved, or `None` when the PIT
+/// did not move within `give_up_cycles` TSC cycles (no PIT).
+pub(super) fn tsc_cycles_over(ticks: u16, give_up_cycles: u64, counter: &dyn Fn() -> u32) -> Option<(u64, u32)> {
     const START: u16 = 0xFFFF;
     // SAFETY: as in `read_count`; the one-shot mode raises IRQ 0 once at terminal count, which stays masked.
     unsafe {
@@ -41,7 +42,7 @@ pub(super) fn tsc_cycles_over(ticks: u16, give_up_cycles: u64) -> Option<u64> {
     let start = loop {
         let c = read_count();
         if c != first {
-            break (c, rdtsc());
+            break (c, rdtsc(), counter());
         }
         if rdtsc() - begin > give_up_cycles {
             return None;
@@ -50,10 +51,12 @@ pub(super) fn tsc_cycles_over(ticks: u16, give_up_cycles: u64) -> Option<u64> {
     loop {
         let count = read_count();
         let now = rdtsc();
+        let counted = start.2.wrapping_sub(counter());
         let elapsed = start.0.wrapping_sub(count);
         if elapsed >= ticks {
             // Scale to exactly `ticks` so the caller's arithmetic stays simple.
-            return Some((now - start.1) * ticks as u64 / elapsed as u64);
+            let scale = |n: u64| n * ticks as u64 / elapsed as u64;
+            return Some((scale(now - start.1), scale(counted as u64) as u32));
         }
         if now - start.1 > give_up_cycles {
             return None;

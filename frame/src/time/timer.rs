@@ -15,8 +15,13 @@ pub fn apic_timer_hz() -> u64 {
     APIC_HZ.load(Ordering::Relaxed)
 }
 
-/// Picks the timer mode and, for one-shot mode, measures the APIC timer against the (already known) TSC for
-/// 250 us: two counters read back to back, so the window only needs to dwarf the cost of one read.
+/// Records the APIC timer frequency measured alongside the TSC against the PIT.
+pub(super) fn set_apic_hz(hz: u64) {
+    APIC_HZ.store(hz, Ordering::Relaxed);
+}
+
+/// Picks the timer mode. One-shot mode needs the APIC timer's frequency: measured with the TSC against the PIT
+/// when that ran, else against the (known) TSC for 1 ms.
 pub(super) fn init() {
     let apic = lapic::get();
     if apic.has_tsc_deadline() {
@@ -24,11 +29,20 @@ pub(super) fn init() {
         log::info!("timer: TSC-deadline mode (no calibration)");
         return;
     }
+    if let hz @ 1.. = apic_timer_hz() {
+        apic.start_timer();
+        log::info!(
+            "timer: APIC one-shot mode at {}.{:03} MHz (measured against the PIT with the TSC)",
+            hz / 1_000_000,
+            hz / 1_000 % 1_000
+        );
+        return;
+    }
     let tsc_hz = super::tsc_frequency_hz();
     let start_tsc = rdtsc();
     let current = apic.free_run();
     let start = current();
-    let window = tsc_hz / 4000;
+    let window = tsc_hz / 1000;
     while rdtsc() - start_tsc < window {
         core::hint::spin_loop();
     }

@@ -2,6 +2,7 @@
 
 use super::{kvmclock, pit};
 use crate::arch::regs::{cpuid, rdtsc};
+use crate::irq::lapic;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -116,11 +117,26 @@ fn from_cpuid() -> Option<(u64, FrequencySource)> {
     None
 }
 
+/// Measures the TSC against 1 ms of the PIT; when the APIC timer will run in one-shot mode, measures it in the
+/// same window, so it costs nothing more.
 fn measure_with_pit() -> (u64, FrequencySource) {
     const TICKS: u16 = (pit::PIT_HZ / 1000) as u16; // 1 ms: ±1 tick is ±0.08%
+    let apic = lapic::get();
+    let apic_count: &dyn Fn() -> u32 = if apic.has_tsc_deadline() {
+        &|| 0
+    } else {
+        &apic.free_run()
+    };
     // Give up after 10^10 cycles: over 2 s on any CPU that could run this, so only a missing PIT hits it.
-    match pit::tsc_cycles_over(TICKS, 10_000_000_000) {
-        Some(cycles) if cycles > 0 => (cycles * pit::PIT_HZ / TICKS as u64, FrequencySource::Pit),
+    let measured = pit::tsc_cycles_over(TICKS, 10_000_000_000, apic_count);
+    apic.stop_timer();
+    match measured {
+        Some((cycles, apic_ticks)) if cycles > 0 => {
+            if apic_ticks > 0 {
+                super::timer::set_apic_hz(apic_ticks as u64 * pit::PIT_HZ / TICKS as u64);
+            }
+            (cycles * pit::PIT_HZ / TICKS as u64, FrequencySource::Pit)
+        }
         _ => {
             log::warn!("time: no TSC frequency source and no PIT; assuming 1 GHz");
             (1_000_000_000, FrequencySource::Assumed)

@@ -11,6 +11,8 @@ const QEMU_WINDOW: u64 = 0xFEB0_0000;
 const QEMU_SLOT: u64 = 512;
 const QEMU_SLOTS: u64 = 24;
 const QEMU_FIRST_IRQ: u32 = 5;
+/// The `source` of candidates from probing QEMU's window.
+pub const PROBE: &str = "probe";
 
 /// A place a virtio device may be.
 #[derive(Clone, Copy, Debug)]
@@ -74,7 +76,7 @@ pub fn find(cmdline: &Cmdline<'_>) -> Vec<Candidate> {
             gsi: QEMU_FIRST_IRQ + n as u32,
             trigger: Trigger::Edge,
             polarity: Polarity::High,
-            source: "probe",
+            source: PROBE,
         }));
     }
     found

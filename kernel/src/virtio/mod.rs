@@ -32,6 +32,11 @@ pub fn init(cmdline: &Cmdline<'_>) -> Devices {
         };
         let transport = match Transport::probe(regs.clone()) {
             Ok(t) => t,
+            // Probing QEMU's window expects empty slots: only named candidates deserve a line each.
+            Err(e) if c.source == discovery::PROBE => {
+                log::debug!("virtio: {:#x} (probe): {e}; skipped", c.base);
+                continue;
+            }
             Err(e) => {
                 log::info!("virtio: {:#x} ({}): {e}; skipped", c.base, c.source);
                 continue;
