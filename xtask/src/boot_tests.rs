@@ -552,10 +552,11 @@ fn firecracker_time_cases(v: &mut Vec<Case>) {
                 expect(o, "from kvmclock")?;
                 expect(o, "UTC from kvmclock")?;
                 expect(o, "timer: TSC-deadline mode")?;
+                // Only the lower bound: how late a wake-up comes depends on the host (nested virtualization under
+                // TCG here), and tests assert no timings. The deterministic ±2% check is the -icount one on QEMU.
                 let slept = field(o, "sleep: asked 100000 us, slept ", " us")?;
-                // Nested virtualization under TCG wakes late; the lower bound is the real check.
-                if !(100_000..=110_000).contains(&slept) {
-                    return Err(format!("a 100 ms sleep took {slept} us"));
+                if slept < 100_000 {
+                    return Err(format!("a 100 ms sleep woke after {slept} us"));
                 }
                 if !o.stderr.contains("Guest-boot-time") {
                     return Err("Firecracker logged no Guest-boot-time".into());
