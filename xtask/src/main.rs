@@ -8,6 +8,8 @@
 //! cargo xtask bench
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod boot_tests;
 mod cpio;
