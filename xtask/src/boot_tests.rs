@@ -506,13 +506,8 @@ fn time_cases(v: &mut Vec<Case>) {
         input: None,
         check: Box::new(|o| {
             ready(o, "pvh")?;
-            let days = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_err(|e| e.to_string())?
-                .as_secs()
-                / 86_400;
-            let today = date(days);
-            let yesterday = date(days - 1);
+            let today = host_date("now")?;
+            let yesterday = host_date("yesterday")?;
             if o.output.contains(&format!("wall clock {today} "))
                 || o.output.contains(&format!("wall clock {yesterday} "))
             {
@@ -567,18 +562,13 @@ fn firecracker_time_cases(v: &mut Vec<Case>) {
     }
 }
 
-/// `YYYY-MM-DD` of a day count since 1970-01-01.
-fn date(days: u64) -> String {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+/// The host's UTC date `when` ("now", "yesterday") as `YYYY-MM-DD`, from `date`.
+fn host_date(when: &str) -> Result<String, String> {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", when, "+%F"])
+        .output()
+        .map_err(|e| format!("date: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Boots `vm`, collecting the console until QEMU exits (or is killed after [`TIMEOUT`]).
