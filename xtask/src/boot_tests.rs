@@ -369,15 +369,45 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// what the host wrote and writes what the host then reads; a command-line entry at empty MMIO and a garbage
 /// entry do not stop the boot.
 fn virtio_cases(v: &mut Vec<Case>) {
-    let variants: [(&str, Boot, bool, bool, On); 6] = [
-        ("pvh-legacy-acpi", Boot::Pvh, false, true, On::Qemu),
-        ("pvh-legacy-no-acpi", Boot::Pvh, false, false, On::Qemu),
-        ("pvh-modern-acpi", Boot::Pvh, true, true, On::Qemu),
-        ("linux64-modern-no-acpi", Boot::Linux64, true, false, On::Qemu),
-        ("firecracker-pvh", Boot::Pvh, true, true, On::Firecracker),
-        ("firecracker-linux64", Boot::Linux64, true, true, On::Firecracker),
+    // (name, entry, modern, machine options, where the devices are announced, VMMs)
+    let variants: [(&str, Boot, bool, &[&'static str], &str, On); 7] = [
+        ("pvh-legacy-acpi", Boot::Pvh, false, &[], "ACPI", On::Qemu),
+        (
+            "pvh-legacy-no-acpi",
+            Boot::Pvh,
+            false,
+            &["acpi=off"],
+            "command line",
+            On::Qemu,
+        ),
+        ("pvh-modern-acpi", Boot::Pvh, true, &[], "ACPI", On::Qemu),
+        (
+            "linux64-modern-no-acpi",
+            Boot::Linux64,
+            true,
+            &["acpi=off"],
+            "command line",
+            On::Qemu,
+        ),
+        (
+            "pvh-legacy-probed",
+            Boot::Pvh,
+            false,
+            &["acpi=off", "auto-kernel-cmdline=off"],
+            "probe",
+            On::Qemu,
+        ),
+        ("firecracker-pvh", Boot::Pvh, true, &[], "command line", On::Firecracker),
+        (
+            "firecracker-linux64",
+            Boot::Linux64,
+            true,
+            &[],
+            "command line",
+            On::Firecracker,
+        ),
     ];
-    for (name, boot, modern, acpi, on) in variants {
+    for (name, boot, modern, machine, source, on) in variants {
         let disks = match make_disks(&format!("virtio-{name}")) {
             Ok(d) => d,
             Err(e) => {
@@ -386,17 +416,18 @@ fn virtio_cases(v: &mut Vec<Case>) {
             }
         };
         let b = boot.name();
-        let mut vm = Vm::new(
-            boot,
-            128,
-            "console=ttyS0 ember.test=virtio-blk virtio_mmio.device=4K@0xd0000000:9 virtio_mmio.device=@@@",
-        );
+        // A bogus entry names a device, which would rule out probing: the probed variant goes without.
+        let probed = source == "probe";
+        let cmdline = if probed {
+            "console=ttyS0 ember.test=virtio-blk"
+        } else {
+            "console=ttyS0 ember.test=virtio-blk virtio_mmio.device=4K@0xd0000000:9 virtio_mmio.device=@@@"
+        };
+        let mut vm = Vm::new(boot, 128, cmdline);
         vm.disks = disks.iter().map(|(p, _)| p.clone()).collect();
         vm.entropy = true;
         vm.modern = modern;
-        if !acpi {
-            vm.machine.push("acpi=off");
-        }
+        vm.machine.extend_from_slice(machine);
         let version = if modern {
             "virtio-mmio v2"
         } else {
@@ -409,33 +440,49 @@ fn virtio_cases(v: &mut Vec<Case>) {
             input: None,
             check: Box::new(move |o| {
                 ready(o, b)?;
-                expect(o, "virtio: ignoring virtio_mmio.device=\"@@@\"")?;
-                expect(o, "virtio: 0xd0000000 (command line): no virtio magic")?;
+                if probed {
+                    expect(o, "virtio: no device on the command line and no ACPI; probing")?;
+                } else {
+                    expect(o, "virtio: ignoring virtio_mmio.device=\"@@@\"")?;
+                    expect(o, "virtio: 0xd0000000 (command line): no virtio magic")?;
+                }
                 let found = o
                     .output
                     .lines()
-                    .filter(|l| l.contains(&format!("({version}, from ")))
+                    .filter(|l| l.contains(&format!("({version}, from {source})")))
                     .count();
                 if found != DISK_MIB.len() + 1 {
                     return Err(format!("{found} virtio devices found, expected {}", DISK_MIB.len() + 1));
                 }
                 expect(o, "random: seeded with 32 bytes from virtio-rng")?;
-                for (i, ((path, head), mib)) in disks.iter().zip(DISK_MIB).enumerate() {
-                    expect(o, &format!(": {mib} MiB ({} sectors, 512-byte blocks)", mib << 11))?;
-                    expect(
-                        o,
-                        &format!("ember: blk{i}: {} sectors; head fnv1a={head:016x}", mib << 11),
-                    )?;
+                // Discovery order decides the guest's numbering; the sizes tell the disks apart.
+                for (d, ((path, head), mib)) in disks.iter().zip(DISK_MIB).enumerate() {
+                    let sectors = mib << 11;
+                    expect(o, &format!(": {mib} MiB ({sectors} sectors, 512-byte blocks)"))?;
+                    let line = format!(": {sectors} sectors; head fnv1a={head:016x}");
+                    let i: usize = o
+                        .output
+                        .lines()
+                        .find_map(|l| l.strip_prefix("ember: blk")?.strip_suffix(line.as_str())?.parse().ok())
+                        .ok_or(format!("no `ember: blkN{line}` in the console output"))?;
                     expect(o, &format!("ember: blk{i}: wrote pattern"))?;
                     if o.stderr.contains("fcrig: disk") {
-                        let line = format!("fcrig: disk{i} sectors 8-15: pattern ok");
+                        // The rig checks drive d against pattern d: Firecracker announces drives in order, so
+                        // the guest must have numbered it d too.
+                        let line = format!("fcrig: disk{d} sectors 8-15: pattern ok");
+                        if i != d {
+                            return Err(format!("drive {d} became blk{i}"));
+                        }
                         if !o.stderr.contains(&line) {
                             return Err(format!("no `{line}` from the rig"));
                         }
                     } else {
                         let image = std::fs::read(path).map_err(|e| e.to_string())?;
                         if image.get(4096..8192) != Some(&blk_pattern(i)[..]) {
-                            return Err(format!("{} does not hold the pattern in sectors 8-15", path.display()));
+                            return Err(format!(
+                                "{} does not hold blk{i}'s pattern in sectors 8-15",
+                                path.display()
+                            ));
                         }
                     }
                 }

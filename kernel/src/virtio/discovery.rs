@@ -1,6 +1,7 @@
 //! Where the devices are: every `virtio_mmio.device=` on the command line (Firecracker always announces its
 //! devices there; QEMU microvm does with `acpi=off`) and every `LNRO0005` device in the ACPI DSDT, merged by base
-//! address. Only when neither names a device is QEMU microvm's fixed window probed.
+//! address. Only when neither names a device, and there is no DSDT to say so, is QEMU microvm's fixed window
+//! probed (QEMU with `acpi=off,auto-kernel-cmdline=off`).
 
 use alloc::vec::Vec;
 use ember_cmdline::{Cmdline, VirtioMmioDevice, names_equal};
@@ -49,7 +50,8 @@ pub fn find(cmdline: &Cmdline<'_>) -> Vec<Candidate> {
             Err(e) => log::warn!("virtio: ignoring virtio_mmio.device={value:?}: {e}"),
         }
     }
-    for d in irq::acpi_virtio_mmio_devices().iter().flat_map(|l| l.iter()) {
+    let acpi = irq::acpi_virtio_mmio_devices();
+    for d in acpi.iter().flat_map(|l| l.iter()) {
         match found.iter_mut().find(|c| c.base == d.base) {
             // Both name it: ACPI knows the trigger mode and polarity.
             Some(c) => {
@@ -66,9 +68,12 @@ pub fn find(cmdline: &Cmdline<'_>) -> Vec<Candidate> {
             }),
         }
     }
-    if found.is_empty() {
+    if found.is_empty() && acpi.is_some() {
+        // A VMM with ACPI describes its virtio devices there (QEMU microvm, Firecracker): none means none.
+        log::info!("virtio: no device on the command line or in the ACPI DSDT");
+    } else if found.is_empty() {
         log::info!(
-            "virtio: no device on the command line or in ACPI; probing QEMU microvm's window at {QEMU_WINDOW:#x}"
+            "virtio: no device on the command line and no ACPI; probing QEMU microvm's window at {QEMU_WINDOW:#x}"
         );
         found.extend((0..QEMU_SLOTS).map(|n| Candidate {
             base: QEMU_WINDOW + n * QEMU_SLOT,
