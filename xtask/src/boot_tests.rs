@@ -369,8 +369,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// what the host wrote and writes what the host then reads; a command-line entry at empty MMIO and a garbage
 /// entry do not stop the boot.
 fn virtio_cases(v: &mut Vec<Case>) {
-    // (name, entry, modern, machine options, where the devices are announced, VMMs)
-    let variants: [(&str, Boot, bool, &[&'static str], &str, On); 7] = [
+    /// (name, entry, modern, machine options, where the devices are announced, VMMs)
+    type Variant = (&'static str, Boot, bool, &'static [&'static str], &'static str, On);
+    let variants: [Variant; 7] = [
         ("pvh-legacy-acpi", Boot::Pvh, false, &[], "ACPI", On::Qemu),
         (
             "pvh-legacy-no-acpi",
