@@ -51,11 +51,8 @@ fn signal_boot_timer(cmdline: &Cmdline<'_>) {
     let Some(value) = cmdline.value("ember.boot_timer") else {
         return;
     };
-    let parsed = match value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => value.parse(),
-    };
-    let Ok(address) = parsed else {
+    // The same integer grammar as every other address on the command line (C's base auto-detection).
+    let Some((address, "")) = ember_cmdline::parse_integer(value, None) else {
         log::warn!("ember.boot_timer={value:?} is not an address; ignored");
         return;
     };
