@@ -11,10 +11,9 @@
 
 use crate::cpio::Cpio;
 use crate::image::{self, workspace_root};
-use crate::qemu::{Boot, Vm};
-use std::io::Read;
+use crate::qemu::{self, Boot, Vm};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MEM_MIB: u32 = 128;
@@ -134,29 +133,10 @@ fn boot(peer: &Peer, mem_mib: u32, icount: bool, cmdline: Option<&str>) -> Resul
     let mut vm = Vm::new(Boot::Pvh, mem_mib, cmdline.unwrap_or(peer.cmdline));
     vm.icount = icount;
     vm.initrd = peer.initrd.clone();
-    let mut child = vm
-        .command_for(&peer.kernel, &vm.cmdline)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start QEMU: {e}"))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let out = reader.join().unwrap_or_default();
+    // A boot that times out did not reach ready either.
+    let out = qemu::run(vm.command_for(&peer.kernel, &vm.cmdline), TIMEOUT, None)
+        .map(|f| f.stdout)
+        .unwrap_or_default();
     if out.contains(peer.ready) {
         Ok(out)
     } else {

@@ -2,10 +2,8 @@
 
 use crate::firecracker;
 use crate::image::Images;
-use crate::qemu::{Boot, Vm};
-use std::io::{Read, Write};
+use crate::qemu::{self, Boot, Vm};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -621,57 +619,11 @@ fn host_date(when: &str) -> Result<String, String> {
 
 /// Boots `vm`, collecting the console until QEMU exits (or is killed after [`TIMEOUT`]).
 fn boot(images: &Images, vm: &Vm, input: Option<(&'static str, &'static str)>) -> Result<Outcome, String> {
-    let mut child: Child = vm
-        .command(images)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start QEMU: {e}"))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let mut stdin = child.stdin.take();
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let mut pending = input;
-        while let Ok(n @ 1..) = stdout.read(&mut chunk) {
-            s.extend_from_slice(&chunk[..n]);
-            if let Some((trigger, text)) = pending
-                && String::from_utf8_lossy(&s).contains(trigger)
-            {
-                if let Some(stdin) = stdin.as_mut() {
-                    let _ = stdin.write_all(text.as_bytes());
-                    let _ = stdin.flush();
-                }
-                pending = None;
-            }
-        }
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stderr.read_to_end(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status.code();
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("QEMU did not exit within {TIMEOUT:?}: the kernel hangs"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+    let f = qemu::run(vm.command(images), TIMEOUT, input)?;
     Ok(Outcome {
-        status,
-        output: String::from_utf8_lossy(&stdout).replace('\r', ""),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        status: f.status,
+        output: f.stdout,
+        stderr: f.stderr,
     })
 }
 

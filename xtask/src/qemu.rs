@@ -1,9 +1,11 @@
 //! Running an image under `qemu-system-x86_64 -M microvm` (always TCG: see DEVELOPERS.md).
 
 use crate::image::Images;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 const QEMU: &str = "qemu-system-x86_64";
 
@@ -168,4 +170,73 @@ pub fn ensure_installed() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What a finished QEMU process printed and how it ended.
+pub struct Finished {
+    /// Exit status (`None`: killed by a signal).
+    pub status: Option<i32>,
+    /// Standard output (the serial console), carriage returns removed.
+    pub stdout: String,
+    /// Standard error (QEMU's own messages).
+    pub stderr: String,
+}
+
+/// Runs `cmd` to completion, killing it after `timeout`. When `input` is `(trigger, text)`, `text` is typed on
+/// standard input (the serial console) once the output shows `trigger`.
+pub fn run(
+    mut cmd: Command,
+    timeout: Duration,
+    input: Option<(&'static str, &'static str)>,
+) -> Result<Finished, String> {
+    let mut child = cmd
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start QEMU: {e}"))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut stdin = child.stdin.take();
+    let out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let mut pending = input;
+        while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+            s.extend_from_slice(&chunk[..n]);
+            if let Some((trigger, text)) = pending
+                && String::from_utf8_lossy(&s).contains(trigger)
+            {
+                if let Some(stdin) = stdin.as_mut() {
+                    let _ = stdin.write_all(text.as_bytes());
+                    let _ = stdin.flush();
+                }
+                pending = None;
+            }
+        }
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stderr.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    // Polled often: the bench measures wall time around this call.
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("QEMU did not exit within {timeout:?}: the kernel hangs"));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    Ok(Finished {
+        status,
+        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).replace('\r', ""),
+        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+    })
 }
