@@ -20,7 +20,9 @@ pub mod irq;
 pub mod mm;
 mod panic;
 pub mod power;
+pub mod task;
 pub mod time;
+pub mod user;
 
 pub use ember_boot::{BootInfo, PhysRange, Protocol};
 

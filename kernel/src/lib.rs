@@ -10,6 +10,7 @@ extern crate alloc;
 pub mod block;
 pub mod random;
 pub mod selftest;
+mod selftest_framework;
 pub mod virtio;
 
 use ember_cmdline::Cmdline;

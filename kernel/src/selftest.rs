@@ -15,6 +15,8 @@
 //! | `virtio-blk`     | each disk: hash of its first 4 KiB; a pattern written to sectors 8–15, read back |
 //! | `blk-read-speed` | reads the first disk end to end and reports MiB/s                            |
 //! | `random`         | the generator was seeded (from virtio-rng) and produces bytes                |
+//! | `tasks`          | tasks switch, wait queues wake, sleepers wake on the timer                   |
+//! | `user-mode`      | user code runs and comes back by `syscall`, page fault and timer interrupt; user copies fault safely |
 
 use crate::block::BlockDevice;
 use crate::virtio::Devices;
@@ -54,6 +56,8 @@ pub fn run(name: &str, devices: &mut Devices) -> Result<(), Error> {
         "blk-read-speed" => blk_read_speed(devices),
         "random" => random(),
         "echo" => echo(),
+        "tasks" => crate::selftest_framework::tasks(),
+        "user-mode" => crate::selftest_framework::user_mode(),
         _ => return Err(Error::Unknown),
     };
     result.map_err(Error::Failed)

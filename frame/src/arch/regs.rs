@@ -71,3 +71,36 @@ pub(crate) fn idle() {
     // while halted is invisible to the surrounding code.
     unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) };
 }
+
+/// Drops the TLB entry of the page at `virt` on this CPU.
+pub(crate) fn invlpg(virt: u64) {
+    // SAFETY: INVLPG only drops a cached translation; the next access walks the page tables again.
+    unsafe { asm!("invlpg [{}]", in(reg) virt, options(nostack, preserves_flags)) };
+}
+
+/// Reads CR4.
+pub(crate) fn cr4() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR4 has no side effect; the kernel runs at CPL 0.
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+/// Writes CR4.
+///
+/// # Safety
+/// The new value must keep every feature the kernel relies on (PAE, SSE) and enable only features the CPU has.
+pub(crate) unsafe fn write_cr4(value: u64) {
+    // SAFETY: forwarded from the caller.
+    unsafe { asm!("mov cr4, {}", in(reg) value, options(nostack, preserves_flags)) }
+}
+
+/// Sets CR0.WP: supervisor writes honour read-only pages (a kernel copy into a read-only or copy-on-write
+/// user page then faults instead of writing).
+pub(crate) fn enable_write_protect() {
+    // SAFETY: WP only makes the kernel's writes obey page permissions; the kernel maps every page it writes
+    // (data, stacks, heap, direct map) writable.
+    unsafe {
+        asm!("mov {t}, cr0", "or {t}, 0x10000", "mov cr0, {t}", t = out(reg) _, options(nostack, preserves_flags))
+    };
+}

@@ -89,6 +89,8 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
     phases.mark("interrupts");
     time::init();
     phases.mark("time");
+    cpu::init_user_mode();
+    crate::task::init();
     console::enable_input();
     phases.mark("console input");
     phases.log(entry_tsc);

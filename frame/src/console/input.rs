@@ -38,6 +38,7 @@ pub(crate) fn enable() {
 
 /// Waits (halted) for the next byte typed on the console.
 pub fn read_byte() -> u8 {
+    crate::cpu::assert_may_sleep("console::read_byte");
     let mut byte = None;
     time::wait_until(None, || {
         byte = BUFFER.lock().pop_front();

@@ -29,6 +29,8 @@ const MISSING: Gate = Gate {
 
 /// Present, DPL 0, 64-bit interrupt gate (IF cleared on entry).
 const INTERRUPT_GATE: u8 = 0x8E;
+/// Present, DPL 3, 64-bit interrupt gate.
+const USER_INTERRUPT_GATE: u8 = 0xEE;
 
 struct Idt(UnsafeCell<[Gate; 256]>);
 // SAFETY: written only by `init`, once, on the boot CPU before the IDT is loaded.
@@ -57,7 +59,13 @@ pub(super) fn init() {
             offset_low: handler as u16,
             selector: KERNEL_CODE,
             ist,
-            type_attr: INTERRUPT_GATE,
+            // INT3 and INTO may be used by user code (debuggers, Linux's ABI); every other gate is DPL 0, so a
+            // user `int n` raises #GP instead.
+            type_attr: if vector == 3 || vector == 4 {
+                USER_INTERRUPT_GATE
+            } else {
+                INTERRUPT_GATE
+            },
             offset_mid: (handler >> 16) as u16,
             offset_high: (handler >> 32) as u32,
             _reserved: 0,

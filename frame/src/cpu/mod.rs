@@ -2,14 +2,48 @@
 
 mod gdt;
 mod idt;
+pub(crate) mod local;
 mod trap;
 
+pub use local::{assert_may_sleep, in_interrupt};
 pub use trap::TrapFrame;
+
+use crate::arch::regs;
 
 /// Loads the GDT, TSS and IDT. Called once, first thing at boot, so that any later fault is diagnosed.
 pub(crate) fn init() {
     gdt::init();
     idt::init();
+}
+
+/// Per-CPU data, `syscall`, and the protections user mode needs: SMEP (the kernel never executes user
+/// pages) and SMAP (the kernel touches user pages only inside its copy routines), where the CPU has them.
+pub(crate) fn init_user_mode() {
+    let leaf7 = if regs::cpuid(0, 0).eax >= 7 {
+        regs::cpuid(7, 0).ebx
+    } else {
+        0
+    };
+    let smep = leaf7 & (1 << 7) != 0;
+    let smap = leaf7 & (1 << 20) != 0;
+    let mut cr4 = regs::cr4();
+    if smep {
+        cr4 |= 1 << 20;
+    }
+    if smap {
+        cr4 |= 1 << 21;
+    }
+    // SAFETY: only SMEP/SMAP are added, each only when CPUID reports it. No kernel code executes user pages,
+    // and the kernel reaches user pages only in the copy routines, which set RFLAGS.AC around the access.
+    unsafe { regs::write_cr4(cr4) };
+    regs::enable_write_protect();
+    local::init_boot_cpu(smap);
+    crate::user::init();
+    log::info!(
+        "user mode: syscall ready; SMEP {}, SMAP {}",
+        if smep { "on" } else { "not offered" },
+        if smap { "on" } else { "not offered" }
+    );
 }
 
 /// Stops the machine with a triple fault: an empty IDT makes the next exception unrecoverable.

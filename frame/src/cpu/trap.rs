@@ -5,9 +5,11 @@
 //! goes to the console and the VM powers off with a failure status. Vectors from 32 up are interrupts, handed
 //! to [`crate::irq`].
 
+use super::local;
 use crate::arch::regs;
 use crate::mm::stack;
 use crate::power::{self, ExitStatus};
+use core::sync::atomic::Ordering;
 
 /// Bytes per entry stub (stubs are padded to this size so the IDT can compute their addresses).
 pub(super) const TRAP_STUB_SIZE: usize = 16;
@@ -87,7 +89,17 @@ ember_trap_common:
     push %r13
     push %r14
     push %r15
-    mov %rsp, %rdi
+    testb $3, {cs_offset}(%rsp)
+    jz 3f
+    mov {vector_offset}(%rsp), %rax
+    cmp $2, %rax
+    je 3f
+    cmp $8, %rax
+    je 3f
+    cmp $18, %rax
+    je 3f
+    jmp ember_user_trap
+3:  mov %rsp, %rdi
     sub $512, %rsp
     and $~15, %rsp
     fxsave64 (%rsp)
@@ -115,6 +127,8 @@ ember_trap_common:
     "#,
     stub_size = const TRAP_STUB_SIZE,
     dispatch = sym dispatch,
+    cs_offset = const core::mem::offset_of!(TrapFrame, cs),
+    vector_offset = const core::mem::offset_of!(TrapFrame, vector),
     options(att_syntax)
 );
 
@@ -153,25 +167,47 @@ const EXCEPTION_NAMES: [&str; 32] = [
     "reserved vector 31",
 ];
 
+const NMI: u64 = 2;
 const BREAKPOINT: u64 = 3;
 const PAGE_FAULT: u64 = 14;
 
-/// Called by the common stub with the saved frame, on an IST stack, interrupts off.
+/// Called by the common stub with the saved frame of a trap taken in kernel mode (and of NMIs, double faults
+/// and machine checks from anywhere), on an IST stack, interrupts off.
+///
+/// Traps do not nest: a trap taken while a handler runs has already overwritten that handler's frame at the
+/// top of the shared IST stack, so it is reported as fatal instead of returning into a corrupted frame.
 extern "C" fn dispatch(frame: &mut TrapFrame) {
+    let depth = &local::this_cpu().irq_depth;
+    if depth.load(Ordering::Relaxed) > 0 && frame.vector != NMI {
+        fatal(
+            frame,
+            "a trap inside an interrupt or trap handler (handlers must not fault, sleep or block)",
+        );
+    }
+    if frame.vector == PAGE_FAULT && crate::user::copy_fixup(frame) {
+        return;
+    }
+    depth.fetch_add(1, Ordering::Relaxed);
     match frame.vector {
         BREAKPOINT => log::info!("breakpoint at {:#x}; continuing", frame.rip),
-        v if v < 32 => fatal(frame),
+        v if v < 32 => fatal(frame, ""),
         _ => crate::irq::dispatch(frame),
     }
+    depth.fetch_sub(1, Ordering::Relaxed);
 }
 
-fn fatal(f: &TrapFrame) -> ! {
+fn fatal(f: &TrapFrame, why: &str) -> ! {
     let cr2 = regs::cr2();
-    let name = EXCEPTION_NAMES[f.vector as usize % 32];
+    let name = match f.vector {
+        v @ 0..32 => EXCEPTION_NAMES[v as usize],
+        _ => "interrupt",
+    };
     let p = |args: core::fmt::Arguments<'_>| crate::console::emergency_print(args);
     p(format_args!(
-        "ember: FATAL: {name}, vector {}, error code {:#x}\n",
-        f.vector, f.error_code
+        "ember: FATAL: {name}, vector {}, error code {:#x}{}{why}\n",
+        f.vector,
+        f.error_code,
+        if why.is_empty() { "" } else { ": " }
     ));
     if f.vector == PAGE_FAULT {
         let e = f.error_code;
@@ -196,6 +232,10 @@ fn fatal(f: &TrapFrame) -> ! {
         if let Some((_, stack)) = stack::guard_pages().iter().find(|(g, _)| cr2 & !0xFFF == *g) {
             p(format_args!(
                 "ember:   kernel stack overflow: hit the guard page of the {stack}\n"
+            ));
+        } else if crate::task::is_guard_page(cr2) {
+            p(format_args!(
+                "ember:   kernel stack overflow: hit the guard page of a task's stack\n"
             ));
         }
     }

@@ -30,6 +30,12 @@ struct Route {
 }
 
 static LINES: Mutex<BTreeMap<u8, Slot>> = Mutex::new(BTreeMap::new());
+static TIMER_HANDLER: spin::Once<fn()> = spin::Once::new();
+
+/// Sets the function the local APIC timer interrupt calls (the scheduler's; set once).
+pub(crate) fn set_timer_handler(handler: fn()) {
+    TIMER_HANDLER.call_once(|| handler);
+}
 
 /// Why an interrupt line could not be set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +142,12 @@ pub(crate) fn dispatch(frame: &TrapFrame) {
     match vector {
         SPURIOUS_VECTOR => {}
         v if (PIC_BASE..PIC_BASE + 16).contains(&v) => {}
-        TIMER_VECTOR => lapic::get().eoi(),
+        TIMER_VECTOR => {
+            lapic::get().eoi();
+            if let Some(handler) = TIMER_HANDLER.get() {
+                handler();
+            }
+        }
         ERROR_VECTOR => {
             let esr = lapic::get().take_error();
             log::warn!("lapic: error interrupt, ESR {esr:#x}");

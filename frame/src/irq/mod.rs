@@ -11,8 +11,8 @@ mod pic;
 mod platform;
 
 pub use ember_platform::{MmioDevice, Polarity, Trigger};
-pub(crate) use line::dispatch;
 pub use line::{IrqError, IrqLine};
+pub(crate) use line::{dispatch, set_timer_handler};
 pub use platform::{acpi_virtio_mmio_devices, platform};
 
 /// Vector of the local APIC timer.

@@ -48,3 +48,18 @@ pub(crate) fn alloc_zeroed() -> Option<u64> {
 pub fn free_bytes() -> u64 {
     FRAMES.lock().as_ref().map_or(0, |b| b.free_frames() as u64 * PAGE_SIZE)
 }
+
+/// Returns `count` frames starting at `paddr` to the allocator. A frame that was not allocated is reported and
+/// left alone (the caller's bookkeeping is wrong; freeing it twice must not hand it out twice).
+pub(crate) fn free(paddr: u64, count: usize) {
+    if let Some(b) = FRAMES.lock().as_mut()
+        && let Err(e) = b.free((paddr / PAGE_SIZE) as usize, count)
+    {
+        log::error!("frames: bad free of {count} frames at {paddr:#x}: {e:?}");
+    }
+}
+
+/// Number of frames the allocator covers (the highest usable frame number plus one).
+pub(crate) fn frame_count() -> usize {
+    FRAMES.lock().as_ref().map_or(0, |b| b.frames())
+}

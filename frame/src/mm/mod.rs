@@ -10,17 +10,21 @@ mod frame;
 mod heap;
 mod io_mem;
 pub mod layout;
+mod page;
 mod page_table;
 pub(crate) mod stack;
+mod vm_space;
 
 pub use dma::{DmaError, DmaRegion};
 pub use frame::free_bytes;
 pub use heap::heap_bytes;
 pub use io_mem::{IoMem, IoMemError};
+pub use page::Frame;
+pub use vm_space::{PageProt, UserAddr, UserFault, VmError, VmSpace};
 
 use crate::arch::regs;
 use ember_boot::{BootInfo, MemoryKind, PhysRange, usable_ranges};
-use layout::{KERNEL_BASE, PAGE_SIZE, PHYS_OFFSET};
+use layout::{KERNEL_BASE, KSTACK_BASE, MMIO_BASE, MMIO_SIZE, PAGE_SIZE, PHYS_OFFSET};
 use page_table::{PageTable, WRITABLE};
 use spin::{Mutex, Once};
 
@@ -117,8 +121,12 @@ pub(crate) fn init(info: &BootInfo) {
     // as before, so every pointer in use stays valid. The identity map goes away: nothing uses it after the
     // boot description was copied.
     unsafe { regs::write_cr3(pt.root()) };
+    crate::cpu::local::this_cpu()
+        .active_root
+        .store(pt.root(), core::sync::atomic::Ordering::Relaxed);
     *KERNEL_PT.lock() = Some(pt);
     frame::add_free(boot_section);
+    page::init();
     log::info!(
         "memory: {} KiB usable of {} KiB RAM; page tables and frame bitmap ready",
         usable_bytes() >> 10,
@@ -154,6 +162,16 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
         flush(&mut pt, p);
     }
 
+    // The windows filled after boot get their top-level entries now: user address spaces copy the kernel's
+    // top level when they are made, and must see what is mapped there later.
+    let mut window = MMIO_BASE;
+    while window < MMIO_BASE + MMIO_SIZE {
+        pt.ensure_top_level(window).expect("top-level table of the MMIO window");
+        window += 1 << 39;
+    }
+    pt.ensure_top_level(KSTACK_BASE)
+        .expect("top-level table of the stack window");
+
     // Kernel image: text RX, rodata R, data and bss RW; stack guard pages left out.
     let text = symbol!(__text_start);
     let rodata = symbol!(__rodata_start);
@@ -176,6 +194,20 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
         page += PAGE_SIZE;
     }
     pt
+}
+
+/// Maps `len` bytes of fresh frames at `virt` in the task-stack window, writable and non-executable.
+pub(crate) fn kernel_map_stack(virt: u64, len: u64) -> Result<(), page_table::MapError> {
+    debug_assert!((layout::KSTACK_BASE..layout::KSTACK_BASE + layout::KSTACK_SIZE).contains(&virt));
+    let mut off = 0;
+    while off < len {
+        let paddr = frame::alloc(1, 1).ok_or(page_table::MapError::OutOfMemory)?;
+        // SAFETY: the frame was just allocated for this stack alone (stacks are pooled, never freed), and the
+        // virtual page lies in the stack window at a slot the caller reserved.
+        unsafe { kernel_map(virt + off, paddr, PAGE_SIZE, WRITABLE) }?;
+        off += PAGE_SIZE;
+    }
+    Ok(())
 }
 
 /// A zeroed page that the framework keeps for ever and shares with the hypervisor (kvmclock); returns its

@@ -60,8 +60,22 @@ pub(super) fn init() {
     );
 }
 
-/// Arms the timer to interrupt at `deadline_ns` (or earlier: callers re-check the time and re-arm).
+/// The scheduler's next deadline (earliest sleeper or end of time slice), `u64::MAX` for none.
+static TASK_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Sets the scheduler's next deadline and arms the timer for it (the timer also serves [`wait_until`], which
+/// arms for the earlier of the two).
+pub(crate) fn set_task_deadline(deadline_ns: u64) {
+    TASK_DEADLINE.store(deadline_ns, Ordering::Relaxed);
+    if deadline_ns != u64::MAX {
+        arm(deadline_ns);
+    }
+}
+
+/// Arms the timer to interrupt at `deadline_ns`, or at the scheduler's deadline when that is earlier (or
+/// earlier still: callers re-check the time and re-arm).
 fn arm(deadline_ns: u64) {
+    let deadline_ns = deadline_ns.min(TASK_DEADLINE.load(Ordering::Relaxed));
     let apic = lapic::get();
     if apic.has_tsc_deadline() {
         apic.arm_deadline(ns_to_tsc(deadline_ns));
@@ -75,6 +89,7 @@ fn arm(deadline_ns: u64) {
 /// Idles until `done()` holds or the monotonic clock passes `deadline_ns`; returns whether `done()` held.
 /// Interrupts (device or timer) are taken only while idle, so `done()` sees the effects of their handlers.
 pub fn wait_until(deadline_ns: Option<u64>, mut done: impl FnMut() -> bool) -> bool {
+    crate::cpu::assert_may_sleep("time::wait_until");
     loop {
         if done() {
             return true;
@@ -84,6 +99,8 @@ pub fn wait_until(deadline_ns: Option<u64>, mut done: impl FnMut() -> bool) -> b
                 return false;
             }
             arm(deadline);
+        } else if TASK_DEADLINE.load(Ordering::Relaxed) != u64::MAX {
+            arm(u64::MAX);
         }
         idle();
     }

@@ -1,0 +1,141 @@
+//! Self-tests of the framework's tasks and user mode, which only a running machine can exercise.
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU32, Ordering};
+use ember_frame::mm::{Frame, PageProt, UserAddr, VmSpace};
+use ember_frame::task::{Task, WaitQueue, yield_now};
+use ember_frame::time;
+use ember_frame::user::{PAGE_FAULT, ReturnReason, UserContext};
+
+/// Two tasks take turns through a wait queue; a third sleeps 20 ms on the timer.
+pub(crate) fn tasks() -> Result<(), &'static str> {
+    static TURN: AtomicU32 = AtomicU32::new(0);
+    static QUEUE: WaitQueue = WaitQueue::new();
+    static SLEPT: AtomicU32 = AtomicU32::new(0);
+    for me in 0..2u32 {
+        Task::spawn(
+            move || {
+                for round in 0..5u32 {
+                    QUEUE.wait_until(|| (TURN.load(Ordering::Acquire) == round * 2 + me).then_some(()));
+                    TURN.fetch_add(1, Ordering::AcqRel);
+                    QUEUE.wake_all();
+                }
+            },
+            (),
+        )
+        .map_err(|_| "spawn failed")?;
+    }
+    Task::spawn(
+        || {
+            let q = WaitQueue::new();
+            let start = time::now_ns();
+            let none: Option<()> = q.wait_until_deadline(|| None, Some(start + 20_000_000));
+            if none.is_none() && time::now_ns() >= start + 20_000_000 {
+                SLEPT.store(1, Ordering::Release);
+            }
+        },
+        (),
+    )
+    .map_err(|_| "spawn failed")?;
+    QUEUE.wait_until(|| (TURN.load(Ordering::Acquire) == 10).then_some(()));
+    let deadline = time::now_ns() + 1_000_000_000;
+    while SLEPT.load(Ordering::Acquire) == 0 && time::now_ns() < deadline {
+        yield_now();
+        let q = WaitQueue::new();
+        let _: Option<()> = q.wait_until_deadline(|| None, Some(time::now_ns() + 1_000_000));
+    }
+    if SLEPT.load(Ordering::Acquire) != 1 {
+        return Err("the sleeping task did not wake after 20 ms");
+    }
+    ember_frame::println!("tasks: 10 turns, sleeper woke");
+    Ok(())
+}
+
+const CODE: u64 = 0x40_0000;
+const STACK: u64 = 0x80_0000;
+
+/// `mov eax, 60; mov edi, 42; syscall; mov qword [0], 0; jmp $`
+const PROGRAM: [u8; 26] = [
+    0xB8, 60, 0, 0, 0, 0xBF, 42, 0, 0, 0, 0x0F, 0x05, 0x48, 0xC7, 0x04, 0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0xEB, 0xFE,
+];
+
+/// Runs a tiny program in user mode: a system call, a page fault, then a loop that the timer interrupts.
+pub(crate) fn user_mode() -> Result<(), &'static str> {
+    let vm = Arc::new(VmSpace::new().map_err(|_| "no address space")?);
+    let code = Frame::alloc_zeroed().ok_or("no frame")?;
+    code.write_bytes(0, &PROGRAM);
+    let at = |a| UserAddr::new(a).ok_or("bad address");
+    vm.map(
+        at(CODE)?,
+        code,
+        PageProt {
+            write: false,
+            exec: true,
+        },
+    )
+    .map_err(|_| "map")?;
+    vm.map(
+        at(STACK)?,
+        Frame::alloc_zeroed().ok_or("no frame")?,
+        PageProt {
+            write: true,
+            exec: false,
+        },
+    )
+    .map_err(|_| "map")?;
+    vm.activate();
+
+    let mut buf = [0u8; 4];
+    vm.read_bytes(at(CODE)?, &mut buf)
+        .map_err(|_| "read of the code page faulted")?;
+    if buf != PROGRAM[..4] {
+        return Err("read of the code page returned other bytes");
+    }
+    match vm.write_bytes(at(CODE)?, &[0]) {
+        Err(f) if f.addr == CODE && f.write => {}
+        _ => return Err("a write to a read-only user page did not fault"),
+    }
+    match vm.read_bytes(at(STACK + 4094)?, &mut buf) {
+        Err(f) if f.addr == STACK + 4096 => {}
+        _ => return Err("a read across the end of the stack page did not fault where it should"),
+    }
+    if UserAddr::new(0xFFFF_8000_0000_0000).is_some() {
+        return Err("a kernel address passed as a user address");
+    }
+
+    let mut ctx = UserContext::default();
+    ctx.regs.rip = CODE;
+    ctx.regs.rsp = STACK + 4096;
+    if ctx.execute(false) != ReturnReason::Syscall || ctx.regs.rax != 60 || ctx.regs.rdi != 42 {
+        return Err("the syscall did not come back with its registers");
+    }
+    match ctx.execute(true) {
+        ReturnReason::Exception(e) if e.vector == PAGE_FAULT && e.fault_addr == 0 && e.error_code & 6 == 6 => {}
+        _ => return Err("the user page fault was not reported"),
+    }
+    ctx.regs.rip += 12;
+    let waker = Task::spawn(
+        || {
+            let q = WaitQueue::new();
+            let _: Option<()> = q.wait_until_deadline(|| None, Some(time::now_ns() + 5_000_000));
+        },
+        (),
+    )
+    .map_err(|_| "spawn failed")?;
+    let mut interrupts = 0;
+    while interrupts < 3 {
+        match ctx.execute(false) {
+            ReturnReason::Interrupt => interrupts += 1,
+            _ => return Err("the user loop stopped for something other than an interrupt"),
+        }
+        ember_frame::task::preempt_point();
+    }
+    drop(waker);
+    ctx.regs.rip = 0xFFFF_8000_0000_0000;
+    match ctx.execute(false) {
+        ReturnReason::Exception(e) if e.vector == ember_frame::user::GENERAL_PROTECTION => {}
+        _ => return Err("a kernel RIP was not refused"),
+    }
+    ember_frame::println!("user-mode: syscall, page fault, {interrupts} timer interrupts, bad RIP refused");
+    Ok(())
+}
