@@ -61,6 +61,11 @@ impl Cpio {
         self.entry(name, 0o020600, (major, minor), &[]);
     }
 
+    /// Adds a symbolic link to `target` (relative or absolute, as in any symlink).
+    pub fn symlink(&mut self, name: &str, target: &str) {
+        self.entry(name, 0o120777, (0, 0), target.as_bytes());
+    }
+
     /// The finished archive.
     pub fn finish(mut self) -> Vec<u8> {
         self.entry("TRAILER!!!", 0, (0, 0), &[]);

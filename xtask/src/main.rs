@@ -6,12 +6,14 @@
 //!                 [--initrd FILE] [--disk FILE]... [--entropy] [--modern] [-- <kernel command line>]
 //! cargo xtask test [--firecracker [PATH]]
 //! cargo xtask bench
+//! cargo xtask clients
 //! ```
 
 #![forbid(unsafe_code)]
 
 mod bench;
 mod boot_tests;
+mod clients;
 mod cpio;
 mod debian;
 mod firecracker;
@@ -26,7 +28,10 @@ const USAGE: &str = "usage:
                   [--initrd FILE] [--disk FILE]... [--entropy] [--modern] [-- <kernel command line>]
   cargo xtask test [--firecracker [PATH]]
   cargo xtask bench
-A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.";
+  cargo xtask clients
+A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.
+Without --initrd, run boots target/clients/busybox.cpio (busybox, /init starts a shell).
+clients builds the user-space test programs and initramfs images under target/clients/ and prints their paths.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +42,12 @@ fn main() -> ExitCode {
         Some("bench") => qemu::ensure_installed()
             .and_then(|()| bench::run())
             .map(|()| ExitCode::SUCCESS),
+        Some("clients") if args.len() == 1 => clients::build_all().map(|paths| {
+            for p in paths {
+                println!("{}", p.display());
+            }
+            ExitCode::SUCCESS
+        }),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -94,6 +105,9 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     qemu::ensure_installed()?;
     let images = image::build(profile)?;
+    if vm.initrd.is_none() {
+        vm.initrd = default_initrd();
+    }
     if on_firecracker {
         let fc =
             firecracker::binary(fc_flag).ok_or("no Firecracker binary: pass --firecracker PATH or set FIRECRACKER")?;
@@ -115,6 +129,14 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         Some(0) => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     })
+}
+
+/// The initrd `run` boots without `--initrd`: [`clients::default_initrd`], or none (with a warning) when it
+/// cannot be made, say because busybox cannot be downloaded.
+fn default_initrd() -> Option<std::path::PathBuf> {
+    clients::default_initrd()
+        .inspect_err(|e| eprintln!("xtask: booting without an initrd: {e}"))
+        .ok()
 }
 
 fn test(args: &[String]) -> Result<ExitCode, String> {

@@ -142,34 +142,12 @@ impl Vm {
 
 /// Makes sure QEMU is there: installs it through apt when we are root, otherwise says what to install.
 pub fn ensure_installed() -> Result<(), String> {
-    if Command::new(QEMU)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return Ok(());
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"));
-    if !root {
-        return Err(format!(
-            "{QEMU} is missing: install Debian's qemu-system-x86 (apt-get install qemu-system-x86)"
-        ));
-    }
-    eprintln!("xtask: installing qemu-system-x86 with apt-get");
-    for args in [&["update", "-qq"][..], &["install", "-y", "-qq", "qemu-system-x86"][..]] {
-        let ok = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return Err("apt-get could not install qemu-system-x86".into());
-        }
-    }
-    Ok(())
+    crate::debian::ensure_installed(QEMU, &["qemu-system-x86"], || {
+        Command::new(QEMU)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }
 
 /// What a finished QEMU process printed and how it ended.
