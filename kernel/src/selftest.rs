@@ -9,6 +9,7 @@
 //! | `panic`          | a panic is reported and the VM fails                                         |
 //! | `breakpoint`     | `int3` returns, with SSE state intact                                        |
 //! | `fill-memory`    | the heap grows until RAM runs out; the initrd is untouched afterwards        |
+//! | `cpu-tables-twice` | setting up the GDT/IDT again is refused with a panic                       |
 //! | `mmio`           | device memory maps (the IOAPIC answers) and RAM is refused                   |
 //! | `sleep`          | a 100 ms sleep on the timer interrupt lasts 100 ms of the monotonic clock     |
 //! | `echo`           | a line typed on the console comes back (interrupt-driven input)              |
@@ -43,6 +44,10 @@ pub fn run(name: &str, devices: &mut Devices) -> Result<(), Error> {
             Err("stack overflow was not caught")
         }
         "panic" => panic!("requested by ember.test=panic"),
+        "cpu-tables-twice" => {
+            debug::reinit_cpu_tables();
+            Err("the CPU tables were set up twice")
+        }
         "breakpoint" => match debug::breakpoint_preserves_sse() {
             true => Ok(()),
             false => Err("xmm0 changed across a breakpoint trap"),

@@ -264,6 +264,12 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             Boot::Pvh,
             &["PANIC: panicked at", "requested by ember.test=panic"],
         ),
+        (
+            "cpu-tables-twice",
+            "cpu-tables-twice",
+            Boot::Pvh,
+            &["PANIC: panicked at", "gdt::init called twice"],
+        ),
     ] {
         let (vm, check) = fault(test, boot, needles);
         add(name, vm, check);
