@@ -286,7 +286,13 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             "mmio-maps-devices-only",
             Boot::Pvh,
             "console=ttyS0 ember.test=mmio",
-            "mmio: IOAPIC version 0x",
+            "mmio: framework devices, RAM and bad ranges refused; exclusive claims hold",
+        ),
+        (
+            "boot-timer-past-phys-width",
+            Boot::Pvh,
+            "console=ttyS0 ember.boot_timer=0x10000000000",
+            "warning: boot timer at 0x10000000000: BadRange; not signalled",
         ),
         (
             "unknown-self-test-ignored",

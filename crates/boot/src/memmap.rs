@@ -115,6 +115,24 @@ impl MemoryMap {
         self.ram().any(|r| r.overlaps(range))
     }
 
+    /// Whether any page that `range` touches holds memory the direct map covers (RAM or ACPI memory). Device
+    /// memory is mapped in whole pages, so a device range sharing a page with RAM would map that RAM too.
+    pub fn shares_a_page_with_direct_mapped(&self, range: &PhysRange) -> bool {
+        const PAGE: u64 = 4096;
+        let first = range.start & !(PAGE - 1);
+        let last = range.end.checked_next_multiple_of(PAGE).unwrap_or(u64::MAX);
+        let pages = PhysRange::new(first, last);
+        self.regions()
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.kind,
+                    MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs
+                )
+            })
+            .any(|r| r.range.overlaps(&pages))
+    }
+
     /// Adds one raw entry, validating it against what is already there. Entries may come in any order. RAM and
     /// ACPI memory past [`DIRECT_MAP_LIMIT`] is cut off with a warning.
     pub fn insert(&mut self, start: u64, size: u64, ty: u32, warn: &mut dyn FnMut(Warning)) {
@@ -287,6 +305,21 @@ mod tests {
                 .iter()
                 .all(|r| r.kind != MemoryKind::Ram || r.range.end <= DIRECT_MAP_LIMIT)
         );
+    }
+
+    #[test]
+    fn device_ranges_sharing_a_page_with_ram_are_seen() {
+        let (map, _) = build(&[
+            (0x10_0000, 0x10_0800, 1),
+            (0x30_0000, 0x800, 4),
+            (0xFEC0_0000, 0x1000, 2),
+        ]);
+        // Past RAM's last byte, in its last page.
+        assert!(map.shares_a_page_with_direct_mapped(&PhysRange::new(0x20_0FF0, 0x20_1010)));
+        assert!(map.shares_a_page_with_direct_mapped(&PhysRange::new(0x30_0FF0, 0x30_1000)));
+        assert!(!map.shares_a_page_with_direct_mapped(&PhysRange::new(0x20_1000, 0x20_1010)));
+        assert!(!map.shares_a_page_with_direct_mapped(&PhysRange::new(0xFEC0_0000, 0xFEC0_0020)));
+        assert!(!map.shares_a_page_with_direct_mapped(&PhysRange::new(u64::MAX - 0x10, u64::MAX)));
     }
 
     #[test]
