@@ -13,7 +13,8 @@ pub mod layout;
 mod page_table;
 pub(crate) mod stack;
 
-pub use dma::{DmaError, DmaRegion};
+pub use dma::{DmaError, DmaRegion, quarantined_dma_pages};
+pub use ember_devmem::{DeviceAddr, DmaMemory};
 pub use frame::free_bytes;
 pub use heap::heap_bytes;
 pub(crate) use io_mem::reserve_for_framework;
