@@ -3,6 +3,12 @@
 
 use core::arch::asm;
 
+/// Runs the CPU-table setup (GDT, TSS, IDT) a second time. Rewriting the live tables is unsound, so the setup
+/// refuses: this panics.
+pub fn reinit_cpu_tables() {
+    crate::cpu::init();
+}
+
 /// Executes `ud2` (invalid opcode).
 pub fn invalid_opcode() -> ! {
     // SAFETY: UD2 raises #UD, whose handler reports and powers off; nothing after it runs.

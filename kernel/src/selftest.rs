@@ -9,7 +9,8 @@
 //! | `panic`          | a panic is reported and the VM fails                                         |
 //! | `breakpoint`     | `int3` returns, with SSE state intact                                        |
 //! | `fill-memory`    | the heap grows until RAM runs out; the initrd is untouched afterwards        |
-//! | `mmio`           | device memory maps (the IOAPIC answers) and RAM is refused                   |
+//! | `cpu-tables-twice` | setting up the GDT/IDT again is refused with a panic                       |
+//! | `mmio`           | device memory is held exclusively; the APICs, RAM and bad ranges are refused |
 //! | `sleep`          | a 100 ms sleep on the timer interrupt lasts 100 ms of the monotonic clock     |
 //! | `echo`           | a line typed on the console comes back (interrupt-driven input)              |
 //! | `virtio-blk`     | each disk: hash of its first 4 KiB; a pattern written to sectors 8–15, read back |
@@ -45,6 +46,10 @@ pub fn run(name: &str, devices: &mut Devices) -> Result<(), Error> {
             Err("stack overflow was not caught")
         }
         "panic" => panic!("requested by ember.test=panic"),
+        "cpu-tables-twice" => {
+            debug::reinit_cpu_tables();
+            Err("the CPU tables were set up twice")
+        }
         "breakpoint" => match debug::breakpoint_preserves_sse() {
             true => Ok(()),
             false => Err("xmm0 changed across a breakpoint trap"),
@@ -113,26 +118,43 @@ fn fill_memory() -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Maps the IOAPIC (at its fixed address on both VMMs) and reads its version; checks RAM cannot be mapped.
+/// Device memory is an exclusive acquisition: the framework's interrupt controllers, RAM (whole pages of it)
+/// and ranges past the CPU's reach are refused; a range held by one `IoMem` is refused to a second until the
+/// first is dropped; accesses are bounds-checked.
 fn mmio() -> Result<(), &'static str> {
-    const IOAPIC: u64 = 0xFEC0_0000;
-    let ioapic = IoMem::map(IOAPIC, 0x20).map_err(|_| "mapping the IOAPIC failed")?;
-    ioapic.write32(0, 1).map_err(|_| "IOREGSEL write refused")?;
-    let version = ioapic.read32(0x10).map_err(|_| "IOWIN read refused")?;
-    log::info!(
-        "mmio: IOAPIC version {:#x}, {} pins",
-        version & 0xFF,
-        ((version >> 16) & 0xFF) + 1
-    );
-    if version == 0xFFFF_FFFF || version & 0xFF == 0 {
-        return Err("the IOAPIC did not answer");
+    // IOAPIC (its registers, then the rest of its page), the local APIC's page, the interrupt address window.
+    for (phys, len) in [
+        (0xFEC0_0000, 0x20),
+        (0xFEC0_0FF0, 0x10),
+        (0xFEE0_0000, 4),
+        (0xFEEF_F000, 0x1000),
+    ] {
+        if IoMem::map(phys, len).err() != Some(IoMemError::FrameworkOwned) {
+            log::error!("mmio: {phys:#x} (+{len:#x}) was not refused as the framework's");
+            return Err("a device the framework drives was handed out");
+        }
     }
     if IoMem::map(0x10_0000, 0x1000).err() != Some(IoMemError::NotDevice) {
         return Err("mapping RAM as device memory was allowed");
     }
-    if ioapic.read32(0x20).is_ok() || ioapic.read32(2).is_ok() {
+    for (phys, len) in [(u64::MAX - 0x10, 0x20), (u64::MAX - 0x10, 0x10), (1 << 52, 0x1000)] {
+        if IoMem::map(phys, len).err() != Some(IoMemError::BadRange) {
+            return Err("a range past the physical address space was not refused");
+        }
+    }
+    // Two slots of QEMU microvm's virtio window (nothing there in this boot): one page, two owners.
+    const SLOT: u64 = 0xFEB0_0000;
+    let first = IoMem::map(SLOT, 0x200).map_err(|_| "mapping free device memory failed")?;
+    if IoMem::map(SLOT + 0x100, 0x10).err() != Some(IoMemError::Busy) {
+        return Err("a second IoMem over held device memory was allowed");
+    }
+    let _second = IoMem::map(SLOT + 0x200, 0x200).map_err(|_| "the next slot in the page was refused")?;
+    if first.read32(0x200).is_ok() || first.read32(2).is_ok() {
         return Err("an out-of-bounds or misaligned access was allowed");
     }
+    drop(first);
+    IoMem::map(SLOT, 0x200).map_err(|_| "device memory was not given back on drop")?;
+    log::info!("mmio: framework devices, RAM and bad ranges refused; exclusive claims hold");
     Ok(())
 }
 

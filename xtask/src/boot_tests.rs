@@ -264,6 +264,12 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             Boot::Pvh,
             &["PANIC: panicked at", "requested by ember.test=panic"],
         ),
+        (
+            "cpu-tables-twice",
+            "cpu-tables-twice",
+            Boot::Pvh,
+            &["PANIC: panicked at", "gdt::init called twice"],
+        ),
     ] {
         let (vm, check) = fault(test, boot, needles);
         add(name, vm, check);
@@ -280,7 +286,13 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             "mmio-maps-devices-only",
             Boot::Pvh,
             "console=ttyS0 ember.test=mmio",
-            "mmio: IOAPIC version 0x",
+            "mmio: framework devices, RAM and bad ranges refused; exclusive claims hold",
+        ),
+        (
+            "boot-timer-past-phys-width",
+            Boot::Pvh,
+            "console=ttyS0 ember.boot_timer=0x10000000000",
+            "warning: boot timer at 0x10000000000: BadRange; not signalled",
         ),
         (
             "unknown-self-test-ignored",

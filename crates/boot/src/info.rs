@@ -83,6 +83,14 @@ pub enum Warning {
         /// Its size as given.
         size: u64,
     },
+    /// A RAM or ACPI memory-map entry reaching past what the direct map (or the CPU) can address: cut at
+    /// `limit`, or skipped when it starts there.
+    BeyondDirectMap {
+        /// The entry as given.
+        range: PhysRange,
+        /// Where it was cut.
+        limit: u64,
+    },
     /// A memory-map entry overlapping an earlier one, skipped.
     OverlappingRegion {
         /// The skipped entry.
@@ -132,6 +140,10 @@ impl fmt::Display for Warning {
             Warning::AbsurdRegion { start, size } => write!(
                 f,
                 "memory map: entry at {start:#x} of {size:#x} bytes runs past the physical address space; ignored"
+            ),
+            Warning::BeyondDirectMap { range, limit } => write!(
+                f,
+                "memory map: entry {range} reaches past {limit:#x}, beyond what ember can address; cut there"
             ),
             Warning::OverlappingRegion { range, with } => {
                 write!(f, "memory map: entry {range} overlaps {with}; ignored")

@@ -16,7 +16,7 @@ mod usable;
 
 pub use info::{BootError, BootInfo, CMDLINE_MAX, PhysMemory, Protocol, Warning};
 pub use linux::parse_linux;
-pub use memmap::{MAX_REGIONS, MemoryKind, MemoryMap, Region};
+pub use memmap::{DIRECT_MAP_LIMIT, MAX_REGIONS, MemoryKind, MemoryMap, Region};
 pub use pvh::parse_pvh;
 pub use usable::{FreeRanges, MAX_FREE_RANGES, usable_ranges};
 

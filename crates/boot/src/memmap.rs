@@ -8,6 +8,10 @@ pub const MAX_REGIONS: usize = 128;
 /// Physical addresses on x86-64 have at most 52 bits; an entry reaching past that is nonsense.
 const PHYS_LIMIT: u64 = 1 << 52;
 
+/// The most physical address space the kernel's direct map has room for (`0xFFFF_8000_0000_0000` up to the
+/// MMIO window at `0xFFFF_C000_0000_0000`). RAM and ACPI memory, which the direct map covers, are cut here.
+pub const DIRECT_MAP_LIMIT: u64 = 1 << 46;
+
 /// What a region of the physical address space holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryKind {
@@ -111,18 +115,64 @@ impl MemoryMap {
         self.ram().any(|r| r.overlaps(range))
     }
 
-    /// Adds one raw entry, validating it against what is already there. Entries may come in any order.
+    /// Whether any page that `range` touches holds memory the direct map covers (RAM or ACPI memory). Device
+    /// memory is mapped in whole pages, so a device range sharing a page with RAM would map that RAM too.
+    pub fn shares_a_page_with_direct_mapped(&self, range: &PhysRange) -> bool {
+        const PAGE: u64 = 4096;
+        let first = range.start & !(PAGE - 1);
+        let last = range.end.checked_next_multiple_of(PAGE).unwrap_or(u64::MAX);
+        let pages = PhysRange::new(first, last);
+        self.regions()
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.kind,
+                    MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs
+                )
+            })
+            .any(|r| r.range.overlaps(&pages))
+    }
+
+    /// Adds one raw entry, validating it against what is already there. Entries may come in any order. RAM and
+    /// ACPI memory past [`DIRECT_MAP_LIMIT`] is cut off with a warning.
     pub fn insert(&mut self, start: u64, size: u64, ty: u32, warn: &mut dyn FnMut(Warning)) {
+        self.insert_below(start, size, MemoryKind::from_e820(ty), DIRECT_MAP_LIMIT, warn);
+    }
+
+    /// Cuts RAM and ACPI memory (what the direct map covers) at `limit` (for example the CPU's physical address
+    /// width, when that is below [`DIRECT_MAP_LIMIT`]), with a warning for each region cut or dropped.
+    pub fn limit_direct_mapped(&mut self, limit: u64, warn: &mut dyn FnMut(Warning)) {
+        let old = core::mem::take(self);
+        for r in old.regions() {
+            self.insert_below(r.range.start, r.range.len(), r.kind, limit, warn);
+        }
+    }
+
+    fn insert_below(&mut self, start: u64, size: u64, kind: MemoryKind, limit: u64, warn: &mut dyn FnMut(Warning)) {
         if size == 0 {
             return warn(Warning::ZeroSizedRegion { start });
         }
-        let end = match start.checked_add(size) {
+        let mut end = match start.checked_add(size) {
             Some(end) if end <= PHYS_LIMIT => end,
             _ => return warn(Warning::AbsurdRegion { start, size }),
         };
+        let direct_mapped = matches!(
+            kind,
+            MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs
+        );
+        if direct_mapped && end > limit {
+            warn(Warning::BeyondDirectMap {
+                range: PhysRange::new(start, end),
+                limit,
+            });
+            if start >= limit {
+                return;
+            }
+            end = limit;
+        }
         let new = Region {
             range: PhysRange::new(start, end),
-            kind: MemoryKind::from_e820(ty),
+            kind,
         };
         if let Some(old) = self.regions().iter().find(|r| r.range.overlaps(&new.range)) {
             return warn(Warning::OverlappingRegion {
@@ -224,6 +274,66 @@ mod tests {
         assert!(matches!(w[2], Warning::AbsurdRegion { .. }));
         assert!(matches!(w[3], Warning::OverlappingRegion { .. }));
         assert!(matches!(w[4], Warning::OverlappingRegion { .. }));
+    }
+
+    #[test]
+    fn memory_past_the_direct_map_is_cut() {
+        let (map, w) = build(&[
+            (0x10_0000, 0x10_0000, 1),
+            (DIRECT_MAP_LIMIT - 0x1000, 0x2000, 1),
+            (DIRECT_MAP_LIMIT, 1 << 40, 1),
+            ((1 << 51) - 0x1000, 0x1000, 3),
+            (1 << 50, 0x1000, 2),
+        ]);
+        assert_eq!(w.len(), 3);
+        assert!(w.iter().all(|w| matches!(w, Warning::BeyondDirectMap { .. })));
+        let ranges: Vec<_> = map.regions().iter().map(|r| (r.range, r.kind)).collect();
+        assert_eq!(
+            ranges,
+            vec![
+                (PhysRange::new(0x10_0000, 0x20_0000), MemoryKind::Ram),
+                (
+                    PhysRange::new(DIRECT_MAP_LIMIT - 0x1000, DIRECT_MAP_LIMIT),
+                    MemoryKind::Ram
+                ),
+                // Reserved (device) space is not direct-mapped: it may lie anywhere.
+                (PhysRange::new(1 << 50, (1 << 50) + 0x1000), MemoryKind::Reserved),
+            ]
+        );
+        assert!(
+            map.regions()
+                .iter()
+                .all(|r| r.kind != MemoryKind::Ram || r.range.end <= DIRECT_MAP_LIMIT)
+        );
+    }
+
+    #[test]
+    fn device_ranges_sharing_a_page_with_ram_are_seen() {
+        let (map, _) = build(&[
+            (0x10_0000, 0x10_0800, 1),
+            (0x30_0000, 0x800, 4),
+            (0xFEC0_0000, 0x1000, 2),
+        ]);
+        // Past RAM's last byte, in its last page.
+        assert!(map.shares_a_page_with_direct_mapped(&PhysRange::new(0x20_0FF0, 0x20_1010)));
+        assert!(map.shares_a_page_with_direct_mapped(&PhysRange::new(0x30_0FF0, 0x30_1000)));
+        assert!(!map.shares_a_page_with_direct_mapped(&PhysRange::new(0x20_1000, 0x20_1010)));
+        assert!(!map.shares_a_page_with_direct_mapped(&PhysRange::new(0xFEC0_0000, 0xFEC0_0020)));
+        assert!(!map.shares_a_page_with_direct_mapped(&PhysRange::new(u64::MAX - 0x10, u64::MAX)));
+    }
+
+    #[test]
+    fn a_narrower_cpu_cuts_further() {
+        let (mut map, _) = build(&[
+            (0x10_0000, 0x10_0000, 1),
+            (0xff_0000_0000, 0x2_0000_0000, 1),
+            (1 << 41, 0x1000, 2),
+        ]);
+        let mut w = Vec::new();
+        map.limit_direct_mapped(1 << 40, &mut |x| w.push(x));
+        assert_eq!(w.len(), 1);
+        assert_eq!(map.ram_bytes(), 0x10_0000 + 0x1_0000_0000);
+        assert_eq!(map.regions().len(), 3);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! virtio over MMIO, written for Firecracker's strictness and QEMU's legacy mode, as plain logic over two small
-//! traits ([`Registers`] for the MMIO window, [`RingMemory`] for the rings) so that it runs in host unit tests
+//! traits ([`Registers`] for the MMIO window, [`DmaMemory`] for rings and buffers) so that it runs in host unit tests
 //! against a strict device model and a misbehaving device.
 //!
 //! Written here instead of using `virtio-drivers`: its 0.13 transport writes ACKNOWLEDGE|DRIVER in one status
@@ -15,7 +15,8 @@ mod queue;
 mod regs;
 mod transport;
 
-pub use queue::{Buffer, QueueError, RingMemory, SplitQueue, UsedError, ring_bytes};
+pub use ember_devmem::{DeviceAddr, DmaMemory};
+pub use queue::{Buffer, QueueError, SplitQueue, UsedError, ring_bytes};
 pub use regs::{DeviceType, Registers, features, status};
 pub use transport::{Transport, TransportError, ack_interrupt};
 

@@ -4,23 +4,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{Ordering, fence};
-
-/// The memory holding one queue's rings, shared with the device. Offsets are from the start of the region;
-/// implementations make every access a volatile, bounds-checked one.
-pub trait RingMemory {
-    /// Reads a little-endian `u16`.
-    fn read16(&self, offset: usize) -> u16;
-    /// Writes a little-endian `u16`.
-    fn write16(&self, offset: usize, value: u16);
-    /// Reads a little-endian `u32`.
-    fn read32(&self, offset: usize) -> u32;
-    /// Writes a little-endian `u32`.
-    fn write32(&self, offset: usize, value: u32);
-    /// Writes a little-endian `u64`.
-    fn write64(&self, offset: usize, value: u64);
-    /// The region's physical address.
-    fn paddr(&self) -> u64;
-}
+use ember_devmem::{DeviceAddr, DmaMemory};
 
 const DESC_SIZE: usize = 16;
 const F_NEXT: u16 = 1;
@@ -37,11 +21,14 @@ pub const fn ring_bytes(size: u16) -> (usize, usize, usize) {
     (used + 6 + 8 * n, avail, used)
 }
 
-/// One buffer of a request: physical address, length, and whether the device writes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Buffer {
-    /// Physical address.
-    pub paddr: u64,
+/// One buffer of a request: `len` bytes at `offset` in DMA memory, and whether the device writes them. The
+/// queue computes the device address itself, after checking the bytes lie inside `mem`.
+#[derive(Clone, Copy)]
+pub struct Buffer<'a> {
+    /// The DMA memory holding it.
+    pub mem: &'a dyn DmaMemory,
+    /// Offset in `mem`.
+    pub offset: usize,
     /// Length in bytes.
     pub len: u32,
     /// The device writes it (else it only reads it).
@@ -57,6 +44,10 @@ pub enum QueueError {
     Empty,
     /// The device misbehaved earlier; the queue is out of service.
     Broken,
+    /// A buffer reaches past the end of its DMA memory.
+    OutOfBounds,
+    /// The ring memory is smaller than [`ring_bytes`] asks, or the size is not a power of two up to 32768.
+    BadRing,
 }
 
 /// Something wrong in what the device wrote to the used ring.
@@ -99,9 +90,11 @@ struct InFlight {
 }
 
 /// A split virtqueue over its ring memory.
-pub struct SplitQueue<M: RingMemory> {
+pub struct SplitQueue<M: DmaMemory> {
     mem: M,
     size: u16,
+    /// Device addresses of the descriptor table, the available ring and the used ring.
+    addresses: (DeviceAddr, DeviceAddr, DeviceAddr),
     avail: usize,
     used: usize,
     /// Free descriptor indices (a stack).
@@ -115,14 +108,27 @@ pub struct SplitQueue<M: RingMemory> {
     broken: bool,
 }
 
-impl<M: RingMemory> SplitQueue<M> {
+impl<M: DmaMemory> SplitQueue<M> {
     /// A queue of `size` entries (a power of two, at most 32768) in `mem`, which must be zeroed and at least
     /// [`ring_bytes`]`(size).0` bytes long.
-    pub fn new(mem: M, size: u16) -> Self {
+    pub fn new(mem: M, size: u16) -> Result<Self, QueueError> {
+        if !size.is_power_of_two() || size > 32768 {
+            return Err(QueueError::BadRing);
+        }
         let (_, avail, used) = ring_bytes(size);
-        Self {
+        let n = size as usize;
+        let addresses = (
+            mem.device_addr(0, DESC_SIZE * n),
+            mem.device_addr(avail, 6 + 2 * n),
+            mem.device_addr(used, 6 + 8 * n),
+        );
+        let (Some(d), Some(a), Some(u)) = addresses else {
+            return Err(QueueError::BadRing);
+        };
+        Ok(Self {
             mem,
             size,
+            addresses: (d, a, u),
             avail,
             used,
             free: (0..size).rev().collect(),
@@ -131,7 +137,7 @@ impl<M: RingMemory> SplitQueue<M> {
             avail_idx: 0,
             last_used: 0,
             broken: false,
-        }
+        })
     }
 
     /// Number of entries.
@@ -139,10 +145,9 @@ impl<M: RingMemory> SplitQueue<M> {
         self.size
     }
 
-    /// Physical addresses of the descriptor table, the available ring and the used ring.
-    pub fn addresses(&self) -> (u64, u64, u64) {
-        let base = self.mem.paddr();
-        (base, base + self.avail as u64, base + self.used as u64)
+    /// Device addresses of the descriptor table, the available ring and the used ring.
+    pub fn addresses(&self) -> (DeviceAddr, DeviceAddr, DeviceAddr) {
+        self.addresses
     }
 
     /// Free descriptors.
@@ -167,9 +172,15 @@ impl<M: RingMemory> SplitQueue<M> {
         if buffers.len() > self.free.len() {
             return Err(QueueError::Full);
         }
+        // Every address is computed, bounds-checked, before anything is written.
+        let mut addrs = Vec::with_capacity(buffers.len());
+        for b in buffers {
+            let a = b.mem.device_addr(b.offset, b.len as usize);
+            addrs.push(a.ok_or(QueueError::OutOfBounds)?);
+        }
         let ids: Vec<u16> = (0..buffers.len()).filter_map(|_| self.free.pop()).collect();
         let mut writable = 0u32;
-        for (i, (b, &id)) in buffers.iter().zip(&ids).enumerate() {
+        for (i, ((b, &id), addr)) in buffers.iter().zip(&ids).zip(&addrs).enumerate() {
             let next = ids.get(i + 1).copied();
             let mut flags = if b.device_writes { F_WRITE } else { 0 };
             if next.is_some() {
@@ -179,7 +190,7 @@ impl<M: RingMemory> SplitQueue<M> {
                 writable = writable.saturating_add(b.len);
             }
             let d = DESC_SIZE * id as usize;
-            self.mem.write64(d, b.paddr);
+            self.mem.write64(d, addr.get());
             self.mem.write32(d + 8, b.len);
             self.mem.write16(d + 12, flags);
             self.mem.write16(d + 14, next.unwrap_or(0));
@@ -252,10 +263,15 @@ impl<M: RingMemory> SplitQueue<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdev::VecMemory;
+    use ember_devmem::testing::VecMemory;
 
     fn queue(size: u16) -> SplitQueue<VecMemory> {
-        SplitQueue::new(VecMemory::new(ring_bytes(size).0, 0x4000_0000), size)
+        SplitQueue::new(VecMemory::new(ring_bytes(size).0, 0x4000_0000), size).unwrap()
+    }
+
+    /// Request memory at device address 0x1000: header at 0, data at 0x1000, status at 0x2000.
+    fn request_memory() -> VecMemory {
+        VecMemory::new(0x3000, 0x1000)
     }
 
     /// Plays the device: takes the next available chain and returns it with `len`.
@@ -270,20 +286,23 @@ mod tests {
         m.write16(q.used + 2, used_idx.wrapping_add(1));
     }
 
-    fn blk_request() -> [Buffer; 3] {
+    fn blk_request(mem: &VecMemory) -> [Buffer<'_>; 3] {
         [
             Buffer {
-                paddr: 0x1000,
+                mem,
+                offset: 0,
                 len: 16,
                 device_writes: false,
             },
             Buffer {
-                paddr: 0x2000,
+                mem,
+                offset: 0x1000,
                 len: 512,
                 device_writes: true,
             },
             Buffer {
-                paddr: 0x3000,
+                mem,
+                offset: 0x2000,
                 len: 1,
                 device_writes: true,
             },
@@ -298,8 +317,9 @@ mod tests {
 
     #[test]
     fn chains_are_written_and_completed() {
+        let m = request_memory();
         let mut q = queue(8);
-        let head = q.add(&blk_request()).unwrap();
+        let head = q.add(&blk_request(&m)).unwrap();
         assert_eq!(q.free_descriptors(), 5);
         let d = 16 * head as usize;
         assert_eq!(q.mem.read32(d + 8), 16);
@@ -316,11 +336,12 @@ mod tests {
 
     #[test]
     fn several_in_flight_complete_out_of_order_and_indices_wrap() {
+        let m = request_memory();
         let mut q = queue(4);
         for round in 0..40_000u32 {
-            let a = q.add(&blk_request()[..2]).unwrap();
-            let b = q.add(&blk_request()[..1]).unwrap();
-            assert_eq!(q.add(&blk_request()), Err(QueueError::Full));
+            let a = q.add(&blk_request(&m)[..2]).unwrap();
+            let b = q.add(&blk_request(&m)[..1]).unwrap();
+            assert_eq!(q.add(&blk_request(&m)), Err(QueueError::Full));
             let n = q.avail_idx;
             device_completes(&q, n.wrapping_sub(1), 0);
             device_completes(&q, n.wrapping_sub(2), round % 512);
@@ -332,8 +353,9 @@ mod tests {
 
     #[test]
     fn a_lying_device_is_caught() {
+        let m = request_memory();
         let mut q = queue(8);
-        let head = q.add(&blk_request()).unwrap();
+        let head = q.add(&blk_request(&m)).unwrap();
         device_completes(&q, 0, 100_000);
         assert_eq!(
             q.pop_used(),
@@ -358,13 +380,14 @@ mod tests {
         assert_eq!(q.pop_used(), Some(Err(UsedError::IndexJump)));
         assert!(q.is_broken());
         assert_eq!(q.pop_used(), None);
-        assert_eq!(q.add(&blk_request()), Err(QueueError::Broken));
+        assert_eq!(q.add(&blk_request(&m)), Err(QueueError::Broken));
     }
 
     #[test]
     fn a_device_rewriting_descriptors_cannot_corrupt_the_free_list() {
+        let m = request_memory();
         let mut q = queue(4);
-        let head = q.add(&blk_request()).unwrap();
+        let head = q.add(&blk_request(&m)).unwrap();
         // The device scribbles over the chain's next fields.
         for i in 0..4 {
             q.mem.write16(16 * i + 14, 0);
@@ -374,6 +397,47 @@ mod tests {
         let mut ids: Vec<u16> = q.free.clone();
         ids.sort();
         assert_eq!(ids, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn descriptors_carry_device_addresses_computed_from_the_memory() {
+        let m = request_memory();
+        let mut q = queue(8);
+        let head = q.add(&blk_request(&m)).unwrap();
+        let d = 16 * head as usize;
+        let second = q.mem.read16(d + 14) as usize * 16;
+        let third = q.mem.read16(second + 14) as usize * 16;
+        let addr = |at: usize| q.mem.read32(at) as u64 | (q.mem.read32(at + 4) as u64) << 32;
+        assert_eq!((addr(d), addr(second), addr(third)), (0x1000, 0x2000, 0x3000));
+        let (desc, avail, used) = q.addresses();
+        assert_eq!(
+            (desc.get(), avail.get(), used.get()),
+            (0x4000_0000, 0x4000_0080, 0x4000_1000)
+        );
+    }
+
+    #[test]
+    fn buffers_outside_their_memory_are_refused_before_anything_is_written() {
+        let m = request_memory();
+        let mut q = queue(8);
+        let mut request = blk_request(&m);
+        request[1].offset = 0x2F00;
+        request[1].len = 0x101;
+        assert_eq!(q.add(&request), Err(QueueError::OutOfBounds));
+        request[1].offset = usize::MAX;
+        request[1].len = 2;
+        assert_eq!(q.add(&request), Err(QueueError::OutOfBounds));
+        assert_eq!(q.free_descriptors(), 8);
+        assert_eq!(q.mem.read16(q.avail + 2), 0);
+        assert!((0..16 * 8).step_by(4).all(|at| q.mem.read32(at) == 0));
+    }
+
+    #[test]
+    fn rings_that_do_not_fit_their_memory_are_refused() {
+        let small = VecMemory::new(ring_bytes(8).0 - 1, 0x4000_0000);
+        assert!(matches!(SplitQueue::new(small, 8), Err(QueueError::BadRing)));
+        let mem = VecMemory::new(ring_bytes(8).0, 0x4000_0000);
+        assert!(matches!(SplitQueue::new(mem, 6), Err(QueueError::BadRing)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! notification, interrupt acknowledgement and configuration reads.
 
 use crate::regs::*;
+use crate::{DmaMemory, SplitQueue};
 use core::fmt;
 
 /// How many status reads a reset may take before the device is given up on.
@@ -154,16 +155,13 @@ impl<R: Registers> Transport<R> {
         self.regs.read32(QUEUE_NUM_MAX).min(u16::MAX as u32) as u16
     }
 
-    /// Gives queue `index` its rings. `desc`, `avail` and `used` are physical addresses; a legacy device needs the
-    /// layout of [`crate::ring_bytes`] starting on a 4 KiB page below 16 TiB. On error the device is FAILED.
-    pub fn setup_queue(
-        &mut self,
-        index: u16,
-        size: u16,
-        desc: u64,
-        avail: u64,
-        used: u64,
-    ) -> Result<(), TransportError> {
+    /// Gives queue `index` the rings of `queue` (their device addresses, which only the queue's DMA memory can
+    /// produce). A legacy device needs the layout of [`crate::ring_bytes`] starting on a 4 KiB page below
+    /// 16 TiB. On error the device is FAILED.
+    pub fn setup_queue<M: DmaMemory>(&mut self, index: u16, queue: &SplitQueue<M>) -> Result<(), TransportError> {
+        let size = queue.size();
+        let (desc, avail, used) = queue.addresses();
+        let (desc, avail, used) = (desc.get(), avail.get(), used.get());
         let max = self.queue_max(index);
         if max == 0 {
             return Err(self.fail(TransportError::NoQueue(index)));
@@ -259,6 +257,12 @@ pub fn ack_interrupt(regs: &impl Registers) -> u32 {
 mod tests {
     use super::*;
     use crate::testdev::{FirecrackerDevice, LegacyDevice};
+    use crate::{SplitQueue, ring_bytes};
+    use ember_devmem::testing::VecMemory;
+
+    fn rings(size: u16, base: u64) -> SplitQueue<VecMemory> {
+        SplitQueue::new(VecMemory::new(ring_bytes(size).0, base), size).unwrap()
+    }
 
     const BLK_FEATURES: u64 = features::VERSION_1 | 1 << 5 | 1 << 9;
 
@@ -269,7 +273,7 @@ mod tests {
         assert_eq!(t.device_type(), DeviceType::Block);
         assert_eq!(t.negotiate(1 << 9).unwrap(), features::VERSION_1 | 1 << 9);
         assert_eq!(t.queue_max(0), 256);
-        t.setup_queue(0, 128, 0x10_0000, 0x10_0800, 0x10_1000).unwrap();
+        t.setup_queue(0, &rings(128, 0x10_0000)).unwrap();
         t.finish();
         assert_eq!(t.ack_interrupt(), 0);
         assert_eq!(dev.status(), 0xF);
@@ -314,11 +318,11 @@ mod tests {
         let dev = FirecrackerDevice::new(4, features::VERSION_1, 8);
         let mut t = Transport::probe(&dev).unwrap();
         t.negotiate(0).unwrap();
-        assert_eq!(t.setup_queue(1, 8, 0, 0, 0), Err(TransportError::NoQueue(1)));
+        assert_eq!(t.setup_queue(1, &rings(8, 0)), Err(TransportError::NoQueue(1)));
         let dev = FirecrackerDevice::new(4, features::VERSION_1, 8);
         let mut t = Transport::probe(&dev).unwrap();
         t.negotiate(0).unwrap();
-        assert_eq!(t.setup_queue(0, 16, 0, 0, 0), Err(TransportError::QueueTooLarge(0)));
+        assert_eq!(t.setup_queue(0, &rings(16, 0)), Err(TransportError::QueueTooLarge(0)));
         assert_ne!(dev.status() & status::FAILED, 0);
     }
 
@@ -328,15 +332,13 @@ mod tests {
         let mut t = Transport::probe(&dev).unwrap();
         assert_eq!(t.version(), 1);
         assert_eq!(t.negotiate(1 << 5 | features::VERSION_1).unwrap(), 1 << 5);
-        let (_, avail, used) = crate::ring_bytes(128);
-        t.setup_queue(0, 128, 0x20_0000, 0x20_0000 + avail as u64, 0x20_0000 + used as u64)
-            .unwrap();
+        t.setup_queue(0, &rings(128, 0x20_0000)).unwrap();
         t.finish();
         assert_eq!(dev.pfn(), 0x200);
         assert_eq!(dev.page_size(), 4096);
         assert_eq!(dev.status(), 7);
         assert_eq!(
-            t.setup_queue(0, 128, 0x20_0800, 0, 0),
+            t.setup_queue(0, &rings(128, 0x20_0800)),
             Err(TransportError::QueueUnreachable(0))
         );
     }

@@ -8,6 +8,17 @@ pub(crate) fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
     __cpuid_count(leaf, subleaf)
 }
 
+/// One past the highest physical address the CPU can reach (CPUID 0x8000_0008 EAX[7:0]; 36 bits when the leaf
+/// is missing, as the SDM specifies). A page table entry naming an address at or past it has reserved bits set.
+pub(crate) fn phys_address_limit() -> u64 {
+    let bits = if cpuid(0x8000_0000, 0).eax >= 0x8000_0008 {
+        cpuid(0x8000_0008, 0).eax & 0xFF
+    } else {
+        36
+    };
+    1u64 << bits.clamp(32, 52)
+}
+
 /// Reads the time-stamp counter.
 pub(crate) fn rdtsc() -> u64 {
     // SAFETY: RDTSC only reads a counter; the kernel runs at CPL 0 so it cannot fault.

@@ -158,5 +158,14 @@ fn read_boot_info(protocol: u32, paddr: u64, warnings: &mut Warnings) -> BootInf
         log::error!("cannot boot: {e}");
         power_off(ExitStatus::Failure);
     }
+    // RAM past the CPU's physical address width cannot be mapped (the direct map's own limit was applied while
+    // parsing).
+    info.memory
+        .limit_direct_mapped(crate::arch::regs::phys_address_limit(), &mut |w| warnings.push(w));
+    if info.memory.ram_bytes() == 0 {
+        warnings.log();
+        log::error!("cannot boot: {}", ember_boot::BootError::NoRam);
+        power_off(ExitStatus::Failure);
+    }
     info
 }

@@ -63,6 +63,12 @@ struct DescriptorPointer {
 }
 
 pub(super) fn init() {
+    // Sound only once (it writes the table the CPU may already be using): a second call is a bug, stopped here.
+    static DONE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    assert!(
+        !DONE.swap(true, core::sync::atomic::Ordering::AcqRel),
+        "gdt::init called twice"
+    );
     let tss = TSS.0.get();
     let mut ist = [0u64; 7];
     ist[IST_TRAP as usize - 1] = TRAP_STACK.top();

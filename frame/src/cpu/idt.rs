@@ -45,6 +45,12 @@ struct DescriptorPointer {
 }
 
 pub(super) fn init() {
+    // Sound only once (it writes the table the CPU may already be using): a second call is a bug, stopped here.
+    static DONE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    assert!(
+        !DONE.swap(true, core::sync::atomic::Ordering::AcqRel),
+        "idt::init called twice"
+    );
     let stubs = trap_stubs_start();
     let idt = IDT.0.get();
     for vector in 0..256 {

@@ -44,7 +44,7 @@ static IOAPICS: Mutex<Vec<IoApic>> = Mutex::new(Vec::new());
 pub(super) fn init(platform: &Platform) {
     let mut all = IOAPICS.lock();
     for a in platform.ioapics() {
-        let regs = match IoMem::map(a.address, 0x20) {
+        let regs = match IoMem::map_reserved(a.address, 0x20) {
             Ok(r) => r,
             Err(e) => {
                 log::warn!("ioapic: cannot map IOAPIC {} at {:#x}: {e:?}; skipped", a.id, a.address);

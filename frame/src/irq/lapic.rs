@@ -130,6 +130,9 @@ impl LocalApic {
     }
 }
 
+/// The interrupt address window (MSI and the local APIC's default page): 0xFEE0_0000, 1 MiB.
+pub(super) const INTERRUPT_WINDOW: u64 = 0xFEE0_0000;
+
 pub(super) fn init(platform: &Platform) {
     let features = cpuid(1, 0).ecx;
     let x2apic = features & (1 << 21) != 0;
@@ -145,8 +148,12 @@ pub(super) fn init(platform: &Platform) {
         // SAFETY: as above.
         unsafe { wrmsr(IA32_APIC_BASE, base | APIC_ENABLE) };
         let phys = platform.local_apic_address;
+        // Where the APIC really is (the tables may say otherwise): the framework's too.
+        let msr_base = base & 0x000F_FFFF_FFFF_F000;
+        crate::mm::reserve_for_framework(msr_base, 0x1000, "the local APIC (IA32_APIC_BASE)");
         Access::XApic(
-            IoMem::map(phys, 0x400).unwrap_or_else(|e| panic!("cannot map the local APIC at {phys:#x}: {e:?}")),
+            IoMem::map_reserved(phys, 0x400)
+                .unwrap_or_else(|e| panic!("cannot map the local APIC at {phys:#x}: {e:?}")),
         )
     };
     let apic = LAPIC.call_once(|| LocalApic { access, tsc_deadline });

@@ -28,6 +28,12 @@ pub(crate) const PIC_BASE: u8 = 0x20;
 pub(crate) fn init(boot: &ember_boot::BootInfo) {
     let platform = platform::init(boot);
     pic::disable();
+    // The interrupt controllers and the interrupt address window are the framework's: no `IoMem` reaches them.
+    crate::mm::reserve_for_framework(lapic::INTERRUPT_WINDOW, 0x10_0000, "the interrupt address window");
+    crate::mm::reserve_for_framework(platform.local_apic_address, 0x1000, "the local APIC");
+    for a in platform.ioapics() {
+        crate::mm::reserve_for_framework(a.address, 0x20, "an IOAPIC");
+    }
     lapic::init(platform);
     ioapic::init(platform);
 }

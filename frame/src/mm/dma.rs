@@ -1,17 +1,25 @@
 //! Memory shared with devices (DMA): physically contiguous, zeroed, reached only through bounds-checked
 //! volatile accessors and copies, never through references, because the device may write it at any time.
 //!
-//! Freed regions go to a DMA-only pool and are never handed back to the frame allocator: a device that still
-//! writes to a region after its owner dropped it (a buggy driver, a misbehaving device) can then only disturb
-//! another DMA region's data, never memory that Rust code holds references to.
+//! A device is named memory only through [`DmaMemory::device_addr`] (implemented here), so the only device
+//! addresses safe code can produce lie inside a live `DmaRegion` it owns.
+//!
+//! The reuse rule: freed regions are never handed back to the frame allocator, so a device that writes to a
+//! region after its owner dropped it can never disturb memory that Rust code holds references to. A region
+//! whose device address was never taken goes back to a DMA-only pool for reuse. A region whose device address
+//! was taken (it was handed to a device) is quarantined for good when dropped: a request may still be in flight
+//! or the device may ignore its reset, and without an IOMMU nothing the framework can check says when the
+//! device has stopped, so reusing it could let a late write land in the next owner's data. Drivers keep their
+//! regions for the device's lifetime; only failed bring-ups drop regions a device saw.
 
 use super::frame;
 use super::layout::{PAGE_SIZE, phys_to_virt};
-use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+use ember_devmem::{DmaMemory, DmaPool};
 use spin::Mutex;
 
-/// Freed regions: (physical address, pages).
-static POOL: Mutex<Vec<(u64, usize)>> = Mutex::new(Vec::new());
+/// Freed regions, and the count of quarantined pages.
+static POOL: Mutex<DmaPool> = Mutex::new(DmaPool::new());
 
 /// Why a DMA region could not be made or used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,32 +35,28 @@ pub enum DmaError {
 pub struct DmaRegion {
     paddr: u64,
     pages: usize,
+    /// A device address inside it was taken: it is quarantined when dropped.
+    given_to_device: AtomicBool,
 }
 
 impl DmaRegion {
     /// A zeroed region of at least `bytes` bytes (whole pages), physically contiguous and page-aligned.
     pub fn alloc(bytes: usize) -> Result<DmaRegion, DmaError> {
         let pages = bytes.max(1).div_ceil(PAGE_SIZE as usize);
-        let reused = {
-            let mut pool = POOL.lock();
-            pool.iter()
-                .position(|&(_, p)| p == pages)
-                .map(|i| pool.swap_remove(i).0)
-        };
+        let reused = POOL.lock().take(pages);
         let paddr = match reused {
             Some(p) => p,
             None => frame::alloc(pages, 1).ok_or(DmaError::OutOfMemory)?,
         };
-        let region = DmaRegion { paddr, pages };
+        let region = DmaRegion {
+            paddr,
+            pages,
+            given_to_device: AtomicBool::new(false),
+        };
         // SAFETY: the frames belong to this region alone (fresh from the allocator, or from the DMA pool, whose
         // regions no other owner holds); they lie in the direct map.
         unsafe { core::ptr::write_bytes(region.virt(0), 0, region.len()) };
         Ok(region)
-    }
-
-    /// Physical address of the first byte (what the device is given).
-    pub fn paddr(&self) -> u64 {
-        self.paddr
     }
 
     /// Length in bytes.
@@ -139,8 +143,44 @@ impl DmaRegion {
     }
 }
 
+/// Pages of freed DMA regions held in quarantine (see the module documentation).
+pub fn quarantined_dma_pages() -> usize {
+    POOL.lock().quarantined_pages()
+}
+
 impl Drop for DmaRegion {
     fn drop(&mut self) {
-        POOL.lock().push((self.paddr, self.pages));
+        let given = self.given_to_device.load(Ordering::Acquire);
+        POOL.lock().give_back(self.paddr, self.pages, given);
+    }
+}
+
+// SAFETY: the region's frames belong to it alone while it lives (from the frame allocator or the DMA pool,
+// whose regions no other owner holds), no reference to them ever exists (all access is through volatile,
+// bounds-checked copies), and once it is dropped they go back only to the DMA pool, or, once a device address
+// was taken, to quarantine, never to the frame allocator. The device address is the physical address: no
+// IOMMU.
+unsafe impl DmaMemory for DmaRegion {
+    fn len(&self) -> usize {
+        DmaRegion::len(self)
+    }
+    fn device_base(&self) -> u64 {
+        self.given_to_device.store(true, Ordering::Release);
+        self.paddr
+    }
+    fn read16(&self, offset: usize) -> u16 {
+        self.read_u16(offset).unwrap_or(0)
+    }
+    fn write16(&self, offset: usize, value: u16) {
+        let _ = self.write_u16(offset, value);
+    }
+    fn read32(&self, offset: usize) -> u32 {
+        self.read_u32(offset).unwrap_or(0)
+    }
+    fn write32(&self, offset: usize, value: u32) {
+        let _ = self.write_u32(offset, value);
+    }
+    fn write64(&self, offset: usize, value: u64) {
+        let _ = self.write_u64(offset, value);
     }
 }

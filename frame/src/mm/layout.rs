@@ -24,7 +24,16 @@ pub const KERNEL_BASE: u64 = 0xFFFF_FFFF_8000_0000;
 /// Size of a base page.
 pub const PAGE_SIZE: u64 = 4096;
 
-/// The direct-map virtual address of a physical address.
+// The direct map must end before the MMIO window: the memory map cuts RAM at `DIRECT_MAP_LIMIT` for this.
+const _: () = assert!(PHYS_OFFSET + ember_boot::DIRECT_MAP_LIMIT <= MMIO_BASE);
+
+/// The direct-map virtual address of a physical address. `paddr` must lie below
+/// [`ember_boot::DIRECT_MAP_LIMIT`] (the memory map guarantees that of RAM and ACPI memory); anything past it
+/// would land in the MMIO window, so that is checked in every build.
 pub const fn phys_to_virt(paddr: u64) -> u64 {
+    assert!(
+        paddr < ember_boot::DIRECT_MAP_LIMIT,
+        "physical address past the direct map"
+    );
     PHYS_OFFSET + paddr
 }

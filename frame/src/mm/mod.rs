@@ -15,9 +15,11 @@ mod page_table;
 pub(crate) mod stack;
 mod vm_space;
 
-pub use dma::{DmaError, DmaRegion};
+pub use dma::{DmaError, DmaRegion, quarantined_dma_pages};
+pub use ember_devmem::{DeviceAddr, DmaMemory};
 pub use frame::free_bytes;
 pub use heap::heap_bytes;
+pub(crate) use io_mem::reserve_for_framework;
 pub use io_mem::{IoMem, IoMemError};
 pub use page::Frame;
 pub use vm_space::{PageProt, UserAddr, UserFault, VmError, VmSpace};
@@ -57,9 +59,10 @@ pub fn usable_bytes() -> u64 {
     USABLE_BYTES.get().copied().unwrap_or(0)
 }
 
-/// Whether `range` touches anything the direct map covers as ordinary memory (RAM, ACPI, the first MiB).
+/// Whether a page `range` touches holds anything the direct map covers as ordinary memory (RAM, ACPI, the
+/// first MiB).
 fn direct_mapped(info: &BootInfo, range: &PhysRange) -> bool {
-    range.start < LOW_MEMORY_END || direct_map_regions(info).any(|r| r.overlaps(range))
+    range.start < LOW_MEMORY_END || info.memory.shares_a_page_with_direct_mapped(range)
 }
 
 /// Whether all of `range` lies in the direct map (in one of the regions it covers, page-rounded).

@@ -2,7 +2,7 @@
 //! interrupt, every status and length the device returns checked.
 
 use super::Candidate;
-use super::glue::{self, Mmio, Ring};
+use super::glue::{self, Mmio};
 use crate::block::{BlockDevice, BlockError, SECTOR_SIZE};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -30,7 +30,7 @@ struct Slot {
 /// A virtio block device.
 pub struct VirtioBlk {
     transport: Transport<Mmio>,
-    queue: SplitQueue<Ring>,
+    queue: SplitQueue<DmaRegion>,
     _irq: IrqLine,
     geometry: Geometry,
     slots: Vec<Slot>,
@@ -99,19 +99,21 @@ impl VirtioBlk {
             dma.write_bytes(HEADER_LEN, d).map_err(|_| BlockError::Broken)?;
         }
         dma.write_bytes(STATUS_AT, &[0xFF]).map_err(|_| BlockError::Broken)?;
-        let base = dma.paddr();
         let header = Buffer {
-            paddr: base,
+            mem: dma,
+            offset: 0,
             len: HEADER_LEN as u32,
             device_writes: false,
         };
         let body = Buffer {
-            paddr: base + HEADER_LEN as u64,
+            mem: dma,
+            offset: HEADER_LEN,
             len: len as u32,
             device_writes: matches!(op, Op::Read),
         };
         let status = Buffer {
-            paddr: base + STATUS_AT as u64,
+            mem: dma,
+            offset: STATUS_AT,
             len: 1,
             device_writes: true,
         };

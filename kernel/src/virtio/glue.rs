@@ -6,7 +6,7 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use ember_frame::irq::IrqLine;
 use ember_frame::mm::{DmaRegion, IoMem};
-use ember_virtio::{Registers, RingMemory, SplitQueue, Transport, ring_bytes};
+use ember_virtio::{Registers, SplitQueue, Transport, ring_bytes};
 
 /// A device's register window. Reads of a window that stopped answering give all ones, as on real buses.
 #[derive(Clone)]
@@ -37,32 +37,8 @@ impl Registers for Mmio {
     }
 }
 
-/// A queue's rings in DMA memory.
-pub struct Ring(DmaRegion);
-
-impl RingMemory for Ring {
-    fn read16(&self, offset: usize) -> u16 {
-        self.0.read_u16(offset).unwrap_or(0)
-    }
-    fn write16(&self, offset: usize, value: u16) {
-        let _ = self.0.write_u16(offset, value);
-    }
-    fn read32(&self, offset: usize) -> u32 {
-        self.0.read_u32(offset).unwrap_or(0)
-    }
-    fn write32(&self, offset: usize, value: u32) {
-        let _ = self.0.write_u32(offset, value);
-    }
-    fn write64(&self, offset: usize, value: u64) {
-        let _ = self.0.write_u64(offset, value);
-    }
-    fn paddr(&self) -> u64 {
-        self.0.paddr()
-    }
-}
-
 /// Sets up queue `index` with at most `want` entries (a power of two the device allows).
-pub fn queue(t: &mut Transport<Mmio>, index: u16, want: u16) -> Result<SplitQueue<Ring>, String> {
+pub fn queue(t: &mut Transport<Mmio>, index: u16, want: u16) -> Result<SplitQueue<DmaRegion>, String> {
     let max = t.queue_max(index);
     let size = want.min(max);
     if size == 0 {
@@ -70,10 +46,8 @@ pub fn queue(t: &mut Transport<Mmio>, index: u16, want: u16) -> Result<SplitQueu
     }
     let size = 1 << (15 - size.leading_zeros().min(15));
     let region = DmaRegion::alloc(ring_bytes(size).0).map_err(|e| format!("no memory for queue {index}: {e:?}"))?;
-    let q = SplitQueue::new(Ring(region), size);
-    let (desc, avail, used) = q.addresses();
-    t.setup_queue(index, size, desc, avail, used)
-        .map_err(|e| e.to_string())?;
+    let q = SplitQueue::new(region, size).map_err(|e| format!("queue {index}: {e:?}"))?;
+    t.setup_queue(index, &q).map_err(|e| e.to_string())?;
     Ok(q)
 }
 

@@ -1,7 +1,7 @@
 //! The virtio entropy device (Firecracker's "entropy"): asked once at boot for a seed for [`crate::random`].
 
 use super::Candidate;
-use super::glue::{self, Mmio, Ring};
+use super::glue::{self, Mmio};
 use alloc::string::{String, ToString};
 use ember_frame::irq::IrqLine;
 use ember_frame::mm::DmaRegion;
@@ -14,7 +14,7 @@ const TIMEOUT_NS: u64 = 2_000_000_000;
 /// A live entropy device.
 pub struct VirtioRng {
     _transport: Transport<Mmio>,
-    _queue: SplitQueue<Ring>,
+    _queue: SplitQueue<DmaRegion>,
     _irq: IrqLine,
 }
 
@@ -28,7 +28,8 @@ impl VirtioRng {
         let dma = DmaRegion::alloc(SEED_LEN).map_err(|e| alloc::format!("no memory: {e:?}"))?;
         queue
             .add(&[Buffer {
-                paddr: dma.paddr(),
+                mem: &dma,
+                offset: 0,
                 len: SEED_LEN as u32,
                 device_writes: true,
             }])
