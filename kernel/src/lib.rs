@@ -8,8 +8,12 @@
 extern crate alloc;
 
 pub mod block;
+pub mod fs;
+pub mod process;
 pub mod random;
 pub mod selftest;
+pub mod syscall;
+pub mod vm;
 mod selftest_framework;
 pub mod virtio;
 

@@ -1,0 +1,4 @@
+//! The Linux x86-64 system-call interface.
+
+pub mod errno;
+pub mod uaccess;
