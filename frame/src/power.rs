@@ -19,6 +19,9 @@ pub enum ExitStatus {
     Success,
     /// A panic, a fatal exception, or a failed self-test.
     Failure,
+    /// A workload's exit status (init's), passed to QEMU's `isa-debug-exit` when it is not 0 (QEMU then
+    /// exits with `2 * N + 1`); other VMMs just stop.
+    Code(u8),
 }
 
 const I8042_COMMAND: u16 = 0x64;
@@ -39,8 +42,10 @@ pub fn power_off(status: ExitStatus) -> ! {
                 core::hint::spin_loop();
             }
         }
-        if status == ExitStatus::Failure {
-            outb(DEBUG_EXIT_PORT, 1);
+        match status {
+            ExitStatus::Failure => outb(DEBUG_EXIT_PORT, 1),
+            ExitStatus::Code(n) if n != 0 => outb(DEBUG_EXIT_PORT, n),
+            _ => {}
         }
     }
     cpu::triple_fault()

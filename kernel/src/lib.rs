@@ -9,13 +9,14 @@ extern crate alloc;
 
 pub mod block;
 pub mod fs;
+mod init;
 pub mod process;
 pub mod random;
 pub mod selftest;
-pub mod syscall;
-pub mod vm;
 mod selftest_framework;
+pub mod syscall;
 pub mod virtio;
+pub mod vm;
 
 use ember_cmdline::Cmdline;
 use ember_frame::mm::IoMem;
@@ -39,6 +40,9 @@ pub fn main(boot: &'static BootInfo) -> ! {
             }
         }
     }
+    random::seed_if_unseeded();
+    let initrd = mm::initrd_bytes();
+    fs::init(initrd);
     signal_boot_timer(&cmdline);
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.
     println!(
@@ -47,7 +51,15 @@ pub fn main(boot: &'static BootInfo) -> ! {
         mm::usable_bytes() >> 20,
         time::now_ns() / 1000
     );
-    power_off(ExitStatus::Success)
+    if initrd.is_none() && cmdline.value("init").is_none() {
+        // Nothing to run: the VM was started to boot, not to work.
+        power_off(ExitStatus::Success)
+    }
+    init::start(boot.cmdline());
+    // The boot task has nothing left to do; other tasks run from here on, and the CPU idles between them.
+    loop {
+        ember_frame::task::WaitQueue::new().wait_until(|| None::<()>);
+    }
 }
 
 /// With `ember.boot_timer=<address>` (Firecracker's `--boot-timer` device: 0xc0000000 since 1.13, 0xd0000000

@@ -21,3 +21,15 @@ pub fn fill(buf: &mut [u8]) -> bool {
         None => false,
     }
 }
+
+/// Seeds the generator from the clocks when no entropy device did: weak, but every boot differs.
+pub fn seed_if_unseeded() {
+    let mut rng = RNG.lock();
+    if rng.is_none() {
+        log::warn!("random: no entropy device; seeding from the clocks (not for cryptography)");
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&ember_frame::time::wall_clock_ns().to_le_bytes());
+        seed[8..16].copy_from_slice(&ember_frame::time::now_ns().to_le_bytes());
+        *rng = Some(ChaCha20Rng::from_seed(seed));
+    }
+}

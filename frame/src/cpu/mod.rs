@@ -16,6 +16,11 @@ pub(crate) fn init() {
     idt::init();
 }
 
+/// The CPU's feature bits for user space (`AT_HWCAP` on x86-64: CPUID leaf 1 EDX).
+pub fn hwcap() -> u64 {
+    u64::from(regs::cpuid(1, 0).edx)
+}
+
 /// Per-CPU data, `syscall`, and the protections user mode needs: SMEP (the kernel never executes user
 /// pages) and SMAP (the kernel touches user pages only inside its copy routines), where the CPU has them.
 pub(crate) fn init_user_mode() {

@@ -110,6 +110,9 @@ pub const PAGE_FAULT: u8 = 14;
 /// Vector of a general-protection fault.
 pub const GENERAL_PROTECTION: u8 = 13;
 
+/// MXCSR bits every x86-64 CPU supports (flags, masks, rounding, flush-to-zero, denormals-are-zero).
+const MXCSR_MASK: u32 = 0xFFFF;
+
 /// RFLAGS bits user code may set: CF PF AF ZF SF TF DF OF AC ID.
 const USER_FLAGS: u64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4_0000 | 0x20_0000;
 /// IF (interrupts on in user mode) and the always-one bit 1.
@@ -177,6 +180,10 @@ impl UserContext {
             });
         }
         self.regs.rflags = (self.regs.rflags & USER_FLAGS) | FORCED_FLAGS;
+        // `fxrstor` faults (in the kernel) on MXCSR bits the CPU does not support; a signal frame restored
+        // from user memory may carry any value.
+        let mxcsr = u32::from_le_bytes([self.fpu.0[24], self.fpu.0[25], self.fpu.0[26], self.fpu.0[27]]);
+        self.fpu.0[24..28].copy_from_slice(&(mxcsr & MXCSR_MASK).to_le_bytes());
         if after_syscall {
             self.regs.rcx = self.regs.rip;
             self.regs.r11 = self.regs.rflags;

@@ -1,48 +1,276 @@
 //! Processes and threads: the Linux model on top of the framework's tasks.
+//!
+//! A [`Thread`] is one framework task running [`thread::run`], a loop that enters user mode and handles what
+//! brings it back (system calls, faults, interrupts), delivering signals before each return. A [`Process`]
+//! groups threads that share an address space, signal handlers and an identity; it lives in a global table
+//! by pid until its parent reaps it.
+
+pub mod clone;
+pub mod exec;
+pub mod exit;
+pub mod signal;
+pub mod thread;
+pub mod wait;
 
 use crate::fs::{FdTable, FsContext};
-use alloc::sync::Arc;
-use spin::Mutex;
+use crate::vm::Vm;
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use ember_frame::task::{Task, WaitQueue};
+use signal::{SigActions, SigSet};
+use spin::{Mutex, Once};
+
+/// The pid of init.
+pub const INIT_PID: u32 = 1;
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+/// Every process that has not been reaped, by pid.
+static PROCESSES: Mutex<BTreeMap<u32, Weak<Process>>> = Mutex::new(BTreeMap::new());
+
+/// A process. See the module documentation.
+pub struct Process {
+    pid: u32,
+    parent: Mutex<Weak<Process>>,
+    children: Mutex<Vec<Arc<Process>>>,
+    pgid: AtomicU32,
+    sid: AtomicU32,
+    vm: Mutex<Arc<Vm>>,
+    threads: Mutex<Vec<Arc<Thread>>>,
+    /// Set by `exit_group` or a fatal signal: every thread stops at its next return to the kernel.
+    exiting: AtomicBool,
+    /// The wait status once every thread has exited (a zombie until reaped).
+    status: Mutex<Option<u32>>,
+    /// Where `wait4` sleeps: woken when a child changes state.
+    child_wait: WaitQueue,
+    actions: Mutex<SigActions>,
+    /// Signals sent to the process as a whole.
+    pending: AtomicU64,
+    exe: Mutex<Vec<u8>>,
+    name: Mutex<[u8; 16]>,
+    /// `prlimit` values, by resource: (soft, hard).
+    limits: Mutex<[(u64, u64); 16]>,
+    /// Whether a `vfork` parent still waits for this child to exec or exit.
+    vfork_done: WaitQueue,
+    vforked: AtomicBool,
+    /// The deadline of `alarm`/`ITIMER_REAL` (monotonic ns, 0 for none) and its interval.
+    pub(crate) alarm: Mutex<(u64, u64)>,
+}
 
 /// A thread of a process (one framework task each).
 pub struct Thread {
     tid: u32,
     process: Arc<Process>,
+    task: Once<Weak<Task>>,
     files: Mutex<Arc<Mutex<FdTable>>>,
     fs: Mutex<Arc<Mutex<FsContext>>>,
-}
-
-/// A process.
-pub struct Process {
-    pid: u32,
-    vm: Mutex<Arc<crate::vm::Vm>>,
-}
-
-impl Thread {
-    /// The thread's id.
-    pub fn tid(&self) -> u32 {
-        self.tid
-    }
-    /// The process the thread belongs to.
-    pub fn process(&self) -> &Arc<Process> {
-        &self.process
-    }
+    /// `CLONE_CHILD_CLEARTID` / `set_tid_address`: zeroed and woken (futex) when the thread exits.
+    clear_child_tid: AtomicU64,
+    robust_list: AtomicU64,
+    /// Blocked signals.
+    mask: AtomicU64,
+    /// Signals sent to this thread.
+    pending: AtomicU64,
+    /// `sigaltstack`: (base, size, flags).
+    altstack: Mutex<(u64, u64, u32)>,
+    /// The mask to restore after `rt_sigsuspend` once the handler has run.
+    saved_mask: Mutex<Option<u64>>,
 }
 
 impl Process {
+    fn new(parent: Weak<Process>, vm: Arc<Vm>, pgid: u32, sid: u32) -> Arc<Process> {
+        let pid = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let p = Arc::new(Process {
+            pid,
+            parent: Mutex::new(parent),
+            children: Mutex::new(Vec::new()),
+            pgid: AtomicU32::new(if pgid == 0 { pid } else { pgid }),
+            sid: AtomicU32::new(if sid == 0 { pid } else { sid }),
+            vm: Mutex::new(vm),
+            threads: Mutex::new(Vec::new()),
+            exiting: AtomicBool::new(false),
+            status: Mutex::new(None),
+            child_wait: WaitQueue::new(),
+            actions: Mutex::new(SigActions::default()),
+            pending: AtomicU64::new(0),
+            exe: Mutex::new(Vec::new()),
+            name: Mutex::new([0; 16]),
+            limits: Mutex::new(default_limits()),
+            vfork_done: WaitQueue::new(),
+            vforked: AtomicBool::new(false),
+            alarm: Mutex::new((0, 0)),
+        });
+        PROCESSES.lock().insert(pid, Arc::downgrade(&p));
+        p
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.pid
     }
+
+    /// The parent's pid (0 for init).
+    pub fn ppid(&self) -> u32 {
+        self.parent.lock().upgrade().map_or(0, |p| p.pid)
+    }
+
+    /// The process group.
+    pub fn pgid(&self) -> u32 {
+        self.pgid.load(Ordering::Relaxed)
+    }
+
+    /// Sets the process group.
+    pub fn set_pgid(&self, pgid: u32) {
+        self.pgid.store(pgid, Ordering::Relaxed);
+    }
+
+    /// The session.
+    pub fn sid(&self) -> u32 {
+        self.sid.load(Ordering::Relaxed)
+    }
+
+    /// Starts a new session (and process group) led by this process.
+    pub fn set_sid(&self) {
+        self.sid.store(self.pid, Ordering::Relaxed);
+        self.pgid.store(self.pid, Ordering::Relaxed);
+    }
+
     /// The process's address space.
-    pub fn vm(&self) -> Arc<crate::vm::Vm> {
+    pub fn vm(&self) -> Arc<Vm> {
         self.vm.lock().clone()
     }
+
+    /// The path of the program the process runs (for `/proc/self/exe`).
+    pub fn exe(&self) -> Vec<u8> {
+        self.exe.lock().clone()
+    }
+
+    /// The name (`comm`): the program's file name, or what `prctl(PR_SET_NAME)` set.
+    pub fn name(&self) -> [u8; 16] {
+        *self.name.lock()
+    }
+
+    /// Sets the name (truncated to 15 bytes).
+    pub fn set_name(&self, name: &[u8]) {
+        let mut n = [0u8; 16];
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len()).min(15);
+        n[..len].copy_from_slice(&name[..len]);
+        *self.name.lock() = n;
+    }
+
+    /// Resource limit `resource` as (soft, hard).
+    pub fn limit(&self, resource: usize) -> Option<(u64, u64)> {
+        self.limits.lock().get(resource).copied()
+    }
+
+    /// Sets resource limit `resource`.
+    pub fn set_limit(&self, resource: usize, value: (u64, u64)) -> bool {
+        match self.limits.lock().get_mut(resource) {
+            Some(l) => {
+                *l = value;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the process is on its way out.
+    pub fn is_exiting(&self) -> bool {
+        self.exiting.load(Ordering::Acquire)
+    }
+
+    /// The live threads.
+    pub fn threads(&self) -> Vec<Arc<Thread>> {
+        self.threads.lock().clone()
+    }
+}
+
+fn default_limits() -> [(u64, u64); 16] {
+    const INF: u64 = u64::MAX;
+    let mut l = [(INF, INF); 16];
+    l[3] = (8 << 20, INF); // RLIMIT_STACK
+    l[4] = (0, INF); // RLIMIT_CORE
+    l[6] = (4096, 4096); // RLIMIT_NPROC
+    l[7] = (1024, 4096); // RLIMIT_NOFILE
+    l[8] = (8 << 20, 8 << 20); // RLIMIT_MEMLOCK
+    l[11] = (4096, 4096); // RLIMIT_SIGPENDING
+    l[12] = (819_200, 819_200); // RLIMIT_MSGQUEUE
+    l
+}
+
+impl Thread {
+    fn new(
+        process: Arc<Process>,
+        files: Arc<Mutex<FdTable>>,
+        fs: Arc<Mutex<FsContext>>,
+        tid: Option<u32>,
+    ) -> Arc<Thread> {
+        Arc::new(Thread {
+            tid: tid.unwrap_or_else(|| NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            process,
+            task: Once::new(),
+            files: Mutex::new(files),
+            fs: Mutex::new(fs),
+            clear_child_tid: AtomicU64::new(0),
+            robust_list: AtomicU64::new(0),
+            mask: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            altstack: Mutex::new((0, 0, signal::SS_DISABLE)),
+            saved_mask: Mutex::new(None),
+        })
+    }
+
+    /// The thread's id.
+    pub fn tid(&self) -> u32 {
+        self.tid
+    }
+
+    /// The process the thread belongs to.
+    pub fn process(&self) -> &Arc<Process> {
+        &self.process
+    }
+
+    /// Wakes the thread if it is blocked, so that it notices a signal or an exit.
+    pub fn kick(&self) {
+        if let Some(task) = self.task.get().and_then(Weak::upgrade) {
+            task.wake();
+        }
+    }
+
+    /// The blocked-signal mask.
+    pub fn mask(&self) -> u64 {
+        self.mask.load(Ordering::Relaxed)
+    }
+
+    /// Sets the blocked-signal mask (SIGKILL and SIGSTOP can never be blocked).
+    pub fn set_mask(&self, mask: u64) {
+        self.mask.store(mask & !SigSet::UNBLOCKABLE, Ordering::Relaxed);
+    }
+}
+
+/// A process by pid.
+pub fn find(pid: u32) -> Option<Arc<Process>> {
+    PROCESSES.lock().get(&pid).and_then(Weak::upgrade)
+}
+
+/// Every live process.
+pub fn all() -> Vec<Arc<Process>> {
+    PROCESSES.lock().values().filter_map(Weak::upgrade).collect()
 }
 
 /// The calling thread.
 pub fn current_thread() -> Arc<Thread> {
-    unimplemented!()
+    let task = ember_frame::task::current();
+    task.data()
+        .downcast_ref::<Arc<Thread>>()
+        .cloned()
+        .expect("a system call from a task that is not a thread")
+}
+
+/// The calling process.
+pub fn current() -> Arc<Process> {
+    current_thread().process.clone()
 }
 
 /// The calling thread's open files (shared with the threads and processes it shares them with).
@@ -55,17 +283,40 @@ pub fn current_fs() -> Arc<Mutex<FsContext>> {
     current_thread().fs.lock().clone()
 }
 
+/// The path of the calling process's program (`/proc/self/exe`).
+pub fn current_exe_path() -> Vec<u8> {
+    current().exe()
+}
+
 /// Whether the calling thread has a signal to handle: blocking waits end with `EINTR` when it does.
 pub fn signal_pending() -> bool {
-    false
+    let t = current_thread();
+    t.process.is_exiting() || signal::deliverable(&t) != 0
 }
 
 /// The calling process's process group.
 pub fn current_pgid() -> u32 {
-    0
+    current().pgid()
 }
 
 /// Sends signal `sig` to every process of process group `pgid` (the terminal's ^C, ^Z, ^\).
 pub fn signal_process_group(pgid: u32, sig: u32) {
-    let _ = (pgid, sig);
+    for p in all().into_iter().filter(|p| p.pgid() == pgid) {
+        signal::send_to_process(&p, sig);
+    }
+}
+
+/// Sends signal `sig` to the calling thread (`SIGPIPE` after a write to a broken pipe).
+pub fn signal_current_thread(sig: u32) {
+    signal::send_to_thread(&current_thread(), sig);
+}
+
+/// `set_tid_address`: where the thread's tid is cleared (and a futex woken) when it exits.
+pub fn set_clear_child_tid(t: &Thread, at: u64) {
+    t.clear_child_tid.store(at, Ordering::Relaxed);
+}
+
+/// `set_robust_list`: the head of the thread's robust futex list (kept for `get_robust_list`).
+pub fn set_robust_list(t: &Thread, at: u64) {
+    t.robust_list.store(at, Ordering::Relaxed);
 }

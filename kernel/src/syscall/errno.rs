@@ -10,9 +10,13 @@ pub struct Errno(pub u32);
 pub type SysResult = Result<u64, Errno>;
 
 impl Errno {
+    /// `EINTR` that must not be restarted whatever the handler's `SA_RESTART` says (`pause`, `sigsuspend`,
+    /// sleeps and polls with a timeout). Never reaches user space as such: it is returned as `EINTR`.
+    pub const EINTR_NORESTART: Errno = Errno(linux_raw_sys::errno::EINTR | 0x1_0000);
+
     /// The value a system call leaves in `rax` for this error.
     pub fn to_return(self) -> u64 {
-        (-(self.0 as i64)) as u64
+        (-((self.0 & 0xFFFF) as i64)) as u64
     }
 }
 
@@ -28,7 +32,44 @@ macro_rules! errnos {
 }
 
 errnos!(
-    EPERM, ENOENT, ESRCH, EINTR, EIO, ENXIO, E2BIG, ENOEXEC, EBADF, ECHILD, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY,
-    EEXIST, EXDEV, ENODEV, ENOTDIR, EISDIR, EINVAL, ENFILE, EMFILE, ENOTTY, EFBIG, ENOSPC, ESPIPE, EROFS, EMLINK,
-    EPIPE, ERANGE, EDEADLK, ENAMETOOLONG, ENOSYS, ENOTEMPTY, ELOOP, EOPNOTSUPP, EOVERFLOW, ETIMEDOUT, ENOTSOCK
+    EPERM,
+    ENOENT,
+    ESRCH,
+    EINTR,
+    EIO,
+    ENXIO,
+    E2BIG,
+    ENOEXEC,
+    EBADF,
+    ECHILD,
+    EAGAIN,
+    ENOMEM,
+    EACCES,
+    EFAULT,
+    EBUSY,
+    EEXIST,
+    EXDEV,
+    ENODEV,
+    ENOTDIR,
+    EISDIR,
+    EINVAL,
+    ENFILE,
+    EMFILE,
+    ENOTTY,
+    EFBIG,
+    ENOSPC,
+    ESPIPE,
+    EROFS,
+    EMLINK,
+    EPIPE,
+    ERANGE,
+    EDEADLK,
+    ENAMETOOLONG,
+    ENOSYS,
+    ENOTEMPTY,
+    ELOOP,
+    EOPNOTSUPP,
+    EOVERFLOW,
+    ETIMEDOUT,
+    ENOTSOCK
 );

@@ -1,23 +1,429 @@
-//! A process's memory: placeholder until the memory manager lands.
+//! A process's memory: regions (VMAs) over the framework's [`VmSpace`], demand paging, copy-on-write,
+//! `brk`, `mmap` and friends.
+//!
+//! Pages are mapped lazily: a region records what belongs there (zeros, or bytes of an executable), and the
+//! first touch (a user page fault, or a kernel copy that faults) maps a page. After `fork` both processes map
+//! the same frames read-only; the first write to a private page copies it unless no one else maps it.
+
+mod region;
 
 use crate::syscall::errno::Errno;
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
-use ember_frame::mm::{UserAddr, VmSpace};
+use ember_frame::mm::{Frame, PageProt, UserAddr, VmSpace};
+use ember_frame::user::USER_END;
+pub use region::{Backing, Prot, Region};
+use spin::Mutex;
 
-/// A process's address space.
+/// Page size.
+pub const PAGE: u64 = 4096;
+/// Top of the main thread's stack.
+pub const STACK_TOP: u64 = 0x7FFF_FFFF_F000;
+/// Size reserved for the main thread's stack (Linux's default `RLIMIT_STACK`).
+pub const STACK_SIZE: u64 = 8 << 20;
+/// `mmap` without a hint allocates downward from here (below the stack and a guard gap).
+const MMAP_TOP: u64 = STACK_TOP - STACK_SIZE - (1 << 30);
+/// Lowest address `mmap` hands out (Linux's default `mmap_min_addr`).
+const MMAP_MIN: u64 = 0x10000;
+
+fn page_down(a: u64) -> u64 {
+    a & !(PAGE - 1)
+}
+
+fn page_up(a: u64) -> Option<u64> {
+    a.checked_add(PAGE - 1).map(page_down)
+}
+
+/// A process's address space. See the module documentation.
 pub struct Vm {
     space: Arc<VmSpace>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// Regions by start address; they never overlap.
+    regions: BTreeMap<u64, Region>,
+    brk_start: u64,
+    brk: u64,
 }
 
 impl Vm {
-    /// Copies from user memory.
+    /// An empty address space.
+    pub fn new() -> Result<Vm, Errno> {
+        Ok(Vm {
+            space: Arc::new(VmSpace::new().map_err(|_| Errno::ENOMEM)?),
+            inner: Mutex::new(Inner {
+                regions: BTreeMap::new(),
+                brk_start: 0,
+                brk: 0,
+            }),
+        })
+    }
+
+    /// The framework's page table for this space.
+    pub fn space(&self) -> &Arc<VmSpace> {
+        &self.space
+    }
+
+    /// Adds a region (after loading an executable, the stack); the range must be free.
+    pub fn insert(&self, region: Region) -> Result<(), Errno> {
+        let mut inner = self.inner.lock();
+        if inner.overlaps(region.start, region.end) {
+            return Err(Errno::EINVAL);
+        }
+        inner.regions.insert(region.start, region);
+        Ok(())
+    }
+
+    /// Sets where the heap (`brk`) starts.
+    pub fn set_brk_start(&self, at: u64) {
+        let mut inner = self.inner.lock();
+        inner.brk_start = at;
+        inner.brk = at;
+    }
+
+    /// Handles a fault at `addr`: maps the page if its region allows the access. `Err(EFAULT)` when it does
+    /// not (the caller sends SIGSEGV or returns EFAULT).
+    pub fn handle_fault(&self, addr: u64, write: bool, exec: bool) -> Result<(), Errno> {
+        let inner = self.inner.lock();
+        let region = inner.find(addr).ok_or(Errno::EFAULT)?;
+        if (write && !region.prot.write) || (exec && !region.prot.exec) || !region.prot.read {
+            return Err(Errno::EFAULT);
+        }
+        let page = page_down(addr);
+        let va = UserAddr::new(page).ok_or(Errno::EFAULT)?;
+        match self.space.query(va) {
+            Some((frame, prot)) => {
+                if write && !prot.write {
+                    // Copy-on-write: keep the frame when no one else maps it.
+                    let frame = if frame.ref_count() <= 2 {
+                        frame
+                    } else {
+                        frame.duplicate().ok_or(Errno::ENOMEM)?
+                    };
+                    self.space
+                        .map(va, frame, region.page_prot())
+                        .map_err(|_| Errno::ENOMEM)?;
+                }
+                Ok(())
+            }
+            None => {
+                let frame = region.fill(page)?;
+                self.space
+                    .map(va, frame, region.page_prot())
+                    .map_err(|_| Errno::ENOMEM)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Copies user memory at `addr` into `buf`, bringing pages in as needed.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let a = UserAddr::new(addr).ok_or(Errno::EFAULT)?;
-        self.space.read_bytes(a, buf).map_err(|_| Errno::EFAULT)
+        let va = UserAddr::new(addr).ok_or(Errno::EFAULT)?;
+        loop {
+            match self.space.read_bytes(va, buf) {
+                Ok(()) => return Ok(()),
+                Err(f) => self.handle_fault(f.addr, false, false)?,
+            }
+        }
     }
-    /// Copies to user memory.
+
+    /// Copies `data` to user memory at `addr`, bringing pages in (and copying shared ones) as needed.
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
-        let a = UserAddr::new(addr).ok_or(Errno::EFAULT)?;
-        self.space.write_bytes(a, data).map_err(|_| Errno::EFAULT)
+        let va = UserAddr::new(addr).ok_or(Errno::EFAULT)?;
+        loop {
+            match self.space.write_bytes(va, data) {
+                Ok(()) => return Ok(()),
+                Err(f) => self.handle_fault(f.addr, true, false)?,
+            }
+        }
     }
+
+    /// The copy of this space that `fork` gives the child: the same regions; private pages shared
+    /// read-only in both (copy-on-write), shared pages shared as they are.
+    pub fn fork(&self) -> Result<Vm, Errno> {
+        let child = Vm::new()?;
+        let inner = self.inner.lock();
+        let mut failed = false;
+        for region in inner.regions.values() {
+            let Some(start) = UserAddr::new(region.start) else {
+                continue;
+            };
+            self.space.update_range(start, region.end, |va, frame, prot| {
+                let keep = if region.shared {
+                    prot
+                } else {
+                    PageProt { write: false, ..prot }
+                };
+                let mapped = UserAddr::new(va).map(|a| child.space.map(a, frame.clone(), keep));
+                failed |= !matches!(mapped, Some(Ok(_)));
+                Some(keep)
+            });
+            child.inner.lock().regions.insert(region.start, region.clone());
+        }
+        let mut ci = child.inner.lock();
+        ci.brk_start = inner.brk_start;
+        ci.brk = inner.brk;
+        drop(ci);
+        if failed { Err(Errno::ENOMEM) } else { Ok(child) }
+    }
+
+    /// `brk`: moves the end of the heap; returns the (new or unchanged) break.
+    pub fn brk(&self, want: u64) -> u64 {
+        let mut inner = self.inner.lock();
+        let (start, old) = (inner.brk_start, inner.brk);
+        if want < start || want >= MMAP_TOP {
+            return old;
+        }
+        let (Some(old_end), Some(new_end)) = (page_up(old), page_up(want)) else {
+            return old;
+        };
+        if new_end > old_end {
+            if inner.overlaps(old_end, new_end) {
+                return old;
+            }
+            match inner.regions.get_mut(&start).filter(|r| r.end == old_end) {
+                Some(r) => r.end = new_end,
+                None => {
+                    inner
+                        .regions
+                        .insert(old_end, Region::anonymous(old_end, new_end, Prot::RW, false));
+                }
+            }
+        } else if new_end < old_end {
+            drop(inner);
+            self.unmap(new_end, old_end - new_end);
+            inner = self.inner.lock();
+        }
+        inner.brk = want;
+        want
+    }
+
+    /// `mmap`: maps `len` bytes with `prot`, at `hint` when `fixed` (replacing what was there) or where
+    /// there is room; returns the address.
+    pub fn mmap(
+        &self,
+        hint: u64,
+        len: u64,
+        region: impl FnOnce(u64, u64) -> Region,
+        fixed: bool,
+        noreplace: bool,
+    ) -> Result<u64, Errno> {
+        let len = page_up(len).filter(|&l| l > 0).ok_or(Errno::ENOMEM)?;
+        let start = if fixed || noreplace {
+            if hint % PAGE != 0 || hint.checked_add(len).is_none_or(|e| e > USER_END) || hint < MMAP_MIN {
+                return Err(Errno::EINVAL);
+            }
+            if noreplace && self.inner.lock().overlaps(hint, hint + len) {
+                return Err(Errno::EEXIST);
+            }
+            self.unmap(hint, len);
+            hint
+        } else {
+            let inner = self.inner.lock();
+            let hinted = page_down(hint);
+            if hinted >= MMAP_MIN
+                && hinted.checked_add(len).is_some_and(|e| e <= MMAP_TOP)
+                && !inner.overlaps(hinted, hinted + len)
+            {
+                hinted
+            } else {
+                inner.find_free(len).ok_or(Errno::ENOMEM)?
+            }
+        };
+        let r = region(start, start + len);
+        let shared_anon = r.shared;
+        self.inner.lock().regions.insert(start, r);
+        if shared_anon {
+            // Shared pages must exist before a fork can share them: map them now.
+            let mut at = start;
+            while at < start + len {
+                self.handle_fault(at, false, false)?;
+                at += PAGE;
+            }
+        }
+        Ok(start)
+    }
+
+    /// `munmap`: removes `[start, start + len)` (page-rounded) from every region.
+    pub fn unmap(&self, start: u64, len: u64) {
+        let Some(end) = page_up(start.saturating_add(len)) else {
+            return;
+        };
+        let start = page_down(start);
+        let mut inner = self.inner.lock();
+        inner.split(start);
+        inner.split(end);
+        let doomed: alloc::vec::Vec<u64> = inner.regions.range(start..end).map(|(&s, _)| s).collect();
+        for s in doomed {
+            inner.regions.remove(&s);
+        }
+        drop(inner);
+        if let Some(s) = UserAddr::new(start) {
+            self.space.update_range(s, end, |_, _, _| None);
+        }
+    }
+
+    /// `mprotect`: every page of `[start, start + len)` must be mapped; sets its rights.
+    pub fn protect(&self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
+        if start % PAGE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = page_up(start.checked_add(len).ok_or(Errno::ENOMEM)?).ok_or(Errno::ENOMEM)?;
+        let mut inner = self.inner.lock();
+        if !inner.covers(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        inner.split(start);
+        inner.split(end);
+        let mut shared = false;
+        for (_, r) in inner.regions.range_mut(start..end) {
+            r.prot = prot;
+            shared |= r.shared;
+        }
+        drop(inner);
+        let page_prot = PageProt {
+            write: prot.write,
+            exec: prot.exec,
+        };
+        if let Some(s) = UserAddr::new(start) {
+            self.space.update_range(s, end, |_, frame, _| {
+                if !prot.read && !prot.write && !prot.exec {
+                    return None;
+                }
+                // A private page that another space also maps stays read-only: its next write copies it.
+                let write = page_prot.write && (shared || frame.ref_count() <= 1);
+                Some(PageProt { write, ..page_prot })
+            });
+        }
+        Ok(())
+    }
+
+    /// `madvise(MADV_DONTNEED)`: private anonymous pages read as zero again.
+    pub fn discard(&self, start: u64, len: u64) -> Result<(), Errno> {
+        let end = page_up(start.checked_add(len).ok_or(Errno::EINVAL)?).ok_or(Errno::EINVAL)?;
+        let inner = self.inner.lock();
+        let private: alloc::vec::Vec<(u64, u64)> = inner
+            .regions
+            .values()
+            .filter(|r| !r.shared && r.start < end && start < r.end)
+            .map(|r| (r.start.max(start), r.end.min(end)))
+            .collect();
+        drop(inner);
+        for (s, e) in private {
+            if let Some(s) = UserAddr::new(s) {
+                self.space.update_range(s, e, |_, _, _| None);
+            }
+        }
+        Ok(())
+    }
+
+    /// `mremap`: resizes the mapping at `old` (in place when it can, else moves it when `may_move`).
+    pub fn remap(&self, old: u64, old_len: u64, new_len: u64, may_move: bool) -> Result<u64, Errno> {
+        let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
+        let new_len = page_up(new_len).filter(|&l| l > 0).ok_or(Errno::EINVAL)?;
+        if old % PAGE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let template = {
+            let inner = self.inner.lock();
+            let r = inner.find(old).ok_or(Errno::EFAULT)?;
+            if old + old_len > r.end {
+                return Err(Errno::EFAULT);
+            }
+            r.clone()
+        };
+        if new_len <= old_len {
+            self.unmap(old + new_len, old_len - new_len);
+            return Ok(old);
+        }
+        {
+            let mut inner = self.inner.lock();
+            if old + new_len <= MMAP_TOP.max(USER_END) && !inner.overlaps(old + old_len, old + new_len) {
+                inner.split(old + old_len);
+                let grown = template.slice(old + old_len, old + new_len);
+                inner.regions.insert(old + old_len, grown);
+                return Ok(old);
+            }
+        }
+        if !may_move {
+            return Err(Errno::ENOMEM);
+        }
+        let new = self.inner.lock().find_free(new_len).ok_or(Errno::ENOMEM)?;
+        self.inner
+            .lock()
+            .regions
+            .insert(new, template.slice(old, old + new_len).moved_to(new));
+        // Move the pages that are present: same frames, new addresses.
+        if let Some(s) = UserAddr::new(old) {
+            let space = &self.space;
+            self.space.update_range(s, old + old_len, |va, frame, prot| {
+                if let Some(to) = UserAddr::new(va - old + new) {
+                    let _ = space.map(to, frame.clone(), prot);
+                }
+                None
+            });
+        }
+        self.unmap(old, old_len);
+        Ok(new)
+    }
+}
+
+impl Inner {
+    fn find(&self, addr: u64) -> Option<&Region> {
+        self.regions
+            .range(..=addr)
+            .next_back()
+            .map(|(_, r)| r)
+            .filter(|r| addr < r.end)
+    }
+
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.regions
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, r)| r.end > start)
+    }
+
+    /// Whether `[start, end)` is mapped without holes.
+    fn covers(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.find(at) {
+                Some(r) => at = r.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Splits the region containing `at` (strictly inside) in two.
+    fn split(&mut self, at: u64) {
+        let Some((&s, r)) = self.regions.range(..at).next_back() else {
+            return;
+        };
+        if r.end <= at {
+            return;
+        }
+        let upper = r.slice(at, r.end);
+        self.regions.get_mut(&s).expect("region just found").end = at;
+        self.regions.insert(at, upper);
+    }
+
+    /// The highest free range of `len` bytes below `MMAP_TOP`.
+    fn find_free(&self, len: u64) -> Option<u64> {
+        let mut top = MMAP_TOP;
+        for (_, r) in self.regions.range(..MMAP_TOP).rev() {
+            if r.end <= top && top - r.end >= len {
+                return Some(top - len);
+            }
+            top = top.min(r.start);
+        }
+        (top >= MMAP_MIN + len).then(|| top - len)
+    }
+}
+
+/// Makes a region's frame at `page` (zeros, or bytes of the backing file). Used by [`Region::fill`].
+fn zeroed_frame() -> Result<Frame, Errno> {
+    Frame::alloc_zeroed().ok_or(Errno::ENOMEM)
 }

@@ -1,0 +1,53 @@
+//! `wait4` and `waitid`: collecting the status of children that ended.
+
+use super::{Process, exit, signal_pending};
+use crate::syscall::errno::Errno;
+use alloc::sync::Arc;
+
+/// Which children a wait is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// Any child.
+    Any,
+    /// The child with this pid.
+    Pid(u32),
+    /// Children in this process group.
+    Group(u32),
+}
+
+/// `WNOHANG`
+pub const WNOHANG: u64 = 1;
+/// `WNOWAIT` (waitid): leave the child waitable.
+pub const WNOWAIT: u64 = 0x0100_0000;
+
+/// Waits for a child matching `target` to end; returns its pid and wait status, or `None` with `WNOHANG`
+/// when none has ended yet.
+pub fn wait(parent: &Arc<Process>, target: Target, options: u64) -> Result<Option<(u32, u32)>, Errno> {
+    parent.child_wait.wait_until(|| {
+        let mut children = parent.children.lock();
+        let matches = |c: &Arc<Process>| match target {
+            Target::Any => true,
+            Target::Pid(pid) => c.pid == pid,
+            Target::Group(g) => c.pgid() == g,
+        };
+        if !children.iter().any(matches) {
+            return Some(Err(Errno::ECHILD));
+        }
+        let zombie = children
+            .iter()
+            .position(|c| matches(c) && c.threads.lock().is_empty() && c.status.lock().is_some());
+        if let Some(i) = zombie {
+            let status = children[i].status.lock().unwrap_or(0);
+            let pid = children[i].pid;
+            if options & WNOWAIT == 0 {
+                let child = children.remove(i);
+                exit::reap(&child);
+            }
+            return Some(Ok(Some((pid, status))));
+        }
+        if options & WNOHANG != 0 {
+            return Some(Ok(None));
+        }
+        signal_pending().then_some(Err(Errno::EINTR))
+    })
+}

@@ -1,0 +1,165 @@
+//! `futex`: wait on and wake user-space words (WAIT, WAKE, WAIT_BITSET, WAKE_BITSET, REQUEUE, CMP_REQUEUE).
+//!
+//! A futex is named by its address space and user address, for private and shared futexes alike (a shared
+//! futex in memory shared between processes is therefore not matched across them yet).
+
+use super::errno::{Errno, SysResult};
+use super::uaccess;
+use crate::process::{current, signal_pending};
+use crate::vm::Vm;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+use ember_frame::task::WaitQueue;
+use ember_frame::time::{now_ns, wall_clock_ns};
+use linux_raw_sys::general as nr;
+use spin::Mutex;
+
+const FUTEX_WAIT: u64 = 0;
+const FUTEX_WAKE: u64 = 1;
+const FUTEX_REQUEUE: u64 = 3;
+const FUTEX_CMP_REQUEUE: u64 = 4;
+const FUTEX_WAIT_BITSET: u64 = 9;
+const FUTEX_WAKE_BITSET: u64 = 10;
+const FUTEX_CLOCK_REALTIME: u64 = 256;
+
+type Key = (usize, u64);
+
+struct Waiter {
+    woken: AtomicBool,
+    bitset: u32,
+    queue: WaitQueue,
+}
+
+static FUTEXES: Mutex<BTreeMap<Key, Vec<Arc<Waiter>>>> = Mutex::new(BTreeMap::new());
+
+fn key(vm: &Arc<Vm>, addr: u64) -> Key {
+    (Arc::as_ptr(vm) as usize, addr)
+}
+
+/// Wakes up to `count` waiters on `addr` whose bitset meets `bitset`; returns how many.
+pub fn wake(vm: &Arc<Vm>, addr: u64, count: u32, bitset: u32) -> u64 {
+    let mut table = FUTEXES.lock();
+    let Some(waiters) = table.get_mut(&key(vm, addr)) else {
+        return 0;
+    };
+    let mut woken = 0u64;
+    waiters.retain(|w| {
+        if woken < count as u64 && w.bitset & bitset != 0 {
+            w.woken.store(true, Ordering::Release);
+            w.queue.wake_all();
+            woken += 1;
+            false
+        } else {
+            true
+        }
+    });
+    if waiters.is_empty() {
+        table.remove(&key(vm, addr));
+    }
+    woken
+}
+
+pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
+    (n as u32 == nr::__NR_futex).then(|| futex(a))
+}
+
+fn futex(a: [u64; 6]) -> SysResult {
+    let [addr, op, val, timeout, addr2, val3] = a;
+    if addr % 4 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let vm = current().vm();
+    let cmd = op & 0x7F;
+    match cmd {
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let bitset = if cmd == FUTEX_WAIT { u32::MAX } else { val3 as u32 };
+            if bitset == 0 {
+                return Err(Errno::EINVAL);
+            }
+            let deadline = if timeout == 0 {
+                None
+            } else {
+                let s = uaccess::read_u64(timeout)? as i64;
+                let ns = uaccess::read_u64(timeout + 8)? as i64;
+                if s < 0 || !(0..1_000_000_000).contains(&ns) {
+                    return Err(Errno::EINVAL);
+                }
+                let t = (s as u64).saturating_mul(1_000_000_000).saturating_add(ns as u64);
+                Some(if cmd == FUTEX_WAIT {
+                    now_ns().saturating_add(t)
+                } else if op & FUTEX_CLOCK_REALTIME != 0 {
+                    now_ns().saturating_add(t.saturating_sub(wall_clock_ns()))
+                } else {
+                    t
+                })
+            };
+            wait(&vm, addr, val as u32, bitset, deadline)
+        }
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            let bitset = if cmd == FUTEX_WAKE { u32::MAX } else { val3 as u32 };
+            if bitset == 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(wake(&vm, addr, val as u32, bitset))
+        }
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            if cmd == FUTEX_CMP_REQUEUE && uaccess::read_u32(addr)? != val3 as u32 {
+                return Err(Errno::EAGAIN);
+            }
+            let woken = wake(&vm, addr, val as u32, u32::MAX);
+            let mut table = FUTEXES.lock();
+            let moved: Vec<Arc<Waiter>> = match table.get_mut(&key(&vm, addr)) {
+                Some(w) => {
+                    let n = (timeout as u32 as usize).min(w.len());
+                    w.drain(..n).collect()
+                }
+                None => Vec::new(),
+            };
+            let count = moved.len() as u64;
+            if !moved.is_empty() {
+                table.entry(key(&vm, addr2)).or_default().extend(moved);
+            }
+            Ok(woken + count)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+fn wait(vm: &Arc<Vm>, addr: u64, expected: u32, bitset: u32, deadline: Option<u64>) -> SysResult {
+    let waiter = Arc::new(Waiter {
+        woken: AtomicBool::new(false),
+        bitset,
+        queue: WaitQueue::new(),
+    });
+    {
+        // The value check and the registration happen under the table lock, so a waker that changes the
+        // value and then wakes cannot slip in between.
+        let mut table = FUTEXES.lock();
+        if uaccess::read_u32(addr)? != expected {
+            return Err(Errno::EAGAIN);
+        }
+        table.entry(key(vm, addr)).or_default().push(waiter.clone());
+    }
+    let result = waiter.queue.wait_until_deadline(
+        || {
+            if waiter.woken.load(Ordering::Acquire) {
+                Some(Ok(0))
+            } else if signal_pending() {
+                Some(Err(Errno::EINTR))
+            } else {
+                None
+            }
+        },
+        deadline,
+    );
+    if !waiter.woken.load(Ordering::Acquire) {
+        let mut table = FUTEXES.lock();
+        for waiters in table.values_mut() {
+            waiters.retain(|w| !Arc::ptr_eq(w, &waiter));
+        }
+        table.retain(|_, w| !w.is_empty());
+    }
+    result.unwrap_or(Err(Errno::ETIMEDOUT))
+}

@@ -1,0 +1,102 @@
+//! Memory calls: `brk`, `mmap`, `munmap`, `mprotect`, `mremap`, `madvise`, `msync`, `mlock` and friends.
+
+use super::errno::{Errno, SysResult};
+use crate::process::current;
+use crate::vm::{Backing, Prot, Region};
+use alloc::sync::Arc;
+use linux_raw_sys::general as nr;
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+const MREMAP_MAYMOVE: u64 = 1;
+const MADV_DONTNEED: u64 = 4;
+
+pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
+    let vm = current().vm();
+    Some(match n as u32 {
+        nr::__NR_brk => Ok(vm.brk(a[0])),
+        nr::__NR_mmap => mmap(a),
+        nr::__NR_munmap => {
+            if a[0] % 4096 != 0 || a[1] == 0 || a[0].checked_add(a[1]).is_none() {
+                Err(Errno::EINVAL)
+            } else {
+                vm.unmap(a[0], a[1]);
+                Ok(0)
+            }
+        }
+        nr::__NR_mprotect => {
+            if a[2] & !7 != 0 && a[2] & !(7 | 0x0100_0000 | 0x0200_0000) != 0 {
+                Err(Errno::EINVAL)
+            } else {
+                vm.protect(a[0], a[1], Prot::from_bits(a[2])).map(|()| 0)
+            }
+        }
+        nr::__NR_mremap => vm.remap(a[0], a[1], a[2], a[3] & MREMAP_MAYMOVE != 0),
+        nr::__NR_madvise => match a[2] {
+            MADV_DONTNEED => vm.discard(a[0], a[1]).map(|()| 0),
+            _ => Ok(0),
+        },
+        nr::__NR_msync | nr::__NR_mlock | nr::__NR_munlock | nr::__NR_mlockall | nr::__NR_munlockall => Ok(0),
+        _ => return None,
+    })
+}
+
+fn mmap(a: [u64; 6]) -> SysResult {
+    let [addr, len, prot, flags, fd, offset] = a;
+    if len == 0 || offset % 4096 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let kind = flags & 0x0F;
+    if kind != MAP_SHARED && kind != MAP_PRIVATE && kind != MAP_SHARED_VALIDATE {
+        return Err(Errno::EINVAL);
+    }
+    let shared = kind != MAP_PRIVATE;
+    let prot = Prot::from_bits(prot);
+    let backing = if flags & MAP_ANONYMOUS != 0 {
+        Backing::Anonymous
+    } else {
+        let file = crate::fs::map_file(fd as i32)?;
+        if shared && prot.write {
+            // Writable shared file mappings would have to write back: not supported yet.
+            return Err(Errno::ENODEV);
+        }
+        Backing::File {
+            data: Arc::from(file),
+            vaddr: 0,
+            offset,
+            len: 0,
+        }
+    };
+    let vm = current().vm();
+    vm.mmap(
+        addr,
+        len,
+        |start, end| {
+            let backing = match backing {
+                Backing::File { data, offset, .. } => {
+                    let avail = (data.len() as u64).saturating_sub(offset);
+                    Backing::File {
+                        data,
+                        vaddr: start,
+                        offset,
+                        len: avail.min(end - start),
+                    }
+                }
+                b => b,
+            };
+            Region {
+                start,
+                end,
+                prot,
+                shared: shared && matches!(backing, Backing::Anonymous),
+                backing,
+            }
+        },
+        flags & MAP_FIXED != 0,
+        flags & MAP_FIXED_NOREPLACE != 0,
+    )
+}

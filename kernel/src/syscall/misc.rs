@@ -1,0 +1,101 @@
+//! Everything else: `uname`, `sysinfo`, `getrandom`, `arch_prctl`, scheduling hints.
+
+use super::errno::{Errno, SysResult};
+use super::uaccess;
+use crate::process::Thread;
+use ember_frame::user::UserContext;
+use linux_raw_sys::general as nr;
+
+const ARCH_SET_GS: u64 = 0x1001;
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_GET_GS: u64 = 0x1004;
+
+pub(super) fn arch_prctl(ctx: &mut UserContext, a: [u64; 6]) -> SysResult {
+    match a[0] {
+        ARCH_SET_FS => ctx.set_fs_base(a[1]).then_some(0).ok_or(Errno::EPERM),
+        ARCH_SET_GS => ctx.set_gs_base(a[1]).then_some(0).ok_or(Errno::EPERM),
+        ARCH_GET_FS => uaccess::write_u64(a[1], ctx.fs_base()).map(|()| 0),
+        ARCH_GET_GS => uaccess::write_u64(a[1], ctx.gs_base()).map(|()| 0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
+    Some(match n as u32 {
+        nr::__NR_uname => uname(a[0]),
+        nr::__NR_sysinfo => sysinfo(a[0]),
+        nr::__NR_getrandom => getrandom(a),
+        nr::__NR_sched_yield => {
+            ember_frame::task::yield_now();
+            Ok(0)
+        }
+        nr::__NR_sched_getaffinity => {
+            let len = a[1] as usize;
+            if len < 8 || len % 8 != 0 {
+                return Some(Err(Errno::EINVAL));
+            }
+            uaccess::write_u64(a[2], 1).map(|()| 8)
+        }
+        nr::__NR_sched_setaffinity => Ok(0),
+        nr::__NR_getcpu => {
+            for &at in &a[..2] {
+                if at != 0
+                    && let Err(e) = uaccess::write_u32(at, 0)
+                {
+                    return Some(Err(e));
+                }
+            }
+            Ok(0)
+        }
+        nr::__NR_sched_getscheduler | nr::__NR_sched_setscheduler | nr::__NR_sched_getparam => Ok(0),
+        nr::__NR_sched_get_priority_max | nr::__NR_sched_get_priority_min => Ok(0),
+        nr::__NR_getpriority => Ok(20),
+        nr::__NR_setpriority => Ok(0),
+        nr::__NR_get_robust_list => Err(Errno::EPERM),
+        _ => return None,
+    })
+}
+
+fn uname(at: u64) -> SysResult {
+    let mut b = [0u8; 65 * 6];
+    let fields: [&[u8]; 6] = [
+        b"Linux",
+        b"ember",
+        b"6.1.0-ember",
+        b"#1 SMP ember",
+        b"x86_64",
+        b"(none)",
+    ];
+    for (i, f) in fields.iter().enumerate() {
+        b[i * 65..i * 65 + f.len()].copy_from_slice(f);
+    }
+    uaccess::write_bytes(at, &b).map(|()| 0)
+}
+
+fn sysinfo(at: u64) -> SysResult {
+    let mut b = [0u8; 112];
+    let put = |b: &mut [u8], off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    put(&mut b, 0, ember_frame::time::now_ns() / 1_000_000_000);
+    put(&mut b, 32, ember_frame::mm::usable_bytes());
+    put(&mut b, 40, ember_frame::mm::free_bytes());
+    b[80..82].copy_from_slice(&(crate::process::all().len() as u16).to_ne_bytes());
+    b[104..108].copy_from_slice(&1u32.to_ne_bytes()); // mem_unit
+    uaccess::write_bytes(at, &b).map(|()| 0)
+}
+
+fn getrandom(a: [u64; 6]) -> SysResult {
+    if a[2] & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = (a[1] as usize).min(1 << 25);
+    let mut buf = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(buf.len());
+        crate::random::fill(&mut buf[..n]);
+        uaccess::write_bytes(a[0] + done as u64, &buf[..n])?;
+        done += n;
+    }
+    Ok(len as u64)
+}
