@@ -1,7 +1,8 @@
 //! The ember kernel: what runs once the framework has set up the machine.
 //!
-//! For now there is no workload: ember reports `ready` and powers the VM off. The `ember.test=` parameter runs
-//! a boot self-test first (see [`selftest`]).
+//! After `ready` it starts init (pid 1) from the initramfs, as Linux does, and powers the VM off when init
+//! exits. Without an initramfs (or `init=`) there is nothing to run and it powers off at once. The
+//! `ember.test=` parameter runs a boot self-test instead (see [`selftest`]).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -30,7 +31,9 @@ const BOOT_TIMER_MAGIC: u8 = 123;
 pub fn main(boot: &'static BootInfo) -> ! {
     let cmdline = Cmdline::new(boot.cmdline());
     let mut devices = virtio::init(&cmdline);
-    if let Some(test) = cmdline.value("ember.test").filter(|t| !t.is_empty()) {
+    let test = cmdline.value("ember.test").filter(|t| !t.is_empty());
+    let self_test = test.is_some();
+    if let Some(test) = test {
         match selftest::run(test, &mut devices) {
             Ok(()) => {}
             Err(selftest::Error::Unknown) => log::warn!("unknown self-test {test:?} ignored"),
@@ -51,8 +54,8 @@ pub fn main(boot: &'static BootInfo) -> ! {
         mm::usable_bytes() >> 20,
         time::now_ns() / 1000
     );
-    if initrd.is_none() && cmdline.value("init").is_none() {
-        // Nothing to run: the VM was started to boot, not to work.
+    if self_test || (initrd.is_none() && cmdline.value("init").is_none()) {
+        // Nothing to run: the VM was started to boot (or to test the kernel), not to work.
         power_off(ExitStatus::Success)
     }
     init::start(boot.cmdline());

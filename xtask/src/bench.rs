@@ -134,7 +134,7 @@ fn boot(peer: &Peer, mem_mib: u32, icount: bool, cmdline: Option<&str>) -> Resul
     vm.icount = icount;
     vm.initrd = peer.initrd.clone();
     // A boot that times out did not reach ready either.
-    let out = qemu::run(vm.command_for(&peer.kernel, &vm.cmdline), TIMEOUT, None)
+    let out = qemu::run(vm.command_for(&peer.kernel, &vm.cmdline), TIMEOUT, &[])
         .map(|f| f.stdout)
         .unwrap_or_default();
     if out.contains(peer.ready) {

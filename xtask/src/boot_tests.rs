@@ -16,12 +16,12 @@ const GARBAGE: &str = "=== = ==x \"unterminated=a b loglevel=zzz ember.bogus emb
     virtio_mmio.device=@@@ memmap=-1";
 
 /// What one boot printed and how QEMU ended.
-struct Outcome {
-    status: Option<i32>,
+pub struct Outcome {
+    pub status: Option<i32>,
     /// The serial console.
-    output: String,
+    pub output: String,
     /// QEMU's own messages.
-    stderr: String,
+    pub stderr: String,
 }
 
 /// The `ready` line's fields.
@@ -31,11 +31,11 @@ struct Ready {
     mem_mib: u64,
 }
 
-type Check = Box<dyn Fn(&Outcome) -> Result<(), String> + Send + Sync>;
+pub type Check = Box<dyn Fn(&Outcome) -> Result<(), String> + Send + Sync>;
 
 /// Which VMMs a case runs on.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum On {
+pub enum On {
     /// QEMU microvm and, when a binary is given, Firecracker.
     Both,
     /// QEMU only (QEMU-specific machine options, `-icount`, console input).
@@ -44,13 +44,13 @@ enum On {
     Firecracker,
 }
 
-struct Case {
-    name: String,
-    on: On,
-    vm: Vm,
-    /// Text to type on the console once the output shows the first string.
-    input: Option<(&'static str, &'static str)>,
-    check: Check,
+pub struct Case {
+    pub name: String,
+    pub on: On,
+    pub vm: Vm,
+    /// Console input: each text is typed once the output shows its trigger.
+    pub input: qemu::Input,
+    pub check: Check,
 }
 
 /// Runs every QEMU boot test, two at a time; prints one line per test and the log of each failure.
@@ -106,9 +106,19 @@ fn all_cases(vmm: On) -> Option<Vec<Case>> {
     let initrd = write_initrd()
         .map_err(|e| eprintln!("cannot write the test initrd: {e}"))
         .ok()?;
+    let mut all = cases(&initrd);
+    match crate::user_tests::cases() {
+        Ok(user) => all.extend(user),
+        Err(e) => {
+            eprintln!("cannot build the user-space clients: {e}");
+            return None;
+        }
+    }
+    // `EMBER_TESTS=word` runs only the cases whose name contains `word` (for development).
+    let only = std::env::var("EMBER_TESTS").unwrap_or_default();
     Some(
-        cases(&initrd)
-            .into_iter()
+        all.into_iter()
+            .filter(|c| c.name.contains(only.as_str()))
             .filter(|c| c.on == On::Both || c.on == vmm)
             .collect(),
     )
@@ -178,7 +188,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             name: name.into(),
             on: On::Both,
             vm,
-            input: None,
+            input: &[],
             check,
         })
     };
@@ -448,7 +458,7 @@ fn virtio_cases(v: &mut Vec<Case>) {
             name: format!("virtio-{name}"),
             on,
             vm,
-            input: None,
+            input: &[],
             check: Box::new(move |o| {
                 ready(o, b)?;
                 if probed {
@@ -523,7 +533,7 @@ fn time_cases(v: &mut Vec<Case>) {
                 name: format!("{b}-{a}-sleep-100ms"),
                 on: On::Qemu,
                 vm,
-                input: None,
+                input: &[],
                 check: Box::new(move |o| {
                     ready(o, b)?;
                     expect(o, platform)?;
@@ -547,7 +557,7 @@ fn time_cases(v: &mut Vec<Case>) {
                 name: format!("{b}-{a}-serial-echo"),
                 on: On::Qemu,
                 vm,
-                input: Some(("echo: type a line", "hello from the host\r")),
+                input: &[("echo: type a line", "hello from the host\r")],
                 check: Box::new(move |o| {
                     ready(o, b)?;
                     expect(o, "ember: echo: hello from the host\n")
@@ -561,7 +571,7 @@ fn time_cases(v: &mut Vec<Case>) {
         name: "wall-clock-from-rtc".into(),
         on: On::Qemu,
         vm,
-        input: None,
+        input: &[],
         check: Box::new(|o| {
             ready(o, "pvh")?;
             let today = host_date("now")?;
@@ -581,7 +591,7 @@ fn time_cases(v: &mut Vec<Case>) {
         name: "no-rtc-warns".into(),
         on: On::Qemu,
         vm,
-        input: None,
+        input: &[],
         check: Box::new(|o| {
             ready(o, "linux64")?;
             expect(o, "warning: time: no kvmclock and no RTC")
@@ -597,7 +607,7 @@ fn firecracker_time_cases(v: &mut Vec<Case>) {
             name: format!("{b}-kvmclock-sleep-100ms"),
             on: On::Firecracker,
             vm: Vm::new(boot, 64, "console=ttyS0 ember.test=sleep"),
-            input: None,
+            input: &[],
             check: Box::new(move |o| {
                 ready(o, b)?;
                 expect(o, "platform: ACPI MADT: 1 CPU(s), 1 IOAPIC(s)")?;
@@ -630,7 +640,7 @@ fn host_date(when: &str) -> Result<String, String> {
 }
 
 /// Boots `vm`, collecting the console until QEMU exits (or is killed after [`TIMEOUT`]).
-fn boot(images: &Images, vm: &Vm, input: Option<(&'static str, &'static str)>) -> Result<Outcome, String> {
+fn boot(images: &Images, vm: &Vm, input: qemu::Input) -> Result<Outcome, String> {
     let f = qemu::run(vm.command(images), TIMEOUT, input)?;
     Ok(Outcome {
         status: f.status,

@@ -213,6 +213,11 @@ impl Initramfs {
         if !self.paths.iter().any(|p| p == "/init") {
             return Err(format!("initramfs {} has no /init", self.name));
         }
+        self.write_without_init()
+    }
+
+    /// Writes the archive even though it has no `/init` (for tests of what the kernel does then).
+    pub fn write_without_init(self) -> Result<PathBuf, String> {
         let dir = dir();
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = dir.join(format!("{}.cpio", self.name));

@@ -19,6 +19,7 @@ mod debian;
 mod firecracker;
 mod image;
 mod qemu;
+mod user_tests;
 
 use std::process::ExitCode;
 

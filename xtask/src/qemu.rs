@@ -160,15 +160,18 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs `cmd` to completion, killing it after `timeout`. When `input` is `(trigger, text)`, `text` is typed on
-/// standard input (the serial console) once the output shows `trigger`.
-pub fn run(
-    mut cmd: Command,
-    timeout: Duration,
-    input: Option<(&'static str, &'static str)>,
-) -> Result<Finished, String> {
+/// Console input for a test: each `(trigger, text)` types `text` on the serial console once the output shows
+/// `trigger` after the previous step's trigger.
+pub type Input = &'static [(&'static str, &'static str)];
+
+/// Runs `cmd` to completion, killing it after `timeout`, typing `input` on standard input (the serial console).
+pub fn run(mut cmd: Command, timeout: Duration, input: Input) -> Result<Finished, String> {
     let mut child = cmd
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if input.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -179,17 +182,19 @@ pub fn run(
     let out = std::thread::spawn(move || {
         let mut s = Vec::new();
         let mut chunk = [0u8; 4096];
-        let mut pending = input;
+        let (mut step, mut seen) = (0, 0);
         while let Ok(n @ 1..) = stdout.read(&mut chunk) {
             s.extend_from_slice(&chunk[..n]);
-            if let Some((trigger, text)) = pending
-                && String::from_utf8_lossy(&s).contains(trigger)
-            {
+            while let Some((trigger, text)) = input.get(step) {
+                let Some(at) = String::from_utf8_lossy(&s[seen..]).find(trigger) else {
+                    break;
+                };
+                seen += at + trigger.len();
                 if let Some(stdin) = stdin.as_mut() {
                     let _ = stdin.write_all(text.as_bytes());
                     let _ = stdin.flush();
                 }
-                pending = None;
+                step += 1;
             }
         }
         s

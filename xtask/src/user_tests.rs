@@ -1,0 +1,154 @@
+//! Boot tests of user space: real static programs (musl, glibc, Rust, Debian's busybox) run as init from an
+//! initramfs, checked by what they print and by the exit status init's end gives QEMU (`2 * N + 1` through
+//! `isa-debug-exit`, or 0 for status 0).
+
+use crate::boot_tests::{Case, Check, On, Outcome};
+use crate::clients::{self, Initramfs, Libc};
+use crate::qemu::{Boot, Vm};
+use std::path::PathBuf;
+
+/// QEMU's exit status when init exits with `code`.
+fn qemu_status(code: u8) -> i32 {
+    if code == 0 { 0 } else { 2 * code as i32 + 1 }
+}
+
+/// Init exited with `code` (its line printed, QEMU's status matching) and every needle was printed.
+pub fn exited(o: &Outcome, code: u8, needles: &[&str]) -> Result<(), String> {
+    let line = format!("ember: init exited with status {code}");
+    if !o.output.contains(&line) {
+        return Err(format!("no `{line}`"));
+    }
+    if o.status != Some(qemu_status(code)) {
+        return Err(format!(
+            "QEMU exit status {:?}, expected {}",
+            o.status,
+            qemu_status(code)
+        ));
+    }
+    for n in needles {
+        if !o.output.contains(n) {
+            return Err(format!("no `{n}` in the console output"));
+        }
+    }
+    for bad in ["ember: PANIC", "ember: FATAL", "unknown system call"] {
+        if o.output.contains(bad) {
+            return Err(format!("`{bad}` in the console output"));
+        }
+    }
+    Ok(())
+}
+
+fn case(name: String, on: On, vm: Vm, input: crate::qemu::Input, check: Check) -> Case {
+    Case {
+        name,
+        on,
+        vm,
+        input,
+        check,
+    }
+}
+
+fn vm(boot: Boot, initrd: PathBuf, cmdline: &str) -> Vm {
+    let mut vm = Vm::new(boot, 128, &format!("console=ttyS0 {cmdline}"));
+    vm.initrd = Some(initrd);
+    vm
+}
+
+/// An initramfs with `program` as `/init` (and busybox, and the musl `hello` at `/hello`).
+fn with_init(name: &str, program: &std::path::Path) -> Result<PathBuf, String> {
+    Initramfs::new(name)
+        .busybox()?
+        .file("/hello", &clients::c_program(Libc::Musl, "hello")?)?
+        .file("/init", program)?
+        .write()
+}
+
+/// Every user-space case; `Err` when a client cannot be built.
+pub fn cases() -> Result<Vec<Case>, String> {
+    let mut v = Vec::new();
+    for libc in Libc::ALL {
+        let l = libc.name();
+        let hello = with_init(&format!("hello-{l}"), &clients::c_program(libc, "hello")?)?;
+        for boot in [Boot::Pvh, Boot::Linux64] {
+            let b = boot.name();
+            v.push(case(
+                format!("user-hello-{l}-{b}"),
+                On::Both,
+                vm(boot, hello.clone(), "EMBER_TEST=yes first second"),
+                &[],
+                Box::new(move |o| {
+                    exited(
+                        o,
+                        7,
+                        &[
+                            &format!("hello from {l} pid=1 argc=3\n"),
+                            "argv[1]=first\n",
+                            "argv[2]=second\n",
+                            "EMBER_TEST=yes\n",
+                        ],
+                    )
+                }),
+            ));
+        }
+        for (prog, needle) in [
+            ("syscalls", ", 0 failed"),
+            ("threads", "threads: counter=400000"),
+            ("forkexec", "child exited with status 7"),
+        ] {
+            let initrd = with_init(&format!("{prog}-{l}"), &clients::c_program(libc, prog)?)?;
+            v.push(case(
+                format!("user-{prog}-{l}"),
+                On::Both,
+                vm(Boot::Pvh, initrd, ""),
+                &[],
+                Box::new(move |o| exited(o, 0, &[needle])),
+            ));
+        }
+    }
+    let rust = with_init("rust-hello", &clients::rust_hello()?)?;
+    v.push(case(
+        "user-rust-std".into(),
+        On::Both,
+        vm(Boot::Pvh, rust, ""),
+        &[],
+        Box::new(|o| exited(o, 0, &["rust: sum="])),
+    ));
+    // No init anywhere: Linux's "no working init found", as a failure.
+    let empty = Initramfs::new("no-init")
+        .script("/etc/motd", "nothing to run here\n")?
+        .write_without_init()?;
+    v.push(case(
+        "user-no-init".into(),
+        On::Qemu,
+        vm(Boot::Pvh, empty, ""),
+        &[],
+        Box::new(|o| {
+            if o.status != Some(3) || !o.output.contains("ember: no working init found") {
+                return Err("no `no working init found` failure".into());
+            }
+            Ok(())
+        }),
+    ));
+    // Self-tests of the framework's tasks and user mode.
+    for (test, needle) in [
+        ("tasks", "tasks: 10 turns, sleeper woke"),
+        (
+            "user-mode",
+            "user-mode: syscall, page fault, 3 timer interrupts, bad RIP refused",
+        ),
+    ] {
+        v.push(case(
+            format!("selftest-{test}"),
+            On::Both,
+            Vm::new(Boot::Pvh, 64, &format!("console=ttyS0 ember.test={test}")),
+            &[],
+            Box::new(move |o| {
+                if o.status != Some(0) || !o.output.contains(needle) {
+                    return Err(format!("no `{needle}` or a failed boot"));
+                }
+                Ok(())
+            }),
+        ));
+    }
+    Ok(v)
+}
