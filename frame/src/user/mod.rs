@@ -61,6 +61,7 @@ impl Default for FpuState {
 /// Everything of a user thread's CPU state that ember saves: registers, FS/GS bases, SSE state.
 #[derive(Clone)]
 #[repr(C, align(16))]
+#[derive(Default)]
 pub struct UserContext {
     /// The general-purpose registers, instruction pointer, stack pointer and flags.
     pub regs: GeneralRegs,
@@ -120,21 +121,6 @@ const FORCED_FLAGS: u64 = 0x200 | 0x2;
 
 fn canonical_user(addr: u64) -> bool {
     addr < 1 << 47
-}
-
-impl Default for UserContext {
-    fn default() -> Self {
-        UserContext {
-            regs: GeneralRegs::default(),
-            fs_base: 0,
-            gs_base: 0,
-            vector: 0,
-            error_code: 0,
-            cr2: 0,
-            _pad: 0,
-            fpu: FpuState::default(),
-        }
-    }
 }
 
 impl UserContext {

@@ -21,7 +21,7 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
         nr::__NR_brk => Ok(vm.brk(a[0])),
         nr::__NR_mmap => mmap(a),
         nr::__NR_munmap => {
-            if a[0] % 4096 != 0 || a[1] == 0 || a[0].checked_add(a[1]).is_none() {
+            if !a[0].is_multiple_of(4096) || a[1] == 0 || a[0].checked_add(a[1]).is_none() {
                 Err(Errno::EINVAL)
             } else {
                 vm.unmap(a[0], a[1]);

@@ -32,7 +32,7 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
         }
         nr::__NR_sched_getaffinity => {
             let len = a[1] as usize;
-            if len < 8 || len % 8 != 0 {
+            if len < 8 || !len.is_multiple_of(8) {
                 return Some(Err(Errno::EINVAL));
             }
             uaccess::write_u64(a[2], 1).map(|()| 8)

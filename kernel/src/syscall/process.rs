@@ -185,7 +185,7 @@ fn waitid(a: [u64; 6]) -> SysResult {
     if a[2] != 0 {
         let mut info = [0u8; 128];
         if let Some((pid, status)) = result {
-            let (code, value) = if status & 0x7F == 0 {
+            let (code, value): (i32, u32) = if status & 0x7F == 0 {
                 (1, (status >> 8) & 0xFF) // CLD_EXITED
             } else if status & 0x80 != 0 {
                 (3, status & 0x7F) // CLD_DUMPED
@@ -193,7 +193,7 @@ fn waitid(a: [u64; 6]) -> SysResult {
                 (2, status & 0x7F) // CLD_KILLED
             };
             info[0..4].copy_from_slice(&17i32.to_ne_bytes());
-            info[8..12].copy_from_slice(&(code as i32).to_ne_bytes());
+            info[8..12].copy_from_slice(&code.to_ne_bytes());
             info[16..20].copy_from_slice(&pid.to_ne_bytes());
             info[24..28].copy_from_slice(&value.to_ne_bytes());
         }

@@ -51,26 +51,25 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
             .map(|()| 0),
         nr::__NR_gettimeofday => {
             let ns = wall_clock_ns();
-            if a[0] != 0 {
-                if let Err(e) = uaccess::write_u64(a[0], ns / 1_000_000_000)
+            if a[0] != 0
+                && let Err(e) = uaccess::write_u64(a[0], ns / 1_000_000_000)
                     .and_then(|()| uaccess::write_u64(a[0] + 8, ns % 1_000_000_000 / 1000))
-                {
-                    return Some(Err(e));
-                }
+            {
+                return Some(Err(e));
             }
-            if a[1] != 0 {
-                if let Err(e) = uaccess::write_u64(a[1], 0) {
-                    return Some(Err(e));
-                }
+            if a[1] != 0
+                && let Err(e) = uaccess::write_u64(a[1], 0)
+            {
+                return Some(Err(e));
             }
             Ok(0)
         }
         nr::__NR_time => {
             let s = wall_clock_ns() / 1_000_000_000;
-            if a[0] != 0 {
-                if let Err(e) = uaccess::write_u64(a[0], s) {
-                    return Some(Err(e));
-                }
+            if a[0] != 0
+                && let Err(e) = uaccess::write_u64(a[0], s)
+            {
+                return Some(Err(e));
             }
             Ok(s)
         }
@@ -91,10 +90,10 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
             })
         }
         nr::__NR_times => {
-            if a[0] != 0 {
-                if let Err(e) = uaccess::write_bytes(a[0], &[0u8; 32]) {
-                    return Some(Err(e));
-                }
+            if a[0] != 0
+                && let Err(e) = uaccess::write_bytes(a[0], &[0u8; 32])
+            {
+                return Some(Err(e));
             }
             Ok(now_ns() / 10_000_000)
         }

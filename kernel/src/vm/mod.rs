@@ -211,7 +211,7 @@ impl Vm {
     ) -> Result<u64, Errno> {
         let len = page_up(len).filter(|&l| l > 0).ok_or(Errno::ENOMEM)?;
         let start = if fixed || noreplace {
-            if hint % PAGE != 0 || hint.checked_add(len).is_none_or(|e| e > USER_END) || hint < MMAP_MIN {
+            if !hint.is_multiple_of(PAGE) || hint.checked_add(len).is_none_or(|e| e > USER_END) || hint < MMAP_MIN {
                 return Err(Errno::EINVAL);
             }
             if noreplace && self.inner.lock().overlaps(hint, hint + len) {
@@ -266,7 +266,7 @@ impl Vm {
 
     /// `mprotect`: every page of `[start, start + len)` must be mapped; sets its rights.
     pub fn protect(&self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
-        if start % PAGE != 0 {
+        if !start.is_multiple_of(PAGE) {
             return Err(Errno::EINVAL);
         }
         let end = page_up(start.checked_add(len).ok_or(Errno::ENOMEM)?).ok_or(Errno::ENOMEM)?;
@@ -322,7 +322,7 @@ impl Vm {
     pub fn remap(&self, old: u64, old_len: u64, new_len: u64, may_move: bool) -> Result<u64, Errno> {
         let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
         let new_len = page_up(new_len).filter(|&l| l > 0).ok_or(Errno::EINVAL)?;
-        if old % PAGE != 0 {
+        if !old.is_multiple_of(PAGE) {
             return Err(Errno::EINVAL);
         }
         let template = {
