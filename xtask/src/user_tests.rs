@@ -63,6 +63,31 @@ fn with_init(name: &str, program: &std::path::Path) -> Result<PathBuf, String> {
         .write()
 }
 
+/// A shell script as init: listing, a pipe, command substitution, a sleep, a subshell's status, exit 3.
+const BUSYBOX_SCRIPT: &str = "#!/bin/sh
+ls /
+echo pipe: $(echo hello | cat)
+x=$(uname -s); echo \"sub: $x\"
+sleep 1 && echo slept
+( exit 5 ); echo \"status: $?\"
+echo \"pid of init: $$\"
+exit 3
+";
+
+/// An interactive busybox shell on the serial console: arithmetic, `cat` ended by ^D, ^C on `sleep 100`,
+/// `exit 3`.
+const SHELL_SESSION: crate::qemu::Input = &[
+    ("# ", "echo $((6*7))\r"),
+    ("42", "cat\r"),
+    ("cat\n", "typed line\r"),
+    ("typed line\ntyped line", "\x04"),
+    ("# ", "echo after cat\r"),
+    ("after cat\n", "echo started; sleep 100; echo not reached\r"),
+    ("started\n", "\x03"),
+    ("# ", "echo interrupted\r"),
+    ("interrupted\n", "exit 3\r"),
+];
+
 /// Every user-space case; `Err` when a client cannot be built.
 pub fn cases() -> Result<Vec<Case>, String> {
     let mut v = Vec::new();
@@ -112,6 +137,30 @@ pub fn cases() -> Result<Vec<Case>, String> {
         vm(Boot::Pvh, rust, ""),
         &[],
         Box::new(|o| exited(o, 0, &["rust: sum="])),
+    ));
+    let script = Initramfs::new("busybox-script").busybox()?.script("/init", BUSYBOX_SCRIPT)?.write()?;
+    for boot in [Boot::Pvh, Boot::Linux64] {
+        v.push(case(
+            format!("user-busybox-script-{}", boot.name()),
+            On::Both,
+            vm(boot, script.clone(), ""),
+            &[],
+            Box::new(|o| exited(o, 3, &["\nbin\n", "pipe: hello\n", "sub: Linux\n", "slept\n", "status: 5\n", "pid of init: 1\n"])),
+        ));
+    }
+    let shell = clients::default_initrd()?;
+    v.push(case(
+        "user-busybox-interactive".into(),
+        On::Qemu,
+        vm(Boot::Pvh, shell, ""),
+        SHELL_SESSION,
+        Box::new(|o| {
+            exited(o, 3, &["42\n", "typed line\ntyped line\n", "after cat\n", "started\n", "interrupted\n"])?;
+            if o.output.contains("not reached") {
+                return Err("^C did not stop `sleep 100`".into());
+            }
+            Ok(())
+        }),
     ));
     // No init anywhere: Linux's "no working init found", as a failure.
     let empty = Initramfs::new("no-init")
