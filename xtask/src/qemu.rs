@@ -182,11 +182,13 @@ pub fn run(mut cmd: Command, timeout: Duration, input: Input) -> Result<Finished
     let out = std::thread::spawn(move || {
         let mut s = Vec::new();
         let mut chunk = [0u8; 4096];
-        let (mut step, mut seen) = (0, 0);
+        // Triggers are matched against the output without carriage returns, from where the last one matched.
+        let (mut step, mut seen, mut clean) = (0, 0, String::new());
         while let Ok(n @ 1..) = stdout.read(&mut chunk) {
             s.extend_from_slice(&chunk[..n]);
+            clean.extend(String::from_utf8_lossy(&chunk[..n]).chars().filter(|&c| c != '\r'));
             while let Some((trigger, text)) = input.get(step) {
-                let Some(at) = String::from_utf8_lossy(&s[seen..]).find(trigger) else {
+                let Some(at) = clean[seen..].find(trigger) else {
                     break;
                 };
                 seen += at + trigger.len();
