@@ -17,6 +17,8 @@
 //! | `blk-read-speed` | reads the first disk end to end and reports MiB/s                            |
 //! | `random`         | the generator was seeded (from virtio-rng) and produces bytes                |
 //! | `tasks`          | tasks switch, wait queues wake, sleepers wake on the timer                   |
+//! | `irq-sleep`      | an interrupt handler that sleeps is stopped with a clear panic                |
+//! | `irq-trap`       | a trap inside an interrupt handler is reported as fatal, not nested          |
 //! | `user-mode`      | user code runs and comes back by `syscall`, page fault and timer interrupt; user copies fault safely |
 
 use crate::block::BlockDevice;
@@ -63,6 +65,8 @@ pub fn run(name: &str, devices: &mut Devices) -> Result<(), Error> {
         "echo" => echo(),
         "tasks" => crate::selftest_framework::tasks(),
         "user-mode" => crate::selftest_framework::user_mode(),
+        "irq-sleep" => crate::selftest_framework::misbehaving_handler("sleep"),
+        "irq-trap" => crate::selftest_framework::misbehaving_handler("trap"),
         _ => return Err(Error::Unknown),
     };
     result.map_err(Error::Failed)

@@ -139,3 +139,18 @@ pub(crate) fn user_mode() -> Result<(), &'static str> {
     ember_frame::println!("user-mode: syscall, page fault, {interrupts} timer interrupts, bad RIP refused");
     Ok(())
 }
+
+/// An interrupt handler that sleeps (`sleep`) or traps (`trap`): the framework must stop it with a clear
+/// message instead of letting a nested trap overwrite the interrupt stack.
+pub(crate) fn misbehaving_handler(what: &'static str) -> Result<(), &'static str> {
+    let line = ember_frame::irq::IrqLine::alloc().map_err(|_| "no vector")?;
+    line.on_active(move || match what {
+        "sleep" => time::sleep_ns(1000),
+        _ => {
+            ember_frame::debug::breakpoint_preserves_sse();
+        }
+    });
+    line.raise_on_this_cpu();
+    time::sleep_ns(10_000_000);
+    Err("the misbehaving handler was not stopped")
+}

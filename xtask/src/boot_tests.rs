@@ -275,6 +275,21 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             &["PANIC: panicked at", "requested by ember.test=panic"],
         ),
         (
+            "irq-handler-sleeps",
+            "irq-sleep",
+            Boot::Pvh,
+            &[
+                "PANIC: panicked at",
+                "called in interrupt context (handlers must not sleep or block)",
+            ],
+        ),
+        (
+            "irq-handler-traps",
+            "irq-trap",
+            Boot::Linux64,
+            &["FATAL: breakpoint (#BP)", "a trap inside an interrupt or trap handler"],
+        ),
+        (
             "cpu-tables-twice",
             "cpu-tables-twice",
             Boot::Pvh,

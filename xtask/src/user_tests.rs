@@ -138,14 +138,30 @@ pub fn cases() -> Result<Vec<Case>, String> {
         &[],
         Box::new(|o| exited(o, 0, &["rust: sum="])),
     ));
-    let script = Initramfs::new("busybox-script").busybox()?.script("/init", BUSYBOX_SCRIPT)?.write()?;
+    let script = Initramfs::new("busybox-script")
+        .busybox()?
+        .script("/init", BUSYBOX_SCRIPT)?
+        .write()?;
     for boot in [Boot::Pvh, Boot::Linux64] {
         v.push(case(
             format!("user-busybox-script-{}", boot.name()),
             On::Both,
             vm(boot, script.clone(), ""),
             &[],
-            Box::new(|o| exited(o, 3, &["\nbin\n", "pipe: hello\n", "sub: Linux\n", "slept\n", "status: 5\n", "pid of init: 1\n"])),
+            Box::new(|o| {
+                exited(
+                    o,
+                    3,
+                    &[
+                        "\nbin\n",
+                        "pipe: hello\n",
+                        "sub: Linux\n",
+                        "slept\n",
+                        "status: 5\n",
+                        "pid of init: 1\n",
+                    ],
+                )
+            }),
         ));
     }
     let shell = clients::default_initrd()?;
@@ -155,7 +171,17 @@ pub fn cases() -> Result<Vec<Case>, String> {
         vm(Boot::Pvh, shell, ""),
         SHELL_SESSION,
         Box::new(|o| {
-            exited(o, 3, &["42\n", "typed line\ntyped line\n", "after cat\n", "started\n", "interrupted\n"])?;
+            exited(
+                o,
+                3,
+                &[
+                    "42\n",
+                    "typed line\ntyped line\n",
+                    "after cat\n",
+                    "started\n",
+                    "interrupted\n",
+                ],
+            )?;
             if o.output.contains("not reached") {
                 return Err("^C did not stop `sleep 100`".into());
             }

@@ -16,6 +16,10 @@ const ID: u32 = 0x20;
 const VERSION: u32 = 0x30;
 const TPR: u32 = 0x80;
 const EOI: u32 = 0xB0;
+/// Interrupt command register (low half; writing it sends).
+const ICR_LOW: u32 = 0x300;
+/// ICR destination shorthand: this CPU.
+const SHORTHAND_SELF: u32 = 1 << 18;
 const SVR: u32 = 0xF0;
 const ESR: u32 = 0x280;
 const LVT_TIMER: u32 = 0x320;
@@ -68,6 +72,12 @@ impl LocalApic {
                 let _ = m.write32(reg as usize, value);
             }
         }
+    }
+
+    /// Sends interrupt `vector` to this CPU (taken when it next enables interrupts).
+    pub(crate) fn self_ipi(&self, vector: u8) {
+        // ICR: fixed delivery, "self" destination shorthand.
+        self.write(ICR_LOW, SHORTHAND_SELF | vector as u32);
     }
 
     /// Signals the end of the interrupt being handled.

@@ -118,6 +118,11 @@ impl IrqLine {
         }
     }
 
+    /// Raises this line's interrupt on the current CPU (a self-IPI), as if its device had signalled.
+    pub fn raise_on_this_cpu(&self) {
+        lapic::get().self_ipi(self.vector);
+    }
+
     /// Lets the routed GSI's interrupts through.
     pub fn unmask(&self) {
         self.set_masked(false);
