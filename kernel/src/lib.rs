@@ -12,10 +12,10 @@ pub mod fs;
 pub mod process;
 pub mod random;
 pub mod selftest;
-pub mod syscall;
-pub mod vm;
 mod selftest_framework;
+pub mod syscall;
 pub mod virtio;
+pub mod vm;
 
 use ember_cmdline::Cmdline;
 use ember_frame::mm::IoMem;

@@ -1,4 +1,5 @@
 //! The Linux x86-64 system-call interface.
 
 pub mod errno;
+pub mod fs;
 pub mod uaccess;
