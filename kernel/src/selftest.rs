@@ -17,6 +17,8 @@
 //! | `blk-read-speed` | reads the first disk end to end and reports MiB/s                            |
 //! | `random`         | the generator was seeded (from virtio-rng) and produces bytes                |
 //! | `tasks`          | tasks switch, wait queues wake, sleepers wake on the timer                   |
+//! | `fs`             | the file tree from an initramfs, paths, open flags, devices, pipes, terminal output |
+//! | `tty`            | a line typed on the console, edited by the terminal's line discipline, is read |
 //! | `user-mode`      | user code runs and comes back by `syscall`, page fault and timer interrupt; user copies fault safely |
 
 use crate::block::BlockDevice;
@@ -63,6 +65,8 @@ pub fn run(name: &str, devices: &mut Devices) -> Result<(), Error> {
         "echo" => echo(),
         "tasks" => crate::selftest_framework::tasks(),
         "user-mode" => crate::selftest_framework::user_mode(),
+        "fs" => crate::selftest_fs::fs(),
+        "tty" => crate::selftest_fs::tty(),
         _ => return Err(Error::Unknown),
     };
     result.map_err(Error::Failed)

@@ -129,13 +129,4 @@ impl FdTable {
             self.slots.pop();
         }
     }
-
-    /// The open descriptors.
-    pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_some())
-            .map(|(i, _)| i as i32)
-    }
 }

@@ -7,7 +7,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use linux_raw_sys::general::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
+use linux_raw_sys::general::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use spin::Mutex;
 
 /// The longest file name.
@@ -155,11 +155,6 @@ impl Inode {
     /// The inode number.
     pub fn ino(&self) -> u64 {
         self.ino
-    }
-
-    /// The type bits of the mode (`S_IFMT`).
-    pub fn file_type(&self) -> u32 {
-        self.meta.lock().mode & S_IFMT
     }
 
     /// Whether it is a directory.

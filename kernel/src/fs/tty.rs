@@ -47,10 +47,13 @@ pub fn console() -> &'static Tty {
 /// Starts taking console input: registers the interrupt's waker and spawns the task that feeds the line
 /// discipline.
 pub fn start() {
-    console::set_input_waker(|| INPUT.wake_all());
-    if Task::spawn(input_task, ()).is_err() {
-        log::warn!("tty: no task for console input; the console is output-only");
-    }
+    static STARTED: Once<()> = Once::new();
+    STARTED.call_once(|| {
+        console::set_input_waker(|| INPUT.wake_all());
+        if Task::spawn(input_task, ()).is_err() {
+            log::warn!("tty: no task for console input; the console is output-only");
+        }
+    });
 }
 
 fn input_task() {
