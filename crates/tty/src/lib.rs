@@ -3,8 +3,9 @@
 //!
 //! Kept: `c_iflag` ISTRIP, INLCR, IGNCR, ICRNL; `c_oflag` OPOST with ONLCR and OCRNL; `c_lflag` ISIG, ICANON,
 //! ECHO, ECHOE, ECHOK, ECHONL, ECHOCTL, NOFLSH; the control characters VINTR, VQUIT, VSUSP, VEOF, VEOL, VERASE,
-//! VWERASE, VKILL, VMIN, VTIME. Non-canonical reads follow VMIN=1 (a read waits for at least one byte),
-//! except VMIN=0 with VTIME=0, which never waits.
+//! VWERASE, VKILL, VMIN, VTIME. Non-canonical reads return as soon as one byte is there (any VMIN above 0
+//! counts as 1); with VMIN=0 a read waits at most VTIME tenths of a second ([`LineDiscipline::read_timeout_ns`]),
+//! not at all when VTIME is 0.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -239,6 +240,13 @@ impl LineDiscipline {
         } else {
             !self.raw.is_empty() || self.nonblocking_raw()
         }
+    }
+
+    /// How long a read may wait for input before returning 0: `Some` only in non-canonical mode with VMIN=0
+    /// and VTIME above 0 (VTIME tenths of a second).
+    pub fn read_timeout_ns(&self) -> Option<u64> {
+        let (vmin, vtime) = (self.termios.cc[cc::VMIN], self.termios.cc[cc::VTIME]);
+        (!self.canonical() && vmin == 0 && vtime > 0).then_some(vtime as u64 * 100_000_000)
     }
 
     fn nonblocking_raw(&self) -> bool {

@@ -114,9 +114,14 @@ fn raw_mode_without_echo() {
     assert_eq!(ld.read(&mut buf), ReadResult::Data(2));
     assert_eq!(&buf[..2], b"q\x7f");
     assert_eq!(ld.read(&mut buf), ReadResult::Empty);
+    assert_eq!(ld.read_timeout_ns(), None);
     t.cc[cc::VMIN] = 0;
     ld.set_termios(t, false);
     assert_eq!(ld.read(&mut buf), ReadResult::Data(0));
+    t.cc[cc::VTIME] = 5;
+    ld.set_termios(t, false);
+    assert_eq!(ld.read(&mut buf), ReadResult::Empty);
+    assert_eq!(ld.read_timeout_ns(), Some(500_000_000));
 }
 
 #[test]

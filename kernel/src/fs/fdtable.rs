@@ -29,7 +29,9 @@ impl FdTable {
         FdTable { slots: Vec::new() }
     }
 
-    /// Opens the console as descriptors 0, 1 and 2 (the first process's standard streams).
+    /// Opens the console as descriptors 0, 1 and 2 (the first process's standard streams). Call it in the
+    /// init process's context: like any first open of the terminal, it makes the caller's process group
+    /// the terminal's foreground group.
     pub fn install_stdio(&mut self) -> Result<(), Errno> {
         let inode = super::root().lookup(b"dev").and_then(|dev| dev.lookup(b"console")).ok();
         Device::Console.open();

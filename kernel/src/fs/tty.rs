@@ -89,17 +89,28 @@ impl Tty {
         }
     }
 
-    /// Reads input as the line discipline delivers it, waiting for some unless `nonblock`.
+    /// Reads input as the line discipline delivers it, waiting for some unless `nonblock` (or for at most
+    /// VTIME with VMIN=0).
     pub fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.readers.wait_until(|| match self.ldisc.lock().read(buf) {
-            ReadResult::Data(n) => Some(Ok(n)),
-            ReadResult::Empty if nonblock => Some(Err(Errno::EAGAIN)),
-            ReadResult::Empty if signal_pending() => Some(Err(Errno::EINTR)),
-            ReadResult::Empty => None,
-        })
+        let deadline = self
+            .ldisc
+            .lock()
+            .read_timeout_ns()
+            .map(|t| ember_frame::time::now_ns().saturating_add(t));
+        let read = self.readers.wait_until_deadline(
+            || match self.ldisc.lock().read(buf) {
+                ReadResult::Data(n) => Some(Ok(n)),
+                ReadResult::Empty if nonblock => Some(Err(Errno::EAGAIN)),
+                ReadResult::Empty if signal_pending() => Some(Err(Errno::EINTR)),
+                ReadResult::Empty => None,
+            },
+            deadline,
+        );
+        // Only a VTIME wait has a deadline: when it passes, the read returns nothing.
+        read.unwrap_or(Ok(0))
     }
 
     /// Writes program output (with output processing); never waits.

@@ -29,12 +29,20 @@ fn deadline_after(sec: i64, sub_ns: i64, unit_max: i64) -> Result<Deadline, Errn
     Ok(Some(now_ns().saturating_add(ns)))
 }
 
+/// Reads the two 64-bit words of a `timespec` or `timeval`.
+fn read_pair(addr: u64) -> Result<(i64, i64), Errno> {
+    let mut b = [0u8; 16];
+    uaccess::read_bytes(addr, &mut b)?;
+    let word = |i: usize| i64::from_ne_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    Ok((word(0), word(8)))
+}
+
 /// A `struct timespec *` timeout (null: forever).
 pub fn timeout_timespec(addr: u64) -> Result<Deadline, Errno> {
     if addr == 0 {
         return Ok(None);
     }
-    let (sec, nsec) = (uaccess::read_u64(addr)? as i64, uaccess::read_u64(addr + 8)? as i64);
+    let (sec, nsec) = read_pair(addr)?;
     deadline_after(sec, nsec, 1_000_000_000)
 }
 
@@ -43,7 +51,7 @@ pub fn timeout_timeval(addr: u64) -> Result<Deadline, Errno> {
     if addr == 0 {
         return Ok(None);
     }
-    let (sec, usec) = (uaccess::read_u64(addr)? as i64, uaccess::read_u64(addr + 8)? as i64);
+    let (sec, usec) = read_pair(addr)?;
     deadline_after(sec, usec.saturating_mul(1000), 1_000_000_000)
 }
 
@@ -125,10 +133,12 @@ pub fn select(nfds: i32, sets: [u64; 3], deadline: Deadline) -> SysResult {
         .ok_or(Errno::EINVAL)?;
     let words = nfds.div_ceil(64);
     let mut wanted = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    let mut raw = vec![0u8; words * 8];
     for (set, &addr) in wanted.iter_mut().zip(&sets) {
         if addr != 0 {
-            for (i, w) in set.iter_mut().enumerate() {
-                *w = uaccess::read_u64(addr + i as u64 * 8)?;
+            uaccess::read_bytes(addr, &mut raw)?;
+            for (w, b) in set.iter_mut().zip(raw.chunks_exact(8)) {
+                *w = u64::from_ne_bytes(b.try_into().unwrap_or_default());
             }
         }
     }
@@ -158,9 +168,8 @@ pub fn select(nfds: i32, sets: [u64; 3], deadline: Deadline) -> SysResult {
     let (out, count) = wait(deadline, check)?.unwrap_or_else(|| ([vec![0; words], vec![0; words], vec![0; words]], 0));
     for (set, &addr) in out.iter().zip(&sets) {
         if addr != 0 {
-            for (i, w) in set.iter().enumerate() {
-                uaccess::write_u64(addr + i as u64 * 8, *w)?;
-            }
+            let bytes: Vec<u8> = set.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            uaccess::write_bytes(addr, &bytes)?;
         }
     }
     Ok(count)
