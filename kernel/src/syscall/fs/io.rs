@@ -414,3 +414,23 @@ pub fn ftruncate(fd: i32, len: i64) -> SysResult {
     }
     f.inode().ok_or(Errno::EINVAL)?.truncate(len as u64).map(|()| 0)
 }
+
+/// `fallocate(2)`: mode 0 (extend the file to cover the range); other modes are not supported.
+pub fn fallocate(fd: i32, mode: u32, offset: i64, len: i64) -> SysResult {
+    let f = file(fd)?;
+    if offset < 0 || len <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if !f.writable() {
+        return Err(Errno::EBADF);
+    }
+    if mode != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let inode = f.inode().filter(|_| f.seekable()).ok_or(Errno::ESPIPE)?;
+    let end = offset.checked_add(len).ok_or(Errno::EFBIG)? as u64;
+    if end > inode.size() {
+        inode.truncate(end)?;
+    }
+    Ok(0)
+}
