@@ -81,6 +81,7 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_chmod => names::fchmodat(AT_FDCWD, a[0], a[1] as u32, 0),
         linux::__NR_fchmod => names::fchmod(fd, a[1] as u32),
         linux::__NR_fchmodat => names::fchmodat(fd, a[1], a[2] as u32, 0),
+        linux::__NR_fchmodat2 => names::fchmodat(fd, a[1], a[2] as u32, a[3] as u32),
         linux::__NR_chown => names::fchownat(AT_FDCWD, a[0], a[1] as u32, a[2] as u32, 0),
         linux::__NR_lchown => names::fchownat(AT_FDCWD, a[0], a[1] as u32, a[2] as u32, AT_SYMLINK_NOFOLLOW),
         linux::__NR_fchown => names::fchown(fd, a[1] as u32, a[2] as u32),

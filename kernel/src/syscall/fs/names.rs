@@ -383,9 +383,15 @@ fn set_mode(inode: &Inode, mode: u32) -> SysResult {
     Ok(0)
 }
 
-/// `fchmodat(2)` (and `chmod`).
+/// `fchmodat2(2)` (and `fchmodat`, `chmod`).
 pub fn fchmodat(dirfd: i32, path_addr: u64, mode: u32, flags: u32) -> SysResult {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let path = user_path(path_addr)?;
+    if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        return fchmod(dirfd, mode);
+    }
     set_mode(
         &*lookup(&context(), dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?,
         mode,
