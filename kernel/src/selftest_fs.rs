@@ -4,13 +4,14 @@
 use crate::fs::inode::{Inode, LinkTarget};
 use crate::fs::open::{open, open_inode};
 use crate::fs::path::path_of;
-use crate::fs::pipe::Pipe;
+use crate::fs::pipe::{CAPACITY, Pipe};
 use crate::fs::stat::Stat;
 use crate::fs::{self, FsContext, initramfs, tty};
 use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ember_frame::println;
+use ember_frame::task::Task;
 use linux_raw_sys::general::{O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY};
 
 /// Appends one `newc` entry to `out`.
@@ -142,6 +143,31 @@ pub(crate) fn fs() -> Result<(), &'static str> {
     check(
         pipe.open_fifo(false, true, true).err() == Some(Errno::ENXIO),
         "FIFO writer without reader",
+    )?;
+
+    // A reader blocks until another task writes; a writer blocks on a full pipe until it is drained.
+    let pipe = Arc::new(Pipe::new());
+    let (r, w) = (pipe.open(true, false), pipe.open(false, true));
+    Task::spawn(
+        move || {
+            let big = alloc::vec![7u8; CAPACITY + 100];
+            let _ = w.write(&big, false);
+        },
+        (),
+    )
+    .map_err(|_| "spawn failed")?;
+    let mut total = 0;
+    let mut chunk = alloc::vec![0u8; 4096];
+    loop {
+        match r.read(&mut chunk, false) {
+            Ok(0) => break,
+            Ok(n) if chunk[..n].iter().all(|&b| b == 7) => total += n,
+            _ => return Err("blocking pipe read"),
+        }
+    }
+    check(
+        total == CAPACITY + 100,
+        "a pipe write larger than the pipe arrives whole",
     )?;
 
     // A corrupt archive keeps what came before the damage.
