@@ -8,12 +8,16 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use linux_raw_sys::general::{
     O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR,
-    O_TRUNC, O_WRONLY,
+    O_TMPFILE, O_TRUNC, O_WRONLY,
 };
 
 /// Opens `path` (relative to directory `start`) with `open(2)`'s `flags`; a created file gets `mode` less
 /// the umask.
 pub fn open(ctx: &FsContext, start: Arc<Inode>, path: &[u8], flags: u32, mode: u32) -> Result<Arc<OpenFile>, Errno> {
+    if flags & O_TMPFILE == O_TMPFILE {
+        // Unnamed temporary files are not supported; C libraries then fall back to a named one.
+        return Err(Errno::EOPNOTSUPP);
+    }
     let mut resolver = ctx.resolver();
     let follow = flags & O_NOFOLLOW == 0;
     let inode = if flags & O_CREAT != 0 && flags & O_PATH == 0 {
