@@ -15,6 +15,7 @@ pub mod process;
 pub mod random;
 pub mod selftest;
 mod selftest_framework;
+mod selftest_fs;
 pub mod syscall;
 pub mod virtio;
 pub mod vm;

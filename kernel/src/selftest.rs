@@ -19,6 +19,8 @@
 //! | `tasks`          | tasks switch, wait queues wake, sleepers wake on the timer                   |
 //! | `irq-sleep`      | an interrupt handler that sleeps is stopped with a clear panic                |
 //! | `irq-trap`       | a trap inside an interrupt handler is reported as fatal, not nested          |
+//! | `fs`             | the file tree from an initramfs, paths, open flags, devices, pipes, terminal output |
+//! | `tty`            | a line typed on the console, edited by the terminal's line discipline, is read |
 //! | `user-mode`      | user code runs and comes back by `syscall`, page fault and timer interrupt; user copies fault safely |
 
 use crate::block::BlockDevice;
@@ -67,6 +69,8 @@ pub fn run(name: &str, devices: &mut Devices) -> Result<(), Error> {
         "user-mode" => crate::selftest_framework::user_mode(),
         "irq-sleep" => crate::selftest_framework::misbehaving_handler("sleep"),
         "irq-trap" => crate::selftest_framework::misbehaving_handler("trap"),
+        "fs" => crate::selftest_fs::fs(),
+        "tty" => crate::selftest_fs::tty(),
         _ => return Err(Error::Unknown),
     };
     result.map_err(Error::Failed)

@@ -580,6 +580,28 @@ fn time_cases(v: &mut Vec<Case>) {
             });
         }
     }
+    v.push(Case {
+        name: "fs-tree".into(),
+        on: On::Both,
+        vm: Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.test=fs"),
+        input: None,
+        check: Box::new(|o| {
+            ready(o, "pvh")?;
+            expect(o, "fs: terminal output\n")?;
+            expect(o, "fs: tree, paths, open flags, devices, pipes checked")
+        }),
+    });
+    v.push(Case {
+        name: "tty-line-editing".into(),
+        on: On::Qemu,
+        vm: Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.test=tty"),
+        // ^U kills "junk", DEL erases the "x", the carriage return ends the line as a newline.
+        input: Some(("tty: type a line", "junk\x15helx\x7fp me\r")),
+        check: Box::new(|o| {
+            ready(o, "pvh")?;
+            expect(o, "tty: read \"help me\\n\"")
+        }),
+    });
     let mut vm = Vm::new(Boot::Pvh, 64, "console=ttyS0");
     vm.machine.push("rtc=on");
     v.push(Case {

@@ -5,7 +5,7 @@ mod logger;
 mod serial;
 
 pub(crate) use input::enable as enable_input;
-pub use input::read_byte;
+pub use input::{read_byte, set_input_waker, try_read_byte};
 pub(crate) use logger::init;
 pub use logger::set_level_from_cmdline;
 
@@ -15,6 +15,12 @@ use core::fmt::{self, Write};
 pub fn print(args: fmt::Arguments<'_>) {
     let mut port = serial::COM1.lock();
     let _ = port.write_fmt(args);
+}
+
+/// Writes bytes to the console as they are, without turning `\n` into `\r\n` (a terminal's output
+/// processing is the kernel's).
+pub fn write_bytes(bytes: &[u8]) {
+    serial::COM1.lock().write_raw(bytes);
 }
 
 /// Writes to the console without taking its lock: for fatal paths, where the lock may be held by the code that

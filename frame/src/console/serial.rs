@@ -63,6 +63,13 @@ impl Uart {
         unsafe { (inb(self.base + LSR) & LSR_DATA_READY != 0).then(|| inb(self.base + THR)) }
     }
 
+    /// Sends `bytes` unchanged.
+    pub(super) fn write_raw(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.put(b);
+        }
+    }
+
     fn put(&mut self, byte: u8) {
         if self.room == 0 {
             // SAFETY: reading the UART's line status register has no side effect beyond the UART.

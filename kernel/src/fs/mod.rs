@@ -1,70 +1,128 @@
-//! Files: a minimal stand-in (the initramfs read in place, console output) until the file-system work lands.
+//! Files: an in-memory tree filled from the initramfs, device nodes, pipes, the console terminal, and each
+//! process's descriptors and directories.
+//!
+//! - [`inode`]: the tree (ramfs-like: everything lives in the heap, all writable);
+//! - [`path`]: path resolution; [`open`]: `open(2)`;
+//! - [`file`]: open-file descriptions; [`fdtable`]: descriptors; [`context`]: root, cwd, umask;
+//! - [`pipe`], [`tty`], [`devices`]: what is not a plain file; [`poll`]: readiness wake-ups;
+//! - [`initramfs`]: unpacking the cpio archive; [`stat`]: attributes as user space sees them.
+//!
+//! The system calls on top are in [`crate::syscall::fs`].
 
-use crate::syscall::errno::{Errno, SysResult};
+pub mod context;
+pub mod devices;
+pub mod fdtable;
+pub mod file;
+pub mod initramfs;
+pub mod inode;
+pub mod open;
+pub mod path;
+pub mod pipe;
+pub mod poll;
+pub mod stat;
+pub mod tty;
+
+pub use context::FsContext;
+pub use fdtable::FdTable;
+pub use file::OpenFile;
+
+use crate::syscall::errno::Errno;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use devices::Device;
+use inode::{Inode, Kind, LinkTarget};
 use spin::Once;
 
-static INITRD: Once<&'static [u8]> = Once::new();
+/// Execute permission for owner, group and others.
+const S_IXUGO: u32 = 0o111;
 
-/// A process's open files.
-#[derive(Debug, Default, Clone)]
-pub struct FdTable;
+static ROOT: Once<Arc<Inode>> = Once::new();
 
-impl FdTable {
-    /// An empty table.
-    pub fn new() -> FdTable {
-        FdTable
-    }
-    /// Opens the console as 0, 1, 2.
-    pub fn install_stdio(&mut self) -> Result<(), Errno> {
-        Ok(())
-    }
-    /// Closes close-on-exec descriptors.
-    pub fn close_on_exec(&mut self) {}
+/// The root directory of the file system.
+pub fn root() -> Arc<Inode> {
+    ROOT.call_once(|| Inode::new_dir(0o755, None)).clone()
 }
 
-/// A process's root, working directory and umask.
-#[derive(Debug, Default, Clone)]
-pub struct FsContext;
-
-impl FsContext {
-    /// Root and cwd at `/`.
-    pub fn new() -> FsContext {
-        FsContext
+/// Builds the root file system: unpacks `initrd` (a `newc` cpio archive), makes sure `/dev` (with the
+/// device nodes), `/proc` (with `/proc/self/exe`) and `/tmp` exist, and starts the console terminal.
+pub fn init(initrd: Option<&[u8]>) {
+    let root = root();
+    if let Some(archive) = initrd {
+        initramfs::unpack(&root, archive);
     }
-}
-
-/// Remembers the initramfs.
-pub fn init(initrd: Option<&'static [u8]>) {
-    if let Some(i) = initrd {
-        INITRD.call_once(|| i);
-    }
-}
-
-/// The contents of the file at `path` in the initramfs.
-pub fn read_file(path: &[u8]) -> Result<Vec<u8>, Errno> {
-    let want = path.strip_prefix(b"/").unwrap_or(path);
-    let initrd = INITRD.get().ok_or(Errno::ENOENT)?;
-    for e in ember_cpio::entries(initrd).flatten() {
-        if e.name == want {
-            return Ok(e.data.to_vec());
+    let dev = ensure_dir(&root, b"dev", 0o755);
+    if let Some(dev) = &dev {
+        for (name, device) in Device::ALL {
+            if dev.lookup(name).is_err() {
+                let mode = if device == Device::Console { 0o600 } else { 0o666 };
+                add(dev, name, Inode::new_device(device, mode));
+            }
         }
     }
-    Err(Errno::ENOENT)
-}
-
-/// The contents of the file open as `fd`, for `mmap`.
-pub fn map_file(_fd: i32) -> Result<Vec<u8>, Errno> {
-    Err(Errno::EBADF)
-}
-
-/// Writes to the console for fds 1 and 2.
-pub fn write(fd: u64, buf: u64, len: u64) -> SysResult {
-    if fd != 1 && fd != 2 {
-        return Err(Errno::EBADF);
+    let proc = ensure_dir(&root, b"proc", 0o555);
+    if let Some(this) = proc.and_then(|p| ensure_dir(&p, b"self", 0o555)) {
+        let _ = this.remove(b"exe");
+        add(&this, b"exe", Inode::new_symlink(LinkTarget::CurrentExe));
     }
-    let mut data = alloc::vec![0u8; len.min(1 << 20) as usize];
-    crate::syscall::uaccess::read_bytes(buf, &mut data)?;
-    ember_frame::console::print(format_args!("{}", alloc::string::String::from_utf8_lossy(&data)));
-    Ok(data.len() as u64)
+    ensure_dir(&root, b"tmp", 0o1777);
+    tty::start();
+}
+
+/// The directory `name` in `parent`, made if missing; `None` (logged) when something else is there.
+fn ensure_dir(parent: &Arc<Inode>, name: &[u8], mode: u32) -> Option<Arc<Inode>> {
+    match parent.lookup(name) {
+        Ok(d) if d.is_dir() => Some(d),
+        Ok(_) => {
+            log::warn!("fs: /{} is not a directory", core::str::from_utf8(name).unwrap_or("?"));
+            None
+        }
+        Err(_) => {
+            let d = Inode::new_dir(mode, Some(parent));
+            add(parent, name, d.clone());
+            Some(d)
+        }
+    }
+}
+
+fn add(dir: &Arc<Inode>, name: &[u8], inode: Arc<Inode>) {
+    if let Err(e) = dir.insert(name, inode) {
+        log::warn!("fs: cannot add {:?}: {e:?}", core::str::from_utf8(name).unwrap_or("?"));
+    }
+}
+
+/// Reads the executable at `path` (relative to the calling thread's working directory, symbolic links
+/// followed) for `execve`: `EACCES` unless it is a regular file with an execute bit.
+pub fn read_file(path: &[u8]) -> Result<Vec<u8>, Errno> {
+    resolve_exec(path).map(|(_, contents)| contents)
+}
+
+/// Like [`read_file`], also returning the executable's absolute path with symbolic links resolved (what
+/// `/proc/self/exe` shows).
+pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+    if path.len() >= path::PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let ctx = crate::process::current_fs().lock().clone();
+    let path::Located { dir, name, inode } = ctx.resolver().lookup_entry(ctx.cwd().clone(), path)?;
+    if !matches!(inode.kind, Kind::File(_)) || inode.meta.lock().mode & S_IXUGO == 0 {
+        return Err(Errno::EACCES);
+    }
+    let mut full = path::path_of(ctx.root(), &dir).unwrap_or_default();
+    if full != b"/" {
+        full.push(b'/');
+    }
+    full.extend_from_slice(&name);
+    Ok((full, inode.contents()?))
+}
+
+/// The contents of the regular file open as `fd`, for a private `mmap` of it.
+pub fn map_file(fd: i32) -> Result<Vec<u8>, Errno> {
+    let file = crate::process::current_files().lock().get(fd).ok_or(Errno::EBADF)?;
+    if !file.readable() {
+        return Err(Errno::EACCES);
+    }
+    match file.inode() {
+        Some(inode) if matches!(inode.kind, Kind::File(_)) => inode.contents(),
+        _ => Err(Errno::ENODEV),
+    }
 }

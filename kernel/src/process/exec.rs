@@ -24,7 +24,8 @@ pub fn execve(
     let mut path = path.to_vec();
     let mut argv = argv;
     for _ in 0..=MAX_INTERPRETERS {
-        let data: Arc<[u8]> = crate::fs::read_file(&path)?.into();
+        let (exe, data) = crate::fs::resolve_exec(&path)?;
+        let data: Arc<[u8]> = data.into();
         if let Some((interp, arg)) = shebang(&data) {
             // argv becomes: interpreter [arg] path argv[1..]
             let mut new = alloc::vec![interp.clone()];
@@ -38,6 +39,7 @@ pub fn execve(
         let a: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let e: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
         load(&thread.process, ctx, &path, data, &a, &e)?;
+        *thread.process.exe.lock() = exe;
         thread.files.lock().lock().close_on_exec();
         *thread.altstack.lock() = (0, 0, super::signal::SS_DISABLE);
         thread.clear_child_tid.store(0, core::sync::atomic::Ordering::Relaxed);
@@ -123,7 +125,6 @@ pub fn load(
     let vm = Arc::new(vm);
     *process.vm.lock() = vm.clone();
     vm.space().activate();
-    *process.exe.lock() = path.to_vec();
     process.set_name(path.rsplit(|&b| b == b'/').next().unwrap_or(path));
     process.actions.lock().reset_for_exec();
     super::clone::vfork_release(process);

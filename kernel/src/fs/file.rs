@@ -1,0 +1,186 @@
+//! Open-file descriptions: what an fd refers to, with its status flags and offset (shared by `dup` and
+//! `fork`).
+
+use super::devices::Device;
+use super::inode::{Inode, Kind};
+use super::pipe::PipeEnd;
+use crate::syscall::errno::Errno;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU32, Ordering};
+use linux_raw_sys::general::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_WRONLY, POLLIN, POLLOUT};
+use spin::Mutex;
+
+/// Status flags `F_SETFL` may change.
+const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK;
+
+/// What an open file reads and writes.
+pub enum Handle {
+    /// A file of the tree read through its inode: regular file, directory, or anything opened `O_PATH`.
+    Inode,
+    /// A pipe end (from `pipe` or a FIFO).
+    Pipe(PipeEnd),
+    /// A character device.
+    Device(Device),
+}
+
+/// An open-file description.
+pub struct OpenFile {
+    inode: Option<Arc<Inode>>,
+    handle: Handle,
+    flags: AtomicU32,
+    offset: Mutex<u64>,
+}
+
+impl OpenFile {
+    /// An open file of `inode` (`None` for a pipe from `pipe(2)`) with open flags `flags`.
+    pub fn new(inode: Option<Arc<Inode>>, handle: Handle, flags: u32) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            inode,
+            handle,
+            flags: AtomicU32::new(flags),
+            offset: Mutex::new(0),
+        })
+    }
+
+    /// The inode, when the file is in the tree.
+    pub fn inode(&self) -> Option<&Arc<Inode>> {
+        self.inode.as_ref()
+    }
+
+    /// What the file is.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// The status flags and access mode (`F_GETFL`).
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// Sets the changeable status flags (`F_SETFL`, `FIONBIO`); the others stay.
+    pub fn set_flags(&self, flags: u32) {
+        let old = self.flags();
+        self.flags
+            .store((old & !SETFL_MASK) | (flags & SETFL_MASK), Ordering::Relaxed);
+    }
+
+    fn nonblocking(&self) -> bool {
+        self.flags() & O_NONBLOCK != 0
+    }
+
+    /// Whether the file was opened for reading.
+    pub fn readable(&self) -> bool {
+        let f = self.flags();
+        f & O_PATH == 0 && f & O_ACCMODE != O_WRONLY
+    }
+
+    /// Whether the file was opened for writing.
+    pub fn writable(&self) -> bool {
+        let f = self.flags();
+        f & O_PATH == 0 && f & O_ACCMODE != O_RDONLY
+    }
+
+    /// Whether it is a terminal.
+    pub fn is_tty(&self) -> bool {
+        matches!(self.handle, Handle::Device(d) if d.is_tty())
+    }
+
+    /// Whether it has an offset (`lseek`, `pread` and `pwrite` work).
+    pub fn seekable(&self) -> bool {
+        matches!(self.handle, Handle::Inode)
+    }
+
+    /// The current offset.
+    pub fn offset(&self) -> &Mutex<u64> {
+        &self.offset
+    }
+
+    /// Reads at the file offset, advancing it.
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(Errno::EBADF);
+        }
+        match &self.handle {
+            Handle::Inode => {
+                let mut off = self.offset.lock();
+                let n = self.read_inode(*off, buf)?;
+                *off += n as u64;
+                Ok(n)
+            }
+            Handle::Pipe(end) => end.read(buf, self.nonblocking()),
+            Handle::Device(d) => d.read(buf, self.nonblocking()),
+        }
+    }
+
+    /// Writes at the file offset (at the end with `O_APPEND`), advancing it.
+    pub fn write(&self, data: &[u8]) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(Errno::EBADF);
+        }
+        match &self.handle {
+            Handle::Inode => {
+                let inode = self.inode.as_ref().ok_or(Errno::EBADF)?;
+                let mut off = self.offset.lock();
+                if self.flags() & O_APPEND != 0 {
+                    *off = inode.size();
+                }
+                let n = inode.write_at(*off, data)?;
+                *off += n as u64;
+                Ok(n)
+            }
+            Handle::Pipe(end) => end.write(data, self.nonblocking()),
+            Handle::Device(d) => d.write(data),
+        }
+    }
+
+    /// Reads at `offset` without moving the file offset.
+    pub fn pread(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(Errno::EBADF);
+        }
+        if !self.seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        self.read_inode(offset, buf)
+    }
+
+    /// Writes at `offset` without moving the file offset.
+    pub fn pwrite(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(Errno::EBADF);
+        }
+        if !self.seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        self.inode.as_ref().ok_or(Errno::EBADF)?.write_at(offset, data)
+    }
+
+    fn read_inode(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let inode = self.inode.as_ref().ok_or(Errno::EBADF)?;
+        match inode.kind {
+            Kind::Dir(_) => Err(Errno::EISDIR),
+            _ => inode.read_at(offset, buf),
+        }
+    }
+
+    /// Bytes a read could return now (FIONREAD).
+    pub fn available(&self) -> usize {
+        match &self.handle {
+            Handle::Inode => {
+                let size = self.inode.as_ref().map_or(0, |i| i.size());
+                size.saturating_sub(*self.offset.lock()) as usize
+            }
+            Handle::Pipe(end) => end.available(),
+            Handle::Device(_) => 0,
+        }
+    }
+
+    /// `poll` events (before masking with what was asked: errors and hang-ups are always reported).
+    pub fn poll(&self) -> u32 {
+        match &self.handle {
+            Handle::Inode => POLLIN | POLLOUT,
+            Handle::Pipe(end) => end.poll(),
+            Handle::Device(d) => d.poll(),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Unpacking the initramfs (`newc` cpio) into the tree, as Linux's `init/initramfs.c` does: entries replace
+//! what is there, hard links share one inode, and a bad or compressed archive keeps what came before the
+//! problem, with one log line.
+
+use super::devices::Device;
+use super::inode::{Inode, LinkTarget, Timespec};
+use super::path::Resolver;
+use crate::syscall::errno::Errno;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use ember_cpio::{Entry, FileType};
+
+/// Unpacks `archive` into `root`.
+pub fn unpack(root: &Arc<Inode>, archive: &[u8]) {
+    let mut hard_links: BTreeMap<(u32, u32, u32), Arc<Inode>> = BTreeMap::new();
+    let mut count = 0usize;
+    for entry in ember_cpio::entries(archive) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("initramfs: {e}; keeping the {count} entries unpacked before it");
+                return;
+            }
+        };
+        match add(root, &entry, &mut hard_links) {
+            Ok(true) => count += 1,
+            Ok(false) => {}
+            Err(e) => log::warn!("initramfs: {:?} not unpacked ({e:?})", entry.name_str().unwrap_or("?")),
+        }
+    }
+    log::info!("initramfs: {count} entries");
+}
+
+/// Adds one entry; `false` when it is skipped (the root itself, or a kind the tree has no place for).
+fn add(
+    root: &Arc<Inode>,
+    e: &Entry<'_>,
+    hard_links: &mut BTreeMap<(u32, u32, u32), Arc<Inode>>,
+) -> Result<bool, Errno> {
+    let mut name = e.name;
+    while let Some(rest) = name.strip_prefix(b"./").or_else(|| name.strip_prefix(b"/")) {
+        name = rest;
+    }
+    if name.is_empty() || name == b"." {
+        return Ok(false);
+    }
+    let (dir, last) = Resolver::new(root.clone()).lookup_parent(root.clone(), name)?;
+    if last == b"." || last == b".." {
+        return Ok(false);
+    }
+    let perm = e.permissions();
+    let existing = dir.lookup(&last).ok();
+    let inode = match e.file_type() {
+        FileType::Directory => {
+            if let Some(old) = existing.as_ref().filter(|i| i.is_dir()) {
+                set_meta(old, e);
+                return Ok(true);
+            }
+            Inode::new_dir(perm, Some(&dir))
+        }
+        FileType::Regular => {
+            let key = (e.dev_major, e.dev_minor, e.ino);
+            match hard_links.get(&key) {
+                Some(first) if e.nlink > 1 => {
+                    if !e.data.is_empty() {
+                        first.truncate(0)?;
+                        first.write_at(0, e.data)?;
+                    }
+                    first.clone()
+                }
+                _ => {
+                    let mut data = alloc::vec::Vec::new();
+                    data.try_reserve_exact(e.data.len()).map_err(|_| Errno::ENOMEM)?;
+                    data.extend_from_slice(e.data);
+                    let f = Inode::new_file(perm, data);
+                    if e.nlink > 1 {
+                        hard_links.insert(key, f.clone());
+                    }
+                    f
+                }
+            }
+        }
+        FileType::Symlink => Inode::new_symlink(LinkTarget::Path(e.data.to_vec())),
+        FileType::Fifo => Inode::new_fifo(perm),
+        FileType::CharDevice => {
+            let rdev = (e.rdev_major, e.rdev_minor);
+            match Device::ALL.iter().find(|(_, d)| d.rdev() == rdev) {
+                Some(&(_, d)) => Inode::new_device(d, perm),
+                None => {
+                    log::debug!(
+                        "initramfs: {:?}: no driver for device {rdev:?}",
+                        e.name_str().unwrap_or("?")
+                    );
+                    return Ok(false);
+                }
+            }
+        }
+        _ => return Ok(false),
+    };
+    if existing.is_some() {
+        dir.remove(&last)?;
+    }
+    set_meta(&inode, e);
+    dir.insert(&last, inode)?;
+    Ok(true)
+}
+
+fn set_meta(inode: &Inode, e: &Entry<'_>) {
+    let mut m = inode.meta.lock();
+    m.mode = (m.mode & !0o7777) | e.permissions();
+    m.uid = e.uid;
+    m.gid = e.gid;
+    let t = Timespec {
+        sec: e.mtime as i64,
+        nsec: 0,
+    };
+    m.mtime = t;
+    m.ctime = t;
+    m.atime = t;
+}

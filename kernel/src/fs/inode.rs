@@ -1,0 +1,327 @@
+//! The in-memory file tree (like Linux's ramfs): every file, directory and link lives in the heap.
+
+use super::devices::Device;
+use super::pipe::Pipe;
+use crate::syscall::errno::Errno;
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use linux_raw_sys::general::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
+use spin::Mutex;
+
+/// The longest file name.
+pub const NAME_MAX: usize = 255;
+/// The largest regular file (keeps a hostile `ftruncate` from exhausting memory in one call).
+pub const MAX_FILE_SIZE: u64 = 1 << 32;
+
+static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+
+/// A point in time, as `struct timespec` holds it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timespec {
+    /// Seconds since the epoch.
+    pub sec: i64,
+    /// Nanoseconds.
+    pub nsec: u32,
+}
+
+impl Timespec {
+    /// The wall clock now.
+    pub fn now() -> Timespec {
+        let ns = ember_frame::time::wall_clock_ns();
+        Timespec {
+            sec: (ns / 1_000_000_000) as i64,
+            nsec: (ns % 1_000_000_000) as u32,
+        }
+    }
+}
+
+/// An inode's attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta {
+    /// Type and permission bits (`st_mode`).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Number of names (directories: 2 + subdirectories).
+    pub nlink: u32,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last modification of the contents.
+    pub mtime: Timespec,
+    /// Last change of the attributes.
+    pub ctime: Timespec,
+}
+
+/// A directory's entries and its parent.
+pub struct Dir {
+    /// Entries by name (never `.` or `..`).
+    pub entries: BTreeMap<Vec<u8>, Arc<Inode>>,
+    /// The directory holding this one (`None` for the root: its `..` is itself).
+    pub parent: Option<Weak<Inode>>,
+}
+
+/// What a symbolic link points to.
+pub enum LinkTarget {
+    /// A stored path.
+    Path(Vec<u8>),
+    /// The calling process's executable (`/proc/self/exe`).
+    CurrentExe,
+}
+
+/// What an inode is.
+pub enum Kind {
+    /// A regular file.
+    File(Mutex<Vec<u8>>),
+    /// A directory.
+    Dir(Mutex<Dir>),
+    /// A symbolic link.
+    Symlink(LinkTarget),
+    /// A character device.
+    Device(Device),
+    /// A named pipe.
+    Fifo(Arc<Pipe>),
+}
+
+/// A file of any kind.
+pub struct Inode {
+    ino: u64,
+    /// Attributes.
+    pub meta: Mutex<Meta>,
+    /// Contents.
+    pub kind: Kind,
+}
+
+impl Inode {
+    fn new(kind: Kind, mode: u32) -> Arc<Inode> {
+        let t = match &kind {
+            Kind::File(_) => S_IFREG,
+            Kind::Dir(_) => S_IFDIR,
+            Kind::Symlink(_) => S_IFLNK,
+            Kind::Device(_) => S_IFCHR,
+            Kind::Fifo(_) => S_IFIFO,
+        };
+        let now = Timespec::now();
+        Arc::new(Inode {
+            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            meta: Mutex::new(Meta {
+                mode: t | (mode & 0o7777),
+                uid: 0,
+                gid: 0,
+                // Directories count their `.` and their name; other files count names as they get them.
+                nlink: if matches!(kind, Kind::Dir(_)) { 2 } else { 0 },
+                atime: now,
+                mtime: now,
+                ctime: now,
+            }),
+            kind,
+        })
+    }
+
+    /// A new empty regular file.
+    pub fn new_file(mode: u32, data: Vec<u8>) -> Arc<Inode> {
+        Inode::new(Kind::File(Mutex::new(data)), mode)
+    }
+
+    /// A new empty directory under `parent` (`None`: a root).
+    pub fn new_dir(mode: u32, parent: Option<&Arc<Inode>>) -> Arc<Inode> {
+        Inode::new(
+            Kind::Dir(Mutex::new(Dir {
+                entries: BTreeMap::new(),
+                parent: parent.map(Arc::downgrade),
+            })),
+            mode,
+        )
+    }
+
+    /// A new symbolic link.
+    pub fn new_symlink(target: LinkTarget) -> Arc<Inode> {
+        Inode::new(Kind::Symlink(target), 0o777)
+    }
+
+    /// A new character device node.
+    pub fn new_device(device: Device, mode: u32) -> Arc<Inode> {
+        Inode::new(Kind::Device(device), mode)
+    }
+
+    /// A new named pipe.
+    pub fn new_fifo(mode: u32) -> Arc<Inode> {
+        Inode::new(Kind::Fifo(Arc::new(Pipe::new())), mode)
+    }
+
+    /// The inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// Whether it is a directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, Kind::Dir(_))
+    }
+
+    /// The directory's state; `ENOTDIR` for anything else.
+    pub fn dir(&self) -> Result<&Mutex<Dir>, Errno> {
+        match &self.kind {
+            Kind::Dir(d) => Ok(d),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// The parent directory (the root's is itself).
+    pub fn parent(self: &Arc<Self>) -> Arc<Inode> {
+        match &self.kind {
+            Kind::Dir(d) => d
+                .lock()
+                .parent
+                .as_ref()
+                .and_then(Weak::upgrade)
+                .unwrap_or_else(|| self.clone()),
+            _ => self.clone(),
+        }
+    }
+
+    /// Looks `name` up in this directory.
+    pub fn lookup(&self, name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        self.dir()?.lock().entries.get(name).cloned().ok_or(Errno::ENOENT)
+    }
+
+    /// The link's target (`EINVAL` for anything else).
+    pub fn link_target(&self) -> Result<Vec<u8>, Errno> {
+        match &self.kind {
+            Kind::Symlink(LinkTarget::Path(p)) => Ok(p.clone()),
+            Kind::Symlink(LinkTarget::CurrentExe) => Ok(crate::process::current_exe_path()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The size `stat` reports.
+    pub fn size(&self) -> u64 {
+        match &self.kind {
+            Kind::File(data) => data.lock().len() as u64,
+            Kind::Symlink(_) => self.link_target().map_or(0, |t| t.len() as u64),
+            _ => 0,
+        }
+    }
+
+    /// Adds `child` as `name`; `EEXIST` when the name is taken. Counts links and records the parent of a
+    /// directory.
+    pub fn insert(self: &Arc<Self>, name: &[u8], child: Arc<Inode>) -> Result<(), Errno> {
+        if name.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut dir = self.dir()?.lock();
+        if dir.entries.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        if let Kind::Dir(d) = &child.kind {
+            d.lock().parent = Some(Arc::downgrade(self));
+            self.meta.lock().nlink += 1;
+        } else {
+            child.meta.lock().nlink += 1;
+        }
+        dir.entries.insert(name.to_vec(), child);
+        drop(dir);
+        self.touch_mtime();
+        Ok(())
+    }
+
+    /// Removes the entry `name` and returns it, undoing what [`Inode::insert`] counted.
+    pub fn remove(&self, name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        let child = self.dir()?.lock().entries.remove(name).ok_or(Errno::ENOENT)?;
+        if child.is_dir() {
+            let mut m = self.meta.lock();
+            m.nlink = m.nlink.saturating_sub(1);
+        } else {
+            let mut m = child.meta.lock();
+            m.nlink = m.nlink.saturating_sub(1);
+            m.ctime = Timespec::now();
+        }
+        self.touch_mtime();
+        Ok(child)
+    }
+
+    /// Whether the directory has no entries.
+    pub fn is_empty_dir(&self) -> bool {
+        self.dir().is_ok_and(|d| d.lock().entries.is_empty())
+    }
+
+    /// Marks the contents changed.
+    pub fn touch_mtime(&self) {
+        let now = Timespec::now();
+        let mut m = self.meta.lock();
+        m.mtime = now;
+        m.ctime = now;
+    }
+
+    /// Sets a regular file's length (zero-filled when it grows).
+    pub fn truncate(&self, len: u64) -> Result<(), Errno> {
+        match &self.kind {
+            Kind::File(data) => {
+                if len > MAX_FILE_SIZE {
+                    return Err(Errno::EFBIG);
+                }
+                let mut d = data.lock();
+                let len = len as usize;
+                let have = d.len();
+                if len > have {
+                    d.try_reserve(len - have).map_err(|_| Errno::ENOSPC)?;
+                }
+                d.resize(len, 0);
+                drop(d);
+                self.touch_mtime();
+                Ok(())
+            }
+            Kind::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Reads a regular file at `offset`; the number of bytes copied.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match &self.kind {
+            Kind::File(data) => {
+                let d = data.lock();
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(d.len());
+                let n = buf.len().min(d.len() - start);
+                buf[..n].copy_from_slice(&d[start..start + n]);
+                Ok(n)
+            }
+            Kind::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Writes a regular file at `offset` (zero-filling any gap); the number of bytes written.
+    pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let Kind::File(data) = &self.kind else {
+            return Err(Errno::EINVAL);
+        };
+        let end = offset.checked_add(buf.len() as u64).ok_or(Errno::EFBIG)?;
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let (start, end) = (offset as usize, end as usize);
+        let mut d = data.lock();
+        let have = d.len();
+        if end > have {
+            d.try_reserve(end - have).map_err(|_| Errno::ENOSPC)?;
+            d.resize(end, 0);
+        }
+        d[start..end].copy_from_slice(buf);
+        drop(d);
+        self.touch_mtime();
+        Ok(buf.len())
+    }
+
+    /// A copy of a regular file's contents.
+    pub fn contents(&self) -> Result<Vec<u8>, Errno> {
+        match &self.kind {
+            Kind::File(data) => Ok(data.lock().clone()),
+            Kind::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EACCES),
+        }
+    }
+}
