@@ -584,7 +584,7 @@ fn time_cases(v: &mut Vec<Case>) {
         name: "fs-tree".into(),
         on: On::Both,
         vm: Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.test=fs"),
-        input: None,
+        input: &[],
         check: Box::new(|o| {
             ready(o, "pvh")?;
             expect(o, "fs: terminal output\n")?;
@@ -596,7 +596,7 @@ fn time_cases(v: &mut Vec<Case>) {
         on: On::Qemu,
         vm: Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.test=tty"),
         // ^U kills "junk", DEL erases the "x", the carriage return ends the line as a newline.
-        input: Some(("tty: type a line", "junk\x15helx\x7fp me\r")),
+        input: &[("tty: type a line", "junk\x15helx\x7fp me\r")],
         check: Box::new(|o| {
             ready(o, "pvh")?;
             expect(o, "tty: read \"help me\\n\"")

@@ -132,16 +132,18 @@ pub fn spawn_init(
 ) -> Result<(), Errno> {
     let vm = Arc::new(crate::vm::Vm::new()?);
     let p = Process::new(alloc::sync::Weak::new(), vm, 0, 0);
-    let mut files = crate::fs::FdTable::new();
-    files.install_stdio()?;
     let t = Thread::new(
         p.clone(),
-        Arc::new(spin::Mutex::new(files)),
+        Arc::new(spin::Mutex::new(crate::fs::FdTable::new())),
         Arc::new(spin::Mutex::new(crate::fs::FsContext::new())),
         Some(p.pid),
     );
     p.threads.lock().push(t.clone());
     thread::spawn_with(t, move |t| {
+        // In init's own task: opening the console makes init's process group the terminal's foreground.
+        if let Err(e) = t.files.lock().lock().install_stdio() {
+            log::warn!("init: no console on fds 0-2 (error {})", e.0);
+        }
         let mut ctx = UserContext::default();
         for path in candidates {
             let mut argv = alloc::vec![path.clone()];
