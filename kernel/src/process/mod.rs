@@ -80,8 +80,13 @@ pub struct Thread {
 
 impl Process {
     fn new(parent: Weak<Process>, vm: Arc<Vm>, pgid: u32, sid: u32) -> Arc<Process> {
-        let pid = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let p = Arc::new(Process {
+        let p = Self::with_pid(NEXT_ID.fetch_add(1, Ordering::Relaxed), parent, vm, pgid, sid);
+        PROCESSES.lock().insert(p.pid, Arc::downgrade(&p));
+        p
+    }
+
+    fn with_pid(pid: u32, parent: Weak<Process>, vm: Arc<Vm>, pgid: u32, sid: u32) -> Arc<Process> {
+        Arc::new(Process {
             pid,
             parent: Mutex::new(parent),
             children: Mutex::new(Vec::new()),
@@ -100,9 +105,7 @@ impl Process {
             vfork_done: WaitQueue::new(),
             vforked: AtomicBool::new(false),
             alarm: Mutex::new((0, 0)),
-        });
-        PROCESSES.lock().insert(pid, Arc::downgrade(&p));
-        p
+        })
     }
 
     /// The process id.
@@ -259,13 +262,31 @@ pub fn all() -> Vec<Arc<Process>> {
     PROCESSES.lock().values().filter_map(Weak::upgrade).collect()
 }
 
-/// The calling thread.
+/// The calling thread. Kernel tasks that are not user threads (the boot task, the console's input task,
+/// self-tests) share one kernel thread of a pid-0 process, with its own files and root, as Linux's kernel
+/// threads have `init_files` and `init_fs`.
 pub fn current_thread() -> Arc<Thread> {
     let task = ember_frame::task::current();
-    task.data()
-        .downcast_ref::<Arc<Thread>>()
-        .cloned()
-        .expect("a system call from a task that is not a thread")
+    match task.data().downcast_ref::<Arc<Thread>>() {
+        Some(t) => t.clone(),
+        None => kernel_thread(),
+    }
+}
+
+fn kernel_thread() -> Arc<Thread> {
+    static KERNEL: Once<Arc<Thread>> = Once::new();
+    KERNEL
+        .call_once(|| {
+            let vm = Arc::new(Vm::new().expect("memory for the kernel's empty address space"));
+            let p = Process::with_pid(0, Weak::new(), vm, 0, 0);
+            Thread::new(
+                p,
+                Arc::new(Mutex::new(FdTable::new())),
+                Arc::new(Mutex::new(FsContext::new())),
+                Some(0),
+            )
+        })
+        .clone()
 }
 
 /// The calling process.
