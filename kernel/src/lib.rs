@@ -45,6 +45,9 @@ pub fn main(boot: &'static BootInfo) -> ! {
         }
     }
     random::seed_if_unseeded();
+    if cmdline.has("ember.strace") {
+        syscall::TRACE.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
     let initrd = mm::initrd_bytes();
     fs::init(initrd);
     signal_boot_timer(&cmdline);

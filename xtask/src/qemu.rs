@@ -160,6 +160,9 @@ pub struct Finished {
     pub stderr: String,
 }
 
+/// How long after its trigger a step's text is typed.
+const TYPING_DELAY: Duration = Duration::from_millis(300);
+
 /// Console input for a test: each `(trigger, text)` types `text` on the serial console once the output shows
 /// `trigger` after the previous step's trigger.
 pub type Input = &'static [(&'static str, &'static str)];
@@ -192,6 +195,9 @@ pub fn run(mut cmd: Command, timeout: Duration, input: Input) -> Result<Finished
                     break;
                 };
                 seen += at + trigger.len();
+                // As a person would: a program that printed its prompt may not be reading yet, and a shell
+                // drains what arrives in the moment after a line (busybox, waiting for a cursor report).
+                std::thread::sleep(TYPING_DELAY);
                 if let Some(stdin) = stdin.as_mut() {
                     let _ = stdin.write_all(text.as_bytes());
                     let _ = stdin.flush();
@@ -215,7 +221,18 @@ pub fn run(mut cmd: Command, timeout: Duration, input: Input) -> Result<Finished
         if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("QEMU did not exit within {timeout:?}: the kernel hangs"));
+            let console = String::from_utf8_lossy(&out.join().unwrap_or_default()).replace('\r', "");
+            let tail: String = console
+                .chars()
+                .rev()
+                .take(3000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            return Err(format!(
+                "QEMU did not exit within {timeout:?}: the kernel hangs\n--- console (end) ---\n{tail}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(2));
     };

@@ -90,7 +90,8 @@ const SHELL_SESSION: crate::qemu::Input = &[
     ("cat\n", "typed line\r"),
     ("typed line\ntyped line", "\x04"),
     ("# ", "echo after cat\r"),
-    ("after cat\n", "echo started; sleep 100; echo not reached\r"),
+    // The job prints `started` once it is the terminal's foreground group, then becomes `sleep 100`.
+    ("after cat\n", "(echo started; exec sleep 100)\r"),
     ("started\n", "\x03"),
     ("# ", "echo interrupted\r"),
     ("interrupted\n", "exit 3\r"),
@@ -189,11 +190,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
                     "started\n",
                     "interrupted\n",
                 ],
-            )?;
-            if o.output.contains("\nnot reached\n") {
-                return Err("^C did not stop `sleep 100`".into());
-            }
-            Ok(())
+            )
         }),
     ));
     // No init anywhere: Linux's "no working init found", as a failure.

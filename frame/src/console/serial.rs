@@ -46,7 +46,7 @@ impl Uart {
             outb(b + THR, 0x01); // divisor 1 = 115200 baud
             outb(b + IER, 0x00);
             outb(b + LCR, 0x03); // 8N1, DLAB off
-            outb(b + FCR, 0xC7); // FIFOs on and cleared, 14-byte trigger
+            outb(b + FCR, 0x07); // FIFOs on and cleared, interrupt at every received byte
             outb(b + MCR, 0x0B); // DTR, RTS, OUT2 (gates the interrupt line on PCs)
         }
     }

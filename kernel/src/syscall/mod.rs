@@ -21,6 +21,9 @@ use errno::{Errno, SysResult};
 use linux_raw_sys::general as nr;
 use spin::Mutex;
 
+/// `ember.strace`: log every system call with its first arguments and result (for debugging).
+pub static TRACE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// What the thread loop does after a system call.
 pub enum Flow {
     /// Put the value in `rax` and return to the caller.
@@ -63,6 +66,17 @@ pub fn dispatch(thread: &Thread, ctx: &mut UserContext) -> Flow {
             None => Err(unknown(n)),
         },
     };
+    if TRACE.load(core::sync::atomic::Ordering::Relaxed) {
+        log::info!(
+            "[{}] syscall {n}({:#x}, {:#x}, {:#x}, {:#x}) = {:?}",
+            thread.tid(),
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            result
+        );
+    }
     match result {
         Ok(v) => Flow::Return(v),
         Err(Errno::EINTR) => Flow::Interrupted,
