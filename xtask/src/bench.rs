@@ -100,9 +100,16 @@ fn progress(what: &str) {
     println!("bench: {what}");
 }
 
+/// Debian's cloud kernel, the Linux peer (also what `cargo xtask conformance --linux` boots), downloaded into
+/// `target/bench/linux/` once.
+pub fn linux_kernel() -> Result<PathBuf, String> {
+    let dir = workspace_root().join("target").join("bench").join("linux");
+    crate::debian::kernel("linux-image-cloud-amd64", &[], &dir)
+}
+
 /// Debian's cloud kernel with an initramfs holding only `/init` (bench-init) and `/dev/console`.
 fn linux_peer(dir: &Path) -> Result<Peer, String> {
-    let kernel = crate::debian::kernel("linux-image-cloud-amd64", &[], &dir.join("linux"))?;
+    let kernel = linux_kernel()?;
     let status = Command::new(image::cargo())
         .args(["build", "--quiet", "--release", "-p", "bench-init"])
         .current_dir(workspace_root())

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 4] = ["hello", "syscalls", "threads", "forkexec"];
+pub const C_PROGRAMS: [&str; 5] = ["hello", "syscalls", "threads", "forkexec", "stress"];
 
 /// The applets `/bin` links to busybox: what a shell session needs.
 const APPLETS: [&str; 13] = [
@@ -186,6 +186,40 @@ impl Initramfs {
         Ok(this)
     }
 
+    /// Adds `/bin/APPLET -> busybox` links for every applet of Debian's busybox (`busybox --list`) that
+    /// [`Initramfs::busybox`] did not link, as `busybox --install -s /bin` would (without needing the guest to
+    /// make symlinks). Call after [`Initramfs::busybox`].
+    pub fn all_applets(mut self) -> Result<Self, String> {
+        let out = Command::new(busybox()?)
+            .arg("--list")
+            .output()
+            .map_err(|e| format!("cannot run busybox --list: {e}"))?;
+        if !out.status.success() {
+            return Err("busybox --list failed".into());
+        }
+        for applet in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let path = format!("/bin/{applet}");
+            if !self.paths.contains(&path) {
+                self = self.symlink(&path, "busybox")?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// Adds an empty directory at `path`.
+    pub fn dir(mut self, path: &str) -> Result<Self, String> {
+        let name = self.claim(path)?;
+        self.cpio.dir(&name);
+        Ok(self)
+    }
+
+    /// Adds a character device node at `path`.
+    pub fn char_device(mut self, path: &str, major: u32, minor: u32) -> Result<Self, String> {
+        let name = self.claim(path)?;
+        self.cpio.char_device(&name, major, minor);
+        Ok(self)
+    }
+
     /// Adds the host file `source` at `path`, mode 0755.
     pub fn file(mut self, path: &str, source: &Path) -> Result<Self, String> {
         let data = std::fs::read(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
@@ -210,16 +244,24 @@ impl Initramfs {
 
     /// Writes `target/clients/NAME.cpio` (a `newc` archive) and returns its path. Fails without an `/init`.
     pub fn write(self) -> Result<PathBuf, String> {
+        self.write_in(&dir())
+    }
+
+    /// Writes `DIR/NAME.cpio` (a `newc` archive) and returns its path. Fails without an `/init`.
+    pub fn write_in(self, dir: &Path) -> Result<PathBuf, String> {
         if !self.paths.iter().any(|p| p == "/init") {
             return Err(format!("initramfs {} has no /init", self.name));
         }
-        self.write_without_init()
+        self.write_without_init_in(dir)
     }
 
     /// Writes the archive even though it has no `/init` (for tests of what the kernel does then).
     pub fn write_without_init(self) -> Result<PathBuf, String> {
-        let dir = dir();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        self.write_without_init_in(&dir())
+    }
+
+    fn write_without_init_in(self, dir: &Path) -> Result<PathBuf, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = dir.join(format!("{}.cpio", self.name));
         std::fs::write(&path, self.cpio.finish()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(path)
@@ -270,6 +312,7 @@ for libc in musl glibc; do
   run /$libc/threads
   run /$libc/forkexec
 done
+run /musl/stress 1 2000
 run /rust-hello
 exec /bin/sh -i
 "#;

@@ -7,6 +7,7 @@
 //! cargo xtask test [--firecracker [PATH]]
 //! cargo xtask bench
 //! cargo xtask clients
+//! cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
 //! ```
 
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@
 mod bench;
 mod boot_tests;
 mod clients;
+mod conformance;
 mod cpio;
 mod debian;
 mod firecracker;
@@ -30,9 +32,12 @@ const USAGE: &str = "usage:
   cargo xtask test [--firecracker [PATH]]
   cargo xtask bench
   cargo xtask clients
+  cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
 A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.
 Without --initrd, run boots target/clients/busybox.cpio (busybox, /init starts a shell).
-clients builds the user-space test programs and initramfs images under target/clients/ and prints their paths.";
+clients builds the user-space test programs and initramfs images under target/clients/ and prints their paths.
+conformance runs the LTP system-call subset (default ../shared/conformance/ltp) on ember, or on Linux with
+--linux, and writes target/conformance/results-<ember|linux>.txt; failing tests do not fail the command.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Some("bench") => qemu::ensure_installed()
             .and_then(|()| bench::run())
             .map(|()| ExitCode::SUCCESS),
+        Some("conformance") => conformance::run(&args[1..]),
         Some("clients") if args.len() == 1 => clients::build_all().map(|paths| {
             for p in paths {
                 println!("{}", p.display());

@@ -152,12 +152,38 @@ pub fn ensure_installed() -> Result<(), String> {
 
 /// What a finished QEMU process printed and how it ended.
 pub struct Finished {
-    /// Exit status (`None`: killed by a signal).
+    /// Exit status (`None`: killed by a signal, or by us).
     pub status: Option<i32>,
     /// Standard output (the serial console), carriage returns removed.
     pub stdout: String,
     /// Standard error (QEMU's own messages).
     pub stderr: String,
+    /// Why we stopped QEMU, when it did not exit by itself.
+    pub stopped: Option<Stopped>,
+}
+
+/// When [`watch`] stops a VM that has not exited.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Wall-clock limit of the whole run.
+    pub total: Duration,
+    /// Stop when the console has been silent for this long (counted from the start, too).
+    pub silence: Option<Duration>,
+    /// Once the console shows this text, give QEMU [`Limits::grace`] to exit by itself, then stop it.
+    pub done: Option<&'static str>,
+    /// See [`Limits::done`].
+    pub grace: Duration,
+}
+
+/// Why [`watch`] killed QEMU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// It ran past [`Limits::total`].
+    Timeout,
+    /// The console was silent for [`Limits::silence`].
+    Silent,
+    /// It printed [`Limits::done`] and did not exit within [`Limits::grace`].
+    Done,
 }
 
 /// How long after its trigger a step's text is typed.
@@ -168,7 +194,41 @@ const TYPING_DELAY: Duration = Duration::from_millis(300);
 pub type Input = &'static [(&'static str, &'static str)];
 
 /// Runs `cmd` to completion, killing it after `timeout`, typing `input` on standard input (the serial console).
-pub fn run(mut cmd: Command, timeout: Duration, input: Input) -> Result<Finished, String> {
+pub fn run(cmd: Command, timeout: Duration, input: Input) -> Result<Finished, String> {
+    let limits = Limits {
+        total: timeout,
+        silence: None,
+        done: None,
+        grace: Duration::ZERO,
+    };
+    let f = watch(cmd, limits, input, |_| {})?;
+    match f.stopped {
+        None => Ok(f),
+        Some(_) => {
+            let tail: String = f
+                .stdout
+                .chars()
+                .rev()
+                .take(3000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            Err(format!(
+                "QEMU did not exit within {timeout:?}: the kernel hangs\n--- console (end) ---\n{tail}"
+            ))
+        }
+    }
+}
+
+/// Runs `cmd` until it exits or `limits` stop it, handing every chunk of console output to `progress` as it
+/// comes; `input` as in [`run`]. An error only when QEMU cannot be started.
+pub fn watch(
+    mut cmd: Command,
+    limits: Limits,
+    input: Input,
+    mut progress: impl FnMut(&str),
+) -> Result<Finished, String> {
     let mut child = cmd
         .stdin(if input.is_empty() {
             Stdio::null()
@@ -182,13 +242,12 @@ pub fn run(mut cmd: Command, timeout: Duration, input: Input) -> Result<Finished
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let mut stdin = child.stdin.take();
+    let (chunks, received) = std::sync::mpsc::channel::<Vec<u8>>();
     let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
         let mut chunk = [0u8; 4096];
         // Triggers are matched against the output without carriage returns, from where the last one matched.
         let (mut step, mut seen, mut clean) = (0, 0, String::new());
         while let Ok(n @ 1..) = stdout.read(&mut chunk) {
-            s.extend_from_slice(&chunk[..n]);
             clean.extend(String::from_utf8_lossy(&chunk[..n]).chars().filter(|&c| c != '\r'));
             while let Some((trigger, text)) = input.get(step) {
                 let Some(at) = clean[seen..].find(trigger) else {
@@ -204,8 +263,10 @@ pub fn run(mut cmd: Command, timeout: Duration, input: Input) -> Result<Finished
                 }
                 step += 1;
             }
+            if chunks.send(chunk[..n].to_vec()).is_err() {
+                break;
+            }
         }
-        s
     });
     let err = std::thread::spawn(move || {
         let mut s = Vec::new();
@@ -213,32 +274,54 @@ pub fn run(mut cmd: Command, timeout: Duration, input: Input) -> Result<Finished
         s
     });
     let start = Instant::now();
+    let mut last_output = start;
+    let mut done_at: Option<Instant> = None;
+    let mut console = Vec::new();
+    // How far `console` has been searched for `limits.done` (less the marker's length, which may straddle chunks).
+    let mut searched = 0;
+    let mut stopped = None;
     // Polled often: the bench measures wall time around this call.
     let status = loop {
+        while let Ok(chunk) = received.try_recv() {
+            last_output = Instant::now();
+            progress(&String::from_utf8_lossy(&chunk));
+            console.extend_from_slice(&chunk);
+        }
+        if let (Some(done), None) = (limits.done, done_at) {
+            if console[searched..].windows(done.len()).any(|w| w == done.as_bytes()) {
+                done_at = Some(Instant::now());
+            }
+            searched = console.len().saturating_sub(done.len());
+        }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status.code();
         }
-        if start.elapsed() > timeout {
+        let now = Instant::now();
+        stopped = if done_at.is_some_and(|t| now - t > limits.grace) {
+            Some(Stopped::Done)
+        } else if now - start > limits.total {
+            Some(Stopped::Timeout)
+        } else if limits.silence.is_some_and(|s| now - last_output > s) {
+            Some(Stopped::Silent)
+        } else {
+            None
+        };
+        if stopped.is_some() {
             let _ = child.kill();
             let _ = child.wait();
-            let console = String::from_utf8_lossy(&out.join().unwrap_or_default()).replace('\r', "");
-            let tail: String = console
-                .chars()
-                .rev()
-                .take(3000)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            return Err(format!(
-                "QEMU did not exit within {timeout:?}: the kernel hangs\n--- console (end) ---\n{tail}"
-            ));
+            break None;
         }
         std::thread::sleep(Duration::from_millis(2));
     };
+    let _ = out.join();
+    for chunk in received.try_iter() {
+        progress(&String::from_utf8_lossy(&chunk));
+        console.extend_from_slice(&chunk);
+    }
     Ok(Finished {
         status,
-        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).replace('\r', ""),
+        stdout: String::from_utf8_lossy(&console).replace('\r', ""),
         stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+        stopped,
     })
 }
