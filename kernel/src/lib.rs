@@ -48,8 +48,10 @@ pub fn main(boot: &'static BootInfo) -> ! {
     if cmdline.has("ember.strace") {
         syscall::TRACE.store(true, core::sync::atomic::Ordering::Relaxed);
     }
-    let initrd = mm::initrd_bytes();
-    fs::init(initrd);
+    let initrd = mm::take_initrd();
+    fs::init(initrd.as_ref().map(|i| i.bytes()));
+    let have_initrd = initrd.is_some();
+    drop(initrd);
     signal_boot_timer(&cmdline);
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.
     println!(
@@ -58,7 +60,7 @@ pub fn main(boot: &'static BootInfo) -> ! {
         mm::usable_bytes() >> 20,
         time::now_ns() / 1000
     );
-    if self_test || (initrd.is_none() && cmdline.value("init").is_none()) {
+    if self_test || (!have_initrd && cmdline.value("init").is_none()) {
         // Nothing to run: the VM was started to boot (or to test the kernel), not to work.
         power_off(ExitStatus::Success)
     }

@@ -95,7 +95,8 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Takes all free memory through the heap, writes every page of it, and checks the initrd is unchanged.
 fn fill_memory() -> Result<(), &'static str> {
-    let initrd_before = mm::initrd_bytes().map(fnv1a);
+    let initrd = mm::take_initrd();
+    let initrd_before = initrd.as_ref().map(|i| fnv1a(i.bytes()));
     const CHUNK: usize = 64 * 1024;
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     loop {
@@ -117,7 +118,7 @@ fn fill_memory() -> Result<(), &'static str> {
         mm::free_bytes() >> 10
     );
     if let Some(before) = initrd_before {
-        let after = mm::initrd_bytes().map(fnv1a);
+        let after = initrd.as_ref().map(|i| fnv1a(i.bytes()));
         ember_frame::println!("ember: initrd fnv1a={:016x}", after.unwrap_or(0));
         if after != Some(before) {
             return Err("the initrd changed while memory was filled");

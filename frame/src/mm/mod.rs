@@ -219,15 +219,50 @@ pub(crate) fn alloc_shared_page() -> Option<u64> {
     frame::alloc_zeroed()
 }
 
-/// The initrd's contents, if the VMM gave one that lies wholly in RAM. Its frames were reserved at boot and
-/// are never handed out, so nothing writes them while this shared slice exists.
-pub fn initrd_bytes() -> Option<&'static [u8]> {
+/// The initrd, owned: [`take_initrd`] hands it out once, and dropping it returns its memory to the frame
+/// allocator (Linux's "Freeing initrd memory"), once the kernel has unpacked it.
+#[derive(Debug)]
+pub struct Initrd {
+    range: PhysRange,
+}
+
+static INITRD_TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// The initrd, if the VMM gave one that lies wholly in RAM; `None` the second time.
+pub fn take_initrd() -> Option<Initrd> {
     let info = crate::boot::info();
     let r = info.initrd?;
     if !info.memory.ram().any(|ram| ram.start <= r.start && r.end <= ram.end) {
         return None;
     }
-    // SAFETY: the range lies in RAM, so the direct map covers it; `init` reserved it from the frame allocator
-    // before anything could allocate, so no one else holds a mutable reference; it lives as long as the kernel.
-    Some(unsafe { core::slice::from_raw_parts(layout::phys_to_virt(r.start) as *const u8, r.len() as usize) })
+    if INITRD_TAKEN.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        return None;
+    }
+    Some(Initrd { range: r })
+}
+
+impl Initrd {
+    /// The contents.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the range lies in RAM, so the direct map covers it; `init` reserved it from the frame
+        // allocator, and only this handle (there is at most one) frees it, after the borrow ends.
+        unsafe {
+            core::slice::from_raw_parts(
+                layout::phys_to_virt(self.range.start) as *const u8,
+                self.range.len() as usize,
+            )
+        }
+    }
+}
+
+impl Drop for Initrd {
+    fn drop(&mut self) {
+        // Only whole pages: the partial pages at either end were never handed to the allocator.
+        let start = self.range.start.next_multiple_of(PAGE_SIZE);
+        let end = self.range.end & !(PAGE_SIZE - 1);
+        if start < end {
+            frame::add_free(PhysRange::new(start, end));
+            log::info!("freed initrd memory: {} KiB", (end - start) / 1024);
+        }
+    }
 }

@@ -319,7 +319,13 @@ impl Inode {
     /// A copy of a regular file's contents.
     pub fn contents(&self) -> Result<Vec<u8>, Errno> {
         match &self.kind {
-            Kind::File(data) => Ok(data.lock().clone()),
+            Kind::File(data) => {
+                let data = data.lock();
+                let mut copy = Vec::new();
+                copy.try_reserve_exact(data.len()).map_err(|_| Errno::ENOMEM)?;
+                copy.extend_from_slice(&data);
+                Ok(copy)
+            }
             Kind::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EACCES),
         }

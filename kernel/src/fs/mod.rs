@@ -115,14 +115,14 @@ pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
     Ok((full, inode.contents()?))
 }
 
-/// The contents of the regular file open as `fd`, for a private `mmap` of it.
-pub fn map_file(fd: i32) -> Result<Vec<u8>, Errno> {
+/// The inode number and contents of the regular file open as `fd`, for an `mmap` of it.
+pub fn map_file(fd: i32) -> Result<(u64, Vec<u8>), Errno> {
     let file = crate::process::current_files().lock().get(fd).ok_or(Errno::EBADF)?;
     if !file.readable() {
         return Err(Errno::EACCES);
     }
     match file.inode() {
-        Some(inode) if matches!(inode.kind, Kind::File(_)) => inode.contents(),
+        Some(inode) if matches!(inode.kind, Kind::File(_)) => Ok((inode.ino(), inode.contents()?)),
         _ => Err(Errno::ENODEV),
     }
 }

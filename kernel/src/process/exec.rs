@@ -25,7 +25,7 @@ pub fn execve(
     let mut argv = argv;
     for _ in 0..=MAX_INTERPRETERS {
         let (exe, data) = crate::fs::resolve_exec(&path)?;
-        let data: Arc<[u8]> = data.into();
+        let data = Arc::new(data);
         if let Some((interp, arg)) = shebang(&data) {
             // argv becomes: interpreter [arg] path argv[1..]
             let mut new = alloc::vec![interp.clone()];
@@ -64,7 +64,7 @@ pub fn load(
     process: &Arc<Process>,
     ctx: &mut UserContext,
     path: &[u8],
-    data: Arc<[u8]>,
+    data: Arc<Vec<u8>>,
     argv: &[&[u8]],
     envp: &[&[u8]],
 ) -> Result<(), Errno> {

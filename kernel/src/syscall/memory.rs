@@ -2,7 +2,7 @@
 
 use super::errno::{Errno, SysResult};
 use crate::process::current;
-use crate::vm::{Backing, Prot, Region};
+use crate::vm::{Backing, Prot, Region, SharedFile};
 use alloc::sync::Arc;
 use linux_raw_sys::general as nr;
 
@@ -59,16 +59,20 @@ fn mmap(a: [u64; 6]) -> SysResult {
     let backing = if flags & MAP_ANONYMOUS != 0 {
         Backing::Anonymous
     } else {
-        let file = crate::fs::map_file(fd as i32)?;
-        if shared && prot.write {
-            // Writable shared file mappings would have to write back: not supported yet.
-            return Err(Errno::ENODEV);
-        }
-        Backing::File {
-            data: Arc::from(file),
-            vaddr: 0,
-            offset,
-            len: 0,
+        let (ino, data) = crate::fs::map_file(fd as i32)?;
+        if shared {
+            Backing::Shared {
+                file: SharedFile::of(ino, data),
+                vaddr: 0,
+                first_page: offset / 4096,
+            }
+        } else {
+            Backing::File {
+                data: Arc::new(data),
+                vaddr: 0,
+                offset,
+                len: 0,
+            }
         }
     };
     let vm = current().vm();
@@ -86,13 +90,18 @@ fn mmap(a: [u64; 6]) -> SysResult {
                         len: avail.min(end - start),
                     }
                 }
+                Backing::Shared { file, first_page, .. } => Backing::Shared {
+                    file,
+                    vaddr: start,
+                    first_page,
+                },
                 b => b,
             };
             Region {
                 start,
                 end,
                 prot,
-                shared: shared && matches!(backing, Backing::Anonymous),
+                shared,
                 backing,
             }
         },

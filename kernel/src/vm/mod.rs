@@ -12,7 +12,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use ember_frame::mm::{Frame, PageProt, UserAddr, VmSpace};
 use ember_frame::user::USER_END;
-pub use region::{Backing, Prot, Region};
+pub use region::{Backing, Prot, Region, SharedFile};
 use spin::Mutex;
 
 /// Page size.
@@ -232,7 +232,7 @@ impl Vm {
             }
         };
         let r = region(start, start + len);
-        let shared_anon = r.shared;
+        let shared_anon = r.shared && matches!(r.backing, Backing::Anonymous);
         self.inner.lock().regions.insert(start, r);
         if shared_anon {
             // Shared pages must exist before a fork can share them: map them now.

@@ -2,8 +2,11 @@
 
 use super::{PAGE, zeroed_frame};
 use crate::syscall::errno::Errno;
-use alloc::sync::Arc;
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
 use ember_frame::mm::{Frame, PageProt};
+use spin::Mutex;
 
 /// Access rights of a region (`PROT_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +42,20 @@ impl Prot {
 pub enum Backing {
     /// Zero-filled memory.
     Anonymous,
+    /// A file mapped `MAP_SHARED`: the page at `vaddr` is file page `first_page`.
+    Shared {
+        /// The file's shared pages.
+        file: Arc<SharedFile>,
+        /// The address of `first_page`.
+        vaddr: u64,
+        /// The file page mapped at `vaddr`.
+        first_page: u64,
+    },
     /// Bytes of a file, private to the process: `file[offset..offset + len]` appear at `vaddr`; the rest of
     /// the region reads as zeros (an executable's `.bss`).
     File {
         /// The file's contents.
-        data: Arc<[u8]>,
+        data: Arc<Vec<u8>>,
         /// The address where the file bytes start.
         vaddr: u64,
         /// Offset in `data` of the byte at `vaddr`.
@@ -51,6 +63,50 @@ pub enum Backing {
         /// How many file bytes the region maps.
         len: u64,
     },
+}
+
+/// The pages of a file mapped `MAP_SHARED`: every shared mapping of the file, in every process, maps these
+/// frames, made from the file's contents at the first mapping. Writes through the mappings are not written
+/// back to the file (nor `write`s to the file seen in them): enough for the common use, memory shared between
+/// processes through a `/dev/shm` file.
+pub struct SharedFile {
+    data: Vec<u8>,
+    pages: Mutex<BTreeMap<u64, Frame>>,
+}
+
+/// Shared mappings by inode number, while any mapping lives.
+static SHARED_FILES: Mutex<BTreeMap<u64, Weak<SharedFile>>> = Mutex::new(BTreeMap::new());
+
+impl SharedFile {
+    /// The shared pages of inode `ino` (made from `data` when no mapping of it lives).
+    pub fn of(ino: u64, data: Vec<u8>) -> Arc<SharedFile> {
+        let mut files = SHARED_FILES.lock();
+        files.retain(|_, f| f.strong_count() > 0);
+        if let Some(f) = files.get(&ino).and_then(Weak::upgrade) {
+            return f;
+        }
+        let f = Arc::new(SharedFile {
+            data,
+            pages: Mutex::new(BTreeMap::new()),
+        });
+        files.insert(ino, Arc::downgrade(&f));
+        f
+    }
+
+    /// The frame of file page `index`.
+    fn page(&self, index: u64) -> Result<Frame, Errno> {
+        let mut pages = self.pages.lock();
+        if let Some(f) = pages.get(&index) {
+            return Ok(f.clone());
+        }
+        let frame = zeroed_frame()?;
+        let start = (index * PAGE) as usize;
+        if let Some(bytes) = self.data.get(start..(start + PAGE as usize).min(self.data.len())) {
+            frame.write_bytes(0, bytes);
+        }
+        pages.insert(index, frame.clone());
+        Ok(frame)
+    }
 }
 
 /// A range of the address space. See the module documentation.
@@ -112,6 +168,15 @@ impl Region {
                 offset: *offset,
                 len: *len,
             },
+            Backing::Shared {
+                file,
+                vaddr,
+                first_page,
+            } => Backing::Shared {
+                file: file.clone(),
+                vaddr: vaddr - self.start + to,
+                first_page: *first_page,
+            },
         };
         Region {
             start: to,
@@ -123,6 +188,14 @@ impl Region {
 
     /// A new frame with the contents of the page at `page`.
     pub fn fill(&self, page: u64) -> Result<Frame, Errno> {
+        if let Backing::Shared {
+            file,
+            vaddr,
+            first_page,
+        } = &self.backing
+        {
+            return file.page(first_page + (page - vaddr) / PAGE);
+        }
         let frame = zeroed_frame()?;
         if let Backing::File {
             data,
