@@ -19,6 +19,7 @@ pub mod open;
 pub mod path;
 pub mod pipe;
 pub mod poll;
+pub mod proc;
 pub mod stat;
 pub mod tty;
 
@@ -60,6 +61,9 @@ pub fn init(initrd: Option<&[u8]>) {
         }
     }
     let proc = ensure_dir(&root, b"proc", 0o555);
+    if let Some(p) = &proc {
+        self::proc::init(p);
+    }
     if let Some(this) = proc.and_then(|p| ensure_dir(&p, b"self", 0o555)) {
         let _ = this.remove(b"exe");
         add(&this, b"exe", Inode::new_symlink(LinkTarget::CurrentExe));

@@ -52,6 +52,7 @@ pub fn open(ctx: &FsContext, start: Arc<Inode>, path: &[u8], flags: u32, mode: u
 
 /// Makes the open-file description of `inode` for `flags`.
 pub fn open_inode(inode: Arc<Inode>, flags: u32) -> Result<Arc<OpenFile>, Errno> {
+    super::proc::refresh(&inode);
     let access = flags & O_ACCMODE;
     if access == O_ACCMODE && flags & O_PATH == 0 {
         return Err(Errno::EINVAL);
