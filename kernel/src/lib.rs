@@ -48,8 +48,11 @@ pub fn main(boot: &'static BootInfo) -> ! {
     if cmdline.has("ember.strace") {
         syscall::TRACE.store(true, core::sync::atomic::Ordering::Relaxed);
     }
-    let initrd = mm::take_initrd();
-    fs::init(initrd.as_ref().map(|i| i.bytes()));
+    // A self-test run ends after `ready`: its initrd (if any) is test data, not a root file system.
+    let initrd = if self_test { None } else { mm::take_initrd() };
+    if !self_test {
+        fs::init(initrd.as_ref().map(|i| i.bytes()));
+    }
     let have_initrd = initrd.is_some();
     drop(initrd);
     signal_boot_timer(&cmdline);

@@ -167,12 +167,25 @@ fn firecracker_outcome(run: &firecracker::FcRun) -> Outcome {
         to.push_str(line);
         to.push('\n');
     }
-    let failed = ["ember: FATAL", "ember: PANIC", "ember: error:"]
-        .iter()
-        .any(|n| console.contains(n));
-    let status = match run.status {
-        Some(0) if failed => Some(3),
-        s => s,
+    // What QEMU's isa-debug-exit would have reported: 3 for a fatal error, 2N+1 for init's exit status N.
+    let failed = [
+        "ember: FATAL",
+        "ember: PANIC",
+        "ember: error: self-test",
+        "ember: no working init found",
+    ]
+    .iter()
+    .any(|n| console.contains(n));
+    let init_status = console.lines().find_map(|l| {
+        l.strip_prefix("ember: init exited with status ")?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    });
+    let status = match (run.status, init_status) {
+        (Some(0), _) if failed => Some(3),
+        (Some(0), Some(n)) if n != 0 => Some(2 * n + 1),
+        (s, _) => s,
     };
     Outcome {
         status,

@@ -64,7 +64,13 @@ pub fn without_pvh_note(kernel: &Path) -> Result<PathBuf, String> {
 
 /// Firecracker's JSON configuration for `vm`, with paths as the Firecracker process will see them.
 fn config(kernel: &str, vm: &Vm, initrd: Option<&str>, disks: &[String]) -> String {
-    let args = format!("{} {DEFAULT_ARGS} ember.boot_timer={BOOT_TIMER}", vm.cmdline);
+    // The boot timer's address, unless the case sets its own (the last value on a command line wins).
+    let timer = if vm.cmdline.contains("ember.boot_timer=") {
+        String::new()
+    } else {
+        format!(" ember.boot_timer={BOOT_TIMER}")
+    };
+    let args = format!("{} {DEFAULT_ARGS}{timer}", vm.cmdline);
     let initrd = initrd.map_or("null".to_string(), |p| format!("\"{p}\""));
     let drives: Vec<String> = disks
         .iter()
