@@ -179,7 +179,12 @@ pub(super) fn block_current(cur: &Arc<Task>, deadline_ns: Option<u64>) {
 
 /// Ends the current task. Its stack is freed once another task runs.
 pub fn exit_current() -> ! {
-    let cur = current();
+    let raw = this_cpu().current_task.load(Ordering::Acquire) as *const Task;
+    assert!(!raw.is_null(), "exit_current before the scheduler starts");
+    // SAFETY: the per-CPU current-task reference keeps the task alive until the next task releases it after
+    // the switch, when this frame is gone for good. No count is added: a clone held here would never be
+    // dropped (this function does not return), and the task and its stack would leak.
+    let cur = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(raw) });
     cur.set_state(State::Exited);
     *cur.vm_space.lock() = None;
     schedule(&cur);
