@@ -88,6 +88,17 @@ echo \"pid of init: $$\"
 exit 3
 ";
 
+/// The threaded clients (pthreads with musl and glibc, Rust threads and channels), 100 rounds.
+const REPEAT_SCRIPT: &str = "#!/bin/sh
+ok=0; bad=0; i=0
+while [ $i -lt 100 ]; do
+  if /threads-musl > /o1 && /threads-glibc > /o2 && /rust-hello > /o3; then ok=$((ok+1)); else bad=$((bad+1)); cat /o1 /o2 /o3; fi
+  i=$((i+1))
+done
+echo \"repeat: ok=$ok bad=$bad\"
+exit $bad
+";
+
 /// Three seeds of the random-syscall stress client, then a clean exit.
 const STRESS_SCRIPT: &str = "#!/bin/sh
 mkdir -p /tmp
@@ -174,6 +185,21 @@ pub fn cases() -> Result<Vec<Case>, String> {
                 ],
             )
         }),
+    ));
+    // The threaded clients, 100 times in a row in one boot.
+    let repeat = Initramfs::new("threads-repeat")
+        .busybox()?
+        .file("/threads-musl", &clients::c_program(Libc::Musl, "threads")?)?
+        .file("/threads-glibc", &clients::c_program(Libc::Glibc, "threads")?)?
+        .file("/rust-hello", &clients::rust_hello()?)?
+        .script("/init", REPEAT_SCRIPT)?
+        .write()?;
+    v.push(case(
+        "user-threads-100-times".into(),
+        On::Both,
+        vm(Boot::Pvh, repeat, ""),
+        &[],
+        Box::new(|o| exited(o, 0, &["repeat: ok=100 bad=0"])),
     ));
     let rust = with_init("rust-hello", &clients::rust_hello()?)?;
     v.push(case(
