@@ -17,6 +17,7 @@
 //! | `blk-read-speed` | reads the first disk end to end and reports MiB/s                            |
 //! | `random`         | the generator was seeded (from virtio-rng) and produces bytes                |
 //! | `tasks`          | tasks switch, wait queues wake, sleepers wake on the timer                   |
+//! | `heap-fragmented`| the heap grows when free memory is scattered page by page                    |
 //! | `irq-sleep`      | an interrupt handler that sleeps is stopped with a clear panic                |
 //! | `irq-trap`       | a trap inside an interrupt handler is reported as fatal, not nested          |
 //! | `fs`             | the file tree from an initramfs, paths, open flags, devices, pipes, terminal output |
@@ -68,6 +69,7 @@ pub fn run(name: &str, devices: &mut Devices) -> Result<(), Error> {
         "tasks" => crate::selftest_framework::tasks(),
         "user-mode" => crate::selftest_framework::user_mode(),
         "irq-sleep" => crate::selftest_framework::misbehaving_handler("sleep"),
+        "heap-fragmented" => crate::selftest_framework::heap_fragmented(),
         "irq-trap" => crate::selftest_framework::misbehaving_handler("trap"),
         "fs" => crate::selftest_fs::fs(),
         "tty" => crate::selftest_fs::tty(),

@@ -154,3 +154,36 @@ pub(crate) fn misbehaving_handler(what: &'static str) -> Result<(), &'static str
     time::sleep_ns(10_000_000);
     Err("the misbehaving handler was not stopped")
 }
+
+/// The heap grows even when free memory is scattered: every other page held by "user" frames, then a 4 MiB
+/// allocation (no 4 MiB of contiguous frames exist) must succeed.
+pub(crate) fn heap_fragmented() -> Result<(), &'static str> {
+    let mut held = alloc::vec::Vec::new();
+    held.try_reserve(1 << 16).map_err(|_| "no room for the bookkeeping")?;
+    let mut kept = alloc::vec::Vec::new();
+    kept.try_reserve(1 << 15).map_err(|_| "no room for the bookkeeping")?;
+    while held.len() < held.capacity() {
+        match Frame::alloc_zeroed() {
+            Some(f) => held.push(f),
+            None => break,
+        }
+    }
+    let total = held.len();
+    for (i, f) in held.drain(..).enumerate() {
+        if i % 2 == 0 {
+            kept.push(f);
+        }
+    }
+    let mut big: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+    big.try_reserve_exact(4 << 20)
+        .map_err(|_| "a 4 MiB heap allocation failed with scattered free memory")?;
+    big.resize(4 << 20, 0x5A);
+    if big.iter().step_by(4096).any(|&b| b != 0x5A) {
+        return Err("the heap block does not hold what was written");
+    }
+    ember_frame::println!(
+        "heap-fragmented: {} pages held every other one; 4 MiB allocated",
+        total / 2
+    );
+    Ok(())
+}

@@ -278,6 +278,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
             "user-mode",
             "user-mode: syscall, page fault, 3 timer interrupts, bad RIP refused",
         ),
+        ("heap-fragmented", "4 MiB allocated"),
     ] {
         v.push(case(
             format!("selftest-{test}"),

@@ -1,4 +1,8 @@
 //! The kernel heap (`alloc`): a buddy allocator that grows on demand with frames from the frame allocator.
+//!
+//! A growth step takes physically contiguous frames (reached through the direct map) when it can. Once user
+//! pages have scattered free memory, a big block may not be contiguous anywhere: the step then maps single
+//! frames, wherever they are, into the heap window, so the heap grows as long as any memory is free.
 
 use super::frame;
 use super::layout::{PAGE_SIZE, phys_to_virt};
@@ -25,12 +29,16 @@ fn grow(heap: &mut Heap<48>, layout: &Layout) {
     };
     let bytes = bytes.max(GROW_MIN);
     let frames = bytes / PAGE_SIZE as usize;
-    let Some(paddr) = frame::alloc(frames, frames.min(GROW_ALIGN_MAX_FRAMES)) else {
-        return;
+    let start = match frame::alloc(frames, frames.min(GROW_ALIGN_MAX_FRAMES)) {
+        Some(paddr) => phys_to_virt(paddr) as usize,
+        None => match super::heap_window_grow(bytes as u64) {
+            Some(virt) => virt as usize,
+            None => return,
+        },
     };
-    let start = phys_to_virt(paddr) as usize;
-    // SAFETY: the frames were just allocated for the heap alone, lie in the direct map (all RAM is mapped there
-    // before the kernel's main runs, which is the first user of the heap), and are never freed.
+    // SAFETY: the memory was just allocated for the heap alone and is never freed: contiguous frames in the
+    // direct map (all RAM is mapped there before the kernel's main runs, the first user of the heap), or fresh
+    // frames mapped at a part of the heap window that nothing else uses.
     unsafe { heap.add_to_heap(start, start + bytes) };
     HEAP_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
 }

@@ -5,6 +5,7 @@
 //! | `0xFFFF_8000_0000_0000` + phys          | direct map of RAM, ACPI tables and the first MiB |
 //! | `0xFFFF_C000_0000_0000` …               | MMIO, mapped uncached on demand                  |
 //! | `0xFFFF_D000_0000_0000` …               | task kernel stacks, each with a guard page       |
+//! | `0xFFFF_E000_0000_0000` …               | heap blocks made of scattered frames             |
 //! | `0xFFFF_FFFF_8000_0000` + phys          | the kernel image (linked at 1 MiB physical)      |
 //!
 //! The lower half is left for user space.
@@ -19,6 +20,10 @@ pub const MMIO_SIZE: u64 = 1 << 40;
 pub const KSTACK_BASE: u64 = 0xFFFF_D000_0000_0000;
 /// Size of the task kernel-stack window (one top-level entry: room for four million stacks).
 pub const KSTACK_SIZE: u64 = 1 << 39;
+/// Start of the heap window (heap growth when no contiguous block of frames is free).
+pub const HEAP_BASE: u64 = 0xFFFF_E000_0000_0000;
+/// Size of the heap window (one top-level entry).
+pub const HEAP_SIZE: u64 = 1 << 39;
 /// Virtual address of physical address 0 in the kernel image mapping.
 pub const KERNEL_BASE: u64 = 0xFFFF_FFFF_8000_0000;
 /// Size of a base page.

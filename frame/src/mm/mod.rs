@@ -174,6 +174,8 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
     }
     pt.ensure_top_level(KSTACK_BASE)
         .expect("top-level table of the stack window");
+    pt.ensure_top_level(layout::HEAP_BASE)
+        .expect("top-level table of the heap window");
 
     // Kernel image: text RX, rodata R, data and bss RW; stack guard pages left out.
     let text = symbol!(__text_start);
@@ -202,15 +204,43 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
 /// Maps `len` bytes of fresh frames at `virt` in the task-stack window, writable and non-executable.
 pub(crate) fn kernel_map_stack(virt: u64, len: u64) -> Result<(), page_table::MapError> {
     debug_assert!((layout::KSTACK_BASE..layout::KSTACK_BASE + layout::KSTACK_SIZE).contains(&virt));
+    map_fresh_frames(virt, len)
+}
+
+/// Maps `len` bytes of fresh frames (one at a time, wherever they are) at `virt`, writable, not executable.
+/// The caller owns the virtual range, in a window that nothing else maps.
+fn map_fresh_frames(virt: u64, len: u64) -> Result<(), page_table::MapError> {
     let mut off = 0;
     while off < len {
         let paddr = frame::alloc(1, 1).ok_or(page_table::MapError::OutOfMemory)?;
-        // SAFETY: the frame was just allocated for this stack alone (stacks are pooled, never freed), and the
-        // virtual page lies in the stack window at a slot the caller reserved.
+        // SAFETY: the frame was just allocated for this mapping alone and is never freed (stacks are pooled,
+        // heap memory is kept), and the virtual page is the caller's.
         unsafe { kernel_map(virt + off, paddr, PAGE_SIZE, WRITABLE) }?;
         off += PAGE_SIZE;
     }
     Ok(())
+}
+
+/// The next free address of the heap window.
+static HEAP_WINDOW_NEXT: Mutex<u64> = Mutex::new(layout::HEAP_BASE);
+
+/// Grows the heap by `bytes` (a power of two) of scattered frames mapped into the heap window, aligned to their
+/// size; the block's address, or `None` when memory or the window runs out.
+pub(crate) fn heap_window_grow(bytes: u64) -> Option<u64> {
+    let pages = bytes / PAGE_SIZE;
+    // Room for the block and its page tables, so that the mapping below does not fail half-way.
+    if frame::free_bytes() / PAGE_SIZE < pages + 8 {
+        return None;
+    }
+    let mut next = HEAP_WINDOW_NEXT.lock();
+    let start = next.checked_next_multiple_of(bytes)?;
+    let end = start
+        .checked_add(bytes)
+        .filter(|&e| e <= layout::HEAP_BASE + layout::HEAP_SIZE)?;
+    // Past `next` even on failure: a page mapped before a failure must not be mapped again.
+    *next = end;
+    map_fresh_frames(start, bytes).ok()?;
+    Some(start)
 }
 
 /// A zeroed page that the framework keeps for ever and shares with the hypervisor (kvmclock); returns its

@@ -76,7 +76,7 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
         nr::__NR_nanosleep => read_timespec(a[0]).and_then(|ns| sleep(now_ns().saturating_add(ns), a[1])),
         nr::__NR_clock_nanosleep => {
             let base = match clock_ns(a[0]) {
-                Ok(_) if a[0] == CLOCK_THREAD_CPUTIME_ID => return Some(Err(Errno::EINVAL)),
+                Ok(_) if a[0] == CLOCK_THREAD_CPUTIME_ID => return Some(Err(Errno::EOPNOTSUPP)),
                 Ok(_) => now_ns(),
                 Err(e) => return Some(Err(e)),
             };
