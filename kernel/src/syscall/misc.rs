@@ -53,6 +53,7 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
         nr::__NR_getpriority => Ok(20),
         nr::__NR_setpriority => Ok(0),
         nr::__NR_get_robust_list => Err(Errno::EPERM),
+        nr::__NR_reboot => reboot(a),
         _ => return None,
     })
 }
@@ -98,4 +99,26 @@ fn getrandom(a: [u64; 6]) -> SysResult {
         done += n;
     }
     Ok(len as u64)
+}
+
+/// `reboot`: power off, halt and restart all end the VM (a microVM's VMM restarts it if it wants to).
+fn reboot(a: [u64; 6]) -> SysResult {
+    const MAGIC1: u64 = 0xfee1_dead;
+    const MAGIC2: [u64; 4] = [672_274_793, 85_072_278, 369_367_448, 537_993_216];
+    const CMD_RESTART: u64 = 0x0123_4567;
+    const CMD_HALT: u64 = 0xCDEF_0123;
+    const CMD_POWER_OFF: u64 = 0x4321_FEDC;
+    const CMD_CAD_ON: u64 = 0x89AB_CDEF;
+    const CMD_CAD_OFF: u64 = 0;
+    if a[0] as u32 as u64 != MAGIC1 || !MAGIC2.contains(&(a[1] as u32 as u64)) {
+        return Err(Errno::EINVAL);
+    }
+    match a[2] as u32 as u64 {
+        CMD_RESTART | CMD_HALT | CMD_POWER_OFF => {
+            ember_frame::println!("ember: reboot: power off");
+            ember_frame::power::power_off(ember_frame::power::ExitStatus::Success)
+        }
+        CMD_CAD_ON | CMD_CAD_OFF => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
 }
