@@ -154,31 +154,28 @@ fn iovecs(addr: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
 
 /// `readv(2)` and `preadv(2)`.
 pub fn readv(fd: i32, iov: u64, count: u64, offset: Option<u64>) -> SysResult {
-    let f = file(fd)?;
-    let mut offset = offset.map(check_offset).transpose()?;
-    let mut done = 0usize;
-    for (base, len) in iovecs(iov, count)? {
-        let n = match read_into(&f, base, len, offset) {
-            Ok(n) => n,
-            Err(_) if done > 0 => break,
-            Err(e) => return Err(e),
-        };
-        done += n;
-        offset = offset.map(|o| o + n as u64);
-        if n < len {
-            break;
-        }
-    }
-    Ok(done as u64)
+    vectored(fd, iov, count, offset, read_into)
 }
 
 /// `writev(2)` and `pwritev(2)`.
 pub fn writev(fd: i32, iov: u64, count: u64, offset: Option<u64>) -> SysResult {
+    vectored(fd, iov, count, offset, write_from)
+}
+
+/// Runs `transfer` over each buffer of the iovec array in turn, until one comes up short; an error after some
+/// bytes moved ends the call with the count so far.
+fn vectored(
+    fd: i32,
+    iov: u64,
+    count: u64,
+    offset: Option<u64>,
+    transfer: fn(&OpenFile, u64, usize, Option<u64>) -> Result<usize, Errno>,
+) -> SysResult {
     let f = file(fd)?;
     let mut offset = offset.map(check_offset).transpose()?;
     let mut done = 0usize;
     for (base, len) in iovecs(iov, count)? {
-        let n = match write_from(&f, base, len, offset) {
+        let n = match transfer(&f, base, len, offset) {
             Ok(n) => n,
             Err(_) if done > 0 => break,
             Err(e) => return Err(e),
