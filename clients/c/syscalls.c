@@ -94,6 +94,23 @@ int main(void) {
         check("munmap", r == 0, "returned %d errno %d", r, errno);
     }
 
+    /* mremap that has to move: a page mapped right after the old range blocks growing in place. */
+    {
+        unsigned char *a = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int ok = a != MAP_FAILED && munmap(a + 2 * 4096, 4096) == 0;
+        unsigned char *block = ok ? mmap(a + 2 * 4096, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+                                  : MAP_FAILED;
+        if (ok && block != MAP_FAILED) {
+            a[0] = 1;
+            a[4096] = 2;
+            unsigned char *b = mremap(a, 2 * 4096, 8 * 4096, MREMAP_MAYMOVE);
+            ok = b != MAP_FAILED && b != a && b[0] == 1 && b[4096] == 2 && b[5 * 4096] == 0;
+            check("mremap", ok, "moved to %p from %p", (void *)b, (void *)a);
+        } else {
+            check("mremap", 0, "setup failed, errno %d", errno);
+        }
+    }
+
     struct utsname u;
     int r = uname(&u);
     check("uname", r == 0 && u.sysname[0] != '\0', "returned %d errno %d", r, errno);

@@ -354,15 +354,19 @@ impl Vm {
             .lock()
             .regions
             .insert(new, template.slice(old, old + new_len).moved_to(new));
-        // Move the pages that are present: same frames, new addresses.
+        // Move the pages that are present: same frames, new addresses. They are mapped after the walk, which
+        // holds the page table's lock.
         if let Some(s) = UserAddr::new(old) {
-            let space = &self.space;
+            let mut moved = alloc::vec::Vec::new();
             self.space.update_range(s, old + old_len, |va, frame, prot| {
-                if let Some(to) = UserAddr::new(va - old + new) {
-                    let _ = space.map(to, frame.clone(), prot);
-                }
+                moved.push((va - old + new, frame.clone(), prot));
                 None
             });
+            for (to, frame, prot) in moved {
+                if let Some(to) = UserAddr::new(to) {
+                    self.space.map(to, frame, prot).map_err(|_| Errno::ENOMEM)?;
+                }
+            }
         }
         self.unmap(old, old_len);
         Ok(new)
