@@ -161,7 +161,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         total: o.budget.unwrap_or(per_test * tests.len() as u32 + BOOT_SLACK),
         // Per-test timeouts count guest time (-icount); a syscall-heavy test can take several times that in
         // wall time under TCG.
-        silence: Some(per_test * 4 + SILENCE_SLACK),
+        silence: Some(per_test * 10 + SILENCE_SLACK),
         done: Some("LTP-DONE"),
         grace: Duration::from_secs(10),
     };
