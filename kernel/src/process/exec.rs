@@ -5,7 +5,7 @@ use crate::syscall::errno::Errno;
 use crate::vm::{Backing, PAGE, Prot, Region, STACK_SIZE, STACK_TOP, Vm};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use ember_exec::{AuxValues, ElfError, LoadPlan, build_stack, load_bias};
+use ember_exec::{AuxValues, LoadPlan, build_stack, load_bias};
 use ember_frame::user::UserContext;
 
 /// Most `#!` interpreters in a chain (Linux allows 4 nested ones).
@@ -71,7 +71,6 @@ pub fn load(
     let plan = LoadPlan::parse(&data).map_err(|e| {
         let name = core::str::from_utf8(path).unwrap_or("?");
         log::warn!("execve {name}: {e}");
-        let _: &ElfError = &e;
         Errno::ENOEXEC
     })?;
     let bias = load_bias(&plan, ember_exec::ELF_ET_DYN_BASE).map_err(|_| Errno::ENOEXEC)?;

@@ -22,7 +22,6 @@ const SS_ONSTACK: u32 = 1;
 
 const SIG_DFL: u64 = 0;
 const SIG_IGN: u64 = 1;
-const SA_SIGINFO: u64 = 0x4;
 const SA_ONSTACK: u64 = 0x0800_0000;
 const SA_RESTART: u64 = 0x1000_0000;
 const SA_NODEFER: u64 = 0x4000_0000;
@@ -108,9 +107,6 @@ fn ignored(p: &Process, sig: u32) -> bool {
 pub fn send_to_process(p: &Process, sig: u32) {
     if sig == 0 || sig as usize > NSIG || p.is_exiting() {
         return;
-    }
-    if sig == 18 {
-        log::debug!("SIGCONT to pid {}", p.pid);
     }
     if sig != SIGKILL && ignored(p, sig) {
         return;
@@ -262,7 +258,6 @@ fn setup_frame(t: &Thread, ctx: &mut UserContext, sig: u32, a: &SigAction, fault
     mc[22] = fault_addr; // cr2
     mc[23] = fpstate;
     let mut uc = [0u8; 304];
-    let (ss_sp, ss_size, ss_flags) = *t.altstack.lock();
     uc[16..24].copy_from_slice(&ss_sp.to_ne_bytes());
     uc[24..28].copy_from_slice(&(if on_alt { SS_ONSTACK } else { ss_flags }).to_ne_bytes());
     uc[32..40].copy_from_slice(&ss_size.to_ne_bytes());
@@ -296,7 +291,6 @@ fn setup_frame(t: &Thread, ctx: &mut UserContext, sig: u32, a: &SigAction, fault
     ctx.regs.rdx = frame + FRAME_UC;
     ctx.regs.rax = 0;
     ctx.regs.rflags &= !0x400; // DF clear, as the ABI requires at function entry
-    let _ = a.flags & SA_SIGINFO;
     Ok(())
 }
 

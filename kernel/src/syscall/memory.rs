@@ -6,6 +6,8 @@ use crate::vm::{Backing, Prot, Region, SharedFile};
 use alloc::sync::Arc;
 use linux_raw_sys::general as nr;
 
+const PROT_GROWSDOWN: u64 = 0x0100_0000;
+const PROT_GROWSUP: u64 = 0x0200_0000;
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
 const MAP_SHARED_VALIDATE: u64 = 0x03;
@@ -29,7 +31,7 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
             }
         }
         nr::__NR_mprotect => {
-            if a[2] & !7 != 0 && a[2] & !(7 | 0x0100_0000 | 0x0200_0000) != 0 {
+            if a[2] & !(7 | PROT_GROWSDOWN | PROT_GROWSUP) != 0 {
                 Err(Errno::EINVAL)
             } else {
                 vm.protect(a[0], a[1], Prot::from_bits(a[2])).map(|()| 0)
