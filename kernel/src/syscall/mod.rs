@@ -61,6 +61,7 @@ pub fn dispatch(thread: &Thread, ctx: &mut UserContext) -> Flow {
         nr::__NR_fork => process::fork(ctx),
         nr::__NR_vfork => process::vfork(ctx),
         nr::__NR_arch_prctl => misc::arch_prctl(ctx, a),
+        nr::__NR_sigaltstack => signal::sigaltstack(thread, a, r.rsp),
         _ => match handle(thread, n, a) {
             Some(r) => r,
             None => Err(unknown(n)),

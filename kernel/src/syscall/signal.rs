@@ -33,7 +33,6 @@ pub(super) fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> 
             WaitQueue::new().wait_until(|| signal_pending().then_some(()));
             Err(Errno::EINTR_NORESTART)
         }
-        nr::__NR_sigaltstack => sigaltstack(thread, a),
         nr::__NR_alarm => {
             let left = set_alarm(thread.process(), a[0].saturating_mul(1_000_000_000), 0);
             Ok(left.0.div_ceil(1_000_000_000))
@@ -99,7 +98,8 @@ fn sigprocmask(thread: &Thread, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-fn sigaltstack(thread: &Thread, a: [u64; 6]) -> SysResult {
+/// `sigaltstack`; `rsp` is the caller's stack pointer (changing the stack while running on it is refused).
+pub(super) fn sigaltstack(thread: &Thread, a: [u64; 6], rsp: u64) -> SysResult {
     let new = if a[0] != 0 {
         let sp = uaccess::read_u64(a[0])?;
         let flags = uaccess::read_u32(a[0] + 8)?;
@@ -108,7 +108,6 @@ fn sigaltstack(thread: &Thread, a: [u64; 6]) -> SysResult {
     } else {
         None
     };
-    let rsp = current_rsp(thread);
     let old = signal::altstack(thread, new, rsp)?;
     if a[1] != 0 {
         uaccess::write_u64(a[1], old.0)?;
@@ -116,12 +115,6 @@ fn sigaltstack(thread: &Thread, a: [u64; 6]) -> SysResult {
         uaccess::write_u64(a[1] + 16, old.1)?;
     }
     Ok(0)
-}
-
-/// The user stack pointer is not passed to handlers; `sigaltstack` only needs to know whether the thread is
-/// on its alternate stack, which it cannot be while no handler runs on it.
-fn current_rsp(_thread: &Thread) -> u64 {
-    0
 }
 
 /// Arms (or with 0 disarms) the process's `ITIMER_REAL`; returns what was left of the old one and its
