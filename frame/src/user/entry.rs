@@ -38,7 +38,8 @@ unsafe extern "C" {
 ///
 /// # Safety
 /// `context` must be valid and exclusively borrowed for the call, with a sanitized RIP (a canonical user
-/// address) and RFLAGS (IF set, IOPL 0); the caller runs on a task's kernel stack with interrupts off.
+/// address) and RFLAGS (IF set, IOPL 0), and with `sysret` its RCX and R11 equal to RIP and RFLAGS (what
+/// `sysretq` loads); the caller runs on a task's kernel stack with interrupts off.
 pub(super) unsafe fn enter_user(context: &mut UserContext, sysret: bool) {
     // SAFETY: forwarded from the caller.
     unsafe { ember_enter_user(context, sysret as u64) }
@@ -150,32 +151,16 @@ ember_enter_user:
     mov %rsp, %gs:{kernel_rsp}
     mov %rdi, %gs:{context}
     fxrstor64 {fpu}(%rdi)
+    /* ZF says which way out: set here, and neither `push`, `mov` nor `swapgs` changes it. */
     test %rsi, %rsi
-    jz 2f
-    mov {rip}(%rdi), %rcx
-    mov {rflags}(%rdi), %r11
-    mov 0(%rdi), %rax
-    mov 8(%rdi), %rbx
-    mov 24(%rdi), %rdx
-    mov 32(%rdi), %rsi
-    mov 48(%rdi), %rbp
-    mov 56(%rdi), %r8
-    mov 64(%rdi), %r9
-    mov 72(%rdi), %r10
-    mov 88(%rdi), %r12
-    mov 96(%rdi), %r13
-    mov 104(%rdi), %r14
-    mov 112(%rdi), %r15
-    mov {rsp}(%rdi), %rsp
-    mov 40(%rdi), %rdi
-    swapgs
-    sysretq
-2:  pushq ${user_ss}
+    jnz 1f
+    /* iretq's frame; sysretq takes RIP and RFLAGS from RCX and R11, which `execute` set to them. */
+    pushq ${user_ss}
     pushq {rsp}(%rdi)
     pushq {rflags}(%rdi)
     pushq ${user_cs}
     pushq {rip}(%rdi)
-    mov 0(%rdi), %rax
+1:  mov 0(%rdi), %rax
     mov 8(%rdi), %rbx
     mov 16(%rdi), %rcx
     mov 24(%rdi), %rdx
@@ -189,7 +174,12 @@ ember_enter_user:
     mov 96(%rdi), %r13
     mov 104(%rdi), %r14
     mov 112(%rdi), %r15
+    jz 2f
+    mov {rsp}(%rdi), %rsp
     mov 40(%rdi), %rdi
+    swapgs
+    sysretq
+2:  mov 40(%rdi), %rdi
     swapgs
     iretq
     "#,
