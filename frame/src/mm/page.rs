@@ -69,6 +69,12 @@ impl Frame {
         Some(Frame { paddr })
     }
 
+    /// The page's physical address: an identity that stays the same in every address space mapping it
+    /// (process-shared futexes are named by it).
+    pub fn paddr(&self) -> u64 {
+        self.paddr
+    }
+
     /// How many references (values and page-table entries) the page has.
     pub fn ref_count(&self) -> u32 {
         count_of(self.paddr).load(Ordering::Acquire)

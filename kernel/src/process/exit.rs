@@ -28,7 +28,8 @@ pub fn exit_thread(thread: &Arc<Thread>, status: u32, group: bool) {
     let clear = thread.clear_child_tid.swap(0, Ordering::AcqRel);
     if clear != 0 && !p.is_exiting() {
         let _ = crate::syscall::uaccess::write_u32(clear, 0);
-        futex::wake(&p.vm(), clear, 1, u32::MAX);
+        // Linux wakes the shared futex here (no private flag): a waiter may be in another process.
+        let _ = futex::wake(&p.vm(), clear, 0, 1, u32::MAX);
     }
     *thread.files.lock() = Arc::new(spin::Mutex::new(crate::fs::FdTable::new()));
     let last = {

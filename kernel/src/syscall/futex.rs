@@ -1,7 +1,8 @@
 //! `futex`: wait on and wake user-space words (WAIT, WAKE, WAIT_BITSET, WAKE_BITSET, REQUEUE, CMP_REQUEUE).
 //!
-//! A futex is named by its address space and user address, for private and shared futexes alike (a shared
-//! futex in memory shared between processes is therefore not matched across them yet).
+//! A private futex (`FUTEX_PRIVATE_FLAG`, or any futex in private memory) is named by its address space and
+//! user address; a futex in a shared mapping is named by the physical address of its word, so processes that
+//! map the same page at different addresses meet on it (LTP's checkpoints wait this way across `fork`).
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
@@ -24,6 +25,10 @@ const FUTEX_WAIT_BITSET: u64 = 9;
 const FUTEX_WAKE_BITSET: u64 = 10;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
 
+const FUTEX_PRIVATE_FLAG: u64 = 128;
+
+/// A futex's name: `(address space, user address)` for a private one, `(0, physical address)` for a shared one
+/// (no address space is at address 0).
 type Key = (usize, u64);
 
 struct Waiter {
@@ -34,14 +39,25 @@ struct Waiter {
 
 static FUTEXES: Mutex<BTreeMap<Key, Vec<Arc<Waiter>>>> = Mutex::new(BTreeMap::new());
 
-fn key(vm: &Arc<Vm>, addr: u64) -> Key {
-    (Arc::as_ptr(vm) as usize, addr)
+/// The futex at `addr`, named as the module documentation says.
+fn key(vm: &Arc<Vm>, addr: u64, op: u64) -> Result<Key, Errno> {
+    if op & FUTEX_PRIVATE_FLAG == 0
+        && let Some(paddr) = vm.shared_paddr(addr)?
+    {
+        return Ok((0, paddr));
+    }
+    Ok((Arc::as_ptr(vm) as usize, addr))
 }
 
-/// Wakes up to `count` waiters on `addr` whose bitset meets `bitset`; returns how many.
-pub fn wake(vm: &Arc<Vm>, addr: u64, count: u32, bitset: u32) -> u64 {
+/// Wakes up to `count` waiters on the futex at `addr` (in `vm`; `op` holds `FUTEX_PRIVATE_FLAG` or not)
+/// whose bitset meets `bitset`; returns how many.
+pub fn wake(vm: &Arc<Vm>, addr: u64, op: u64, count: u32, bitset: u32) -> Result<u64, Errno> {
+    Ok(wake_key(key(vm, addr, op)?, count, bitset))
+}
+
+fn wake_key(k: Key, count: u32, bitset: u32) -> u64 {
     let mut table = FUTEXES.lock();
-    let Some(waiters) = table.get_mut(&key(vm, addr)) else {
+    let Some(waiters) = table.get_mut(&k) else {
         return 0;
     };
     let mut woken = 0u64;
@@ -56,7 +72,7 @@ pub fn wake(vm: &Arc<Vm>, addr: u64, count: u32, bitset: u32) -> u64 {
         }
     });
     if waiters.is_empty() {
-        table.remove(&key(vm, addr));
+        table.remove(&k);
     }
     woken
 }
@@ -95,22 +111,23 @@ fn futex(a: [u64; 6]) -> SysResult {
                     t
                 })
             };
-            wait(&vm, addr, val as u32, bitset, deadline)
+            wait(key(&vm, addr, op)?, addr, val as u32, bitset, deadline)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             let bitset = if cmd == FUTEX_WAKE { u32::MAX } else { val3 as u32 };
             if bitset == 0 {
                 return Err(Errno::EINVAL);
             }
-            Ok(wake(&vm, addr, val as u32, bitset))
+            wake(&vm, addr, op, val as u32, bitset)
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
             if cmd == FUTEX_CMP_REQUEUE && uaccess::read_u32(addr)? != val3 as u32 {
                 return Err(Errno::EAGAIN);
             }
-            let woken = wake(&vm, addr, val as u32, u32::MAX);
+            let (from, to) = (key(&vm, addr, op)?, key(&vm, addr2, op)?);
+            let woken = wake_key(from, val as u32, u32::MAX);
             let mut table = FUTEXES.lock();
-            let moved: Vec<Arc<Waiter>> = match table.get_mut(&key(&vm, addr)) {
+            let moved: Vec<Arc<Waiter>> = match table.get_mut(&from) {
                 Some(w) => {
                     let n = (timeout as u32 as usize).min(w.len());
                     w.drain(..n).collect()
@@ -119,7 +136,7 @@ fn futex(a: [u64; 6]) -> SysResult {
             };
             let count = moved.len() as u64;
             if !moved.is_empty() {
-                table.entry(key(&vm, addr2)).or_default().extend(moved);
+                table.entry(to).or_default().extend(moved);
             }
             Ok(woken + count)
         }
@@ -127,7 +144,7 @@ fn futex(a: [u64; 6]) -> SysResult {
     }
 }
 
-fn wait(vm: &Arc<Vm>, addr: u64, expected: u32, bitset: u32, deadline: Option<u64>) -> SysResult {
+fn wait(k: Key, addr: u64, expected: u32, bitset: u32, deadline: Option<u64>) -> SysResult {
     let waiter = Arc::new(Waiter {
         woken: AtomicBool::new(false),
         bitset,
@@ -140,7 +157,7 @@ fn wait(vm: &Arc<Vm>, addr: u64, expected: u32, bitset: u32, deadline: Option<u6
         if uaccess::read_u32(addr)? != expected {
             return Err(Errno::EAGAIN);
         }
-        table.entry(key(vm, addr)).or_default().push(waiter.clone());
+        table.entry(k).or_default().push(waiter.clone());
     }
     let result = waiter.queue.wait_until_deadline(
         || {

@@ -117,6 +117,19 @@ impl Vm {
         }
     }
 
+    /// The physical address backing `addr` when it lies in a shared mapping (bringing the page in), else
+    /// `None`: a process-shared futex there is named by that address, which every process mapping the page
+    /// sees alike.
+    pub fn shared_paddr(&self, addr: u64) -> Result<Option<u64>, Errno> {
+        if !self.inner.lock().find(addr).ok_or(Errno::EFAULT)?.shared {
+            return Ok(None);
+        }
+        self.handle_fault(addr, false, false)?;
+        let va = UserAddr::new(page_down(addr)).ok_or(Errno::EFAULT)?;
+        let (frame, _) = self.space.query(va).ok_or(Errno::EFAULT)?;
+        Ok(Some(frame.paddr() + (addr - page_down(addr))))
+    }
+
     /// Copies user memory at `addr` into `buf`, bringing pages in as needed.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let va = UserAddr::new(addr).ok_or(Errno::EFAULT)?;
