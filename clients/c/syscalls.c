@@ -1,6 +1,9 @@
 /* syscalls: self-checking tour of the basic system calls. One line per check ("ok NAME" or
  * "FAIL NAME: details"), then "syscalls: N passed, M failed"; the exit status is M. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,9 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#define FUTEX_WAIT 0 /* musl ships no <linux/futex.h> */
+#define FUTEX_WAKE 1
 
 static int passed, failed;
 static __thread int tls_value = 42;
@@ -154,6 +160,46 @@ int main(void) {
     tls_value++;
     errno = 0;
     check("tls", tls_value == 43 && errno == 0, "tls_value %d", tls_value);
+
+    /* Locks seen from another process: a record lock and a flock the parent holds block the child. */
+    int fd = open("/syscalls-lock", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    struct flock wr = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+    int set = fd >= 0 ? fcntl(fd, F_SETLK, &wr) : -1;
+    int fl = fd >= 0 ? flock(fd, LOCK_EX) : -1;
+    pid_t child = fork();
+    if (child == 0) {
+        int fd2 = open("/syscalls-lock", O_RDWR);
+        struct flock probe = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 1};
+        int blocked = fcntl(fd2, F_SETLK, &probe) == -1 && errno == EAGAIN;
+        int got = fcntl(fd2, F_GETLK, &probe) == 0 && probe.l_type == F_WRLCK && probe.l_pid == getppid();
+        int fblocked = flock(fd2, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+        struct flock past = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 10, .l_len = 0};
+        int free_past = fcntl(fd2, F_SETLK, &past) == 0;
+        _exit(blocked | got << 1 | fblocked << 2 | free_past << 3);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    check("locks", fd >= 0 && set == 0 && fl == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 15,
+          "open %d setlk %d flock %d child status %#x", fd, set, fl, status);
+    close(fd);
+    unlink("/syscalls-lock");
+
+    /* A futex in shared memory wakes a waiter in another process. */
+    volatile uint32_t *word = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    child = fork();
+    if (child == 0) {
+        while (*word == 0)
+            syscall(SYS_futex, word, FUTEX_WAIT, 0, 0, 0, 0);
+        _exit(*word == 2 ? 0 : 1);
+    }
+    struct timespec pause = {0, 20000000};
+    nanosleep(&pause, 0); /* let the child wait (it checks the word first, so a lost race only spins once) */
+    *word = 2;
+    long woken = syscall(SYS_futex, word, FUTEX_WAKE, 1, 0, 0, 0);
+    waitpid(child, &status, 0);
+    /* A lost wake-up leaves the child waiting forever: the test's timeout is the failure. */
+    check("futex-shared", WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "woken %ld, child status %#x", woken, status);
 
     say("syscalls: %d passed, %d failed\n", passed, failed);
     return failed;

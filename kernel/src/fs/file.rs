@@ -31,6 +31,12 @@ pub struct OpenFile {
     offset: Mutex<u64>,
 }
 
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        super::lock::description_closed(self);
+    }
+}
+
 impl OpenFile {
     /// An open file of `inode` (`None` for a pipe from `pipe(2)`) with open flags `flags`.
     pub fn new(inode: Option<Arc<Inode>>, handle: Handle, flags: u32) -> Arc<OpenFile> {

@@ -5,6 +5,7 @@
 //! - [`path`]: path resolution; [`open`]: `open(2)`;
 //! - [`file`]: open-file descriptions; [`fdtable`]: descriptors; [`context`]: root, cwd, umask;
 //! - [`pipe`], [`tty`], [`devices`]: what is not a plain file; [`poll`]: readiness wake-ups;
+//! - [`lock`]: `flock` and `fcntl` record locks;
 //! - [`initramfs`]: unpacking the cpio archive; [`stat`]: attributes as user space sees them.
 //!
 //! The system calls on top are in [`crate::syscall::fs`].
@@ -15,6 +16,7 @@ pub mod fdtable;
 pub mod file;
 pub mod initramfs;
 pub mod inode;
+pub mod lock;
 pub mod open;
 pub mod path;
 pub mod pipe;

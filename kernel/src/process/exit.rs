@@ -47,6 +47,7 @@ fn exit_process(p: &Arc<Process>, status: u32) {
     p.exiting.store(true, Ordering::Release);
     *p.status.lock() = Some(status);
     super::clone::vfork_release(p);
+    crate::fs::lock::process_exited(p.pid);
     if p.pid == INIT_PID {
         init_exited(status);
     }

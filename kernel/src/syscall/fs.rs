@@ -43,7 +43,8 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_sync => Ok(0),
         // Advice, whole-file locks and file-system syncs: nothing to do in memory, with one process per file
         // as far as locks go.
-        linux::__NR_fadvise64 | linux::__NR_flock | linux::__NR_syncfs => file(fd).map(|_| 0),
+        linux::__NR_flock => file(fd).and_then(|f| crate::fs::lock::flock(&f, a[1] as u32)),
+        linux::__NR_fadvise64 | linux::__NR_syncfs => file(fd).map(|_| 0),
         linux::__NR_fallocate => io::fallocate(fd, a[1] as u32, a[2] as i64, a[3] as i64),
         linux::__NR_ftruncate => io::ftruncate(fd, a[1] as i64),
 

@@ -13,9 +13,9 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use linux_raw_sys::general::{
-    F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK, F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_UNLCK,
-    FD_CLOEXEC, O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE,
-    SEEK_SET,
+    F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETLK, F_GETPIPE_SZ, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETFD,
+    F_SETFL, F_SETLK, F_SETLKW, FD_CLOEXEC, O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA,
+    SEEK_END, SEEK_HOLE, SEEK_SET,
 };
 use linux_raw_sys::ioctl::{FIOCLEX, FIONBIO, FIONCLEX, FIONREAD};
 
@@ -262,6 +262,7 @@ pub fn sendfile(out_fd: i32, in_fd: i32, offset_addr: u64, count: u64) -> SysRes
 /// `close(2)`.
 pub fn close(fd: i32) -> SysResult {
     let file = current_files().lock().remove(fd)?;
+    crate::fs::lock::closed_by(crate::process::current().pid(), &file);
     // The last reference goes outside the table's lock (closing a pipe end wakes its peers).
     drop(file);
     Ok(0)
@@ -275,6 +276,10 @@ pub fn close_range(first: u32, last: u32, flags: u32) -> SysResult {
     let closed = current_files()
         .lock()
         .close_range(first as usize, last as usize, flags & CLOSE_RANGE_CLOEXEC != 0);
+    let pid = crate::process::current().pid();
+    for f in &closed {
+        crate::fs::lock::closed_by(pid, f);
+    }
     drop(closed);
     Ok(0)
 }
@@ -307,12 +312,14 @@ pub fn dup3(old: i32, new: i32, flags: u32) -> SysResult {
         let f = table.get(old).ok_or(Errno::EBADF)?;
         table.install_at(new_fd, f, flags & O_CLOEXEC != 0)
     };
+    if let Some(old) = &replaced {
+        crate::fs::lock::closed_by(crate::process::current().pid(), old);
+    }
     drop(replaced);
     Ok(new as u64)
 }
 
-/// `fcntl(2)`: descriptor duplication and flags, pipe size; record locks always succeed (one process
-/// holds every file alone, as far as the kernel tracks).
+/// `fcntl(2)`: descriptor duplication and flags, pipe size, record locks ([`crate::fs::lock`]).
 pub fn fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     let files = current_files();
     let mut table = files.lock();
@@ -334,12 +341,9 @@ pub fn fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
             Ok(0)
         }
         F_GETPIPE_SZ if matches!(f.handle(), Handle::Pipe(_)) => Ok(PIPE_CAPACITY as u64),
-        F_SETLK | F_SETLKW => Ok(0),
-        F_GETLK => {
+        F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
             drop(table);
-            // struct flock starts with `short l_type`: nothing would block this lock.
-            uaccess::write_bytes(arg, &(F_UNLCK as u16).to_ne_bytes())?;
-            Ok(0)
+            crate::fs::lock::fcntl_lock(&f, cmd, arg)
         }
         _ => Err(Errno::EINVAL),
     }
