@@ -76,6 +76,8 @@ pub fn clone(ctx: &UserContext, a: CloneArgs) -> Result<u64, Errno> {
         *p.exe.lock() = parent.exe();
         *p.name.lock() = parent.name();
         *p.limits.lock() = *parent.limits.lock();
+        *p.creds.lock() = parent.creds();
+        p.set_nice(parent.nice());
         if let Some(rp) = real_parent.upgrade() {
             rp.children.lock().push(p.clone());
         }

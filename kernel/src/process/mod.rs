@@ -17,7 +17,8 @@ use crate::vm::Vm;
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use ember_creds::Credentials;
 use ember_frame::task::{Task, WaitQueue};
 use signal::{SigActions, SigSet};
 use spin::{Mutex, Once};
@@ -56,6 +57,10 @@ pub struct Process {
     vforked: AtomicBool,
     /// The deadline of `alarm`/`ITIMER_REAL` (monotonic ns, 0 for none) and its interval.
     pub(crate) alarm: Mutex<(u64, u64)>,
+    /// User and group ids (shared by the threads, which libc keeps in step anyway).
+    creds: Mutex<Credentials>,
+    /// The nice value, -20 (most favoured) to 19.
+    nice: AtomicI32,
 }
 
 /// A thread of a process (one framework task each).
@@ -102,6 +107,8 @@ impl Process {
             exe: Mutex::new(Vec::new()),
             name: Mutex::new([0; 16]),
             limits: Mutex::new(default_limits()),
+            creds: Mutex::new(Credentials::root()),
+            nice: AtomicI32::new(0),
             vfork_done: WaitQueue::new(),
             vforked: AtomicBool::new(false),
             alarm: Mutex::new((0, 0)),
@@ -160,6 +167,26 @@ impl Process {
         let len = name.iter().position(|&b| b == 0).unwrap_or(name.len()).min(15);
         n[..len].copy_from_slice(&name[..len]);
         *self.name.lock() = n;
+    }
+
+    /// A copy of the credentials.
+    pub fn creds(&self) -> Credentials {
+        self.creds.lock().clone()
+    }
+
+    /// Changes the credentials with `change` (under their lock, so concurrent changes do not mix).
+    pub fn update_creds<T>(&self, change: impl FnOnce(&mut Credentials) -> T) -> T {
+        change(&mut self.creds.lock())
+    }
+
+    /// The nice value.
+    pub fn nice(&self) -> i32 {
+        self.nice.load(Ordering::Relaxed)
+    }
+
+    /// Sets the nice value (the caller checked the range and the permission).
+    pub fn set_nice(&self, nice: i32) {
+        self.nice.store(nice, Ordering::Relaxed);
     }
 
     /// Resource limit `resource` as (soft, hard).

@@ -50,8 +50,6 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
         }
         nr::__NR_sched_getscheduler | nr::__NR_sched_setscheduler | nr::__NR_sched_getparam => Ok(0),
         nr::__NR_sched_get_priority_max | nr::__NR_sched_get_priority_min => Ok(0),
-        nr::__NR_getpriority => Ok(20),
-        nr::__NR_setpriority => Ok(0),
         nr::__NR_get_robust_list => Err(Errno::EPERM),
         nr::__NR_reboot => reboot(a),
         _ => return None,

@@ -4,6 +4,7 @@
 //! falls back to `clone`), `rseq` (glibc runs without it), `io_uring_*`, `bpf`, `perf_event_open`, `ptrace`,
 //! module and kexec calls. Every other unknown number is logged once and returns `ENOSYS`.
 
+mod creds;
 pub mod errno;
 pub mod fs;
 pub mod futex;
@@ -92,6 +93,7 @@ fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
         .or_else(|| signal::handle(thread, n, a))
         .or_else(|| time::handle(n, a))
         .or_else(|| futex::handle(n, a))
+        .or_else(|| creds::handle(n, a))
         .or_else(|| misc::handle(thread, n, a))
 }
 

@@ -104,25 +104,6 @@ pub(super) fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> 
             thread_set_robust(thread, a[0]);
             Ok(0)
         }
-        nr::__NR_getuid | nr::__NR_geteuid | nr::__NR_getgid | nr::__NR_getegid => Ok(0),
-        nr::__NR_setuid
-        | nr::__NR_setgid
-        | nr::__NR_setreuid
-        | nr::__NR_setregid
-        | nr::__NR_setresuid
-        | nr::__NR_setresgid
-        | nr::__NR_setfsuid
-        | nr::__NR_setfsgid
-        | nr::__NR_setgroups => Ok(0),
-        nr::__NR_getresuid | nr::__NR_getresgid => {
-            for &at in &a[..3] {
-                if let Err(e) = uaccess::write_u32(at, 0) {
-                    return Some(Err(e));
-                }
-            }
-            Ok(0)
-        }
-        nr::__NR_getgroups => Ok(0),
         nr::__NR_prlimit64 => prlimit(a[0] as u32, a[1] as usize, a[2], a[3]),
         nr::__NR_getrlimit => prlimit(0, a[0] as usize, 0, a[1]),
         nr::__NR_setrlimit => prlimit(0, a[0] as usize, a[1], 0),
