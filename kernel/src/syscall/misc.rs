@@ -49,7 +49,8 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
             Ok(0)
         }
         nr::__NR_sched_getscheduler | nr::__NR_sched_setscheduler | nr::__NR_sched_getparam => Ok(0),
-        nr::__NR_sched_get_priority_max | nr::__NR_sched_get_priority_min => Ok(0),
+        nr::__NR_sched_get_priority_max => priority_range(a[0]).map(|(_, max)| max),
+        nr::__NR_sched_get_priority_min => priority_range(a[0]).map(|(min, _)| min),
         nr::__NR_get_robust_list => Err(Errno::EPERM),
         nr::__NR_reboot => reboot(a),
         _ => return None,
@@ -117,6 +118,16 @@ fn reboot(a: [u64; 6]) -> SysResult {
             ember_frame::power::power_off(ember_frame::power::ExitStatus::Success)
         }
         CMD_CAD_ON | CMD_CAD_OFF => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// The static priorities a scheduling policy allows, as Linux's: 1..=99 for the real-time `SCHED_FIFO` and
+/// `SCHED_RR`, 0 for the others (`SCHED_OTHER`, `SCHED_BATCH`, `SCHED_IDLE`, `SCHED_DEADLINE`).
+fn priority_range(policy: u64) -> Result<(u64, u64), Errno> {
+    match policy {
+        1 | 2 => Ok((1, 99)),
+        0 | 3 | 5 | 6 => Ok((0, 0)),
         _ => Err(Errno::EINVAL),
     }
 }
