@@ -158,7 +158,14 @@ impl OpenFile {
         if !self.seekable() {
             return Err(Errno::ESPIPE);
         }
-        self.inode.as_ref().ok_or(Errno::EBADF)?.write_at(offset, data)
+        let inode = self.inode.as_ref().ok_or(Errno::EBADF)?;
+        // Linux's documented quirk: with O_APPEND, pwrite appends whatever the offset says.
+        let offset = if self.flags() & O_APPEND != 0 {
+            inode.size()
+        } else {
+            offset
+        };
+        inode.write_at(offset, data)
     }
 
     fn read_inode(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {

@@ -44,7 +44,13 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         // Advice, whole-file locks and file-system syncs: nothing to do in memory, with one process per file
         // as far as locks go.
         linux::__NR_flock => file(fd).and_then(|f| crate::fs::lock::flock(&f, a[1] as u32)),
-        linux::__NR_fadvise64 | linux::__NR_syncfs => file(fd).map(|_| 0),
+        // fadvise64: the advice is checked and taken as a hint that changes nothing here.
+        linux::__NR_fadvise64 => file(fd).and_then(|f| match a[3] {
+            _ if matches!(f.handle(), crate::fs::file::Handle::Pipe(_)) => Err(Errno::ESPIPE),
+            0..=5 => Ok(0),
+            _ => Err(Errno::EINVAL),
+        }),
+        linux::__NR_syncfs => file(fd).map(|_| 0),
         linux::__NR_fallocate => io::fallocate(fd, a[1] as u32, a[2] as i64, a[3] as i64),
         linux::__NR_ftruncate => io::ftruncate(fd, a[1] as i64),
 

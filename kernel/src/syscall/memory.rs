@@ -2,7 +2,7 @@
 
 use super::errno::{Errno, SysResult};
 use crate::process::current;
-use crate::vm::{Backing, Prot, Region, SharedFile};
+use crate::vm::{Backing, Prot, Region, SharedFile, Vm};
 use alloc::sync::Arc;
 use linux_raw_sys::general as nr;
 
@@ -15,6 +15,7 @@ const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 const MREMAP_MAYMOVE: u64 = 1;
+const MREMAP_FIXED: u64 = 2;
 const MADV_DONTNEED: u64 = 4;
 
 pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
@@ -37,7 +38,7 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
                 vm.protect(a[0], a[1], Prot::from_bits(a[2])).map(|()| 0)
             }
         }
-        nr::__NR_mremap => vm.remap(a[0], a[1], a[2], a[3] & MREMAP_MAYMOVE != 0),
+        nr::__NR_mremap => mremap(&vm, a),
         nr::__NR_madvise => match a[2] {
             MADV_DONTNEED => vm.discard(a[0], a[1]).map(|()| 0),
             _ => Ok(0),
@@ -110,4 +111,15 @@ fn mmap(a: [u64; 6]) -> SysResult {
         flags & MAP_FIXED != 0,
         flags & MAP_FIXED_NOREPLACE != 0,
     )
+}
+
+/// `mremap(2)`: grow, shrink or move (`MREMAP_MAYMOVE`), to a given address with `MREMAP_FIXED`.
+/// `MREMAP_DONTUNMAP` is refused (`EINVAL`).
+fn mremap(vm: &Vm, a: [u64; 6]) -> SysResult {
+    let [old, old_len, new_len, flags, new, _] = a;
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || (flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let fixed = (flags & MREMAP_FIXED != 0).then_some(new);
+    vm.remap(old, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
 }

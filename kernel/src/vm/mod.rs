@@ -332,7 +332,14 @@ impl Vm {
     }
 
     /// `mremap`: resizes the mapping at `old` (in place when it can, else moves it when `may_move`).
-    pub fn remap(&self, old: u64, old_len: u64, new_len: u64, may_move: bool) -> Result<u64, Errno> {
+    pub fn remap(
+        &self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> Result<u64, Errno> {
         let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
         let new_len = page_up(new_len).filter(|&l| l > 0).ok_or(Errno::EINVAL)?;
         if !old.is_multiple_of(PAGE) {
@@ -346,6 +353,18 @@ impl Vm {
             }
             r.clone()
         };
+        if let Some(new) = fixed {
+            // MREMAP_FIXED: exactly at `new`, replacing what is there; the two ranges may not overlap.
+            let end = new
+                .checked_add(new_len)
+                .filter(|&e| e <= USER_END)
+                .ok_or(Errno::EINVAL)?;
+            if !new.is_multiple_of(PAGE) || new < MMAP_MIN || (new < old + old_len && old < end) {
+                return Err(Errno::EINVAL);
+            }
+            self.unmap(new, new_len);
+            return self.move_pages(&template, old, old_len, new, new_len);
+        }
         if new_len <= old_len {
             self.unmap(old + new_len, old_len - new_len);
             return Ok(old);
@@ -363,6 +382,12 @@ impl Vm {
             return Err(Errno::ENOMEM);
         }
         let new = self.inner.lock().find_free(new_len).ok_or(Errno::ENOMEM)?;
+        self.move_pages(&template, old, old_len, new, new_len)
+    }
+
+    /// Moves `[old, old + old_len)` (part of `template`'s region) to a free `[new, new + new_len)`: the region
+    /// and its present pages (the same frames at new addresses); the old range is unmapped.
+    fn move_pages(&self, template: &Region, old: u64, old_len: u64, new: u64, new_len: u64) -> Result<u64, Errno> {
         self.inner
             .lock()
             .regions
@@ -371,10 +396,11 @@ impl Vm {
         // holds the page table's lock.
         if let Some(s) = UserAddr::new(old) {
             let mut moved = alloc::vec::Vec::new();
-            self.space.update_range(s, old + old_len, |va, frame, prot| {
-                moved.push((va - old + new, frame.clone(), prot));
-                None
-            });
+            self.space
+                .update_range(s, old + old_len.min(new_len), |va, frame, prot| {
+                    moved.push((va - old + new, frame.clone(), prot));
+                    None
+                });
             for (to, frame, prot) in moved {
                 if let Some(to) = UserAddr::new(to) {
                     self.space.map(to, frame, prot).map_err(|_| Errno::ENOMEM)?;
