@@ -87,7 +87,9 @@ impl Vm {
     pub fn handle_fault(&self, addr: u64, write: bool, exec: bool) -> Result<(), Errno> {
         let inner = self.inner.lock();
         let region = inner.find(addr).ok_or(Errno::EFAULT)?;
-        if (write && !region.prot.write) || (exec && !region.prot.exec) || !region.prot.read {
+        // x86 pages cannot be write- or execute-only: PROT_WRITE and PROT_EXEC imply reading, as on Linux.
+        let p = region.prot;
+        if (write && !p.write) || (exec && !p.exec) || !(p.read || p.write || p.exec) {
             return Err(Errno::EFAULT);
         }
         let page = page_down(addr);
