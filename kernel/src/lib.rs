@@ -17,6 +17,7 @@ pub mod selftest;
 mod selftest_framework;
 mod selftest_fs;
 pub mod syscall;
+pub mod uts;
 pub mod virtio;
 pub mod vm;
 

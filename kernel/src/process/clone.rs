@@ -78,6 +78,7 @@ pub fn clone(ctx: &UserContext, a: CloneArgs) -> Result<u64, Errno> {
         *p.limits.lock() = *parent.limits.lock();
         *p.creds.lock() = parent.creds();
         p.set_nice(parent.nice());
+        p.set_personality(parent.personality());
         if let Some(rp) = real_parent.upgrade() {
             rp.children.lock().push(p.clone());
         }

@@ -61,6 +61,8 @@ pub struct Process {
     creds: Mutex<Credentials>,
     /// The nice value, -20 (most favoured) to 19.
     nice: AtomicI32,
+    /// `personality(2)`'s persona.
+    personality: AtomicU32,
 }
 
 /// A thread of a process (one framework task each).
@@ -109,6 +111,7 @@ impl Process {
             limits: Mutex::new(default_limits()),
             creds: Mutex::new(Credentials::root()),
             nice: AtomicI32::new(0),
+            personality: AtomicU32::new(0),
             vfork_done: WaitQueue::new(),
             vforked: AtomicBool::new(false),
             alarm: Mutex::new((0, 0)),
@@ -187,6 +190,16 @@ impl Process {
     /// Sets the nice value (the caller checked the range and the permission).
     pub fn set_nice(&self, nice: i32) {
         self.nice.store(nice, Ordering::Relaxed);
+    }
+
+    /// The persona (`personality(2)`).
+    pub fn personality(&self) -> u32 {
+        self.personality.load(Ordering::Relaxed)
+    }
+
+    /// Sets the persona.
+    pub fn set_personality(&self, persona: u32) {
+        self.personality.store(persona, Ordering::Relaxed);
     }
 
     /// Resource limit `resource` as (soft, hard).

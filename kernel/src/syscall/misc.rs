@@ -2,7 +2,8 @@
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
-use crate::process::Thread;
+use crate::process::{Thread, current};
+use crate::uts;
 use ember_frame::user::UserContext;
 use linux_raw_sys::general as nr;
 
@@ -24,6 +25,9 @@ pub(super) fn arch_prctl(ctx: &mut UserContext, a: [u64; 6]) -> SysResult {
 pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
     Some(match n as u32 {
         nr::__NR_uname => uname(a[0]),
+        nr::__NR_sethostname => set_uts_name(a[0], a[1], uts::set_hostname),
+        nr::__NR_setdomainname => set_uts_name(a[0], a[1], uts::set_domainname),
+        nr::__NR_personality => personality(a[0] as u32),
         nr::__NR_sysinfo => sysinfo(a[0]),
         nr::__NR_getrandom => getrandom(a),
         nr::__NR_sched_yield => {
@@ -57,20 +61,48 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
     })
 }
 
+/// `personality(2)`'s flag that makes `uname` report a 2.6 release (for programs that parse "2.6.x").
+const UNAME26: u32 = 0x0020000;
+
 fn uname(at: u64) -> SysResult {
     let mut b = [0u8; 65 * 6];
-    let fields: [&[u8]; 6] = [
-        b"Linux",
-        b"ember",
-        b"6.1.0-ember",
-        b"#1 SMP ember",
-        b"x86_64",
-        b"(none)",
-    ];
+    let (host, domain) = (uts::hostname(), uts::domainname());
+    let release: &[u8] = if current().personality() & UNAME26 != 0 {
+        b"2.6.61-ember"
+    } else {
+        uts::RELEASE
+    };
+    let fields: [&[u8]; 6] = [uts::SYSNAME, &host, release, uts::VERSION, uts::MACHINE, &domain];
     for (i, f) in fields.iter().enumerate() {
         b[i * 65..i * 65 + f.len()].copy_from_slice(f);
     }
     uaccess::write_bytes(at, &b).map(|()| 0)
+}
+
+/// `sethostname(2)` and `setdomainname(2)`: privileged; at most 64 bytes.
+fn set_uts_name(name: u64, len: u64, set: fn(&[u8])) -> SysResult {
+    let len = usize::try_from(len as i64)
+        .ok()
+        .filter(|&l| l <= uts::MAX_NAME)
+        .ok_or(Errno::EINVAL)?;
+    if !current().creds().privileged() {
+        return Err(Errno::EPERM);
+    }
+    let mut buf = [0u8; uts::MAX_NAME];
+    uaccess::read_bytes(name, &mut buf[..len])?;
+    set(&buf[..len]);
+    Ok(0)
+}
+
+/// `personality(2)`: returns the previous persona; `0xffffffff` only queries. Only the persona's flags that
+/// change what a system call returns are acted on (`UNAME26`).
+fn personality(persona: u32) -> SysResult {
+    let p = current();
+    let old = p.personality();
+    if persona != u32::MAX {
+        p.set_personality(persona);
+    }
+    Ok(old as u64)
 }
 
 fn sysinfo(at: u64) -> SysResult {
@@ -111,6 +143,9 @@ fn reboot(a: [u64; 6]) -> SysResult {
     const CMD_CAD_OFF: u64 = 0;
     if a[0] as u32 as u64 != MAGIC1 || !MAGIC2.contains(&(a[1] as u32 as u64)) {
         return Err(Errno::EINVAL);
+    }
+    if !current().creds().privileged() {
+        return Err(Errno::EPERM);
     }
     match a[2] as u32 as u64 {
         CMD_RESTART | CMD_HALT | CMD_POWER_OFF => {

@@ -245,6 +245,11 @@ fn tgkill(tgid: i64, tid: i64, sig: u64) -> SysResult {
     Ok(0)
 }
 
+/// `RLIMIT_NOFILE`.
+const RLIMIT_NOFILE: usize = 7;
+/// Linux's default `fs.nr_open`: the highest `RLIMIT_NOFILE` may go.
+const NR_OPEN: u64 = 1 << 20;
+
 fn prlimit(pid: u32, resource: usize, new: u64, old: u64) -> SysResult {
     let p = if pid == 0 {
         current()
@@ -257,6 +262,10 @@ fn prlimit(pid: u32, resource: usize, new: u64, old: u64) -> SysResult {
         let hard = uaccess::read_u64(new + 8)?;
         if soft > hard {
             return Err(Errno::EINVAL);
+        }
+        // Raising a hard limit needs privilege; descriptors are capped at Linux's `nr_open`.
+        if (hard > cur.1 && !current().creds().privileged()) || (resource == RLIMIT_NOFILE && hard > NR_OPEN) {
+            return Err(Errno::EPERM);
         }
         if old != 0 {
             uaccess::write_u64(old, cur.0)?;
