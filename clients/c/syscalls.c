@@ -2,6 +2,7 @@
  * "FAIL NAME: details"), then "syscalls: N passed, M failed"; the exit status is M. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <stdarg.h>
@@ -200,6 +201,24 @@ int main(void) {
     /* A lost wake-up leaves the child waiting forever: the test's timeout is the failure. */
     check("futex-shared", WIFEXITED(status) && WEXITSTATUS(status) == 0,
           "woken %ld, child status %#x", woken, status);
+
+    /* Job control: a child stops itself, the parent sees the stop, continues it, sees that, then its exit. */
+    child = fork();
+    if (child == 0) {
+        raise(SIGSTOP);
+        struct timespec linger = {0, 100000000}; /* so the continue is reported before the exit (as on Linux) */
+        nanosleep(&linger, 0);
+        _exit(7);
+    }
+    int st1 = 0, st2 = 0, st3 = 0;
+    pid_t w1 = waitpid(child, &st1, WUNTRACED);
+    int cont = kill(child, SIGCONT);
+    pid_t w2 = waitpid(child, &st2, WCONTINUED);
+    pid_t w3 = waitpid(child, &st3, 0);
+    check("job-control",
+          w1 == child && WIFSTOPPED(st1) && WSTOPSIG(st1) == SIGSTOP && cont == 0 && w2 == child &&
+              WIFCONTINUED(st2) && w3 == child && WIFEXITED(st3) && WEXITSTATUS(st3) == 7,
+          "stop %d %#x, continue %d %#x, exit %d %#x", (int)w1, st1, (int)w2, st2, (int)w3, st3);
 
     say("syscalls: %d passed, %d failed\n", passed, failed);
     return failed;

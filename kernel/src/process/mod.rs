@@ -8,6 +8,7 @@
 pub mod clone;
 pub mod exec;
 pub mod exit;
+pub mod jobctl;
 pub mod signal;
 pub mod thread;
 pub mod wait;
@@ -63,6 +64,10 @@ pub struct Process {
     nice: AtomicI32,
     /// `personality(2)`'s persona.
     personality: AtomicU32,
+    /// Job control: stopped or not, and what `wait` may report.
+    job: jobctl::JobState,
+    /// Where the threads of a stopped process wait for `SIGCONT`.
+    resume: WaitQueue,
 }
 
 /// A thread of a process (one framework task each).
@@ -112,6 +117,8 @@ impl Process {
             creds: Mutex::new(Credentials::root()),
             nice: AtomicI32::new(0),
             personality: AtomicU32::new(0),
+            job: jobctl::JobState::default(),
+            resume: WaitQueue::new(),
             vfork_done: WaitQueue::new(),
             vforked: AtomicBool::new(false),
             alarm: Mutex::new((0, 0)),

@@ -108,6 +108,10 @@ pub fn send_to_process(p: &Process, sig: u32) {
     if sig == 0 || sig as usize > NSIG || p.is_exiting() {
         return;
     }
+    super::jobctl::on_send(p, sig);
+    if sig == SIGKILL {
+        p.resume.wake_all();
+    }
     if sig != SIGKILL && ignored(p, sig) {
         return;
     }
@@ -122,6 +126,7 @@ pub fn send_to_thread(t: &Thread, sig: u32) {
     if sig == 0 || sig as usize > NSIG {
         return;
     }
+    super::jobctl::on_send(&t.process, sig);
     if sig != SIGKILL && ignored(&t.process, sig) && t.mask() & bit(sig) == 0 {
         return;
     }
@@ -172,6 +177,8 @@ pub enum Outcome {
 /// Delivers pending signals to the current thread before it returns to user mode. `interrupted` is the
 /// system call that just failed with `EINTR` because of a signal, if any.
 pub fn deliver(t: &Thread, ctx: &mut UserContext, mut interrupted: Option<Interrupted>, fault_addr: u64) -> Outcome {
+    // Another thread stopped the process: wait here for SIGCONT (or SIGKILL, delivered below).
+    super::jobctl::hold_while_stopped(t);
     while let Some(sig) = take(t) {
         let action = t.process.actions.lock().get(sig);
         let handler = if sig == SIGKILL || sig == SIGSTOP {
@@ -184,10 +191,7 @@ pub fn deliver(t: &Thread, ctx: &mut UserContext, mut interrupted: Option<Interr
             SIG_DFL => match default_action(sig) {
                 Default_::Ignore => continue,
                 Default_::Stop => {
-                    log::debug!(
-                        "pid {}: stop signal {sig} ignored (job control is not supported yet)",
-                        t.process.pid
-                    );
+                    super::jobctl::stop(t, sig);
                     continue;
                 }
                 Default_::Terminate => return Outcome::Die(sig),

@@ -17,11 +17,17 @@ pub enum Target {
 
 /// `WNOHANG`
 pub const WNOHANG: u64 = 1;
+/// `WUNTRACED` (`WSTOPPED` for waitid): report children that stopped.
+pub const WUNTRACED: u64 = 2;
+/// `WEXITED` (waitid; implied by `wait4`): report children that ended.
+pub const WEXITED: u64 = 4;
+/// `WCONTINUED`: report children that continued.
+pub const WCONTINUED: u64 = 8;
 /// `WNOWAIT` (waitid): leave the child waitable.
 pub const WNOWAIT: u64 = 0x0100_0000;
 
-/// Waits for a child matching `target` to end; returns its pid and wait status, or `None` with `WNOHANG`
-/// when none has ended yet.
+/// Waits for a child matching `target` to end (`WEXITED`), stop (`WUNTRACED`) or continue (`WCONTINUED`);
+/// returns its pid and wait status, or `None` with `WNOHANG` when none has yet.
 pub fn wait(parent: &Arc<Process>, target: Target, options: u64) -> Result<Option<(u32, u32)>, Errno> {
     parent.child_wait.wait_until(|| {
         let mut children = parent.children.lock();
@@ -33,9 +39,17 @@ pub fn wait(parent: &Arc<Process>, target: Target, options: u64) -> Result<Optio
         if !children.iter().any(matches) {
             return Some(Err(Errno::ECHILD));
         }
-        let zombie = children
-            .iter()
-            .position(|c| matches(c) && c.threads.lock().is_empty() && c.status.lock().is_some());
+        let zombie = children.iter().position(|c| {
+            options & WEXITED != 0 && matches(c) && c.threads.lock().is_empty() && c.status.lock().is_some()
+        });
+        let (untraced, continued) = (options & WUNTRACED != 0, options & WCONTINUED != 0);
+        if zombie.is_none() && (untraced || continued) {
+            for c in children.iter().filter(|c| matches(c)) {
+                if let Some(status) = super::jobctl::take_report(c, untraced, continued, options & WNOWAIT != 0) {
+                    return Some(Ok(Some((c.pid, status))));
+                }
+            }
+        }
         if let Some(i) = zombie {
             let status = children[i].status.lock().unwrap_or(0);
             let pid = children[i].pid;

@@ -4,7 +4,7 @@
 use super::errno::{Errno, SysResult};
 use super::uaccess;
 use crate::process::clone::{CloneArgs, clone as do_clone};
-use crate::process::wait::{Target, WNOHANG, wait};
+use crate::process::wait::{Target, WCONTINUED, WEXITED, WNOHANG, WNOWAIT, WUNTRACED, wait};
 use crate::process::{Thread, current, exec, find, signal};
 use ember_frame::user::UserContext;
 use linux_raw_sys::general as nr;
@@ -129,10 +129,10 @@ fn pid_arg(pid: u64) -> Result<alloc::sync::Arc<crate::process::Process>, Errno>
 
 fn wait4(a: [u64; 6]) -> SysResult {
     let options = a[2];
-    if options & !(WNOHANG | 2 | 8 | 0x4000_0000 | 0x8000_0000 | 0x2000_0000) != 0 {
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | 0x4000_0000 | 0x8000_0000 | 0x2000_0000) != 0 {
         return Err(Errno::EINVAL);
     }
-    match wait(&current(), target(a[0] as i32 as i64), options)? {
+    match wait(&current(), target(a[0] as i32 as i64), options | WEXITED)? {
         Some((pid, status)) => {
             if a[1] != 0 {
                 uaccess::write_u32(a[1], status)?;
@@ -158,15 +158,21 @@ fn waitid(a: [u64; 6]) -> SysResult {
         _ => return Err(Errno::EINVAL),
     };
     let options = a[3];
-    if options & 4 == 0 {
-        // Only WEXITED is supported: stopped and continued children are not tracked yet.
+    if options & (WEXITED | WUNTRACED | WCONTINUED) == 0
+        || options & !(WNOHANG | WEXITED | WUNTRACED | WCONTINUED | WNOWAIT | 0x4000_0000 | 0x8000_0000 | 0x2000_0000)
+            != 0
+    {
         return Err(Errno::EINVAL);
     }
     let result = wait(&current(), t, options)?;
     if a[2] != 0 {
         let mut info = [0u8; 128];
         if let Some((pid, status)) = result {
-            let (code, value): (i32, u32) = if status & 0x7F == 0 {
+            let (code, value): (i32, u32) = if status == 0xffff {
+                (6, crate::process::jobctl::SIGCONT) // CLD_CONTINUED
+            } else if status & 0xFF == 0x7F {
+                (5, (status >> 8) & 0xFF) // CLD_STOPPED
+            } else if status & 0x7F == 0 {
                 (1, (status >> 8) & 0xFF) // CLD_EXITED
             } else if status & 0x80 != 0 {
                 (3, status & 0x7F) // CLD_DUMPED
