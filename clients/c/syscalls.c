@@ -133,6 +133,20 @@ int main(void) {
     int64_t t0 = now_ns(), t1 = now_ns();
     check("clock_gettime", t0 >= 0 && t1 >= t0, "monotonic %lld then %lld", (long long)t0, (long long)t1);
 
+    /* libc reads the clocks through the vDSO when there is one: it must agree with the system call. */
+    struct timespec vs, ks, ve, rv, rk;
+    clock_gettime(CLOCK_MONOTONIC, &vs);
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ks);
+    clock_gettime(CLOCK_MONOTONIC, &ve);
+    clock_gettime(CLOCK_REALTIME, &rv);
+    syscall(SYS_clock_gettime, CLOCK_REALTIME, &rk);
+    int64_t a = vs.tv_sec * 1000000000LL + vs.tv_nsec, b = ks.tv_sec * 1000000000LL + ks.tv_nsec,
+            c = ve.tv_sec * 1000000000LL + ve.tv_nsec;
+    int64_t wall_gap = (rk.tv_sec - rv.tv_sec) * 1000000000LL + (rk.tv_nsec - rv.tv_nsec);
+    check("clock-consistent", a <= b && b <= c && wall_gap >= 0 && wall_gap < 1000000000LL && time(0) >= rv.tv_sec,
+          "monotonic %lld <= %lld <= %lld, realtime gap %lld ns", (long long)a, (long long)b, (long long)c,
+          (long long)wall_gap);
+
     struct timespec ten_ms = {0, 10000000};
     t0 = now_ns();
     r = nanosleep(&ten_ms, NULL);

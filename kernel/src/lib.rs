@@ -18,6 +18,7 @@ mod selftest_framework;
 mod selftest_fs;
 pub mod syscall;
 pub mod uts;
+pub mod vdso;
 pub mod virtio;
 pub mod vm;
 

@@ -12,7 +12,7 @@ mod tsc;
 
 pub(crate) use timer::set_task_deadline;
 pub use timer::{apic_timer_hz, sleep_ns, wait_until};
-pub use tsc::{FrequencySource, now_ns, tsc_frequency_hz};
+pub use tsc::{ClockParams, FrequencySource, clock_params, now_ns, tsc_frequency_hz};
 pub(crate) use tsc::{set_entry_tsc, tsc_to_ns};
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +22,12 @@ static WALL_AT_ENTRY_NS: AtomicU64 = AtomicU64::new(0);
 
 /// Wall-clock time: nanoseconds since the Unix epoch (counts from 0 when no source told the time).
 pub fn wall_clock_ns() -> u64 {
-    WALL_AT_ENTRY_NS.load(Ordering::Relaxed) + now_ns()
+    wall_offset_ns() + now_ns()
+}
+
+/// The wall clock's offset from the monotonic clock: wall time at monotonic time 0.
+pub fn wall_offset_ns() -> u64 {
+    WALL_AT_ENTRY_NS.load(Ordering::Relaxed)
 }
 
 /// Sets up the TSC, the wall clock and the timer. Needs the local APIC.

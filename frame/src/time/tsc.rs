@@ -8,6 +8,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 static ENTRY_TSC: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds per TSC cycle as a 32.32 fixed-point number: `ns = (cycles * NS_PER_CYCLE) >> 32`. The
+/// monotonic clock uses it (one multiplication, no division), and so does the vDSO from the same value, so
+/// that user space reading the clock without a system call sees exactly the kernel's time.
+static NS_PER_CYCLE: AtomicU64 = AtomicU64::new(0);
 
 /// Where the TSC frequency came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,15 +60,34 @@ pub fn now_ns() -> u64 {
 
 /// Converts a TSC value to nanoseconds since the first instruction.
 pub(crate) fn tsc_to_ns(tsc: u64) -> u64 {
-    match tsc_frequency_hz() {
-        0 => 0,
-        hz => (tsc.wrapping_sub(ENTRY_TSC.load(Ordering::Relaxed)) as u128 * 1_000_000_000 / hz as u128) as u64,
+    let cycles = tsc.wrapping_sub(ENTRY_TSC.load(Ordering::Relaxed));
+    ((cycles as u128 * NS_PER_CYCLE.load(Ordering::Relaxed) as u128) >> 32) as u64
+}
+
+/// How user space may compute the monotonic clock itself (the vDSO's parameters): `ns = ((tsc - tsc_at_zero)
+/// * ns_per_cycle) >> 32`, exactly as [`now_ns`]. `ns_per_cycle` is 0 before the time sources are set up.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockParams {
+    /// The TSC value at monotonic time 0 (the first instruction).
+    pub tsc_at_zero: u64,
+    /// Nanoseconds per cycle, 32.32 fixed point.
+    pub ns_per_cycle: u64,
+}
+
+/// The monotonic clock's parameters.
+pub fn clock_params() -> ClockParams {
+    ClockParams {
+        tsc_at_zero: ENTRY_TSC.load(Ordering::Relaxed),
+        ns_per_cycle: NS_PER_CYCLE.load(Ordering::Relaxed),
     }
 }
 
 /// Converts nanoseconds since the first instruction to a TSC value.
 pub(super) fn ns_to_tsc(ns: u64) -> u64 {
-    let cycles = ns as u128 * tsc_frequency_hz() as u128 / 1_000_000_000;
+    // The inverse of `tsc_to_ns` rounded up, so that `now_ns()` has reached `ns` once the TSC reaches the result
+    // (a deadline timer armed for it never fires early and re-arms for the same instant).
+    let per_cycle = NS_PER_CYCLE.load(Ordering::Relaxed).max(1) as u128;
+    let cycles = ((ns as u128) << 32).div_ceil(per_cycle);
     ENTRY_TSC.load(Ordering::Relaxed).wrapping_add(cycles as u64)
 }
 
@@ -81,6 +104,8 @@ pub(super) fn init() -> Option<u64> {
         })
         .unwrap_or_else(measure_with_pit);
     TSC_HZ.store(hz, Ordering::Relaxed);
+    let per_cycle = (1_000_000_000u128 << 32) / hz.max(1) as u128;
+    NS_PER_CYCLE.store(u64::try_from(per_cycle).unwrap_or(u64::MAX), Ordering::Relaxed);
     let cost_us = (rdtsc() - start) as u128 * 1_000_000 / hz as u128;
     log::info!(
         "time: TSC {}.{:03} MHz from {source} ({cost_us} us)",

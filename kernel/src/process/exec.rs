@@ -117,6 +117,9 @@ pub fn load(
     crate::random::fill(&mut random);
     let mut aux = AuxValues::new(&plan, bias);
     aux.hwcap = ember_frame::cpu::hwcap();
+    aux.sysinfo_ehdr = Some(crate::vdso::map_into(&vm)?);
+    let creds = process.creds();
+    (aux.uid, aux.euid, aux.gid, aux.egid) = (creds.uid.real, creds.uid.effective, creds.gid.real, creds.gid.effective);
     let stack =
         build_stack(STACK_TOP, argv, envp, path, random, &aux, MAX_ARG_BYTES as u64).map_err(|_| Errno::E2BIG)?;
     vm.write(stack.rsp, &stack.bytes)?;
