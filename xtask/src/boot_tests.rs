@@ -103,7 +103,7 @@ pub fn run_firecracker(fc: &std::path::Path, rig: &firecracker::Rig, images: &Im
 
 /// The cases that run on `vmm` (`On::Qemu` or `On::Firecracker`), or `None` when the test initrd cannot be made.
 fn all_cases(vmm: On) -> Option<Vec<Case>> {
-    let initrd = write_initrd()
+    let initrd = write_initrd("test-initrd.bin", 1536 * 1024)
         .map_err(|e| eprintln!("cannot write the test initrd: {e}"))
         .ok()?;
     let mut all = cases(&initrd);
@@ -196,6 +196,8 @@ fn firecracker_outcome(run: &firecracker::FcRun) -> Outcome {
 
 fn cases(initrd: &TestInitrd) -> Vec<Case> {
     let mut v = Vec::new();
+    // Cases that need QEMU (the shim's hostile options, crafted tables, CPU models).
+    let mut qemu = Vec::new();
     let mut add = |name: &str, vm: Vm, check: Check| {
         v.push(Case {
             name: name.into(),
@@ -248,6 +250,67 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
                 expect(o, "command line: console=ttyS0 reboot=k panic=1 nomodule")
             }),
         );
+    }
+    // The linux64 shim is not what limits the tests: it boots in 4 MiB, and copies an initrd of most of RAM to
+    // the top of low RAM (as Firecracker does) without overwriting itself.
+    qemu.push(Case {
+        name: "linux64-4MiB".into(),
+        on: On::Qemu,
+        vm: Vm::new(Boot::Linux64, 4, "console=ttyS0"),
+        input: &[],
+        check: Box::new(|o| ready(o, "linux64").map(drop)),
+    });
+    match write_initrd("large-initrd.bin", 57 << 20) {
+        Ok(large) => {
+            let mut vm = Vm::new(Boot::Linux64, 64, "console=ttyS0 ember.test=fill-memory");
+            vm.initrd = Some(large.path.clone());
+            let hash = large.fnv1a;
+            qemu.push(Case {
+                name: "linux64-57MiB-initrd-in-64MiB".into(),
+                on: On::Qemu,
+                vm,
+                input: &[],
+                check: Box::new(move |o| {
+                    ready(o, "linux64")?;
+                    expect(o, "initrd (58368 KiB)")?;
+                    expect(o, &format!("ember: initrd fnv1a={hash:016x}"))
+                }),
+            });
+        }
+        Err(e) => eprintln!("cannot write the large test initrd: {e}"),
+    }
+    // A hostile zero page (the shim announces an initrd it never copied): ember ignores an initrd over the
+    // kernel image, over page 0 or outside RAM with one line, and fills all memory without touching them.
+    for (name, initrd, problem) in [
+        (
+            "initrd-over-kernel-ignored",
+            "0x100000+0x100000",
+            "overlaps the kernel image; ignored",
+        ),
+        ("initrd-over-page-0-ignored", "0x800+0x1000", "overlaps page 0; ignored"),
+        (
+            "initrd-outside-ram-ignored",
+            "0x10000000+0x100000",
+            "is not wholly inside RAM; ignored",
+        ),
+    ] {
+        let mut vm = Vm::new(Boot::Linux64, 64, "console=ttyS0 ember.test=fill-memory");
+        vm.shim.push(format!("shim.initrd={initrd}"));
+        let check: Check = Box::new(move |o| {
+            ready(o, "linux64")?;
+            expect(o, problem)?;
+            if o.output.contains("reserved [") && o.output.contains(") initrd (") {
+                return Err("the hostile initrd was reserved".into());
+            }
+            expect(o, "fill-memory: filled ")
+        });
+        qemu.push(Case {
+            name: name.into(),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check,
+        });
     }
     let fault = |test: &str, boot: Boot, needles: &'static [&'static str]| {
         let vm = Vm::new(boot, 64, &format!("console=ttyS0 ember.test={test}"));
@@ -333,6 +396,24 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             "warning: boot timer at 0x10000000000: BadRange; not signalled",
         ),
         (
+            "boot-timer-refuses-lapic",
+            Boot::Pvh,
+            "console=ttyS0 ember.boot_timer=0xfee00300",
+            "warning: boot timer at 0xfee00300: FrameworkOwned; not signalled",
+        ),
+        (
+            "boot-timer-refuses-ioapic",
+            Boot::Linux64,
+            "console=ttyS0 ember.boot_timer=0xfec00010",
+            "warning: boot timer at 0xfec00010: FrameworkOwned; not signalled",
+        ),
+        (
+            "boot-timer-refuses-ram",
+            Boot::Pvh,
+            "console=ttyS0 ember.boot_timer=0x200000",
+            "warning: boot timer at 0x200000: NotDevice; not signalled",
+        ),
+        (
             "unknown-self-test-ignored",
             Boot::Pvh,
             "console=ttyS0 ember.test=nonsense",
@@ -355,6 +436,30 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             }),
         );
     }
+    // A command line of exactly 4096 bytes (ember's limit) is kept whole on both entries; one byte more is cut.
+    for boot in [Boot::Pvh, Boot::Linux64] {
+        for len in [4096, 4097] {
+            let b = boot.name();
+            let head = "console=ttyS0 pad=";
+            let cmdline = format!("{head}{}", "x".repeat(len - head.len()));
+            // QEMU only: Firecracker's own limit is 2048 bytes.
+            qemu.push(Case {
+                name: format!("{b}-cmdline-{len}-bytes"),
+                on: On::Qemu,
+                vm: Vm::new(boot, 64, &cmdline),
+                input: &[],
+                check: Box::new(move |o| {
+                    ready(o, b)?;
+                    let cut = o.output.contains("command line longer than 4096 bytes; cut");
+                    match (len, cut) {
+                        (4096, true) => Err("a 4096-byte command line was reported as cut".into()),
+                        (4097, false) => Err("a 4097-byte command line was not reported as cut".into()),
+                        _ => expect(o, &format!("pad={}", "x".repeat(4096 - head.len()))),
+                    }
+                }),
+            });
+        }
+    }
     add(
         "quiet-prints-only-ready",
         Vm::new(Boot::Pvh, 64, "console=ttyS0 quiet"),
@@ -369,6 +474,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
     time_cases(&mut v);
     firecracker_time_cases(&mut v);
     virtio_cases(&mut v);
+    v.extend(qemu);
     v
 }
 
@@ -820,10 +926,10 @@ struct TestInitrd {
     fnv1a: u64,
 }
 
-fn write_initrd() -> std::io::Result<TestInitrd> {
-    const LEN: usize = 1536 * 1024;
+/// Writes a pseudo-random initrd of `len` bytes to `target/xtask/<name>`.
+fn write_initrd(name: &str, len: usize) -> std::io::Result<TestInitrd> {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let data: Vec<u8> = (0..LEN)
+    let data: Vec<u8> = (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
@@ -833,10 +939,11 @@ fn write_initrd() -> std::io::Result<TestInitrd> {
         .collect();
     let dir = crate::image::workspace_root().join("target").join("xtask");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("test-initrd.bin");
+    let path = dir.join(name);
     std::fs::write(&path, &data)?;
-    let fnv1a = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Ok(TestInitrd { path, len: LEN, fnv1a })
+    Ok(TestInitrd {
+        path,
+        len,
+        fnv1a: fnv1a(&data),
+    })
 }

@@ -61,6 +61,12 @@ pub struct Vm {
     /// Run with `-icount shift=0,sleep=off`: guest time is a function of executed instructions (1 ns each),
     /// so timing inside the guest is deterministic.
     pub icount: bool,
+    /// Extra `shim.*` words for the linux64 test shim (e.g. a hostile `shim.initrd=`); ignored for PVH.
+    pub shim: Vec<String>,
+    /// Extra QEMU arguments (e.g. a `loader` device with crafted tables).
+    pub extra: Vec<String>,
+    /// Guest RAM in KiB instead of `mem_mib` (QEMU only: sizes that are not whole MiB).
+    pub mem_kib: Option<u32>,
 }
 
 impl Vm {
@@ -76,6 +82,9 @@ impl Vm {
             entropy: false,
             modern: false,
             icount: false,
+            shim: Vec::new(),
+            extra: Vec::new(),
+            mem_kib: None,
         }
     }
 
@@ -87,7 +96,13 @@ impl Vm {
             Boot::Linux64 => {
                 let mut c = self.command_for(
                     &images.shim,
-                    &format!("shim.entry={:#x} {}", images.entry, self.cmdline),
+                    &format!(
+                        "shim.entry={:#x} shim.kernel_end={:#x} {}{}",
+                        images.entry,
+                        images.end,
+                        self.shim.iter().map(|w| format!("{w} ")).collect::<String>(),
+                        self.cmdline
+                    ),
                 );
                 c.arg("-device").arg(format!("loader,file={}", images.kernel.display()));
                 c
@@ -105,7 +120,10 @@ impl Vm {
         }
         let mut c = Command::new(QEMU);
         c.args(["-M", &machine, "-accel", "tcg", "-cpu", "max", "-smp", "1"])
-            .args(["-m", &self.mem_mib.to_string()])
+            .args([
+                "-m",
+                &self.mem_kib.map_or(self.mem_mib.to_string(), |k| format!("{k}K")),
+            ])
             .args([
                 "-nodefaults",
                 "-no-user-config",
@@ -136,6 +154,7 @@ impl Vm {
         if let Some(initrd) = &self.initrd {
             c.arg("-initrd").arg(initrd);
         }
+        c.args(&self.extra);
         c
     }
 }
