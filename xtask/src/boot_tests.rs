@@ -279,6 +279,63 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         }
         Err(e) => eprintln!("cannot write the large test initrd: {e}"),
     }
+    // Hostile platform tables (crafted ACPI under `acpi=off`): a local APIC address in RAM or at empty MMIO is
+    // overruled by the CPU's own (and a 100 ms sleep still ends), an IOAPIC whose GSI range wraps is skipped.
+    for (name, boot, lapic, gsi_base, test, needle) in [
+        (
+            "madt-lapic-in-ram",
+            Boot::Pvh,
+            0x20_0000,
+            0,
+            "sleep",
+            "lapic: the ACPI MADT puts the local APIC at 0x200000, the CPU at 0xfee00000 (IA32_APIC_BASE); \
+             using the CPU's",
+        ),
+        (
+            "madt-lapic-at-empty-mmio",
+            Boot::Linux64,
+            0xFEB8_0000,
+            0,
+            "sleep",
+            "lapic: the ACPI MADT puts the local APIC at 0xfeb80000, the CPU at 0xfee00000",
+        ),
+        (
+            "madt-ioapic-gsi-base-wraps",
+            Boot::Pvh,
+            0xFEE0_0000,
+            0xFFFF_FFFA,
+            "sleep",
+            "ioapic: GSI base 0xfffffffa of the IOAPIC at 0xfec00000 leaves no room for its 24 pins; skipped",
+        ),
+    ] {
+        let path = crate::image::workspace_root()
+            .join("target")
+            .join("xtask")
+            .join(format!("{name}.bin"));
+        if let Err(e) = std::fs::write(&path, crate::tables::acpi_tables(lapic, gsi_base)) {
+            eprintln!("cannot write {}: {e}", path.display());
+            continue;
+        }
+        let b = boot.name();
+        let mut vm = Vm::new(boot, 64, &format!("console=ttyS0 ember.test={test}"));
+        vm.machine.push("acpi=off");
+        vm.extra = vec![
+            "-device".into(),
+            format!("loader,file={},addr={:#x}", path.display(), crate::tables::LOAD_AT),
+        ];
+        qemu.push(Case {
+            name: name.into(),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(move |o| {
+                ready(o, b)?;
+                expect(o, "platform: ACPI MADT: 1 CPU(s), 1 IOAPIC(s)")?;
+                expect(o, needle)?;
+                expect(o, "sleep: asked 100000 us, slept ")
+            }),
+        });
+    }
     // A hostile zero page (the shim announces an initrd it never copied): ember ignores an initrd over the
     // kernel image, over page 0 or outside RAM with one line, and fills all memory without touching them.
     for (name, initrd, problem) in [
