@@ -279,6 +279,29 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         }
         Err(e) => eprintln!("cannot write the large test initrd: {e}"),
     }
+    // A CPU without what ember needs: one line naming the feature and a failure exit, on either entry (the
+    // linux64 shim itself needs long mode, SSE and CMOV, so that entry is tried without others).
+    for (boot, take, lacks) in [
+        (Boot::Pvh, "lm", "long mode (x86-64)"),
+        (Boot::Pvh, "sse", "SSE"),
+        (Boot::Pvh, "sse2", "SSE2"),
+        (Boot::Pvh, "fxsr", "FXSAVE/FXRSTOR"),
+        (Boot::Pvh, "apic", "a local APIC"),
+        (Boot::Linux64, "apic", "a local APIC"),
+        (Boot::Linux64, "tsc", "a TSC"),
+        (Boot::Linux64, "fxsr", "FXSAVE/FXRSTOR"),
+    ] {
+        let mut vm = Vm::new(boot, 64, "console=ttyS0");
+        vm.cpu = format!("max,-{take}");
+        let message = format!("ember: FATAL: the CPU lacks {lacks}, which ember needs; cannot boot");
+        qemu.push(Case {
+            name: format!("{}-cpu-without-{take}-refused", boot.name()),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(move |o| failed(o, &[message.as_str()])),
+        });
+    }
     // Hostile platform tables (crafted ACPI under `acpi=off`): a local APIC address in RAM or at empty MMIO is
     // overruled by the CPU's own (and a 100 ms sleep still ends), an IOAPIC whose GSI range wraps is skipped.
     for (name, boot, lapic, gsi_base, test, needle) in [

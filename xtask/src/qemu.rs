@@ -67,6 +67,8 @@ pub struct Vm {
     pub extra: Vec<String>,
     /// Guest RAM in KiB instead of `mem_mib` (QEMU only: sizes that are not whole MiB).
     pub mem_kib: Option<u32>,
+    /// QEMU's CPU model and feature changes (`-cpu`), `max` unless a test takes features away.
+    pub cpu: String,
 }
 
 impl Vm {
@@ -85,6 +87,7 @@ impl Vm {
             shim: Vec::new(),
             extra: Vec::new(),
             mem_kib: None,
+            cpu: "max".into(),
         }
     }
 
@@ -119,7 +122,7 @@ impl Vm {
             machine.push_str(opt);
         }
         let mut c = Command::new(QEMU);
-        c.args(["-M", &machine, "-accel", "tcg", "-cpu", "max", "-smp", "1"])
+        c.args(["-M", &machine, "-accel", "tcg", "-cpu", &self.cpu, "-smp", "1"])
             .args([
                 "-m",
                 &self.mem_kib.map_or(self.mem_mib.to_string(), |k| format!("{k}K")),
