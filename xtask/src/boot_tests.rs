@@ -302,6 +302,26 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             check: Box::new(move |o| failed(o, &[message.as_str()])),
         });
     }
+    // Sizes from outside are allocated fallibly: the read-speed test's 1 MiB buffer in a VM of 2.25 MiB.
+    match make_disks("blk-read-speed-low-memory") {
+        Ok(disks) => {
+            let mut vm = Vm::new(Boot::Pvh, 2, "console=ttyS0 ember.test=blk-read-speed");
+            vm.mem_kib = Some(2304);
+            vm.disks = vec![disks[1].0.clone()];
+            qemu.push(Case {
+                name: "blk-read-speed-low-memory".into(),
+                on: On::Qemu,
+                vm,
+                input: &[],
+                check: Box::new(|o| {
+                    ready(o, "pvh")?;
+                    expect(o, "blk-read-speed: low on memory; reading ")?;
+                    expect(o, &format!("ember: blk0: read {} MiB in ", DISK_MIB[1]))
+                }),
+            });
+        }
+        Err(e) => eprintln!("cannot make disks: {e}"),
+    }
     // Hostile platform tables (crafted ACPI under `acpi=off`): a local APIC address in RAM or at empty MMIO is
     // overruled by the CPU's own (and a 100 ms sleep still ends), an IOAPIC whose GSI range wraps is skipped.
     for (name, boot, lapic, gsi_base, test, needle) in [
