@@ -322,6 +322,39 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         }
         Err(e) => eprintln!("cannot make disks: {e}"),
     }
+    // A valid but wrong IRQ for a disk: the device completes requests without interrupting; one warning, then it
+    // is polled, so the self-test takes milliseconds, not the timer's longest count per request.
+    match make_disks("virtio-wrong-irq") {
+        Ok(disks) => {
+            let mut vm = Vm::new(
+                Boot::Pvh,
+                64,
+                "console=ttyS0 ember.test=virtio-blk virtio_mmio.device=512@0xfeb02e00:24",
+            );
+            vm.disks = vec![disks[1].0.clone()];
+            qemu.push(Case {
+                name: "virtio-wrong-irq-polled".into(),
+                on: On::Qemu,
+                vm,
+                input: &[],
+                check: Box::new(|o| {
+                    ready(o, "pvh")?;
+                    expect(
+                        o,
+                        "warning: virtio: block at 0xfeb02e00 completes requests without raising IRQ 24",
+                    )?;
+                    expect(o, "ember: blk0: wrote pattern")?;
+                    // Real time (block I/O and -icount do not mix): generous, but far from seconds per request.
+                    let t = field(o, " t=", "us")?;
+                    if t > 3_000_000 {
+                        return Err(format!("ready after {t} us of guest time"));
+                    }
+                    Ok(())
+                }),
+            });
+        }
+        Err(e) => eprintln!("cannot make disks: {e}"),
+    }
     // Hostile platform tables (crafted ACPI under `acpi=off`): a local APIC address in RAM or at empty MMIO is
     // overruled by the CPU's own (and a 100 ms sleep still ends), an IOAPIC whose GSI range wraps is skipped.
     for (name, boot, lapic, gsi_base, test, needle) in [
@@ -710,6 +743,9 @@ fn virtio_cases(v: &mut Vec<Case>) {
                     return Err(format!("{found} virtio devices found, expected {}", DISK_MIB.len() + 1));
                 }
                 expect(o, "random: seeded with 32 bytes from virtio-rng")?;
+                if o.output.contains("completes requests without raising") {
+                    return Err("a device with a working interrupt was declared to have none".into());
+                }
                 // Discovery order decides the guest's numbering; the sizes tell the disks apart.
                 for (d, ((path, head), mib)) in disks.iter().zip(DISK_MIB).enumerate() {
                     let sectors = mib << 11;
