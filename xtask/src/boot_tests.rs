@@ -355,6 +355,37 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
         }
         Err(e) => eprintln!("cannot make disks: {e}"),
     }
+    // No PIT (`microvm,pit=off`): the TSC is measured against the RTC's periodic flag in about 17 ms instead of
+    // a 1 GHz guess after a 4 s stall. Guest time under -icount (the RTC on the same clock): exact and repeatable.
+    for boot in [Boot::Pvh, Boot::Linux64] {
+        let b = boot.name();
+        let mut vm = Vm::new(boot, 64, "console=ttyS0 ember.test=sleep");
+        vm.machine.push("pit=off");
+        vm.icount = true;
+        vm.extra = vec!["-rtc".into(), "clock=vm".into()];
+        qemu.push(Case {
+            name: format!("{b}-no-pit-tsc-from-rtc"),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(move |o| {
+                ready(o, b)?;
+                let mhz = field(o, "time: TSC ", ".")?;
+                if mhz != 999 && mhz != 1000 {
+                    return Err(format!("TSC measured at {mhz} MHz; it runs at 1000 under -icount"));
+                }
+                let cost = field(o, "from the RTC's periodic flag (no PIT) (", " us)")?;
+                if cost > 30_000 {
+                    return Err(format!("measuring the TSC took {cost} us"));
+                }
+                let slept = field(o, "sleep: asked 100000 us, slept ", " us")?;
+                if !(98_000..=102_000).contains(&slept) {
+                    return Err(format!("a 100 ms sleep took {slept} us of virtual time"));
+                }
+                Ok(())
+            }),
+        });
+    }
     // Hostile platform tables (crafted ACPI under `acpi=off`): a local APIC address in RAM or at empty MMIO is
     // overruled by the CPU's own (and a 100 ms sleep still ends), an IOAPIC whose GSI range wraps is skipped.
     for (name, boot, lapic, gsi_base, test, needle) in [
