@@ -386,6 +386,25 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             }),
         });
     }
+    // The boot timer refuses a device a driver holds (the disk's virtio window): one line, ready.
+    match make_disks("boot-timer-refuses-virtio") {
+        Ok(disks) => {
+            let mut vm = Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.boot_timer=0xfeb02e00");
+            vm.disks = vec![disks[2].0.clone()];
+            qemu.push(Case {
+                name: "boot-timer-refuses-virtio".into(),
+                on: On::Qemu,
+                vm,
+                input: &[],
+                check: Box::new(|o| {
+                    ready(o, "pvh")?;
+                    expect(o, "virtio: block at 0xfeb02e00")?;
+                    expect(o, "warning: boot timer at 0xfeb02e00: Busy; not signalled")
+                }),
+            });
+        }
+        Err(e) => eprintln!("cannot make disks: {e}"),
+    }
     // Hostile platform tables (crafted ACPI under `acpi=off`): a local APIC address in RAM or at empty MMIO is
     // overruled by the CPU's own (and a 100 ms sleep still ends), an IOAPIC whose GSI range wraps is skipped.
     for (name, boot, lapic, gsi_base, test, needle) in [

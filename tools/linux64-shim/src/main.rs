@@ -215,8 +215,10 @@ extern "C" fn shim_main(start_info: u32) -> ! {
     };
     let shim = Cmdline::new(words);
     let hex = |name| {
-        shim.value(name)
-            .map(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap_or_else(|_| fail(name)))
+        shim.value(name).map(|v| {
+            u64::from_str_radix(v.trim_start_matches("0x"), 16)
+                .unwrap_or_else(|_| fail("a shim.* address is not hexadecimal"))
+        })
     };
     let Some(entry) = hex("shim.entry") else {
         fail("no shim.entry=0x... on the command line");
