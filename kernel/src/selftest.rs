@@ -232,7 +232,19 @@ fn virtio_blk(devices: &mut Devices) -> Result<(), &'static str> {
 
 fn blk_read_speed(devices: &mut Devices) -> Result<(), &'static str> {
     let d = devices.blocks.first_mut().ok_or("no block device")?;
-    let mut buf = alloc::vec![0u8; 1 << 20];
+    // 1 MiB when memory allows; less in a small VM (down to one request), never a panic.
+    let mut buf = Vec::new();
+    let mut len = 1 << 20;
+    while buf.try_reserve_exact(len).is_err() {
+        if len <= crate::virtio::blk::CHUNK {
+            return Err("no memory for a read buffer");
+        }
+        len /= 2;
+    }
+    buf.resize(len, 0u8);
+    if len < 1 << 20 {
+        log::info!("blk-read-speed: low on memory; reading {} KiB at a time", len >> 10);
+    }
     let total = d.sectors() * 512;
     let start = time::now_ns();
     let mut sector = 0;

@@ -1,5 +1,5 @@
-//! Links the shim as a freestanding static ELF at 8 MiB physical (out of the way of ember at 1 MiB and of
-//! Firecracker's boot structures below 1 MiB).
+//! Links the shim as a freestanding static ELF at 0x40000 physical: between Firecracker's boot structures and
+//! command line (below 0x30000) and ember at 1 MiB, in RAM whatever the VM's size.
 
 include!("../freestanding-link.rs");
 

@@ -103,7 +103,7 @@ pub fn run_firecracker(fc: &std::path::Path, rig: &firecracker::Rig, images: &Im
 
 /// The cases that run on `vmm` (`On::Qemu` or `On::Firecracker`), or `None` when the test initrd cannot be made.
 fn all_cases(vmm: On) -> Option<Vec<Case>> {
-    let initrd = write_initrd()
+    let initrd = write_initrd("test-initrd.bin", 1536 * 1024)
         .map_err(|e| eprintln!("cannot write the test initrd: {e}"))
         .ok()?;
     let mut all = cases(&initrd);
@@ -196,6 +196,8 @@ fn firecracker_outcome(run: &firecracker::FcRun) -> Outcome {
 
 fn cases(initrd: &TestInitrd) -> Vec<Case> {
     let mut v = Vec::new();
+    // Cases that need QEMU (the shim's hostile options, crafted tables, CPU models).
+    let mut qemu = Vec::new();
     let mut add = |name: &str, vm: Vm, check: Check| {
         v.push(Case {
             name: name.into(),
@@ -248,6 +250,250 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
                 expect(o, "command line: console=ttyS0 reboot=k panic=1 nomodule")
             }),
         );
+    }
+    // The linux64 shim is not what limits the tests: it boots in 4 MiB, and copies an initrd of most of RAM to
+    // the top of low RAM (as Firecracker does) without overwriting itself.
+    qemu.push(Case {
+        name: "linux64-4MiB".into(),
+        on: On::Qemu,
+        vm: Vm::new(Boot::Linux64, 4, "console=ttyS0"),
+        input: &[],
+        check: Box::new(|o| ready(o, "linux64").map(drop)),
+    });
+    match write_initrd("large-initrd.bin", 57 << 20) {
+        Ok(large) => {
+            let mut vm = Vm::new(Boot::Linux64, 64, "console=ttyS0 ember.test=fill-memory");
+            vm.initrd = Some(large.path.clone());
+            let hash = large.fnv1a;
+            qemu.push(Case {
+                name: "linux64-57MiB-initrd-in-64MiB".into(),
+                on: On::Qemu,
+                vm,
+                input: &[],
+                check: Box::new(move |o| {
+                    ready(o, "linux64")?;
+                    expect(o, "initrd (58368 KiB)")?;
+                    expect(o, &format!("ember: initrd fnv1a={hash:016x}"))
+                }),
+            });
+        }
+        Err(e) => eprintln!("cannot write the large test initrd: {e}"),
+    }
+    // A CPU without what ember needs: one line naming the feature and a failure exit, on either entry (the
+    // linux64 shim itself needs long mode, SSE and CMOV, so that entry is tried without others).
+    for (boot, take, lacks) in [
+        (Boot::Pvh, "lm", "long mode (x86-64)"),
+        (Boot::Pvh, "sse", "SSE"),
+        (Boot::Pvh, "sse2", "SSE2"),
+        (Boot::Pvh, "fxsr", "FXSAVE/FXRSTOR"),
+        (Boot::Pvh, "apic", "a local APIC"),
+        (Boot::Linux64, "apic", "a local APIC"),
+        (Boot::Linux64, "tsc", "a TSC"),
+        (Boot::Linux64, "fxsr", "FXSAVE/FXRSTOR"),
+    ] {
+        let mut vm = Vm::new(boot, 64, "console=ttyS0");
+        vm.cpu = format!("max,-{take}");
+        let message = format!("ember: FATAL: the CPU lacks {lacks}, which ember needs; cannot boot");
+        qemu.push(Case {
+            name: format!("{}-cpu-without-{take}-refused", boot.name()),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(move |o| failed(o, &[message.as_str()])),
+        });
+    }
+    // Sizes from outside are allocated fallibly: the read-speed test's 1 MiB buffer in a VM of 2.25 MiB.
+    match make_disks("blk-read-speed-low-memory") {
+        Ok(disks) => {
+            let mut vm = Vm::new(Boot::Pvh, 2, "console=ttyS0 ember.test=blk-read-speed");
+            vm.mem_kib = Some(2304);
+            vm.disks = vec![disks[1].0.clone()];
+            qemu.push(Case {
+                name: "blk-read-speed-low-memory".into(),
+                on: On::Qemu,
+                vm,
+                input: &[],
+                check: Box::new(|o| {
+                    ready(o, "pvh")?;
+                    expect(o, "blk-read-speed: low on memory; reading ")?;
+                    expect(o, &format!("ember: blk0: read {} MiB in ", DISK_MIB[1]))
+                }),
+            });
+        }
+        Err(e) => eprintln!("cannot make disks: {e}"),
+    }
+    // A valid but wrong IRQ for a disk: the device completes requests without interrupting; one warning, then it
+    // is polled, so the self-test takes milliseconds, not the timer's longest count per request.
+    match make_disks("virtio-wrong-irq") {
+        Ok(disks) => {
+            let mut vm = Vm::new(
+                Boot::Pvh,
+                64,
+                "console=ttyS0 ember.test=virtio-blk virtio_mmio.device=512@0xfeb02e00:24",
+            );
+            vm.disks = vec![disks[1].0.clone()];
+            qemu.push(Case {
+                name: "virtio-wrong-irq-polled".into(),
+                on: On::Qemu,
+                vm,
+                input: &[],
+                check: Box::new(|o| {
+                    ready(o, "pvh")?;
+                    expect(
+                        o,
+                        "warning: virtio: block at 0xfeb02e00 completes requests without raising IRQ 24",
+                    )?;
+                    expect(o, "ember: blk0: wrote pattern")?;
+                    // Real time (block I/O and -icount do not mix): generous, but far from seconds per request.
+                    let t = field(o, " t=", "us")?;
+                    if t > 3_000_000 {
+                        return Err(format!("ready after {t} us of guest time"));
+                    }
+                    Ok(())
+                }),
+            });
+        }
+        Err(e) => eprintln!("cannot make disks: {e}"),
+    }
+    // No PIT (`microvm,pit=off`): the TSC is measured against the RTC's periodic flag in about 17 ms instead of
+    // a 1 GHz guess after a 4 s stall. Guest time under -icount (the RTC on the same clock): exact and repeatable.
+    for boot in [Boot::Pvh, Boot::Linux64] {
+        let b = boot.name();
+        let mut vm = Vm::new(boot, 64, "console=ttyS0 ember.test=sleep");
+        vm.machine.push("pit=off");
+        vm.icount = true;
+        vm.extra = vec!["-rtc".into(), "clock=vm".into()];
+        qemu.push(Case {
+            name: format!("{b}-no-pit-tsc-from-rtc"),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(move |o| {
+                ready(o, b)?;
+                let mhz = field(o, "time: TSC ", ".")?;
+                if mhz != 999 && mhz != 1000 {
+                    return Err(format!("TSC measured at {mhz} MHz; it runs at 1000 under -icount"));
+                }
+                let cost = field(o, "from the RTC's periodic flag (no PIT) (", " us)")?;
+                if cost > 30_000 {
+                    return Err(format!("measuring the TSC took {cost} us"));
+                }
+                let slept = field(o, "sleep: asked 100000 us, slept ", " us")?;
+                if !(98_000..=102_000).contains(&slept) {
+                    return Err(format!("a 100 ms sleep took {slept} us of virtual time"));
+                }
+                Ok(())
+            }),
+        });
+    }
+    // The boot timer refuses a device a driver holds (the disk's virtio window): one line, ready.
+    match make_disks("boot-timer-refuses-virtio") {
+        Ok(disks) => {
+            let mut vm = Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.boot_timer=0xfeb02e00");
+            vm.disks = vec![disks[2].0.clone()];
+            qemu.push(Case {
+                name: "boot-timer-refuses-virtio".into(),
+                on: On::Qemu,
+                vm,
+                input: &[],
+                check: Box::new(|o| {
+                    ready(o, "pvh")?;
+                    expect(o, "virtio: block at 0xfeb02e00")?;
+                    expect(o, "warning: boot timer at 0xfeb02e00: Busy; not signalled")
+                }),
+            });
+        }
+        Err(e) => eprintln!("cannot make disks: {e}"),
+    }
+    // Hostile platform tables (crafted ACPI under `acpi=off`): a local APIC address in RAM or at empty MMIO is
+    // overruled by the CPU's own (and a 100 ms sleep still ends), an IOAPIC whose GSI range wraps is skipped.
+    for (name, boot, lapic, gsi_base, test, needle) in [
+        (
+            "madt-lapic-in-ram",
+            Boot::Pvh,
+            0x20_0000,
+            0,
+            "sleep",
+            "lapic: the ACPI MADT puts the local APIC at 0x200000, the CPU at 0xfee00000 (IA32_APIC_BASE); \
+             using the CPU's",
+        ),
+        (
+            "madt-lapic-at-empty-mmio",
+            Boot::Linux64,
+            0xFEB8_0000,
+            0,
+            "sleep",
+            "lapic: the ACPI MADT puts the local APIC at 0xfeb80000, the CPU at 0xfee00000",
+        ),
+        (
+            "madt-ioapic-gsi-base-wraps",
+            Boot::Pvh,
+            0xFEE0_0000,
+            0xFFFF_FFFA,
+            "sleep",
+            "ioapic: GSI base 0xfffffffa of the IOAPIC at 0xfec00000 leaves no room for its 24 pins; skipped",
+        ),
+    ] {
+        let path = crate::image::workspace_root()
+            .join("target")
+            .join("xtask")
+            .join(format!("{name}.bin"));
+        if let Err(e) = std::fs::write(&path, crate::tables::acpi_tables(lapic, gsi_base)) {
+            eprintln!("cannot write {}: {e}", path.display());
+            continue;
+        }
+        let b = boot.name();
+        let mut vm = Vm::new(boot, 64, &format!("console=ttyS0 ember.test={test}"));
+        vm.machine.push("acpi=off");
+        vm.extra = vec![
+            "-device".into(),
+            format!("loader,file={},addr={:#x}", path.display(), crate::tables::LOAD_AT),
+        ];
+        qemu.push(Case {
+            name: name.into(),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(move |o| {
+                ready(o, b)?;
+                expect(o, "platform: ACPI MADT: 1 CPU(s), 1 IOAPIC(s)")?;
+                expect(o, needle)?;
+                expect(o, "sleep: asked 100000 us, slept ")
+            }),
+        });
+    }
+    // A hostile zero page (the shim announces an initrd it never copied): ember ignores an initrd over the
+    // kernel image, over page 0 or outside RAM with one line, and fills all memory without touching them.
+    for (name, initrd, problem) in [
+        (
+            "initrd-over-kernel-ignored",
+            "0x100000+0x100000",
+            "overlaps the kernel image; ignored",
+        ),
+        ("initrd-over-page-0-ignored", "0x800+0x1000", "overlaps page 0; ignored"),
+        (
+            "initrd-outside-ram-ignored",
+            "0x10000000+0x100000",
+            "is not wholly inside RAM; ignored",
+        ),
+    ] {
+        let mut vm = Vm::new(Boot::Linux64, 64, "console=ttyS0 ember.test=fill-memory");
+        vm.shim.push(format!("shim.initrd={initrd}"));
+        let check: Check = Box::new(move |o| {
+            ready(o, "linux64")?;
+            expect(o, problem)?;
+            if o.output.contains("reserved [") && o.output.contains(") initrd (") {
+                return Err("the hostile initrd was reserved".into());
+            }
+            expect(o, "fill-memory: filled ")
+        });
+        qemu.push(Case {
+            name: name.into(),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check,
+        });
     }
     let fault = |test: &str, boot: Boot, needles: &'static [&'static str]| {
         let vm = Vm::new(boot, 64, &format!("console=ttyS0 ember.test={test}"));
@@ -333,6 +579,24 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             "warning: boot timer at 0x10000000000: BadRange; not signalled",
         ),
         (
+            "boot-timer-refuses-lapic",
+            Boot::Pvh,
+            "console=ttyS0 ember.boot_timer=0xfee00300",
+            "warning: boot timer at 0xfee00300: FrameworkOwned; not signalled",
+        ),
+        (
+            "boot-timer-refuses-ioapic",
+            Boot::Linux64,
+            "console=ttyS0 ember.boot_timer=0xfec00010",
+            "warning: boot timer at 0xfec00010: FrameworkOwned; not signalled",
+        ),
+        (
+            "boot-timer-refuses-ram",
+            Boot::Pvh,
+            "console=ttyS0 ember.boot_timer=0x200000",
+            "warning: boot timer at 0x200000: NotDevice; not signalled",
+        ),
+        (
             "unknown-self-test-ignored",
             Boot::Pvh,
             "console=ttyS0 ember.test=nonsense",
@@ -355,6 +619,30 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             }),
         );
     }
+    // A command line of exactly 4096 bytes (ember's limit) is kept whole on both entries; one byte more is cut.
+    for boot in [Boot::Pvh, Boot::Linux64] {
+        for len in [4096, 4097] {
+            let b = boot.name();
+            let head = "console=ttyS0 pad=";
+            let cmdline = format!("{head}{}", "x".repeat(len - head.len()));
+            // QEMU only: Firecracker's own limit is 2048 bytes.
+            qemu.push(Case {
+                name: format!("{b}-cmdline-{len}-bytes"),
+                on: On::Qemu,
+                vm: Vm::new(boot, 64, &cmdline),
+                input: &[],
+                check: Box::new(move |o| {
+                    ready(o, b)?;
+                    let cut = o.output.contains("command line longer than 4096 bytes; cut");
+                    match (len, cut) {
+                        (4096, true) => Err("a 4096-byte command line was reported as cut".into()),
+                        (4097, false) => Err("a 4097-byte command line was not reported as cut".into()),
+                        _ => expect(o, &format!("pad={}", "x".repeat(4096 - head.len()))),
+                    }
+                }),
+            });
+        }
+    }
     add(
         "quiet-prints-only-ready",
         Vm::new(Boot::Pvh, 64, "console=ttyS0 quiet"),
@@ -369,6 +657,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
     time_cases(&mut v);
     firecracker_time_cases(&mut v);
     virtio_cases(&mut v);
+    v.extend(qemu);
     v
 }
 
@@ -504,6 +793,9 @@ fn virtio_cases(v: &mut Vec<Case>) {
                     return Err(format!("{found} virtio devices found, expected {}", DISK_MIB.len() + 1));
                 }
                 expect(o, "random: seeded with 32 bytes from virtio-rng")?;
+                if o.output.contains("completes requests without raising") {
+                    return Err("a device with a working interrupt was declared to have none".into());
+                }
                 // Discovery order decides the guest's numbering; the sizes tell the disks apart.
                 for (d, ((path, head), mib)) in disks.iter().zip(DISK_MIB).enumerate() {
                     let sectors = mib << 11;
@@ -820,10 +1112,10 @@ struct TestInitrd {
     fnv1a: u64,
 }
 
-fn write_initrd() -> std::io::Result<TestInitrd> {
-    const LEN: usize = 1536 * 1024;
+/// Writes a pseudo-random initrd of `len` bytes to `target/xtask/<name>`.
+fn write_initrd(name: &str, len: usize) -> std::io::Result<TestInitrd> {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let data: Vec<u8> = (0..LEN)
+    let data: Vec<u8> = (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
@@ -833,10 +1125,11 @@ fn write_initrd() -> std::io::Result<TestInitrd> {
         .collect();
     let dir = crate::image::workspace_root().join("target").join("xtask");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("test-initrd.bin");
+    let path = dir.join(name);
     std::fs::write(&path, &data)?;
-    let fnv1a = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Ok(TestInitrd { path, len: LEN, fnv1a })
+    Ok(TestInitrd {
+        path,
+        len,
+        fnv1a: fnv1a(&data),
+    })
 }

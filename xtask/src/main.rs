@@ -21,6 +21,7 @@ mod debian;
 mod firecracker;
 mod image;
 mod qemu;
+mod tables;
 mod user_tests;
 
 use std::process::ExitCode;

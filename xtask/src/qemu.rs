@@ -61,6 +61,14 @@ pub struct Vm {
     /// Run with `-icount shift=0,sleep=off`: guest time is a function of executed instructions (1 ns each),
     /// so timing inside the guest is deterministic.
     pub icount: bool,
+    /// Extra `shim.*` words for the linux64 test shim (e.g. a hostile `shim.initrd=`); ignored for PVH.
+    pub shim: Vec<String>,
+    /// Extra QEMU arguments (e.g. a `loader` device with crafted tables).
+    pub extra: Vec<String>,
+    /// Guest RAM in KiB instead of `mem_mib` (QEMU only: sizes that are not whole MiB).
+    pub mem_kib: Option<u32>,
+    /// QEMU's CPU model and feature changes (`-cpu`), `max` unless a test takes features away.
+    pub cpu: String,
 }
 
 impl Vm {
@@ -76,6 +84,10 @@ impl Vm {
             entropy: false,
             modern: false,
             icount: false,
+            shim: Vec::new(),
+            extra: Vec::new(),
+            mem_kib: None,
+            cpu: "max".into(),
         }
     }
 
@@ -87,7 +99,13 @@ impl Vm {
             Boot::Linux64 => {
                 let mut c = self.command_for(
                     &images.shim,
-                    &format!("shim.entry={:#x} {}", images.entry, self.cmdline),
+                    &format!(
+                        "shim.entry={:#x} shim.kernel_end={:#x} {}{}",
+                        images.entry,
+                        images.end,
+                        self.shim.iter().map(|w| format!("{w} ")).collect::<String>(),
+                        self.cmdline
+                    ),
                 );
                 c.arg("-device").arg(format!("loader,file={}", images.kernel.display()));
                 c
@@ -104,8 +122,11 @@ impl Vm {
             machine.push_str(opt);
         }
         let mut c = Command::new(QEMU);
-        c.args(["-M", &machine, "-accel", "tcg", "-cpu", "max", "-smp", "1"])
-            .args(["-m", &self.mem_mib.to_string()])
+        c.args(["-M", &machine, "-accel", "tcg", "-cpu", &self.cpu, "-smp", "1"])
+            .args([
+                "-m",
+                &self.mem_kib.map_or(self.mem_mib.to_string(), |k| format!("{k}K")),
+            ])
             .args([
                 "-nodefaults",
                 "-no-user-config",
@@ -136,6 +157,7 @@ impl Vm {
         if let Some(initrd) = &self.initrd {
             c.arg("-initrd").arg(initrd);
         }
+        c.args(&self.extra);
         c
     }
 }

@@ -245,8 +245,13 @@ impl BootInfo {
             }
             len += chunk;
         }
+        // A line of exactly CMDLINE_MAX bytes is whole when the byte after it ends it (NUL, or the end of what
+        // the boot structure allows, or unreadable memory).
         if len >= CMDLINE_MAX && max > CMDLINE_MAX {
-            warn(Warning::CmdlineTruncated);
+            let mut next = [0u8];
+            if mem.read(paddr + len as u64, &mut next) && next[0] != 0 {
+                warn(Warning::CmdlineTruncated);
+            }
         }
         self.cmdline_len = len;
         self.sanitize_cmdline(warn);

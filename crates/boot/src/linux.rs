@@ -210,6 +210,20 @@ mod tests {
     }
 
     #[test]
+    fn command_line_of_exactly_the_maximum_is_whole() {
+        let mut mem = TestMem::new(0x30000);
+        firecracker_zero_page(&mut mem, "", 64 << 20);
+        mem.put_bytes(CMDLINE as usize, &[b'x'; crate::CMDLINE_MAX]);
+        mem.put_u32(
+            ZP as usize + hdr(offset_of!(SetupHeader, cmdline_size)),
+            crate::CMDLINE_MAX as u32 + 1,
+        );
+        let (_, info, w) = parse(&mut mem);
+        assert_eq!(info.cmdline().len(), crate::CMDLINE_MAX);
+        assert!(!w.contains(&Warning::CmdlineTruncated), "{w:?}");
+    }
+
+    #[test]
     fn non_utf8_command_line_is_made_ascii() {
         let mut mem = TestMem::new(0x30000);
         firecracker_zero_page(&mut mem, "", 64 << 20);

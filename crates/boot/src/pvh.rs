@@ -112,6 +112,26 @@ mod tests {
         (r, info, w)
     }
 
+    #[test]
+    fn command_line_of_exactly_the_maximum_is_whole() {
+        let mut mem = TestMem::new(0x30000);
+        let line = "x".repeat(CMDLINE_MAX);
+        firecracker_start_info(&mut mem, &line, &SIX_GIB);
+        let (_, info, w) = parse(&mut mem);
+        assert_eq!(info.cmdline().len(), CMDLINE_MAX);
+        assert!(!w.contains(&Warning::CmdlineTruncated), "{w:?}");
+    }
+
+    #[test]
+    fn command_line_one_past_the_maximum_is_cut() {
+        let mut mem = TestMem::new(0x30000);
+        let line = "x".repeat(CMDLINE_MAX + 1);
+        firecracker_start_info(&mut mem, &line, &SIX_GIB);
+        let (_, info, w) = parse(&mut mem);
+        assert_eq!(info.cmdline().len(), CMDLINE_MAX);
+        assert!(w.contains(&Warning::CmdlineTruncated), "{w:?}");
+    }
+
     const SIX_GIB: [(u64, u64, u32); 3] = [
         (0, 0x9fc00, 1),
         (0x10_0000, 0xc000_0000 - 0x10_0000, 1),

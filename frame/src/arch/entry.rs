@@ -30,6 +30,70 @@ pvh::xen_elfnote_phys32_entry!(ember_pvh_entry);
 
 core::arch::global_asm!(
     r#"
+    /* What ember needs of the CPU, checked before anything uses it: long mode (the PVH entry switches to it),
+       and from CPUID 1 EDX the FPU, TSC, MSRs, PAE, CMPXCHG8B, a local APIC, CMOV, FXSAVE and SSE/SSE2 (the
+       precompiled `core` and the trap path use them). A missing feature gets a line on COM1 and a failure exit,
+       never a triple fault that QEMU would report as success. Clobbers eax, ebx, ecx, edx, esi, ebp. */
+    .macro ember_require_bit mode, bit, message
+    mov $\message, %esi
+    bt $\bit, %ebp
+    jnc ember_cpu_refuse_\mode
+    .endm
+    .macro ember_require_cpu mode
+    mov $0x80000000, %eax
+    cpuid
+    mov $ember_cpu_no_lm, %esi
+    cmp $0x80000001, %eax
+    jb ember_cpu_refuse_\mode
+    mov $0x80000001, %eax
+    cpuid
+    mov %edx, %ebp
+    ember_require_bit \mode, 29, ember_cpu_no_lm
+    mov $1, %eax
+    cpuid
+    mov %edx, %ebp
+    ember_require_bit \mode, 0, ember_cpu_no_fpu
+    ember_require_bit \mode, 4, ember_cpu_no_tsc
+    ember_require_bit \mode, 5, ember_cpu_no_msr
+    ember_require_bit \mode, 6, ember_cpu_no_pae
+    ember_require_bit \mode, 8, ember_cpu_no_cx8
+    ember_require_bit \mode, 9, ember_cpu_no_apic
+    ember_require_bit \mode, 15, ember_cpu_no_cmov
+    ember_require_bit \mode, 24, ember_cpu_no_fxsr
+    ember_require_bit \mode, 25, ember_cpu_no_sse
+    ember_require_bit \mode, 26, ember_cpu_no_sse2
+    .endm
+    /* Prints the NUL-terminated message at esi on COM1 (polled; no stack, no setup: every VMM's UART prints
+       as it is), then fails: isa-debug-exit (QEMU exits with status 3), an i8042 reset (Firecracker exits),
+       then halts for good. The same bytes mean the same in 32-bit and 64-bit mode, but the macro is expanded
+       once for each so the assembler checks each. */
+    .macro ember_cpu_refuse mode
+ember_cpu_refuse_\mode:
+    lodsb
+    test %al, %al
+    jz ember_cpu_exit_\mode
+    mov %al, %cl
+    mov $0x3FD, %dx
+ember_cpu_wait_\mode:
+    in %dx, %al
+    test $0x20, %al
+    jz ember_cpu_wait_\mode
+    mov $0x3F8, %dx
+    mov %cl, %al
+    out %al, %dx
+    jmp ember_cpu_refuse_\mode
+ember_cpu_exit_\mode:
+    mov $0xF4, %dx
+    mov $1, %al
+    out %al, %dx
+    mov $0xFE, %al
+    out %al, $0x64
+ember_cpu_halt_\mode:
+    cli
+    hlt
+    jmp ember_cpu_halt_\mode
+    .endm
+
     .section .text.boot, "ax"
 
     /* PVH: 32-bit protected mode, paging off, ebx = hvm_start_info. No stack is provided: nothing below
@@ -39,10 +103,11 @@ core::arch::global_asm!(
 ember_pvh_entry:
     cli
     cld
+    mov %ebx, %edi
+    ember_require_cpu 32
     rdtsc
     mov %eax, %esi
     mov %edx, %ebp
-    mov %ebx, %edi
     lgdt boot_gdt_ptr
     mov %cr4, %eax
     or $0x20, %eax                      /* PAE */
@@ -72,11 +137,12 @@ ember_pvh_entry:
 ember_linux64_entry:
     cli
     cld
+    mov %rsi, %r12                      /* zero page */
+    ember_require_cpu 64
     rdtsc
     shl $32, %rdx
     or %rdx, %rax
     mov %rax, %r14                      /* entry TSC */
-    mov %rsi, %r12                      /* zero page */
     mov ${linux64}, %r13d
     /* fall through */
 
@@ -126,6 +192,34 @@ boot_common64:
     movabs ${rust_entry}, %rax
     call *%rax
     ud2
+
+    .code32
+    ember_cpu_refuse 32
+    .code64
+    ember_cpu_refuse 64
+
+ember_cpu_no_lm:
+    .asciz "ember: FATAL: the CPU lacks long mode (x86-64), which ember needs; cannot boot\r\n"
+ember_cpu_no_fpu:
+    .asciz "ember: FATAL: the CPU lacks an x87 FPU, which ember needs; cannot boot\r\n"
+ember_cpu_no_tsc:
+    .asciz "ember: FATAL: the CPU lacks a TSC, which ember needs; cannot boot\r\n"
+ember_cpu_no_msr:
+    .asciz "ember: FATAL: the CPU lacks MSRs, which ember needs; cannot boot\r\n"
+ember_cpu_no_pae:
+    .asciz "ember: FATAL: the CPU lacks PAE, which ember needs; cannot boot\r\n"
+ember_cpu_no_cx8:
+    .asciz "ember: FATAL: the CPU lacks CMPXCHG8B, which ember needs; cannot boot\r\n"
+ember_cpu_no_apic:
+    .asciz "ember: FATAL: the CPU lacks a local APIC, which ember needs; cannot boot\r\n"
+ember_cpu_no_cmov:
+    .asciz "ember: FATAL: the CPU lacks CMOV, which ember needs; cannot boot\r\n"
+ember_cpu_no_fxsr:
+    .asciz "ember: FATAL: the CPU lacks FXSAVE/FXRSTOR, which ember needs; cannot boot\r\n"
+ember_cpu_no_sse:
+    .asciz "ember: FATAL: the CPU lacks SSE, which ember needs; cannot boot\r\n"
+ember_cpu_no_sse2:
+    .asciz "ember: FATAL: the CPU lacks SSE2, which ember needs; cannot boot\r\n"
 
     .section .data.boot, "aw"
     .balign 16

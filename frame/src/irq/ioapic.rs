@@ -62,6 +62,15 @@ pub(super) fn init(platform: &Platform) {
             continue;
         }
         apic.pins = ((version >> 16) & 0xFF) + 1;
+        let Some(last_gsi) = apic.gsi_base.checked_add(apic.pins - 1) else {
+            log::warn!(
+                "ioapic: GSI base {:#x} of the IOAPIC at {:#x} leaves no room for its {} pins; skipped",
+                apic.gsi_base,
+                a.address,
+                apic.pins
+            );
+            continue;
+        };
         for pin in 0..apic.pins {
             apic.write_redirection(pin, MASKED);
         }
@@ -72,7 +81,7 @@ pub(super) fn init(platform: &Platform) {
             version & 0xFF,
             apic.pins,
             apic.gsi_base,
-            apic.gsi_base + apic.pins - 1
+            last_gsi
         );
         all.push(apic);
     }

@@ -157,14 +157,24 @@ pub(super) fn init(platform: &Platform) {
     } else {
         // SAFETY: as above.
         unsafe { wrmsr(IA32_APIC_BASE, base | APIC_ENABLE) };
-        let phys = platform.local_apic_address;
-        // Where the APIC really is (the tables may say otherwise): the framework's too.
-        let msr_base = base & 0x000F_FFFF_FFFF_F000;
-        crate::mm::reserve_for_framework(msr_base, 0x1000, "the local APIC (IA32_APIC_BASE)");
-        Access::XApic(
-            IoMem::map_reserved(phys, 0x400)
-                .unwrap_or_else(|e| panic!("cannot map the local APIC at {phys:#x}: {e:?}")),
-        )
+        // Where the APIC really is: the CPU says so. A table that names another address (in RAM, at empty
+        // MMIO) is wrong, and following it would panic or leave the timer silent.
+        let phys = base & 0x000F_FFFF_FFFF_F000;
+        crate::mm::reserve_for_framework(phys, 0x1000, "the local APIC (IA32_APIC_BASE)");
+        if platform.local_apic_address != phys {
+            log::warn!(
+                "lapic: the {} puts the local APIC at {:#x}, the CPU at {phys:#x} (IA32_APIC_BASE); using the CPU's",
+                platform.source,
+                platform.local_apic_address
+            );
+        }
+        match IoMem::map_reserved(phys, 0x400) {
+            Ok(m) => Access::XApic(m),
+            Err(e) => {
+                log::error!("cannot boot: the local APIC at {phys:#x} cannot be mapped: {e:?}");
+                crate::power::power_off(crate::power::ExitStatus::Failure);
+            }
+        }
     };
     let apic = LAPIC.call_once(|| LocalApic { access, tsc_deadline });
     apic.write(TPR, 0);

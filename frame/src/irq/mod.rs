@@ -28,9 +28,9 @@ pub(crate) const PIC_BASE: u8 = 0x20;
 pub(crate) fn init(boot: &ember_boot::BootInfo) {
     let platform = platform::init(boot);
     pic::disable();
-    // The interrupt controllers and the interrupt address window are the framework's: no `IoMem` reaches them.
+    // The interrupt controllers and the interrupt address window are the framework's: no `IoMem` reaches them
+    // (`lapic::init` reserves the local APIC where the CPU has it, whatever the tables say).
     crate::mm::reserve_for_framework(lapic::INTERRUPT_WINDOW, 0x10_0000, "the interrupt address window");
-    crate::mm::reserve_for_framework(platform.local_apic_address, 0x1000, "the local APIC");
     for a in platform.ioapics() {
         crate::mm::reserve_for_framework(a.address, 0x20, "an IOAPIC");
     }

@@ -45,9 +45,16 @@ fn with_ioapic(p: Platform) -> Option<Platform> {
     Some(p)
 }
 
-/// A buffer for one ACPI table, built on the heap directly: 64 KiB must never pass through the 64 KiB boot stack.
+/// A buffer for one ACPI table, built on the heap directly (64 KiB must never pass through the 64 KiB boot
+/// stack); `None`, with a warning, when memory is short.
 fn table_scratch() -> Option<Box<[u8; MAX_TABLE]>> {
-    alloc::vec![0u8; MAX_TABLE].into_boxed_slice().try_into().ok()
+    let mut v = alloc::vec::Vec::new();
+    if v.try_reserve_exact(MAX_TABLE).is_err() {
+        log::warn!("platform: no memory to read ACPI tables");
+        return None;
+    }
+    v.resize(MAX_TABLE, 0u8);
+    v.into_boxed_slice().try_into().ok()
 }
 
 fn from_acpi(mem: &mut DirectMap<'_>, hint: Option<u64>) -> Option<Platform> {

@@ -100,7 +100,7 @@ pub(crate) fn init(info: &BootInfo) {
     let image = PhysRange::new(symbol!(__kernel_phys_start), symbol!(__kernel_end) - KERNEL_BASE);
     let mut reserved = [PhysRange::new(0, PAGE_SIZE), image, PhysRange::default()];
     log::info!("reserved {} kernel image ({} KiB)", image, image.len() / 1024);
-    if let Some(initrd) = info.initrd {
+    if let Some(initrd) = *INITRD.call_once(|| checked_initrd(info, &image)) {
         log::info!("reserved {} initrd ({} KiB)", initrd, initrd.len() / 1024);
         reserved[2] = initrd;
     }
@@ -249,6 +249,28 @@ pub(crate) fn alloc_shared_page() -> Option<u64> {
     frame::alloc_zeroed()
 }
 
+/// The initrd the VMM announced, when it is safe to hand out (see [`checked_initrd`]); set by [`init`].
+static INITRD: Once<Option<PhysRange>> = Once::new();
+
+/// The announced initrd, unless it is not wholly inside one RAM region or shares a page with page 0 or the kernel
+/// image (whose boot section returns to the frame allocator after boot): such an initrd is ignored with a
+/// warning, never reserved or handed out.
+fn checked_initrd(info: &BootInfo, image: &PhysRange) -> Option<PhysRange> {
+    let r = info.initrd?;
+    let pages = PhysRange::new(r.start & !(PAGE_SIZE - 1), r.end.next_multiple_of(PAGE_SIZE));
+    let problem = if !info.memory.ram().any(|ram| ram.start <= r.start && r.end <= ram.end) {
+        "is not wholly inside RAM"
+    } else if pages.start < PAGE_SIZE {
+        "overlaps page 0"
+    } else if pages.start < image.end && image.start < pages.end {
+        "overlaps the kernel image"
+    } else {
+        return Some(r);
+    };
+    log::warn!("initrd {r} ({} KiB) {problem}; ignored", r.len() / 1024);
+    None
+}
+
 /// The initrd, owned: [`take_initrd`] hands it out once, and dropping it returns its memory to the frame
 /// allocator (Linux's "Freeing initrd memory"), once the kernel has unpacked it.
 #[derive(Debug)]
@@ -258,13 +280,9 @@ pub struct Initrd {
 
 static INITRD_TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
-/// The initrd, if the VMM gave one that lies wholly in RAM; `None` the second time.
+/// The initrd, if the VMM gave one that passed [`checked_initrd`]; `None` the second time.
 pub fn take_initrd() -> Option<Initrd> {
-    let info = crate::boot::info();
-    let r = info.initrd?;
-    if !info.memory.ram().any(|ram| ram.start <= r.start && r.end <= ram.end) {
-        return None;
-    }
+    let r = (*INITRD.get()?)?;
     if INITRD_TAKEN.swap(true, core::sync::atomic::Ordering::AcqRel) {
         return None;
     }
@@ -274,8 +292,8 @@ pub fn take_initrd() -> Option<Initrd> {
 impl Initrd {
     /// The contents.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the range lies in RAM, so the direct map covers it; `init` reserved it from the frame
-        // allocator, and only this handle (there is at most one) frees it, after the borrow ends.
+        // SAFETY: the range lies in RAM, clear of the kernel image (`checked_initrd`), so the direct map covers
+        // it; `init` reserved it from the frame allocator, and only this handle (there is at most one) frees it, after the borrow ends.
         unsafe {
             core::slice::from_raw_parts(
                 layout::phys_to_virt(self.range.start) as *const u8,

@@ -25,11 +25,13 @@ fn read_count() -> u16 {
     }
 }
 
-/// Lets `ticks` PIT cycles (fewer than 65535) pass and returns how many TSC cycles that took and how far
-/// `counter` (a down-counter such as the APIC timer's, sampled at both ends) moved, or `None` when the PIT
-/// did not move within `give_up_cycles` TSC cycles (no PIT).
+/// Lets `ticks` PIT cycles (fewer than 65534) pass and returns how many TSC cycles that took and how far
+/// `counter` (a down-counter such as the APIC timer's, sampled at both ends) moved, or `None` when there is no
+/// PIT (its ports read all ones, a count it was never given) or it did not move within `give_up_cycles` TSC
+/// cycles.
 pub(super) fn tsc_cycles_over(ticks: u16, give_up_cycles: u64, counter: &dyn Fn() -> u32) -> Option<(u64, u32)> {
-    const START: u16 = 0xFFFF;
+    /// Below 0xFFFF, so that an absent PIT, whose ports read 0xFF, shows at the first read.
+    const START: u16 = 0xFFFE;
     // SAFETY: as in `read_count`; the one-shot mode raises IRQ 0 once at terminal count, which stays masked.
     unsafe {
         outb(COMMAND, ONE_SHOT);
@@ -38,6 +40,9 @@ pub(super) fn tsc_cycles_over(ticks: u16, give_up_cycles: u64, counter: &dyn Fn(
     }
     // Start on a counter edge, so the measurement does not include a partial tick.
     let first = read_count();
+    if first == 0xFFFF && read_count() == 0xFFFF {
+        return None;
+    }
     let begin = rdtsc();
     let start = loop {
         let c = read_count();

@@ -50,6 +50,11 @@ pub(super) fn init() {
     let elapsed = rdtsc() - start_tsc;
     apic.stop_timer();
     let hz = ticks as u128 * tsc_hz as u128 / elapsed.max(1) as u128;
+    if hz == 0 {
+        // Every wait would sleep for ever: refuse rather than hang.
+        log::error!("cannot boot: the local APIC timer does not count (no timer interrupts)");
+        crate::power::power_off(crate::power::ExitStatus::Failure);
+    }
     APIC_HZ.store(hz as u64, Ordering::Relaxed);
     apic.start_timer();
     log::info!(

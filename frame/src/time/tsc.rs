@@ -1,6 +1,6 @@
 //! The TSC: its frequency, from the cheapest source that knows it, and time since the first instruction.
 
-use super::{kvmclock, pit};
+use super::{kvmclock, pit, rtc};
 use crate::arch::regs::{cpuid, rdtsc};
 use crate::irq::lapic;
 use core::fmt;
@@ -26,6 +26,8 @@ pub enum FrequencySource {
     KvmClock,
     /// Measured against the PIT.
     Pit,
+    /// Measured against the CMOS RTC's periodic flag (no PIT).
+    Rtc,
     /// Nothing worked; 1 GHz assumed.
     Assumed,
 }
@@ -38,6 +40,7 @@ impl fmt::Display for FrequencySource {
             FrequencySource::Hypervisor => "hypervisor CPUID 0x40000010",
             FrequencySource::KvmClock => "kvmclock",
             FrequencySource::Pit => "PIT calibration",
+            FrequencySource::Rtc => "the RTC's periodic flag (no PIT)",
             FrequencySource::Assumed => "a guess",
         })
     }
@@ -142,8 +145,13 @@ fn from_cpuid() -> Option<(u64, FrequencySource)> {
     None
 }
 
+/// How long a reference (PIT, RTC) may keep the boot waiting for its next edge, in TSC cycles: 50 ms at
+/// 1 GHz. A present PIT moves within a microsecond and its 1 ms window ends well inside it (a missing one is
+/// seen at once); the RTC's flag rises every 977 us, later only when its VMM is starved.
+const GIVE_UP_CYCLES: u64 = 50_000_000;
+
 /// Measures the TSC against 1 ms of the PIT; when the APIC timer will run in one-shot mode, measures it in the
-/// same window, so it costs nothing more.
+/// same window, so it costs nothing more. Without a PIT, against the RTC; without either, 1 GHz is assumed.
 fn measure_with_pit() -> (u64, FrequencySource) {
     const TICKS: u16 = (pit::PIT_HZ / 1000) as u16; // 1 ms: ±1 tick is ±0.08%
     let apic = lapic::get();
@@ -152,8 +160,7 @@ fn measure_with_pit() -> (u64, FrequencySource) {
     } else {
         &apic.free_run()
     };
-    // Give up after 10^10 cycles: over 2 s on any CPU that could run this, so only a missing PIT hits it.
-    let measured = pit::tsc_cycles_over(TICKS, 10_000_000_000, apic_count);
+    let measured = pit::tsc_cycles_over(TICKS, GIVE_UP_CYCLES, apic_count);
     apic.stop_timer();
     match measured {
         Some((cycles, apic_ticks)) if cycles > 0 => {
@@ -162,9 +169,12 @@ fn measure_with_pit() -> (u64, FrequencySource) {
             }
             (cycles * pit::PIT_HZ / TICKS as u64, FrequencySource::Pit)
         }
-        _ => {
-            log::warn!("time: no TSC frequency source and no PIT; assuming 1 GHz");
-            (1_000_000_000, FrequencySource::Assumed)
-        }
+        _ => match rtc::tsc_hz(GIVE_UP_CYCLES) {
+            Some(hz) => (hz, FrequencySource::Rtc),
+            None => {
+                log::warn!("time: no TSC frequency source, no PIT and no RTC; assuming 1 GHz");
+                (1_000_000_000, FrequencySource::Assumed)
+            }
+        },
     }
 }

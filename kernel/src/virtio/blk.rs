@@ -6,7 +6,6 @@ use super::glue::{self, Mmio};
 use crate::block::{BlockDevice, BlockError, SECTOR_SIZE};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use ember_frame::irq::IrqLine;
 use ember_frame::mm::DmaRegion;
 use ember_frame::time;
 use ember_virtio::blk::{self, Geometry, HEADER_LEN};
@@ -31,7 +30,7 @@ struct Slot {
 pub struct VirtioBlk {
     transport: Transport<Mmio>,
     queue: SplitQueue<DmaRegion>,
-    _irq: IrqLine,
+    irq: glue::Interrupt,
     geometry: Geometry,
     slots: Vec<Slot>,
     broken: bool,
@@ -52,7 +51,7 @@ impl VirtioBlk {
             .negotiate(blk::F_RO | blk::F_BLK_SIZE | blk::F_FLUSH)
             .map_err(|e| e.to_string())?;
         let queue = glue::queue(&mut transport, 0, 128)?;
-        let irq = glue::interrupt(&regs, c)?;
+        let irq = glue::interrupt(&regs, c, "block")?;
         let slots = (0..DEPTH)
             .map(|_| DmaRegion::alloc(STATUS_AT + 1).map(|dma| Slot { dma, head: None }))
             .collect::<Result<Vec<_>, _>>()
@@ -70,7 +69,7 @@ impl VirtioBlk {
         Ok(Self {
             transport,
             queue,
-            _irq: irq,
+            irq,
             geometry,
             slots,
             broken: false,
@@ -132,7 +131,7 @@ impl VirtioBlk {
     fn complete(&mut self) -> Result<(usize, Result<(), BlockError>), BlockError> {
         let deadline = time::now_ns() + TIMEOUT_NS;
         let queue = &self.queue;
-        if !time::wait_until(Some(deadline), || queue.has_used() || queue.is_broken()) {
+        if !self.irq.wait(deadline, || queue.has_used() || queue.is_broken()) {
             self.broken = true;
             return Err(BlockError::Timeout);
         }

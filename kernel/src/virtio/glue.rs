@@ -4,8 +4,10 @@ use super::Candidate;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
 use ember_frame::irq::IrqLine;
 use ember_frame::mm::{DmaRegion, IoMem};
+use ember_frame::time;
 use ember_virtio::{Registers, SplitQueue, Transport, ring_bytes};
 
 /// A device's register window. Reads of a window that stopped answering give all ones, as on real buses.
@@ -51,15 +53,81 @@ pub fn queue(t: &mut Transport<Mmio>, index: u16, want: u16) -> Result<SplitQueu
     Ok(q)
 }
 
-/// Routes the device's interrupt to a handler that acknowledges it (waking the idle loop is all it needs).
-pub fn interrupt(regs: &Mmio, c: &Candidate) -> Result<IrqLine, String> {
+/// How long a waiter idles before it looks at the device again on its own, and how long it then gives an
+/// interrupt that should be pending to arrive, before declaring that the device does not interrupt.
+const IRQ_GRACE_NS: u64 = 10_000_000;
+/// How often a device without a working interrupt is polled.
+const POLL_NS: u64 = 200_000;
+
+/// A device's interrupt line, with a count of the interrupts it delivered, and the wait for its completions.
+pub struct Interrupt {
+    _line: IrqLine,
+    count: Arc<AtomicU64>,
+    /// The device completes requests without interrupting: its completions are polled for.
+    polling: bool,
+    kind: &'static str,
+    base: u64,
+    gsi: u32,
+}
+
+impl Interrupt {
+    /// Idles until `done()` holds (returns `true`) or the clock passes `deadline_ns` (`false`), looking at the
+    /// device at least every [`IRQ_GRACE_NS`]. A completion that was not there before idling and came with no
+    /// interrupt, when none follows within [`IRQ_GRACE_NS`] either (a pending one is taken at the next idle),
+    /// means the interrupt goes elsewhere (a wrong IRQ): the device is reported once and polled every
+    /// [`POLL_NS`] from then on, so requests still complete quickly.
+    pub fn wait(&mut self, deadline_ns: u64, mut done: impl FnMut() -> bool) -> bool {
+        if done() {
+            return true;
+        }
+        let before = self.count.load(Ordering::Relaxed);
+        loop {
+            let step = if self.polling { POLL_NS } else { IRQ_GRACE_NS };
+            let until = time::now_ns().saturating_add(step).min(deadline_ns);
+            if time::wait_until(Some(until), &mut done) {
+                break;
+            }
+            if time::now_ns() >= deadline_ns {
+                return false;
+            }
+        }
+        if !self.polling && self.count.load(Ordering::Relaxed) == before {
+            let count = &self.count;
+            let later = time::now_ns() + IRQ_GRACE_NS;
+            if !time::wait_until(Some(later), || count.load(Ordering::Relaxed) != before) {
+                log::warn!(
+                    "virtio: {} at {:#x} completes requests without raising IRQ {}; polling it",
+                    self.kind,
+                    self.base,
+                    self.gsi
+                );
+                self.polling = true;
+            }
+        }
+        true
+    }
+}
+
+/// Routes the device's interrupt to a handler that acknowledges it (waking the idle loop is all it needs) and
+/// counts it. `kind` names the device in log lines.
+pub fn interrupt(regs: &Mmio, c: &Candidate, kind: &'static str) -> Result<Interrupt, String> {
     let line = IrqLine::alloc().map_err(|e| format!("no interrupt vector: {e:?}"))?;
     line.route_gsi(c.gsi, c.trigger, c.polarity)
         .map_err(|e| format!("cannot route GSI {}: {e:?}", c.gsi))?;
     let regs = regs.clone();
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = count.clone();
     line.on_active(move || {
         ember_virtio::ack_interrupt(&regs);
+        counter.fetch_add(1, Ordering::Relaxed);
     });
     line.unmask();
-    Ok(line)
+    Ok(Interrupt {
+        _line: line,
+        count,
+        polling: false,
+        kind,
+        base: c.base,
+        gsi: c.gsi,
+    })
 }

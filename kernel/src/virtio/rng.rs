@@ -3,7 +3,6 @@
 use super::Candidate;
 use super::glue::{self, Mmio};
 use alloc::string::{String, ToString};
-use ember_frame::irq::IrqLine;
 use ember_frame::mm::DmaRegion;
 use ember_frame::time;
 use ember_virtio::{Buffer, SplitQueue, Transport};
@@ -15,7 +14,7 @@ const TIMEOUT_NS: u64 = 2_000_000_000;
 pub struct VirtioRng {
     _transport: Transport<Mmio>,
     _queue: SplitQueue<DmaRegion>,
-    _irq: IrqLine,
+    _irq: glue::Interrupt,
 }
 
 impl VirtioRng {
@@ -23,7 +22,7 @@ impl VirtioRng {
     pub fn new(mut transport: Transport<Mmio>, regs: Mmio, c: &Candidate) -> Result<Self, String> {
         transport.negotiate(0).map_err(|e| e.to_string())?;
         let mut queue = glue::queue(&mut transport, 0, 8)?;
-        let irq = glue::interrupt(&regs, c)?;
+        let mut irq = glue::interrupt(&regs, c, "entropy")?;
         transport.finish();
         let dma = DmaRegion::alloc(SEED_LEN).map_err(|e| alloc::format!("no memory: {e:?}"))?;
         queue
@@ -36,7 +35,7 @@ impl VirtioRng {
             .map_err(|e| alloc::format!("{e:?}"))?;
         transport.notify(0);
         let deadline = time::now_ns() + TIMEOUT_NS;
-        if !time::wait_until(Some(deadline), || queue.has_used()) {
+        if !irq.wait(deadline, || queue.has_used()) {
             return Err("no entropy within 2 s".into());
         }
         let len = match queue.pop_used() {

@@ -1,18 +1,25 @@
 //! A test-only boot shim that recreates Firecracker's 64-bit Linux boot protocol entry under QEMU.
 //!
 //! QEMU cannot enter a kernel at a 64-bit entry point, so `cargo xtask run --boot linux64` PVH-boots this shim
-//! instead, with ember's ELF loaded at its physical addresses by QEMU's `loader` device and ember's entry
-//! address as the first command-line parameter (`shim.entry=0x…`). The shim then builds exactly what
-//! Firecracker's `configure_64bit_boot` builds (the values are in `../shared/reference` and Firecracker's
-//! `arch/x86_64/{regs,layout,mod}.rs`) and jumps:
+//! instead, with ember's ELF loaded at its physical addresses by QEMU's `loader` device. The command line starts
+//! with the shim's own words, all named `shim.*` and removed before the kernel sees the rest byte for byte:
+//! - `shim.entry=0x…`: ember's entry address (required),
+//! - `shim.kernel_end=0x…`: the end of ember's image, so that the initrd is never copied over it,
+//! - `shim.initrd=START+SIZE`: a hostile zero page: announce this initrd range instead of the real one (nothing
+//!   is copied), for tests of how ember checks it.
+//!
+//! The shim then builds exactly what Firecracker's `configure_64bit_boot` builds (the values are in
+//! `../shared/reference` and Firecracker's `arch/x86_64/{regs,layout,mod}.rs`) and jumps:
 //! - zero page at 0x7000 with the E820 map, `acpi_rsdp_addr`, the command line pointer and the initrd,
-//! - the command line (without `shim.entry`) at 0x20000,
+//! - the command line (without the `shim.*` words) at 0x20000,
 //! - PML4/PDPT/PD at 0x9000/0xA000/0xB000 identity-mapping only the first GiB with 2 MiB pages,
 //! - a GDT at 0x500 (code 0x08, data 0x10, TSS 0x18), `rsp` = `rbp` = 0x8FF0, `rsi` = 0x7000,
 //! - SSE off (CR4.OSFXSR and OSXMMEXCPT clear), interrupts off,
 //! - the initrd moved to the top of the low RAM region, page aligned, as Firecracker places it.
 //!
-//! It is test tooling, not kernel code: it trusts QEMU and stops on anything unexpected.
+//! The shim itself is linked at 0x40000, below 1 MiB and above the command line's room, so it boots in any
+//! memory size ember does and no initrd copy can reach it. It is test tooling, not kernel code: it trusts QEMU
+//! and stops with a message and a failure exit on anything that does not fit.
 #![no_std]
 #![no_main]
 
@@ -25,10 +32,12 @@ use core::mem::offset_of;
 use ember_boot::{BootInfo, MemoryKind, PhysMemory, Protocol, parse_pvh};
 use ember_cmdline::Cmdline;
 use linux_boot_params::{BootE820Entry, BootParams, LINUX_BOOT_HEADER_MAGIC, SetupHeader};
+use pvh::start_info::StartInfo;
 
 const ZERO_PAGE: u64 = 0x7000;
 const CMDLINE: u64 = 0x20000;
-const CMDLINE_MAX: usize = 2048;
+/// The longest command line the shim passes on (including its NUL): room up to 0x30000, below the shim.
+const CMDLINE_MAX: u64 = 0x10000;
 const PML4: u64 = 0x9000;
 const PDPT: u64 = 0xA000;
 const PD: u64 = 0xB000;
@@ -162,32 +171,70 @@ extern "C" fn shim_main(start_info: u32) -> ! {
     if parse_pvh(&mut Identity, start_info as u64, &mut info, &mut |_| {}).is_err() {
         fail("cannot read QEMU's PVH start info");
     }
-    let cmdline = Cmdline::new(info.cmdline());
-    let Some(entry) = cmdline
-        .value("shim.entry")
-        .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok())
-    else {
-        fail("no shim.entry=0x... on the command line");
-    };
-
-    // The command line without the shim's own parameter.
-    let mut line = [0u8; CMDLINE_MAX];
-    let mut len = 0;
-    for p in cmdline.params().filter(|p| p.name != "shim.entry") {
-        for piece in [
-            p.name,
-            if p.value.is_some() { "=" } else { "" },
-            p.value.unwrap_or(""),
-            " ",
-        ] {
-            let end = (len + piece.len()).min(CMDLINE_MAX - 1);
-            line[len..end].copy_from_slice(&piece.as_bytes()[..end - len]);
-            len = end;
+    // The raw command line (ember_boot keeps at most 4096 bytes; the kernel may be given more).
+    let mut paddr = [0u8; 8];
+    let at = start_info as u64 + offset_of!(StartInfo, cmdline_paddr) as u64;
+    if !Identity.read(at, &mut paddr) {
+        fail("cannot read the command line's address");
+    }
+    let paddr = u64::from_le_bytes(paddr);
+    let mut len = 0u64;
+    let mut byte = [0u8];
+    loop {
+        if len == CMDLINE_MAX {
+            fail("command line longer than the shim's 64 KiB");
+        }
+        if !Identity.read(paddr + len, &mut byte) {
+            fail("command line unreadable");
+        }
+        if byte[0] == 0 {
+            break;
+        }
+        len += 1;
+    }
+    // The shim's words come first; the kernel's line is everything after them.
+    let mut own = 0u64;
+    loop {
+        let mut word = [0u8; 5];
+        if len - own < 5 || !Identity.read(paddr + own, &mut word) || &word != b"shim." {
+            break;
+        }
+        while own < len && Identity.read(paddr + own, &mut byte) && byte[0] != b' ' {
+            own += 1;
+        }
+        while own < len && Identity.read(paddr + own, &mut byte) && byte[0] == b' ' {
+            own += 1;
         }
     }
-    let len = len.saturating_sub(1);
-    line[len] = 0;
-    write_phys(CMDLINE, &line[..=len]);
+    let mut words = [0u8; 512];
+    if own as usize > words.len() || !Identity.read(paddr, &mut words[..own as usize]) {
+        fail("the shim's own words are too long");
+    }
+    let Ok(words) = core::str::from_utf8(&words[..own as usize]) else {
+        fail("the shim's own words are not UTF-8");
+    };
+    let shim = Cmdline::new(words);
+    let hex = |name| {
+        shim.value(name).map(|v| {
+            u64::from_str_radix(v.trim_start_matches("0x"), 16)
+                .unwrap_or_else(|_| fail("a shim.* address is not hexadecimal"))
+        })
+    };
+    let Some(entry) = hex("shim.entry") else {
+        fail("no shim.entry=0x... on the command line");
+    };
+    let kernel_end = hex("shim.kernel_end").unwrap_or(0);
+    let hostile_initrd = shim.value("shim.initrd").map(|v| {
+        let parse = |x: &str| u64::from_str_radix(x.trim_start_matches("0x"), 16).ok();
+        v.split_once('+')
+            .and_then(|(a, b)| Some((parse(a)?, parse(b)?)))
+            .unwrap_or_else(|| fail("shim.initrd takes 0xSTART+0xSIZE"))
+    });
+    let kernel_len = len - own;
+    // SAFETY: both ranges are readable guest memory below 4 GiB (identity-mapped); the destination, up to
+    // 0x30000, is Firecracker's command-line area, which nothing else uses; `copy` handles an overlap.
+    unsafe { core::ptr::copy((paddr + own) as *const u8, CMDLINE as *mut u8, kernel_len as usize) };
+    write_phys(CMDLINE + kernel_len, &[0]);
 
     let mut zp = [0u8; 4096];
     let mut put = |off: usize, bytes: &[u8]| zp[off..off + bytes.len()].copy_from_slice(bytes);
@@ -204,7 +251,7 @@ extern "C" fn shim_main(start_info: u32) -> ! {
     );
     put(
         hdr(offset_of!(SetupHeader, cmdline_size)),
-        &(len as u32 + 1).to_le_bytes(),
+        &(kernel_len as u32 + 1).to_le_bytes(),
     );
     put(
         hdr(offset_of!(SetupHeader, kernel_alignment)),
@@ -232,19 +279,30 @@ extern "C" fn shim_main(start_info: u32) -> ! {
         put(e + 16, &ty.to_le_bytes());
     }
 
-    if let Some(initrd) = info.initrd {
+    let announce = |zp: &mut [u8; 4096], start: u64, size: u64| {
+        let mut put = |off: usize, v: u64| zp[off..off + 4].copy_from_slice(&(v as u32).to_le_bytes());
+        put(hdr(offset_of!(SetupHeader, ramdisk_image)), start);
+        put(hdr(offset_of!(SetupHeader, ramdisk_size)), size);
+        put(offset_of!(BootParams, ext_ramdisk_image), start >> 32);
+        put(offset_of!(BootParams, ext_ramdisk_size), size >> 32);
+    };
+    if let Some((start, size)) = hostile_initrd {
+        announce(&mut zp, start, size);
+    } else if let Some(initrd) = info.initrd {
         // Firecracker puts the initrd at the top of the RAM below the 32-bit gap, page aligned.
         let Some(low) = info.memory.ram().filter(|r| r.end <= 1 << 32).last() else {
             fail("no low RAM for the initrd");
         };
-        let at = (low.end - initrd.len()) & !0xFFF;
-        // SAFETY: both ranges are RAM in the identity map; `copy` handles the overlap.
+        let Some(at) = low.end.checked_sub(initrd.len()).map(|a| a & !0xFFF) else {
+            fail("the initrd is larger than low RAM");
+        };
+        if at < kernel_end.next_multiple_of(0x1000) || at < low.start {
+            fail("the initrd does not fit in low RAM above the kernel");
+        }
+        // SAFETY: both ranges are RAM in the identity map, above the kernel and the shim (checked above, and
+        // the shim lies below 1 MiB); `copy` handles the overlap.
         unsafe { core::ptr::copy(initrd.start as *const u8, at as *mut u8, initrd.len() as usize) };
-        put(hdr(offset_of!(SetupHeader, ramdisk_image)), &(at as u32).to_le_bytes());
-        put(
-            hdr(offset_of!(SetupHeader, ramdisk_size)),
-            &(initrd.len() as u32).to_le_bytes(),
-        );
+        announce(&mut zp, at, initrd.len());
     }
     write_phys(ZERO_PAGE, &zp);
 
