@@ -114,10 +114,14 @@ pub(crate) fn user_mode() -> Result<(), &'static str> {
         _ => return Err("the user page fault was not reported"),
     }
     ctx.regs.rip += 12;
+    // A task that sleeps 2 ms five times: each deadline is a timer interrupt while the user loop runs (the
+    // timer is armed only for deadlines and for slices when another task is ready, so one sleep is not enough).
     let waker = Task::spawn(
         || {
             let q = WaitQueue::new();
-            let _: Option<()> = q.wait_until_deadline(|| None, Some(time::now_ns() + 5_000_000));
+            for _ in 0..5 {
+                let _: Option<()> = q.wait_until_deadline(|| None, Some(time::now_ns() + 2_000_000));
+            }
         },
         (),
     )
