@@ -323,8 +323,9 @@ impl<D: BlockDevice> Fs<D> {
 
     /// Allocates block `lblk` of a directory; the caller writes it and the inode.
     pub(crate) fn append_dir_block(&mut self, dir: &mut Inode, map: &mut FileMap, lblk: u32) -> Result<u64> {
-        let goal = match self.map_block(dir, map, lblk.wrapping_sub(1))? {
-            Mapped::Data { pblk, .. } if lblk > 0 => pblk + 1,
+        let prev = if lblk > 0 { self.map_block(dir, map, lblk - 1)? } else { Mapped::Hole };
+        let goal = match prev {
+            Mapped::Data { pblk, .. } => pblk + 1,
             _ => self.inode_goal(dir.ino),
         };
         let (pblk, _) = self.alloc_blocks(goal, 1)?;

@@ -1,0 +1,230 @@
+//! Changes made with the crate on `mke2fs` images: e2fsck -fn must find the image clean, and debugfs (and a
+//! second mount) must see the same bytes.
+
+mod common;
+
+use common::*;
+use ember_ext4::{Error, FileType, Fs, SetAttr, Timestamp};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+type Model = BTreeMap<String, Vec<u8>>;
+
+fn write_file(fs: &mut Fs<FileDev>, model: &mut Model, path: &str, off: u64, data: &[u8]) {
+    let ino = resolve(fs, path).unwrap();
+    assert_eq!(fs.write_at(ino, off, data).unwrap(), data.len());
+    let v = model.get_mut(path).unwrap();
+    let end = off as usize + data.len();
+    if v.len() < end {
+        v.resize(end, 0);
+    }
+    v[off as usize..end].copy_from_slice(data);
+}
+
+fn create(fs: &mut Fs<FileDev>, model: &mut Model, dir: &str, name: &str) -> u32 {
+    let d = resolve(fs, dir).unwrap();
+    let ino = fs.create(d, name.as_bytes(), 0o644, 0, 0).unwrap();
+    model.insert(format!("{dir}/{name}").trim_start_matches('/').to_string(), Vec::new());
+    ino
+}
+
+fn rename_in_model(model: &mut Model, from: &str, to: &str) {
+    let moved: Vec<String> =
+        model.keys().filter(|k| *k == from || k.starts_with(&format!("{from}/"))).cloned().collect();
+    for k in moved {
+        let v = model.remove(&k).unwrap();
+        model.insert(format!("{to}{}", &k[from.len()..]), v);
+    }
+}
+
+fn exercise(kind: &str, extra: &[&str], index_dirs: bool) {
+    let dir = tempdir(kind);
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    host_tree(&src);
+    let img = mkfs(&dir, kind, "48M", &src, extra);
+    if index_dirs {
+        let st = Command::new("e2fsck").args(["-fyD", img.to_str().unwrap()]).output().unwrap();
+        assert!(st.status.code().unwrap_or(8) <= 1, "{st:?}");
+    }
+    let mut model = Model::new();
+    for (p, data) in [
+        ("hello.txt", b"hello ember\n".to_vec()),
+        ("big.bin", pattern(1, 3 * 1024 * 1024 + 123)),
+        ("empty", Vec::new()),
+        ("sub/dir/deep.txt", pattern(2, 5000)),
+    ] {
+        model.insert(p.to_string(), data);
+    }
+    let mut fs = mount(&img, rw());
+    assert_eq!(fs.read_only_reason(), None);
+    let free_before = fs.statfs().free_blocks;
+
+    // New files; two written in alternation so that both get many extents (a depth-1 tree on ext4).
+    create(&mut fs, &mut model, "", "new.txt");
+    write_file(&mut fs, &mut model, "new.txt", 0, b"first version");
+    create(&mut fs, &mut model, "", "big2.bin");
+    create(&mut fs, &mut model, "", "frag.bin");
+    let chunk = 48 * 1024;
+    for i in 0..128u64 {
+        write_file(&mut fs, &mut model, "big2.bin", i * chunk, &pattern(100 + i, chunk as usize));
+        write_file(&mut fs, &mut model, "frag.bin", i * chunk, &pattern(300 + i, chunk as usize));
+    }
+    // Overwrite inside, append, unaligned writes, a write far past the end (a hole).
+    write_file(&mut fs, &mut model, "big.bin", 1_000_001, &pattern(7, 10_000));
+    write_file(&mut fs, &mut model, "hello.txt", 12, b"appended\n");
+    write_file(&mut fs, &mut model, "new.txt", 3, &pattern(8, 3000));
+    create(&mut fs, &mut model, "", "holes");
+    write_file(&mut fs, &mut model, "holes", 5 << 20, b"after a 5 MiB hole");
+    write_file(&mut fs, &mut model, "holes", 100, b"early");
+
+    // Rename: a file across directories, a directory across directories, over an existing file.
+    let root = fs.root();
+    let sub = resolve(&mut fs, "sub").unwrap();
+    fs.rename(root, b"hello.txt", sub, b"renamed.txt").unwrap();
+    rename_in_model(&mut model, "hello.txt", "sub/renamed.txt");
+    fs.rename(sub, b"dir", root, b"moved_dir").unwrap();
+    rename_in_model(&mut model, "sub/dir", "moved_dir");
+    let moved = resolve(&mut fs, "moved_dir").unwrap();
+    assert_eq!(fs.lookup(moved, b"..").unwrap(), root);
+    let gone = fs.rename(root, b"new.txt", root, b"empty").unwrap().unwrap();
+    assert_eq!(gone.nlink, 0);
+    fs.release(gone.ino).unwrap();
+    rename_in_model(&mut model, "new.txt", "empty");
+    assert_eq!(fs.rename(root, b"moved_dir", moved, b"x"), Err(Error::InvalidArgument));
+
+    // Hard link, then truncate (shrink and grow).
+    let big2 = resolve(&mut fs, "big2.bin").unwrap();
+    fs.link(big2, sub, b"big2.link").unwrap();
+    model.insert("sub/big2.link".into(), model["big2.bin"].clone());
+    assert_eq!(fs.stat(big2).unwrap().nlink, 2);
+    let big = resolve(&mut fs, "big.bin").unwrap();
+    fs.truncate(big, 100_000).unwrap();
+    model.get_mut("big.bin").unwrap().truncate(100_000);
+    let frag = resolve(&mut fs, "frag.bin").unwrap();
+    fs.truncate(frag, 2_500_000 + 17).unwrap();
+    model.get_mut("frag.bin").unwrap().truncate(2_500_017);
+    fs.truncate(frag, 2_600_000).unwrap();
+    model.get_mut("frag.bin").unwrap().resize(2_600_000, 0);
+
+    // Deletes: files, symlink, an empty directory; a non-empty one is refused.
+    let u = fs.unlink(root, b"sparse").unwrap();
+    fs.release(u.ino).unwrap();
+    let u = fs.unlink(root, b"link_slow").unwrap();
+    fs.release(u.ino).unwrap();
+    assert_eq!(fs.rmdir(root, b"moved_dir"), Err(Error::NotEmpty));
+    fs.mkdir(root, b"tmpdir", 0o755, 0, 0).unwrap();
+    let u = fs.rmdir(root, b"tmpdir").unwrap();
+    fs.release(u.ino).unwrap();
+    assert_eq!(fs.unlink(root, b"sub"), Err(Error::IsDir));
+    assert_eq!(fs.lookup(root, b"sparse"), Err(Error::NotFound));
+
+    // A big directory: remove half, add new entries.
+    let many = resolve(&mut fs, "many").unwrap();
+    for i in (0..400).step_by(2) {
+        let u = fs.unlink(many, format!("entry-number-{i:04}-with-a-longer-name").as_bytes()).unwrap();
+        fs.release(u.ino).unwrap();
+    }
+    for i in 0..150 {
+        let ino = create(&mut fs, &mut model, "many", &format!("added-{i}"));
+        let p = format!("many/added-{i}");
+        write_file(&mut fs, &mut model, &p, 0, p.as_bytes());
+        assert_eq!(fs.lookup(many, p[5..].as_bytes()).unwrap(), ino);
+    }
+    // A new directory tree with symlinks, a FIFO and a device.
+    let nd = fs.mkdir(root, b"newdir", 0o750, 1000, 1000).unwrap();
+    for i in 0..60 {
+        create(&mut fs, &mut model, "newdir", &format!("f{i}"));
+    }
+    let inner = fs.mkdir(nd, b"inner", 0o755, 0, 0).unwrap();
+    assert_eq!(fs.stat(nd).unwrap().nlink, 3);
+    fs.symlink(inner, b"fast", b"../f1", 0, 0).unwrap();
+    let long_target = "y/".repeat(150);
+    fs.symlink(inner, b"slow", long_target.as_bytes(), 0, 0).unwrap();
+    fs.mknod(inner, b"fifo", FileType::Fifo, 0o600, 0, 0, (0, 0)).unwrap();
+    fs.mknod(inner, b"tty", FileType::CharDevice, 0o620, 0, 5, (4, 1)).unwrap();
+    fs.mknod(inner, b"bigdev", FileType::BlockDevice, 0o660, 0, 6, (259, 300)).unwrap();
+    let bigdev = resolve(&mut fs, "newdir/inner/bigdev").unwrap();
+    assert_eq!(fs.stat(bigdev).unwrap().rdev, (259, 300));
+    assert_eq!(fs.create(nd, b"f1", 0o644, 0, 0), Err(Error::Exists));
+    let t = Timestamp { sec: 1_234_567_890, nsec: 5 };
+    let f1 = resolve(&mut fs, "newdir/f1").unwrap();
+    fs.setattr(f1, &SetAttr { perm: Some(0o600), uid: Some(1000), gid: Some(100), mtime: Some(t), ..Default::default() })
+        .unwrap();
+    let m = fs.stat(f1).unwrap();
+    assert_eq!((m.perm, m.uid, m.gid, m.mtime), (0o600, 1000, 100, t));
+
+    // An unlinked file stays usable until released.
+    let tmp = create(&mut fs, &mut model, "", "open-unlinked");
+    fs.write_at(tmp, 0, b"still here").unwrap();
+    model.remove("open-unlinked");
+    assert_eq!(fs.unlink(root, b"open-unlinked").unwrap().nlink, 0);
+    let mut b = [0u8; 10];
+    assert_eq!(fs.read_at(tmp, 0, &mut b).unwrap(), 10);
+    assert_eq!(&b, b"still here");
+
+    for (p, data) in &model {
+        let ino = resolve(&mut fs, p).unwrap();
+        assert!(read_all(&mut fs, ino) == *data, "{p} differs before unmount");
+    }
+    assert!(fs.statfs().free_blocks < free_before);
+    fs.unmount().unwrap();
+
+    fsck_clean(&img);
+    for (p, data) in &model {
+        assert!(debugfs_cat(&img, &format!("/{p}")) == *data, "debugfs sees other bytes in {p}");
+    }
+    if kind == "ext4" {
+        // The interleaved writes left big2.bin with more extents than the inode holds: a tree of depth >= 1.
+        let ex = debugfs(&img, "ex /big2.bin");
+        assert!(ex.contains("Level Entries") && ex.lines().any(|l| l.trim_start().starts_with("1/")), "{ex}");
+    }
+    let stat = debugfs(&img, "stat /newdir/f1");
+    assert!(stat.contains("Mode:  0600") && stat.contains("User:  1000"), "{stat}");
+    // Mount again with the crate: same bytes and links.
+    let mut fs = mount(&img, rw());
+    for (p, data) in &model {
+        let ino = resolve(&mut fs, p).unwrap();
+        assert!(read_all(&mut fs, ino) == *data, "{p} differs after remount");
+    }
+    let slow = resolve(&mut fs, "newdir/inner/slow").unwrap();
+    assert_eq!(fs.readlink(slow).unwrap(), long_target.as_bytes());
+    let fast = resolve(&mut fs, "newdir/inner/fast").unwrap();
+    assert_eq!(fs.readlink(fast).unwrap(), b"../f1");
+    // Delete everything big; the space comes back.
+    for p in ["big.bin", "big2.bin", "frag.bin", "holes"] {
+        let u = fs.unlink(root, p.as_bytes()).unwrap();
+        fs.release(u.ino).unwrap();
+    }
+    let u = fs.unlink(sub, b"big2.link").unwrap();
+    fs.release(u.ino).unwrap();
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+#[test]
+fn ext4_write_rename_link_truncate_delete() {
+    exercise("ext4", &[], false);
+}
+
+#[test]
+fn ext4_indexed_directories_written() {
+    exercise("ext4", &[], true);
+}
+
+#[test]
+fn ext4_4k_blocks_written() {
+    exercise("ext4", &["-b", "4096"], false);
+}
+
+#[test]
+fn ext2_written() {
+    exercise("ext2", &[], false);
+}
+
+#[test]
+fn ext4_without_metadata_csum_written() {
+    exercise("ext4", &["-O", "^metadata_csum,uninit_bg"], false);
+}
