@@ -60,7 +60,8 @@ impl<D: BlockDevice> Fs<D> {
         }
         let at = self.groups.block_bitmap(g);
         self.read_blocks(at, &mut map)?;
-        if self.sb.metadata_csum() && self.bitmap_csum(&map, self.sb.blocks_per_group) != self.groups.block_bitmap_csum(g)
+        if self.sb.metadata_csum()
+            && self.bitmap_csum(&map, self.sb.blocks_per_group) != self.groups.block_bitmap_csum(g)
         {
             return Err(Error::Corrupt("block bitmap checksum mismatch"));
         }
@@ -90,7 +91,8 @@ impl<D: BlockDevice> Fs<D> {
         }
         let at = self.groups.inode_bitmap(g);
         self.read_blocks(at, &mut map)?;
-        if self.sb.metadata_csum() && self.bitmap_csum(&map, self.sb.inodes_per_group) != self.groups.inode_bitmap_csum(g)
+        if self.sb.metadata_csum()
+            && self.bitmap_csum(&map, self.sb.inodes_per_group) != self.groups.inode_bitmap_csum(g)
         {
             return Err(Error::Corrupt("inode bitmap checksum mismatch"));
         }

@@ -56,7 +56,10 @@ impl<D: BlockDevice> Fs<D> {
         }
         l -= p * p;
         if l < p * p * p {
-            return Ok((14, vec![(l / (p * p)) as usize, ((l / p) % p) as usize, (l % p) as usize]));
+            return Ok((
+                14,
+                vec![(l / (p * p)) as usize, ((l / p) % p) as usize, (l % p) as usize],
+            ));
         }
         Err(Error::FileTooBig)
     }
@@ -172,7 +175,9 @@ impl<D: BlockDevice> Fs<D> {
             self.free_blocks(b, n)?;
             freed += n;
         }
-        let s = inode.sectors(self.sb.block_size).saturating_sub(freed * (self.bs() as u64 / 512));
+        let s = inode
+            .sectors(self.sb.block_size)
+            .saturating_sub(freed * (self.bs() as u64 / 512));
         inode.set_sectors(s);
         Ok(())
     }

@@ -63,12 +63,20 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     fn encode_rec_len(&self, len: usize) -> u16 {
-        if len >= 65536 { 65535 } else { (len & 65532) as u16 | ((len >> 16) & 3) as u16 }
+        if len >= 65536 {
+            65535
+        } else {
+            (len & 65532) as u16 | ((len >> 16) & 3) as u16
+        }
     }
 
     /// Where entries end in a block (before the checksum tail).
     fn entries_limit(&self) -> usize {
-        if self.sb.metadata_csum() { self.bs() - 12 } else { self.bs() }
+        if self.sb.metadata_csum() {
+            self.bs() - 12
+        } else {
+            self.bs()
+        }
     }
 
     /// Parses the entries of one block, validating each record.
@@ -81,7 +89,7 @@ impl<D: BlockDevice> Fs<D> {
             }
             let rec_len = self.decode_rec_len(le16(block, off + 4));
             let name_len = block[off + 6] as usize;
-            if rec_len < 12 || rec_len % 4 != 0 || off + rec_len > limit || 8 + name_len > rec_len {
+            if rec_len < 12 || !rec_len.is_multiple_of(4) || off + rec_len > limit || 8 + name_len > rec_len {
                 return Err(Error::Corrupt("directory entry length"));
             }
             let ino = le32(block, off);
@@ -89,7 +97,13 @@ impl<D: BlockDevice> Fs<D> {
                 return Err(Error::Corrupt("directory entry inode out of range"));
             }
             let code = if self.sb.filetype() { block[off + 7] } else { 0 };
-            out.push(Raw { off, rec_len, ino, name_len, code });
+            out.push(Raw {
+                off,
+                rec_len,
+                ino,
+                name_len,
+                code,
+            });
             off += rec_len;
         }
         Ok(out)
@@ -153,7 +167,7 @@ impl<D: BlockDevice> Fs<D> {
 
     fn dir_block_count(&self, dir: &Inode) -> Result<u32> {
         let size = dir.size();
-        if size % self.bs() as u64 != 0 || size / (self.bs() as u64) > u32::MAX as u64 {
+        if !size.is_multiple_of(self.bs() as u64) || size / (self.bs() as u64) > u32::MAX as u64 {
             return Err(Error::Corrupt("directory size"));
         }
         Ok((size / self.bs() as u64) as u32)
@@ -175,7 +189,9 @@ impl<D: BlockDevice> Fs<D> {
         let count = self.dir_block_count(&dir)?;
         let mut map = self.load_map(&dir)?;
         for lblk in (pos / bs).min(count as u64) as u32..count {
-            let Some((_, buf, limit)) = self.read_dir_block(&dir, &mut map, lblk)? else { continue };
+            let Some((_, buf, limit)) = self.read_dir_block(&dir, &mut map, lblk)? else {
+                continue;
+            };
             let base = lblk as u64 * bs;
             for e in self.parse_block(&buf, limit)? {
                 if e.ino == 0 || base + (e.off as u64) < pos {
@@ -323,7 +339,11 @@ impl<D: BlockDevice> Fs<D> {
 
     /// Allocates block `lblk` of a directory; the caller writes it and the inode.
     pub(crate) fn append_dir_block(&mut self, dir: &mut Inode, map: &mut FileMap, lblk: u32) -> Result<u64> {
-        let prev = if lblk > 0 { self.map_block(dir, map, lblk - 1)? } else { Mapped::Hole };
+        let prev = if lblk > 0 {
+            self.map_block(dir, map, lblk - 1)?
+        } else {
+            Mapped::Hole
+        };
         let goal = match prev {
             Mapped::Data { pblk, .. } => pblk + 1,
             _ => self.inode_goal(dir.ino),
@@ -333,7 +353,12 @@ impl<D: BlockDevice> Fs<D> {
         dir.set_sectors(s);
         match map {
             FileMap::Extents(list, dirty) => {
-                list.insert(Extent { lblk, len: 1, pblk, uninit: false });
+                list.insert(Extent {
+                    lblk,
+                    len: 1,
+                    pblk,
+                    uninit: false,
+                });
                 *dirty = true;
             }
             FileMap::Indirect(cache) => {

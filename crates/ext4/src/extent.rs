@@ -93,15 +93,30 @@ impl ExtentList {
         let tail = (e.end() - lblk as u64 - n as u64) as u32;
         let mut pieces = Vec::new();
         if head > 0 {
-            pieces.push(Extent { lblk: e.lblk, len: head, pblk: e.pblk, uninit: true });
+            pieces.push(Extent {
+                lblk: e.lblk,
+                len: head,
+                pblk: e.pblk,
+                uninit: true,
+            });
         }
         if tail > 0 {
-            pieces.push(Extent { lblk: lblk + n, len: tail, pblk: e.pblk + (head + n) as u64, uninit: true });
+            pieces.push(Extent {
+                lblk: lblk + n,
+                len: tail,
+                pblk: e.pblk + (head + n) as u64,
+                uninit: true,
+            });
         }
         for (k, p) in pieces.into_iter().enumerate() {
             self.extents.insert(i + k, p);
         }
-        self.insert(Extent { lblk, len: n, pblk: e.pblk + head as u64, uninit: false });
+        self.insert(Extent {
+            lblk,
+            len: n,
+            pblk: e.pblk + head as u64,
+            uninit: false,
+        });
     }
 
     /// Drops every block at or after logical block `from`; returns the physical runs to free.
@@ -135,7 +150,10 @@ impl<D: BlockDevice> Fs<D> {
 
     /// Reads an inode's extent tree.
     pub(crate) fn load_extents(&mut self, inode: &Inode) -> Result<ExtentList> {
-        let mut list = ExtentList { extents: Vec::new(), nodes: Vec::new() };
+        let mut list = ExtentList {
+            extents: Vec::new(),
+            nodes: Vec::new(),
+        };
         let root = inode.i_block().to_vec();
         let depth = Self::check_header(&root, 4)?;
         self.walk_node(inode, &root, depth, &mut list, 0)?;
@@ -165,8 +183,11 @@ impl<D: BlockDevice> Fs<D> {
             }
             if depth == 0 {
                 let raw_len = le16(e, 4) as u32;
-                let (len, uninit) =
-                    if raw_len > MAX_INIT_LEN { (raw_len - MAX_INIT_LEN, true) } else { (raw_len, false) };
+                let (len, uninit) = if raw_len > MAX_INIT_LEN {
+                    (raw_len - MAX_INIT_LEN, true)
+                } else {
+                    (raw_len, false)
+                };
                 let pblk = (le16(e, 6) as u64) << 32 | le32(e, 8) as u64;
                 if len == 0 || lblk + len as u64 > 1 << 32 {
                     return Err(Error::Corrupt("extent length"));
@@ -174,7 +195,12 @@ impl<D: BlockDevice> Fs<D> {
                 if pblk <= self.sb.first_data_block as u64 || pblk + len as u64 > self.sb.blocks_count {
                     return Err(Error::Corrupt("extent outside the file system"));
                 }
-                list.extents.push(Extent { lblk: lblk as u32, len, pblk, uninit });
+                list.extents.push(Extent {
+                    lblk: lblk as u32,
+                    len,
+                    pblk,
+                    uninit,
+                });
                 prev_end = lblk + len as u64;
             } else {
                 let child = (le16(e, 8) as u64) << 32 | le32(e, 4) as u64;
@@ -267,7 +293,15 @@ impl<D: BlockDevice> Fs<D> {
 fn encode_extent(e: &Extent) -> [u8; 12] {
     let mut b = [0u8; 12];
     put32(&mut b, 0, e.lblk);
-    put16(&mut b, 4, if e.uninit { (e.len + MAX_INIT_LEN) as u16 } else { e.len as u16 });
+    put16(
+        &mut b,
+        4,
+        if e.uninit {
+            (e.len + MAX_INIT_LEN) as u16
+        } else {
+            e.len as u16
+        },
+    );
     put16(&mut b, 6, (e.pblk >> 32) as u16);
     put32(&mut b, 8, e.pblk as u32);
     b

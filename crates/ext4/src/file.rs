@@ -51,12 +51,16 @@ impl<D: BlockDevice> Fs<D> {
                 Some(e) => {
                     let off = lblk - e.lblk;
                     let (pblk, run) = (e.pblk + off as u64, e.len - off);
-                    if e.uninit { Mapped::Unwritten { pblk } } else { Mapped::Data { pblk, run } }
+                    if e.uninit {
+                        Mapped::Unwritten { pblk }
+                    } else {
+                        Mapped::Data { pblk, run }
+                    }
                 }
             }),
-            FileMap::Indirect(cache) => {
-                Ok(self.ind_map(inode, lblk, cache)?.map_or(Mapped::Hole, |pblk| Mapped::Data { pblk, run: 1 }))
-            }
+            FileMap::Indirect(cache) => Ok(self
+                .ind_map(inode, lblk, cache)?
+                .map_or(Mapped::Hole, |pblk| Mapped::Data { pblk, run: 1 })),
         }
     }
 
@@ -81,7 +85,11 @@ impl<D: BlockDevice> Fs<D> {
             12 + p + p * p + p * p * p
         };
         let limit = blocks * bs;
-        if self.sb.has_ro_compat(ro_compat::LARGE_FILE) { limit } else { limit.min(i32::MAX as u64) }
+        if self.sb.has_ro_compat(ro_compat::LARGE_FILE) {
+            limit
+        } else {
+            limit.min(i32::MAX as u64)
+        }
     }
 
     /// Reads up to `buf.len()` bytes of file `ino` from byte `off`; returns how many were read (0 at or past
@@ -170,7 +178,13 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// Writes through the map; returns the bytes written and how it ended.
-    pub(crate) fn write_data(&mut self, inode: &mut Inode, map: &mut FileMap, off: u64, data: &[u8]) -> (usize, Result<()>) {
+    pub(crate) fn write_data(
+        &mut self,
+        inode: &mut Inode,
+        map: &mut FileMap,
+        off: u64,
+        data: &[u8],
+    ) -> (usize, Result<()>) {
         let bs = self.bs();
         let mut done = 0usize;
         let mut last_pblk = None;
@@ -237,7 +251,10 @@ impl<D: BlockDevice> Fs<D> {
                             (Some(p), None) => p.pblk + (lblk - p.lblk) as u64,
                             (None, None) => self.inode_goal(inode.ino),
                         };
-                        (blocks_needed.min(next - lblk as u64).min(MAX_INIT_LEN as u64) as u32, goal)
+                        (
+                            blocks_needed.min(next - lblk as u64).min(MAX_INIT_LEN as u64) as u32,
+                            goal,
+                        )
                     }
                     FileMap::Indirect(_) => (1, last_pblk.map_or_else(|| self.inode_goal(inode.ino), |p| p + 1)),
                 };
@@ -249,7 +266,12 @@ impl<D: BlockDevice> Fs<D> {
                 inode.set_sectors(s);
                 match map {
                     FileMap::Extents(list, dirty) => {
-                        list.insert(Extent { lblk, len: n, pblk, uninit: false });
+                        list.insert(Extent {
+                            lblk,
+                            len: n,
+                            pblk,
+                            uninit: false,
+                        });
                         *dirty = true;
                     }
                     FileMap::Indirect(cache) => {
@@ -269,7 +291,7 @@ impl<D: BlockDevice> Fs<D> {
     /// Zeros the bytes of the block holding byte `from` that lie at or after it (no-op at a block boundary).
     fn zero_tail(&mut self, inode: &Inode, map: &mut FileMap, from: u64) -> Result<()> {
         let bs = self.bs() as u64;
-        if from % bs == 0 {
+        if from.is_multiple_of(bs) {
             return Ok(());
         }
         if let Mapped::Data { pblk, .. } = self.map_block(inode, map, (from / bs) as u32)? {
@@ -338,7 +360,11 @@ impl<D: BlockDevice> Fs<D> {
 
     /// Whether a symlink keeps its target in `i_block`.
     pub(crate) fn is_fast_symlink(&self, inode: &Inode) -> bool {
-        let acl = if inode.file_acl() != 0 { self.sb.block_size as u64 / 512 } else { 0 };
+        let acl = if inode.file_acl() != 0 {
+            self.sb.block_size as u64 / 512
+        } else {
+            0
+        };
         inode.sectors(self.sb.block_size) <= acl && inode.size() < 60
     }
 
@@ -382,7 +408,9 @@ impl<D: BlockDevice> Fs<D> {
             self.write_blocks(b, &buf)?;
         }
         inode.set_file_acl(0);
-        let s = inode.sectors(self.sb.block_size).saturating_sub(self.sb.block_size as u64 / 512);
+        let s = inode
+            .sectors(self.sb.block_size)
+            .saturating_sub(self.sb.block_size as u64 / 512);
         inode.set_sectors(s);
         Ok(())
     }

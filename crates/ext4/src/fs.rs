@@ -8,7 +8,6 @@ use crate::superblock::{SB_OFFSET, SB_SIZE, STATE_VALID, Superblock, incompat, r
 use alloc::collections::BTreeSet;
 use alloc::vec;
 
-
 /// How to mount.
 #[derive(Clone, Copy)]
 pub struct MountOptions {
@@ -129,7 +128,8 @@ impl<D: BlockDevice> Fs<D> {
             return Err(Error::Corrupt("group descriptor table outside the file system"));
         }
         let mut raw = vec![0u8; (gdt_blocks * sb.block_size as u64) as usize];
-        dev.read(gdt_start * sb.block_size as u64, &mut raw).map_err(|_| Error::Io)?;
+        dev.read(gdt_start * sb.block_size as u64, &mut raw)
+            .map_err(|_| Error::Io)?;
         let groups = GroupTable::parse(&sb, raw)?;
         Ok((sb, groups))
     }
@@ -159,7 +159,11 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     pub(crate) fn check_writable(&self) -> Result<()> {
-        if self.ro_reason.is_some() { Err(Error::ReadOnly) } else { Ok(()) }
+        if self.ro_reason.is_some() {
+            Err(Error::ReadOnly)
+        } else {
+            Ok(())
+        }
     }
 
     pub(crate) fn bs(&self) -> usize {
@@ -172,7 +176,9 @@ impl<D: BlockDevice> Fs<D> {
         if block < self.sb.first_data_block as u64 && block != 0 || block.saturating_add(n) > self.sb.blocks_count {
             return Err(Error::Corrupt("block number out of range"));
         }
-        self.dev.read(block * self.sb.block_size as u64, buf).map_err(|_| Error::Io)
+        self.dev
+            .read(block * self.sb.block_size as u64, buf)
+            .map_err(|_| Error::Io)
     }
 
     /// Writes whole blocks starting at `block`.
@@ -182,7 +188,9 @@ impl<D: BlockDevice> Fs<D> {
         if block <= self.sb.first_data_block as u64 || block.saturating_add(n) > self.sb.blocks_count {
             return Err(Error::Corrupt("block number out of range"));
         }
-        self.dev.write(block * self.sb.block_size as u64, buf).map_err(|_| Error::Io)
+        self.dev
+            .write(block * self.sb.block_size as u64, buf)
+            .map_err(|_| Error::Io)
     }
 
     /// Where inode `ino` lives: (block, byte offset in the block).
@@ -202,7 +210,10 @@ impl<D: BlockDevice> Fs<D> {
         let (block, off) = self.inode_location(ino)?;
         let mut buf = vec![0u8; self.bs()];
         self.read_blocks(block, &mut buf)?;
-        let inode = Inode { ino, raw: buf[off..off + self.sb.inode_size as usize].to_vec() };
+        let inode = Inode {
+            ino,
+            raw: buf[off..off + self.sb.inode_size as usize].to_vec(),
+        };
         if self.sb.metadata_csum() && inode.checksum(self.sb.csum_seed) != inode.stored_checksum() {
             return Err(Error::Corrupt("inode checksum mismatch"));
         }
@@ -239,10 +250,17 @@ impl<D: BlockDevice> Fs<D> {
 
     /// File system totals.
     pub fn statfs(&self) -> StatFs {
-        let free_blocks: u64 = (0..self.sb.group_count).map(|g| self.groups.free_blocks(g) as u64).sum();
-        let free_inodes: u64 = (0..self.sb.group_count).map(|g| self.groups.free_inodes(g) as u64).sum();
+        let free_blocks: u64 = (0..self.sb.group_count)
+            .map(|g| self.groups.free_blocks(g) as u64)
+            .sum();
+        let free_inodes: u64 = (0..self.sb.group_count)
+            .map(|g| self.groups.free_inodes(g) as u64)
+            .sum();
         let u = self.sb.uuid();
-        let fsid = u[..8].iter().zip(&u[8..]).fold(0u64, |acc, (a, b)| (acc << 8) | (a ^ b) as u64);
+        let fsid = u[..8]
+            .iter()
+            .zip(&u[8..])
+            .fold(0u64, |acc, (a, b)| (acc << 8) | (a ^ b) as u64);
         StatFs {
             block_size: self.sb.block_size,
             blocks: self.sb.blocks_count,
@@ -256,7 +274,7 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     fn write_superblock(&mut self) -> Result<()> {
-        let bytes = self.sb.to_bytes();
+        let bytes = self.sb.bytes_for_write();
         self.dev.write(SB_OFFSET, bytes).map_err(|_| Error::Io)
     }
 
@@ -273,7 +291,7 @@ impl<D: BlockDevice> Fs<D> {
         self.sb.set_wtime(now);
         let gdt_start = self.sb.first_data_block as u64 + 1;
         let bs = self.sb.block_size as u64;
-        let bytes = self.groups.to_bytes(&self.sb);
+        let bytes = self.groups.bytes_for_write(&self.sb);
         self.dev.write(gdt_start * bs, bytes).map_err(|_| Error::Io)?;
         self.write_superblock()?;
         self.dev.flush().map_err(|_| Error::Io)

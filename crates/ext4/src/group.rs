@@ -25,15 +25,18 @@ impl GroupTable {
         if raw.len() < sb.group_count as usize * desc_size {
             return Err(Error::Corrupt("short group descriptor table"));
         }
-        let t = GroupTable { raw, desc_size, wide: sb.is_64bit() };
+        let t = GroupTable {
+            raw,
+            desc_size,
+            wide: sb.is_64bit(),
+        };
         let itable_blocks = t.itable_blocks(sb);
         for g in 0..sb.group_count {
             if sb.has_group_csum() && t.checksum(sb, g) != le16(t.desc(g), 0x1E) {
                 return Err(Error::Corrupt("group descriptor checksum mismatch"));
             }
             let in_fs = |b: u64, n: u64| b >= sb.first_data_block as u64 && b.saturating_add(n) <= sb.blocks_count;
-            if !in_fs(t.block_bitmap(g), 1) || !in_fs(t.inode_bitmap(g), 1) || !in_fs(t.inode_table(g), itable_blocks)
-            {
+            if !in_fs(t.block_bitmap(g), 1) || !in_fs(t.inode_bitmap(g), 1) || !in_fs(t.inode_table(g), itable_blocks) {
                 return Err(Error::Corrupt("group metadata outside the file system"));
             }
             if t.free_blocks(g) > sb.group_block_count(g) || t.free_inodes(g) > sb.inodes_per_group {
@@ -180,7 +183,7 @@ impl GroupTable {
     }
 
     /// The table's bytes with every descriptor checksum brought up to date.
-    pub fn to_bytes(&mut self, sb: &Superblock) -> &[u8] {
+    pub fn bytes_for_write(&mut self, sb: &Superblock) -> &[u8] {
         if sb.has_group_csum() {
             for g in 0..sb.group_count {
                 let c = self.checksum(sb, g);

@@ -207,7 +207,11 @@ impl Inode {
     /// Space used in 512-byte sectors (a `HUGE_FILE_FL` inode counts blocks; converted with `block_size`).
     pub fn sectors(&self, block_size: u32) -> u64 {
         let v = le32(&self.raw, 0x1C) as u64 | (le16(&self.raw, 0x74) as u64) << 32;
-        if self.flags() & HUGE_FILE_FL != 0 { v * (block_size as u64 / 512) } else { v }
+        if self.flags() & HUGE_FILE_FL != 0 {
+            v * (block_size as u64 / 512)
+        } else {
+            v
+        }
     }
     /// Sets the space used in 512-byte sectors (clearing `HUGE_FILE_FL`).
     pub fn set_sectors(&mut self, v: u64) {
@@ -243,14 +247,21 @@ impl Inode {
     }
     /// `i_extra_isize`, clamped to what the record holds.
     fn extra_isize(&self) -> usize {
-        if self.raw.len() <= 128 { 0 } else { (le16(&self.raw, 0x80) as usize).min(self.raw.len() - 128) }
+        if self.raw.len() <= 128 {
+            0
+        } else {
+            (le16(&self.raw, 0x80) as usize).min(self.raw.len() - 128)
+        }
     }
     /// Whether the extra field ending at record offset `end` exists.
     fn has_extra(&self, end: usize) -> bool {
         128 + self.extra_isize() >= end
     }
     fn time(&self, base: usize, extra: usize) -> Timestamp {
-        let mut t = Timestamp { sec: le32(&self.raw, base) as i32 as i64, nsec: 0 };
+        let mut t = Timestamp {
+            sec: le32(&self.raw, base) as i32 as i64,
+            nsec: 0,
+        };
         if self.has_extra(extra + 4) {
             let e = le32(&self.raw, extra);
             t.sec += ((e & 3) as i64) << 32;
@@ -291,7 +302,11 @@ impl Inode {
     }
     /// Creation time (zero if the record has no room for it).
     pub fn crtime(&self) -> Timestamp {
-        if self.has_extra(0x94) { self.time(0x90, 0x94) } else { Timestamp::default() }
+        if self.has_extra(0x94) {
+            self.time(0x90, 0x94)
+        } else {
+            Timestamp::default()
+        }
     }
     /// Sets the creation time if the record has room for it.
     pub fn set_crtime(&mut self, t: Timestamp) {

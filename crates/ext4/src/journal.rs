@@ -59,7 +59,11 @@ impl Journal {
         sz
     }
     fn wrap(&self, b: u32) -> u32 {
-        if b >= self.maxlen { self.first + (b - self.maxlen) } else { b }
+        if b >= self.maxlen {
+            self.first + (b - self.maxlen)
+        } else {
+            b
+        }
     }
     /// Verifies a block whose checksum sits in a 4-byte tail (descriptor, revoke).
     fn tail_ok(&self, buf: &mut [u8]) -> bool {
@@ -133,9 +137,10 @@ impl<D: BlockDevice> Fs<D> {
 
     fn journal_write(&mut self, j: &mut Journal, lblk: u32, buf: &[u8]) -> Result<()> {
         match self.map_block(&j.inode, &mut j.map, lblk)? {
-            Mapped::Data { pblk, .. } => {
-                self.dev.write(pblk * self.sb.block_size as u64, buf).map_err(|_| Error::Io)
-            }
+            Mapped::Data { pblk, .. } => self
+                .dev
+                .write(pblk * self.sb.block_size as u64, buf)
+                .map_err(|_| Error::Io),
             _ => Err(Error::Corrupt("hole in the journal")),
         }
     }
@@ -150,7 +155,15 @@ impl<D: BlockDevice> Fs<D> {
         let map = self.load_map(&inode)?;
         let bs = self.bs();
         let mut sbuf = vec![0u8; bs];
-        let mut j = Journal { inode, map, bs, maxlen: 0, first: 0, incompat: 0, seed: 0 };
+        let mut j = Journal {
+            inode,
+            map,
+            bs,
+            maxlen: 0,
+            first: 0,
+            incompat: 0,
+            seed: 0,
+        };
         self.journal_read(&mut j, 0, &mut sbuf)?;
         let btype = be32(&sbuf, 4);
         if be32(&sbuf, 0) != MAGIC || (btype != SB_V1 && btype != SB_V2) {
@@ -164,7 +177,8 @@ impl<D: BlockDevice> Fs<D> {
         if btype == SB_V2 {
             j.incompat = be32(&sbuf, 0x28);
         }
-        if j.incompat & !(INCOMPAT_REVOKE | INCOMPAT_64BIT | INCOMPAT_ASYNC_COMMIT | INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3)
+        if j.incompat
+            & !(INCOMPAT_REVOKE | INCOMPAT_64BIT | INCOMPAT_ASYNC_COMMIT | INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3)
             != 0
         {
             return Err(Error::Unsupported("journal feature (fast commit or unknown)"));
@@ -242,13 +256,20 @@ impl<D: BlockDevice> Fs<D> {
                         if !replay_revokes {
                             continue;
                         }
-                        if revokes.get(&tag.block).is_some_and(|&r: &u32| r.wrapping_sub(seq) as i32 >= 0) {
+                        if revokes
+                            .get(&tag.block)
+                            .is_some_and(|&r: &u32| r.wrapping_sub(seq) as i32 >= 0)
+                        {
                             continue;
                         }
                         self.journal_read(j, at, &mut data)?;
                         if j.csum() {
                             let c = crc32c(crc32c(j.seed, &seq.to_be_bytes()), &data);
-                            let want = if j.incompat & INCOMPAT_CSUM_V3 != 0 { c } else { c & 0xFFFF };
+                            let want = if j.incompat & INCOMPAT_CSUM_V3 != 0 {
+                                c
+                            } else {
+                                c & 0xFFFF
+                            };
                             if want != tag.csum {
                                 continue;
                             }

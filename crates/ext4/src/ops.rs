@@ -50,7 +50,11 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     fn link_max(&self) -> u16 {
-        if self.sb.has_ro_compat(ro_compat::DIR_NLINK) { 65000 } else { 32000 }
+        if self.sb.has_ro_compat(ro_compat::DIR_NLINK) {
+            65000
+        } else {
+            32000
+        }
     }
 
     /// Adds a link to `inode` (a directory past the limit gets the "many links" count 1 with `dir_nlink`).
@@ -80,7 +84,10 @@ impl<D: BlockDevice> Fs<D> {
     fn new_inode(&mut self, parent: Ino, kind: FileType, perm: u16, uid: u32, gid: u32) -> Result<Inode> {
         let dir = kind == FileType::Directory;
         let ino = self.alloc_inode(self.inode_group(parent), dir)?;
-        let mut inode = Inode { ino, raw: vec![0u8; self.sb.inode_size as usize] };
+        let mut inode = Inode {
+            ino,
+            raw: vec![0u8; self.sb.inode_size as usize],
+        };
         inode.set_mode(kind.mode_bits() | (perm & 0o7777));
         inode.set_uid(uid);
         inode.set_gid(gid);
@@ -281,7 +288,10 @@ impl<D: BlockDevice> Fs<D> {
         if inode.links() == 0 {
             self.orphans.insert(inode.ino);
         }
-        Ok(Unlinked { ino: inode.ino, nlink: inode.links() as u32 })
+        Ok(Unlinked {
+            ino: inode.ino,
+            nlink: inode.links() as u32,
+        })
     }
 
     /// Removes entry `name` (not a directory) from `dir`.

@@ -52,8 +52,7 @@ pub mod incompat {
     /// Case-folded names.
     pub const CASEFOLD: u32 = 0x20000;
     /// Everything this crate reads and writes correctly.
-    pub const SUPPORTED: u32 =
-        FILETYPE | RECOVER | EXTENTS | BIT64 | FLEX_BG | CSUM_SEED | LARGEDIR;
+    pub const SUPPORTED: u32 = FILETYPE | RECOVER | EXTENTS | BIT64 | FLEX_BG | CSUM_SEED | LARGEDIR;
 }
 
 /// `s_feature_ro_compat` bits.
@@ -156,10 +155,10 @@ impl Superblock {
         }
         sb.blocks_per_group = le32(&sb.raw[..], 0x20);
         sb.inodes_per_group = le32(&sb.raw[..], 0x28);
-        if sb.blocks_per_group == 0 || sb.blocks_per_group > 8 * bs || sb.blocks_per_group % 8 != 0 {
+        if sb.blocks_per_group == 0 || sb.blocks_per_group > 8 * bs || !sb.blocks_per_group.is_multiple_of(8) {
             return Err(Error::Corrupt("blocks per group"));
         }
-        if sb.inodes_per_group == 0 || sb.inodes_per_group > 8 * bs || sb.inodes_per_group % 8 != 0 {
+        if sb.inodes_per_group == 0 || sb.inodes_per_group > 8 * bs || !sb.inodes_per_group.is_multiple_of(8) {
             return Err(Error::Corrupt("inodes per group"));
         }
         let rev = le32(&sb.raw[..], 0x4C);
@@ -197,7 +196,7 @@ impl Superblock {
     }
 
     /// The raw bytes with counts and the checksum brought up to date.
-    pub fn to_bytes(&mut self) -> &[u8] {
+    pub fn bytes_for_write(&mut self) -> &[u8] {
         if self.metadata_csum() {
             let c = self.checksum();
             put32(&mut self.raw[..], 0x3FC, c);
@@ -256,7 +255,11 @@ impl Superblock {
     }
     /// The first non-reserved inode.
     pub fn first_ino(&self) -> u32 {
-        if le32(&self.raw[..], 0x4C) == 0 { 11 } else { le32(&self.raw[..], 0x54) }
+        if le32(&self.raw[..], 0x4C) == 0 {
+            11
+        } else {
+            le32(&self.raw[..], 0x54)
+        }
     }
     /// Total inodes.
     pub fn inodes_count(&self) -> u32 {
@@ -287,7 +290,11 @@ impl Superblock {
     }
     /// The journal inode (0 if none).
     pub fn journal_inum(&self) -> u32 {
-        if self.has_compat(compat::HAS_JOURNAL) { le32(&self.raw[..], 0xE0) } else { 0 }
+        if self.has_compat(compat::HAS_JOURNAL) {
+            le32(&self.raw[..], 0xE0)
+        } else {
+            0
+        }
     }
     /// Head of the orphan inode list.
     pub fn last_orphan(&self) -> u32 {
@@ -339,7 +346,7 @@ impl Superblock {
         }
         [3u32, 5, 7].iter().any(|&p| {
             let mut n = g;
-            while n % p == 0 {
+            while n.is_multiple_of(p) {
                 n /= p;
             }
             n == 1

@@ -13,9 +13,15 @@ fn check(kind: &str, extra: &[&str], index_dirs: bool) {
     let img = mkfs(&dir, kind, "32M", &src, extra);
     if index_dirs {
         // e2fsck -D indexes directories; exit code 1 means it changed something.
-        let st = Command::new("e2fsck").args(["-fyD", img.to_str().unwrap()]).output().unwrap();
+        let st = Command::new("e2fsck")
+            .args(["-fyD", img.to_str().unwrap()])
+            .output()
+            .unwrap();
         assert!(st.status.code().unwrap_or(8) <= 1, "{st:?}");
-        assert!(debugfs(&img, "htree many").contains("Root node dump"), "many/ is not indexed");
+        assert!(
+            debugfs(&img, "htree many").contains("Root node dump"),
+            "many/ is not indexed"
+        );
     }
     let mut fs = mount(&img, ro());
     assert!(fs.read_only_reason().is_some());

@@ -4,9 +4,9 @@
 
 use ember_ext4::{BlockDevice, FileType, Fs, IoError, MountOptions, Timestamp};
 use std::collections::BTreeSet;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,11 +16,17 @@ pub struct FileDev(pub File, pub u64);
 
 impl BlockDevice for FileDev {
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        assert!(offset % 512 == 0 && buf.len() % 512 == 0, "unaligned request");
+        assert!(
+            offset.is_multiple_of(512) && buf.len().is_multiple_of(512),
+            "unaligned request"
+        );
         self.0.read_exact_at(buf, offset).map_err(|_| IoError)
     }
     fn write(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError> {
-        assert!(offset % 512 == 0 && buf.len() % 512 == 0, "unaligned request");
+        assert!(
+            offset.is_multiple_of(512) && buf.len().is_multiple_of(512),
+            "unaligned request"
+        );
         self.0.write_all_at(buf, offset).map_err(|_| IoError)
     }
     fn flush(&mut self) -> Result<(), IoError> {
@@ -36,12 +42,18 @@ pub struct MemDev(pub Vec<u8>);
 
 impl BlockDevice for MemDev {
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        let s = self.0.get(offset as usize..offset as usize + buf.len()).ok_or(IoError)?;
+        let s = self
+            .0
+            .get(offset as usize..offset as usize + buf.len())
+            .ok_or(IoError)?;
         buf.copy_from_slice(s);
         Ok(())
     }
     fn write(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError> {
-        let s = self.0.get_mut(offset as usize..offset as usize + buf.len()).ok_or(IoError)?;
+        let s = self
+            .0
+            .get_mut(offset as usize..offset as usize + buf.len())
+            .ok_or(IoError)?;
         s.copy_from_slice(buf);
         Ok(())
     }
@@ -55,11 +67,17 @@ impl BlockDevice for MemDev {
 
 /// A fixed clock.
 pub fn clock() -> Timestamp {
-    Timestamp { sec: 1_700_000_000, nsec: 123_456_789 }
+    Timestamp {
+        sec: 1_700_000_000,
+        nsec: 123_456_789,
+    }
 }
 
 pub fn rw() -> MountOptions {
-    MountOptions { read_only: false, clock }
+    MountOptions {
+        read_only: false,
+        clock,
+    }
 }
 
 pub fn ro() -> MountOptions {
@@ -93,7 +111,11 @@ fn tool(name: &str) -> PathBuf {
 /// Runs a tool; panics with its output on failure.
 pub fn run(name: &str, args: &[&str]) -> String {
     let out = Command::new(tool(name)).args(args).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{name} {args:?} failed:\n{text}");
     text
 }
@@ -135,8 +157,15 @@ pub fn mount(img: &Path, opts: MountOptions) -> Fs<FileDev> {
 
 /// `e2fsck -fn` must report a clean file system.
 pub fn fsck_clean(img: &Path) {
-    let out = Command::new(tool("e2fsck")).args(["-fn", img.to_str().unwrap()]).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tool("e2fsck"))
+        .args(["-fn", img.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "e2fsck -fn found problems:\n{text}");
 }
 
@@ -170,7 +199,9 @@ pub fn read_all<D: BlockDevice>(fs: &mut Fs<D>, ino: u32) -> Vec<u8> {
     let mut buf = vec![0u8; size + 100];
     let mut done = 0;
     while done < buf.len() {
-        let n = fs.read_at(ino, done as u64, &mut buf[done..(done + 70_000).min(size + 100)]).unwrap();
+        let n = fs
+            .read_at(ino, done as u64, &mut buf[done..(done + 70_000).min(size + 100)])
+            .unwrap();
         if n == 0 {
             break;
         }
@@ -196,16 +227,25 @@ pub fn host_tree(root: &Path) {
     std::os::unix::fs::FileExt::write_all_at(&f, b"middle", 512 * 1024).unwrap();
     std::fs::create_dir(root.join("many")).unwrap();
     for i in 0..400 {
-        std::fs::write(root.join(format!("many/entry-number-{i:04}-with-a-longer-name")), format!("{i}")).unwrap();
+        std::fs::write(
+            root.join(format!("many/entry-number-{i:04}-with-a-longer-name")),
+            format!("{i}"),
+        )
+        .unwrap();
     }
 }
 
 /// Compares the crate's view of directory `ino` with host directory `host`, recursively.
 pub fn compare_tree<D: BlockDevice>(fs: &mut Fs<D>, ino: u32, host: &Path) {
     let entries = fs.dir_entries(ino).unwrap();
-    let names: BTreeSet<String> = entries.iter().map(|e| String::from_utf8(e.name.clone()).unwrap()).collect();
-    let mut want: BTreeSet<String> =
-        std::fs::read_dir(host).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: BTreeSet<String> = entries
+        .iter()
+        .map(|e| String::from_utf8(e.name.clone()).unwrap())
+        .collect();
+    let mut want: BTreeSet<String> = std::fs::read_dir(host)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     want.insert(".".into());
     want.insert("..".into());
     if ino == fs.root() {
@@ -231,10 +271,13 @@ pub fn compare_tree<D: BlockDevice>(fs: &mut Fs<D>, ino: u32, host: &Path) {
             }
             FileType::Symlink => {
                 let t = std::fs::read_link(&path).unwrap();
-                assert_eq!(fs.readlink(e.ino).unwrap(), t.as_os_str().as_encoded_bytes(), "{path:?}");
+                assert_eq!(
+                    fs.readlink(e.ino).unwrap(),
+                    t.as_os_str().as_encoded_bytes(),
+                    "{path:?}"
+                );
             }
             k => panic!("unexpected {k:?}"),
         }
     }
 }
-
