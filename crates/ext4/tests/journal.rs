@@ -25,7 +25,7 @@ fn journal_case(jo: &str, kind_extra: &[&str]) {
         new = dir.join("new").display(),
         rev = dir.join("revoked").display()
     );
-    let mut child = Command::new("debugfs")
+    let mut child = Command::new(tool("debugfs"))
         .args(["-w", "-f", "-", img.to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

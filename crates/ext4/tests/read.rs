@@ -13,7 +13,7 @@ fn check(kind: &str, extra: &[&str], index_dirs: bool) {
     let img = mkfs(&dir, kind, "32M", &src, extra);
     if index_dirs {
         // e2fsck -D indexes directories; exit code 1 means it changed something.
-        let st = Command::new("e2fsck")
+        let st = Command::new(tool("e2fsck"))
             .args(["-fyD", img.to_str().unwrap()])
             .output()
             .unwrap();

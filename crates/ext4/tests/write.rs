@@ -48,7 +48,7 @@ fn exercise(kind: &str, extra: &[&str], index_dirs: bool) {
     host_tree(&src);
     let img = mkfs(&dir, kind, "48M", &src, extra);
     if index_dirs {
-        let st = Command::new("e2fsck")
+        let st = Command::new(tool("e2fsck"))
             .args(["-fyD", img.to_str().unwrap()])
             .output()
             .unwrap();

@@ -98,7 +98,8 @@ pub fn tempdir(tag: &str) -> PathBuf {
     d
 }
 
-fn tool(name: &str) -> PathBuf {
+/// The path of an e2fsprogs tool (they live in sbin, which may not be on PATH).
+pub fn tool(name: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
         let p = Path::new(dir).join(name);
         if p.exists() {
