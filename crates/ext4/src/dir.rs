@@ -124,20 +124,24 @@ impl<D: BlockDevice> Fs<D> {
             && (lblk == 0 || le32(block, 0) == 0 && self.decode_rec_len(le16(block, 4)) == self.bs())
     }
 
-    /// Reads directory block `lblk`, verifying its checksum; returns (physical block, contents, where its
-    /// entries end), or `None` for htree interior blocks.
-    fn read_dir_block(&mut self, dir: &Inode, map: &mut FileMap, lblk: u32) -> Result<Option<(u64, Vec<u8>, usize)>> {
-        let pblk = match self.map_block(dir, map, lblk)? {
-            Mapped::Data { pblk, .. } => pblk,
-            _ => return Err(Error::Corrupt("hole in a directory")),
-        };
+    /// The physical block of directory block `lblk` (directories have no holes).
+    fn dir_pblk(&mut self, dir: &Inode, map: &mut FileMap, lblk: u32) -> Result<u64> {
+        match self.map_block(dir, map, lblk)? {
+            Mapped::Data { pblk, .. } => Ok(pblk),
+            _ => Err(Error::Corrupt("hole in a directory")),
+        }
+    }
+
+    /// Reads directory block `lblk` from `pblk`, verifying its checksum; returns its contents and where its
+    /// entries end, or `None` for htree interior blocks.
+    fn read_dir_block(&mut self, dir: &Inode, lblk: u32, pblk: u64) -> Result<Option<(Vec<u8>, usize)>> {
         let mut buf = vec![0u8; self.bs()];
         self.read_blocks(pblk, &mut buf)?;
         if self.is_dx_block(dir, lblk, &buf) {
             if lblk == 0 {
                 // The root's "." and ".." are ordinary entries; the index follows inside "..".
                 let bs = self.bs();
-                return Ok(Some((pblk, buf, bs)));
+                return Ok(Some((buf, bs)));
             }
             return Ok(None);
         }
@@ -150,7 +154,7 @@ impl<D: BlockDevice> Fs<D> {
             }
         }
         let limit = self.entries_limit();
-        Ok(Some((pblk, buf, limit)))
+        Ok(Some((buf, limit)))
     }
 
     fn write_dir_block(&mut self, dir: &Inode, pblk: u64, buf: &mut [u8]) -> Result<()> {
@@ -187,9 +191,13 @@ impl<D: BlockDevice> Fs<D> {
         let dir = self.read_dir_inode(dir)?;
         let bs = self.bs() as u64;
         let count = self.dir_block_count(&dir)?;
-        let mut map = self.load_map(&dir)?;
+        let mut map = self.read_map(&dir)?;
         for lblk in (pos / bs).min(count as u64) as u32..count {
-            let Some((_, buf, limit)) = self.read_dir_block(&dir, &mut map, lblk)? else {
+            let pblk = match self.map_read(&dir, &mut map, lblk)? {
+                Mapped::Data { pblk, .. } => pblk,
+                _ => return Err(Error::Corrupt("hole in a directory")),
+            };
+            let Some((buf, limit)) = self.read_dir_block(&dir, lblk, pblk)? else {
                 continue;
             };
             let base = lblk as u64 * bs;
@@ -252,10 +260,7 @@ impl<D: BlockDevice> Fs<D> {
         let bs = self.bs();
         let limit = self.entries_limit();
         for lblk in 0..self.dir_block_count(dir)? {
-            let pblk = match self.map_block(dir, map, lblk)? {
-                Mapped::Data { pblk, .. } => pblk,
-                _ => return Err(Error::Corrupt("hole in a directory")),
-            };
+            let pblk = self.dir_pblk(dir, map, lblk)?;
             let mut buf = vec![0u8; bs];
             self.read_blocks(pblk, &mut buf)?;
             if !self.is_dx_block(dir, lblk, &buf) {
@@ -298,7 +303,8 @@ impl<D: BlockDevice> Fs<D> {
         let count = self.dir_block_count(dir)?;
         let mut placed = false;
         for lblk in 0..count {
-            let Some((pblk, mut buf, limit)) = self.read_dir_block(dir, &mut map, lblk)? else {
+            let pblk = self.dir_pblk(dir, &mut map, lblk)?;
+            let Some((mut buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
                 return Err(Error::Corrupt("htree block after deindexing"));
             };
             for e in self.parse_block(&buf, limit)? {
@@ -377,7 +383,8 @@ impl<D: BlockDevice> Fs<D> {
         let mut map = self.load_map(dir)?;
         self.deindex(dir, &mut map)?;
         for lblk in 0..self.dir_block_count(dir)? {
-            let Some((pblk, mut buf, limit)) = self.read_dir_block(dir, &mut map, lblk)? else {
+            let pblk = self.dir_pblk(dir, &mut map, lblk)?;
+            let Some((mut buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
                 return Err(Error::Corrupt("htree block after deindexing"));
             };
             let entries = self.parse_block(&buf, limit)?;

@@ -35,12 +35,22 @@ impl Extent {
     }
 }
 
+/// A block of the on-disk tree, as read.
+pub struct Node {
+    /// Its depth (0 for leaves).
+    pub depth: u16,
+    /// Where it is.
+    pub block: u64,
+    /// Its contents (a rewrite that would not change them is skipped).
+    pub data: Vec<u8>,
+}
+
 /// A file's extents and the tree blocks that held them.
 pub struct ExtentList {
     /// Sorted, non-overlapping extents.
     pub extents: Vec<Extent>,
-    /// Index and leaf blocks of the on-disk tree.
-    pub nodes: Vec<u64>,
+    /// Index and leaf blocks of the on-disk tree, in tree order.
+    pub nodes: Vec<Node>,
 }
 
 impl ExtentList {
@@ -220,7 +230,11 @@ impl<D: BlockDevice> Fs<D> {
                         return Err(Error::Corrupt("extent block checksum mismatch"));
                     }
                 }
-                list.nodes.push(child);
+                list.nodes.push(Node {
+                    depth: child_depth,
+                    block: child,
+                    data: buf.clone(),
+                });
                 let before = list.extents.len();
                 self.walk_node(inode, &buf, child_depth, list, lblk)?;
                 if let Some(first) = list.extents.get(before)
@@ -235,14 +249,15 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// Writes `list` back as the shallowest tree that holds it, into `inode` (which the caller writes).
-    /// Tree blocks are reused, allocated or freed as needed, and `inode`'s block count follows.
+    /// Tree blocks are reused level by level (unchanged ones are not rewritten), allocated or freed as
+    /// needed, and `inode`'s block count follows.
     pub(crate) fn store_extents(&mut self, inode: &mut Inode, list: &mut ExtentList) -> Result<()> {
         let bs = self.bs();
         let per = entries_per_block(bs);
         // Each level: the entries (first logical block, payload) the level above must index.
         let mut level: Vec<(u32, [u8; 12])> = list.extents.iter().map(|e| (e.lblk, encode_extent(e))).collect();
         let mut depth = 0u16;
-        let mut old = core::mem::take(&mut list.nodes);
+        let mut old: Vec<Option<Node>> = core::mem::take(&mut list.nodes).into_iter().map(Some).collect();
         let mut new_nodes = Vec::new();
         while level.len() > 4 {
             if depth == MAX_DEPTH - 1 {
@@ -250,29 +265,40 @@ impl<D: BlockDevice> Fs<D> {
             }
             let mut upper = Vec::new();
             for chunk in level.chunks(per) {
-                let blk = match old.pop() {
-                    Some(b) => b,
-                    None => {
-                        let goal = list.extents.first().map_or(self.inode_goal(inode.ino), |e| e.pblk);
-                        let (b, _) = self.alloc_blocks(goal, 1)?;
-                        let s = inode.sectors(self.sb.block_size) + bs as u64 / 512;
-                        inode.set_sectors(s);
-                        b
-                    }
-                };
                 let mut buf = vec![0u8; bs];
                 write_node(&mut buf, chunk, per, depth);
                 if self.sb.metadata_csum() {
                     let c = self.extent_block_csum(inode, &buf, per);
                     put32(&mut buf, 12 + 12 * per, c);
                 }
-                self.write_blocks(blk, &buf)?;
-                new_nodes.push(blk);
+                let reuse = old.iter().position(|n| n.as_ref().is_some_and(|n| n.depth == depth));
+                let reuse = reuse.or_else(|| old.iter().position(Option::is_some));
+                let blk = match reuse.and_then(|i| old[i].take()) {
+                    Some(n) => {
+                        if n.data != buf {
+                            self.write_blocks(n.block, &buf)?;
+                        }
+                        n.block
+                    }
+                    None => {
+                        let goal = list.extents.first().map_or(self.inode_goal(inode.ino), |e| e.pblk);
+                        let (b, _) = self.alloc_blocks(goal, 1)?;
+                        let s = inode.sectors(self.sb.block_size) + bs as u64 / 512;
+                        inode.set_sectors(s);
+                        self.write_blocks(b, &buf)?;
+                        b
+                    }
+                };
                 let mut idx = [0u8; 12];
                 put32(&mut idx, 0, chunk[0].0);
                 put32(&mut idx, 4, blk as u32);
                 put16(&mut idx, 8, (blk >> 32) as u16);
                 upper.push((chunk[0].0, idx));
+                new_nodes.push(Node {
+                    depth,
+                    block: blk,
+                    data: buf,
+                });
             }
             level = upper;
             depth += 1;
@@ -280,13 +306,68 @@ impl<D: BlockDevice> Fs<D> {
         let root = inode.i_block_mut();
         root.fill(0);
         write_node(root, &level, 4, depth);
-        for b in old {
-            self.free_blocks(b, 1)?;
+        for n in old.into_iter().flatten() {
+            self.free_blocks(n.block, 1)?;
             let s = inode.sectors(self.sb.block_size).saturating_sub(bs as u64 / 512);
             inode.set_sectors(s);
         }
         list.nodes = new_nodes;
         Ok(())
+    }
+
+    /// The extent holding logical block `lblk`, found by descending the tree along `lblk` only.
+    pub(crate) fn find_extent(&mut self, inode: &Inode, lblk: u32) -> Result<Option<Extent>> {
+        let mut node = inode.i_block().to_vec();
+        let mut depth = Self::check_header(&node, 4)?;
+        let per = entries_per_block(self.bs());
+        loop {
+            let entries = le16(&node, 2) as usize;
+            let entry = |k: usize| &node[12 + 12 * k..24 + 12 * k];
+            if depth == 0 {
+                for k in 0..entries {
+                    let e = entry(k);
+                    let start = le32(e, 0);
+                    let raw_len = le16(e, 4) as u32;
+                    let (len, uninit) = if raw_len > MAX_INIT_LEN {
+                        (raw_len - MAX_INIT_LEN, true)
+                    } else {
+                        (raw_len, false)
+                    };
+                    if start <= lblk && (lblk as u64) < start as u64 + len as u64 {
+                        let pblk = (le16(e, 6) as u64) << 32 | le32(e, 8) as u64;
+                        if pblk <= self.sb.first_data_block as u64 || pblk + len as u64 > self.sb.blocks_count {
+                            return Err(Error::Corrupt("extent outside the file system"));
+                        }
+                        return Ok(Some(Extent {
+                            lblk: start,
+                            len,
+                            pblk,
+                            uninit,
+                        }));
+                    }
+                }
+                return Ok(None);
+            }
+            let Some(k) = (0..entries).rev().find(|&k| le32(entry(k), 0) <= lblk) else {
+                return Ok(None);
+            };
+            let e = entry(k);
+            let child = (le16(e, 8) as u64) << 32 | le32(e, 4) as u64;
+            let mut buf = vec![0u8; self.bs()];
+            self.read_blocks(child, &mut buf)?;
+            let child_depth = Self::check_header(&buf, per)?;
+            if child_depth + 1 != depth {
+                return Err(Error::Corrupt("extent tree depth"));
+            }
+            if self.sb.metadata_csum() {
+                let max = le16(&buf, 4) as usize;
+                if le32(&buf, 12 + 12 * max) != self.extent_block_csum(inode, &buf, max) {
+                    return Err(Error::Corrupt("extent block checksum mismatch"));
+                }
+            }
+            node = buf;
+            depth = child_depth;
+        }
     }
 }
 

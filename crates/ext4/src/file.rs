@@ -13,8 +13,17 @@ use alloc::vec;
 
 /// A file's block map, loaded for one operation.
 pub(crate) enum FileMap {
-    /// Extent-mapped.
+    /// Extent-mapped, the whole list loaded (for changes); the flag says it changed.
     Extents(ExtentList, bool),
+    /// Indirect-block mapped.
+    Indirect(IndirectCache),
+}
+
+/// A block map for reading: extent trees are descended per lookup (remembering the last extent found)
+/// instead of loaded whole.
+pub(crate) enum ReadMap {
+    /// Extent-mapped.
+    Lookup(Option<Extent>),
     /// Indirect-block mapped.
     Indirect(IndirectCache),
 }
@@ -30,6 +39,22 @@ pub(crate) enum Mapped {
     Data { pblk: u64, run: u32 },
 }
 
+/// Where `lblk` lives given the extent that may hold it.
+fn mapped(e: Option<Extent>, lblk: u32) -> Mapped {
+    match e {
+        Some(e) if e.lblk <= lblk && (lblk as u64) < e.end() => {
+            let off = lblk - e.lblk;
+            let (pblk, run) = (e.pblk + off as u64, e.len - off);
+            if e.uninit {
+                Mapped::Unwritten { pblk }
+            } else {
+                Mapped::Data { pblk, run }
+            }
+        }
+        _ => Mapped::Hole,
+    }
+}
+
 impl<D: BlockDevice> Fs<D> {
     /// Loads the block map of `inode`.
     pub(crate) fn load_map(&mut self, inode: &Inode) -> Result<FileMap> {
@@ -43,21 +68,37 @@ impl<D: BlockDevice> Fs<D> {
         }
     }
 
+    /// A block map for reading.
+    pub(crate) fn read_map(&self, inode: &Inode) -> Result<ReadMap> {
+        if inode.flags() & INLINE_DATA_FL != 0 {
+            return Err(Error::Unsupported("inline data"));
+        }
+        Ok(if inode.has_extents() {
+            ReadMap::Lookup(None)
+        } else {
+            ReadMap::Indirect(IndirectCache::default())
+        })
+    }
+
+    /// Maps logical block `lblk` for reading.
+    pub(crate) fn map_read(&mut self, inode: &Inode, map: &mut ReadMap, lblk: u32) -> Result<Mapped> {
+        match map {
+            ReadMap::Lookup(last) => {
+                if !last.is_some_and(|e| e.lblk <= lblk && (lblk as u64) < e.end()) {
+                    *last = self.find_extent(inode, lblk)?;
+                }
+                Ok(mapped(*last, lblk))
+            }
+            ReadMap::Indirect(cache) => Ok(self
+                .ind_map(inode, lblk, cache)?
+                .map_or(Mapped::Hole, |pblk| Mapped::Data { pblk, run: 1 })),
+        }
+    }
+
     /// Maps logical block `lblk`.
     pub(crate) fn map_block(&mut self, inode: &Inode, map: &mut FileMap, lblk: u32) -> Result<Mapped> {
         match map {
-            FileMap::Extents(list, _) => Ok(match list.find(lblk) {
-                None => Mapped::Hole,
-                Some(e) => {
-                    let off = lblk - e.lblk;
-                    let (pblk, run) = (e.pblk + off as u64, e.len - off);
-                    if e.uninit {
-                        Mapped::Unwritten { pblk }
-                    } else {
-                        Mapped::Data { pblk, run }
-                    }
-                }
-            }),
+            FileMap::Extents(list, _) => Ok(mapped(list.find(lblk).copied(), lblk)),
             FileMap::Indirect(cache) => Ok(self
                 .ind_map(inode, lblk, cache)?
                 .map_or(Mapped::Hole, |pblk| Mapped::Data { pblk, run: 1 })),
@@ -111,7 +152,7 @@ impl<D: BlockDevice> Fs<D> {
             return Ok(0);
         }
         let n = (buf.len() as u64).min(size - off) as usize;
-        let mut map = self.load_map(inode)?;
+        let mut map = self.read_map(inode)?;
         let bs = self.bs();
         let mut done = 0usize;
         let mut tmp = vec![0u8; bs];
@@ -120,7 +161,7 @@ impl<D: BlockDevice> Fs<D> {
             let lblk = u32::try_from(pos / bs as u64).map_err(|_| Error::Corrupt("file size"))?;
             let boff = (pos % bs as u64) as usize;
             let chunk = (bs - boff).min(n - done);
-            match self.map_block(inode, &mut map, lblk)? {
+            match self.map_read(inode, &mut map, lblk)? {
                 Mapped::Hole | Mapped::Unwritten { .. } => buf[done..done + chunk].fill(0),
                 Mapped::Data { pblk, run } => {
                     let full = (n - done) / bs;

@@ -6,7 +6,7 @@ use crate::bytes::{be32, put_be32};
 use crate::csum::crc32c;
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
-use crate::file::{FileMap, Mapped};
+use crate::file::{Mapped, ReadMap};
 use crate::fs::Fs;
 use crate::inode::Inode;
 use alloc::collections::BTreeMap;
@@ -33,7 +33,7 @@ const TAG_LAST: u32 = 8;
 /// The journal being recovered.
 struct Journal {
     inode: Inode,
-    map: FileMap,
+    map: ReadMap,
     bs: usize,
     maxlen: u32,
     first: u32,
@@ -129,14 +129,14 @@ fn parse_tags(j: &Journal, buf: &[u8]) -> Result<Vec<Tag>> {
 
 impl<D: BlockDevice> Fs<D> {
     fn journal_read(&mut self, j: &mut Journal, lblk: u32, buf: &mut [u8]) -> Result<()> {
-        match self.map_block(&j.inode, &mut j.map, lblk)? {
+        match self.map_read(&j.inode, &mut j.map, lblk)? {
             Mapped::Data { pblk, .. } => self.read_blocks(pblk, buf),
             _ => Err(Error::Corrupt("hole in the journal")),
         }
     }
 
     fn journal_write(&mut self, j: &mut Journal, lblk: u32, buf: &[u8]) -> Result<()> {
-        match self.map_block(&j.inode, &mut j.map, lblk)? {
+        match self.map_read(&j.inode, &mut j.map, lblk)? {
             Mapped::Data { pblk, .. } => self
                 .dev
                 .write(pblk * self.sb.block_size as u64, buf)
@@ -152,7 +152,7 @@ impl<D: BlockDevice> Fs<D> {
             return Err(Error::Corrupt("recovery flag without a journal"));
         }
         let inode = self.read_inode(ino)?;
-        let map = self.load_map(&inode)?;
+        let map = self.read_map(&inode)?;
         let bs = self.bs();
         let mut sbuf = vec![0u8; bs];
         let mut j = Journal {
