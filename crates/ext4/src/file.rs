@@ -370,7 +370,7 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// Frees all blocks from byte `size` (rounded up to a block) on and stores the map into `inode`.
-    fn free_from(&mut self, inode: &mut Inode, map: &mut FileMap, size: u64) -> Result<()> {
+    pub(crate) fn free_from(&mut self, inode: &mut Inode, map: &mut FileMap, size: u64) -> Result<()> {
         let bs = self.bs() as u64;
         let from = u32::try_from(size.div_ceil(bs)).map_err(|_| Error::FileTooBig)?;
         match map {

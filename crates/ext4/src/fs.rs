@@ -54,9 +54,10 @@ impl<D: BlockDevice> Fs<D> {
     /// Mounts the file system on `dev`.
     ///
     /// A superblock or group descriptor table that fails validation or its checksum, or an incompatible
-    /// feature, refuses the mount. Unknown read-only-compatible features, an orphan list, or a journal that
-    /// needs recovery on a read-only mount give a read-only mount whose reason [`Fs::read_only_reason`]
-    /// tells. A journal that needs recovery is replayed on a read-write mount.
+    /// feature, refuses the mount. Unknown read-only-compatible features, or a journal that needs recovery on
+    /// a read-only mount, give a read-only mount whose reason [`Fs::read_only_reason`] tells. On a read-write
+    /// mount a journal that needs recovery is replayed, then the orphan list (inodes Linux unlinked or was
+    /// truncating when it stopped) is processed as Linux does.
     pub fn mount(mut dev: D, opts: MountOptions) -> Result<Fs<D>> {
         let (sb, groups) = Self::load_metadata(&mut dev)?;
         let mut fs = Fs {
@@ -83,11 +84,10 @@ impl<D: BlockDevice> Fs<D> {
         if fs.ro_reason.is_none() {
             if fs.sb.ro_compat() & !ro_compat::WRITABLE != 0 {
                 fs.ro_reason = Some("unsupported read-only-compatible feature");
-            } else if fs.sb.last_orphan() != 0 {
-                fs.ro_reason = Some("orphan inode list present (run e2fsck)");
             }
         }
         if fs.ro_reason.is_none() {
+            fs.process_orphans()?;
             let now = fs.now().sec as u32;
             fs.sb.note_mount(now);
             let state = fs.sb.state();
@@ -295,6 +295,38 @@ impl<D: BlockDevice> Fs<D> {
         self.dev.write(gdt_start * bs, bytes).map_err(|_| Error::Io)?;
         self.write_superblock()?;
         self.dev.flush().map_err(|_| Error::Io)
+    }
+
+    /// Processes the on-disk orphan list: inodes without links are freed, others lose the blocks past their
+    /// size.
+    fn process_orphans(&mut self) -> Result<()> {
+        let mut ino = self.sb.last_orphan();
+        let mut seen = 0u32;
+        while ino != 0 {
+            seen += 1;
+            if seen > self.sb.inodes_count() || ino < self.sb.first_ino() {
+                return Err(Error::Corrupt("orphan list"));
+            }
+            let mut inode = self.read_inode(ino)?;
+            if inode.kind().is_none() {
+                return Err(Error::Corrupt("orphan list names an unused inode"));
+            }
+            let next = inode.dtime();
+            if inode.links() == 0 {
+                self.free_inode_and_blocks(ino)?;
+            } else {
+                if self.has_block_map(&inode) {
+                    let mut map = self.load_map(&inode)?;
+                    let size = inode.size();
+                    self.free_from(&mut inode, &mut map, size)?;
+                }
+                inode.set_dtime(0);
+                self.write_inode(&mut inode)?;
+            }
+            ino = next;
+        }
+        self.sb.set_last_orphan(0);
+        Ok(())
     }
 
     /// Frees inodes still held as orphans, marks the file system clean, syncs, and returns the device.

@@ -241,6 +241,10 @@ impl Inode {
         put32(&mut self.raw, 0x68, v as u32);
         put16(&mut self.raw, 0x76, (v >> 32) as u16);
     }
+    /// `i_dtime` (deletion time; in an orphan, the next orphan's number).
+    pub fn dtime(&self) -> u32 {
+        le32(&self.raw, 0x14)
+    }
     /// Sets `i_dtime`.
     pub fn set_dtime(&mut self, v: u32) {
         put32(&mut self.raw, 0x14, v)

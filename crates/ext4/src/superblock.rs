@@ -300,6 +300,10 @@ impl Superblock {
     pub fn last_orphan(&self) -> u32 {
         le32(&self.raw[..], 0xE8)
     }
+    /// Empties the orphan list.
+    pub fn set_last_orphan(&mut self, v: u32) {
+        put32(&mut self.raw[..], 0xE8, v);
+    }
     /// `s_state`.
     pub fn state(&self) -> u16 {
         le16(&self.raw[..], 0x3A)
