@@ -81,10 +81,8 @@ impl<D: BlockDevice> Fs<D> {
                 fs.sb.set_incompat(incompat::RECOVER, false);
             }
         }
-        if fs.ro_reason.is_none() {
-            if fs.sb.ro_compat() & !ro_compat::WRITABLE != 0 {
-                fs.ro_reason = Some("unsupported read-only-compatible feature");
-            }
+        if fs.ro_reason.is_none() && fs.sb.ro_compat() & !ro_compat::WRITABLE != 0 {
+            fs.ro_reason = Some("unsupported read-only-compatible feature");
         }
         if fs.ro_reason.is_none() {
             fs.process_orphans()?;
