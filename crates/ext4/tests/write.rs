@@ -268,3 +268,47 @@ fn ext2_written() {
 fn ext4_without_metadata_csum_written() {
     exercise("ext4", &["-O", "^metadata_csum,uninit_bg"], false);
 }
+
+/// More inodes than group 0 holds: allocation moves on to `INODE_UNINIT` groups (their bitmaps are
+/// initialised and `bg_itable_unused` kept right), and blocks to `BLOCK_UNINIT` groups.
+#[test]
+fn ext4_inodes_and_blocks_spill_into_uninitialised_groups() {
+    let dir = tempdir("spill");
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    let img = mkfs(&dir, "ext4", "48M", &src, &[]);
+    let dump = run("dumpe2fs", &[img.to_str().unwrap()]);
+    assert!(dump.contains("INODE_UNINIT") && dump.contains("BLOCK_UNINIT"), "{dump}");
+    let per_group: u32 = dump
+        .lines()
+        .find_map(|l| l.strip_prefix("Inodes per group:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut fs = mount(&img, rw());
+    let root = fs.root();
+    let mut last = 0;
+    let data = pattern(5, 3000);
+    for d in 0..30 {
+        let sub = fs.mkdir(root, format!("d{d}").as_bytes(), 0o755, 0, 0).unwrap();
+        for f in 0..(per_group / 28) {
+            last = fs.create(sub, format!("file{f}").as_bytes(), 0o644, 0, 0).unwrap();
+            if f % 10 == 0 {
+                fs.write_at(last, 0, &data).unwrap();
+            }
+        }
+    }
+    assert!(last > per_group, "inode {last} is still in group 0");
+    let big = fs.create(root, b"big", 0o644, 0, 0).unwrap();
+    let chunk = pattern(6, 1 << 20);
+    for i in 0..20 {
+        fs.write_at(big, i << 20, &chunk).unwrap();
+    }
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+    let back = debugfs_cat(&img, "/big");
+    assert_eq!(back.len(), 20 << 20);
+    assert!(back.chunks(1 << 20).all(|c| c == chunk));
+    let _ = std::fs::remove_dir_all(&dir);
+}
