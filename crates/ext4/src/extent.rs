@@ -60,13 +60,15 @@ impl ExtentList {
         self.extents.get(i).filter(|e| e.lblk <= lblk)
     }
 
-    /// Adds a freshly allocated initialised run (which must not overlap an extent), merging with neighbours.
+    /// Adds a freshly allocated run (which must not overlap an extent), merging with neighbours of the same
+    /// kind.
     pub fn insert(&mut self, mut ext: Extent) {
+        let max = |uninit: bool| if uninit { MAX_INIT_LEN - 1 } else { MAX_INIT_LEN };
         let i = self.extents.partition_point(|e| e.lblk < ext.lblk);
         if i > 0 {
             let p = &mut self.extents[i - 1];
-            if !p.uninit && !ext.uninit && p.end() == ext.lblk as u64 && p.pblk + p.len as u64 == ext.pblk {
-                let take = (MAX_INIT_LEN - p.len).min(ext.len);
+            if p.uninit == ext.uninit && p.end() == ext.lblk as u64 && p.pblk + p.len as u64 == ext.pblk {
+                let take = max(p.uninit).saturating_sub(p.len).min(ext.len);
                 p.len += take;
                 ext.lblk += take;
                 ext.pblk += take as u64;
@@ -77,11 +79,10 @@ impl ExtentList {
             return;
         }
         if let Some(n) = self.extents.get_mut(i)
-            && !n.uninit
-            && !ext.uninit
+            && n.uninit == ext.uninit
             && ext.end() == n.lblk as u64
             && ext.pblk + ext.len as u64 == n.pblk
-            && ext.len + n.len <= MAX_INIT_LEN
+            && ext.len + n.len <= max(n.uninit)
         {
             n.lblk = ext.lblk;
             n.pblk = ext.pblk;

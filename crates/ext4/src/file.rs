@@ -329,6 +329,74 @@ impl<D: BlockDevice> Fs<D> {
         }
     }
 
+    /// Allocates blocks for `[off, off + len)` of regular file `ino` as unwritten extents (reading as zeros),
+    /// like `fallocate` mode 0, or with `keep_size` like `FALLOC_FL_KEEP_SIZE`. Extent-mapped files only
+    /// (ext2's block maps cannot mark blocks unwritten; Linux's ext2 refuses too).
+    pub fn allocate(&mut self, ino: Ino, off: u64, len: u64, keep_size: bool) -> Result<()> {
+        self.check_writable()?;
+        let mut inode = self.read_live_inode(ino)?;
+        match inode.kind() {
+            Some(FileType::Regular) => {}
+            Some(FileType::Directory) => return Err(Error::IsDir),
+            _ => return Err(Error::InvalidArgument),
+        }
+        if !inode.has_extents() {
+            return Err(Error::Unsupported("fallocate on a block-mapped file"));
+        }
+        let end = off.checked_add(len).filter(|_| len > 0).ok_or(Error::InvalidArgument)?;
+        if end > self.max_size(&inode) {
+            return Err(Error::FileTooBig);
+        }
+        let bs = self.bs() as u64;
+        let mut map = self.load_map(&inode)?;
+        let res = self.allocate_range(&mut inode, &mut map, (off / bs) as u32, end.div_ceil(bs) as u32);
+        self.finish_map(&mut inode, &mut map)?;
+        let now = self.now();
+        if !keep_size && end > inode.size() {
+            inode.set_size(end);
+            inode.set_mtime(now);
+        }
+        inode.set_ctime(now);
+        self.write_inode(&mut inode)?;
+        res
+    }
+
+    /// Fills the holes among logical blocks `[first, end)` with unwritten extents.
+    fn allocate_range(&mut self, inode: &mut Inode, map: &mut FileMap, first: u32, end: u32) -> Result<()> {
+        let FileMap::Extents(list, dirty) = map else {
+            return Err(Error::Unsupported("fallocate on a block-mapped file"));
+        };
+        let bs = self.bs() as u64;
+        let mut lblk = first;
+        while lblk < end {
+            let i = list.extents.partition_point(|e| e.end() <= lblk as u64);
+            let next = match list.extents.get(i) {
+                Some(e) if e.lblk <= lblk => {
+                    lblk = e.end().min(end as u64) as u32;
+                    continue;
+                }
+                Some(e) => e.lblk.min(end),
+                None => end,
+            };
+            let goal = i.checked_sub(1).map_or(self.inode_goal(inode.ino), |k| {
+                let p = list.extents[k];
+                p.pblk + p.len as u64
+            });
+            let (pblk, n) = self.alloc_blocks(goal, (next - lblk).min(MAX_INIT_LEN - 1))?;
+            list.insert(Extent {
+                lblk,
+                len: n,
+                pblk,
+                uninit: true,
+            });
+            *dirty = true;
+            let s = inode.sectors(self.sb.block_size) + n as u64 * (bs / 512);
+            inode.set_sectors(s);
+            lblk += n;
+        }
+        Ok(())
+    }
+
     /// Zeros the bytes of the block holding byte `from` that lie at or after it (no-op at a block boundary).
     fn zero_tail(&mut self, inode: &Inode, map: &mut FileMap, from: u64) -> Result<()> {
         let bs = self.bs() as u64;

@@ -312,3 +312,52 @@ fn ext4_inodes_and_blocks_spill_into_uninitialised_groups() {
     assert!(back.chunks(1 << 20).all(|c| c == chunk));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// fallocate: unwritten extents read as zeros, writes into them convert only what they cover, KEEP_SIZE
+/// leaves the size alone; e2fsck and debugfs agree.
+#[test]
+fn ext4_fallocate_unwritten_extents() {
+    let dir = tempdir("falloc");
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), pattern(1, 10_000)).unwrap();
+    let img = mkfs(&dir, "ext4", "16M", &src, &[]);
+    let mut fs = mount(&img, rw());
+    let f = resolve(&mut fs, "f").unwrap();
+    let mut want = pattern(1, 10_000);
+    let free = fs.statfs().free_blocks;
+    fs.allocate(f, 5000, 3 << 20, false).unwrap();
+    want.resize(5000 + (3 << 20), 0);
+    assert!(fs.statfs().free_blocks <= free - (3 << 10) + 10);
+    assert_eq!(read_all(&mut fs, f), want);
+    let mid = pattern(2, 70_000);
+    fs.write_at(f, 1_000_003, &mid).unwrap();
+    want[1_000_003..1_070_003].copy_from_slice(&mid);
+    fs.allocate(f, want.len() as u64 + 4096, 1 << 20, true).unwrap();
+    assert_eq!(fs.stat(f).unwrap().size, want.len() as u64);
+    assert_eq!(read_all(&mut fs, f), want);
+    let g = fs.create(2, b"g", 0o644, 0, 0).unwrap();
+    fs.allocate(g, 0, 100 << 10, true).unwrap();
+    fs.write_at(g, 50 << 10, b"x").unwrap();
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+    assert!(debugfs_cat(&img, "/f") == want);
+    assert!(debugfs(&img, "ex /f").contains("Uninit"));
+    let mut g_want = vec![0u8; (50 << 10) + 1];
+    g_want[50 << 10] = b'x';
+    assert_eq!(debugfs_cat(&img, "/g"), g_want);
+}
+
+#[test]
+fn ext2_fallocate_is_unsupported() {
+    let dir = tempdir("falloc2");
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), b"x").unwrap();
+    let img = mkfs(&dir, "ext2", "8M", &src, &[]);
+    let mut fs = mount(&img, rw());
+    let f = resolve(&mut fs, "f").unwrap();
+    assert!(matches!(fs.allocate(f, 0, 4096, false), Err(Error::Unsupported(_))));
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+}
