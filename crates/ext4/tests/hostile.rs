@@ -83,6 +83,11 @@ fn base_image(kind: &str, extra: &[&str]) -> Vec<u8> {
 
 fn flip_loop(kind: &str, extra: &[&str], rounds: u32) {
     let base = base_image(kind, extra);
+    if extra.is_empty() && kind == "ext4" {
+        let mut same = base.clone();
+        fix_checksums(&mut same);
+        assert!(same == base, "fix_checksums changes a good image");
+    }
     let bs = 1024;
     let meta: Vec<usize> = (0..base.len() / bs)
         .filter(|&b| base[b * bs..(b + 1) * bs].iter().any(|&x| x != 0))
@@ -119,6 +124,34 @@ fn flip_loop(kind: &str, extra: &[&str], rounds: u32) {
     }
     println!("{kind} {extra:?}: {rounds} flipped images, {mounted} mounted, {refused} refused");
     assert_eq!(mounted + refused, rounds);
+}
+
+fn crc32c(mut crc: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    crc
+}
+
+/// Recomputes the superblock checksum and those of the 64-byte descriptors in block 2 (1 KiB blocks).
+fn fix_checksums(img: &mut [u8]) {
+    let sb = &mut img[1024..2048];
+    let c = crc32c(!0, &sb[..0x3FC]);
+    sb[0x3FC..].copy_from_slice(&c.to_le_bytes());
+    let seed = crc32c(!0, &sb[0x68..0x78]);
+    let le = |o: usize| u32::from_le_bytes([sb[o], sb[o + 1], sb[o + 2], sb[o + 3]]);
+    let groups = (le(0x4).saturating_sub(le(0x14))).div_ceil(le(0x20).max(1)).min(16);
+    for g in 0..groups {
+        let d = &mut img[2048 + 64 * g as usize..2048 + 64 * (g as usize + 1)];
+        let mut c = crc32c(seed, &g.to_le_bytes());
+        c = crc32c(c, &d[..0x1E]);
+        c = crc32c(c, &[0, 0]);
+        c = crc32c(c, &d[0x20..]);
+        d[0x1E..0x20].copy_from_slice(&(c as u16).to_le_bytes());
+    }
 }
 
 #[test]
