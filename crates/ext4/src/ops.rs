@@ -411,6 +411,56 @@ impl<D: BlockDevice> Fs<D> {
         Ok(replaced)
     }
 
+    /// Swaps `dir1/name1` and `dir2/name2` atomically with respect to other calls (rename(2)'s
+    /// `RENAME_EXCHANGE`); both must exist.
+    pub fn exchange(&mut self, dir1: Ino, name1: &[u8], dir2: Ino, name2: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        self.read_dir_inode_for_change(dir1)?;
+        self.read_dir_inode_for_change(dir2)?;
+        let a = self.lookup(dir1, name1)?;
+        let b = self.lookup(dir2, name2)?;
+        if a == b {
+            return Ok(());
+        }
+        if [name1, name2].iter().any(|n| *n == b"." || *n == b"..") {
+            return Err(Error::InvalidArgument);
+        }
+        let (ia, ib) = (self.read_live_inode(a)?, self.read_live_inode(b)?);
+        let ka = ia.kind().ok_or(Error::Corrupt("inode mode"))?;
+        let kb = ib.kind().ok_or(Error::Corrupt("inode mode"))?;
+        if dir1 != dir2 && (ia.is_dir() && self.is_within(dir2, a)? || ib.is_dir() && self.is_within(dir1, b)?) {
+            return Err(Error::InvalidArgument);
+        }
+        let mut d1 = self.read_dir_inode_for_change(dir1)?;
+        self.edit_entry(&mut d1, name1, Some((b, kb)))?;
+        let mut d2 = self.read_dir_inode_for_change(dir2)?;
+        self.edit_entry(&mut d2, name2, Some((a, ka)))?;
+        if dir1 != dir2 {
+            for (ino, is_dir, new_parent) in [(a, ia.is_dir(), dir2), (b, ib.is_dir(), dir1)] {
+                if is_dir {
+                    let mut child = self.read_live_inode(ino)?;
+                    self.edit_entry(&mut child, b"..", Some((new_parent, FileType::Directory)))?;
+                }
+            }
+            if ia.is_dir() != ib.is_dir() {
+                let (gains, loses) = if ia.is_dir() { (dir2, dir1) } else { (dir1, dir2) };
+                let mut g = self.read_live_inode(gains)?;
+                self.inc_links(&mut g)?;
+                self.write_inode(&mut g)?;
+                let mut l = self.read_live_inode(loses)?;
+                Self::dec_dir_links(&mut l);
+                self.write_inode(&mut l)?;
+            }
+        }
+        let now = self.now();
+        for ino in [a, b] {
+            let mut i = self.read_live_inode(ino)?;
+            i.set_ctime(now);
+            self.write_inode(&mut i)?;
+        }
+        Ok(())
+    }
+
     /// Changes attributes of `ino`; the change time becomes `attr.ctime` or now.
     pub fn setattr(&mut self, ino: Ino, attr: &SetAttr) -> Result<()> {
         self.check_writable()?;

@@ -112,6 +112,29 @@ fn exercise(kind: &str, extra: &[&str], index_dirs: bool) {
     rename_in_model(&mut model, "new.txt", "empty");
     assert_eq!(fs.rename(root, b"moved_dir", moved, b"x"), Err(Error::InvalidArgument));
 
+    // Exchange two files across directories and back, then a file and a directory and back.
+    let (i1, i2) = (
+        resolve(&mut fs, "big2.bin").unwrap(),
+        resolve(&mut fs, "sub/renamed.txt").unwrap(),
+    );
+    fs.exchange(root, b"big2.bin", sub, b"renamed.txt").unwrap();
+    assert_eq!(
+        (
+            fs.lookup(root, b"big2.bin").unwrap(),
+            fs.lookup(sub, b"renamed.txt").unwrap()
+        ),
+        (i2, i1)
+    );
+    fs.exchange(root, b"big2.bin", sub, b"renamed.txt").unwrap();
+    fs.exchange(root, b"moved_dir", sub, b"renamed.txt").unwrap();
+    assert_eq!(fs.lookup(moved, b"..").unwrap(), sub);
+    fs.exchange(root, b"moved_dir", sub, b"renamed.txt").unwrap();
+    assert_eq!(fs.lookup(moved, b"..").unwrap(), root);
+    assert_eq!(
+        fs.exchange(root, b"moved_dir", moved, b"deep.txt"),
+        Err(Error::InvalidArgument)
+    );
+
     // Hard link, then truncate (shrink and grow).
     let big2 = resolve(&mut fs, "big2.bin").unwrap();
     fs.link(big2, sub, b"big2.link").unwrap();
