@@ -331,9 +331,10 @@ impl<D: BlockDevice> Fs<D> {
         self.drop_link(&mut inode)
     }
 
-    /// Whether directory `dir` is `ancestor` or lies below it.
+    /// Whether directory `dir` is `ancestor` or lies below it (a `..` chain longer than 65536 directories
+    /// is taken for a loop).
     fn is_within(&mut self, mut dir: Ino, ancestor: Ino) -> Result<bool> {
-        for _ in 0..self.sb.inodes_count() {
+        for _ in 0..self.sb.inodes_count().min(65536) {
             if dir == ancestor {
                 return Ok(true);
             }
