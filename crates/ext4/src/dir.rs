@@ -359,7 +359,7 @@ impl<D: BlockDevice> Fs<D> {
         dir.set_sectors(s);
         match map {
             FileMap::Extents(list, dirty) => {
-                list.insert(Extent {
+                list.add_allocated(Extent {
                     lblk,
                     len: 1,
                     pblk,

@@ -51,6 +51,8 @@ pub struct ExtentList {
     pub extents: Vec<Extent>,
     /// Index and leaf blocks of the on-disk tree, in tree order.
     pub nodes: Vec<Node>,
+    /// Runs allocated since the list was loaded or stored, given back if storing it fails.
+    pub fresh: Vec<(u64, u32)>,
 }
 
 impl ExtentList {
@@ -90,6 +92,12 @@ impl ExtentList {
             return;
         }
         self.extents.insert(i, ext);
+    }
+
+    /// Adds a run this operation just allocated (see [`ExtentList::insert`]).
+    pub fn add_allocated(&mut self, ext: Extent) {
+        self.fresh.push((ext.pblk, ext.len));
+        self.insert(ext);
     }
 
     /// Marks logical blocks `[lblk, lblk + n)`, which lie inside one unwritten extent, as written.
@@ -164,6 +172,7 @@ impl<D: BlockDevice> Fs<D> {
         let mut list = ExtentList {
             extents: Vec::new(),
             nodes: Vec::new(),
+            fresh: Vec::new(),
         };
         let root = inode.i_block().to_vec();
         let depth = Self::check_header(&root, 4)?;
@@ -255,15 +264,39 @@ impl<D: BlockDevice> Fs<D> {
     pub(crate) fn store_extents(&mut self, inode: &mut Inode, list: &mut ExtentList) -> Result<()> {
         let bs = self.bs();
         let per = entries_per_block(bs);
+        // Count the tree blocks the list needs and allocate the missing ones first, so that running out of
+        // space changes nothing on disk.
+        let (mut n, mut needed, mut levels) = (list.extents.len(), 0usize, 0u16);
+        while n > 4 {
+            if levels == MAX_DEPTH - 1 {
+                return Err(Error::FileTooBig);
+            }
+            n = n.div_ceil(per);
+            needed += n;
+            levels += 1;
+        }
+        let mut fresh = Vec::new();
+        let goal = list.extents.first().map_or(self.inode_goal(inode.ino), |e| e.pblk);
+        while fresh.len() + list.nodes.len() < needed {
+            match self.alloc_blocks(goal, (needed - list.nodes.len() - fresh.len()) as u32) {
+                Ok((b, k)) => fresh.extend(b..b + k as u64),
+                Err(e) => {
+                    for b in fresh {
+                        self.free_blocks(b, 1)?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let s = inode.sectors(self.sb.block_size) + fresh.len() as u64 * (bs as u64 / 512);
+        inode.set_sectors(s);
+        fresh.reverse();
         // Each level: the entries (first logical block, payload) the level above must index.
         let mut level: Vec<(u32, [u8; 12])> = list.extents.iter().map(|e| (e.lblk, encode_extent(e))).collect();
         let mut depth = 0u16;
         let mut old: Vec<Option<Node>> = core::mem::take(&mut list.nodes).into_iter().map(Some).collect();
         let mut new_nodes = Vec::new();
         while level.len() > 4 {
-            if depth == MAX_DEPTH - 1 {
-                return Err(Error::FileTooBig);
-            }
             let mut upper = Vec::new();
             for chunk in level.chunks(per) {
                 let mut buf = vec![0u8; bs];
@@ -282,10 +315,7 @@ impl<D: BlockDevice> Fs<D> {
                         n.block
                     }
                     None => {
-                        let goal = list.extents.first().map_or(self.inode_goal(inode.ino), |e| e.pblk);
-                        let (b, _) = self.alloc_blocks(goal, 1)?;
-                        let s = inode.sectors(self.sb.block_size) + bs as u64 / 512;
-                        inode.set_sectors(s);
+                        let b = fresh.pop().ok_or(Error::NoSpace)?;
                         self.write_blocks(b, &buf)?;
                         b
                     }

@@ -105,12 +105,20 @@ impl<D: BlockDevice> Fs<D> {
         }
     }
 
-    /// Writes a changed extent list back into the inode (the caller writes the inode).
+    /// Writes a changed extent list back into the inode (the caller writes the inode). If the tree cannot
+    /// be stored (no space for a new tree block), the blocks allocated since the list was loaded are freed
+    /// and the caller must not write the inode: the file stays as it was on disk.
     pub(crate) fn finish_map(&mut self, inode: &mut Inode, map: &mut FileMap) -> Result<()> {
         if let FileMap::Extents(list, dirty) = map
             && *dirty
         {
-            self.store_extents(inode, list)?;
+            if let Err(e) = self.store_extents(inode, list) {
+                for (b, n) in core::mem::take(&mut list.fresh) {
+                    self.free_blocks(b, n as u64)?;
+                }
+                return Err(e);
+            }
+            list.fresh.clear();
             *dirty = false;
         }
         Ok(())
@@ -307,7 +315,7 @@ impl<D: BlockDevice> Fs<D> {
                 inode.set_sectors(s);
                 match map {
                     FileMap::Extents(list, dirty) => {
-                        list.insert(Extent {
+                        list.add_allocated(Extent {
                             lblk,
                             len: n,
                             pblk,
@@ -383,7 +391,7 @@ impl<D: BlockDevice> Fs<D> {
                 p.pblk + p.len as u64
             });
             let (pblk, n) = self.alloc_blocks(goal, (next - lblk).min(MAX_INIT_LEN - 1))?;
-            list.insert(Extent {
+            list.add_allocated(Extent {
                 lblk,
                 len: n,
                 pblk,

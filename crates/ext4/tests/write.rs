@@ -384,3 +384,64 @@ fn ext2_fallocate_is_unsupported() {
     fs.unmount().unwrap();
     fsck_clean(&img);
 }
+
+/// Filling the file system: writes come back short or with NoSpace, fragmented files whose extent tree
+/// needs a block that is not there are left as they were, and the image stays consistent; deleting gives the
+/// space back.
+fn fill_up(kind: &str) {
+    let dir = tempdir("full");
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    let img = mkfs(&dir, kind, "8M", &src, &[]);
+    let mut fs = mount(&img, rw());
+    let root = fs.root();
+    let free = fs.statfs().free_blocks;
+    let files: Vec<u32> = (0..3)
+        .map(|i| fs.create(root, format!("f{i}").as_bytes(), 0o644, 0, 0).unwrap())
+        .collect();
+    let chunk = pattern(9, 3000);
+    let mut sizes = [0u64; 3];
+    let mut full = 0;
+    'outer: for round in 0..10_000u64 {
+        for (k, &f) in files.iter().enumerate() {
+            match fs.write_at(f, sizes[k], &chunk) {
+                Ok(n) => sizes[k] += n as u64,
+                Err(Error::NoSpace) => {
+                    full += 1;
+                    if full > 20 {
+                        break 'outer;
+                    }
+                }
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+    }
+    assert!(full > 0, "never ran out of space");
+    assert!(fs.statfs().free_blocks < 4);
+    assert_eq!(fs.mkdir(root, b"d", 0o755, 0, 0).err(), Some(Error::NoSpace));
+    for (k, &f) in files.iter().enumerate() {
+        assert_eq!(fs.stat(f).unwrap().size, sizes[k]);
+        let data = read_all(&mut fs, f);
+        assert!(data.chunks(3000).all(|c| c == &chunk[..c.len()]));
+    }
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+    let mut fs = mount(&img, rw());
+    for i in 0..3 {
+        let u = fs.unlink(root, format!("f{i}").as_bytes()).unwrap();
+        fs.release(u.ino).unwrap();
+    }
+    assert_eq!(fs.statfs().free_blocks, free);
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+}
+
+#[test]
+fn ext4_full_file_system() {
+    fill_up("ext4");
+}
+
+#[test]
+fn ext2_full_file_system() {
+    fill_up("ext2");
+}
