@@ -445,3 +445,74 @@ fn ext4_full_file_system() {
 fn ext2_full_file_system() {
     fill_up("ext2");
 }
+
+/// getdents-style listing resumed from each entry's `next` sees every entry once, even when entries are
+/// removed between calls; bad names and targets are refused with the errors Linux gives.
+#[test]
+fn listing_resumes_and_bad_arguments_are_refused() {
+    let dir = tempdir("resume");
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..200 {
+        std::fs::write(src.join(format!("d/name-{i:03}")), b"").unwrap();
+    }
+    let img = mkfs(&dir, "ext4", "8M", &src, &[]);
+    let mut fs = mount(&img, rw());
+    let d = resolve(&mut fs, "d").unwrap();
+    let all = fs.dir_entries(d).unwrap();
+    assert_eq!(all.len(), 202);
+    let mut seen = Vec::new();
+    let mut pos = 0;
+    loop {
+        let mut batch = Vec::new();
+        fs.read_dir(d, pos, |e| {
+            batch.push(e.clone());
+            batch.len() < 7
+        })
+        .unwrap();
+        let Some(last) = batch.last() else { break };
+        pos = last.next;
+        seen.extend(batch.into_iter().map(|e| e.name));
+        // Remove an entry that was already listed: nothing later is skipped or repeated.
+        if let Some(n) = seen
+            .iter()
+            .find(|n| n.starts_with(b"name-") && fs.lookup(d, n).is_ok())
+            .cloned()
+        {
+            let u = fs.unlink(d, &n).unwrap();
+            fs.release(u.ino).unwrap();
+        }
+    }
+    let mut want: Vec<Vec<u8>> = all.into_iter().map(|e| e.name).collect();
+    want.sort();
+    seen.sort();
+    assert_eq!(seen, want);
+
+    let root = fs.root();
+    assert_eq!(fs.create(root, &[b'a'; 256], 0o644, 0, 0), Err(Error::NameTooLong));
+    assert!(fs.create(root, &[b'a'; 255], 0o644, 0, 0).is_ok());
+    for bad in [&b""[..], b".", b"..", b"a/b", b"nul\0"] {
+        assert_eq!(
+            fs.create(root, bad, 0o644, 0, 0),
+            Err(Error::InvalidArgument),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(fs.symlink(root, b"l", &[b'x'; 1024], 0, 0), Err(Error::NameTooLong));
+    assert_eq!(fs.symlink(root, b"l", b"", 0, 0), Err(Error::NotFound));
+    assert_eq!(fs.link(d, root, b"dirlink"), Err(Error::NotPermitted));
+    let lf = resolve(&mut fs, "lost+found").unwrap();
+    assert_eq!(fs.lookup(lf, b"x"), Err(Error::NotFound));
+    let f = fs.create(root, b"plain", 0o644, 0, 0).unwrap();
+    assert_eq!(fs.lookup(f, b"x"), Err(Error::NotDir));
+    assert_eq!(fs.create(f, b"x", 0o644, 0, 0), Err(Error::NotDir));
+    assert_eq!(fs.read_at(d, 0, &mut [0u8; 4]), Err(Error::IsDir));
+    assert_eq!(fs.rmdir(root, b"plain"), Err(Error::NotDir));
+    assert_eq!(fs.rename(root, b"plain", root, b"d"), Err(Error::IsDir));
+    assert_eq!(fs.rename(root, b"d", root, b"plain"), Err(Error::NotDir));
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+    let mut fs = mount(&img, ro());
+    assert_eq!(fs.create(2, b"x", 0o644, 0, 0), Err(Error::ReadOnly));
+    assert_eq!(fs.write_at(f, 0, b"x"), Err(Error::ReadOnly));
+}
