@@ -70,16 +70,17 @@ impl<D: BlockDevice> Fs<D> {
             next_generation: 0,
         };
         fs.next_generation = (opts.clock)().sec as u32 ^ fs.sb.csum_seed;
-        if fs.sb.has_incompat(incompat::RECOVER) {
-            if opts.read_only {
+        if opts.read_only {
+            if fs.sb.has_incompat(incompat::RECOVER) {
                 fs.ro_reason = Some("journal needs recovery; mounted read-only without replaying it");
-            } else {
-                fs.replay_journal()?;
-                let (sb, groups) = Self::load_metadata(&mut fs.dev)?;
-                fs.sb = sb;
-                fs.groups = groups;
-                fs.sb.set_incompat(incompat::RECOVER, false);
             }
+        } else if fs.sb.journal_inum() != 0 || fs.sb.has_incompat(incompat::RECOVER) {
+            // Like Linux, replay whatever the journal holds, flagged or not.
+            fs.replay_journal()?;
+            let (sb, groups) = Self::load_metadata(&mut fs.dev)?;
+            fs.sb = sb;
+            fs.groups = groups;
+            fs.sb.set_incompat(incompat::RECOVER, false);
         }
         if fs.ro_reason.is_none() && fs.sb.ro_compat() & !ro_compat::WRITABLE != 0 {
             fs.ro_reason = Some("unsupported read-only-compatible feature");

@@ -169,6 +169,11 @@ impl<D: BlockDevice> Fs<D> {
         if be32(&sbuf, 0) != MAGIC || (btype != SB_V1 && btype != SB_V2) {
             return Err(Error::Corrupt("journal superblock magic"));
         }
+        let start = be32(&sbuf, 0x1C);
+        if start == 0 {
+            // Empty: nothing to replay, whatever features the journal has.
+            return Ok(());
+        }
         if be32(&sbuf, 0xC) as usize != bs {
             return Err(Error::Unsupported("journal block size differs from the file system's"));
         }
@@ -195,23 +200,20 @@ impl<D: BlockDevice> Fs<D> {
             put_be32(&mut sbuf, 0xFC, stored);
             j.seed = crc32c(!0, &sbuf[0x30..0x40]);
         }
-        let start = be32(&sbuf, 0x1C);
         let first_seq = be32(&sbuf, 0x18);
-        if start != 0 {
-            if start < j.first || start >= j.maxlen {
-                return Err(Error::Corrupt("journal start"));
-            }
-            let end_seq = self.journal_pass(&mut j, start, first_seq, None, None)?;
-            self.journal_pass(&mut j, start, first_seq, Some(end_seq), None)?;
-            put_be32(&mut sbuf, 0x18, end_seq.wrapping_add(1));
-            put_be32(&mut sbuf, 0x1C, 0);
-            if j.csum() {
-                put_be32(&mut sbuf, 0xFC, 0);
-                let c = crc32c(!0, &sbuf[..1024]);
-                put_be32(&mut sbuf, 0xFC, c);
-            }
-            self.journal_write(&mut j, 0, &sbuf)?;
+        if start < j.first || start >= j.maxlen {
+            return Err(Error::Corrupt("journal start"));
         }
+        let end_seq = self.journal_pass(&mut j, start, first_seq, None, None)?;
+        self.journal_pass(&mut j, start, first_seq, Some(end_seq), None)?;
+        put_be32(&mut sbuf, 0x18, end_seq.wrapping_add(1));
+        put_be32(&mut sbuf, 0x1C, 0);
+        if j.csum() {
+            put_be32(&mut sbuf, 0xFC, 0);
+            let c = crc32c(!0, &sbuf[..1024]);
+            put_be32(&mut sbuf, 0xFC, c);
+        }
+        self.journal_write(&mut j, 0, &sbuf)?;
         self.dev.flush().map_err(|_| Error::Io)
     }
 

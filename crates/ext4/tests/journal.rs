@@ -9,6 +9,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn journal_case(jo: &str, kind_extra: &[&str]) {
+    journal_case_flag(jo, kind_extra, true);
+}
+
+/// `keep_flag` false clears needs_recovery after logging: the journal still holds transactions, which a
+/// read-write mount replays like Linux's jbd2 does.
+fn journal_case_flag(jo: &str, kind_extra: &[&str], keep_flag: bool) {
     let dir = tempdir("journal");
     let src = dir.join("src");
     std::fs::create_dir(&src).unwrap();
@@ -35,10 +41,17 @@ fn journal_case(jo: &str, kind_extra: &[&str]) {
     child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success());
     assert!(run("dumpe2fs", &["-h", img.to_str().unwrap()]).contains("needs_recovery"));
+    if !keep_flag {
+        run(
+            "debugfs",
+            &["-w", "-R", "feature -needs_recovery", img.to_str().unwrap()],
+        );
+        assert!(!run("dumpe2fs", &["-h", img.to_str().unwrap()]).contains("needs_recovery"));
+    }
 
     // Read-only: not replayed, and said so.
     let mut fs = mount(&img, ro());
-    assert!(fs.read_only_reason().unwrap().contains("recovery"));
+    assert!(!keep_flag || fs.read_only_reason().unwrap().contains("recovery"));
     let f = resolve(&mut fs, "f").unwrap();
     assert_eq!(read_all(&mut fs, f), pattern(1, 1024));
     assert_eq!(fs.create(2, b"x", 0o644, 0, 0), Err(Error::ReadOnly));
@@ -76,6 +89,11 @@ fn replay_checksum_v3() {
 #[test]
 fn replay_checksum_v2() {
     journal_case("jo -c -v 2", &[]);
+}
+
+#[test]
+fn replay_unflagged_journal() {
+    journal_case_flag("jo -c", &[], false);
 }
 
 #[test]
