@@ -8,10 +8,11 @@
 //! write. Inline data, encryption, case folding, `meta_bg`, `mmp`, `bigalloc` and external journals refuse
 //! the mount; unknown read-only-compatible features mount read-only.
 //!
-//! Journal: a journal that needs recovery is replayed at mount (JBD2 descriptor, commit and revoke blocks,
-//! checksums v2/v3). Writes then go straight to their home locations, without journalling; the journal stays
-//! empty and the superblock is marked not-clean while mounted and clean at [`Fs::unmount`], so `e2fsck -fn`
-//! finds a cleanly unmounted image consistent. A crash while mounted leaves a file system that needs `e2fsck`.
+//! Journal: a read-write mount replays what the journal holds (JBD2 descriptor, commit and revoke blocks,
+//! checksums v2/v3), then processes Linux's orphan list. Writes then go straight to their home locations,
+//! without journalling; the journal stays empty and the superblock is marked not-clean while mounted and clean
+//! at [`Fs::unmount`], so `e2fsck -fn` finds a cleanly unmounted image consistent. A crash while mounted leaves
+//! a file system that needs `e2fsck`.
 //!
 //! Directories: lookups scan all blocks, which reads htree-indexed directories too; changing an indexed
 //! directory first drops its index (Linux and e2fsck accept unindexed directories; `e2fsck -D` rebuilds it).
