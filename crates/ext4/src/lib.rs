@@ -17,6 +17,8 @@
 //! Directories: lookups scan all blocks, which reads htree-indexed directories too; changing an indexed
 //! directory first drops its index (Linux and e2fsck accept unindexed directories; `e2fsck -D` rebuilds it).
 //!
+//! Reads do not update access times (like `noatime`); callers that want `relatime` use [`Fs::setattr`].
+//!
 //! Handles are inode numbers ([`Ino`]); [`Fs::root`] is 2. Methods take `&mut self`: callers wrap the
 //! [`Fs`] in their own lock. There is no cache here: every call reads the device, so the caller's block
 //! device should sit on a buffer cache. Hostile images yield [`Error::Corrupt`], never a panic.
