@@ -435,3 +435,72 @@ pub fn init_root(i_block: &mut [u8]) {
     i_block.fill(0);
     write_node(i_block, &[], 4, 0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(extents: &[Extent]) -> ExtentList {
+        ExtentList {
+            extents: extents.to_vec(),
+            nodes: Vec::new(),
+            fresh: Vec::new(),
+        }
+    }
+
+    fn ext(lblk: u32, len: u32, pblk: u64, uninit: bool) -> Extent {
+        Extent {
+            lblk,
+            len,
+            pblk,
+            uninit,
+        }
+    }
+
+    #[test]
+    fn insert_merges_contiguous_runs_of_the_same_kind_up_to_the_limit() {
+        let mut l = list(&[]);
+        l.insert(ext(0, 10, 100, false));
+        l.insert(ext(10, 5, 110, false));
+        assert_eq!(l.extents, [ext(0, 15, 100, false)]);
+        l.insert(ext(15, 5, 200, false));
+        l.insert(ext(20, 5, 205, true));
+        assert_eq!(l.extents.len(), 3);
+        let mut big = list(&[ext(0, MAX_INIT_LEN - 2, 1000, false)]);
+        big.insert(ext(MAX_INIT_LEN - 2, 5, 1000 + MAX_INIT_LEN as u64 - 2, false));
+        assert_eq!(
+            big.extents,
+            [
+                ext(0, MAX_INIT_LEN, 1000, false),
+                ext(MAX_INIT_LEN, 3, 1000 + MAX_INIT_LEN as u64, false)
+            ]
+        );
+        // Joining a following extent.
+        let mut l = list(&[ext(10, 5, 510, false)]);
+        l.insert(ext(5, 5, 505, false));
+        assert_eq!(l.extents, [ext(5, 10, 505, false)]);
+    }
+
+    #[test]
+    fn find_truncate_and_mark_written() {
+        let mut l = list(&[ext(0, 4, 100, false), ext(10, 10, 200, true)]);
+        assert_eq!(l.find(3), Some(&ext(0, 4, 100, false)));
+        assert_eq!(l.find(4), None);
+        assert_eq!(l.find(19).map(|e| e.pblk), Some(200));
+        l.mark_written(12, 3);
+        assert_eq!(
+            l.extents,
+            [
+                ext(0, 4, 100, false),
+                ext(10, 2, 200, true),
+                ext(12, 3, 202, false),
+                ext(15, 5, 205, true)
+            ]
+        );
+        let freed = l.truncate(13);
+        assert_eq!(freed, [(203, 2), (205, 5)]);
+        assert_eq!(l.extents.last(), Some(&ext(12, 1, 202, false)));
+        assert_eq!(l.truncate(0), [(100, 4), (200, 2), (202, 1)]);
+        assert!(l.extents.is_empty());
+    }
+}

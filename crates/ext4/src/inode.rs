@@ -406,3 +406,42 @@ impl Inode {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_with_epoch_bits_and_nanoseconds() {
+        let mut i = Inode {
+            ino: 12,
+            raw: alloc::vec![0u8; 256],
+        };
+        put16(&mut i.raw, 0x80, 32);
+        for sec in [0i64, -1, 1_700_000_000, (1 << 31) + 5, (1 << 33) + 7, -(1 << 31)] {
+            let t = Timestamp { sec, nsec: 999_999_999 };
+            i.set_mtime(t);
+            assert_eq!(i.mtime(), t, "{sec}");
+        }
+        let mut small = Inode {
+            ino: 12,
+            raw: alloc::vec![0u8; 128],
+        };
+        small.set_mtime(Timestamp { sec: 5, nsec: 7 });
+        assert_eq!(small.mtime(), Timestamp { sec: 5, nsec: 0 });
+    }
+
+    #[test]
+    fn device_numbers_use_linux_encodings() {
+        let mut i = Inode {
+            ino: 12,
+            raw: alloc::vec![0u8; 256],
+        };
+        for (ma, mi) in [(4, 1), (259, 300), (8, 70000), (0, 0)] {
+            i.set_rdev(ma, mi);
+            assert_eq!(i.rdev(), (ma, mi));
+        }
+        i.set_rdev(4, 1);
+        assert_eq!(le32(i.i_block(), 0), 0x401);
+    }
+}
