@@ -81,6 +81,14 @@ fn base_image(kind: &str, extra: &[&str]) -> Vec<u8> {
     bytes
 }
 
+/// Rounds per flip test: 300, or `EXT4_FLIP_ROUNDS` for a longer campaign.
+fn rounds() -> u32 {
+    std::env::var("EXT4_FLIP_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
 fn flip_loop(kind: &str, extra: &[&str], rounds: u32) {
     let base = base_image(kind, extra);
     if extra.is_empty() && kind == "ext4" {
@@ -160,17 +168,17 @@ fn fix_checksums(img: &mut [u8]) {
 
 #[test]
 fn bit_flips_ext4() {
-    flip_loop("ext4", &[], 300);
+    flip_loop("ext4", &[], rounds());
 }
 
 #[test]
 fn bit_flips_ext4_without_checksums() {
-    flip_loop("ext4", &["-O", "^metadata_csum"], 300);
+    flip_loop("ext4", &["-O", "^metadata_csum"], rounds());
 }
 
 #[test]
 fn bit_flips_ext2() {
-    flip_loop("ext2", &[], 300);
+    flip_loop("ext2", &[], rounds());
 }
 
 #[test]
