@@ -1,0 +1,238 @@
+//! Block and inode allocation through the group bitmaps (initialising `BLOCK_UNINIT`/`INODE_UNINIT` groups on
+//! first use) with their checksums and the group free counts.
+
+use crate::csum::crc32c;
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+use crate::group::{BLOCK_UNINIT, INODE_UNINIT};
+use crate::inode::Ino;
+use alloc::vec;
+use alloc::vec::Vec;
+
+fn bit(map: &[u8], i: usize) -> bool {
+    map[i / 8] & (1 << (i % 8)) != 0
+}
+
+fn set_bit(map: &mut [u8], i: usize, on: bool) {
+    if on {
+        map[i / 8] |= 1 << (i % 8);
+    } else {
+        map[i / 8] &= !(1 << (i % 8));
+    }
+}
+
+impl<D: BlockDevice> Fs<D> {
+    fn bitmap_csum(&self, map: &[u8], bits: u32) -> u32 {
+        let c = crc32c(self.sb.csum_seed, &map[..bits as usize / 8]);
+        if self.groups.wide() { c } else { c & 0xFFFF }
+    }
+
+    /// The block bitmap of group `g` (built from the layout if the group is `BLOCK_UNINIT`).
+    fn load_block_bitmap(&mut self, g: u32) -> Result<Vec<u8>> {
+        let bs = self.bs();
+        let mut map = vec![0u8; bs];
+        if self.sb.has_group_csum() && self.groups.flags(g) & BLOCK_UNINIT != 0 {
+            let start = self.sb.group_first_block(g);
+            if self.sb.group_has_super(g) {
+                let meta = 1 + self.sb.gdt_blocks() as usize + self.sb.reserved_gdt_blocks() as usize;
+                for i in 0..meta.min(bs * 8) {
+                    set_bit(&mut map, i, true);
+                }
+            }
+            let own = [
+                (self.groups.block_bitmap(g), 1),
+                (self.groups.inode_bitmap(g), 1),
+                (self.groups.inode_table(g), self.groups.itable_blocks(&self.sb)),
+            ];
+            let count = self.sb.group_block_count(g) as u64;
+            for (b, n) in own {
+                for blk in b..b + n {
+                    if blk >= start && blk - start < count {
+                        set_bit(&mut map, (blk - start) as usize, true);
+                    }
+                }
+            }
+            for i in count as usize..bs * 8 {
+                set_bit(&mut map, i, true);
+            }
+            return Ok(map);
+        }
+        let at = self.groups.block_bitmap(g);
+        self.read_blocks(at, &mut map)?;
+        if self.sb.metadata_csum()
+            && self.bitmap_csum(&map, self.sb.blocks_per_group) != self.groups.block_bitmap_csum(g)
+        {
+            return Err(Error::Corrupt("block bitmap checksum mismatch"));
+        }
+        Ok(map)
+    }
+
+    fn store_block_bitmap(&mut self, g: u32, map: &[u8]) -> Result<()> {
+        let at = self.groups.block_bitmap(g);
+        self.write_blocks(at, map)?;
+        if self.sb.metadata_csum() {
+            let c = self.bitmap_csum(map, self.sb.blocks_per_group);
+            self.groups.set_block_bitmap_csum(g, c);
+        }
+        let f = self.groups.flags(g);
+        self.groups.set_flags(g, f & !BLOCK_UNINIT);
+        Ok(())
+    }
+
+    fn load_inode_bitmap(&mut self, g: u32) -> Result<Vec<u8>> {
+        let bs = self.bs();
+        let mut map = vec![0u8; bs];
+        if self.sb.has_group_csum() && self.groups.flags(g) & INODE_UNINIT != 0 {
+            for i in self.sb.inodes_per_group as usize..bs * 8 {
+                set_bit(&mut map, i, true);
+            }
+            return Ok(map);
+        }
+        let at = self.groups.inode_bitmap(g);
+        self.read_blocks(at, &mut map)?;
+        if self.sb.metadata_csum()
+            && self.bitmap_csum(&map, self.sb.inodes_per_group) != self.groups.inode_bitmap_csum(g)
+        {
+            return Err(Error::Corrupt("inode bitmap checksum mismatch"));
+        }
+        Ok(map)
+    }
+
+    fn store_inode_bitmap(&mut self, g: u32, map: &[u8]) -> Result<()> {
+        let at = self.groups.inode_bitmap(g);
+        self.write_blocks(at, map)?;
+        if self.sb.metadata_csum() {
+            let c = self.bitmap_csum(map, self.sb.inodes_per_group);
+            self.groups.set_inode_bitmap_csum(g, c);
+        }
+        let f = self.groups.flags(g);
+        self.groups.set_flags(g, f & !INODE_UNINIT);
+        Ok(())
+    }
+
+    /// Allocates up to `want` (at least 1) contiguous blocks, preferring `goal`; returns (first block, count).
+    pub(crate) fn alloc_blocks(&mut self, goal: u64, want: u32) -> Result<(u64, u32)> {
+        self.check_writable()?;
+        let groups = self.sb.group_count;
+        let goal = goal.clamp(self.sb.first_data_block as u64, self.sb.blocks_count - 1);
+        let goal_group = ((goal - self.sb.first_data_block as u64) / self.sb.blocks_per_group as u64) as u32;
+        for k in 0..groups {
+            let g = (goal_group + k) % groups;
+            if self.groups.free_blocks(g) == 0 {
+                continue;
+            }
+            let mut map = self.load_block_bitmap(g)?;
+            let start = self.sb.group_first_block(g);
+            let count = self.sb.group_block_count(g) as usize;
+            let from = if k == 0 { (goal - start) as usize } else { 0 };
+            let Some(first) = (from..count).chain(0..from).find(|&i| !bit(&map, i)) else {
+                continue;
+            };
+            let mut n = 0usize;
+            while n < want as usize && first + n < count && !bit(&map, first + n) {
+                set_bit(&mut map, first + n, true);
+                n += 1;
+            }
+            let free = self.groups.free_blocks(g);
+            if (n as u32) > free {
+                return Err(Error::Corrupt("group free block count below its bitmap"));
+            }
+            self.store_block_bitmap(g, &map)?;
+            self.groups.set_free_blocks(g, free - n as u32);
+            return Ok((start + first as u64, n as u32));
+        }
+        Err(Error::NoSpace)
+    }
+
+    /// Frees `count` blocks starting at `first`.
+    pub(crate) fn free_blocks(&mut self, first: u64, count: u64) -> Result<()> {
+        let end = first.checked_add(count).ok_or(Error::Corrupt("block range"))?;
+        if first <= self.sb.first_data_block as u64 || end > self.sb.blocks_count {
+            return Err(Error::Corrupt("freeing blocks outside the file system"));
+        }
+        let mut b = first;
+        while b < end {
+            let g = ((b - self.sb.first_data_block as u64) / self.sb.blocks_per_group as u64) as u32;
+            let start = self.sb.group_first_block(g);
+            let group_end = start + self.sb.group_block_count(g) as u64;
+            let stop = end.min(group_end);
+            let mut map = self.load_block_bitmap(g)?;
+            for blk in b..stop {
+                let i = (blk - start) as usize;
+                if !bit(&map, i) {
+                    return Err(Error::Corrupt("freeing a free block"));
+                }
+                set_bit(&mut map, i, false);
+            }
+            self.store_block_bitmap(g, &map)?;
+            let free = self.groups.free_blocks(g) + (stop - b) as u32;
+            self.groups.set_free_blocks(g, free);
+            b = stop;
+        }
+        Ok(())
+    }
+
+    /// Allocates an inode, preferring group `hint`. The caller writes the record.
+    pub(crate) fn alloc_inode(&mut self, hint: u32, dir: bool) -> Result<Ino> {
+        self.check_writable()?;
+        let groups = self.sb.group_count;
+        let ipg = self.sb.inodes_per_group;
+        for k in 0..groups {
+            let g = (hint % groups + k) % groups;
+            if self.groups.free_inodes(g) == 0 {
+                continue;
+            }
+            let mut map = self.load_inode_bitmap(g)?;
+            let first = if g == 0 { self.sb.first_ino() - 1 } else { 0 };
+            let Some(i) = (first..ipg).find(|&i| !bit(&map, i as usize)) else {
+                continue;
+            };
+            set_bit(&mut map, i as usize, true);
+            self.store_inode_bitmap(g, &map)?;
+            let free = self.groups.free_inodes(g);
+            self.groups.set_free_inodes(g, free - 1);
+            if dir {
+                let d = self.groups.used_dirs(g);
+                self.groups.set_used_dirs(g, d + 1);
+            }
+            if self.sb.has_group_csum() {
+                let unused = self.groups.itable_unused(g).min(ipg);
+                if i >= ipg - unused {
+                    self.groups.set_itable_unused(g, ipg - i - 1);
+                }
+            }
+            return Ok(g * ipg + i + 1);
+        }
+        Err(Error::NoSpace)
+    }
+
+    /// Marks inode `ino` free in its bitmap.
+    pub(crate) fn free_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
+        let ipg = self.sb.inodes_per_group;
+        let (g, i) = ((ino - 1) / ipg, ((ino - 1) % ipg) as usize);
+        let mut map = self.load_inode_bitmap(g)?;
+        if !bit(&map, i) {
+            return Err(Error::Corrupt("freeing a free inode"));
+        }
+        set_bit(&mut map, i, false);
+        self.store_inode_bitmap(g, &map)?;
+        let free = self.groups.free_inodes(g);
+        self.groups.set_free_inodes(g, free + 1);
+        if dir {
+            let d = self.groups.used_dirs(g);
+            self.groups.set_used_dirs(g, d.saturating_sub(1));
+        }
+        Ok(())
+    }
+
+    /// The group an inode belongs to.
+    pub(crate) fn inode_group(&self, ino: Ino) -> u32 {
+        (ino - 1) / self.sb.inodes_per_group
+    }
+
+    /// A good first block to allocate near for inode `ino`: the start of its group.
+    pub(crate) fn inode_goal(&self, ino: Ino) -> u64 {
+        self.sb.group_first_block(self.inode_group(ino))
+    }
+}

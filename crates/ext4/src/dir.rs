@@ -1,0 +1,431 @@
+//! Directories: entry blocks (with `metadata_csum` tails), lookup, listing, adding and removing entries.
+//!
+//! Lookups scan every block, which also works on htree-indexed directories (their index blocks look like
+//! empty entries). Before changing an indexed directory, its index is dropped: the flag is cleared and the
+//! index blocks are rewritten as empty entry blocks, which Linux and e2fsck accept.
+
+use crate::bytes::{le16, le32, put16, put32};
+use crate::csum::crc32c;
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::extent::Extent;
+use crate::file::{FileMap, Mapped};
+use crate::fs::Fs;
+use crate::inode::{FileType, INDEX_FL, Ino, Inode};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// One directory entry, as listed by [`Fs::read_dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The inode it names.
+    pub ino: Ino,
+    /// The name (no NUL, no `/`).
+    pub name: Vec<u8>,
+    /// The type stored in the entry (`None` without the `filetype` feature: stat the inode).
+    pub kind: Option<FileType>,
+    /// The position to continue listing after this entry.
+    pub next: u64,
+}
+
+/// Space an entry with a name of `len` bytes needs.
+fn rec_len_for(len: usize) -> usize {
+    (8 + len + 3) & !3
+}
+
+/// Validates a name for a new entry.
+pub(crate) fn check_name(name: &[u8]) -> Result<()> {
+    if name.len() > 255 {
+        return Err(Error::NameTooLong);
+    }
+    if name.is_empty() || name == b"." || name == b".." || name.iter().any(|&c| c == b'/' || c == 0) {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
+/// A parsed entry inside a block.
+struct Raw {
+    off: usize,
+    rec_len: usize,
+    ino: Ino,
+    name_len: usize,
+    code: u8,
+}
+
+impl<D: BlockDevice> Fs<D> {
+    fn decode_rec_len(&self, v: u16) -> usize {
+        if self.bs() >= 65536 && (v == 65535 || v == 0) {
+            65536
+        } else {
+            (v as usize & 65532) | ((v as usize & 3) << 16)
+        }
+    }
+
+    fn encode_rec_len(&self, len: usize) -> u16 {
+        if len >= 65536 {
+            65535
+        } else {
+            (len & 65532) as u16 | ((len >> 16) & 3) as u16
+        }
+    }
+
+    /// Where entries end in a block (before the checksum tail).
+    fn entries_limit(&self) -> usize {
+        if self.sb.metadata_csum() {
+            self.bs() - 12
+        } else {
+            self.bs()
+        }
+    }
+
+    /// Parses the entries of one block, validating each record.
+    fn parse_block(&self, block: &[u8], limit: usize) -> Result<Vec<Raw>> {
+        let mut out = Vec::new();
+        let mut off = 0;
+        while off < limit {
+            if off + 8 > limit {
+                return Err(Error::Corrupt("directory entry past the block"));
+            }
+            let rec_len = self.decode_rec_len(le16(block, off + 4));
+            let name_len = block[off + 6] as usize;
+            if rec_len < 12 || !rec_len.is_multiple_of(4) || off + rec_len > limit || 8 + name_len > rec_len {
+                return Err(Error::Corrupt("directory entry length"));
+            }
+            let ino = le32(block, off);
+            if ino > self.sb.inodes_count() {
+                return Err(Error::Corrupt("directory entry inode out of range"));
+            }
+            let code = if self.sb.filetype() { block[off + 7] } else { 0 };
+            out.push(Raw {
+                off,
+                rec_len,
+                ino,
+                name_len,
+                code,
+            });
+            off += rec_len;
+        }
+        Ok(out)
+    }
+
+    fn dir_tail_csum(&self, dir: &Inode, block: &[u8]) -> u32 {
+        crc32c(dir.csum_seed(self.sb.csum_seed), &block[..self.bs() - 12])
+    }
+
+    fn has_tail(&self, block: &[u8]) -> bool {
+        let t = self.bs() - 12;
+        le32(block, t) == 0 && le16(block, t + 4) == 12 && block[t + 6] == 0 && block[t + 7] == 0xDE
+    }
+
+    /// Whether a block of an indexed directory is an htree node (root or interior).
+    fn is_dx_block(&self, dir: &Inode, lblk: u32, block: &[u8]) -> bool {
+        dir.flags() & INDEX_FL != 0
+            && (lblk == 0 || le32(block, 0) == 0 && self.decode_rec_len(le16(block, 4)) == self.bs())
+    }
+
+    /// The physical block of directory block `lblk` (directories have no holes).
+    fn dir_pblk(&mut self, dir: &Inode, map: &mut FileMap, lblk: u32) -> Result<u64> {
+        match self.map_block(dir, map, lblk)? {
+            Mapped::Data { pblk, .. } => Ok(pblk),
+            _ => Err(Error::Corrupt("hole in a directory")),
+        }
+    }
+
+    /// Reads directory block `lblk` from `pblk`, verifying its checksum; returns its contents and where its
+    /// entries end, or `None` for htree interior blocks.
+    fn read_dir_block(&mut self, dir: &Inode, lblk: u32, pblk: u64) -> Result<Option<(Vec<u8>, usize)>> {
+        let mut buf = vec![0u8; self.bs()];
+        self.read_blocks(pblk, &mut buf)?;
+        if self.is_dx_block(dir, lblk, &buf) {
+            if lblk == 0 {
+                // The root's "." and ".." are ordinary entries; the index follows inside "..".
+                let bs = self.bs();
+                return Ok(Some((buf, bs)));
+            }
+            return Ok(None);
+        }
+        if self.sb.metadata_csum() {
+            if !self.has_tail(&buf) {
+                return Err(Error::Corrupt("directory block without checksum"));
+            }
+            if le32(&buf, self.bs() - 4) != self.dir_tail_csum(dir, &buf) {
+                return Err(Error::Corrupt("directory block checksum mismatch"));
+            }
+        }
+        let limit = self.entries_limit();
+        Ok(Some((buf, limit)))
+    }
+
+    fn write_dir_block(&mut self, dir: &Inode, pblk: u64, buf: &mut [u8]) -> Result<()> {
+        if self.sb.metadata_csum() {
+            let t = self.bs() - 12;
+            buf[t..].fill(0);
+            put16(buf, t + 4, 12);
+            buf[t + 7] = 0xDE;
+            let c = self.dir_tail_csum(dir, buf);
+            put32(buf, t + 8, c);
+        }
+        self.write_blocks(pblk, buf)
+    }
+
+    fn dir_block_count(&self, dir: &Inode) -> Result<u32> {
+        let size = dir.size();
+        if !size.is_multiple_of(self.bs() as u64) || size / (self.bs() as u64) > u32::MAX as u64 {
+            return Err(Error::Corrupt("directory size"));
+        }
+        Ok((size / self.bs() as u64) as u32)
+    }
+
+    fn read_dir_inode(&mut self, ino: Ino) -> Result<Inode> {
+        let dir = self.read_live_inode(ino)?;
+        if !dir.is_dir() {
+            return Err(Error::NotDir);
+        }
+        Ok(dir)
+    }
+
+    /// Lists directory `dir` from position `pos` (0 for the start, else a [`DirEntry::next`]), calling `f`
+    /// for each entry (`.` and `..` included) until it returns `false`.
+    pub fn read_dir(&mut self, dir: Ino, pos: u64, mut f: impl FnMut(&DirEntry) -> bool) -> Result<()> {
+        let dir = self.read_dir_inode(dir)?;
+        let bs = self.bs() as u64;
+        let count = self.dir_block_count(&dir)?;
+        let mut map = self.read_map(&dir)?;
+        for lblk in (pos / bs).min(count as u64) as u32..count {
+            let pblk = match self.map_read(&dir, &mut map, lblk)? {
+                Mapped::Data { pblk, .. } => pblk,
+                _ => return Err(Error::Corrupt("hole in a directory")),
+            };
+            let Some((buf, limit)) = self.read_dir_block(&dir, lblk, pblk)? else {
+                continue;
+            };
+            let base = lblk as u64 * bs;
+            for e in self.parse_block(&buf, limit)? {
+                if e.ino == 0 || base + (e.off as u64) < pos {
+                    continue;
+                }
+                let entry = DirEntry {
+                    ino: e.ino,
+                    name: buf[e.off + 8..e.off + 8 + e.name_len].to_vec(),
+                    kind: FileType::from_dirent_code(e.code),
+                    next: base + (e.off + e.rec_len) as u64,
+                };
+                if !f(&entry) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// All entries of directory `dir`.
+    pub fn dir_entries(&mut self, dir: Ino) -> Result<Vec<DirEntry>> {
+        let mut v = Vec::new();
+        self.read_dir(dir, 0, |e| {
+            v.push(e.clone());
+            true
+        })?;
+        Ok(v)
+    }
+
+    /// The inode named `name` in directory `dir`.
+    pub fn lookup(&mut self, dir: Ino, name: &[u8]) -> Result<Ino> {
+        let mut found = None;
+        self.read_dir(dir, 0, |e| {
+            if e.name == name {
+                found = Some(e.ino);
+                return false;
+            }
+            true
+        })?;
+        found.ok_or(Error::NotFound)
+    }
+
+    /// Whether a directory holds only `.` and `..`.
+    pub(crate) fn dir_is_empty(&mut self, dir: Ino) -> Result<bool> {
+        let mut empty = true;
+        self.read_dir(dir, 0, |e| {
+            empty = e.name == b"." || e.name == b"..";
+            empty
+        })?;
+        Ok(empty)
+    }
+
+    /// Drops the htree index of `dir` (in place): index blocks become empty entry blocks.
+    fn deindex(&mut self, dir: &mut Inode, map: &mut FileMap) -> Result<()> {
+        if dir.flags() & INDEX_FL == 0 {
+            return Ok(());
+        }
+        let bs = self.bs();
+        let limit = self.entries_limit();
+        for lblk in 0..self.dir_block_count(dir)? {
+            let pblk = self.dir_pblk(dir, map, lblk)?;
+            let mut buf = vec![0u8; bs];
+            self.read_blocks(pblk, &mut buf)?;
+            if !self.is_dx_block(dir, lblk, &buf) {
+                continue;
+            }
+            if lblk == 0 {
+                let dot_len = self.decode_rec_len(le16(&buf, 4));
+                if dot_len != 12 || le16(&buf, 12 + 6) & 0xFF != 2 {
+                    return Err(Error::Corrupt("htree root"));
+                }
+                buf[24..].fill(0);
+                let enc = self.encode_rec_len(limit - 12);
+                put16(&mut buf, 16, enc);
+            } else {
+                buf.fill(0);
+                let enc = self.encode_rec_len(limit);
+                put16(&mut buf, 4, enc);
+            }
+            self.write_dir_block(dir, pblk, &mut buf)?;
+        }
+        dir.set_flags(dir.flags() & !INDEX_FL);
+        Ok(())
+    }
+
+    fn put_entry(&self, buf: &mut [u8], off: usize, rec_len: usize, ino: Ino, name: &[u8], kind: FileType) {
+        put32(buf, off, ino);
+        let enc = self.encode_rec_len(rec_len);
+        put16(buf, off + 4, enc);
+        buf[off + 6] = name.len() as u8;
+        buf[off + 7] = if self.sb.filetype() { kind.dirent_code() } else { 0 };
+        buf[off + 8..off + 8 + name.len()].copy_from_slice(name);
+    }
+
+    /// Adds entry `name` → `ino` to directory `dir` (which the caller has read and this writes back, with
+    /// new times). The name must not exist.
+    pub(crate) fn add_entry(&mut self, dir: &mut Inode, name: &[u8], ino: Ino, kind: FileType) -> Result<()> {
+        let needed = rec_len_for(name.len());
+        let mut map = self.load_map(dir)?;
+        self.deindex(dir, &mut map)?;
+        let count = self.dir_block_count(dir)?;
+        let mut placed = false;
+        for lblk in 0..count {
+            let pblk = self.dir_pblk(dir, &mut map, lblk)?;
+            let Some((mut buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
+                return Err(Error::Corrupt("htree block after deindexing"));
+            };
+            for e in self.parse_block(&buf, limit)? {
+                let used = if e.ino == 0 { 0 } else { rec_len_for(e.name_len) };
+                if e.rec_len - used < needed {
+                    continue;
+                }
+                if e.ino == 0 {
+                    self.put_entry(&mut buf, e.off, e.rec_len, ino, name, kind);
+                } else {
+                    let enc = self.encode_rec_len(used);
+                    put16(&mut buf, e.off + 4, enc);
+                    self.put_entry(&mut buf, e.off + used, e.rec_len - used, ino, name, kind);
+                }
+                self.write_dir_block(dir, pblk, &mut buf)?;
+                placed = true;
+                break;
+            }
+            if placed {
+                break;
+            }
+        }
+        if !placed {
+            let bs = self.bs();
+            let mut buf = vec![0u8; bs];
+            let limit = self.entries_limit();
+            self.put_entry(&mut buf, 0, limit, ino, name, kind);
+            let pblk = self.append_dir_block(dir, &mut map, count)?;
+            self.write_dir_block(dir, pblk, &mut buf)?;
+            dir.set_size(dir.size() + bs as u64);
+        }
+        self.finish_map(dir, &mut map)?;
+        let now = self.now();
+        dir.set_mtime(now);
+        dir.set_ctime(now);
+        self.write_inode(dir)
+    }
+
+    /// Allocates block `lblk` of a directory; the caller writes it and the inode.
+    pub(crate) fn append_dir_block(&mut self, dir: &mut Inode, map: &mut FileMap, lblk: u32) -> Result<u64> {
+        let prev = if lblk > 0 {
+            self.map_block(dir, map, lblk - 1)?
+        } else {
+            Mapped::Hole
+        };
+        let goal = match prev {
+            Mapped::Data { pblk, .. } => pblk + 1,
+            _ => self.inode_goal(dir.ino),
+        };
+        let (pblk, _) = self.alloc_blocks(goal, 1)?;
+        let s = dir.sectors(self.sb.block_size) + self.bs() as u64 / 512;
+        dir.set_sectors(s);
+        match map {
+            FileMap::Extents(list, dirty) => {
+                list.add_allocated(Extent {
+                    lblk,
+                    len: 1,
+                    pblk,
+                    uninit: false,
+                });
+                *dirty = true;
+            }
+            FileMap::Indirect(cache) => {
+                let mut c = core::mem::take(cache);
+                let r = self.ind_set(dir, lblk, pblk, &mut c);
+                *cache = c;
+                r?;
+            }
+        }
+        Ok(pblk)
+    }
+
+    /// Finds `name` in `dir` and applies `edit` to its block: `Some((ino, kind))` re-points it, `None`
+    /// removes it. Writes the block and the directory inode (new times); returns the inode it named.
+    pub(crate) fn edit_entry(&mut self, dir: &mut Inode, name: &[u8], edit: Option<(Ino, FileType)>) -> Result<Ino> {
+        let mut map = self.load_map(dir)?;
+        self.deindex(dir, &mut map)?;
+        for lblk in 0..self.dir_block_count(dir)? {
+            let pblk = self.dir_pblk(dir, &mut map, lblk)?;
+            let Some((mut buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
+                return Err(Error::Corrupt("htree block after deindexing"));
+            };
+            let entries = self.parse_block(&buf, limit)?;
+            for (k, e) in entries.iter().enumerate() {
+                if e.ino == 0 || &buf[e.off + 8..e.off + 8 + e.name_len] != name {
+                    continue;
+                }
+                match edit {
+                    Some((ino, kind)) => {
+                        put32(&mut buf, e.off, ino);
+                        if self.sb.filetype() {
+                            buf[e.off + 7] = kind.dirent_code();
+                        }
+                    }
+                    None if k > 0 => {
+                        let p = &entries[k - 1];
+                        let enc = self.encode_rec_len(p.rec_len + e.rec_len);
+                        put16(&mut buf, p.off + 4, enc);
+                    }
+                    None => put32(&mut buf, e.off, 0),
+                }
+                self.write_dir_block(dir, pblk, &mut buf)?;
+                let now = self.now();
+                dir.set_mtime(now);
+                dir.set_ctime(now);
+                self.write_inode(dir)?;
+                return Ok(e.ino);
+            }
+        }
+        Err(Error::NotFound)
+    }
+
+    /// Fills a new directory's first block with `.` and `..`.
+    pub(crate) fn init_dir_block(&self, buf: &mut [u8], ino: Ino, parent: Ino) {
+        self.put_entry(buf, 0, 12, ino, b".", FileType::Directory);
+        let rest = self.entries_limit() - 12;
+        self.put_entry(buf, 12, rest, parent, b"..", FileType::Directory);
+    }
+
+    /// Writes a directory block with its checksum tail (for a new directory).
+    pub(crate) fn write_new_dir_block(&mut self, dir: &Inode, pblk: u64, buf: &mut [u8]) -> Result<()> {
+        self.write_dir_block(dir, pblk, buf)
+    }
+}
