@@ -61,6 +61,8 @@ pub struct Vm {
     /// Run with `-icount shift=0,sleep=off`: guest time is a function of executed instructions (1 ns each),
     /// so timing inside the guest is deterministic.
     pub icount: bool,
+    /// Virtual CPUs (QEMU `-smp`, Firecracker `vcpu_count`); more than one runs QEMU's multi-threaded TCG.
+    pub cpus: u32,
 }
 
 impl Vm {
@@ -76,6 +78,7 @@ impl Vm {
             entropy: false,
             modern: false,
             icount: false,
+            cpus: 1,
         }
     }
 
@@ -104,7 +107,8 @@ impl Vm {
             machine.push_str(opt);
         }
         let mut c = Command::new(QEMU);
-        c.args(["-M", &machine, "-accel", "tcg", "-cpu", "max", "-smp", "1"])
+        let accel = if self.cpus > 1 { "tcg,thread=multi" } else { "tcg" };
+        c.args(["-M", &machine, "-accel", accel, "-cpu", "max", "-smp", &self.cpus.to_string()])
             .args(["-m", &self.mem_mib.to_string()])
             .args([
                 "-nodefaults",

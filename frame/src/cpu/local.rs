@@ -105,6 +105,12 @@ pub(crate) fn this_cpu() -> &'static CpuLocal {
     unsafe { &*(addr as *const CpuLocal) }
 }
 
+/// The number of the CPU running this code (0 is the boot CPU; the numbers of the CPUs online are
+/// `0..online_count()`).
+pub fn current_index() -> usize {
+    (this_cpu() as *const CpuLocal as usize - CPUS.as_ptr() as usize) / core::mem::size_of::<CpuLocal>()
+}
+
 /// Whether this CPU is running an interrupt handler.
 pub fn in_interrupt() -> bool {
     this_cpu().irq_depth.load(Ordering::Relaxed) > 0

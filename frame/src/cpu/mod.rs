@@ -6,7 +6,7 @@ pub(crate) mod local;
 pub(crate) mod smp;
 mod trap;
 
-pub use local::{assert_may_sleep, in_interrupt};
+pub use local::{assert_may_sleep, current_index, in_interrupt};
 pub use smp::online_count;
 pub use trap::TrapFrame;
 
