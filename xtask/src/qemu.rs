@@ -108,21 +108,30 @@ impl Vm {
         }
         let mut c = Command::new(QEMU);
         let accel = if self.cpus > 1 { "tcg,thread=multi" } else { "tcg" };
-        c.args(["-M", &machine, "-accel", accel, "-cpu", "max", "-smp", &self.cpus.to_string()])
-            .args(["-m", &self.mem_mib.to_string()])
-            .args([
-                "-nodefaults",
-                "-no-user-config",
-                "-display",
-                "none",
-                "-serial",
-                "stdio",
-                "-no-reboot",
-            ])
-            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-            .arg("-kernel")
-            .arg(kernel)
-            .args(["-append", cmdline]);
+        c.args([
+            "-M",
+            &machine,
+            "-accel",
+            accel,
+            "-cpu",
+            "max",
+            "-smp",
+            &self.cpus.to_string(),
+        ])
+        .args(["-m", &self.mem_mib.to_string()])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .arg("-kernel")
+        .arg(kernel)
+        .args(["-append", cmdline]);
         if self.icount {
             c.args(["-icount", "shift=0,sleep=off"]);
         }

@@ -14,8 +14,9 @@ use crate::time::now_ns;
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-/// How long a CPU may take from its start-up IPI to running its Rust entry.
-const ANSWER_TIMEOUT_NS: u64 = 1_000_000_000;
+/// How long a CPU may take from its start-up IPI to running its Rust entry (Linux's bound: a vCPU thread of
+/// a loaded or nested host can take a while to run).
+const ANSWER_TIMEOUT_NS: u64 = 10_000_000_000;
 /// How long to wait for the first start-up IPI to take before sending the second.
 const SECOND_SIPI_AFTER_NS: u64 = 1_000_000;
 
@@ -75,14 +76,20 @@ pub(crate) fn start_aps() {
             break;
         }
         if !apic.is_x2apic() && cpu.apic_id > 0xFE {
-            log::warn!("smp: CPU with APIC ID {} cannot be reached in xAPIC mode; left out", cpu.apic_id);
+            log::warn!(
+                "smp: CPU with APIC ID {} cannot be reached in xAPIC mode; left out",
+                cpu.apic_id
+            );
             continue;
         }
         match start_one(base, index, cpu.apic_id) {
             Outcome::Started => ONLINE.store(index + 1, Ordering::Release),
             Outcome::NoAnswer => log::warn!("smp: CPU with APIC ID {} did not answer; left out", cpu.apic_id),
             Outcome::NoMemory => {
-                log::warn!("smp: no memory for the stacks of CPU with APIC ID {}; left out", cpu.apic_id);
+                log::warn!(
+                    "smp: no memory for the stacks of CPU with APIC ID {}; left out",
+                    cpu.apic_id
+                );
                 break;
             }
             Outcome::Stuck => {
