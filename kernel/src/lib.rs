@@ -60,9 +60,10 @@ pub fn main(boot: &'static BootInfo) -> ! {
     signal_boot_timer(&cmdline);
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.
     println!(
-        "ember: ready boot={} mem={}MiB t={}us",
+        "ember: ready boot={} mem={}MiB cpus={} t={}us",
         boot.protocol.name(),
         mm::usable_bytes() >> 20,
+        ember_frame::cpu::online_count(),
         time::now_ns() / 1000
     );
     if self_test || (!have_initrd && cmdline.value("init").is_none()) {

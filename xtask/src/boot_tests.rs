@@ -29,6 +29,7 @@ pub struct Outcome {
 struct Ready {
     boot: String,
     mem_mib: u64,
+    cpus: u64,
 }
 
 pub type Check = Box<dyn Fn(&Outcome) -> Result<(), String> + Send + Sync>;
@@ -217,6 +218,9 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
                 Box::new(move |o| {
                     let r = ready(o, b)?;
                     memory_accounted(o, &r, mem)?;
+                    if r.cpus != 1 {
+                        return Err(format!("ready reports cpus={} with one vCPU", r.cpus));
+                    }
                     if high && !o.output.contains("memory [0x0100000000-") {
                         return Err("no RAM region above 4 GiB in the log".into());
                     }
@@ -242,6 +246,22 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
                 Ok(())
             }),
         );
+        // The application processors start, answer and are counted (x2APIC on Firecracker, xAPIC on QEMU).
+        for cpus in [2, 4] {
+            let mut vm = Vm::new(boot, 128, "console=ttyS0");
+            vm.cpus = cpus;
+            add(
+                &format!("{b}-smp-{cpus}"),
+                vm,
+                Box::new(move |o| {
+                    let r = ready(o, b)?;
+                    if r.cpus != u64::from(cpus) {
+                        return Err(format!("ready reports cpus={}, expected {cpus}", r.cpus));
+                    }
+                    expect(o, &format!("smp: {cpus} CPUs online"))
+                }),
+            );
+        }
         add(
             &format!("{b}-firecracker-cmdline"),
             Vm::new(boot, 64, &format!("console=ttyS0 {FIRECRACKER_DEFAULTS} {GARBAGE}")),
@@ -1009,6 +1029,7 @@ fn ready(o: &Outcome, boot: &str) -> Result<Ready, String> {
             .strip_suffix("MiB")
             .and_then(|m| m.parse().ok())
             .ok_or("bad mem=")?,
+        cpus: get("cpus=")?.parse().map_err(|_| "bad cpus=")?,
     };
     get("t=")?
         .strip_suffix("us")

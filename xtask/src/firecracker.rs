@@ -86,11 +86,12 @@ fn config(kernel: &str, vm: &Vm, initrd: Option<&str>, disks: &[String]) -> Stri
         r#"{{
   "boot-source": {{ "kernel_image_path": "{kernel}", "boot_args": "{}", "initrd_path": {initrd} }},
   "drives": [{}],
-  "machine-config": {{ "vcpu_count": 1, "mem_size_mib": {} }}{entropy}
+  "machine-config": {{ "vcpu_count": {}, "mem_size_mib": {} }}{entropy}
 }}
 "#,
         args.replace('\\', "\\\\").replace('"', "\\\""),
         drives.join(", "),
+        vm.cpus,
         vm.mem_mib
     )
 }

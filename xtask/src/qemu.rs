@@ -69,6 +69,8 @@ pub struct Vm {
     pub mem_kib: Option<u32>,
     /// QEMU's CPU model and feature changes (`-cpu`), `max` unless a test takes features away.
     pub cpu: String,
+    /// Virtual CPUs (QEMU `-smp`, Firecracker `vcpu_count`); more than one runs QEMU's multi-threaded TCG.
+    pub cpus: u32,
 }
 
 impl Vm {
@@ -88,6 +90,7 @@ impl Vm {
             extra: Vec::new(),
             mem_kib: None,
             cpu: "max".into(),
+            cpus: 1,
         }
     }
 
@@ -122,24 +125,34 @@ impl Vm {
             machine.push_str(opt);
         }
         let mut c = Command::new(QEMU);
-        c.args(["-M", &machine, "-accel", "tcg", "-cpu", &self.cpu, "-smp", "1"])
-            .args([
-                "-m",
-                &self.mem_kib.map_or(self.mem_mib.to_string(), |k| format!("{k}K")),
-            ])
-            .args([
-                "-nodefaults",
-                "-no-user-config",
-                "-display",
-                "none",
-                "-serial",
-                "stdio",
-                "-no-reboot",
-            ])
-            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-            .arg("-kernel")
-            .arg(kernel)
-            .args(["-append", cmdline]);
+        let accel = if self.cpus > 1 { "tcg,thread=multi" } else { "tcg" };
+        c.args([
+            "-M",
+            &machine,
+            "-accel",
+            accel,
+            "-cpu",
+            &self.cpu,
+            "-smp",
+            &self.cpus.to_string(),
+        ])
+        .args([
+            "-m",
+            &self.mem_kib.map_or(self.mem_mib.to_string(), |k| format!("{k}K")),
+        ])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .arg("-kernel")
+        .arg(kernel)
+        .args(["-append", cmdline]);
         if self.icount {
             c.args(["-icount", "shift=0,sleep=off"]);
         }

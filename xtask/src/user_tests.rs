@@ -162,6 +162,34 @@ pub fn cases() -> Result<Vec<Case>, String> {
                 Box::new(move |o| exited(o, 0, &[needle])),
             ));
         }
+        // The threads client with four vCPUs.
+        let mut threads_smp = vm(
+            Boot::Pvh,
+            with_init(&format!("threads-{l}"), &clients::c_program(libc, "threads")?)?,
+            "",
+        );
+        threads_smp.cpus = 4;
+        v.push(case(
+            format!("user-threads-{l}-smp-4"),
+            On::Both,
+            threads_smp,
+            &[],
+            Box::new(|o| exited(o, 0, &["threads: counter=400000"])),
+        ));
+        // Work split over one thread per online CPU; the CPU count and getcpu must agree with the VM's.
+        let parallel = with_init(&format!("parallel-{l}"), &clients::c_program(libc, "parallel")?)?;
+        for cpus in [1, 4] {
+            let mut vm = vm(Boot::Pvh, parallel.clone(), "");
+            vm.cpus = cpus;
+            let count = format!("parallel: cpus={cpus}");
+            v.push(case(
+                format!("user-parallel-{l}-smp-{cpus}"),
+                On::Both,
+                vm,
+                &[],
+                Box::new(move |o| exited(o, 0, &[&count, "parallel: ok sum="])),
+            ));
+        }
     }
     // Seeded random system calls with random and hostile arguments: the kernel must survive them all.
     let stress = Initramfs::new("stress")
@@ -169,6 +197,15 @@ pub fn cases() -> Result<Vec<Case>, String> {
         .file("/stress", &clients::c_program(Libc::Musl, "stress")?)?
         .script("/init", STRESS_SCRIPT)?
         .write()?;
+    let mut stress_smp = vm(Boot::Pvh, stress.clone(), "");
+    stress_smp.cpus = 2;
+    v.push(case(
+        "user-random-syscalls-smp-2".into(),
+        On::Qemu,
+        stress_smp,
+        &[],
+        Box::new(|o| ended(o, 0, &["stress: seed=3 count=3000 done"])),
+    ));
     v.push(case(
         "user-random-syscalls".into(),
         On::Both,

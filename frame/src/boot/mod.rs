@@ -91,6 +91,8 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
     phases.mark("time");
     cpu::init_user_mode();
     crate::task::init();
+    cpu::smp::start_aps();
+    phases.mark("other CPUs");
     console::enable_input();
     phases.mark("console input");
     phases.log(entry_tsc);

@@ -31,7 +31,7 @@ struct Tss {
     iomap_base: u16,
 }
 
-/// Storage written once by [`init`] and afterwards only read by the CPU.
+/// The boot CPU's tables: written once by [`init`] and afterwards only read by the CPU.
 struct CpuTable<T>(UnsafeCell<T>);
 // SAFETY: written only by `init`, once, on the boot CPU before anything else can read it.
 unsafe impl<T> Sync for CpuTable<T> {}
@@ -46,7 +46,10 @@ static TSS: CpuTable<Tss> = CpuTable(UnsafeCell::new(Tss {
     iomap_base: size_of::<Tss>() as u16,
 }));
 
-static GDT: CpuTable<[u64; 7]> = CpuTable(UnsafeCell::new([
+static GDT: CpuTable<[u64; 7]> = CpuTable(UnsafeCell::new(GDT_TEMPLATE));
+
+/// Every CPU's GDT before its TSS descriptor is filled in.
+const GDT_TEMPLATE: [u64; 7] = [
     0,
     0x00AF_9A00_0000_FFFF, // 0x08 kernel code, 64-bit
     0x00CF_9200_0000_FFFF, // 0x10 kernel data
@@ -54,7 +57,7 @@ static GDT: CpuTable<[u64; 7]> = CpuTable(UnsafeCell::new([
     0x00AF_FA00_0000_FFFF, // 0x20 user code, 64-bit
     0,                     // 0x28 TSS, low half (filled by init)
     0,                     // 0x30 TSS, high half
-]));
+];
 
 #[repr(C, packed)]
 struct DescriptorPointer {
@@ -69,14 +72,54 @@ pub(super) fn init() {
         !DONE.swap(true, core::sync::atomic::Ordering::AcqRel),
         "gdt::init called twice"
     );
-    let tss = TSS.0.get();
+    let ist = [
+        TRAP_STACK.top(),
+        DOUBLE_FAULT_STACK.top(),
+        NMI_STACK.top(),
+        MACHINE_CHECK_STACK.top(),
+    ];
+    // SAFETY: `init` runs once on the boot CPU with interrupts off; nothing else references the boot CPU's
+    // tables yet.
+    unsafe { load(GDT.0.get(), TSS.0.get(), ist) };
+}
+
+/// An application processor's own GDT and TSS, which live for good once loaded.
+struct ApTables {
+    gdt: [u64; 7],
+    tss: Tss,
+}
+
+/// Loads a new GDT and TSS for this application processor, with its IST stacks' tops `ist` (trap, double
+/// fault, NMI, machine check). Runs once per application processor, at its start, interrupts off.
+pub(super) fn init_ap(ist: [u64; 4]) {
+    let tables = alloc::boxed::Box::leak(alloc::boxed::Box::new(ApTables {
+        gdt: GDT_TEMPLATE,
+        tss: Tss {
+            _reserved0: 0,
+            rsp: [0; 3],
+            _reserved1: 0,
+            ist: [0; 7],
+            _reserved2: 0,
+            _reserved3: 0,
+            iomap_base: size_of::<Tss>() as u16,
+        },
+    }));
+    // SAFETY: the tables were just allocated and leaked: they live forever and only this CPU uses them.
+    unsafe { load(&raw mut tables.gdt, &raw mut tables.tss, ist) };
+}
+
+/// Fills `tss`'s IST slots with `ist`, points `gdt`'s TSS descriptor at it, and loads both.
+///
+/// # Safety
+/// `gdt` and `tss` must live forever and be used by no other CPU; this CPU runs with interrupts off.
+unsafe fn load(gdt: *mut [u64; 7], tss: *mut Tss, tops: [u64; 4]) {
     let mut ist = [0u64; 7];
-    ist[IST_TRAP as usize - 1] = TRAP_STACK.top();
-    ist[IST_DOUBLE_FAULT as usize - 1] = DOUBLE_FAULT_STACK.top();
-    ist[IST_NMI as usize - 1] = NMI_STACK.top();
-    ist[IST_MACHINE_CHECK as usize - 1] = MACHINE_CHECK_STACK.top();
-    // SAFETY: `init` runs once on the boot CPU with interrupts off; nothing else references the TSS yet. The
-    // field is only 4-byte aligned (the hardware layout), hence the unaligned write.
+    ist[IST_TRAP as usize - 1] = tops[0];
+    ist[IST_DOUBLE_FAULT as usize - 1] = tops[1];
+    ist[IST_NMI as usize - 1] = tops[2];
+    ist[IST_MACHINE_CHECK as usize - 1] = tops[3];
+    // SAFETY: per the contract, nothing else references the TSS. The field is only 4-byte aligned (the hardware
+    // layout), hence the unaligned write.
     unsafe { (&raw mut (*tss).ist).write_unaligned(ist) };
     let base = tss as u64;
     let limit = size_of::<Tss>() as u64 - 1;
@@ -85,8 +128,7 @@ pub(super) fn init() {
         | 0x89 << 40 // present, 64-bit available TSS
         | ((limit >> 16) & 0xF) << 48
         | ((base >> 24) & 0xFF) << 56;
-    let gdt = GDT.0.get();
-    // SAFETY: as above; the GDT is not loaded yet.
+    // SAFETY: as above; this GDT is not loaded yet.
     unsafe {
         (*gdt)[5] = low;
         (*gdt)[6] = base >> 32;
@@ -95,7 +137,7 @@ pub(super) fn init() {
         limit: (size_of::<[u64; 7]>() - 1) as u16,
         base: gdt as u64,
     };
-    // SAFETY: the GDT is a static that lives forever and holds valid descriptors; reloading CS through a far
+    // SAFETY: the GDT lives forever (contract) and holds valid descriptors; reloading CS through a far
     // return to the next instruction and the data segments with the flat data selector keeps execution where
     // it is. The TSS descriptor is valid and not busy.
     unsafe {

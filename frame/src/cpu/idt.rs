@@ -79,9 +79,14 @@ pub(super) fn init() {
         // SAFETY: runs once on the boot CPU with interrupts off, before the IDT is loaded.
         unsafe { (*idt)[vector] = gate };
     }
+    load();
+}
+
+/// Loads the IDT (the same one on every CPU). For application processors, after the boot CPU's [`init`].
+pub(super) fn load() {
     let pointer = DescriptorPointer {
         limit: (size_of::<[Gate; 256]>() - 1) as u16,
-        base: idt as u64,
+        base: IDT.0.get() as u64,
     };
     // SAFETY: the IDT is a static that lives forever, and every gate points at a stub that saves state, runs
     // the dispatcher on an IST stack and returns with IRETQ.

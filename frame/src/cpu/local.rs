@@ -2,8 +2,8 @@
 //!
 //! The entry assembly reads a few fields at fixed offsets (`%gs:OFFSET`): the user stack pointer saved by
 //! `syscall`, the kernel stack pointer and user context to return to. Everything else is ordinary Rust data.
-//! One CPU runs today; the array is indexed by CPU number so that the SMP work only has to fill more entries
-//! and point each CPU's GS base at its own.
+//! The array is indexed by CPU number (0 is the boot CPU); each CPU's GS base points at its own entry, which
+//! [`this_cpu`] finds through `%gs:0`.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -51,7 +51,8 @@ const _: () = {
 // `enter_user` on that CPU); the rest are atomics.
 unsafe impl Sync for CpuLocal {}
 
-const MAX_CPUS: usize = 1;
+/// The most CPUs ember runs on (Firecracker's limit).
+pub(crate) const MAX_CPUS: usize = 32;
 
 static CPUS: [CpuLocal; MAX_CPUS] = [const {
     CpuLocal {
@@ -72,23 +73,42 @@ static CPUS: [CpuLocal; MAX_CPUS] = [const {
 const IA32_GS_BASE: u32 = 0xC000_0101;
 const IA32_KERNEL_GS_BASE: u32 = 0xC000_0102;
 
-/// Points the boot CPU's GS base at its `CpuLocal`. Runs once, on the boot CPU, before anything reads GS.
-pub(super) fn init_boot_cpu(smap: bool) {
-    let cpu = &CPUS[0];
+/// Points this CPU's GS base at entry `index` (0 for the boot CPU, first thing at boot; an application
+/// processor's own number at its start). Runs once per CPU, with interrupts off, before anything reads GS.
+pub(super) fn init_cpu(index: usize, active_root: u64) {
+    let cpu = &CPUS[index];
     let addr = cpu as *const CpuLocal as u64;
-    // SAFETY: the boot CPU's own fields, written before any entry path can read them (interrupts are off and
-    // user mode has not run).
+    cpu.active_root.store(active_root, Ordering::Relaxed);
+    // SAFETY: the entry is this CPU's alone (each index is handed to one CPU), written before any entry path
+    // can read it (interrupts are off and user mode has not run on this CPU).
     unsafe {
         *cpu.self_addr.get() = addr;
-        *cpu.smap.get() = smap as u64;
         crate::arch::regs::wrmsr(IA32_GS_BASE, addr);
         crate::arch::regs::wrmsr(IA32_KERNEL_GS_BASE, 0);
     }
 }
 
-/// This CPU's data. (One CPU today: the SMP work reads the CPU's own entry through `%gs:0`.)
+/// Records whether this CPU has SMAP on (for the entry assembly and the copy routines). Runs once per CPU
+/// before it enters user mode.
+pub(super) fn set_smap(smap: bool) {
+    // SAFETY: this CPU's own field, written before any entry path on it reads it (user mode has not run).
+    unsafe { *this_cpu().smap.get() = smap as u64 };
+}
+
+/// This CPU's data.
 pub(crate) fn this_cpu() -> &'static CpuLocal {
-    &CPUS[0]
+    let addr: u64;
+    // SAFETY: reading `%gs:0` only loads a value: GS is this CPU's `CpuLocal` from `init_cpu` on (the first
+    // thing each CPU does), and in kernel mode GS always holds the kernel's base (the entry paths swap it).
+    unsafe { core::arch::asm!("mov {}, gs:[0]", out(reg) addr, options(nostack, readonly, preserves_flags)) };
+    // SAFETY: `self_addr` is the address of an entry of the static `CPUS` array.
+    unsafe { &*(addr as *const CpuLocal) }
+}
+
+/// The number of the CPU running this code (0 is the boot CPU; the numbers of the CPUs online are
+/// `0..online_count()`).
+pub fn current_index() -> usize {
+    (this_cpu() as *const CpuLocal as usize - CPUS.as_ptr() as usize) / core::mem::size_of::<CpuLocal>()
 }
 
 /// Whether this CPU is running an interrupt handler.

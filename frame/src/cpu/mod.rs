@@ -3,15 +3,19 @@
 mod gdt;
 mod idt;
 pub(crate) mod local;
+pub(crate) mod smp;
 mod trap;
 
-pub use local::{assert_may_sleep, in_interrupt};
+pub use local::{assert_may_sleep, current_index, in_interrupt};
+pub use smp::online_count;
 pub use trap::TrapFrame;
 
 use crate::arch::regs;
 
-/// Loads the GDT, TSS and IDT. Called once, first thing at boot, so that any later fault is diagnosed.
+/// Points GS at the boot CPU's data, loads the GDT, TSS and IDT. Called once, first thing at boot, so that any
+/// later fault is diagnosed.
 pub(crate) fn init() {
+    local::init_cpu(0, regs::cr3());
     gdt::init();
     idt::init();
 }
@@ -24,6 +28,18 @@ pub fn hwcap() -> u64 {
 /// Per-CPU data, `syscall`, and the protections user mode needs: SMEP (the kernel never executes user
 /// pages) and SMAP (the kernel touches user pages only inside its copy routines), where the CPU has them.
 pub(crate) fn init_user_mode() {
+    let (smep, smap) = enable_protections();
+    crate::user::init();
+    log::info!(
+        "user mode: syscall ready; SMEP {}, SMAP {}",
+        if smep { "on" } else { "not offered" },
+        if smap { "on" } else { "not offered" }
+    );
+}
+
+/// This CPU's share of [`init_user_mode`]: SMEP, SMAP and write protection on (each where CPUID offers it),
+/// recorded in the per-CPU data. Returns whether SMEP and SMAP are on.
+fn enable_protections() -> (bool, bool) {
     let leaf7 = if regs::cpuid(0, 0).eax >= 7 {
         regs::cpuid(7, 0).ebx
     } else {
@@ -42,13 +58,8 @@ pub(crate) fn init_user_mode() {
     // and the kernel reaches user pages only in the copy routines, which set RFLAGS.AC around the access.
     unsafe { regs::write_cr4(cr4) };
     regs::enable_write_protect();
-    local::init_boot_cpu(smap);
-    crate::user::init();
-    log::info!(
-        "user mode: syscall ready; SMEP {}, SMAP {}",
-        if smep { "on" } else { "not offered" },
-        if smap { "on" } else { "not offered" }
-    );
+    local::set_smap(smap);
+    (smep, smap)
 }
 
 /// Stops the machine with a triple fault: an empty IDT makes the next exception unrecoverable.

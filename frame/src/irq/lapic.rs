@@ -6,6 +6,8 @@ use crate::mm::IoMem;
 use ember_platform::{Platform, Polarity, Trigger};
 use spin::Once;
 
+mod ipi;
+
 const IA32_APIC_BASE: u32 = 0x1B;
 const APIC_ENABLE: u64 = 1 << 11;
 const X2APIC_ENABLE: u64 = 1 << 10;

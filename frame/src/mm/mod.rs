@@ -37,6 +37,16 @@ const LOW_MEMORY_END: u64 = 1 << 20;
 
 static KERNEL_PT: Mutex<Option<PageTable>> = Mutex::new(None);
 static USABLE_BYTES: Once<u64> = Once::new();
+/// Physical address of the pages reserved below 1 MiB for starting the application processors.
+static AP_TRAMPOLINE: Once<u64> = Once::new();
+/// Bytes reserved for the application processors' start: the real-mode code and three page-table pages.
+pub(crate) const AP_TRAMPOLINE_BYTES: u64 = 4 * PAGE_SIZE;
+
+/// Where the application processors' start pages are (below 1 MiB, [`AP_TRAMPOLINE_BYTES`] long, owned by
+/// [`crate::cpu`]), if memory there was free.
+pub(crate) fn ap_trampoline() -> Option<u64> {
+    AP_TRAMPOLINE.get().copied()
+}
 
 unsafe extern "C" {
     static __kernel_phys_start: u8;
@@ -107,6 +117,15 @@ pub(crate) fn init(info: &BootInfo) {
     let mut free = usable_ranges(&info.memory, &reserved);
     for r in free.as_slice() {
         log::debug!("free {} ({} KiB)", r, r.len() / 1024);
+    }
+    // The application processors start in real mode, in a page below 1 MiB: kept out of the allocator for good
+    // (a CPU that answers late may still run there).
+    match free.take(AP_TRAMPOLINE_BYTES, LOW_MEMORY_END) {
+        Some(r) => {
+            log::info!("reserved {r} for starting the other CPUs");
+            AP_TRAMPOLINE.call_once(|| r.start);
+        }
+        None => log::warn!("no free memory below 1 MiB: only the boot CPU will run"),
     }
     let boot_section = PhysRange::new(image.start, symbol!(__boot_end));
     USABLE_BYTES.call_once(|| free.bytes() + boot_section.len());

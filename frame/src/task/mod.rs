@@ -16,7 +16,7 @@ mod wait;
 
 pub(crate) use sched::{before_user, init, set_current_vm_space};
 pub use sched::{exit_current, preempt_point, yield_now};
-pub(crate) use stack::is_guard_page;
+pub(crate) use stack::{KernelStack, is_guard_page};
 pub use wait::WaitQueue;
 
 use crate::mm::VmSpace;
@@ -26,7 +26,6 @@ use core::any::Any;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use spin::Mutex;
-use stack::KernelStack;
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

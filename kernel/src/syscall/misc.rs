@@ -39,13 +39,17 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
             if len < 8 || !len.is_multiple_of(8) {
                 return Some(Err(Errno::EINVAL));
             }
-            uaccess::write_u64(a[2], 1).map(|()| 8)
+            // Every CPU online (ember runs at most 32, so one word holds them all).
+            let online = ember_frame::cpu::online_count().min(64) as u32;
+            uaccess::write_u64(a[2], u64::MAX >> (64 - online)).map(|()| 8)
         }
         nr::__NR_sched_setaffinity => Ok(0),
         nr::__NR_getcpu => {
-            for &at in &a[..2] {
+            // The CPU and its NUMA node (one node).
+            let cpu = ember_frame::cpu::current_index() as u32;
+            for (&at, value) in a[..2].iter().zip([cpu, 0]) {
                 if at != 0
-                    && let Err(e) = uaccess::write_u32(at, 0)
+                    && let Err(e) = uaccess::write_u32(at, value)
                 {
                     return Some(Err(e));
                 }

@@ -1,0 +1,64 @@
+/* parallel: splits a sum over one thread per online CPU (sysconf, as programs size their thread pools) and
+   checks it against a serial sum; checks that sched_getaffinity agrees and that getcpu names an online CPU. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define MAX_THREADS 64
+#define N 4000000UL
+
+struct slice {
+    unsigned long from, to, sum;
+    int cpu;
+};
+
+static void *work(void *arg) {
+    struct slice *s = arg;
+    for (unsigned long i = s->from; i < s->to; i++)
+        s->sum += i * i % 1000003;
+    s->cpu = sched_getcpu();
+    return NULL;
+}
+
+int main(void) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) != cpus) {
+        printf("parallel: sysconf says %ld CPUs, sched_getaffinity %d\n", cpus, CPU_COUNT(&set));
+        return 1;
+    }
+    if (cpus < 1 || cpus > MAX_THREADS) {
+        printf("parallel: bad CPU count %ld\n", cpus);
+        return 1;
+    }
+    printf("parallel: cpus=%ld\n", cpus);
+    pthread_t t[MAX_THREADS];
+    struct slice s[MAX_THREADS];
+    for (long i = 0; i < cpus; i++) {
+        s[i] = (struct slice){N * i / cpus, N * (i + 1) / cpus, 0, -1};
+        if (pthread_create(&t[i], NULL, work, &s[i])) {
+            printf("parallel: pthread_create failed\n");
+            return 1;
+        }
+    }
+    unsigned long sum = 0;
+    for (long i = 0; i < cpus; i++) {
+        pthread_join(t[i], NULL);
+        if (s[i].cpu < 0 || s[i].cpu >= cpus) {
+            printf("parallel: thread %ld ran on CPU %d\n", i, s[i].cpu);
+            return 1;
+        }
+        sum += s[i].sum;
+    }
+    unsigned long expect = 0;
+    for (unsigned long i = 0; i < N; i++)
+        expect += i * i % 1000003;
+    if (sum != expect) {
+        printf("parallel: sum %lu, expected %lu\n", sum, expect);
+        return 1;
+    }
+    printf("parallel: ok sum=%lu\n", sum);
+    return 0;
+}

@@ -1,0 +1,241 @@
+//! The application processors: found in the platform description (ACPI MADT or MP table), started with
+//! INIT and start-up IPIs through the real-mode trampoline of [`crate::arch::ap_entry`], one at a time, each
+//! with its own stacks, GDT, TSS, per-CPU data and local APIC. A CPU that does not answer in time is logged
+//! and left out. Started CPUs park, halted with interrupts off: tasks run on the boot CPU only (yet).
+
+use super::local::{self, MAX_CPUS};
+use super::{enable_protections, gdt, idt};
+use crate::arch::ap_entry as tramp;
+use crate::arch::regs;
+use crate::irq::lapic;
+use crate::mm::layout::{PAGE_SIZE, phys_to_virt};
+use crate::task::KernelStack;
+use crate::time::now_ns;
+use alloc::boxed::Box;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+/// How long a CPU may take from its start-up IPI to running its Rust entry (Linux's bound: a vCPU thread of
+/// a loaded or nested host can take a while to run).
+const ANSWER_TIMEOUT_NS: u64 = 10_000_000_000;
+/// How long to wait for the first start-up IPI to take before sending the second.
+const SECOND_SIPI_AFTER_NS: u64 = 1_000_000;
+
+/// CPUs running (the boot CPU and every application processor that answered).
+static ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// Set by each application processor once it runs on its own tables.
+static ALIVE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+/// The number of CPUs running: the boot CPU and the application processors that answered at boot.
+pub fn online_count() -> usize {
+    ONLINE.load(Ordering::Acquire)
+}
+
+/// What an application processor gets: its number and its stacks (the one it runs on, then the IST stacks
+/// for traps, double faults, NMIs and machine checks). Leaked once the CPU has it: it lives as long as the CPU.
+struct ApStart {
+    index: usize,
+    stacks: [KernelStack; 5],
+}
+
+/// How an attempt to start one CPU ended.
+enum Outcome {
+    Started,
+    /// It never took the parameters (they were withdrawn): left out.
+    NoAnswer,
+    /// It took the parameters but never reached Rust: the trampoline may still be in use, so no other CPU
+    /// is started.
+    Stuck,
+    /// No memory for its stacks.
+    NoMemory,
+}
+
+/// Starts every enabled application processor the platform description names, and waits for each to
+/// answer (bounded). Runs once on the boot CPU at boot, after memory, interrupts and time are set up.
+pub(crate) fn start_aps() {
+    let apic = lapic::get();
+    let boot_id = apic.id();
+    let platform = crate::irq::platform();
+    let mut others = platform
+        .cpus()
+        .iter()
+        .filter(|c| c.enabled && c.apic_id != boot_id)
+        .peekable();
+    if others.peek().is_none() {
+        return;
+    }
+    let Some(base) = crate::mm::ap_trampoline() else {
+        log::warn!("smp: no start page below 1 MiB; only the boot CPU runs");
+        return;
+    };
+    write_trampoline(base);
+    let started_at = now_ns();
+    for cpu in others {
+        let index = ONLINE.load(Ordering::Relaxed);
+        if index == MAX_CPUS {
+            log::warn!("smp: more than {MAX_CPUS} CPUs; the others are left out");
+            break;
+        }
+        if !apic.is_x2apic() && cpu.apic_id > 0xFE {
+            log::warn!(
+                "smp: CPU with APIC ID {} cannot be reached in xAPIC mode; left out",
+                cpu.apic_id
+            );
+            continue;
+        }
+        match start_one(base, index, cpu.apic_id) {
+            Outcome::Started => ONLINE.store(index + 1, Ordering::Release),
+            Outcome::NoAnswer => log::warn!("smp: CPU with APIC ID {} did not answer; left out", cpu.apic_id),
+            Outcome::NoMemory => {
+                log::warn!(
+                    "smp: no memory for the stacks of CPU with APIC ID {}; left out",
+                    cpu.apic_id
+                );
+                break;
+            }
+            Outcome::Stuck => {
+                log::warn!(
+                    "smp: CPU with APIC ID {} started but never finished; it and the CPUs after it are left out",
+                    cpu.apic_id
+                );
+                break;
+            }
+        }
+    }
+    log::info!(
+        "smp: {} CPUs online ({} us to start the others)",
+        online_count(),
+        (now_ns() - started_at) / 1000
+    );
+}
+
+/// A pointer to `T` at offset `offset` of the trampoline page at physical `base`.
+fn at<T>(base: u64, offset: usize) -> *mut T {
+    phys_to_virt(base + offset as u64) as *mut T
+}
+
+/// Copies the trampoline code and its fixed data (GDT, far pointers, page tables but the kernel half) into
+/// the reserved pages at `base`.
+fn write_trampoline(base: u64) {
+    let code = tramp::trampoline_code();
+    assert!(code.len() <= tramp::GDT, "the AP trampoline code overlaps its data");
+    let (off32, off64) = tramp::code_offsets();
+    let gdt: [u64; 4] = [
+        0,
+        0x00CF_9A00_0000_FFFF, // 0x08: 32-bit code
+        0x00CF_9200_0000_FFFF, // 0x10: data
+        0x00AF_9A00_0000_FFFF, // 0x18: 64-bit code
+    ];
+    let pml4 = base + PAGE_SIZE;
+    let pdpt = base + 2 * PAGE_SIZE;
+    let pd = base + 3 * PAGE_SIZE;
+    // EFER.NXE when the boot CPU has it on: the kernel's page tables use the NX bit.
+    // SAFETY: EFER exists on every x86-64 CPU; reading it has no effect.
+    let efer = 0x100 | (unsafe { regs::rdmsr(0xC000_0080) } & 0x800) as u32;
+    // SAFETY: the four pages at `base` were reserved for this at boot (below 1 MiB, in the direct map) and
+    // nothing else references them; no application processor runs yet. Every write stays inside them, at the
+    // offsets the trampoline reads, with the layout it expects (unaligned writes where the layout packs).
+    unsafe {
+        core::ptr::write_bytes(at::<u8>(base, 0), 0, 4 * PAGE_SIZE as usize);
+        core::ptr::copy_nonoverlapping(code.as_ptr(), at(base, 0), code.len());
+        at::<[u64; 4]>(base, tramp::GDT).write(gdt);
+        at::<u16>(base, tramp::GDT_POINTER).write(31);
+        at::<u32>(base, tramp::GDT_POINTER + 2).write_unaligned((base + tramp::GDT as u64) as u32);
+        at::<u32>(base, tramp::FAR_32).write((base + off32 as u64) as u32);
+        at::<u16>(base, tramp::FAR_32 + 4).write(0x08);
+        at::<u32>(base, tramp::FAR_64).write((base + off64 as u64) as u32);
+        at::<u16>(base, tramp::FAR_64 + 4).write(0x18);
+        at::<u32>(base, tramp::CR3).write(pml4 as u32);
+        at::<u32>(base, tramp::EFER).write(efer);
+        at::<u64>(base, PAGE_SIZE as usize).write(pdpt | 3);
+        at::<u64>(base, 2 * PAGE_SIZE as usize).write(pd | 3);
+        at::<u64>(base, 3 * PAGE_SIZE as usize).write(0x83); // the first 2 MiB, identity, writable
+    }
+}
+
+/// Starts the CPU with APIC ID `apic_id` as CPU number `index` and waits for it (bounded).
+fn start_one(base: u64, index: usize, apic_id: u32) -> Outcome {
+    let stack = || KernelStack::new();
+    let (Some(a), Some(b), Some(c), Some(d), Some(e)) = (stack(), stack(), stack(), stack(), stack()) else {
+        return Outcome::NoMemory;
+    };
+    let start = Box::into_raw(Box::new(ApStart {
+        index,
+        stacks: [a, b, c, d, e],
+    }));
+    // SAFETY: `start` is valid (just made); only its stack top is read.
+    let stack_top = unsafe { (*start).stacks[0].top() };
+    let kernel_root = regs::cr3() & 0x000F_FFFF_FFFF_F000;
+    let claim = claim_word(base);
+    // SAFETY: the trampoline pages are ours, and no CPU uses the parameters: none holds a claim (every earlier
+    // CPU reached Rust, past the trampoline, or was refused). The kernel half of the running page table is
+    // read through the direct map (the boot CPU runs on the kernel's own table at boot); its entries are
+    // copied now, after this CPU's stacks were mapped, so that they cover them.
+    unsafe {
+        let kernel_half = (phys_to_virt(kernel_root) as *const u64).add(256);
+        core::ptr::copy_nonoverlapping(kernel_half, at::<u64>(base, PAGE_SIZE as usize + 256 * 8), 256);
+        at::<u64>(base, tramp::STACK).write(stack_top);
+        at::<u64>(base, tramp::ARGUMENT).write(start as u64);
+        at::<u64>(base, tramp::KERNEL_CR3).write(kernel_root);
+    }
+    claim.store(1, Ordering::Release);
+    let apic = lapic::get();
+    apic.send_init(apic_id);
+    let page = (base >> 12) as u8;
+    apic.send_startup(apic_id, page);
+    let taken = || claim.load(Ordering::Acquire) == 0;
+    if !spin_until(now_ns() + SECOND_SIPI_AFTER_NS, taken) {
+        apic.send_startup(apic_id, page);
+    }
+    let deadline = now_ns() + ANSWER_TIMEOUT_NS;
+    if !spin_until(deadline, taken) && claim.swap(0, Ordering::AcqRel) == 1 {
+        // Withdrawn before the CPU took them: it will park if it ever runs the trampoline.
+        // SAFETY: `start` came from `Box::into_raw` above and no CPU got it.
+        drop(unsafe { Box::from_raw(start) });
+        return Outcome::NoAnswer;
+    }
+    if spin_until(deadline, || ALIVE[index].load(Ordering::Acquire)) {
+        Outcome::Started
+    } else {
+        Outcome::Stuck
+    }
+}
+
+/// The trampoline's claim word.
+fn claim_word(base: u64) -> &'static AtomicU32 {
+    // SAFETY: the claim word lies in the reserved trampoline page (kept for good), 4-byte aligned; it is only
+    // ever accessed atomically (here, and by `lock xchg` in the trampoline).
+    unsafe { AtomicU32::from_ptr(at(base, tramp::CLAIM)) }
+}
+
+/// Spins until `done()` or the clock passes `deadline_ns`; returns whether `done()` held.
+fn spin_until(deadline_ns: u64, done: impl Fn() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if now_ns() >= deadline_ns {
+            return done();
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// An application processor's first Rust code, on its own stack with the kernel's page tables, interrupts off.
+pub(crate) extern "C" fn ap_main(start: u64) -> ! {
+    // SAFETY: the trampoline passes the `ApStart` the boot CPU made for the CPU that claimed the parameters:
+    // this one. It is never freed once claimed, so it lives as long as this CPU.
+    let start: &'static ApStart = unsafe { &*(start as *const ApStart) };
+    local::init_cpu(start.index, regs::cr3());
+    let [_, trap, double_fault, nmi, machine_check] = &start.stacks;
+    gdt::init_ap([trap.top(), double_fault.top(), nmi.top(), machine_check.top()]);
+    idt::load();
+    enable_protections();
+    crate::user::init();
+    lapic::get().init_this_cpu();
+    ALIVE[start.index].store(true, Ordering::Release);
+    loop {
+        // SAFETY: halting with interrupts off only stops this CPU until an NMI (handled on its own IST stack),
+        // after which it halts again.
+        unsafe { core::arch::asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}
