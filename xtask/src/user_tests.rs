@@ -85,6 +85,15 @@ x=$(uname -s); echo \"sub: $x\"
 sleep 1 && echo slept
 ( exit 5 ); echo \"status: $?\"
 echo \"pid of init: $$\"
+busybox ps
+busybox free
+busybox mount
+busybox df /
+busybox uptime
+grep -E '^(Uid|Gid|VmRSS):' /proc/self/status
+echo \"exe: $(readlink /proc/self/exe) self: $(readlink /proc/self) = $$\"
+ls /proc/$$/fd
+echo \"cmdline: $(tr '\\0' ' ' < /proc/1/cmdline)\"
 exit 3
 ";
 
@@ -230,6 +239,15 @@ pub fn cases() -> Result<Vec<Case>, String> {
                         "slept\n",
                         "status: 5\n",
                         "pid of init: 1\n",
+                        "PID   USER",
+                        "    1 0        /bin/sh /init\n",
+                        "\nMem:",
+                        "tmpfs on / type tmpfs (rw)\n",
+                        "% /\n",
+                        " load average: 0.",
+                        "Uid:\t0\t0\t0\t0\n",
+                        "exe: /bin/busybox self: ",
+                        "cmdline: /bin/sh /init \n",
                     ],
                 )
             }),

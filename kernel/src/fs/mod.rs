@@ -31,7 +31,7 @@ use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use devices::Device;
-use inode::{Inode, Kind, LinkTarget};
+use inode::{Inode, Kind};
 use spin::Once;
 
 /// Execute permission for owner, group and others.
@@ -44,8 +44,8 @@ pub fn root() -> Arc<Inode> {
     ROOT.call_once(|| Inode::new_dir(0o755, None)).clone()
 }
 
-/// Builds the root file system: unpacks `initrd` (a `newc` cpio archive), makes sure `/dev` (with the
-/// device nodes), `/proc` (with `/proc/self/exe`) and `/tmp` exist, and starts the console terminal.
+/// Builds the root file system: unpacks `initrd` (cpio archives, plain or compressed), makes sure `/dev` (with
+/// the device nodes), `/proc` (see [`proc`]) and `/tmp` exist, and starts the console terminal.
 pub fn init(initrd: Option<&[u8]>) {
     let root = root();
     if let Some(archive) = initrd {
@@ -63,10 +63,6 @@ pub fn init(initrd: Option<&[u8]>) {
     let proc = ensure_dir(&root, b"proc", 0o555);
     if let Some(p) = &proc {
         self::proc::init(p);
-    }
-    if let Some(this) = proc.and_then(|p| ensure_dir(&p, b"self", 0o555)) {
-        let _ = this.remove(b"exe");
-        add(&this, b"exe", Inode::new_symlink(LinkTarget::CurrentExe));
     }
     ensure_dir(&root, b"tmp", 0o1777);
     tty::start();

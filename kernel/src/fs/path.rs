@@ -113,6 +113,7 @@ impl Resolver {
             b".." => Ok(dir.parent()),
             _ if name.len() > NAME_MAX => Err(Errno::ENAMETOOLONG),
             _ => {
+                super::proc::refresh(&dir);
                 let child = dir.lookup(name)?;
                 if follow && matches!(child.kind, Kind::Symlink(_)) {
                     self.count_link()?;
