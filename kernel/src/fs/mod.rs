@@ -2,7 +2,7 @@
 //! process's descriptors and directories.
 //!
 //! - [`inode`]: the tree (ramfs-like: everything lives in the heap, all writable);
-//! - [`path`]: path resolution; [`open`]: `open(2)`;
+//! - [`path`]: path resolution; [`mount`]: the mount table; [`open`]: `open(2)`;
 //! - [`file`]: open-file descriptions; [`fdtable`]: descriptors; [`context`]: root, cwd, umask;
 //! - [`pipe`], [`tty`], [`devices`]: what is not a plain file; [`poll`]: readiness wake-ups;
 //! - [`initramfs`]: unpacking the cpio archive; [`stat`]: attributes as user space sees them.
@@ -15,6 +15,7 @@ pub mod fdtable;
 pub mod file;
 pub mod initramfs;
 pub mod inode;
+pub mod mount;
 pub mod open;
 pub mod path;
 pub mod pipe;
@@ -65,6 +66,15 @@ pub fn init(initrd: Option<&[u8]>) {
         self::proc::init(p);
     }
     ensure_dir(&root, b"tmp", 0o1777);
+    if let Some(sys) = ensure_dir(&root, b"sys", 0o555) {
+        ensure_dir(&sys, b"block", 0o755);
+        ensure_dir(&sys, b"kernel", 0o755);
+        if let Some(class) = ensure_dir(&sys, b"class", 0o755) {
+            for name in [&b"block"[..], b"tty", b"net", b"mem", b"misc"] {
+                ensure_dir(&class, name, 0o755);
+            }
+        }
+    }
     tty::start();
 }
 

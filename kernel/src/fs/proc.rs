@@ -36,6 +36,11 @@ type GlobalFile = (&'static [u8], fn() -> String);
 type ProcessFile = (&'static [u8], fn(&Process) -> String);
 
 static ROOT: Once<Arc<Inode>> = Once::new();
+
+/// The `/proc` tree (what `mount -t proc` mounts).
+pub fn root() -> Option<Arc<Inode>> {
+    ROOT.get().cloned()
+}
 static GENERATED: Mutex<BTreeMap<u64, Gen>> = Mutex::new(BTreeMap::new());
 static CMDLINE: Once<&'static str> = Once::new();
 
@@ -58,7 +63,9 @@ pub fn init(proc: &Arc<Inode>) {
         (b"stat", stat),
         (b"version", || format!("Linux version {RELEASE} (ember) #1 SMP ember\n")),
         (b"cmdline", || format!("{}\n", CMDLINE.get().copied().unwrap_or(""))),
-        (b"filesystems", || String::from("nodev\ttmpfs\n")),
+        (b"filesystems", || {
+            String::from("nodev\ttmpfs\nnodev\tramfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tsysfs\n")
+        }),
         (b"mounts", mounts),
     ];
     for (name, f) in files {
@@ -340,10 +347,9 @@ fn pid_maps(p: &Process) -> String {
     t
 }
 
-/// What is mounted: the in-memory root (`statfs` reports it as tmpfs). There is no mount table yet: `/proc`
-/// and `/dev` are directories of the root.
+/// What is mounted.
 fn mounts() -> String {
-    String::from("tmpfs / tmpfs rw 0 0\n")
+    super::mount::table()
 }
 
 /// Linux's `/proc/meminfo` lines that programs read, from the frame allocator's figures.
