@@ -141,7 +141,13 @@ impl Resolver {
 pub fn path_of(root: &Arc<Inode>, dir: &Arc<Inode>) -> Result<Vec<u8>, Errno> {
     let mut names: Vec<Vec<u8>> = Vec::new();
     let mut cur = dir.clone();
+    let mut steps = 0;
     while !Arc::ptr_eq(&cur, root) {
+        steps += 1;
+        if steps > PATH_MAX {
+            // Longer than any path can be: a loop through bind mounts, from outside the caller's root.
+            return Err(Errno::ENOENT);
+        }
         if let Some(point) = super::mount::point_of(&cur).filter(|p| !Arc::ptr_eq(p, &cur)) {
             cur = point;
             continue;
