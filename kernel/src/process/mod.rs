@@ -334,6 +334,16 @@ pub fn current_fs() -> Arc<Mutex<FsContext>> {
     current_thread().fs.lock().clone()
 }
 
+/// Gives the calling thread its own copy of its descriptor table (`CLOSE_RANGE_UNSHARE`, `unshare(CLONE_FILES)`)
+/// and returns it.
+pub fn unshare_files() -> Arc<Mutex<FdTable>> {
+    let t = current_thread();
+    let mut files = t.files.lock();
+    let copy = Arc::new(Mutex::new(files.lock().clone()));
+    *files = copy.clone();
+    copy
+}
+
 /// Whether the calling thread has a signal to handle: blocking waits end with `EINTR` when it does.
 pub fn signal_pending() -> bool {
     let t = current_thread();

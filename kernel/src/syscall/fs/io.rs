@@ -272,7 +272,12 @@ pub fn close_range(first: u32, last: u32, flags: u32) -> SysResult {
     if flags & !(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE) != 0 || first > last {
         return Err(Errno::EINVAL);
     }
-    let closed = current_files()
+    let files = if flags & CLOSE_RANGE_UNSHARE != 0 {
+        crate::process::unshare_files()
+    } else {
+        current_files()
+    };
+    let closed = files
         .lock()
         .close_range(first as usize, last as usize, flags & CLOSE_RANGE_CLOEXEC != 0);
     drop(closed);
