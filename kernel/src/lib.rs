@@ -33,6 +33,7 @@ const BOOT_TIMER_MAGIC: u8 = 123;
 /// The kernel's main, called by the framework once memory, traps and time are set up.
 pub fn main(boot: &'static BootInfo) -> ! {
     let cmdline = Cmdline::new(boot.cmdline());
+    fs::proc::set_cmdline(boot.cmdline());
     let mut devices = virtio::init(&cmdline);
     let test = cmdline.value("ember.test").filter(|t| !t.is_empty());
     let self_test = test.is_some();

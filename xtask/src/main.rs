@@ -20,6 +20,7 @@ mod cpio;
 mod debian;
 mod firecracker;
 mod image;
+mod initrd_tests;
 mod qemu;
 mod tables;
 mod user_tests;

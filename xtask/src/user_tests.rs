@@ -85,6 +85,21 @@ x=$(uname -s); echo \"sub: $x\"
 sleep 1 && echo slept
 ( exit 5 ); echo \"status: $?\"
 echo \"pid of init: $$\"
+busybox ps
+busybox free
+busybox mount
+busybox df /
+busybox uptime
+grep -E '^(Uid|Gid|VmRSS):' /proc/self/status
+echo \"exe: $(readlink /proc/self/exe) self: $(readlink /proc/self) = $$\"
+ls /proc/$$/fd
+echo \"cmdline: $(tr '\\0' ' ' < /proc/1/cmdline)\"
+mkdir -p /mnt/t /mnt/r/bin
+busybox mount -t tmpfs -o size=1m,mode=755 scratch /mnt/t && echo inside > /mnt/t/f && cat /mnt/t/f
+(cd /mnt/t && cd -P .. && echo \"up from the mount: $(pwd -P)\")
+grep /mnt/t /proc/mounts
+busybox umount /mnt/t && echo \"after umount: $(ls /mnt/t | wc -l) entries\"
+cp /bin/busybox /mnt/r/bin/ && busybox chroot /mnt/r /bin/busybox sh -c 'echo chrooted in $(pwd); ls /'
 exit 3
 ";
 
@@ -267,6 +282,20 @@ pub fn cases() -> Result<Vec<Case>, String> {
                         "slept\n",
                         "status: 5\n",
                         "pid of init: 1\n",
+                        "PID   USER",
+                        "    1 0        /bin/sh /init\n",
+                        "\nMem:",
+                        "tmpfs on / type tmpfs (rw)\n",
+                        "% /\n",
+                        " load average: 0.",
+                        "Uid:\t0\t0\t0\t0\n",
+                        "exe: /bin/busybox self: ",
+                        "cmdline: /bin/sh /init \n",
+                        "inside\n",
+                        "up from the mount: /mnt\n",
+                        "scratch /mnt/t tmpfs rw,size=1m,mode=755 0 0\n",
+                        "after umount: 0 entries\n",
+                        "chrooted in /\nbin\n",
                     ],
                 )
             }),
@@ -292,6 +321,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
             )
         }),
     ));
+    v.extend(crate::initrd_tests::cases()?);
     // No init anywhere: Linux's "no working init found", as a failure.
     let empty = Initramfs::new("no-init")
         .script("/etc/motd", "nothing to run here\n")?

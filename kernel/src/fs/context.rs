@@ -39,6 +39,11 @@ impl FsContext {
         &self.cwd
     }
 
+    /// Changes the root directory (`chroot`; the caller checked it is a directory).
+    pub fn set_root(&mut self, dir: Arc<Inode>) {
+        self.root = dir;
+    }
+
     /// Changes the working directory (the caller checked it is a directory).
     pub fn set_cwd(&mut self, dir: Arc<Inode>) {
         self.cwd = dir;

@@ -42,6 +42,14 @@ impl FdTable {
         Ok(())
     }
 
+    /// The open descriptors, in order.
+    pub fn fds(&self) -> Vec<i32> {
+        (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_some())
+            .filter_map(|i| i32::try_from(i).ok())
+            .collect()
+    }
+
     /// The open file behind `fd`.
     pub fn get(&self, fd: i32) -> Option<Arc<OpenFile>> {
         let slot = self.slots.get(usize::try_from(fd).ok()?)?.as_ref()?;

@@ -1,6 +1,7 @@
-//! Unpacking the initramfs (`newc` cpio) into the tree, as Linux's `init/initramfs.c` does: entries replace
-//! what is there, hard links share one inode, and a bad or compressed archive keeps what came before the
-//! problem, with one log line.
+//! Unpacking the initramfs into the tree, as Linux's `init/initramfs.c` does: concatenated `newc` cpio
+//! archives, plain or compressed ([`ember_initramfs`]); entries replace what is there, hard links share one
+//! inode, and a bad archive keeps what came before the problem, with one log line. Decompression is bounded
+//! by half the free memory.
 
 use super::devices::Device;
 use super::inode::{Inode, LinkTarget, Timespec};
@@ -14,21 +15,18 @@ use ember_cpio::{Entry, FileType};
 pub fn unpack(root: &Arc<Inode>, archive: &[u8]) {
     let mut hard_links: BTreeMap<(u32, u32, u32), Arc<Inode>> = BTreeMap::new();
     let mut count = 0usize;
-    for entry in ember_cpio::entries(archive) {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                log::error!("initramfs: {e}; keeping the {count} entries unpacked before it");
-                return;
-            }
-        };
-        match add(root, &entry, &mut hard_links) {
-            Ok(true) => count += 1,
-            Ok(false) => {}
-            Err(e) => log::warn!("initramfs: {:?} not unpacked ({e:?})", entry.name_str().unwrap_or("?")),
-        }
+    let limits = ember_initramfs::Limits {
+        max_output: usize::try_from(ember_frame::mm::free_bytes() / 2).unwrap_or(usize::MAX),
+    };
+    let (summary, result) = ember_initramfs::unpack(archive, limits, |entry| match add(root, entry, &mut hard_links) {
+        Ok(true) => count += 1,
+        Ok(false) => {}
+        Err(e) => log::warn!("initramfs: {:?} not unpacked ({e:?})", entry.name_str().unwrap_or("?")),
+    });
+    match result {
+        Ok(()) => log::info!("initramfs: {count} entries ({} compressed pieces)", summary.compressed),
+        Err(e) => log::error!("initramfs: {e}; keeping the {count} entries unpacked before it"),
     }
-    log::info!("initramfs: {count} entries");
 }
 
 /// Adds one entry; `false` when it is skipped (the root itself, or a kind the tree has no place for).

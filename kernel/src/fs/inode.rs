@@ -68,8 +68,8 @@ pub struct Dir {
 pub enum LinkTarget {
     /// A stored path.
     Path(Vec<u8>),
-    /// The calling process's executable (`/proc/self/exe`).
-    CurrentExe,
+    /// Made when read, from two arguments (`/proc`'s links: `self`, a process's `exe` and `cwd`, its fds).
+    Generated(fn(u32, u32) -> Vec<u8>, u32, u32),
 }
 
 /// What an inode is.
@@ -192,7 +192,7 @@ impl Inode {
     pub fn link_target(&self) -> Result<Vec<u8>, Errno> {
         match &self.kind {
             Kind::Symlink(LinkTarget::Path(p)) => Ok(p.clone()),
-            Kind::Symlink(LinkTarget::CurrentExe) => Ok(crate::process::current_exe_path()),
+            Kind::Symlink(LinkTarget::Generated(f, a, b)) => Ok(f(*a, *b)),
             _ => Err(Errno::EINVAL),
         }
     }

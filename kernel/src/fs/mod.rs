@@ -2,7 +2,7 @@
 //! process's descriptors and directories.
 //!
 //! - [`inode`]: the tree (ramfs-like: everything lives in the heap, all writable);
-//! - [`path`]: path resolution; [`open`]: `open(2)`;
+//! - [`path`]: path resolution; [`mount`]: the mount table; [`open`]: `open(2)`;
 //! - [`file`]: open-file descriptions; [`fdtable`]: descriptors; [`context`]: root, cwd, umask;
 //! - [`pipe`], [`tty`], [`devices`]: what is not a plain file; [`poll`]: readiness wake-ups;
 //! - [`lock`]: `flock` and `fcntl` record locks;
@@ -17,6 +17,7 @@ pub mod file;
 pub mod initramfs;
 pub mod inode;
 pub mod lock;
+pub mod mount;
 pub mod open;
 pub mod path;
 pub mod pipe;
@@ -33,7 +34,7 @@ use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use devices::Device;
-use inode::{Inode, Kind, LinkTarget};
+use inode::{Inode, Kind};
 use spin::Once;
 
 /// Execute permission for owner, group and others.
@@ -46,8 +47,8 @@ pub fn root() -> Arc<Inode> {
     ROOT.call_once(|| Inode::new_dir(0o755, None)).clone()
 }
 
-/// Builds the root file system: unpacks `initrd` (a `newc` cpio archive), makes sure `/dev` (with the
-/// device nodes), `/proc` (with `/proc/self/exe`) and `/tmp` exist, and starts the console terminal.
+/// Builds the root file system: unpacks `initrd` (cpio archives, plain or compressed), makes sure `/dev` (with
+/// the device nodes), `/proc` (see [`proc`]) and `/tmp` exist, and starts the console terminal.
 pub fn init(initrd: Option<&[u8]>) {
     let root = root();
     if let Some(archive) = initrd {
@@ -66,11 +67,16 @@ pub fn init(initrd: Option<&[u8]>) {
     if let Some(p) = &proc {
         self::proc::init(p);
     }
-    if let Some(this) = proc.and_then(|p| ensure_dir(&p, b"self", 0o555)) {
-        let _ = this.remove(b"exe");
-        add(&this, b"exe", Inode::new_symlink(LinkTarget::CurrentExe));
-    }
     ensure_dir(&root, b"tmp", 0o1777);
+    if let Some(sys) = ensure_dir(&root, b"sys", 0o555) {
+        ensure_dir(&sys, b"block", 0o755);
+        ensure_dir(&sys, b"kernel", 0o755);
+        if let Some(class) = ensure_dir(&sys, b"class", 0o755) {
+            for name in [&b"block"[..], b"tty", b"net", b"mem", b"misc"] {
+                ensure_dir(&class, name, 0o755);
+            }
+        }
+    }
     tty::start();
 }
 

@@ -1,5 +1,6 @@
-//! Path resolution: components, `.` and `..` (never above the root), symbolic links (at most
-//! [`MAX_SYMLINKS`] per lookup, `ELOOP` past that), trailing slashes.
+//! Path resolution: components, `.` and `..` (never above the root), mount points (entered on the way down,
+//! left at a mount's root on `..`), symbolic links (at most [`MAX_SYMLINKS`] per lookup, `ELOOP` past that),
+//! trailing slashes.
 
 use super::inode::{Inode, Kind, NAME_MAX};
 use crate::syscall::errno::Errno;
@@ -94,6 +95,15 @@ impl Resolver {
         }
     }
 
+    /// The directory above `dir` (not the root): at the root of a mount, the one above its mount point.
+    fn up(&self, dir: Arc<Inode>) -> Arc<Inode> {
+        match super::mount::point_of(&dir).filter(|p| !Arc::ptr_eq(p, &dir)) {
+            Some(point) if Arc::ptr_eq(&point, &self.root) => point,
+            Some(point) => point.parent(),
+            None => dir.parent(),
+        }
+    }
+
     fn count_link(&mut self) -> Result<(), Errno> {
         self.links += 1;
         if self.links > MAX_SYMLINKS {
@@ -110,10 +120,11 @@ impl Resolver {
         match name {
             b"." => Ok(dir),
             b".." if Arc::ptr_eq(&dir, &self.root) => Ok(dir),
-            b".." => Ok(dir.parent()),
+            b".." => Ok(self.up(dir)),
             _ if name.len() > NAME_MAX => Err(Errno::ENAMETOOLONG),
             _ => {
-                let child = dir.lookup(name)?;
+                super::proc::refresh(&dir);
+                let child = super::mount::enter(dir.lookup(name)?);
                 if follow && matches!(child.kind, Kind::Symlink(_)) {
                     self.count_link()?;
                     let target = child.link_target()?;
@@ -130,7 +141,17 @@ impl Resolver {
 pub fn path_of(root: &Arc<Inode>, dir: &Arc<Inode>) -> Result<Vec<u8>, Errno> {
     let mut names: Vec<Vec<u8>> = Vec::new();
     let mut cur = dir.clone();
+    let mut steps = 0;
     while !Arc::ptr_eq(&cur, root) {
+        steps += 1;
+        if steps > PATH_MAX {
+            // Longer than any path can be: a loop through bind mounts, from outside the caller's root.
+            return Err(Errno::ENOENT);
+        }
+        if let Some(point) = super::mount::point_of(&cur).filter(|p| !Arc::ptr_eq(p, &cur)) {
+            cur = point;
+            continue;
+        }
         let parent = cur.parent();
         if Arc::ptr_eq(&parent, &cur) {
             // A top other than our root: outside it (or detached).

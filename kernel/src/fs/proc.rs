@@ -1,37 +1,414 @@
-//! The few `/proc` files programs read before anything else: `/proc/meminfo` (libc's and LTP's view of free
-//! memory). Each is a regular file of the tree whose contents are made anew every time it is opened.
+//! `/proc`: files whose text is made anew each time one is opened, and a directory per process that is brought
+//! up to date whenever `/proc` is looked in or opened.
+//!
+//! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
+//!   `mounts`, `sys/kernel/{hostname,osrelease,ostype}`, and `self` (a link to the caller's pid);
+//! - per process (`/proc/PID/`): `stat`, `status`, `cmdline`, `environ`, `maps`, `mounts`, and the links `exe`
+//!   and `cwd`; `fd/` holds a link per descriptor, listed when `fd` is opened.
+//!
+//! Each generated file is a regular file of the tree; a table from its inode number to its generator says what
+//! to write into it when it is opened.
 
-use super::inode::{Inode, Kind};
+use super::inode::{Inode, Kind, LinkTarget};
+use crate::process::{self, Process};
+use alloc::collections::BTreeMap;
 use alloc::format;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use spin::Once;
+use core::fmt::Write;
+use spin::{Mutex, Once};
 
-static MEMINFO: Once<Arc<Inode>> = Once::new();
-
-/// Adds the generated files to `proc`.
-pub fn init(proc: &Arc<Inode>) {
-    let meminfo = MEMINFO.call_once(|| Inode::new_file(0o444, Vec::new()));
-    super::add(proc, b"meminfo", meminfo.clone());
+/// What a generated file or directory shows.
+#[derive(Clone, Copy)]
+enum Gen {
+    /// A system-wide file.
+    Global(fn() -> String),
+    /// A file about process `pid`.
+    Process(u32, fn(&Process) -> String),
+    /// The `fd` directory of process `pid`.
+    Fds(u32),
 }
 
-/// Called on every open: regenerates `inode`'s contents when it is one of these files.
-pub fn refresh(inode: &Arc<Inode>) {
-    if let (Some(meminfo), Kind::File(data)) = (MEMINFO.get(), &inode.kind)
-        && Arc::ptr_eq(meminfo, inode)
-    {
-        *data.lock() = meminfo_text().into_bytes();
+/// A system-wide file: its name and generator.
+type GlobalFile = (&'static [u8], fn() -> String);
+/// A per-process file: its name and generator.
+type ProcessFile = (&'static [u8], fn(&Process) -> String);
+
+static ROOT: Once<Arc<Inode>> = Once::new();
+
+/// The `/proc` tree (what `mount -t proc` mounts).
+pub fn root() -> Option<Arc<Inode>> {
+    ROOT.get().cloned()
+}
+static GENERATED: Mutex<BTreeMap<u64, Gen>> = Mutex::new(BTreeMap::new());
+static CMDLINE: Once<&'static str> = Once::new();
+
+/// The release `uname` and `/proc/sys/kernel/osrelease` report.
+pub const RELEASE: &str = "6.1.0-ember";
+
+/// Records the kernel command line for `/proc/cmdline`.
+pub fn set_cmdline(cmdline: &'static str) {
+    CMDLINE.call_once(|| cmdline);
+}
+
+/// Fills `proc` (the `/proc` directory) with the system-wide files.
+pub fn init(proc: &Arc<Inode>) {
+    ROOT.call_once(|| proc.clone());
+    let files: [GlobalFile; 9] = [
+        (b"meminfo", meminfo),
+        (b"cpuinfo", cpuinfo),
+        (b"uptime", uptime),
+        (b"loadavg", loadavg),
+        (b"stat", stat),
+        (b"version", || format!("Linux version {RELEASE} (ember) #1 SMP ember\n")),
+        (b"cmdline", || format!("{}\n", CMDLINE.get().copied().unwrap_or(""))),
+        (b"filesystems", || {
+            String::from("nodev\ttmpfs\nnodev\tramfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tsysfs\n")
+        }),
+        (b"mounts", mounts),
+    ];
+    for (name, f) in files {
+        generated(proc, name, Gen::Global(f));
+    }
+    replace(
+        proc,
+        b"self",
+        Inode::new_symlink(LinkTarget::Generated(self_link, 0, 0)),
+    );
+    if let Some(kernel) = super::ensure_dir(proc, b"sys", 0o555).and_then(|s| super::ensure_dir(&s, b"kernel", 0o555)) {
+        let files: [GlobalFile; 3] = [
+            (b"hostname", || format!("{}\n", String::from_utf8_lossy(&crate::uts::hostname()))),
+            (b"osrelease", || format!("{RELEASE}\n")),
+            (b"ostype", || String::from("Linux\n")),
+        ];
+        for (name, f) in files {
+            generated(&kernel, name, Gen::Global(f));
+        }
     }
 }
 
+/// Called on every open and on every lookup in a directory: regenerates `inode` when it is a generated file,
+/// brings the per-process directories up to date when it is `/proc`, and a process's `fd` listing when it is
+/// one.
+pub fn refresh(inode: &Arc<Inode>) {
+    if ROOT.get().is_some_and(|r| Arc::ptr_eq(r, inode)) {
+        refresh_processes(inode);
+        return;
+    }
+    let Some(what) = GENERATED.lock().get(&inode.ino()).copied() else {
+        return;
+    };
+    let text = match what {
+        Gen::Global(f) => f(),
+        Gen::Process(pid, f) => match process::find(pid) {
+            Some(p) => f(&p),
+            None => String::new(),
+        },
+        Gen::Fds(pid) => {
+            refresh_fds(inode, pid);
+            return;
+        }
+    };
+    if let Kind::File(data) = &inode.kind {
+        *data.lock() = text.into_bytes();
+    }
+}
+
+/// Adds (or replaces) `name` in `dir`.
+fn replace(dir: &Arc<Inode>, name: &[u8], inode: Arc<Inode>) {
+    let _ = dir.remove(name);
+    super::add(dir, name, inode);
+}
+
+/// Adds a generated file `name` to `dir`.
+fn generated(dir: &Arc<Inode>, name: &[u8], what: Gen) {
+    let file = Inode::new_file(0o444, Vec::new());
+    GENERATED.lock().insert(file.ino(), what);
+    replace(dir, name, file);
+}
+
+/// Forgets the generators of `dir` and everything below it.
+fn forget(dir: &Arc<Inode>) {
+    GENERATED.lock().remove(&dir.ino());
+    if let Ok(d) = dir.dir() {
+        let children: Vec<Arc<Inode>> = d.lock().entries.values().cloned().collect();
+        for c in children {
+            forget(&c);
+        }
+    }
+}
+
+/// One directory per live process, none for the others.
+fn refresh_processes(root: &Arc<Inode>) {
+    let live: BTreeMap<u32, Arc<Process>> = process::all().into_iter().map(|p| (p.pid(), p)).collect();
+    let present: Vec<(u32, Arc<Inode>)> = root.dir().map_or(Vec::new(), |d| {
+        d.lock()
+            .entries
+            .iter()
+            .filter_map(|(n, i)| Some((core::str::from_utf8(n).ok()?.parse().ok()?, i.clone())))
+            .collect()
+    });
+    for (pid, dir) in &present {
+        if !live.contains_key(pid) {
+            forget(dir);
+            let _ = root.remove(format!("{pid}").as_bytes());
+        }
+    }
+    for pid in live.keys() {
+        if !present.iter().any(|(p, _)| p == pid) {
+            process_dir(root, *pid);
+        }
+    }
+}
+
+/// Makes `/proc/PID`.
+fn process_dir(root: &Arc<Inode>, pid: u32) {
+    let dir = Inode::new_dir(0o555, Some(root));
+    let files: [ProcessFile; 6] = [
+        (b"stat", pid_stat),
+        (b"status", pid_status),
+        (b"cmdline", |p| bytes_text(p.args().0)),
+        (b"environ", |p| bytes_text(p.args().1)),
+        (b"maps", pid_maps),
+        (b"mounts", |_| mounts()),
+    ];
+    for (name, f) in files {
+        generated(&dir, name, Gen::Process(pid, f));
+    }
+    super::add(
+        &dir,
+        b"exe",
+        Inode::new_symlink(LinkTarget::Generated(exe_link, pid, 0)),
+    );
+    super::add(
+        &dir,
+        b"cwd",
+        Inode::new_symlink(LinkTarget::Generated(cwd_link, pid, 0)),
+    );
+    let fd = Inode::new_dir(0o500, Some(&dir));
+    GENERATED.lock().insert(fd.ino(), Gen::Fds(pid));
+    super::add(&dir, b"fd", fd);
+    super::add(root, format!("{pid}").as_bytes(), dir);
+}
+
+/// A link per open descriptor of `pid` in its `fd` directory.
+fn refresh_fds(dir: &Arc<Inode>, pid: u32) {
+    let Some(p) = process::find(pid) else { return };
+    let fds = p.threads().first().map(|t| t.open_fds()).unwrap_or_default();
+    if let Ok(d) = dir.dir() {
+        d.lock().entries.clear();
+    }
+    for fd in fds {
+        let fd = fd as u32;
+        super::add(
+            dir,
+            format!("{fd}").as_bytes(),
+            Inode::new_symlink(LinkTarget::Generated(fd_link, pid, fd)),
+        );
+    }
+}
+
+/// Text of a NUL-separated byte string (lossless for ASCII; `/proc` readers treat it as bytes).
+fn bytes_text(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| e.into_bytes().iter().map(|&c| c as char).collect())
+}
+
+fn self_link(_: u32, _: u32) -> Vec<u8> {
+    format!("{}", process::current().pid()).into_bytes()
+}
+
+fn exe_link(pid: u32, _: u32) -> Vec<u8> {
+    process::find(pid).map(|p| p.exe()).unwrap_or_default()
+}
+
+fn cwd_link(pid: u32, _: u32) -> Vec<u8> {
+    process::find(pid)
+        .and_then(|p| p.fs_context())
+        .and_then(|ctx| super::path::path_of(ctx.root(), ctx.cwd()).ok())
+        .unwrap_or_else(|| b"/".to_vec())
+}
+
+fn fd_link(pid: u32, fd: u32) -> Vec<u8> {
+    let file = process::find(pid).and_then(|p| p.threads().first().and_then(|t| t.open_file(fd as i32)));
+    let Some(file) = file else { return Vec::new() };
+    match file.inode() {
+        Some(i) if i.is_dir() => {
+            let root = super::root();
+            super::path::path_of(&root, i).unwrap_or_default()
+        }
+        Some(i) => match &i.kind {
+            Kind::Device(d) => {
+                let name = super::devices::Device::ALL
+                    .iter()
+                    .find(|(_, x)| *x == *d)
+                    .map_or(&b""[..], |(n, _)| n);
+                [&b"/dev/"[..], name].concat()
+            }
+            _ => format!("anon_inode:[{}]", i.ino()).into_bytes(),
+        },
+        None => b"pipe:[0]".to_vec(),
+    }
+}
+
+/// The one-letter state `ps` shows.
+fn state(p: &Process) -> (char, &'static str) {
+    if p.exit_status().is_some() {
+        ('Z', "Z (zombie)")
+    } else if p.pid() == process::current().pid() {
+        ('R', "R (running)")
+    } else {
+        ('S', "S (sleeping)")
+    }
+}
+
+fn comm(p: &Process) -> String {
+    let name = p.name();
+    let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    bytes_text(name[..len].to_vec())
+}
+
+/// Bytes of address space mapped.
+fn vm_size(p: &Process) -> u64 {
+    p.vm().layout().iter().map(|(s, e, _, _)| e - s).sum()
+}
+
+/// Linux's `/proc/PID/stat`: 52 fields; the times, faults and signals ember does not count are 0.
+fn pid_stat(p: &Process) -> String {
+    let (s, _) = state(p);
+    let threads = p.threads().len().max(1);
+    let vsize = vm_size(p);
+    format!(
+        "{} ({}) {s} {} {} {} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 {threads} 0 0 {vsize} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+        p.pid(),
+        comm(p),
+        p.ppid(),
+        p.pgid(),
+        p.sid(),
+        vsize / 4096,
+    )
+}
+
+/// Linux's `/proc/PID/status` (the lines programs and LTP read). The resident figures are the mapped sizes
+/// (ember does not count resident pages per process); capabilities are all or none by the effective uid.
+fn pid_status(p: &Process) -> String {
+    let (_, state) = state(p);
+    let kib = vm_size(p) / 1024;
+    let (regions, (brk_start, brk)) = (p.vm().layout(), p.vm().brk_range());
+    let stack: u64 = regions
+        .iter()
+        .filter(|(_, e, _, _)| *e == crate::vm::STACK_TOP)
+        .map(|(s, e, _, _)| (e - s) / 1024)
+        .sum();
+    let c = p.creds();
+    let groups: String = c.groups().iter().map(|g| format!("{g} ")).collect();
+    let caps = if c.privileged() { "000001ffffffffff" } else { "0000000000000000" };
+    let mut t = String::new();
+    let _ = write!(
+        t,
+        "Name:\t{}\nUmask:\t0022\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\nTracerPid:\t0\n\
+         Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{groups}\n\
+         VmPeak:\t{kib:>8} kB\nVmSize:\t{kib:>8} kB\nVmLck:\t       0 kB\nVmPin:\t       0 kB\n\
+         VmHWM:\t{kib:>8} kB\nVmRSS:\t{kib:>8} kB\nRssAnon:\t{kib:>8} kB\nRssFile:\t       0 kB\nRssShmem:\t       0 kB\n\
+         VmData:\t{:>8} kB\nVmStk:\t{stack:>8} kB\nVmExe:\t       0 kB\nVmLib:\t       0 kB\nVmPTE:\t       0 kB\n\
+         VmSwap:\t       0 kB\nThreads:\t{}\nSigQ:\t0/7823\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+         SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n\
+         CapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\n\
+         CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n\
+         Cpus_allowed:\t1\nCpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+        comm(p),
+        p.ppid(),
+        c.uid.real,
+        c.uid.effective,
+        c.uid.saved,
+        c.uid.fs,
+        c.gid.real,
+        c.gid.effective,
+        c.gid.saved,
+        c.gid.fs,
+        (brk - brk_start) / 1024,
+        p.threads().len().max(1),
+        pid = p.pid(),
+    );
+    t
+}
+
+/// Linux's `/proc/PID/maps` lines (no file names: ember's regions do not keep them).
+fn pid_maps(p: &Process) -> String {
+    let (regions, (brk_start, _)) = (p.vm().layout(), p.vm().brk_range());
+    let mut t = String::new();
+    for (start, end, prot, shared) in regions {
+        let flag = |on: bool, c: char| if on { c } else { '-' };
+        let name = if start == brk_start {
+            "[heap]"
+        } else if end == crate::vm::STACK_TOP {
+            "[stack]"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            t,
+            "{start:08x}-{end:08x} {}{}{}{} 00000000 00:00 0          {name}",
+            flag(prot.read, 'r'),
+            flag(prot.write, 'w'),
+            flag(prot.exec, 'x'),
+            if shared { 's' } else { 'p' },
+        );
+    }
+    t
+}
+
+/// What is mounted.
+fn mounts() -> String {
+    super::mount::table()
+}
+
 /// Linux's `/proc/meminfo` lines that programs read, from the frame allocator's figures.
-fn meminfo_text() -> alloc::string::String {
+fn meminfo() -> String {
     let total = ember_frame::mm::usable_bytes() >> 10;
     let free = ember_frame::mm::free_bytes() >> 10;
     format!(
         "MemTotal:       {total:>8} kB\nMemFree:        {free:>8} kB\nMemAvailable:   {free:>8} kB\n\
          Buffers:               0 kB\nCached:                0 kB\nSwapCached:            0 kB\n\
+         Active:                0 kB\nInactive:              0 kB\n\
          SwapTotal:             0 kB\nSwapFree:              0 kB\nShmem:                 0 kB\n\
+         Slab:                  0 kB\nSReclaimable:          0 kB\n\
          CommitLimit:    {total:>8} kB\n"
+    )
+}
+
+fn cpuinfo() -> String {
+    String::from(
+        "processor\t: 0\nvendor_id\t: ember\ncpu family\t: 6\nmodel\t\t: 0\nmodel name\t: ember virtual CPU\n\
+         stepping\t: 0\ncpu MHz\t\t: 0.000\ncache size\t: 0 KB\nphysical id\t: 0\nsiblings\t: 1\ncore id\t\t: 0\n\
+         cpu cores\t: 1\nfpu\t\t: yes\nflags\t\t: fpu tsc msr pae cx8 apic sep pge cmov pat clflush mmx fxsr sse sse2 syscall nx lm\n\n",
+    )
+}
+
+/// Seconds since boot with hundredths.
+fn uptime_parts() -> (u64, u64) {
+    let ns = ember_frame::time::now_ns();
+    (ns / 1_000_000_000, ns / 10_000_000 % 100)
+}
+
+fn uptime() -> String {
+    let (s, c) = uptime_parts();
+    format!("{s}.{c:02} {s}.{c:02}\n")
+}
+
+fn loadavg() -> String {
+    let all = process::all();
+    let last = all.iter().map(|p| p.pid()).max().unwrap_or(1);
+    format!("0.00 0.00 0.00 1/{} {last}\n", all.len())
+}
+
+fn stat() -> String {
+    let (up, _) = uptime_parts();
+    let boot = (ember_frame::time::wall_clock_ns() / 1_000_000_000).saturating_sub(up);
+    let idle = up * 100;
+    format!(
+        "cpu  0 0 0 {idle} 0 0 0 0 0 0\ncpu0 0 0 0 {idle} 0 0 0 0 0 0\nintr 0\nctxt 0\nbtime {boot}\n\
+         processes {}\nprocs_running 1\nprocs_blocked 0\n",
+        process::all().len()
     )
 }

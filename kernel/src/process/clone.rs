@@ -74,6 +74,7 @@ pub fn clone(ctx: &UserContext, a: CloneArgs) -> Result<u64, Errno> {
         let p = Process::new(real_parent.clone(), vm, parent.pgid(), parent.sid());
         *p.actions.lock() = parent.actions.lock().clone();
         *p.exe.lock() = parent.exe();
+        *p.args.lock() = parent.args();
         *p.name.lock() = parent.name();
         *p.limits.lock() = *parent.limits.lock();
         *p.creds.lock() = parent.creds();

@@ -40,12 +40,23 @@ pub fn execve(
         let e: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
         load(&thread.process, ctx, &path, data, &a, &e)?;
         *thread.process.exe.lock() = exe;
+        *thread.process.args.lock() = (nul_joined(&a), nul_joined(&e));
         thread.files.lock().lock().close_on_exec();
         *thread.altstack.lock() = (0, 0, super::signal::SS_DISABLE);
         thread.clear_child_tid.store(0, core::sync::atomic::Ordering::Relaxed);
         return Ok(());
     }
     Err(Errno::ELOOP)
+}
+
+/// The strings, each followed by a NUL.
+fn nul_joined(strings: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in strings {
+        out.extend_from_slice(s);
+        out.push(0);
+    }
+    out
 }
 
 /// The interpreter and optional argument of a `#!` line.

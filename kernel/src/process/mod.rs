@@ -50,6 +50,8 @@ pub struct Process {
     /// Signals sent to the process as a whole.
     pending: AtomicU64,
     exe: Mutex<Vec<u8>>,
+    /// The arguments and environment of the last `execve`, each NUL-terminated (`/proc/PID/cmdline`, `environ`).
+    args: Mutex<(Vec<u8>, Vec<u8>)>,
     name: Mutex<[u8; 16]>,
     /// `prlimit` values, by resource: (soft, hard).
     limits: Mutex<[(u64, u64); 16]>,
@@ -112,6 +114,7 @@ impl Process {
             actions: Mutex::new(SigActions::default()),
             pending: AtomicU64::new(0),
             exe: Mutex::new(Vec::new()),
+            args: Mutex::new((Vec::new(), Vec::new())),
             name: Mutex::new([0; 16]),
             limits: Mutex::new(default_limits()),
             creds: Mutex::new(Credentials::root()),
@@ -123,6 +126,23 @@ impl Process {
             vforked: AtomicBool::new(false),
             alarm: Mutex::new((0, 0)),
         })
+    }
+
+    /// The arguments and environment of its program, each string NUL-terminated.
+    pub fn args(&self) -> (Vec<u8>, Vec<u8>) {
+        self.args.lock().clone()
+    }
+
+    /// The file-system context (root, working directory) of its first thread.
+    pub fn fs_context(&self) -> Option<FsContext> {
+        let t = self.threads.lock().first().cloned()?;
+        let ctx = t.fs.lock().lock().clone();
+        Some(ctx)
+    }
+
+    /// The wait status once it has exited (a zombie until reaped).
+    pub fn exit_status(&self) -> Option<u32> {
+        *self.status.lock()
     }
 
     /// The process id.
@@ -250,6 +270,16 @@ fn default_limits() -> [(u64, u64); 16] {
 }
 
 impl Thread {
+    /// Its open descriptors (`/proc/PID/fd`).
+    pub fn open_fds(&self) -> Vec<i32> {
+        self.files.lock().lock().fds()
+    }
+
+    /// The open file behind descriptor `fd`.
+    pub fn open_file(&self, fd: i32) -> Option<Arc<crate::fs::OpenFile>> {
+        self.files.lock().lock().get(fd)
+    }
+
     fn new(
         process: Arc<Process>,
         files: Arc<Mutex<FdTable>>,
@@ -351,9 +381,14 @@ pub fn current_fs() -> Arc<Mutex<FsContext>> {
     current_thread().fs.lock().clone()
 }
 
-/// The path of the calling process's program (`/proc/self/exe`).
-pub fn current_exe_path() -> Vec<u8> {
-    current().exe()
+/// Gives the calling thread its own copy of its descriptor table (`CLOSE_RANGE_UNSHARE`, `unshare(CLONE_FILES)`)
+/// and returns it.
+pub fn unshare_files() -> Arc<Mutex<FdTable>> {
+    let t = current_thread();
+    let mut files = t.files.lock();
+    let copy = Arc::new(Mutex::new(files.lock().clone()));
+    *files = copy.clone();
+    copy
 }
 
 /// Whether the calling thread has a signal to handle: blocking waits end with `EINTR` when it does.

@@ -1,7 +1,8 @@
-//! The file system calls: descriptors and I/O ([`io`]), names and attributes ([`names`]), waiting for
-//! readiness ([`poll`]).
+//! The file system calls: descriptors and I/O ([`io`]), names and attributes ([`names`]), mounts and
+//! `chroot` ([`mount`]), waiting for readiness ([`poll`]).
 
 mod io;
+mod mount;
 mod names;
 mod poll;
 
@@ -98,6 +99,9 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_utimensat => names::utimensat(fd, a[1], a[2], a[3] as u32),
         linux::__NR_statfs => names::statfs(a[0], a[1]),
         linux::__NR_fstatfs => file(fd).and_then(|_| names::write_statfs(a[1])),
+        linux::__NR_mount => mount::mount(a[0], a[1], a[2], a[3], a[4]),
+        linux::__NR_umount2 => mount::umount2(a[0], a[1] as u32),
+        linux::__NR_chroot => mount::chroot(a[0]),
 
         linux::__NR_poll => poll::poll(a[0], a[1], poll::timeout_ms(a[2] as i32)),
         linux::__NR_ppoll => poll::timeout_timespec(a[2]).and_then(|t| poll::poll(a[0], a[1], t)),

@@ -48,6 +48,22 @@ struct Inner {
 }
 
 impl Vm {
+    /// Every region's start, end, rights and sharing, in address order (`/proc/PID/maps`).
+    pub fn layout(&self) -> alloc::vec::Vec<(u64, u64, Prot, bool)> {
+        let inner = self.inner.lock();
+        inner
+            .regions
+            .values()
+            .map(|r| (r.start, r.end, r.prot, r.shared))
+            .collect()
+    }
+
+    /// Where the program break started and where it is.
+    pub fn brk_range(&self) -> (u64, u64) {
+        let inner = self.inner.lock();
+        (inner.brk_start, inner.brk)
+    }
+
     /// An empty address space.
     pub fn new() -> Result<Vm, Errno> {
         Ok(Vm {

@@ -273,7 +273,12 @@ pub fn close_range(first: u32, last: u32, flags: u32) -> SysResult {
     if flags & !(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE) != 0 || first > last {
         return Err(Errno::EINVAL);
     }
-    let closed = current_files()
+    let files = if flags & CLOSE_RANGE_UNSHARE != 0 {
+        crate::process::unshare_files()
+    } else {
+        current_files()
+    };
+    let closed = files
         .lock()
         .close_range(first as usize, last as usize, flags & CLOSE_RANGE_CLOEXEC != 0);
     let pid = crate::process::current().pid();
@@ -425,12 +430,26 @@ pub fn fallocate(fd: i32, mode: u32, offset: i64, len: i64) -> SysResult {
     if !f.writable() {
         return Err(Errno::EBADF);
     }
-    if mode != 0 {
+    // FALLOC_FL_KEEP_SIZE, and FALLOC_FL_PUNCH_HOLE (which requires it).
+    const KEEP_SIZE: u32 = 1;
+    const PUNCH_HOLE: u32 = 2;
+    if mode & !(KEEP_SIZE | PUNCH_HOLE) != 0 || mode == PUNCH_HOLE {
         return Err(Errno::EOPNOTSUPP);
     }
     let inode = f.inode().filter(|_| f.seekable()).ok_or(Errno::ESPIPE)?;
     let end = offset.checked_add(len).ok_or(Errno::EFBIG)? as u64;
-    if end > inode.size() {
+    if mode & PUNCH_HOLE != 0 {
+        // The hole reads as zeros; the size stays.
+        let (start, end) = (offset as u64, end.min(inode.size()));
+        let zeros = [0u8; 4096];
+        let mut at = start;
+        while at < end {
+            let n = (end - at).min(zeros.len() as u64) as usize;
+            inode.write_at(at, &zeros[..n])?;
+            at += n as u64;
+        }
+    } else if mode & KEEP_SIZE == 0 && end > inode.size() {
+        // Memory is taken as it is written: only the size changes (with KEEP_SIZE, nothing does).
         inode.truncate(end)?;
     }
     Ok(0)

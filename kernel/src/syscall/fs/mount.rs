@@ -1,0 +1,109 @@
+//! `mount`, `umount2` and `chroot`.
+
+use super::{context, start_dir, uaccess, user_path};
+use crate::fs::inode::Inode;
+use crate::fs::{self, mount, path::path_of};
+use crate::process::current_fs;
+use crate::syscall::errno::{Errno, SysResult};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use linux_raw_sys::general::AT_FDCWD;
+
+/// `MS_REMOUNT`: change the options of an existing mount.
+const MS_REMOUNT: u64 = 32;
+/// `MS_BIND`: mount a directory somewhere else too.
+const MS_BIND: u64 = 4096;
+/// `UMOUNT_NOFOLLOW`.
+const UMOUNT_NOFOLLOW: u32 = 8;
+/// `MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW`: the flags `umount2` knows.
+const UMOUNT_FLAGS: u32 = 0xf;
+
+/// Resolves `path` (from the working directory).
+fn resolve(path: &[u8], follow: bool) -> Result<Arc<Inode>, Errno> {
+    let ctx = context();
+    let start = start_dir(&ctx, AT_FDCWD, path)?;
+    ctx.resolver().lookup(start, path, follow)
+}
+
+/// A directory argument.
+fn directory(addr: u64) -> Result<Arc<Inode>, Errno> {
+    let dir = resolve(&user_path(addr)?, true)?;
+    if !dir.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(dir)
+}
+
+/// `mount(2)`: tmpfs and ramfs (a new empty tree), proc, devtmpfs and sysfs (the kernel's trees), bind mounts
+/// of directories, and remounts (which change nothing).
+pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> SysResult {
+    let point = directory(target)?;
+    if flags & MS_REMOUNT != 0 {
+        return if mount::point_of(&point).is_some() {
+            Ok(0)
+        } else {
+            Err(Errno::EINVAL)
+        };
+    }
+    let source_name = if source == 0 {
+        Vec::new()
+    } else {
+        uaccess::read_cstring(source, 4095)?
+    };
+    let options = if data == 0 {
+        Vec::new()
+    } else {
+        uaccess::read_cstring(data, 4095)?
+    };
+    let options = String::from_utf8(options).map_err(|_| Errno::EINVAL)?;
+    let (root, fstype) = if flags & MS_BIND != 0 {
+        (directory(source)?, "none")
+    } else {
+        let fstype = uaccess::read_cstring(fstype, 64)?;
+        match fstype.as_slice() {
+            b"tmpfs" | b"ramfs" => {
+                let mode = option(&options, "mode")
+                    .and_then(|m| u32::from_str_radix(m, 8).ok())
+                    .unwrap_or(0o1777);
+                let name = if fstype == b"tmpfs" { "tmpfs" } else { "ramfs" };
+                (Inode::new_dir(mode & 0o7777, None), name)
+            }
+            b"proc" => (fs::proc::root().ok_or(Errno::ENODEV)?, "proc"),
+            b"devtmpfs" => (fs::root().lookup(b"dev")?, "devtmpfs"),
+            b"sysfs" => (fs::root().lookup(b"sys")?, "sysfs"),
+            _ => return Err(Errno::ENODEV),
+        }
+    };
+    let ctx = context();
+    let path = path_of(ctx.root(), &point)?;
+    let shown = if options.is_empty() {
+        String::from("rw")
+    } else {
+        alloc::format!("rw,{options}")
+    };
+    mount::mount(point, root, &source_name, path, fstype, shown);
+    Ok(0)
+}
+
+/// The value of `key=value` in a comma-separated option string.
+fn option<'a>(options: &'a str, key: &str) -> Option<&'a str> {
+    options.split(',').find_map(|o| o.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// `umount2(2)`.
+pub fn umount2(target: u64, flags: u32) -> SysResult {
+    if flags & !UMOUNT_FLAGS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let root = resolve(&user_path(target)?, flags & UMOUNT_NOFOLLOW == 0)?;
+    mount::unmount(&root)?;
+    Ok(0)
+}
+
+/// `chroot(2)`: the caller's root becomes the directory (every process runs as root, so it is allowed).
+pub fn chroot(path: u64) -> SysResult {
+    let dir = directory(path)?;
+    current_fs().lock().set_root(dir);
+    Ok(0)
+}
