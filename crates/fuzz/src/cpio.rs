@@ -28,7 +28,7 @@ pub fn cpio(data: &[u8]) {
                     e.offset
                 );
                 assert!(
-                    data_at >= name_at + e.name.len() + 1 && data_at % 4 == 0,
+                    data_at > name_at + e.name.len() && data_at.is_multiple_of(4),
                     "data of the entry at {}",
                     e.offset
                 );

@@ -17,8 +17,11 @@ pub mod platform;
 pub mod tty;
 pub mod virtio;
 
+/// A harness: runs one fuzz input, panicking when a check fails.
+pub type Harness = fn(&[u8]);
+
 /// Every target: its name (the libFuzzer binary's and the corpus directory's) and its harness.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("cmdline", cmdline::cmdline),
     ("zero_page", boot::zero_page),
     ("pvh", boot::pvh),

@@ -113,13 +113,7 @@ impl Registers for &Device<'_> {
                 VERSION => s.version,
                 DEVICE_ID => s.device_id,
                 DEVICE_FEATURES => (s.offered >> (32 * s.features_sel.min(1))) as u32,
-                QUEUE_NUM_MAX => {
-                    if s.queue_sel < 2 {
-                        s.max_queue
-                    } else {
-                        0
-                    }
-                }
+                QUEUE_NUM_MAX if s.queue_sel < 2 => s.max_queue,
                 QUEUE_PFN => s.pfns.iter().rev().find(|p| p.0 == s.queue_sel).map_or(0, |p| p.1),
                 QUEUE_READY => u32::from(s.ready.contains(&s.queue_sel)),
                 STATUS => s.status,
@@ -438,7 +432,7 @@ pub fn virtqueue(data: &[u8]) {
                 };
                 ring.write32(slot, id);
                 ring.write32(slot + 4, len);
-                let step = if input.u8() % 8 == 0 { input.u16() } else { 1 };
+                let step = if input.u8().is_multiple_of(8) { input.u16() } else { 1 };
                 ring.write16(used + 2, used_idx.wrapping_add(step));
             }
             2 => {
