@@ -172,7 +172,7 @@ fn run_target(root: &Path, target: &str, seconds: u64) -> Result<Outcome, String
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
     let runs = text
         .lines()
-        .find_map(|l| l.strip_prefix("stat::number_of_executed_runs:"))
+        .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
         .and_then(|v| v.trim().parse().ok());
     let findings: Vec<PathBuf> = files(Path::new(&artifact_prefix))
         .into_iter()
