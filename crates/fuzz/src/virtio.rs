@@ -283,14 +283,15 @@ pub fn transport(data: &[u8]) {
 }
 
 /// Whether bring-up must succeed on an honest device: a modern one offers VERSION_1, and every queue exists,
-/// is big enough, is set up once, and (legacy) lies on a page below 16 TiB.
+/// is big enough, is set up once, and (legacy) lies on a page other than 0 below 16 TiB.
 fn honest_outcome(s: &State, queues: &[(u16, u16, u64)]) -> bool {
     if s.version == 2 && s.offered & features::VERSION_1 == 0 {
         return false;
     }
     let mut done = Vec::new();
     queues.iter().all(|&(index, size, base)| {
-        let legacy_ok = s.version == 2 || (base % 4096 == 0 && base / 4096 <= u64::from(u32::MAX));
+        let pfn = base / 4096;
+        let legacy_ok = s.version == 2 || (base.is_multiple_of(4096) && pfn != 0 && pfn <= u64::from(u32::MAX));
         let ok = index < 2 && u32::from(size) <= s.max_queue && !done.contains(&index) && legacy_ok;
         done.push(index);
         ok
