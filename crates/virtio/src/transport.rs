@@ -156,8 +156,8 @@ impl<R: Registers> Transport<R> {
     }
 
     /// Gives queue `index` the rings of `queue` (their device addresses, which only the queue's DMA memory can
-    /// produce). A legacy device needs the layout of [`crate::ring_bytes`] starting on a 4 KiB page, not page 0, below
-    /// 16 TiB. On error the device is FAILED.
+    /// produce). A legacy device needs the layout of [`crate::ring_bytes`] starting on a 4 KiB page other than
+    /// page 0, below 16 TiB. On error the device is FAILED.
     pub fn setup_queue<M: DmaMemory>(&mut self, index: u16, queue: &SplitQueue<M>) -> Result<(), TransportError> {
         let size = queue.size();
         let (desc, avail, used) = queue.addresses();
