@@ -12,24 +12,62 @@ const BASE: u64 = 0x1000;
 
 /// The input is guest memory at [`BASE`], with a zero page at its start.
 pub fn zero_page(data: &[u8]) {
+    let ptr = u64::from(le32(data, 0x228)) | u64::from(le32(data, 0xc8)) << 32;
+    let size = match le32(data, 0x238) {
+        0 => 255,
+        n => n as usize,
+    };
+    let cmdline = expected_cmdline(data, ptr, size);
     let mut mem = FuzzMem {
         bytes: data.to_vec(),
         base: BASE,
     };
-    parse(Protocol::Linux64, |info, warn| parse_linux(&mut mem, BASE, info, warn));
+    parse(Protocol::Linux64, &cmdline, |info, warn| {
+        parse_linux(&mut mem, BASE, info, warn)
+    });
 }
 
 /// The input is guest memory at [`BASE`], with a PVH start info at its start.
 pub fn pvh(data: &[u8]) {
+    let ptr = u64::from(le32(data, 24)) | u64::from(le32(data, 28)) << 32;
+    let cmdline = expected_cmdline(data, ptr, CMDLINE_MAX + 1);
     let mut mem = FuzzMem {
         bytes: data.to_vec(),
         base: BASE,
     };
-    parse(Protocol::Pvh, |info, warn| parse_pvh(&mut mem, BASE, info, warn));
+    parse(Protocol::Pvh, &cmdline, |info, warn| {
+        parse_pvh(&mut mem, BASE, info, warn)
+    });
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+}
+
+/// The command line a parser must find at `ptr` in the memory `bytes` (at [`BASE`]), reading at most `max`
+/// bytes: up to the first NUL, the end of memory or [`CMDLINE_MAX`], with non-ASCII bytes shown as `?` unless
+/// it is UTF-8.
+fn expected_cmdline(bytes: &[u8], ptr: u64, max: usize) -> String {
+    if ptr == 0 {
+        return String::new();
+    }
+    let at = ptr.checked_sub(BASE).and_then(|o| usize::try_from(o).ok());
+    let raw = at.and_then(|o| bytes.get(o..)).unwrap_or_default();
+    let raw = &raw[..raw.len().min(max).min(CMDLINE_MAX)];
+    let raw = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+    match std::str::from_utf8(raw) {
+        Ok(s) => s.to_string(),
+        Err(_) => raw
+            .iter()
+            .map(|&b| if b.is_ascii() { b as char } else { '?' })
+            .collect(),
+    }
 }
 
 fn parse(
     protocol: Protocol,
+    cmdline: &str,
     parser: impl FnOnce(&mut BootInfo, &mut dyn FnMut(Warning)) -> Result<(), ember_boot::BootError>,
 ) {
     let mut info = BootInfo::empty(protocol, 0);
@@ -42,7 +80,7 @@ fn parse(
     assert_eq!(info.protocol, protocol);
     check_map(&info.memory);
     assert!(info.memory.ram_bytes() > 0, "accepted without RAM");
-    assert!(info.cmdline().len() <= CMDLINE_MAX);
+    assert_eq!(info.cmdline(), cmdline, "command line");
     if let Some(r) = info.initrd {
         assert!(r.start != 0 && r.start < r.end, "initrd {r}");
     }
