@@ -122,8 +122,8 @@ fn check_map(map: &MemoryMap) {
 }
 
 /// Entries inserted into a [`MemoryMap`] from the input (start, size, type), then a cut at a CPU width, then
-/// usable ranges around reservations and a few takes. Checks the map against a byte-range model: an entry
-/// accepted without a warning is covered by its kind, and nothing is covered that no entry gave. Checks the
+/// usable ranges around reservations and a few takes. Checks the map against a byte-range model: it is exactly
+/// the union, kind by kind, of the entries taken without a warning (or cut at the direct map's end). Checks the
 /// usable ranges: page aligned, inside RAM, clear of every reservation; a take comes from them.
 pub fn memory_map(data: &[u8]) {
     let mut input = Input::new(data);
@@ -133,32 +133,46 @@ pub fn memory_map(data: &[u8]) {
     for _ in 0..entries {
         let (start, size) = (small_or_any(&mut input), small_or_any(&mut input));
         let ty = u32::from(input.u8() % 7);
-        let mut warned = false;
+        let mut warnings = Vec::new();
         map.insert(start, size, ty, &mut |w| {
             let _ = w.to_string();
-            warned = true;
+            warnings.push(w);
         });
-        if !warned {
-            accepted.push((PhysRange::new(start, start + size), MemoryKind::from_e820(ty)));
+        // Taken whole without a warning, or cut at the direct map's end with just that warning.
+        let taken = match warnings.as_slice() {
+            [] => Some(PhysRange::new(start, start + size)),
+            [Warning::BeyondDirectMap { limit, .. }] if start < *limit => Some(PhysRange::new(start, *limit)),
+            _ => None,
+        };
+        if let Some(range) = taken {
+            accepted.push((range, MemoryKind::from_e820(ty)));
         }
         check_map(&map);
     }
+    // The map is exactly the union of what was taken, kind by kind.
+    let overlap = |a: &PhysRange, b: &PhysRange| a.end.min(b.end).saturating_sub(a.start.max(b.start));
     for (range, kind) in &accepted {
         let covered: u64 = map
             .regions()
             .iter()
-            .filter(|r| r.kind == *kind && r.range.overlaps(range))
-            .map(|r| r.range.end.min(range.end) - r.range.start.max(range.start))
+            .filter(|r| r.kind == *kind)
+            .map(|r| overlap(&r.range, range))
             .sum();
         assert_eq!(covered, range.len(), "accepted {kind:?} {range} not covered");
     }
     for r in map.regions() {
         let given: u64 = accepted
             .iter()
-            .filter(|(a, k)| *k == r.kind && a.overlaps(&r.range))
-            .map(|(a, _)| a.end.min(r.range.end) - a.start.max(r.range.start))
+            .filter(|(_, k)| *k == r.kind)
+            .map(|(a, _)| overlap(a, &r.range))
             .sum();
-        assert!(given <= r.range.len());
+        assert_eq!(
+            given,
+            r.range.len(),
+            "{:?} {} holds bytes no entry gave",
+            r.kind,
+            r.range
+        );
     }
     let ram_before = map.ram_bytes();
     let width = 32 + u64::from(input.u8() % 21);
