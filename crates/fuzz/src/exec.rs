@@ -121,7 +121,8 @@ pub fn stack(data: &[u8]) {
             let nul = argv.iter().chain(envp).chain([&execfn]).any(|s| s.contains(&0));
             let bad_top = top % 16 != 0 || top > USER_END;
             let total: usize = argv.iter().chain(envp).chain([&execfn]).map(|s| s.len() + 1).sum();
-            let small_enough = (total as u64) * 4 + 4096 <= limit && top > (1 << 24) + limit;
+            let room = limit.checked_add(1 << 24).is_some_and(|needed| top > needed);
+            let small_enough = (total as u64) * 4 + 4096 <= limit && room;
             assert!(nul || bad_top || !small_enough, "{e:?}: refused without reason");
         }
     }
