@@ -14,6 +14,8 @@ const DEFAULT_SECONDS: u64 = 30;
 /// What one target's run found.
 struct Outcome {
     runs: Option<u64>,
+    /// Wall-clock seconds it ran (less than asked when it stopped at a finding).
+    seconds: u64,
     corpus: usize,
     findings: Vec<PathBuf>,
 }
@@ -64,7 +66,8 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         let o = run_target(&root, t, seconds)?;
         let runs = o.runs.map_or("an unknown number of".to_string(), |r| r.to_string());
         println!(
-            "fuzz {t}: {runs} inputs in {seconds} s, corpus {} inputs, {} findings",
+            "fuzz {t}: {runs} inputs in {} s, corpus {} inputs, {} findings",
+            o.seconds,
             o.corpus,
             o.findings.len()
         );
@@ -155,6 +158,7 @@ fn run_target(root: &Path, target: &str, seconds: u64) -> Result<Outcome, String
     let seeds = root.join("fuzz/corpus").join(target);
     let mut artifact_prefix = artifacts.into_os_string();
     artifact_prefix.push("/");
+    let started = std::time::Instant::now();
     let status = nightly(root)
         .args(["fuzz", "run", "--debug-assertions", "--sanitizer", "none", target])
         .arg(&corpus)
@@ -188,6 +192,7 @@ fn run_target(root: &Path, target: &str, seconds: u64) -> Result<Outcome, String
     }
     Ok(Outcome {
         runs,
+        seconds: started.elapsed().as_secs(),
         corpus: files(&corpus).len(),
         findings,
     })
