@@ -138,13 +138,12 @@ fn madt_entries(t: &[u8]) -> usize {
     let (mut off, mut n) = (44, 0);
     while let (Some(&ty), Some(&len)) = (t.get(off), t.get(off + 1)) {
         let min = match ty {
-            0 | 1 => 8,
+            0 => 8,
+            1 | 10 => 12,
             4 => 6,
             9 => 16,
-            10 => 12,
             _ => usize::MAX,
         };
-        let min = if ty == 1 { 12 } else { min };
         if (len as usize) >= min {
             n += 1;
         }
