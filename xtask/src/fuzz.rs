@@ -180,9 +180,17 @@ fn run_target(root: &Path, target: &str, seconds: u64) -> Result<Outcome, String
         .lines()
         .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
         .and_then(|v| v.trim().parse().ok());
+    // Crashes, timeouts, memory blow-ups and leaks; not the "slow-unit" reports, which under `nice` on a busy
+    // machine measure the machine.
     let findings: Vec<PathBuf> = files(Path::new(&artifact_prefix))
         .into_iter()
         .filter(|f| !before.contains(f))
+        .filter(|f| {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            ["crash-", "timeout-", "oom-", "leak-"]
+                .iter()
+                .any(|p| name.starts_with(p))
+        })
         .collect();
     if !status.success() && findings.is_empty() {
         return Err(format!(

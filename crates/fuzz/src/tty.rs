@@ -5,19 +5,25 @@ use ember_tty::{LineDiscipline, MAX_RAW, ReadResult, TERMIOS_SIZE, Termios, lfla
 
 /// Input: operations on one line discipline: typed bytes, reads of any size, new settings (with or without a
 /// flush), flushes, program output. Checks: pending input never exceeds Linux's 4 KiB buffer; a read returns
-/// at most what fits, takes exactly that from what is pending, and in canonical mode at most one line; a read
+/// at most what fits, takes exactly that from what is pending, and in canonical mode at most one line (unless
+/// non-canonical input was pending when canonical mode came on); a read
 /// waits exactly when `readable` says so; nothing is echoed with ECHO and ECHONL off; a signal comes only from
 /// its control character with ISIG on; settings survive the trip through user space's bytes.
 pub fn tty(data: &[u8]) {
     let mut input = Input::new(data);
     let mut ld = LineDiscipline::new();
+    // Input typed in non-canonical mode and still pending when canonical mode comes on joins the line being
+    // edited, newlines and all (Linux pushes it as one line): from then until a flush, a read may hold newlines.
+    let mut mixed = false;
     while !input.is_empty() {
         match input.u8() % 8 {
             0 => {
                 let bytes: [u8; TERMIOS_SIZE] = std::array::from_fn(|_| input.u8());
                 let t = Termios::from_bytes(&bytes);
                 assert_eq!(t.to_bytes(), bytes);
-                ld.set_termios(t, input.bool());
+                let (was_canonical, pending, flush) = (canonical(&ld), ld.available(), input.bool());
+                ld.set_termios(t, flush);
+                mixed = !flush && (mixed || !was_canonical && canonical(&ld) && pending > 0);
                 assert_eq!(ld.termios(), t);
             }
             1 => {
@@ -30,7 +36,7 @@ pub fn tty(data: &[u8]) {
                             n <= buf.len() && n <= before && ld.available() == before - n,
                             "read {n} of {before}"
                         );
-                        if canonical && n > 1 {
+                        if canonical && !mixed && n > 1 {
                             let inside = &buf[..n - 1];
                             assert!(
                                 !inside.contains(&b'\n'),
@@ -41,7 +47,10 @@ pub fn tty(data: &[u8]) {
                     ReadResult::Empty => assert!(!readable, "a readable terminal made a reader wait"),
                 }
             }
-            2 => ld.flush_input(),
+            2 => {
+                ld.flush_input();
+                mixed = false;
+            }
             3 => {
                 let n = input.below(64);
                 let mut out = Vec::new();

@@ -123,6 +123,8 @@ impl Registers for &Device<'_> {
         let v = self.answer(honest);
         let mut s = self.state.borrow_mut();
         match offset {
+            // The device is whatever version it claims: the rules follow what the driver was told.
+            VERSION => s.version = v,
             DEVICE_FEATURES if s.features_sel < 2 => {
                 let sel = s.features_sel as usize;
                 s.offered_seen[sel] = Some(v);
