@@ -8,6 +8,7 @@
 //! cargo xtask bench
 //! cargo xtask clients
 //! cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
+//! cargo xtask fuzz [TARGET] [--seconds N]
 //! ```
 
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ mod conformance;
 mod cpio;
 mod debian;
 mod firecracker;
+mod fuzz;
 mod image;
 mod initrd_tests;
 mod qemu;
@@ -35,11 +37,14 @@ const USAGE: &str = "usage:
   cargo xtask bench
   cargo xtask clients
   cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
+  cargo xtask fuzz [TARGET] [--seconds N]
 A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.
 Without --initrd, run boots target/clients/busybox.cpio (busybox, /init starts a shell).
 clients builds the user-space test programs and initramfs images under target/clients/ and prints their paths.
 conformance runs the LTP system-call subset (default ../shared/conformance/ltp) on ember, or on Linux with
---linux, and writes target/conformance/results-<ember|linux>.txt; failing tests do not fail the command.";
+--linux, and writes target/conformance/results-<ember|linux>.txt; failing tests do not fail the command.
+fuzz runs the libFuzzer targets of fuzz/ (nightly Rust, cargo-fuzz) for N seconds each (default 30), one
+after the other at the lowest priority, and prints the inputs tried and the findings of each.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
             .and_then(|()| bench::run())
             .map(|()| ExitCode::SUCCESS),
         Some("conformance") => conformance::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("clients") if args.len() == 1 => clients::build_all().map(|paths| {
             for p in paths {
                 println!("{}", p.display());

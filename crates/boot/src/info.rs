@@ -228,11 +228,17 @@ impl BootInfo {
             return;
         }
         let limit = max.min(CMDLINE_MAX);
-        // Read in small chunks so a command line near the end of readable memory is still found.
+        // Read in small chunks, and the chunk where readable memory ends byte by byte, so that a command line
+        // near the end of readable memory is still read whole.
         let mut len = 0;
         while len < limit {
-            let chunk = (limit - len).min(64);
+            let mut chunk = (limit - len).min(64);
             if !mem.read(paddr + len as u64, &mut self.cmdline[len..len + chunk]) {
+                chunk = (len..len + chunk)
+                    .take_while(|&i| mem.read(paddr + i as u64, &mut self.cmdline[i..i + 1]))
+                    .count();
+            }
+            if chunk == 0 {
                 if len == 0 {
                     warn(Warning::CmdlineUnreadable { paddr });
                 }

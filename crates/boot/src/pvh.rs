@@ -195,6 +195,23 @@ mod tests {
     }
 
     #[test]
+    fn command_line_near_the_end_of_readable_memory_is_read_whole() {
+        // Found by the pvh fuzz target's command-line model: the line was read in 64-byte chunks, and a chunk
+        // reaching past readable memory was dropped whole, cutting the line silently.
+        let mut mem = TestMem::new(0x30000);
+        firecracker_start_info(&mut mem, "", &SIX_GIB);
+        let at = 0x30000 - 100;
+        mem.put_u64(SI + offset_of!(StartInfo, cmdline_paddr), at as u64);
+        mem.put_bytes(at, &[b'a'; 90]);
+        let (_, info, w) = parse(&mut mem);
+        assert_eq!(info.cmdline(), "a".repeat(90));
+        assert!(w.is_empty(), "{w:?}");
+        // Without a NUL before the end, the line is what could be read.
+        mem.put_bytes(at, &[b'b'; 100]);
+        assert_eq!(parse(&mut mem).1.cmdline(), "b".repeat(100));
+    }
+
+    #[test]
     fn command_line_longer_than_the_buffer_is_cut() {
         let mut mem = TestMem::new(0x30000);
         firecracker_start_info(&mut mem, "", &SIX_GIB);

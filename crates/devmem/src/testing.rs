@@ -54,3 +54,30 @@ unsafe impl DmaMemory for VecMemory {
         self.put(off, &v.to_le_bytes());
     }
 }
+
+// SAFETY: the same memory as the `VecMemory` it borrows (see above); shared so that a test can play the device
+// on rings a driver owns.
+#[allow(unsafe_code)]
+unsafe impl DmaMemory for &VecMemory {
+    fn len(&self) -> usize {
+        (*self).len()
+    }
+    fn device_base(&self) -> u64 {
+        self.base
+    }
+    fn read16(&self, off: usize) -> u16 {
+        (*self).read16(off)
+    }
+    fn write16(&self, off: usize, v: u16) {
+        (*self).write16(off, v)
+    }
+    fn read32(&self, off: usize) -> u32 {
+        (*self).read32(off)
+    }
+    fn write32(&self, off: usize, v: u32) {
+        (*self).write32(off, v)
+    }
+    fn write64(&self, off: usize, v: u64) {
+        (*self).write64(off, v)
+    }
+}

@@ -1,10 +1,12 @@
 //! A bitmap allocator of physical page frames.
 //!
-//! One bit per 4 KiB frame from frame 0 up to the highest usable frame: set means in use (or not RAM), clear
-//! means free. It hands out runs of contiguous, aligned frames with a next-fit cursor, and refuses to free
-//! what is not allocated. The storage is borrowed, so the kernel can place it in RAM it found at boot; the
-//! logic runs in host unit tests. For the small guests ember targets the bitmap is tiny (512 bytes for
-//! 16 MiB, 192 KiB for 6 GiB) and this is simpler and denser than a buddy allocator.
+//! Two bits per 4 KiB frame from frame 0 up to the highest usable frame: one says whether the frame is in use
+//! (set for frames that are not RAM, too), the other whether it is RAM that was handed over with
+//! [`FrameBitmap::add_free`]. It hands out runs of contiguous, aligned frames with a next-fit cursor, and refuses
+//! to free what is not allocated RAM (a double free, or a frame that never was RAM). The storage is borrowed, so
+//! the kernel can place it in RAM it found at boot; the logic runs in host unit tests. For the small guests
+//! ember targets the bitmap is tiny (1 KiB for 16 MiB, 384 KiB for 6 GiB) and this is simpler and denser than a
+//! buddy allocator.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -20,26 +22,37 @@ pub enum FreeError {
 /// The allocator over a borrowed bitmap.
 #[derive(Debug)]
 pub struct FrameBitmap<'a> {
-    words: &'a mut [u64],
+    /// One bit per frame, set when the frame is in use or not RAM.
+    used: &'a mut [u64],
+    /// One bit per frame, set when the frame was handed over as RAM.
+    ram: &'a mut [u64],
     frames: usize,
     free: usize,
     cursor: usize,
 }
 
+fn bit(words: &[u64], frame: usize) -> bool {
+    words[frame / 64] & (1 << (frame % 64)) != 0
+}
+
 impl<'a> FrameBitmap<'a> {
-    /// How many `u64` words of storage `frames` frames need.
+    /// How many `u64` words of storage `frames` frames need (two bits per frame).
     pub const fn words_for(frames: usize) -> usize {
-        frames.div_ceil(64)
+        frames.div_ceil(64) * 2
     }
 
-    /// An allocator for `frames` frames with every frame in use. Returns `None` when `words` is too small.
+    /// An allocator for `frames` frames, none of them RAM yet (so all in use). Returns `None` when `words` is
+    /// too small.
     pub fn new(words: &'a mut [u64], frames: usize) -> Option<Self> {
         if words.len() < Self::words_for(frames) {
             return None;
         }
-        words.fill(u64::MAX);
+        let (used, ram) = words[..Self::words_for(frames)].split_at_mut(frames.div_ceil(64));
+        used.fill(u64::MAX);
+        ram.fill(0);
         Some(Self {
-            words,
+            used,
+            ram,
             frames,
             free: 0,
             cursor: 0,
@@ -57,20 +70,20 @@ impl<'a> FrameBitmap<'a> {
     }
 
     fn is_used(&self, frame: usize) -> bool {
-        self.words[frame / 64] & (1 << (frame % 64)) != 0
+        bit(self.used, frame)
     }
 
-    fn set(&mut self, frame: usize, used: bool) {
+    fn set_used(&mut self, frame: usize, used: bool) {
         let bit = 1 << (frame % 64);
         if used {
-            self.words[frame / 64] |= bit;
+            self.used[frame / 64] |= bit;
         } else {
-            self.words[frame / 64] &= !bit;
+            self.used[frame / 64] &= !bit;
         }
     }
 
-    /// Marks `[start, start + count)` free: RAM handed over at boot. Frames already free, and frames past the
-    /// end, are left alone.
+    /// Marks `[start, start + count)` as free RAM: memory handed over at boot, or later (the boot section).
+    /// Frames already free, and frames past the end, are left alone.
     pub fn add_free(&mut self, start: usize, count: usize) {
         let end = start.saturating_add(count).min(self.frames);
         let mut f = start.min(end);
@@ -79,13 +92,13 @@ impl<'a> FrameBitmap<'a> {
             let bit = f % 64;
             let n = (64 - bit).min(end - f);
             let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << bit };
-            let word = &mut self.words[f / 64];
+            let word = &mut self.used[f / 64];
             self.free += (*word & mask).count_ones() as usize;
             *word &= !mask;
+            self.ram[f / 64] |= mask;
             f += n;
         }
     }
-
     /// Allocates `count` contiguous frames whose first frame number is a multiple of `align` (a power of two;
     /// anything else is treated as 1). Returns the first frame number.
     pub fn alloc(&mut self, count: usize, align: usize) -> Option<usize> {
@@ -98,7 +111,7 @@ impl<'a> FrameBitmap<'a> {
             self.find(0, end, count, align)
         })?;
         for f in start..start + count {
-            self.set(f, true);
+            self.set_used(f, true);
         }
         self.free -= count;
         self.cursor = start + count;
@@ -110,7 +123,7 @@ impl<'a> FrameBitmap<'a> {
         let mut start = from.checked_next_multiple_of(align)?;
         while start < limit && start.checked_add(count)? <= self.frames {
             // Skip whole used words quickly: they are the common case in a full region.
-            if start % 64 == 0 && self.words[start / 64] == u64::MAX {
+            if start % 64 == 0 && self.used[start / 64] == u64::MAX {
                 start = (start + 64).checked_next_multiple_of(align)?;
                 continue;
             }
@@ -122,17 +135,18 @@ impl<'a> FrameBitmap<'a> {
         None
     }
 
-    /// Frees `count` frames starting at `start`, all of which must be allocated.
+    /// Frees `count` frames starting at `start`, all of which must be allocated RAM. Nothing is freed when one
+    /// is not.
     pub fn free(&mut self, start: usize, count: usize) -> Result<(), FreeError> {
         let end = start
             .checked_add(count)
             .filter(|&e| e <= self.frames)
             .ok_or(FreeError::OutOfRange)?;
-        if let Some(f) = (start..end).find(|&f| !self.is_used(f)) {
+        if let Some(f) = (start..end).find(|&f| !self.is_used(f) || !bit(self.ram, f)) {
             return Err(FreeError::NotAllocated(f));
         }
         for f in start..end {
-            self.set(f, false);
+            self.set_used(f, false);
         }
         self.free += count;
         Ok(())
@@ -163,7 +177,7 @@ mod tests {
 
     #[test]
     fn too_small_storage_is_refused() {
-        let mut s = vec![0u64; 1];
+        let mut s = vec![0u64; 2];
         assert!(FrameBitmap::new(&mut s, 65).is_none());
         assert!(FrameBitmap::new(&mut s, 64).is_some());
     }
@@ -206,6 +220,25 @@ mod tests {
         assert_eq!(b.free(98, 3), Err(FreeError::OutOfRange));
         assert_eq!(b.free(usize::MAX, 2), Err(FreeError::OutOfRange));
         assert_eq!(b.free_frames(), 50);
+    }
+
+    #[test]
+    fn frames_that_never_were_ram_cannot_be_freed() {
+        // Issue 14, defect 8: frames 64..128 are covered by the bitmap but were never handed over as RAM.
+        let mut s = Vec::new();
+        let mut b = bitmap(&mut s, 128);
+        b.add_free(0, 64);
+        assert_eq!(b.free(100, 4), Err(FreeError::NotAllocated(100)));
+        assert_eq!(b.free(62, 4), Err(FreeError::NotAllocated(62)));
+        let all: Vec<_> = core::iter::from_fn(|| b.alloc(1, 1)).collect();
+        assert_eq!(all, (0..64).collect::<Vec<_>>());
+        // Partly RAM: refused at the first frame that is not, and nothing of the run is freed.
+        assert_eq!(b.free(60, 8), Err(FreeError::NotAllocated(64)));
+        assert_eq!(b.free_frames(), 0);
+        // Memory handed over later (the boot section) becomes RAM like the rest.
+        b.add_free(100, 4);
+        assert_eq!(b.alloc(4, 1), Some(100));
+        assert_eq!(b.free(100, 4), Ok(()));
     }
 
     #[test]

@@ -20,7 +20,9 @@ use alloc::vec::Vec;
 
 /// The longest line canonical mode keeps (Linux's `N_TTY_BUF_SIZE` less one for the newline).
 pub const MAX_LINE: usize = 4095;
-/// Bytes kept for non-canonical readers; later ones are dropped.
+/// Input kept for readers, as Linux's `N_TTY_BUF_SIZE`: bytes in non-canonical mode; in canonical mode bytes of
+/// the completed lines and the line being edited, an empty end-of-file line counting as one. Input past it is
+/// dropped.
 pub const MAX_RAW: usize = 4096;
 
 /// A signal a control character raises for the terminal's foreground process group.
@@ -185,20 +187,32 @@ impl LineDiscipline {
                 self.echo_erase(n, echo);
             }
         } else if self.is_cc(c, cc::VEOF) {
+            if self.line.is_empty() && self.canonical_pending() >= MAX_RAW {
+                return None;
+            }
             let line = core::mem::take(&mut self.line);
             self.lines.push_back(line);
         } else if c == b'\n' || self.is_cc(c, cc::VEOL) || self.is_cc(c, cc::VEOL2) {
+            if self.canonical_pending() >= MAX_RAW {
+                return None;
+            }
             let mut line = core::mem::take(&mut self.line);
             line.push(c);
             self.lines.push_back(line);
             if t.lflag & (lflag::ECHO | lflag::ECHONL) != 0 {
                 self.output(&[c], echo);
             }
-        } else if self.line.len() < MAX_LINE {
+        } else if self.line.len() < MAX_LINE && self.canonical_pending() + 2 <= MAX_RAW {
+            // The last slot stays free for the byte that ends the line.
             self.line.push(c);
             self.echo_char(c, echo);
         }
         None
+    }
+
+    /// Canonical-mode input held, as counted against [`MAX_RAW`].
+    fn canonical_pending(&self) -> usize {
+        self.line.len() + self.lines.iter().map(|l| l.len().max(1)).sum::<usize>()
     }
 
     /// Removes the last character of the line being edited (all bytes of a UTF-8 sequence); whether there

@@ -177,3 +177,48 @@ fn long_lines_are_cut() {
     feed(&mut ld, b"\n");
     assert_eq!(ld.available(), MAX_LINE + 1);
 }
+
+#[test]
+fn canonical_input_is_bounded_like_linux_buffer() {
+    // Found by fuzzing (`fuzz/corpus/tty/flood`): a flood of newlines or ^D queued lines without limit, so a
+    // hostile serial line could grow the kernel heap until an allocation failed.
+    let mut ld = LineDiscipline::new();
+    let mut echo = Vec::new();
+    for _ in 0..10_000 {
+        ld.input(b'\n', &mut echo);
+        ld.input(4, &mut echo);
+    }
+    assert_eq!(ld.available(), MAX_RAW / 2);
+    // Full: ordinary bytes and line ends are dropped until a reader makes room.
+    ld.input(b'x', &mut echo);
+    ld.input(b'\n', &mut echo);
+    assert_eq!(ld.available(), MAX_RAW / 2);
+    let mut buf = [0u8; 8];
+    assert_eq!(ld.read(&mut buf), ReadResult::Data(1));
+    assert_eq!(ld.read(&mut buf), ReadResult::Data(0));
+    ld.input(b'x', &mut echo);
+    ld.input(b'\n', &mut echo);
+    let mut total = 0;
+    while let ReadResult::Data(n) = ld.read(&mut buf) {
+        total += n;
+        if !ld.readable() {
+            break;
+        }
+    }
+    assert_eq!(total, MAX_RAW / 2 - 1 + 2);
+}
+
+#[test]
+fn a_long_line_can_still_be_ended_when_the_buffer_is_full() {
+    let mut ld = LineDiscipline::new();
+    let mut echo = Vec::new();
+    for _ in 0..3 {
+        for _ in 0..2000 {
+            ld.input(b'y', &mut echo);
+        }
+        ld.input(b'\n', &mut echo);
+    }
+    // Two lines of 2001 bytes, then 93 more bytes fit with room left for the newline that ends them.
+    assert_eq!(ld.available(), 2001 * 2 + 93 + 1);
+    assert_eq!(ld.available(), MAX_RAW);
+}

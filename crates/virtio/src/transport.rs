@@ -32,8 +32,8 @@ pub enum TransportError {
     QueueBusy(u16),
     /// The queue size asked for is larger than the device allows.
     QueueTooLarge(u16),
-    /// A legacy device cannot reach the queue (its address needs more than 32 bits of page number, or the
-    /// rings are not laid out the legacy way).
+    /// A legacy device cannot reach the queue (its address needs more than 32 bits of page number, lies in
+    /// page 0, whose number means "no queue", or the rings are not laid out the legacy way).
     QueueUnreachable(u16),
 }
 
@@ -156,8 +156,8 @@ impl<R: Registers> Transport<R> {
     }
 
     /// Gives queue `index` the rings of `queue` (their device addresses, which only the queue's DMA memory can
-    /// produce). A legacy device needs the layout of [`crate::ring_bytes`] starting on a 4 KiB page below
-    /// 16 TiB. On error the device is FAILED.
+    /// produce). A legacy device needs the layout of [`crate::ring_bytes`] starting on a 4 KiB page other than
+    /// page 0, below 16 TiB. On error the device is FAILED.
     pub fn setup_queue<M: DmaMemory>(&mut self, index: u16, queue: &SplitQueue<M>) -> Result<(), TransportError> {
         let size = queue.size();
         let (desc, avail, used) = queue.addresses();
@@ -185,7 +185,8 @@ impl<R: Registers> Transport<R> {
             let (_, avail_off, used_off) = crate::ring_bytes(size);
             let pfn = desc / LEGACY_PAGE;
             let legacy_layout = avail == desc + avail_off as u64 && used == desc + used_off as u64;
-            if !desc.is_multiple_of(LEGACY_PAGE) || pfn > u32::MAX as u64 || !legacy_layout {
+            // QueuePFN 0 means "no queue" to a legacy device: rings in page 0 cannot be given to it.
+            if !desc.is_multiple_of(LEGACY_PAGE) || pfn == 0 || pfn > u32::MAX as u64 || !legacy_layout {
                 return Err(self.fail(TransportError::QueueUnreachable(index)));
             }
             if self.regs.read32(QUEUE_PFN) != 0 {
@@ -341,5 +342,16 @@ mod tests {
             t.setup_queue(0, &rings(128, 0x20_0800)),
             Err(TransportError::QueueUnreachable(0))
         );
+    }
+
+    #[test]
+    fn a_legacy_queue_in_page_zero_is_refused() {
+        // Writing QueuePFN 0 tells a legacy device there is no queue; the driver would then wait on a queue
+        // the device never reads (found by the virtio_transport fuzz target's device model).
+        let dev = LegacyDevice::new(2, 0, 256);
+        let mut t = Transport::probe(&dev).unwrap();
+        t.negotiate(0).unwrap();
+        assert_eq!(t.setup_queue(0, &rings(8, 0)), Err(TransportError::QueueUnreachable(0)));
+        assert_ne!(dev.status() & status::FAILED, 0);
     }
 }

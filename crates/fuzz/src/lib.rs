@@ -1,0 +1,39 @@
+//! The fuzz harnesses of ember's pure crates.
+//!
+//! Each target is a function over the raw fuzz input that drives one parser or state machine and checks what
+//! it does against a simple model or its documented invariants, panicking on any difference. libFuzzer runs
+//! them through the binaries in `fuzz/` (`cargo xtask fuzz`, nightly); `tests/corpus.rs` runs every input of
+//! the seed corpus `fuzz/corpus/<target>/` through them on stable, as part of `cargo test`.
+#![forbid(unsafe_code)]
+
+pub mod boot;
+pub mod cmdline;
+pub mod cpio;
+pub mod exec;
+pub mod frames;
+pub mod input;
+pub mod mem;
+pub mod platform;
+pub mod tty;
+pub mod virtio;
+
+/// A harness: runs one fuzz input, panicking when a check fails.
+pub type Harness = fn(&[u8]);
+
+/// Every target: its name (the libFuzzer binary's and the corpus directory's) and its harness.
+pub const TARGETS: &[(&str, Harness)] = &[
+    ("cmdline", cmdline::cmdline),
+    ("zero_page", boot::zero_page),
+    ("pvh", boot::pvh),
+    ("memory_map", boot::memory_map),
+    ("frames", frames::frames),
+    ("acpi", platform::acpi),
+    ("dsdt", platform::dsdt),
+    ("mptable", platform::mptable),
+    ("virtio_transport", virtio::transport),
+    ("virtqueue", virtio::virtqueue),
+    ("elf", exec::elf),
+    ("stack", exec::stack),
+    ("cpio", cpio::cpio),
+    ("tty", tty::tty),
+];
