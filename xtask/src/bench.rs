@@ -40,6 +40,8 @@ struct Peer {
     name: &'static str,
     kernel: PathBuf,
     cmdline: &'static str,
+    /// Appended to the command line under plain TCG (not under `-icount`).
+    tcg_cmdline: String,
 }
 
 /// One row of boot figures.
@@ -65,11 +67,13 @@ pub fn run() -> Result<(), String> {
         kernel: linux_kernel()?,
         // panic=-1: a boot that runs out of memory reboots (and QEMU exits) instead of hanging until the timeout.
         cmdline: "console=ttyS0 quiet panic=-1",
+        tcg_cmdline: host_tsc_khz().map_or(String::new(), |khz| format!("tsc_early_khz={khz}")),
     };
     let ember = Peer {
         name: "ember",
         kernel: images.kernel.clone(),
         cmdline: "console=ttyS0 quiet",
+        tcg_cmdline: String::new(),
     };
     let initrd = bench_user::initramfs(&dir, &bench_init()?)?;
     let floor_initrd = bench_user::floor_initramfs(&dir)?;
@@ -155,6 +159,28 @@ pub fn linux_kernel() -> Result<PathBuf, String> {
     crate::debian::kernel("linux-image-cloud-amd64", &[], &dir)
 }
 
+/// The host's TSC frequency in kHz, from `/proc/cpuinfo` when the TSC is invariant (`constant_tsc` and
+/// `tsc_known_freq`). Under plain TCG the guest's TSC is the host's, and Linux needs its frequency on a loaded
+/// host: its calibration against the PIT fails there ("tsc: Marking TSC unstable due to could not calculate TSC
+/// khz"), and the boot then hangs. ember measures its TSC against the PIT too, in one 1 ms window, which load
+/// cannot make fail.
+fn host_tsc_khz() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let flags = info.lines().find(|l| l.starts_with("flags"))?;
+    if !flags.contains(" constant_tsc") || !flags.contains(" tsc_known_freq") {
+        return None;
+    }
+    let mhz: f64 = info
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((mhz * 1000.0).round() as u64)
+}
+
 /// `tools/bench-init`, built.
 fn bench_init() -> Result<PathBuf, String> {
     let status = Command::new(image::cargo())
@@ -194,11 +220,9 @@ impl<'a> Boot1<'a> {
     }
 
     fn command(&self) -> Command {
-        let mut vm = Vm::new(
-            Boot::Pvh,
-            self.mem_mib,
-            &format!("{} {}", self.peer.cmdline, self.extra),
-        );
+        let tcg = if self.icount { "" } else { &self.peer.tcg_cmdline };
+        let cmdline = format!("{} {} {tcg}", self.peer.cmdline, self.extra);
+        let mut vm = Vm::new(Boot::Pvh, self.mem_mib, cmdline.trim_end());
         vm.icount = self.icount;
         vm.initrd = Some(self.initrd.to_path_buf());
         vm.command_for(&self.peer.kernel, &vm.cmdline)
