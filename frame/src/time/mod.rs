@@ -10,7 +10,7 @@ mod rtc;
 mod timer;
 mod tsc;
 
-pub(crate) use timer::set_task_deadline;
+pub(crate) use timer::{fired as timer_fired, set_task_deadline};
 pub use timer::{apic_timer_hz, sleep_ns, wait_until};
 pub use tsc::{FrequencySource, now_ns, tsc_frequency_hz};
 pub(crate) use tsc::{set_entry_tsc, tsc_to_ns};
