@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_user;
 mod boot_tests;
 mod clients;
 mod conformance;

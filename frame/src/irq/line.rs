@@ -148,6 +148,7 @@ pub(crate) fn dispatch(frame: &TrapFrame) {
         SPURIOUS_VECTOR => {}
         v if (PIC_BASE..PIC_BASE + 16).contains(&v) => {}
         TIMER_VECTOR => {
+            crate::time::timer_fired();
             lapic::get().eoi();
             if let Some(handler) = TIMER_HANDLER.get() {
                 handler();

@@ -10,8 +10,8 @@ mod rtc;
 mod timer;
 mod tsc;
 
-pub(crate) use timer::set_task_deadline;
 pub use timer::{apic_timer_hz, sleep_ns, wait_until};
+pub(crate) use timer::{fired as timer_fired, set_task_deadline};
 pub use tsc::{ClockParams, FrequencySource, clock_params, now_ns, tsc_frequency_hz};
 pub(crate) use tsc::{set_entry_tsc, tsc_to_ns};
 

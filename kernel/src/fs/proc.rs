@@ -78,7 +78,9 @@ pub fn init(proc: &Arc<Inode>) {
     );
     if let Some(kernel) = super::ensure_dir(proc, b"sys", 0o555).and_then(|s| super::ensure_dir(&s, b"kernel", 0o555)) {
         let files: [GlobalFile; 3] = [
-            (b"hostname", || format!("{}\n", String::from_utf8_lossy(&crate::uts::hostname()))),
+            (b"hostname", || {
+                format!("{}\n", String::from_utf8_lossy(&crate::uts::hostname()))
+            }),
             (b"osrelease", || format!("{RELEASE}\n")),
             (b"ostype", || String::from("Linux\n")),
         ];
@@ -302,7 +304,11 @@ fn pid_status(p: &Process) -> String {
         .sum();
     let c = p.creds();
     let groups: String = c.groups().iter().map(|g| format!("{g} ")).collect();
-    let caps = if c.privileged() { "000001ffffffffff" } else { "0000000000000000" };
+    let caps = if c.privileged() {
+        "000001ffffffffff"
+    } else {
+        "0000000000000000"
+    };
     let mut t = String::new();
     let _ = write!(
         t,

@@ -19,15 +19,16 @@ const MREMAP_FIXED: u64 = 2;
 const MADV_DONTNEED: u64 = 4;
 
 pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
-    let vm = current().vm();
+    // Only when the call is ours: every call that is not a file call passes through here.
+    let vm = || current().vm();
     Some(match n as u32 {
-        nr::__NR_brk => Ok(vm.brk(a[0])),
+        nr::__NR_brk => Ok(vm().brk(a[0])),
         nr::__NR_mmap => mmap(a),
         nr::__NR_munmap => {
             if !a[0].is_multiple_of(4096) || a[1] == 0 || a[0].checked_add(a[1]).is_none() {
                 Err(Errno::EINVAL)
             } else {
-                vm.unmap(a[0], a[1]);
+                vm().unmap(a[0], a[1]);
                 Ok(0)
             }
         }
@@ -35,12 +36,12 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
             if a[2] & !(7 | PROT_GROWSDOWN | PROT_GROWSUP) != 0 {
                 Err(Errno::EINVAL)
             } else {
-                vm.protect(a[0], a[1], Prot::from_bits(a[2])).map(|()| 0)
+                vm().protect(a[0], a[1], Prot::from_bits(a[2])).map(|()| 0)
             }
         }
-        nr::__NR_mremap => mremap(&vm, a),
+        nr::__NR_mremap => mremap(&vm(), a),
         nr::__NR_madvise => match a[2] {
-            MADV_DONTNEED => vm.discard(a[0], a[1]).map(|()| 0),
+            MADV_DONTNEED => vm().discard(a[0], a[1]).map(|()| 0),
             _ => Ok(0),
         },
         nr::__NR_msync | nr::__NR_mlock | nr::__NR_munlock | nr::__NR_mlockall | nr::__NR_munlockall => Ok(0),

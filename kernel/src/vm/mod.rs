@@ -150,22 +150,30 @@ impl Vm {
 
     /// Copies user memory at `addr` into `buf`, bringing pages in as needed.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let va = UserAddr::new(addr).ok_or(Errno::EFAULT)?;
+        let mut done = 0;
         loop {
-            match self.space.read_bytes(va, buf) {
+            let va = UserAddr::new(addr + done as u64).ok_or(Errno::EFAULT)?;
+            match self.space.read_bytes(va, &mut buf[done..]) {
                 Ok(()) => return Ok(()),
-                Err(f) => self.handle_fault(f.addr, false, false)?,
+                Err(f) => {
+                    self.handle_fault(f.addr, false, false)?;
+                    done = resume_at(addr, f.addr, buf.len(), done);
+                }
             }
         }
     }
 
     /// Copies `data` to user memory at `addr`, bringing pages in (and copying shared ones) as needed.
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
-        let va = UserAddr::new(addr).ok_or(Errno::EFAULT)?;
+        let mut done = 0;
         loop {
-            match self.space.write_bytes(va, data) {
+            let va = UserAddr::new(addr + done as u64).ok_or(Errno::EFAULT)?;
+            match self.space.write_bytes(va, &data[done..]) {
                 Ok(()) => return Ok(()),
-                Err(f) => self.handle_fault(f.addr, true, false)?,
+                Err(f) => {
+                    self.handle_fault(f.addr, true, false)?;
+                    done = resume_at(addr, f.addr, data.len(), done);
+                }
             }
         }
     }
@@ -487,4 +495,12 @@ impl Inner {
 /// Makes a region's frame at `page` (zeros, or bytes of the backing file). Used by [`Region::fill`].
 fn zeroed_frame() -> Result<Frame, Errno> {
     Frame::alloc_zeroed().ok_or(Errno::ENOMEM)
+}
+
+/// Where a user copy of `len` bytes at `addr` resumes after a fault at `fault` was handled, `done` bytes in:
+/// the bytes before the faulting page were copied (the copy runs forward), so it goes on from there instead of
+/// from the start, which made a copy over N copy-on-write pages cost N times its length.
+fn resume_at(addr: u64, fault: u64, len: usize, done: usize) -> usize {
+    let page = fault & !0xfff;
+    (page.saturating_sub(addr) as usize).clamp(done, len)
 }

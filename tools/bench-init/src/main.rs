@@ -1,6 +1,7 @@
-//! The Linux peer's `/init` in `cargo xtask bench`: reads the TSC first thing (under QEMU `-icount` it counts
-//! virtual nanoseconds since the VM started), prints `bench-init: tsc=<n>` on the console, and asks the kernel
-//! to restart, which QEMU's `-no-reboot` turns into an exit. Linux's analogue of ember's `ready` line.
+//! `/bench-init` in `cargo xtask bench` (`rdinit=/bench-init`, on ember and on Linux): reads the TSC first
+//! thing (under QEMU `-icount` it counts virtual nanoseconds since the VM started), prints `bench-init: tsc=<n>`
+//! on the console, and asks the kernel to restart, which QEMU's `-no-reboot` turns into an exit: the time from
+//! the VMM's start to the first instruction of /init.
 #![no_std]
 #![no_main]
 
