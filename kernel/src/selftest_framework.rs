@@ -162,6 +162,13 @@ pub(crate) fn misbehaving_handler(what: &'static str) -> Result<(), &'static str
 /// The heap grows even when free memory is scattered: every other page held by "user" frames, then a 4 MiB
 /// allocation (no 4 MiB of contiguous frames exist) must succeed.
 pub(crate) fn heap_fragmented() -> Result<(), &'static str> {
+    // First a block bigger than 2 MiB while memory is still contiguous (the heap once aligned such blocks to
+    // 2 MiB only, and the buddy allocator then could not serve them).
+    let mut first: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+    first
+        .try_reserve_exact(8 << 20)
+        .map_err(|_| "an 8 MiB heap allocation failed with plenty of contiguous memory")?;
+    drop(first);
     let mut held = alloc::vec::Vec::new();
     held.try_reserve(1 << 16).map_err(|_| "no room for the bookkeeping")?;
     let mut kept = alloc::vec::Vec::new();

@@ -322,11 +322,11 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             check: Box::new(move |o| failed(o, &[message.as_str()])),
         });
     }
-    // Sizes from outside are allocated fallibly: the read-speed test's 1 MiB buffer in a VM of 2.25 MiB.
+    // Sizes from outside are allocated fallibly: the read-speed test's 1 MiB buffer in a VM of 2.5 MiB.
     match make_disks("blk-read-speed-low-memory") {
         Ok(disks) => {
             let mut vm = Vm::new(Boot::Pvh, 2, "console=ttyS0 ember.test=blk-read-speed");
-            vm.mem_kib = Some(2304);
+            vm.mem_kib = Some(2560);
             vm.disks = vec![disks[1].0.clone()];
             qemu.push(Case {
                 name: "blk-read-speed-low-memory".into(),

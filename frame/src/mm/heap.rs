@@ -12,8 +12,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Smallest growth step; larger requests grow the heap by their own (power-of-two) size.
 const GROW_MIN: usize = 64 * 1024;
-/// Largest alignment asked of the frame allocator for a growth step (2 MiB keeps big steps huge-page friendly).
-const GROW_ALIGN_MAX_FRAMES: usize = 512;
 
 #[global_allocator]
 static HEAP: LockedHeapWithRescue<48> = LockedHeapWithRescue::new(grow);
@@ -29,7 +27,10 @@ fn grow(heap: &mut Heap<48>, layout: &Layout) {
     };
     let bytes = bytes.max(GROW_MIN);
     let frames = bytes / PAGE_SIZE as usize;
-    let start = match frame::alloc(frames, frames.min(GROW_ALIGN_MAX_FRAMES)) {
+    // The block is aligned to its own size: the buddy allocator splits an added range at its address's
+    // alignment, so a 4 MiB block at a 2 MiB boundary would become two 2 MiB blocks and a 4 MiB request would
+    // still fail. (The heap window below aligns its blocks the same way.)
+    let start = match frame::alloc(frames, frames) {
         Some(paddr) => phys_to_virt(paddr) as usize,
         None => match super::heap_window_grow(bytes as u64) {
             Some(virt) => virt as usize,

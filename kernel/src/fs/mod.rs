@@ -71,6 +71,23 @@ pub fn init(initrd: Option<&[u8]>) {
     if let Some(sys) = ensure_dir(&root, b"sys", 0o555) {
         ensure_dir(&sys, b"block", 0o755);
         ensure_dir(&sys, b"kernel", 0o755);
+        // The CPU lists glibc's and musl's `sysconf(_SC_NPROCESSORS_*)` read.
+        let cpu = ensure_dir(&sys, b"devices", 0o755)
+            .and_then(|d| ensure_dir(&d, b"system", 0o755))
+            .and_then(|d| ensure_dir(&d, b"cpu", 0o755));
+        if let Some(cpu) = cpu {
+            let last = ember_frame::cpu::online_count().saturating_sub(1);
+            let list = if last == 0 {
+                alloc::format!("0\n")
+            } else {
+                alloc::format!("0-{last}\n")
+            };
+            for name in [&b"online"[..], b"possible", b"present"] {
+                if cpu.lookup(name).is_err() {
+                    add(&cpu, name, Inode::new_file(0o444, list.clone().into_bytes()));
+                }
+            }
+        }
         if let Some(class) = ensure_dir(&sys, b"class", 0o755) {
             for name in [&b"block"[..], b"tty", b"net", b"mem", b"misc"] {
                 ensure_dir(&class, name, 0o755);

@@ -384,11 +384,20 @@ fn meminfo() -> String {
 }
 
 fn cpuinfo() -> String {
-    String::from(
-        "processor\t: 0\nvendor_id\t: ember\ncpu family\t: 6\nmodel\t\t: 0\nmodel name\t: ember virtual CPU\n\
-         stepping\t: 0\ncpu MHz\t\t: 0.000\ncache size\t: 0 KB\nphysical id\t: 0\nsiblings\t: 1\ncore id\t\t: 0\n\
-         cpu cores\t: 1\nfpu\t\t: yes\nflags\t\t: fpu tsc msr pae cx8 apic sep pge cmov pat clflush mmx fxsr sse sse2 syscall nx lm\n\n",
-    )
+    let n = ember_frame::cpu::online_count();
+    let mut t = String::new();
+    for i in 0..n {
+        let _ = write!(
+            t,
+            "processor\t: {i}\nvendor_id\t: ember\ncpu family\t: 6\nmodel\t\t: 0\nmodel name\t: ember virtual CPU\n\
+             stepping\t: 0\ncpu MHz\t\t: {}.{:03}\ncache size\t: 0 KB\nphysical id\t: 0\nsiblings\t: {n}\n\
+             core id\t\t: {i}\ncpu cores\t: {n}\nfpu\t\t: yes\nflags\t\t: fpu tsc msr pae cx8 apic sep pge cmov pat \
+             clflush mmx fxsr sse sse2 syscall nx lm\n\n",
+            ember_frame::time::tsc_frequency_hz() / 1_000_000,
+            ember_frame::time::tsc_frequency_hz() / 1_000 % 1_000,
+        );
+    }
+    t
 }
 
 /// Seconds since boot with hundredths.
@@ -412,9 +421,15 @@ fn stat() -> String {
     let (up, _) = uptime_parts();
     let boot = (ember_frame::time::wall_clock_ns() / 1_000_000_000).saturating_sub(up);
     let idle = up * 100;
-    format!(
-        "cpu  0 0 0 {idle} 0 0 0 0 0 0\ncpu0 0 0 0 {idle} 0 0 0 0 0 0\nintr 0\nctxt 0\nbtime {boot}\n\
-         processes {}\nprocs_running 1\nprocs_blocked 0\n",
+    let n = ember_frame::cpu::online_count() as u64;
+    let mut t = format!("cpu  0 0 0 {} 0 0 0 0 0 0\n", idle * n);
+    for i in 0..n {
+        let _ = writeln!(t, "cpu{i} 0 0 0 {idle} 0 0 0 0 0 0");
+    }
+    let _ = write!(
+        t,
+        "intr 0\nctxt 0\nbtime {boot}\nprocesses {}\nprocs_running 1\nprocs_blocked 0\n",
         process::all().len()
-    )
+    );
+    t
 }
