@@ -78,7 +78,7 @@ pub fn init(initrd: Option<&[u8]>) {
         if let Some(cpu) = cpu {
             let last = ember_frame::cpu::online_count().saturating_sub(1);
             let list = if last == 0 {
-                alloc::format!("0\n")
+                "0\n".into()
             } else {
                 alloc::format!("0-{last}\n")
             };
