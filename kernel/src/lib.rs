@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod block;
+pub mod event;
 pub mod fs;
 mod init;
 pub mod process;

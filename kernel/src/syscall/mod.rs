@@ -5,6 +5,7 @@
 //! module and kexec calls. Every other unknown number is logged once and returns `ENOSYS`.
 
 pub mod errno;
+mod event;
 pub mod fs;
 pub mod futex;
 mod memory;
@@ -87,6 +88,7 @@ pub fn dispatch(thread: &Thread, ctx: &mut UserContext) -> Flow {
 
 fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
     fs::handle(n, a)
+        .or_else(|| event::handle(n, a))
         .or_else(|| memory::handle(n, a))
         .or_else(|| process::handle(thread, n, a))
         .or_else(|| signal::handle(thread, n, a))
