@@ -12,6 +12,7 @@ pub mod block;
 pub mod event;
 pub mod fs;
 mod init;
+pub mod net;
 pub mod process;
 pub mod random;
 pub mod selftest;

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 6] = ["hello", "syscalls", "threads", "forkexec", "stress", "events"];
+pub const C_PROGRAMS: [&str; 7] = ["hello", "syscalls", "threads", "forkexec", "stress", "events", "unix"];
 
 /// The applets `/bin` links to busybox: what a shell session needs.
 const APPLETS: [&str; 13] = [
@@ -312,6 +312,7 @@ for libc in musl glibc; do
   run /$libc/threads
   run /$libc/forkexec
   run /$libc/events
+  run /$libc/unix
 done
 run /musl/stress 1 2000
 run /rust-hello

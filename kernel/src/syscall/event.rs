@@ -57,10 +57,13 @@ fn file(fd: i32) -> Result<Arc<OpenFile>, Errno> {
     current_files().lock().get(fd).ok_or(Errno::EBADF)
 }
 
-/// The signal mask of `epoll_pwait` is not applied (as with `ppoll`), but its size is checked.
+/// The signal mask of `epoll_pwait` is not applied (as with `ppoll`), but its size and address are checked.
 fn check_sigset(mask: u64, size: u64) -> Result<(), Errno> {
-    if mask != 0 && size != SIGSET_SIZE {
-        return Err(Errno::EINVAL);
+    if mask != 0 {
+        if size != SIGSET_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        uaccess::read_u64(mask)?;
     }
     Ok(())
 }
