@@ -34,6 +34,7 @@ const BOOT_TIMER_MAGIC: u8 = 123;
 pub fn main(boot: &'static BootInfo) -> ! {
     let cmdline = Cmdline::new(boot.cmdline());
     let mut devices = virtio::init(&cmdline);
+    net::stack::start(devices.nets.pop(), &cmdline);
     let test = cmdline.value("ember.test").filter(|t| !t.is_empty());
     let self_test = test.is_some();
     if let Some(test) = test {

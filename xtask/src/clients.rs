@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 7] = ["hello", "syscalls", "threads", "forkexec", "stress", "events", "unix"];
+pub const C_PROGRAMS: [&str; 8] = [
+    "hello", "syscalls", "threads", "forkexec", "stress", "events", "unix", "inet",
+];
 
 /// The applets `/bin` links to busybox: what a shell session needs.
 const APPLETS: [&str; 13] = [

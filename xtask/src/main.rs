@@ -20,6 +20,7 @@ mod cpio;
 mod debian;
 mod firecracker;
 mod image;
+mod net_tests;
 mod qemu;
 mod user_tests;
 

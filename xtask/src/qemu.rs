@@ -61,6 +61,9 @@ pub struct Vm {
     /// Run with `-icount shift=0,sleep=off`: guest time is a function of executed instructions (1 ns each),
     /// so timing inside the guest is deterministic.
     pub icount: bool,
+    /// A virtio network device on QEMU's user-mode network, with these extra `-netdev user` options (e.g.
+    /// `hostfwd=...`; empty for none).
+    pub net: Option<String>,
 }
 
 impl Vm {
@@ -76,6 +79,7 @@ impl Vm {
             entropy: false,
             modern: false,
             icount: false,
+            net: None,
         }
     }
 
@@ -132,6 +136,15 @@ impl Vm {
         }
         if self.entropy {
             c.args(["-device", "virtio-rng-device"]);
+        }
+        if let Some(opts) = &self.net {
+            let extra = if opts.is_empty() {
+                String::new()
+            } else {
+                format!(",{opts}")
+            };
+            c.args(["-netdev", &format!("user,id=n0{extra}")]);
+            c.args(["-device", "virtio-net-device,netdev=n0"]);
         }
         if let Some(initrd) = &self.initrd {
             c.arg("-initrd").arg(initrd);

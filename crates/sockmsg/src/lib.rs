@@ -91,6 +91,45 @@ impl UnixAddr {
     }
 }
 
+/// `AF_INET`.
+pub const AF_INET: u16 = 2;
+/// Bytes of `struct sockaddr_in`.
+pub const SOCKADDR_IN_LEN: usize = 16;
+
+/// An IPv4 socket address: address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InetAddr {
+    /// The address.
+    pub addr: [u8; 4],
+    /// The port.
+    pub port: u16,
+}
+
+impl InetAddr {
+    /// Decodes the `len` bytes of a `sockaddr_in` a call was given (at least 16, as Linux asks).
+    pub fn parse(bytes: &[u8]) -> Result<InetAddr, Error> {
+        if bytes.len() < SOCKADDR_IN_LEN {
+            return Err(Error::Invalid);
+        }
+        if family(bytes) != Some(AF_INET) {
+            return Err(Error::Family);
+        }
+        Ok(InetAddr {
+            port: u16::from_be_bytes([bytes[2], bytes[3]]),
+            addr: [bytes[4], bytes[5], bytes[6], bytes[7]],
+        })
+    }
+
+    /// The 16 bytes of its `sockaddr_in`.
+    pub fn encode(&self) -> [u8; SOCKADDR_IN_LEN] {
+        let mut b = [0u8; SOCKADDR_IN_LEN];
+        b[..2].copy_from_slice(&AF_INET.to_ne_bytes());
+        b[2..4].copy_from_slice(&self.port.to_be_bytes());
+        b[4..8].copy_from_slice(&self.addr);
+        b
+    }
+}
+
 /// The family of a socket address (its first two bytes); `None` when shorter.
 pub fn family(bytes: &[u8]) -> Option<u16> {
     Some(u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]))
@@ -245,6 +284,21 @@ mod tests {
         assert_eq!(UnixAddr::Abstract(b"n".to_vec()).encode(), sockaddr(b"\0n"));
         assert_eq!(UnixAddr::Unnamed.encode(), sockaddr(b""));
         assert_eq!(family(&[1]), None);
+    }
+
+    #[test]
+    fn inet_addresses() {
+        let a = InetAddr {
+            addr: [10, 0, 2, 2],
+            port: 8080,
+        };
+        let b = a.encode();
+        assert_eq!(&b[2..4], &[0x1f, 0x90]);
+        assert_eq!(InetAddr::parse(&b), Ok(a));
+        assert_eq!(InetAddr::parse(&b[..15]), Err(Error::Invalid));
+        let mut u = b;
+        u[0] = 1;
+        assert_eq!(InetAddr::parse(&u), Err(Error::Family));
     }
 
     #[test]

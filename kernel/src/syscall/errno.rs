@@ -85,5 +85,9 @@ errnos!(
     EISCONN,
     ENOTCONN,
     ECONNREFUSED,
-    ENOBUFS
+    ENOBUFS,
+    EINPROGRESS,
+    EALREADY,
+    ENETDOWN,
+    ENETUNREACH
 );

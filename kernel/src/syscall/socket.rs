@@ -1,17 +1,20 @@
 //! The socket calls: `socket`, `socketpair`, `bind`, `listen`, `accept`/`accept4`, `connect`, `send*`/
 //! `recv*` (with iovecs and `SCM_RIGHTS`), `shutdown`, `getsockname`, `getpeername`, `setsockopt`/
-//! `getsockopt`. Only `AF_UNIX` exists ([`crate::net::unix`]); other families give `EAFNOSUPPORT`.
+//! `getsockopt`, for `AF_UNIX` ([`crate::net::unix`]) and `AF_INET` ([`crate::net::inet`]); other families
+//! give `EAFNOSUPPORT`.
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
 use crate::fs::OpenFile;
+use crate::fs::file::FileOps;
 use crate::fs::file::Handle;
+use crate::net::inet::{InetSocket, Proto};
 use crate::net::unix::{SockType, UnixSocket};
 use crate::process::{current_files, signal_current_thread};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use ember_sockmsg::{self as sm, MsgHdr, UnixAddr};
+use ember_sockmsg::{self as sm, InetAddr, MsgHdr, UnixAddr};
 use linux_raw_sys::general::{self as nr, O_NONBLOCK, O_RDWR};
 
 const SOCK_STREAM: u32 = 1;
@@ -23,6 +26,8 @@ const SOCK_CLOEXEC: u32 = 0o2000000;
 const AF_UNIX: u32 = 1;
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
+const IPPROTO_TCP: u32 = 6;
+const IPPROTO_UDP: u32 = 17;
 const MSG_OOB: u32 = 1;
 const MSG_PEEK: u32 = 2;
 const MSG_CTRUNC: u32 = 8;
@@ -60,7 +65,7 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
     Some(match u32::try_from(n).ok()? {
         nr::__NR_socket => socket(a[0] as u32, a[1] as u32, a[2] as u32),
         nr::__NR_socketpair => socketpair(a[0] as u32, a[1] as u32, a[2] as u32, a[3]),
-        nr::__NR_bind => sock(fd).and_then(|(_, s)| s.bind(read_addr(a[1], a[2])?).map(|()| 0)),
+        nr::__NR_bind => bind(fd, a[1], a[2]),
         nr::__NR_listen => sock(fd).and_then(|(_, s)| s.listen(a[1] as i32).map(|()| 0)),
         nr::__NR_accept => accept(fd, a[1], a[2], 0),
         nr::__NR_accept4 => accept(fd, a[1], a[2], a[3] as u32),
@@ -78,11 +83,83 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
     })
 }
 
+/// A socket of either family.
+enum Sock {
+    Unix(Arc<UnixSocket>),
+    Inet(Arc<InetSocket>),
+}
+
+impl Sock {
+    fn listen(&self, backlog: i32) -> Result<(), Errno> {
+        match self {
+            Sock::Unix(s) => s.listen(backlog),
+            Sock::Inet(s) => s.listen(backlog),
+        }
+    }
+
+    fn shutdown(&self, how: u32) -> Result<(), Errno> {
+        match self {
+            Sock::Unix(s) => s.shutdown(how),
+            Sock::Inet(s) => s.shutdown(how),
+        }
+    }
+
+    /// Its own address, encoded.
+    fn name(&self) -> Vec<u8> {
+        match self {
+            Sock::Unix(s) => s.name().encode(),
+            Sock::Inet(s) => s.name().encode().to_vec(),
+        }
+    }
+
+    /// The peer's address, encoded.
+    fn peer_name(&self) -> Result<Vec<u8>, Errno> {
+        match self {
+            Sock::Unix(s) => s.peer_name().map(|a| a.encode()),
+            Sock::Inet(s) => s.peer_name().map(|a| a.encode().to_vec()),
+        }
+    }
+
+    fn set_option(&self, name: u32, v: Vec<u8>) {
+        match self {
+            Sock::Unix(s) => s.set_option(name, v),
+            Sock::Inet(s) => s.set_option(name, v),
+        }
+    }
+
+    fn option(&self, name: u32) -> Option<Vec<u8>> {
+        match self {
+            Sock::Unix(s) => s.option(name),
+            Sock::Inet(s) => s.option(name),
+        }
+    }
+}
+
 /// The open file and socket behind `fd`: `EBADF`, or `ENOTSOCK` when it is another kind of file.
-fn sock(fd: i32) -> Result<(Arc<OpenFile>, Arc<UnixSocket>), Errno> {
+fn sock(fd: i32) -> Result<(Arc<OpenFile>, Sock), Errno> {
     let f = current_files().lock().get(fd).ok_or(Errno::EBADF)?;
-    let s = f.other_arc::<UnixSocket>().ok_or(Errno::ENOTSOCK)?;
+    let s = match (f.other_arc::<UnixSocket>(), f.other_arc::<InetSocket>()) {
+        (Some(u), _) => Sock::Unix(u),
+        (_, Some(i)) => Sock::Inet(i),
+        _ => return Err(Errno::ENOTSOCK),
+    };
     Ok((f, s))
+}
+
+/// Reads an `AF_INET` address (`EAFNOSUPPORT` for another family).
+fn read_inet(addr: u64, len: u64) -> Result<InetAddr, Errno> {
+    InetAddr::parse(&read_raw_addr(addr, len)?).map_err(|e| match e {
+        sm::Error::Family => Errno::EAFNOSUPPORT,
+        sm::Error::Invalid => Errno::EINVAL,
+    })
+}
+
+fn bind(fd: i32, addr: u64, len: u64) -> SysResult {
+    match sock(fd)?.1 {
+        Sock::Unix(s) => s.bind(read_addr(addr, len)?),
+        Sock::Inet(s) => s.bind(read_inet(addr, len)?),
+    }
+    .map(|()| 0)
 }
 
 fn nonblocking(f: &OpenFile, flags: u32) -> bool {
@@ -109,11 +186,34 @@ fn sock_type(domain: u32, ty: u32, protocol: u32) -> Result<(SockType, u32), Err
     Ok((kind, ty & !SOCK_TYPE_MASK))
 }
 
+/// `socket(AF_INET, ...)`: TCP (protocol 0 or 6) and UDP (0 or 17).
+fn inet_socket(ty: u32, protocol: u32) -> SysResult {
+    if ty & !(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let proto = match (ty & SOCK_TYPE_MASK, protocol) {
+        (SOCK_STREAM, 0 | IPPROTO_TCP) => Proto::Tcp,
+        (SOCK_DGRAM, 0 | IPPROTO_UDP) => Proto::Udp,
+        (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
+        _ => return Err(Errno::ESOCKTNOSUPPORT),
+    };
+    let flags = ty & !SOCK_TYPE_MASK;
+    let file = OpenFile::new(
+        None,
+        Handle::Other(InetSocket::new(proto)),
+        O_RDWR | (flags & SOCK_NONBLOCK),
+    );
+    Ok(current_files().lock().install(file, flags & SOCK_CLOEXEC != 0)? as u64)
+}
+
 fn open_file(s: Arc<UnixSocket>, flags: u32) -> Arc<OpenFile> {
     OpenFile::new(None, Handle::Other(s), O_RDWR | (flags & SOCK_NONBLOCK))
 }
 
 fn socket(domain: u32, ty: u32, protocol: u32) -> SysResult {
+    if domain == AF_INET {
+        return inet_socket(ty, protocol);
+    }
     let (kind, flags) = sock_type(domain, ty, protocol)?;
     let file = open_file(UnixSocket::new(kind), flags);
     Ok(current_files().lock().install(file, flags & SOCK_CLOEXEC != 0)? as u64)
@@ -168,9 +268,9 @@ fn read_addr(addr: u64, len: u64) -> Result<UnixAddr, Errno> {
     UnixAddr::parse(&read_raw_addr(addr, len)?).map_err(|_| Errno::EINVAL)
 }
 
-/// Writes `name` to a value-result address buffer (`addr`, `*len_addr`): cut to the room given, the full
-/// length stored back. Null `addr` writes nothing.
-fn write_addr(addr: u64, len_addr: u64, name: &UnixAddr) -> Result<(), Errno> {
+/// Writes the encoded address `bytes` to a value-result address buffer (`addr`, `*len_addr`): cut to the
+/// room given, the full length stored back. Null `addr` writes nothing.
+fn write_addr(addr: u64, len_addr: u64, bytes: &[u8]) -> Result<(), Errno> {
     if addr == 0 {
         return Ok(());
     }
@@ -178,7 +278,6 @@ fn write_addr(addr: u64, len_addr: u64, name: &UnixAddr) -> Result<(), Errno> {
     if (room as i32) < 0 {
         return Err(Errno::EINVAL);
     }
-    let bytes = name.encode();
     uaccess::write_bytes(addr, &bytes[..bytes.len().min(room as usize)])?;
     uaccess::write_u32(len_addr, bytes.len() as u32)
 }
@@ -188,14 +287,26 @@ fn accept(fd: i32, addr: u64, len_addr: u64, flags: u32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (f, s) = sock(fd)?;
-    if s.ty() == SockType::Dgram {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    let conn = s.accept(nonblocking(&f, 0))?;
-    let peer = conn.peer_name().unwrap_or(UnixAddr::Unnamed);
-    let new = current_files()
-        .lock()
-        .install(open_file(conn, flags), flags & SOCK_CLOEXEC != 0)?;
+    let nonblock = nonblocking(&f, 0);
+    let (ops, peer): (Arc<dyn FileOps>, Vec<u8>) = match s {
+        Sock::Unix(s) => {
+            if s.ty() == SockType::Dgram {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            let conn = s.accept(nonblock)?;
+            let peer = conn.peer_name().unwrap_or(UnixAddr::Unnamed).encode();
+            (conn, peer)
+        }
+        Sock::Inet(s) => {
+            if s.proto() != Proto::Tcp {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            let (conn, peer) = s.accept(nonblock)?;
+            (conn, peer.encode().to_vec())
+        }
+    };
+    let file = OpenFile::new(None, Handle::Other(ops), O_RDWR | (flags & SOCK_NONBLOCK));
+    let new = current_files().lock().install(file, flags & SOCK_CLOEXEC != 0)?;
     if let Err(e) = write_addr(addr, len_addr, &peer) {
         let undone = current_files().lock().remove(new);
         drop(undone);
@@ -207,12 +318,24 @@ fn accept(fd: i32, addr: u64, len_addr: u64, flags: u32) -> SysResult {
 fn connect(fd: i32, addr: u64, len: u64) -> SysResult {
     let (f, s) = sock(fd)?;
     let raw = read_raw_addr(addr, len)?;
-    if s.ty() == SockType::Dgram && sm::family(&raw) == Some(sm::AF_UNSPEC) {
-        s.disconnect();
-        return Ok(0);
+    match s {
+        Sock::Unix(s) => {
+            if s.ty() == SockType::Dgram && sm::family(&raw) == Some(sm::AF_UNSPEC) {
+                s.disconnect();
+                return Ok(0);
+            }
+            let addr = UnixAddr::parse(&raw).map_err(|_| Errno::EINVAL)?;
+            s.connect(&addr, nonblocking(&f, 0))
+        }
+        Sock::Inet(s) => {
+            let to = InetAddr::parse(&raw).map_err(|e| match e {
+                sm::Error::Family => Errno::EAFNOSUPPORT,
+                sm::Error::Invalid => Errno::EINVAL,
+            })?;
+            s.connect(to, nonblocking(&f, 0))
+        }
     }
-    let addr = UnixAddr::parse(&raw).map_err(|_| Errno::EINVAL)?;
-    s.connect(&addr, nonblocking(&f, 0)).map(|()| 0)
+    .map(|()| 0)
 }
 
 /// The (base, length) pairs of an iovec array; `EINVAL` past `UIO_MAXIOV` or when the total overflows.
@@ -269,22 +392,45 @@ fn iov_total(iov: &[(u64, usize)]) -> usize {
     iov.iter().fold(0usize, |t, &(_, l)| t.saturating_add(l)).min(MAX_RW)
 }
 
-/// Sends `data` with `fds` (descriptors of the caller's table) to `to`; `EPIPE` raises `SIGPIPE` unless
-/// `MSG_NOSIGNAL`.
-fn send(fd: i32, data: &[u8], fd_list: &[i32], to: Option<UnixAddr>, flags: u32) -> SysResult {
+/// Sends `data` with `fds` (descriptors of the caller's table) to the raw address `to`; `EPIPE` raises
+/// `SIGPIPE` unless `MSG_NOSIGNAL`.
+fn send(fd: i32, data: &[u8], fd_list: &[i32], to: Option<Vec<u8>>, flags: u32) -> SysResult {
     let (f, s) = sock(fd)?;
     if flags & MSG_OOB != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
-    let files = {
-        let table = current_files();
-        let table = table.lock();
-        fd_list
-            .iter()
-            .map(|&fd| table.get(fd).ok_or(Errno::EBADF))
-            .collect::<Result<Vec<_>, _>>()?
+    let nonblock = nonblocking(&f, flags);
+    let r = match s {
+        Sock::Unix(s) => {
+            let files = {
+                let table = current_files();
+                let table = table.lock();
+                fd_list
+                    .iter()
+                    .map(|&fd| table.get(fd).ok_or(Errno::EBADF))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let to = to
+                .map(|raw| UnixAddr::parse(&raw).map_err(|_| Errno::EINVAL))
+                .transpose()?;
+            s.send(data, files, to.as_ref(), nonblock)
+        }
+        Sock::Inet(s) => {
+            if !fd_list.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            // A TCP socket ignores the address, as Linux does.
+            let to = match (s.proto(), to) {
+                (Proto::Udp, Some(raw)) => Some(InetAddr::parse(&raw).map_err(|e| match e {
+                    sm::Error::Family => Errno::EAFNOSUPPORT,
+                    sm::Error::Invalid => Errno::EINVAL,
+                })?),
+                _ => None,
+            };
+            s.send(data, to, nonblock)
+        }
     };
-    match s.send(data, files, to.as_ref(), nonblocking(&f, flags)) {
+    match r {
         Err(Errno::EPIPE) if flags & MSG_NOSIGNAL == 0 => {
             signal_current_thread(SIGPIPE);
             Err(Errno::EPIPE)
@@ -296,7 +442,7 @@ fn send(fd: i32, data: &[u8], fd_list: &[i32], to: Option<UnixAddr>, flags: u32)
 fn sendto(fd: i32, buf: u64, len: u64, flags: u32, addr: u64, addr_len: u64) -> SysResult {
     let data = gather(&[(buf, usize::try_from(len).unwrap_or(MAX_RW))])?;
     let to = if addr != 0 {
-        Some(read_addr(addr, addr_len)?)
+        Some(read_raw_addr(addr, addr_len)?)
     } else {
         None
     };
@@ -324,7 +470,7 @@ fn sendmsg(fd: i32, msg_addr: u64, flags: u32) -> SysResult {
         Vec::new()
     };
     let to = if m.name != 0 && m.name_len != 0 {
-        Some(read_addr(m.name, m.name_len.into())?)
+        Some(read_raw_addr(m.name, m.name_len.into())?)
     } else {
         None
     };
@@ -336,7 +482,7 @@ struct Got {
     len: usize,
     data: Vec<u8>,
     fds: Vec<Arc<OpenFile>>,
-    from: UnixAddr,
+    from: Vec<u8>,
     truncated: bool,
 }
 
@@ -345,19 +491,29 @@ fn recv(fd: i32, max: usize, flags: u32) -> Result<Got, Errno> {
     if flags & MSG_OOB != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
-    let r = s.recv(
-        max,
-        flags & MSG_PEEK != 0,
-        flags & MSG_WAITALL != 0,
-        nonblocking(&f, flags),
-    )?;
-    Ok(Got {
-        len: r.len,
-        truncated: r.len > r.data.len(),
-        data: r.data,
-        fds: r.fds,
-        from: r.from,
-    })
+    let (peek, nonblock) = (flags & MSG_PEEK != 0, nonblocking(&f, flags));
+    match s {
+        Sock::Unix(s) => {
+            let r = s.recv(max, peek, flags & MSG_WAITALL != 0, nonblock)?;
+            Ok(Got {
+                len: r.len,
+                truncated: r.len > r.data.len(),
+                data: r.data,
+                fds: r.fds,
+                from: r.from.encode(),
+            })
+        }
+        Sock::Inet(s) => {
+            let (data, len, from) = s.recv(max, peek, nonblock)?;
+            Ok(Got {
+                len,
+                truncated: len > data.len(),
+                data,
+                fds: Vec::new(),
+                from: from.encode().to_vec(),
+            })
+        }
+    }
 }
 
 /// The count a receive returns: the whole datagram's length with `MSG_TRUNC`.
@@ -385,14 +541,10 @@ fn recvmsg(fd: i32, msg_addr: u64, flags: u32) -> SysResult {
     scatter(&iov, &got.data)?;
     let mut out_flags = if got.truncated { MSG_TRUNC } else { 0 };
     if m.name != 0 {
-        let name = got.from.encode();
-        let n = name.len().min(m.name_len as usize);
-        uaccess::write_bytes(m.name, &name[..n])?;
+        let n = got.from.len().min(m.name_len as usize);
+        uaccess::write_bytes(m.name, &got.from[..n])?;
     }
-    uaccess::write_u32(
-        msg_addr + 8,
-        if m.name != 0 { got.from.encode().len() as u32 } else { 0 },
-    )?;
+    uaccess::write_u32(msg_addr + 8, if m.name != 0 { got.from.len() as u32 } else { 0 })?;
     let mut control_written = 0;
     if !got.fds.is_empty() {
         let cloexec = flags & MSG_CMSG_CLOEXEC != 0;
@@ -437,6 +589,10 @@ fn opt_size(name: u32) -> usize {
 
 fn setsockopt(fd: i32, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     let (_, s) = sock(fd)?;
+    // TCP_NODELAY and the like: TCP sockets run without Nagle's algorithm already.
+    if matches!(s, Sock::Inet(_)) && level == IPPROTO_TCP {
+        return Ok(0);
+    }
     if level != SOL_SOCKET {
         return Err(Errno::ENOPROTOOPT);
     }
@@ -465,15 +621,33 @@ fn getsockopt(fd: i32, level: u32, name: u32, val: u64, len_addr: u64) -> SysRes
         return Err(Errno::EINVAL);
     }
     let int = |v: u32| v.to_ne_bytes().to_vec();
+    let (ty, domain, protocol) = match &s {
+        Sock::Unix(u) => (
+            match u.ty() {
+                SockType::Stream => SOCK_STREAM,
+                SockType::Dgram => SOCK_DGRAM,
+                SockType::SeqPacket => SOCK_SEQPACKET,
+            },
+            AF_UNIX,
+            0,
+        ),
+        Sock::Inet(i) => match i.proto() {
+            Proto::Tcp => (SOCK_STREAM, AF_INET, IPPROTO_TCP),
+            Proto::Udp => (SOCK_DGRAM, AF_INET, IPPROTO_UDP),
+        },
+    };
     let value = match name {
-        SO_TYPE => int(match s.ty() {
-            SockType::Stream => SOCK_STREAM,
-            SockType::Dgram => SOCK_DGRAM,
-            SockType::SeqPacket => SOCK_SEQPACKET,
+        SO_TYPE => int(ty),
+        SO_PROTOCOL => int(protocol),
+        SO_DOMAIN => int(domain),
+        SO_ERROR => int(match &s {
+            Sock::Inet(i) => i.error().map_or(0, |e| e.0),
+            Sock::Unix(_) => 0,
         }),
-        SO_ERROR | SO_PROTOCOL => int(0),
-        SO_DOMAIN => int(AF_UNIX),
-        SO_ACCEPTCONN => int(s.listening().into()),
+        SO_ACCEPTCONN => int(match &s {
+            Sock::Unix(u) => u.listening().into(),
+            Sock::Inet(i) => i.listening().into(),
+        }),
         SO_SNDBUF | SO_RCVBUF => s
             .option(name)
             .unwrap_or_else(|| int(crate::net::unix::QUEUE_BYTES as u32)),

@@ -53,12 +53,18 @@ pub fn queue(t: &mut Transport<Mmio>, index: u16, want: u16) -> Result<SplitQueu
 
 /// Routes the device's interrupt to a handler that acknowledges it (waking the idle loop is all it needs).
 pub fn interrupt(regs: &Mmio, c: &Candidate) -> Result<IrqLine, String> {
+    interrupt_then(regs, c, || {})
+}
+
+/// Like [`interrupt`], then runs `then` (short: it runs in the interrupt).
+pub fn interrupt_then(regs: &Mmio, c: &Candidate, then: fn()) -> Result<IrqLine, String> {
     let line = IrqLine::alloc().map_err(|e| format!("no interrupt vector: {e:?}"))?;
     line.route_gsi(c.gsi, c.trigger, c.polarity)
         .map_err(|e| format!("cannot route GSI {}: {e:?}", c.gsi))?;
     let regs = regs.clone();
     line.on_active(move || {
         ember_virtio::ack_interrupt(&regs);
+        then();
     });
     line.unmask();
     Ok(line)
