@@ -1,6 +1,7 @@
 //! Network boot tests: the `inet` client on QEMU's user-mode network (`-netdev user`, no privileges), against
 //! servers this process runs on the host's loopback (the guest reaches the host at 10.0.2.2): a TCP echo
-//! server, a UDP echo server, and a client that reaches the guest's server through `hostfwd`.
+//! server, a UDP echo server, and a client that reaches the guest's server through `hostfwd`. The
+//! modern-transport case takes its address from QEMU's DHCP server.
 
 use crate::boot_tests::{Case, On};
 use crate::clients::{self, Initramfs, Libc};
@@ -83,11 +84,20 @@ pub fn cases() -> Result<Vec<Case>, String> {
     let mut vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP} {tcp} {udp}"));
     vm.initrd = Some(initrd);
     vm.net = Some(format!("hostfwd=tcp:127.0.0.1:{fwd}-:8080"));
+    // The modern transport gets its address from QEMU's DHCP server.
     let mut modern = vm.clone();
     modern.modern = true;
+    modern.cmdline = format!("console=ttyS0 ip=dhcp {tcp} {udp}");
     modern.net = Some(format!("hostfwd=tcp:127.0.0.1:{fwd_modern}-:8080"));
-    let check = |o: &crate::boot_tests::Outcome| {
-        crate::user_tests::exited(o, 0, &["virtio: net at", "net: eth0 10.0.2.15/24", ", 0 failed"])
+    let check = |dhcp: bool| {
+        move |o: &crate::boot_tests::Outcome| {
+            let address = if dhcp {
+                "net: eth0 10.0.2.15/24 from DHCP"
+            } else {
+                "net: eth0 10.0.2.15/24, gateway"
+            };
+            crate::user_tests::exited(o, 0, &["virtio: net at", address, ", 0 failed"])
+        }
     };
     Ok(vec![
         Case {
@@ -95,14 +105,14 @@ pub fn cases() -> Result<Vec<Case>, String> {
             on: On::Qemu,
             vm,
             input: &[],
-            check: Box::new(check),
+            check: Box::new(check(false)),
         },
         Case {
             name: "net-user-inet-modern".into(),
             on: On::Qemu,
             vm: modern,
             input: &[],
-            check: Box::new(check),
+            check: Box::new(check(true)),
         },
     ])
 }

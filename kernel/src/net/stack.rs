@@ -108,6 +108,8 @@ impl Stack {
                 let (address, router) = (c.address, c.router);
                 set_address(&mut self.iface, address, router);
             }
+            // (smoltcp reports one at start, before any lease.)
+            Some(dhcpv4::Event::Deconfigured) if self.iface.ipv4_addr().is_none() => {}
             Some(dhcpv4::Event::Deconfigured) => {
                 log::info!("net: eth0 lost its DHCP lease");
                 self.iface.update_ip_addrs(|a| a.clear());
