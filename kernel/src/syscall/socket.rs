@@ -52,6 +52,11 @@ const SO_DOMAIN: u32 = 39;
 const SOCKADDR_MAX: u32 = 128;
 /// The most bytes one call moves (Linux's `MAX_RW_COUNT`).
 const MAX_RW: usize = 0x7fff_f000;
+/// The most bytes one send takes from the caller (a stream send moves the rest in later calls; larger
+/// messages are too big for any queue anyway).
+const MAX_SEND: usize = 256 * 1024;
+/// The most bytes one receive asks a socket for.
+const MAX_RECV: usize = 256 * 1024;
 /// The most `iovec`s one call takes (`UIO_MAXIOV`).
 const MAX_IOV: u64 = 1024;
 /// The most control bytes a `sendmsg` takes.
@@ -363,11 +368,11 @@ fn iovecs(iov: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
     Ok(v)
 }
 
-/// Copies the iovecs' bytes in, up to [`MAX_RW`].
+/// Copies the iovecs' bytes in, up to [`MAX_SEND`].
 fn gather(iov: &[(u64, usize)]) -> Result<Vec<u8>, Errno> {
     let mut data = Vec::new();
     for &(base, len) in iov {
-        let n = len.min(MAX_RW - data.len());
+        let n = len.min(MAX_SEND - data.len());
         let at = data.len();
         data.resize(at + n, 0);
         uaccess::read_bytes(base, &mut data[at..])?;
@@ -389,7 +394,7 @@ fn scatter(iov: &[(u64, usize)], mut data: &[u8]) -> Result<(), Errno> {
 }
 
 fn iov_total(iov: &[(u64, usize)]) -> usize {
-    iov.iter().fold(0usize, |t, &(_, l)| t.saturating_add(l)).min(MAX_RW)
+    iov.iter().fold(0usize, |t, &(_, l)| t.saturating_add(l)).min(MAX_RECV)
 }
 
 /// Sends `data` with `fds` (descriptors of the caller's table) to the raw address `to`; `EPIPE` raises
@@ -526,7 +531,7 @@ fn received(got: &Got, flags: u32) -> u64 {
 }
 
 fn recvfrom(fd: i32, buf: u64, len: u64, flags: u32, addr: u64, addr_len: u64) -> SysResult {
-    let max = usize::try_from(len).unwrap_or(MAX_RW).min(MAX_RW);
+    let max = usize::try_from(len).unwrap_or(MAX_RECV).min(MAX_RECV);
     let got = recv(fd, max, flags)?;
     uaccess::write_bytes(buf, &got.data)?;
     write_addr(addr, addr_len, &got.from)?;
