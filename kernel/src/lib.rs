@@ -9,8 +9,10 @@
 extern crate alloc;
 
 pub mod block;
+pub mod event;
 pub mod fs;
 mod init;
+pub mod net;
 pub mod process;
 pub mod random;
 pub mod selftest;
@@ -35,6 +37,7 @@ pub fn main(boot: &'static BootInfo) -> ! {
     let cmdline = Cmdline::new(boot.cmdline());
     fs::proc::set_cmdline(boot.cmdline());
     let mut devices = virtio::init(&cmdline);
+    net::stack::start(devices.nets.pop(), &cmdline);
     let test = cmdline.value("ember.test").filter(|t| !t.is_empty());
     let self_test = test.is_some();
     if let Some(test) = test {

@@ -108,7 +108,10 @@ fn all_cases(vmm: On) -> Option<Vec<Case>> {
         .map_err(|e| eprintln!("cannot write the test initrd: {e}"))
         .ok()?;
     let mut all = cases(&initrd);
-    match crate::user_tests::cases() {
+    match crate::user_tests::cases().and_then(|mut u| {
+        u.extend(crate::net_tests::cases()?);
+        Ok(u)
+    }) {
         Ok(user) => all.extend(user),
         Err(e) => {
             eprintln!("cannot build the user-space clients: {e}");

@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 6] = ["hello", "syscalls", "threads", "forkexec", "stress", "parallel"];
+pub const C_PROGRAMS: [&str; 9] = [
+    "hello", "syscalls", "threads", "forkexec", "stress", "parallel", "events", "unix", "inet",
+];
 
 /// The applets `/bin` links to busybox: what a shell session needs.
 const APPLETS: [&str; 13] = [
@@ -311,6 +313,8 @@ for libc in musl glibc; do
   run /$libc/syscalls
   run /$libc/threads
   run /$libc/forkexec
+  run /$libc/events
+  run /$libc/unix
 done
 run /musl/stress 1 2000
 run /rust-hello

@@ -24,6 +24,7 @@ mod firecracker;
 mod fuzz;
 mod image;
 mod initrd_tests;
+mod net_tests;
 mod qemu;
 mod tables;
 mod user_tests;

@@ -71,6 +71,9 @@ pub struct Vm {
     pub cpu: String,
     /// Virtual CPUs (QEMU `-smp`, Firecracker `vcpu_count`); more than one runs QEMU's multi-threaded TCG.
     pub cpus: u32,
+    /// A virtio network device on QEMU's user-mode network, with these extra `-netdev user` options (e.g.
+    /// `hostfwd=...`; empty for none).
+    pub net: Option<String>,
 }
 
 impl Vm {
@@ -91,6 +94,7 @@ impl Vm {
             mem_kib: None,
             cpu: "max".into(),
             cpus: 1,
+            net: None,
         }
     }
 
@@ -166,6 +170,15 @@ impl Vm {
         }
         if self.entropy {
             c.args(["-device", "virtio-rng-device"]);
+        }
+        if let Some(opts) = &self.net {
+            let extra = if opts.is_empty() {
+                String::new()
+            } else {
+                format!(",{opts}")
+            };
+            c.args(["-netdev", &format!("user,id=n0{extra}")]);
+            c.args(["-device", "virtio-net-device,netdev=n0"]);
         }
         if let Some(initrd) = &self.initrd {
             c.arg("-initrd").arg(initrd);

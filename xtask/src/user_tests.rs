@@ -167,6 +167,8 @@ pub fn cases() -> Result<Vec<Case>, String> {
             ("syscalls", ", 0 failed"),
             ("threads", "threads: counter=400000"),
             ("forkexec", "child exited with status 7"),
+            ("events", ", 0 failed"),
+            ("unix", ", 0 failed"),
         ] {
             let initrd = with_init(&format!("{prog}-{l}"), &clients::c_program(libc, prog)?)?;
             v.push(case(

@@ -7,7 +7,10 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+mod ip;
 mod virtio_mmio;
+
+pub use ip::{IpConfig, IpError, Ipv4};
 
 pub use virtio_mmio::{VirtioMmioDevice, VirtioMmioError, memparse, parse_integer};
 

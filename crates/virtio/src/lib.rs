@@ -11,6 +11,7 @@
 extern crate alloc;
 
 pub mod blk;
+pub mod net;
 mod queue;
 mod regs;
 mod transport;

@@ -6,6 +6,7 @@ use super::inode::{Inode, Kind};
 use super::pipe::PipeEnd;
 use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
+use core::any::Any;
 use core::sync::atomic::{AtomicU32, Ordering};
 use linux_raw_sys::general::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_WRONLY, POLLIN, POLLOUT};
 use spin::Mutex;
@@ -21,6 +22,30 @@ pub enum Handle {
     Pipe(PipeEnd),
     /// A character device.
     Device(Device),
+    /// A file that lives outside the tree: an event counter, an epoll instance, a timer, a socket.
+    Other(Arc<dyn FileOps>),
+}
+
+/// What a file outside the tree does (see [`Handle::Other`]).
+pub trait FileOps: Send + Sync {
+    /// Reads (waiting unless `nonblock`).
+    fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno>;
+    /// Writes (waiting unless `nonblock`).
+    fn write(&self, data: &[u8], nonblock: bool) -> Result<usize, Errno>;
+    /// `poll` events now.
+    fn poll(&self) -> u32;
+    /// Bytes a read could return now (FIONREAD).
+    fn available(&self) -> usize {
+        0
+    }
+    /// The file type and permission bits `fstat` shows (0: an anonymous inode, as Linux shows them).
+    fn mode(&self) -> u32 {
+        0o600
+    }
+    /// The object itself, for system calls that work on one kind only (`epoll_ctl`, socket calls).
+    fn as_any(&self) -> &dyn Any;
+    /// The same, shared.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 /// An open-file description.
@@ -96,6 +121,22 @@ impl OpenFile {
         matches!(self.handle, Handle::Inode)
     }
 
+    /// The object behind a [`Handle::Other`] file, when it is a `T`.
+    pub fn other<T: 'static>(&self) -> Option<&T> {
+        match &self.handle {
+            Handle::Other(o) => o.as_any().downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// The object behind a [`Handle::Other`] file, shared, when it is a `T`.
+    pub fn other_arc<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        match &self.handle {
+            Handle::Other(o) => o.clone().into_any().downcast().ok(),
+            _ => None,
+        }
+    }
+
     /// The current offset.
     pub fn offset(&self) -> &Mutex<u64> {
         &self.offset
@@ -115,6 +156,7 @@ impl OpenFile {
             }
             Handle::Pipe(end) => end.read(buf, self.nonblocking()),
             Handle::Device(d) => d.read(buf, self.nonblocking()),
+            Handle::Other(o) => o.read(buf, self.nonblocking()),
         }
     }
 
@@ -136,6 +178,7 @@ impl OpenFile {
             }
             Handle::Pipe(end) => end.write(data, self.nonblocking()),
             Handle::Device(d) => d.write(data),
+            Handle::Other(o) => o.write(data, self.nonblocking()),
         }
     }
 
@@ -185,6 +228,7 @@ impl OpenFile {
             }
             Handle::Pipe(end) => end.available(),
             Handle::Device(_) => 0,
+            Handle::Other(o) => o.available(),
         }
     }
 
@@ -194,6 +238,7 @@ impl OpenFile {
             Handle::Inode => POLLIN | POLLOUT,
             Handle::Pipe(end) => end.poll(),
             Handle::Device(d) => d.poll(),
+            Handle::Other(o) => o.poll(),
         }
     }
 }

@@ -7,7 +7,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use linux_raw_sys::general::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
+use linux_raw_sys::general::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK};
 use spin::Mutex;
 
 /// The longest file name.
@@ -84,6 +84,8 @@ pub enum Kind {
     Device(Device),
     /// A named pipe.
     Fifo(Arc<Pipe>),
+    /// A Unix socket's name (the socket is found through [`crate::net::unix`]'s registry).
+    Socket,
 }
 
 /// A file of any kind.
@@ -103,6 +105,7 @@ impl Inode {
             Kind::Symlink(_) => S_IFLNK,
             Kind::Device(_) => S_IFCHR,
             Kind::Fifo(_) => S_IFIFO,
+            Kind::Socket => S_IFSOCK,
         };
         let now = Timespec::now();
         Arc::new(Inode {
@@ -119,6 +122,11 @@ impl Inode {
             }),
             kind,
         })
+    }
+
+    /// A Unix socket's name in the tree, made by `bind`.
+    pub fn new_socket(mode: u32) -> Arc<Inode> {
+        Inode::new(Kind::Socket, mode)
     }
 
     /// A new empty regular file.

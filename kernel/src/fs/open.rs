@@ -83,6 +83,8 @@ pub fn open_inode(inode: Arc<Inode>, flags: u32) -> Result<Arc<OpenFile>, Errno>
             d.open();
             Handle::Device(*d)
         }
+        // Sockets are reached with `connect`, not `open`.
+        Kind::Socket => return Err(Errno::ENXIO),
         Kind::Fifo(pipe) => {
             let read = access == O_RDONLY || access == O_RDWR;
             Handle::Pipe(pipe.open_fifo(read, write, flags & O_NONBLOCK != 0)?)

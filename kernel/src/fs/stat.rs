@@ -66,6 +66,7 @@ impl Stat {
             Handle::Pipe(_) => (S_IFIFO | 0o600, PIPE_DEV, (0, 0)),
             Handle::Device(d) => (S_IFCHR | 0o600, FS_DEV, d.rdev()),
             Handle::Inode => (0, FS_DEV, (0, 0)),
+            Handle::Other(o) => (o.mode(), FS_DEV, (0, 0)),
         };
         let now = Timespec::now();
         Stat {

@@ -6,12 +6,14 @@
 
 mod creds;
 pub mod errno;
+mod event;
 pub mod fs;
 pub mod futex;
 mod memory;
 mod misc;
 mod process;
 mod signal;
+mod socket;
 mod time;
 pub mod uaccess;
 
@@ -88,6 +90,8 @@ pub fn dispatch(thread: &Thread, ctx: &mut UserContext) -> Flow {
 
 fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
     fs::handle(n, a)
+        .or_else(|| event::handle(n, a))
+        .or_else(|| socket::handle(n, a))
         .or_else(|| memory::handle(n, a))
         .or_else(|| process::handle(thread, n, a))
         .or_else(|| signal::handle(thread, n, a))

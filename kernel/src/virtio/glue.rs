@@ -111,6 +111,11 @@ impl Interrupt {
 /// Routes the device's interrupt to a handler that acknowledges it (waking the idle loop is all it needs) and
 /// counts it. `kind` names the device in log lines.
 pub fn interrupt(regs: &Mmio, c: &Candidate, kind: &'static str) -> Result<Interrupt, String> {
+    interrupt_then(regs, c, kind, || {})
+}
+
+/// Like [`interrupt`], then runs `then` (short: it runs in the interrupt).
+pub fn interrupt_then(regs: &Mmio, c: &Candidate, kind: &'static str, then: fn()) -> Result<Interrupt, String> {
     let line = IrqLine::alloc().map_err(|e| format!("no interrupt vector: {e:?}"))?;
     line.route_gsi(c.gsi, c.trigger, c.polarity)
         .map_err(|e| format!("cannot route GSI {}: {e:?}", c.gsi))?;
@@ -120,6 +125,7 @@ pub fn interrupt(regs: &Mmio, c: &Candidate, kind: &'static str) -> Result<Inter
     line.on_active(move || {
         ember_virtio::ack_interrupt(&regs);
         counter.fetch_add(1, Ordering::Relaxed);
+        then();
     });
     line.unmask();
     Ok(Interrupt {

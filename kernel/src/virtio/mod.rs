@@ -1,4 +1,4 @@
-//! virtio-mmio devices: where they are, bringing them up, and the drivers ember has (block, entropy).
+//! virtio-mmio devices: where they are, bringing them up, and the drivers ember has (block, entropy, network).
 //!
 //! Every device found is logged with its type, base, IRQ and transport version; a device ember has no driver
 //! for is left untouched (its status is never written).
@@ -6,6 +6,7 @@
 pub mod blk;
 mod discovery;
 mod glue;
+pub mod net;
 mod rng;
 
 use alloc::vec::Vec;
@@ -21,6 +22,8 @@ pub struct Devices {
     pub blocks: Vec<blk::VirtioBlk>,
     /// Entropy devices (kept alive after seeding).
     pub entropy: Vec<rng::VirtioRng>,
+    /// Network devices, for the network stack to take.
+    pub nets: Vec<net::VirtioNet>,
 }
 
 /// Finds every virtio-mmio device and brings up those ember drives.
@@ -61,6 +64,10 @@ pub fn init(cmdline: &Cmdline<'_>) -> Devices {
             DeviceType::Entropy => match rng::VirtioRng::new(transport, regs, &c) {
                 Ok(r) => devices.entropy.push(r),
                 Err(e) => log::warn!("virtio: entropy at {:#x}: {e}; failed", c.base),
+            },
+            DeviceType::Net => match net::VirtioNet::new(transport, regs, &c, crate::net::stack::device_interrupt) {
+                Ok(n) => devices.nets.push(n),
+                Err(e) => log::warn!("virtio: net at {:#x}: {e}; failed", c.base),
             },
             _ => log::info!("virtio: no driver for {kind} yet; left alone"),
         }

@@ -123,6 +123,7 @@ fn dirent_type(inode: &Inode) -> u8 {
         Kind::Symlink(_) => 10,
         Kind::Device(_) => 2,
         Kind::Fifo(_) => 1,
+        Kind::Socket => 12,
     }
 }
 

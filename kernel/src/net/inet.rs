@@ -1,0 +1,533 @@
+//! `AF_INET` sockets over the smoltcp stack ([`super::stack`]): TCP (connect, listen with a backlog of
+//! listening smoltcp sockets, accept, send, receive, shutdown) and UDP (bind, connect, sendto, recvfrom).
+//! Without a network device they can be made but not used (`ENETDOWN`).
+
+use super::stack::{self, SOCKETS, Stack};
+use crate::event::wait_for;
+use crate::fs::file::FileOps;
+use crate::syscall::errno::Errno;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::sync::atomic::{AtomicU16, Ordering};
+use ember_sockmsg::InetAddr;
+use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint, Ipv4Address};
+use spin::Mutex;
+
+/// Bytes of each TCP socket's receive and send buffers.
+const TCP_BUFFER: usize = 64 * 1024;
+/// Bytes of each UDP socket's receive and send buffers, and datagrams they hold.
+const UDP_BUFFER: usize = 64 * 1024;
+const UDP_PACKETS: usize = 64;
+/// Most listening smoltcp sockets behind one `listen`.
+const MAX_BACKLOG: usize = 16;
+/// The first ephemeral port (Linux's `ip_local_port_range` starts at 32768; 49152 is IANA's).
+const EPHEMERAL: u16 = 49152;
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(EPHEMERAL);
+/// Ports bound, by (is TCP, port).
+static BOUND: Mutex<BTreeSet<(bool, u16)>> = Mutex::new(BTreeSet::new());
+
+/// The transport protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// `SOCK_STREAM`.
+    Tcp,
+    /// `SOCK_DGRAM`.
+    Udp,
+}
+
+enum Conn {
+    Idle,
+    /// A TCP connection (or one being made).
+    Tcp(SocketHandle),
+    /// Listening TCP sockets.
+    Listening(Vec<SocketHandle>),
+    /// A UDP socket.
+    Udp(SocketHandle),
+}
+
+struct State {
+    /// The bound address (port 0: none yet).
+    local: InetAddr,
+    conn: Conn,
+    /// UDP's default destination.
+    peer: Option<InetAddr>,
+    /// A TCP connection that reached ESTABLISHED at some point.
+    established: bool,
+}
+
+/// An `AF_INET` socket.
+pub struct InetSocket {
+    proto: Proto,
+    state: Mutex<State>,
+    options: Mutex<BTreeMap<u32, Vec<u8>>>,
+}
+
+fn endpoint(a: InetAddr) -> IpEndpoint {
+    IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from(a.addr)), a.port)
+}
+
+fn inet(e: IpEndpoint) -> InetAddr {
+    let IpAddress::Ipv4(a) = e.addr;
+    InetAddr {
+        addr: a.octets(),
+        port: e.port,
+    }
+}
+
+fn new_tcp() -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0u8; TCP_BUFFER]),
+        tcp::SocketBuffer::new(vec![0u8; TCP_BUFFER]),
+    );
+    s.set_nagle_enabled(false);
+    s
+}
+
+fn new_udp() -> udp::Socket<'static> {
+    udp::Socket::new(
+        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_PACKETS], vec![0u8; UDP_BUFFER]),
+        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_PACKETS], vec![0u8; UDP_BUFFER]),
+    )
+}
+
+/// Runs `f` on the stack, waiting (on [`SOCKETS`]) while it returns `None`.
+fn wait_stack<T>(nonblock: bool, mut f: impl FnMut(&mut Stack) -> Option<Result<T, Errno>>) -> Result<T, Errno> {
+    wait_for(&SOCKETS, nonblock, || {
+        stack::with(&mut f).unwrap_or(Some(Err(Errno::ENETDOWN)))
+    })
+}
+
+impl InetSocket {
+    /// A new unbound socket.
+    pub fn new(proto: Proto) -> Arc<InetSocket> {
+        Arc::new(InetSocket {
+            proto,
+            state: Mutex::new(State {
+                local: InetAddr { addr: [0; 4], port: 0 },
+                conn: Conn::Idle,
+                peer: None,
+                established: false,
+            }),
+            options: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Its protocol.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
+    /// Keeps the value of option `name` (`setsockopt`).
+    pub fn set_option(&self, name: u32, value: Vec<u8>) {
+        self.options.lock().insert(name, value);
+    }
+
+    /// The value option `name` was set to.
+    pub fn option(&self, name: u32) -> Option<Vec<u8>> {
+        self.options.lock().get(&name).cloned()
+    }
+
+    /// `bind`: port 0 picks an ephemeral port; `EADDRINUSE` when taken, `EINVAL` when bound already.
+    pub fn bind(&self, addr: InetAddr) -> Result<(), Errno> {
+        let mut st = self.state.lock();
+        if st.local.port != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let port = self.reserve(addr.port)?;
+        st.local = InetAddr { addr: addr.addr, port };
+        Ok(())
+    }
+
+    fn reserve(&self, port: u16) -> Result<u16, Errno> {
+        let tcp = self.proto == Proto::Tcp;
+        let mut bound = BOUND.lock();
+        if port != 0 {
+            return if bound.insert((tcp, port)) {
+                Ok(port)
+            } else {
+                Err(Errno::EADDRINUSE)
+            };
+        }
+        for _ in 0..(u16::MAX - EPHEMERAL) {
+            let p = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
+            let p = if p < EPHEMERAL { EPHEMERAL + p % 1000 } else { p };
+            if bound.insert((tcp, p)) {
+                return Ok(p);
+            }
+        }
+        Err(Errno::EADDRINUSE)
+    }
+
+    /// The bound port, binding an ephemeral one first if there is none.
+    fn local_port(&self, st: &mut State) -> Result<u16, Errno> {
+        if st.local.port == 0 {
+            st.local.port = self.reserve(0)?;
+        }
+        Ok(st.local.port)
+    }
+
+    /// `connect`: TCP starts a connection (`EINPROGRESS` when `nonblock`), UDP sets the destination.
+    pub fn connect(&self, to: InetAddr, nonblock: bool) -> Result<(), Errno> {
+        let mut st = self.state.lock();
+        if self.proto == Proto::Udp {
+            st.peer = Some(to);
+            return Ok(());
+        }
+        match st.conn {
+            Conn::Idle => {}
+            Conn::Tcp(_) if st.established => return Err(Errno::EISCONN),
+            Conn::Tcp(_) => return Err(Errno::EALREADY),
+            _ => return Err(Errno::EINVAL),
+        }
+        let port = self.local_port(&mut st)?;
+        let h = stack::with(|s| {
+            let mut sock = new_tcp();
+            match sock.connect(s.iface.context(), endpoint(to), port) {
+                Ok(()) => Ok(s.sockets.add(sock)),
+                Err(tcp::ConnectError::Unaddressable) => Err(Errno::ENETUNREACH),
+                Err(tcp::ConnectError::InvalidState) => Err(Errno::EISCONN),
+            }
+        })
+        .unwrap_or(Err(Errno::ENETDOWN))?;
+        st.conn = Conn::Tcp(h);
+        drop(st);
+        if nonblock {
+            return Err(Errno::EINPROGRESS);
+        }
+        wait_stack(false, |s| match s.sockets.get::<tcp::Socket>(h).state() {
+            tcp::State::SynSent | tcp::State::SynReceived => None,
+            tcp::State::Closed => Some(Err(Errno::ECONNREFUSED)),
+            _ => Some(Ok(())),
+        })?;
+        self.state.lock().established = true;
+        Ok(())
+    }
+
+    /// `listen`: `backlog` listening smoltcp sockets on the bound (or an ephemeral) port.
+    pub fn listen(&self, backlog: i32) -> Result<(), Errno> {
+        if self.proto != Proto::Tcp {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let mut st = self.state.lock();
+        match st.conn {
+            Conn::Idle => {}
+            Conn::Listening(_) => return Ok(()),
+            _ => return Err(Errno::EINVAL),
+        }
+        let port = self.local_port(&mut st)?;
+        let local = st.local;
+        let n = (backlog.max(1) as usize).min(MAX_BACKLOG);
+        let handles = stack::with(|s| {
+            (0..n)
+                .filter_map(|_| {
+                    let mut sock = new_tcp();
+                    sock.listen(listen_endpoint(local, port)).ok()?;
+                    Some(s.sockets.add(sock))
+                })
+                .collect::<Vec<_>>()
+        })
+        .ok_or(Errno::ENETDOWN)?;
+        st.conn = Conn::Listening(handles);
+        Ok(())
+    }
+
+    /// Whether it listens.
+    pub fn listening(&self) -> bool {
+        matches!(self.state.lock().conn, Conn::Listening(_))
+    }
+
+    /// `accept`: the next established connection, its listening socket replaced by a fresh one.
+    pub fn accept(&self, nonblock: bool) -> Result<(Arc<InetSocket>, InetAddr), Errno> {
+        let (local, port) = {
+            let st = self.state.lock();
+            if !matches!(st.conn, Conn::Listening(_)) {
+                return Err(Errno::EINVAL);
+            }
+            (st.local, st.local.port)
+        };
+        let (h, remote) = wait_stack(nonblock, |s| {
+            let mut st = self.state.lock();
+            let Conn::Listening(handles) = &mut st.conn else {
+                return Some(Err(Errno::EINVAL));
+            };
+            let i = handles.iter().position(|&h| {
+                let t = s.sockets.get::<tcp::Socket>(h);
+                !matches!(
+                    t.state(),
+                    tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
+                )
+            })?;
+            let h = handles[i];
+            let mut fresh = new_tcp();
+            if fresh.listen(listen_endpoint(local, port)).is_ok() {
+                handles[i] = s.sockets.add(fresh);
+            } else {
+                handles.remove(i);
+            }
+            let remote = s.sockets.get::<tcp::Socket>(h).remote_endpoint().map(inet);
+            Some(Ok((h, remote.unwrap_or(InetAddr { addr: [0; 4], port: 0 }))))
+        })?;
+        let conn = InetSocket::new(Proto::Tcp);
+        {
+            let mut c = conn.state.lock();
+            c.local = local;
+            c.conn = Conn::Tcp(h);
+            c.established = true;
+        }
+        Ok((conn, remote))
+    }
+
+    fn tcp_handle(&self) -> Result<SocketHandle, Errno> {
+        match self.state.lock().conn {
+            Conn::Tcp(h) => Ok(h),
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    fn udp_handle(&self, s: &mut Stack) -> Result<SocketHandle, Errno> {
+        let mut st = self.state.lock();
+        if let Conn::Udp(h) = st.conn {
+            return Ok(h);
+        }
+        let port = self.local_port(&mut st)?;
+        let mut sock = new_udp();
+        sock.bind(listen_endpoint(st.local, port)).map_err(|_| Errno::EINVAL)?;
+        let h = s.sockets.add(sock);
+        st.conn = Conn::Udp(h);
+        Ok(h)
+    }
+
+    /// Sends `data` (UDP: to `to` or the connected destination).
+    pub fn send(&self, data: &[u8], to: Option<InetAddr>, nonblock: bool) -> Result<usize, Errno> {
+        match self.proto {
+            Proto::Tcp => {
+                let h = self.tcp_handle()?;
+                let mut sent = 0;
+                let r = wait_stack(nonblock, |s| {
+                    let t = s.sockets.get_mut::<tcp::Socket>(h);
+                    if !t.may_send() {
+                        return Some(if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) });
+                    }
+                    if t.can_send() {
+                        sent += t.send_slice(&data[sent..]).unwrap_or(0);
+                    }
+                    (sent == data.len() || (nonblock && sent > 0)).then_some(Ok(sent))
+                });
+                match r {
+                    Err(_) if sent > 0 => Ok(sent),
+                    r => r,
+                }
+            }
+            Proto::Udp => {
+                let dest = to.or(self.state.lock().peer).ok_or(Errno::EDESTADDRREQ)?;
+                if data.len() > UDP_BUFFER {
+                    return Err(Errno::EMSGSIZE);
+                }
+                wait_stack(nonblock, |s| {
+                    let h = match self.udp_handle(s) {
+                        Ok(h) => h,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    match s.sockets.get_mut::<udp::Socket>(h).send_slice(data, endpoint(dest)) {
+                        Ok(()) => Some(Ok(data.len())),
+                        Err(udp::SendError::BufferFull) => None,
+                        Err(udp::SendError::Unaddressable) => Some(Err(Errno::EINVAL)),
+                    }
+                })
+            }
+        }
+    }
+
+    /// Receives up to `max` bytes (`peek` leaves them): the bytes, the datagram's whole length, the sender.
+    pub fn recv(&self, max: usize, peek: bool, nonblock: bool) -> Result<(Vec<u8>, usize, InetAddr), Errno> {
+        match self.proto {
+            Proto::Tcp => {
+                let h = self.tcp_handle()?;
+                let remote = self.peer_name().unwrap_or(InetAddr { addr: [0; 4], port: 0 });
+                wait_stack(nonblock, |s| {
+                    let t = s.sockets.get_mut::<tcp::Socket>(h);
+                    if t.can_recv() {
+                        let mut buf = vec![0u8; max];
+                        let n = if peek {
+                            t.peek_slice(&mut buf)
+                        } else {
+                            t.recv_slice(&mut buf)
+                        }
+                        .unwrap_or(0);
+                        buf.truncate(n);
+                        Some(Ok((buf, n, remote)))
+                    } else if !t.may_recv() || max == 0 {
+                        Some(Ok((Vec::new(), 0, remote)))
+                    } else {
+                        None
+                    }
+                })
+            }
+            Proto::Udp => wait_stack(nonblock, |s| {
+                let h = match self.udp_handle(s) {
+                    Ok(h) => h,
+                    Err(e) => return Some(Err(e)),
+                };
+                let u = s.sockets.get_mut::<udp::Socket>(h);
+                let r = if peek {
+                    u.peek().map(|(d, m)| (d.to_vec(), *m))
+                } else {
+                    u.recv().map(|(d, m)| (d.to_vec(), m))
+                };
+                let (mut d, meta) = r.ok()?;
+                let len = d.len();
+                d.truncate(max);
+                Some(Ok((d, len, inet(meta.endpoint))))
+            }),
+        }
+    }
+
+    /// `shutdown`: writing ends the TCP stream (FIN); reading is not shut in the stack.
+    pub fn shutdown(&self, how: u32) -> Result<(), Errno> {
+        if how > 2 {
+            return Err(Errno::EINVAL);
+        }
+        let h = self.tcp_handle()?;
+        if how != 0 {
+            stack::with(|s| s.sockets.get_mut::<tcp::Socket>(h).close());
+        }
+        Ok(())
+    }
+
+    /// Its own address.
+    pub fn name(&self) -> InetAddr {
+        let st = self.state.lock();
+        let from_stack = match st.conn {
+            Conn::Tcp(h) => stack::peek(|s| s.sockets.get::<tcp::Socket>(h).local_endpoint())
+                .flatten()
+                .map(inet),
+            _ => None,
+        };
+        from_stack.unwrap_or(st.local)
+    }
+
+    /// The peer's address; `ENOTCONN` when not connected.
+    pub fn peer_name(&self) -> Result<InetAddr, Errno> {
+        let st = self.state.lock();
+        match st.conn {
+            Conn::Tcp(h) => stack::peek(|s| s.sockets.get::<tcp::Socket>(h).remote_endpoint())
+                .flatten()
+                .map(inet)
+                .ok_or(Errno::ENOTCONN),
+            _ => st.peer.ok_or(Errno::ENOTCONN),
+        }
+    }
+
+    /// `SO_ERROR`: a refused connection.
+    pub fn error(&self) -> Option<Errno> {
+        let st = self.state.lock();
+        match st.conn {
+            Conn::Tcp(h) if !st.established => {
+                stack::peek(|s| s.sockets.get::<tcp::Socket>(h).state() == tcp::State::Closed)
+                    .unwrap_or(false)
+                    .then_some(Errno::ECONNREFUSED)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn listen_endpoint(local: InetAddr, port: u16) -> IpListenEndpoint {
+    let addr = (local.addr != [0; 4]).then(|| IpAddress::Ipv4(Ipv4Address::from(local.addr)));
+    IpListenEndpoint { addr, port }
+}
+
+impl FileOps for InetSocket {
+    fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        let (d, _, _) = self.recv(buf.len(), false, nonblock)?;
+        buf[..d.len()].copy_from_slice(&d);
+        Ok(d.len())
+    }
+
+    fn write(&self, data: &[u8], nonblock: bool) -> Result<usize, Errno> {
+        self.send(data, None, nonblock)
+    }
+
+    fn poll(&self) -> u32 {
+        let st = self.state.lock();
+        let established = st.established;
+        let r = stack::peek(|s| match &st.conn {
+            Conn::Idle => POLLOUT,
+            Conn::Listening(hs) => {
+                let ready = hs.iter().any(|&h| {
+                    !matches!(
+                        s.sockets.get::<tcp::Socket>(h).state(),
+                        tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
+                    )
+                });
+                if ready { POLLIN } else { 0 }
+            }
+            Conn::Tcp(h) => {
+                let t = s.sockets.get::<tcp::Socket>(*h);
+                let mut ev = 0;
+                if t.can_recv() || (established && !t.may_recv()) {
+                    ev |= POLLIN;
+                }
+                if established && !t.may_recv() {
+                    ev |= POLLRDHUP;
+                }
+                if t.can_send() {
+                    ev |= POLLOUT;
+                }
+                if t.state() == tcp::State::Closed {
+                    ev |= POLLHUP | if established { 0 } else { POLLERR | POLLOUT };
+                }
+                ev
+            }
+            Conn::Udp(h) => {
+                let u = s.sockets.get::<udp::Socket>(*h);
+                (if u.can_recv() { POLLIN } else { 0 }) | if u.can_send() { POLLOUT } else { 0 }
+            }
+        });
+        r.unwrap_or(POLLOUT)
+    }
+
+    fn mode(&self) -> u32 {
+        S_IFSOCK | 0o777
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+impl Drop for InetSocket {
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        if st.local.port != 0 {
+            BOUND.lock().remove(&(self.proto == Proto::Tcp, st.local.port));
+        }
+        let conn = core::mem::replace(&mut st.conn, Conn::Idle);
+        stack::with(|s| match conn {
+            Conn::Idle => {}
+            Conn::Tcp(h) => {
+                s.sockets.get_mut::<tcp::Socket>(h).close();
+                s.orphans.push(h);
+            }
+            Conn::Listening(hs) => {
+                for h in hs {
+                    s.sockets.remove(h);
+                }
+            }
+            Conn::Udp(h) => {
+                s.sockets.remove(h);
+            }
+        });
+    }
+}

@@ -1,0 +1,118 @@
+//! Network boot tests: the `inet` client on QEMU's user-mode network (`-netdev user`, no privileges), against
+//! servers this process runs on the host's loopback (the guest reaches the host at 10.0.2.2): a TCP echo
+//! server, a UDP echo server, and a client that reaches the guest's server through `hostfwd`. The
+//! modern-transport case takes its address from QEMU's DHCP server.
+
+use crate::boot_tests::{Case, On};
+use crate::clients::{self, Initramfs, Libc};
+use crate::qemu::{Boot, Vm};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+/// The guest's address on QEMU's user network, as `ip=` gives it.
+const GUEST_IP: &str = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off";
+
+/// A TCP echo server on a free loopback port, serving connections one after another; returns the port.
+fn tcp_echo() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("tcp listener: {e}"))?;
+    let port = l.local_addr().map_err(|e| e.to_string())?.port();
+    thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let _ = c.set_read_timeout(Some(Duration::from_secs(60)));
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = c.read(&mut buf) {
+                if n == 0 || c.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Ok(port)
+}
+
+/// A UDP echo server on a free loopback port; returns the port.
+fn udp_echo() -> Result<u16, String> {
+    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp socket: {e}"))?;
+    let port = s.local_addr().map_err(|e| e.to_string())?.port();
+    thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            let _ = s.send_to(&buf[..n], from);
+        }
+    });
+    Ok(port)
+}
+
+/// A free loopback port (for `hostfwd`).
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("free port: {e}"))?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Keeps trying to reach the guest's server through `hostfwd` at `port`: sends `ping`, reads the answer.
+/// (QEMU accepts and drops connections while nothing listens in the guest, so this just retries.)
+fn knock(port: u16) {
+    thread::spawn(move || {
+        loop {
+            thread::sleep(Duration::from_millis(500));
+            let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+            if c.write_all(b"ping").is_err() {
+                continue;
+            }
+            let mut answer = Vec::new();
+            let _ = c.read_to_end(&mut answer);
+        }
+    });
+}
+
+/// The network cases.
+pub fn cases() -> Result<Vec<Case>, String> {
+    let (tcp, udp) = (tcp_echo()?, udp_echo()?);
+    // The two cases may run at once: each gets its own forwarded port.
+    let (fwd, fwd_modern) = (free_port()?, free_port()?);
+    knock(fwd);
+    knock(fwd_modern);
+    let initrd = Initramfs::new("inet-musl")
+        .busybox()?
+        .file("/init", &clients::c_program(Libc::Musl, "inet")?)?
+        .write()?;
+    let mut vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP} {tcp} {udp}"));
+    vm.initrd = Some(initrd);
+    vm.net = Some(format!("hostfwd=tcp:127.0.0.1:{fwd}-:8080"));
+    // The modern transport gets its address from QEMU's DHCP server.
+    let mut modern = vm.clone();
+    modern.modern = true;
+    modern.cmdline = format!("console=ttyS0 ip=dhcp {tcp} {udp}");
+    modern.net = Some(format!("hostfwd=tcp:127.0.0.1:{fwd_modern}-:8080"));
+    let check = |dhcp: bool| {
+        move |o: &crate::boot_tests::Outcome| {
+            let address = if dhcp {
+                "net: eth0 10.0.2.15/24 from DHCP"
+            } else {
+                "net: eth0 10.0.2.15/24, gateway"
+            };
+            crate::user_tests::exited(o, 0, &["virtio: net at", address, ", 0 failed"])
+        }
+    };
+    Ok(vec![
+        Case {
+            name: "net-user-inet-legacy".into(),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(check(false)),
+        },
+        Case {
+            name: "net-user-inet-modern".into(),
+            on: On::Qemu,
+            vm: modern,
+            input: &[],
+            check: Box::new(check(true)),
+        },
+    ])
+}
