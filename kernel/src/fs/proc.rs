@@ -2,7 +2,7 @@
 //! up to date whenever `/proc` is looked in or opened.
 //!
 //! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
-//!   `mounts`, `sys/kernel/{hostname,osrelease,ostype}`, and `self` (a link to the caller's pid);
+//!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max}`, and `self` (a link to the caller's pid);
 //! - per process (`/proc/PID/`): `stat`, `status`, `cmdline`, `environ`, `maps`, `mounts`, and the links `exe`
 //!   and `cwd`; `fd/` holds a link per descriptor, listed when `fd` is opened.
 //!
@@ -77,12 +77,19 @@ pub fn init(proc: &Arc<Inode>) {
         Inode::new_symlink(LinkTarget::Generated(self_link, 0, 0)),
     );
     if let Some(kernel) = super::ensure_dir(proc, b"sys", 0o555).and_then(|s| super::ensure_dir(&s, b"kernel", 0o555)) {
-        let files: [GlobalFile; 3] = [
+        let files: [GlobalFile; 6] = [
             (b"hostname", || {
                 format!("{}\n", String::from_utf8_lossy(&crate::uts::hostname()))
             }),
             (b"osrelease", || format!("{RELEASE}\n")),
             (b"ostype", || String::from("Linux\n")),
+            (b"version", || {
+                format!("{}\n", core::str::from_utf8(crate::uts::VERSION).unwrap_or("#1"))
+            }),
+            (b"pid_max", || String::from("4194304\n")),
+            (b"domainname", || {
+                format!("{}\n", String::from_utf8_lossy(&crate::uts::domainname()))
+            }),
         ];
         for (name, f) in files {
             generated(&kernel, name, Gen::Global(f));

@@ -22,6 +22,10 @@ const S_IXUGO: u32 = 0o111;
 
 /// Resolves `path` from `dirfd`.
 fn lookup(ctx: &FsContext, dirfd: i32, path: &[u8], follow: bool) -> Result<Arc<Inode>, Errno> {
+    // An empty path names nothing (before `dirfd` is looked at), unless the caller handled AT_EMPTY_PATH.
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
     let start = start_dir(ctx, dirfd, path)?;
     ctx.resolver().lookup(start, path, follow)
 }
