@@ -56,10 +56,10 @@ impl Epoll {
     /// `EPOLL_CTL_ADD`: `EEXIST` when the pair is watched already, `ELOOP` when it would make a cycle of
     /// epoll instances or nest them too deep.
     pub fn add(&self, fd: i32, file: &Arc<OpenFile>, events: u32, data: u64) -> Result<(), Errno> {
-        if let Some(inner) = file.other::<Epoll>() {
-            if inner.depth(self, 1)? >= MAX_NESTING {
-                return Err(Errno::ELOOP);
-            }
+        if let Some(inner) = file.other::<Epoll>()
+            && inner.depth(self, 1)? >= MAX_NESTING
+        {
+            return Err(Errno::ELOOP);
         }
         let mut entries = self.entries.lock();
         entries.retain(|_, e| e.file.strong_count() > 0);

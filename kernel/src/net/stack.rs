@@ -239,7 +239,7 @@ impl phy::Device for Phy<'_> {
     }
 
     fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
-        self.0.can_send().then(|| Tx(self.0))
+        self.0.can_send().then_some(Tx(self.0))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

@@ -350,10 +350,10 @@ impl UnixSocket {
             let mut t = target.state.lock();
             if self.ty == SockType::Dgram {
                 // A connected datagram socket takes messages from its peer only.
-                if let Conn::Connected(p) = &t.conn {
-                    if !core::ptr::eq(p.as_ptr(), me) {
-                        return Some(Err(Errno::EPERM));
-                    }
+                if let Conn::Connected(p) = &t.conn
+                    && !core::ptr::eq(p.as_ptr(), me)
+                {
+                    return Some(Err(Errno::EPERM));
                 }
             } else if t.shutdown & SHUT_RCV != 0 {
                 return Some(Err(Errno::EPIPE));
@@ -627,11 +627,11 @@ impl Drop for UnixSocket {
     fn drop(&mut self) {
         let st = self.state.get_mut();
         unix_names::unbind(&st.name);
-        if let Conn::Connected(p) = &st.conn {
-            if let Some(p) = p.upgrade().filter(|_| self.ty != SockType::Dgram) {
-                p.state.lock().shutdown = SHUT_RCV | SHUT_SEND;
-                p.changed();
-            }
+        if let Conn::Connected(p) = &st.conn
+            && let Some(p) = p.upgrade().filter(|_| self.ty != SockType::Dgram)
+        {
+            p.state.lock().shutdown = SHUT_RCV | SHUT_SEND;
+            p.changed();
         }
         // Pending connections and queued descriptors go with the state.
         poll::notify();
