@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -233,6 +234,32 @@ int main(void) {
           w1 == child && WIFSTOPPED(st1) && WSTOPSIG(st1) == SIGSTOP && cont == 0 && w2 == child &&
               WIFCONTINUED(st2) && w3 == child && WIFEXITED(st3) && WEXITSTATUS(st3) == 7,
           "stop %d %#x, continue %d %#x, exit %d %#x", (int)w1, st1, (int)w2, st2, (int)w3, st3);
+
+    /* Permissions: after setuid to nobody, a 0700 root directory cannot be searched, a 0600 root file cannot
+     * be opened, and a file the child creates is its own. */
+    mkdir("/perm-dir", 0700);
+    mkdir("/perm-pub", 0777);
+    chmod("/perm-pub", 0777); /* past the umask */
+    int pf = open("/perm-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    close(pf);
+    child = fork();
+    if (child == 0) {
+        if (setuid(65534) != 0)
+            _exit(1);
+        struct stat sb;
+        int no_search = stat("/perm-dir/x", &sb) == -1 && errno == EACCES;
+        int no_open = open("/perm-file", O_RDONLY) == -1 && errno == EACCES;
+        int no_root_again = setuid(0) == -1 && errno == EPERM;
+        int own = open("/perm-pub/own", O_RDWR | O_CREAT, 0600);
+        int owned = own >= 0 && fstat(own, &sb) == 0 && sb.st_uid == 65534;
+        unlink("/perm-pub/own");
+        _exit(no_search | no_open << 1 | no_root_again << 2 | owned << 3);
+    }
+    waitpid(child, &status, 0);
+    check("permissions", WIFEXITED(status) && WEXITSTATUS(status) == 15, "child status %#x", status);
+    rmdir("/perm-dir");
+    rmdir("/perm-pub");
+    unlink("/perm-file");
 
     say("syscalls: %d passed, %d failed\n", passed, failed);
     return failed;

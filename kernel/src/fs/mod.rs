@@ -20,6 +20,7 @@ pub mod lock;
 pub mod mount;
 pub mod open;
 pub mod path;
+pub mod perm;
 pub mod pipe;
 pub mod poll;
 pub mod proc;
@@ -136,6 +137,7 @@ pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
     if !matches!(inode.kind, Kind::File(_)) || inode.meta.lock().mode & S_IXUGO == 0 {
         return Err(Errno::EACCES);
     }
+    perm::check(&perm::caller(), &inode, perm::EXEC)?;
     let mut full = path::path_of(ctx.root(), &dir).unwrap_or_default();
     if full != b"/" {
         full.push(b'/');

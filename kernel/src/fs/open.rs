@@ -38,15 +38,29 @@ pub fn open(ctx: &FsContext, start: Arc<Inode>, path: &[u8], flags: u32, mode: u
                 if path.ends_with(b"/") {
                     return Err(Errno::EISDIR);
                 }
+                super::perm::may_create(&dir)?;
                 let file = Inode::new_file(mode & !ctx.umask() & 0o7777, Vec::new());
+                super::perm::set_new_owner(&dir, &file);
                 dir.insert(&name, file.clone())?;
-                file
+                // A file this call made opens whatever its mode says, as on Linux.
+                return open_inode(file, flags);
             }
             Err(e) => return Err(e),
         }
     } else {
         resolver.lookup(start, path, follow)?
     };
+    if flags & O_PATH == 0 {
+        let access = flags & O_ACCMODE;
+        let read = access == O_RDONLY || access == O_RDWR;
+        let write = access == O_WRONLY || access == O_RDWR || flags & O_TRUNC != 0;
+        let want = ember_creds::Access {
+            read,
+            write,
+            exec: false,
+        };
+        super::perm::check(&super::perm::caller(), &inode, want)?;
+    }
     open_inode(inode, flags)
 }
 

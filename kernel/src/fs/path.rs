@@ -26,12 +26,18 @@ pub struct Located {
 pub struct Resolver {
     root: Arc<Inode>,
     links: u32,
+    /// Whose search permission the walk needs.
+    creds: ember_creds::Credentials,
 }
 
 impl Resolver {
     /// A lookup confined to `root`.
     pub fn new(root: Arc<Inode>) -> Resolver {
-        Resolver { root, links: 0 }
+        Resolver {
+            root,
+            links: 0,
+            creds: super::perm::caller(),
+        }
     }
 
     /// Resolves `path` from directory `start`; a final symbolic link is followed when `follow` (or the path
@@ -117,6 +123,7 @@ impl Resolver {
         if !dir.is_dir() {
             return Err(Errno::ENOTDIR);
         }
+        super::perm::check(&self.creds, &dir, super::perm::EXEC)?;
         match name {
             b"." => Ok(dir),
             b".." if Arc::ptr_eq(&dir, &self.root) => Ok(dir),

@@ -204,7 +204,9 @@ fn create(ctx: &FsContext, dirfd: i32, path: &[u8], inode: impl FnOnce(&Arc<Inod
     if name == b"." || name == b".." || dir.lookup(&name).is_ok() {
         return Err(Errno::EEXIST);
     }
+    crate::fs::perm::may_create(&dir)?;
     let new = inode(&dir);
+    crate::fs::perm::set_new_owner(&dir, &new);
     dir.insert(&name, new).map(|()| 0)
 }
 
@@ -260,6 +262,7 @@ pub fn unlinkat(dirfd: i32, path_addr: u64, flags: u32) -> SysResult {
     } else if path.ends_with(b"/") {
         return Err(Errno::ENOTDIR);
     }
+    crate::fs::perm::may_delete(&dir, &child)?;
     dir.remove(&name).map(|_| 0)
 }
 
@@ -299,6 +302,11 @@ pub fn renameat2(old_dirfd: i32, old_addr: u64, new_dirfd: i32, new_addr: u64, f
     }
     if src.is_dir() && is_within(&new_dir, &src) {
         return Err(Errno::EINVAL);
+    }
+    crate::fs::perm::may_delete(&old_dir, &src)?;
+    match &dst {
+        Some(d) => crate::fs::perm::may_delete(&new_dir, d)?,
+        None => crate::fs::perm::may_create(&new_dir)?,
     }
     if flags & RENAME_EXCHANGE != 0 {
         let dst = dst.ok_or(Errno::ENOENT)?;
@@ -348,7 +356,12 @@ pub fn linkat(old_dirfd: i32, old_addr: u64, new_dirfd: i32, new_addr: u64, flag
     if src.is_dir() {
         return Err(Errno::EPERM);
     }
-    create(&ctx, new_dirfd, &new_path, |_| src)
+    let (dir, name) = lookup_parent(&ctx, new_dirfd, &new_path)?;
+    if name == b"." || name == b".." || dir.lookup(&name).is_ok() {
+        return Err(Errno::EEXIST);
+    }
+    crate::fs::perm::may_create(&dir)?;
+    dir.insert(&name, src).map(|()| 0)
 }
 
 /// `symlinkat(2)` (and `symlink`).
@@ -382,6 +395,7 @@ pub fn readlinkat(dirfd: i32, path_addr: u64, buf: u64, size: u64) -> SysResult 
 }
 
 fn set_mode(inode: &Inode, mode: u32) -> SysResult {
+    let mode = crate::fs::perm::may_chmod(inode, mode)?;
     let mut m = inode.meta.lock();
     m.mode = (m.mode & S_IFMT) | (mode & 0o7777);
     m.ctime = Timespec::now();
@@ -409,6 +423,7 @@ pub fn fchmod(fd: i32, mode: u32) -> SysResult {
 }
 
 fn set_owner(inode: &Inode, uid: u32, gid: u32) -> SysResult {
+    crate::fs::perm::may_chown(inode, uid, gid)?;
     let mut m = inode.meta.lock();
     if uid != u32::MAX {
         m.uid = uid;
