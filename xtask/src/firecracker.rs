@@ -256,9 +256,14 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
         cpio.file(&format!("{dir}/vm.json"), cfg.as_bytes(), 0o644);
     }
     let initramfs = workspace_root().join("target").join("fcrig").join("initramfs.cpio");
-    std::fs::write(&initramfs, cpio.finish()).map_err(|e| e.to_string())?;
+    let archive = cpio.finish();
+    // The rig's Linux holds the archive and its unpacked copy in RAM besides the largest guest: with 70 jobs
+    // (a kernel copy, initrds and disks each) a fixed 768 MiB ran out ("Initramfs unpacking failed: write
+    // error") and the last jobs' files were missing.
+    let archive_mib = (archive.len() >> 20) as u32;
+    std::fs::write(&initramfs, archive).map_err(|e| e.to_string())?;
 
-    let mem = vms.iter().map(|v| v.mem_mib).max().unwrap_or(128) + 768;
+    let mem = vms.iter().map(|v| v.mem_mib).max().unwrap_or(128) + 768 + 2 * archive_mib;
     let out = Command::new("timeout")
         .arg((120 + 60 * vms.len()).to_string())
         .args([
