@@ -1,6 +1,7 @@
 //! The command line (`ember-cmdline`): Linux's parameter grammar and `virtio_mmio.device=`.
 
-use ember_cmdline::{Cmdline, VirtioMmioDevice, memparse, names_equal, parse_integer};
+use crate::input::Input;
+use ember_cmdline::{Cmdline, IpConfig, VirtioMmioDevice, memparse, names_equal, parse_integer};
 
 /// Splits the input (lossy UTF-8) into parameters and parses every value as a `virtio_mmio.device=`. Checks:
 /// every parameter is a piece of the line, a name holds spaces only when quotes grouped them, `value`/`has` agree with the
@@ -48,4 +49,56 @@ fn virtio_mmio(s: &str) {
     let id = d.id.map(|i| format!(":{i}")).unwrap_or_default();
     let printed = format!("{}@{:#x}:{}{id}", d.size, d.base, d.irq);
     assert_eq!(VirtioMmioDevice::parse(&printed), Ok(d), "{s:?} printed as {printed:?}");
+}
+
+/// Input: a mode byte, then either an `ip=` value as text (lossy UTF-8), or a static configuration drawn from
+/// the bytes and written out in Linux's syntax. Checks: a parse never panics; a static result has a prefix of
+/// at most 32 and a device without `:`; a written-out configuration parses back to exactly itself; `off`,
+/// `none`, `dhcp`, `on`, `any` mean what Linux says.
+pub fn ip(data: &[u8]) {
+    let mut input = Input::new(data);
+    if input.u8() & 1 == 0 {
+        let text = String::from_utf8_lossy(input.rest());
+        match IpConfig::parse(&text) {
+            Ok(IpConfig::Static { prefix, device, .. }) => {
+                assert!(prefix <= 32);
+                assert!(device.is_none_or(|d| !d.is_empty() && !d.contains(':')));
+            }
+            Ok(IpConfig::Dhcp { device }) => assert!(device.is_none_or(|d| !d.is_empty() && !d.contains(':'))),
+            Ok(IpConfig::Off) | Err(_) => {}
+        }
+        match text.as_ref() {
+            "" | "off" | "none" => assert_eq!(IpConfig::parse(&text), Ok(IpConfig::Off)),
+            "dhcp" | "on" | "any" => assert_eq!(IpConfig::parse(&text), Ok(IpConfig::Dhcp { device: None })),
+            _ => {}
+        }
+        return;
+    }
+    let quad = |i: &mut Input| [i.u8(), i.u8(), i.u8(), i.u8()];
+    let addr = quad(&mut input);
+    let prefix = input.u8() % 33;
+    let gateway = input.bool().then(|| quad(&mut input));
+    let device: String = (0..input.below(6))
+        .map(|_| char::from(b'a' + input.u8() % 26))
+        .collect();
+    let device = (!device.is_empty()).then_some(device.as_str());
+    let dotted = |q: [u8; 4]| format!("{}.{}.{}.{}", q[0], q[1], q[2], q[3]);
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0).to_be_bytes();
+    let line = format!(
+        "{}::{}:{}::{}:off",
+        dotted(addr),
+        gateway.map(dotted).unwrap_or_default(),
+        dotted(mask),
+        device.unwrap_or("")
+    );
+    assert_eq!(
+        IpConfig::parse(&line),
+        Ok(IpConfig::Static {
+            addr,
+            prefix,
+            gateway,
+            device
+        }),
+        "{line}"
+    );
 }

@@ -9,11 +9,16 @@
 pub mod boot;
 pub mod cmdline;
 pub mod cpio;
+pub mod creds;
 pub mod exec;
+pub mod ext4;
+pub mod filelock;
 pub mod frames;
+pub mod initramfs;
 pub mod input;
 pub mod mem;
 pub mod platform;
+pub mod sockmsg;
 pub mod tty;
 pub mod virtio;
 
@@ -36,4 +41,10 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("stack", exec::stack),
     ("cpio", cpio::cpio),
     ("tty", tty::tty),
+    ("ip", cmdline::ip),
+    ("ext4", ext4::ext4),
+    ("initramfs", initramfs::initramfs),
+    ("sockmsg", sockmsg::sockmsg),
+    ("filelock", filelock::filelock),
+    ("creds", creds::creds),
 ];
