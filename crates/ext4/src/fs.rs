@@ -3,7 +3,7 @@
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
 use crate::group::GroupTable;
-use crate::inode::{Ino, Inode, Metadata, ROOT_INO, Timestamp};
+use crate::inode::{FileType, Ino, Inode, Metadata, ROOT_INO, Timestamp};
 use crate::superblock::{SB_OFFSET, SB_SIZE, STATE_VALID, Superblock, incompat, ro_compat};
 use alloc::collections::BTreeSet;
 use alloc::vec;
@@ -81,6 +81,12 @@ impl<D: BlockDevice> Fs<D> {
             fs.sb = sb;
             fs.groups = groups;
             fs.sb.set_incompat(incompat::RECOVER, false);
+        }
+        // Like Linux, refuse a root that is not a non-empty directory (a device or a file there would make
+        // every path walk go astray).
+        let root = fs.stat(ROOT_INO)?;
+        if root.kind != FileType::Directory || root.size == 0 {
+            return Err(Error::Corrupt("the root inode is not a directory"));
         }
         if fs.ro_reason.is_none() && fs.sb.ro_compat() & !ro_compat::WRITABLE != 0 {
             fs.ro_reason = Some("unsupported read-only-compatible feature");

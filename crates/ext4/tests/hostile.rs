@@ -248,3 +248,23 @@ impl BlockDevice for ShortDev {
         self.1
     }
 }
+
+#[test]
+fn a_root_that_is_not_a_directory_is_refused() {
+    // Found by the ext4 fuzz target: a root inode of another type mounted, and every path walk then went
+    // astray. Linux refuses such a mount ("corrupt root inode").
+    let dir = tempdir("badroot");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"x").unwrap();
+    let img = mkfs(&dir, "ext4", "1M", &src, &[]);
+    run("debugfs", &["-w", "-R", "sif <2> mode 060644", img.to_str().unwrap()]);
+    for opts in [rw(), ro()] {
+        match Fs::mount(open_dev(&img), opts) {
+            Err(ember_ext4::Error::Corrupt(why)) => assert_eq!(why, "the root inode is not a directory"),
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(_) => panic!("a block-device root mounted"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,7 +2,7 @@
 //! little-endian compressed size and an lz4 block of at most 8 MiB decompressed (`lz4_flex`). Another magic
 //! between blocks starts a concatenated stream. The stream ends at the end of the input, at a zero size (zero
 //! padding), or at a size no legacy block can have (the next archive: a cpio header reads as such a size), or
-//! where another compression format's magic begins.
+//! where another compression format's magic begins and is not also the size of a good block.
 
 use crate::DecompressError;
 use crate::output::Output;
@@ -26,11 +26,23 @@ pub fn decompress(input: &[u8], limit: usize) -> Result<(Vec<u8>, usize), Decomp
             continue;
         }
         let size = size as usize;
-        if size == 0 || size > MAX_COMPRESSED || detect_compression(word).is_some() {
+        if size == 0 || size > MAX_COMPRESSED {
             break;
         }
-        let block = input.get(pos + 4..pos + 4 + size).ok_or(DecompressError::Truncated)?;
-        out.len += block_into(block, &mut out)?;
+        // Some block sizes read as another format's magic (93 bytes as lzma's `5d 00 00`, others as gzip's,
+        // bzip2's or lzo's): such a word ends the stream only when what follows is not a good block.
+        let next_format = detect_compression(word).is_some();
+        let Some(block) = input.get(pos + 4..pos + 4 + size) else {
+            if next_format {
+                break;
+            }
+            return Err(DecompressError::Truncated);
+        };
+        match block_into(block, &mut out) {
+            Ok(n) => out.len += n,
+            Err(DecompressError::Corrupt(_)) if next_format => break,
+            Err(e) => return Err(e),
+        }
         pos += 4 + size;
     }
     Ok((out.finish(), pos))

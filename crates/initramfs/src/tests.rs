@@ -255,3 +255,23 @@ fn mutated_inputs_never_panic() {
     }
     assert_eq!(tried, 150 * FORMATS.len());
 }
+
+#[test]
+fn lz4_block_whose_size_reads_as_a_magic() {
+    // Found by the initramfs fuzz target: a 93-byte block's size word `5d 00 00 00` reads as lzma's magic, and
+    // the stream used to end there with nothing decompressed. One block of 91 literals (token 0xF0, 76 more).
+    let literals: Vec<u8> = (0..91u8).collect();
+    let mut frame = 0x184C_2102u32.to_le_bytes().to_vec();
+    frame.extend_from_slice(&93u32.to_le_bytes());
+    frame.extend_from_slice(&[0xF0, 91 - 15]);
+    frame.extend_from_slice(&literals);
+    let limits = Limits { max_output: 1 << 20 };
+    assert_eq!(
+        decompress(Compression::Lz4, &frame, limits),
+        Ok((literals.clone(), frame.len()))
+    );
+    // A real lzma magic after the stream still ends it.
+    let mut two = frame.clone();
+    two.extend_from_slice(&[0x5d, 0, 0, 0x80, 0]);
+    assert_eq!(decompress(Compression::Lz4, &two, limits), Ok((literals, frame.len())));
+}
