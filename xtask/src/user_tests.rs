@@ -169,6 +169,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
             ("forkexec", "child exited with status 7"),
             ("events", ", 0 failed"),
             ("unix", ", 0 failed"),
+            ("hostile", ", 0 failed"),
         ] {
             let initrd = with_init(&format!("{prog}-{l}"), &clients::c_program(libc, prog)?)?;
             v.push(case(

@@ -13,8 +13,10 @@ const SIGCHLD: u64 = 17;
 
 pub(super) fn execve(thread: &Thread, ctx: &mut UserContext, a: [u64; 6]) -> Result<(), Errno> {
     let path = uaccess::read_cstring(a[0], 4096)?;
-    let argv = uaccess::read_cstring_array(a[1], 1 << 16, exec::MAX_ARG_BYTES)?;
-    let envp = uaccess::read_cstring_array(a[2], 1 << 16, exec::MAX_ARG_BYTES)?;
+    // Arguments and environment share one budget, as on Linux.
+    let mut budget = exec::MAX_ARG_BYTES;
+    let argv = uaccess::read_cstring_array(a[1], 1 << 16, &mut budget)?;
+    let envp = uaccess::read_cstring_array(a[2], 1 << 16, &mut budget)?;
     exec::execve(thread, ctx, &path, argv, envp)
 }
 

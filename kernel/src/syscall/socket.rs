@@ -374,6 +374,7 @@ fn gather(iov: &[(u64, usize)]) -> Result<Vec<u8>, Errno> {
     for &(base, len) in iov {
         let n = len.min(MAX_SEND - data.len());
         let at = data.len();
+        data.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
         data.resize(at + n, 0);
         uaccess::read_bytes(base, &mut data[at..])?;
     }
@@ -468,7 +469,9 @@ fn sendmsg(fd: i32, msg_addr: u64, flags: u32) -> SysResult {
         if m.control_len > MAX_CONTROL {
             return Err(Errno::ENOBUFS);
         }
-        let mut c = vec![0u8; m.control_len as usize];
+        let mut c = Vec::new();
+        c.try_reserve_exact(m.control_len as usize).map_err(|_| Errno::ENOMEM)?;
+        c.resize(m.control_len as usize, 0);
         uaccess::read_bytes(m.control, &mut c)?;
         sm::parse_rights(&c).map_err(|_| Errno::EINVAL)?
     } else {

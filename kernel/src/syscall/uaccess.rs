@@ -40,7 +40,8 @@ pub fn write_u32(addr: u64, v: u32) -> Result<(), Errno> {
     write_bytes(addr, &v.to_ne_bytes())
 }
 
-/// Reads a NUL-terminated string of at most `max` bytes (without the NUL); `ENAMETOOLONG` past that.
+/// Reads a NUL-terminated string of at most `max` bytes (without the NUL); `ENAMETOOLONG` past that, `ENOMEM`
+/// when the kernel heap cannot hold it (user space picks `max`'s scale, so the copy is fallible).
 pub fn read_cstring(addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut at = addr;
@@ -50,11 +51,13 @@ pub fn read_cstring(addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
         let room = (4096 - (at % 4096)) as usize;
         let n = room.min(chunk.len());
         read_bytes(at, &mut chunk[..n])?;
-        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-            out.extend_from_slice(&chunk[..end]);
+        let end = chunk[..n].iter().position(|&b| b == 0);
+        let take = end.unwrap_or(n);
+        out.try_reserve(take).map_err(|_| Errno::ENOMEM)?;
+        out.extend_from_slice(&chunk[..take]);
+        if end.is_some() {
             return Ok(out);
         }
-        out.extend_from_slice(&chunk[..n]);
         if out.len() > max {
             return Err(Errno::ENAMETOOLONG);
         }
@@ -62,14 +65,17 @@ pub fn read_cstring(addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
     }
 }
 
-/// Reads a NULL-terminated array of string pointers (argv, envp): at most `max_count` strings and
-/// `max_bytes` bytes in all; `E2BIG` past that.
-pub fn read_cstring_array(addr: u64, max_count: usize, max_bytes: usize) -> Result<Vec<Vec<u8>>, Errno> {
+/// Linux's `MAX_ARG_STRLEN`: the longest single argument or environment string, with its NUL (32 pages).
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Reads a NULL-terminated array of string pointers (argv, envp): at most `max_count` strings, each at most
+/// [`MAX_ARG_STRLEN`] bytes with its NUL, taking their bytes (NULs and pointers included, as Linux counts them)
+/// from `budget`; `E2BIG` past any of those, `ENOMEM` when the kernel heap cannot hold the copy.
+pub fn read_cstring_array(addr: u64, max_count: usize, budget: &mut usize) -> Result<Vec<Vec<u8>>, Errno> {
     let mut out = Vec::new();
     if addr == 0 {
         return Ok(out);
     }
-    let mut total = 0usize;
     for i in 0.. {
         let p = read_u64(addr.checked_add(i * 8).ok_or(Errno::EFAULT)?)?;
         if p == 0 {
@@ -78,11 +84,15 @@ pub fn read_cstring_array(addr: u64, max_count: usize, max_bytes: usize) -> Resu
         if out.len() >= max_count {
             return Err(Errno::E2BIG);
         }
-        let s = read_cstring(p, max_bytes)?;
-        total += s.len() + 1;
-        if total > max_bytes {
+        let s = read_cstring(p, MAX_ARG_STRLEN.min(*budget)).map_err(|e| match e {
+            Errno::ENAMETOOLONG => Errno::E2BIG,
+            e => e,
+        })?;
+        *budget = budget.checked_sub(s.len() + 1 + 8).ok_or(Errno::E2BIG)?;
+        if s.len() >= MAX_ARG_STRLEN {
             return Err(Errno::E2BIG);
         }
+        out.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         out.push(s);
     }
     Ok(out)

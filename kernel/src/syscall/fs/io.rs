@@ -40,14 +40,24 @@ fn user_addr(base: u64, offset: usize) -> Result<u64, Errno> {
 /// its instructions allocating and freeing its buffer).
 const SMALL: usize = 256;
 
-/// The bounce buffer of a transfer of `count` bytes: `small` when it fits, else `big`, grown to a chunk.
-fn bounce<'a>(small: &'a mut [u8; SMALL], big: &'a mut Vec<u8>, count: usize) -> &'a mut [u8] {
+/// The bounce buffer of a transfer of `count` bytes: `small` when it fits, else `big`, grown to a chunk
+/// (`ENOMEM` when the heap cannot give one).
+fn bounce<'a>(small: &'a mut [u8; SMALL], big: &'a mut Vec<u8>, count: usize) -> Result<&'a mut [u8], Errno> {
     if count <= SMALL {
-        &mut small[..]
+        Ok(&mut small[..])
     } else {
-        big.resize(count.min(CHUNK), 0);
-        &mut big[..]
+        chunk_buffer(big, count)?;
+        Ok(&mut big[..])
     }
+}
+
+/// Grows `buf` to `count` bytes, at most a chunk, fallibly.
+fn chunk_buffer(buf: &mut Vec<u8>, count: usize) -> Result<(), Errno> {
+    let want = count.min(CHUNK);
+    buf.try_reserve_exact(want.saturating_sub(buf.len()))
+        .map_err(|_| Errno::ENOMEM)?;
+    buf.resize(want, 0);
+    Ok(())
 }
 
 /// Reads up to `count` bytes into user memory at `addr`, at `offset` or the file offset. Regular files are
@@ -58,7 +68,7 @@ fn read_into(f: &OpenFile, addr: u64, count: usize, offset: Option<u64>) -> Resu
         return if f.readable() { Ok(0) } else { Err(Errno::EBADF) };
     }
     let (mut small, mut big) = ([0u8; SMALL], Vec::new());
-    let buf = bounce(&mut small, &mut big, count);
+    let buf = bounce(&mut small, &mut big, count)?;
     let mut done = 0;
     while done < count {
         let want = (count - done).min(CHUNK);
@@ -88,7 +98,7 @@ fn write_from(f: &OpenFile, addr: u64, count: usize, offset: Option<u64>) -> Res
     }
     // A pipe write of at most a page must be atomic, so it goes in one piece.
     let (mut small, mut big) = ([0u8; SMALL], Vec::new());
-    let buf = bounce(&mut small, &mut big, count);
+    let buf = bounce(&mut small, &mut big, count)?;
     let mut done = 0;
     while done < count {
         let want = (count - done).min(CHUNK);
@@ -147,7 +157,8 @@ pub fn pwrite(fd: i32, buf: u64, count: u64, offset: u64) -> SysResult {
     write_from(&*file(fd)?, buf, count as usize, Some(offset)).map(|n| n as u64)
 }
 
-/// The `(base, length)` pairs of a user `iovec` array; `EINVAL` for too many or a total past `isize`.
+/// The `(base, length)` pairs of a user `iovec` array; `EINVAL` for too many or a negative length. As on Linux,
+/// a total past [`MAX_RW`] is cut there (the later vectors get nothing), not refused.
 fn iovecs(addr: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
     if count > MAX_IOV {
         return Err(Errno::EINVAL);
@@ -159,11 +170,12 @@ fn iovecs(addr: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
         .map(|c| {
             let base = u64::from_ne_bytes(c[..8].try_into().unwrap_or_default());
             let len = u64::from_ne_bytes(c[8..].try_into().unwrap_or_default());
-            total = total
-                .checked_add(len as usize)
-                .filter(|&t| t <= isize::MAX as usize)
-                .ok_or(Errno::EINVAL)?;
-            Ok((base, len as usize))
+            if (len as i64) < 0 {
+                return Err(Errno::EINVAL);
+            }
+            let len = (len as usize).min(MAX_RW - total);
+            total += len;
+            Ok((base, len))
         })
         .collect()
 }
@@ -238,8 +250,12 @@ pub fn sendfile(out_fd: i32, in_fd: i32, offset_addr: u64, count: u64) -> SysRes
         0 => None,
         a => Some(check_offset(uaccess::read_u64(a)?)?),
     };
+    if (count as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
     let count = (count as usize).min(MAX_RW);
-    let mut buf = vec![0u8; count.min(CHUNK)];
+    let mut buf = Vec::new();
+    chunk_buffer(&mut buf, count)?;
     let mut done = 0usize;
     while done < count {
         let want = (count - done).min(CHUNK);

@@ -135,34 +135,35 @@ fn dirent_type(inode: &Inode) -> u8 {
 pub fn getdents64(fd: i32, buf: u64, count: u64) -> SysResult {
     let f = file(fd)?;
     let dir = f.inode().filter(|i| i.is_dir()).ok_or(Errno::ENOTDIR)?.clone();
-    let count = (count as usize).min(1 << 20);
+    // Linux's count is an `int`-sized `unsigned int`: the high half is dropped and a negative count fits no entry.
+    let count = usize::try_from(count as u32 as i32).unwrap_or(0).min(1 << 20);
     let parent = dir.parent();
-    let mut entries: Vec<(u64, u8, Vec<u8>)> =
-        alloc::vec![(dir.ino(), 4, b".".to_vec()), (parent.ino(), 4, b"..".to_vec())];
-    entries.extend(
-        dir.dir()?
-            .lock()
-            .entries
-            .iter()
-            .map(|(n, i)| (i.ino(), dirent_type(i), n.clone())),
-    );
     let mut pos = f.offset().lock();
     let mut out = Vec::new();
-    for (index, (ino, kind, name)) in entries.iter().enumerate().skip(*pos as usize) {
-        let reclen = (19 + name.len() + 1).next_multiple_of(8);
-        if out.len() + reclen > count {
-            if out.is_empty() {
-                return Err(Errno::EINVAL);
+    {
+        // Built under the directory's lock without copying its names first: a directory of many entries
+        // costs this call no more than `count` bytes of heap (taken fallibly).
+        let d = dir.dir()?;
+        let d = d.lock();
+        let dots = [(dir.ino(), 4, &b"."[..]), (parent.ino(), 4, &b".."[..])];
+        let names = d.entries.iter().map(|(n, i)| (i.ino(), dirent_type(i), &n[..]));
+        for (index, (ino, kind, name)) in dots.into_iter().chain(names).enumerate().skip(*pos as usize) {
+            let reclen = (19 + name.len() + 1).next_multiple_of(8);
+            if out.len() + reclen > count {
+                if out.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
+                break;
             }
-            break;
+            out.try_reserve(reclen).map_err(|_| Errno::ENOMEM)?;
+            out.extend_from_slice(&ino.to_ne_bytes());
+            out.extend_from_slice(&(index as u64 + 1).to_ne_bytes());
+            out.extend_from_slice(&(reclen as u16).to_ne_bytes());
+            out.push(kind);
+            out.extend_from_slice(name);
+            out.resize(out.len() + reclen - 19 - name.len(), 0);
+            *pos = index as u64 + 1;
         }
-        out.extend_from_slice(&ino.to_ne_bytes());
-        out.extend_from_slice(&(index as u64 + 1).to_ne_bytes());
-        out.extend_from_slice(&(reclen as u16).to_ne_bytes());
-        out.push(*kind);
-        out.extend_from_slice(name);
-        out.resize(out.len() + reclen - 19 - name.len(), 0);
-        *pos = index as u64 + 1;
     }
     uaccess::write_bytes(buf, &out)?;
     Ok(out.len() as u64)

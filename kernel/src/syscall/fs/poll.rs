@@ -127,10 +127,8 @@ pub fn poll(fds_addr: u64, nfds: u64, deadline: Deadline) -> SysResult {
 
 /// `select(2)` and `pselect6(2)`: `sets` are the read, write and exception `fd_set` addresses (0: none).
 pub fn select(nfds: i32, sets: [u64; 3], deadline: Deadline) -> SysResult {
-    let nfds = usize::try_from(nfds)
-        .ok()
-        .filter(|&n| n <= MAX_FDS)
-        .ok_or(Errno::EINVAL)?;
+    // Linux refuses a negative count and looks at no more descriptors than a table can hold.
+    let nfds = usize::try_from(nfds).map_err(|_| Errno::EINVAL)?.min(MAX_FDS);
     let words = nfds.div_ceil(64);
     let mut wanted = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
     let mut raw = vec![0u8; words * 8];
