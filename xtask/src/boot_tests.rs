@@ -410,6 +410,46 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             }),
         });
     }
+    // A local APIC timer that does not count (the test hook `ember.lapic_timer=dead` takes its calibration as
+    // 0): the PIT's one-shot mode on the IOAPIC takes its place with one line, and a 100 ms sleep still lasts
+    // 100 ms of guest time; without a PIT as well, the boot is refused with an error and a failure exit.
+    for boot in [Boot::Pvh, Boot::Linux64] {
+        let b = boot.name();
+        let mut vm = Vm::new(boot, 64, "console=ttyS0 ember.lapic_timer=dead ember.test=sleep");
+        vm.icount = true;
+        qemu.push(Case {
+            name: format!("{b}-lapic-timer-dead-pit-takes-over"),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(move |o| {
+                ready(o, b)?;
+                expect(
+                    o,
+                    "timer: the local APIC timer does not count; using the PIT one-shot on GSI ",
+                )?;
+                let slept = field(o, "sleep: asked 100000 us, slept ", " us")?;
+                if !(98_000..=102_000).contains(&slept) {
+                    return Err(format!("a 100 ms sleep took {slept} us of virtual time"));
+                }
+                Ok(())
+            }),
+        });
+    }
+    let mut vm = Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.lapic_timer=dead");
+    vm.machine.push("pit=off");
+    qemu.push(Case {
+        name: "lapic-timer-dead-no-pit-refused".into(),
+        on: On::Qemu,
+        vm,
+        input: &[],
+        check: Box::new(|o| {
+            failed(
+                o,
+                &["cannot boot: the local APIC timer does not count and there is no PIT to take its place"],
+            )
+        }),
+    });
     // The boot timer refuses a device a driver holds (the disk's virtio window): one line, ready.
     match make_disks("boot-timer-refuses-virtio") {
         Ok(disks) => {
@@ -431,12 +471,13 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
     }
     // Hostile platform tables (crafted ACPI under `acpi=off`): a local APIC address in RAM or at empty MMIO is
     // overruled by the CPU's own (and a 100 ms sleep still ends), an IOAPIC whose GSI range wraps is skipped.
-    for (name, boot, lapic, gsi_base, test, needle) in [
+    for (name, boot, lapic, gsi_base, lapic_override, test, needle) in [
         (
             "madt-lapic-in-ram",
             Boot::Pvh,
             0x20_0000,
             0,
+            None,
             "sleep",
             "lapic: the ACPI MADT puts the local APIC at 0x200000, the CPU at 0xfee00000 (IA32_APIC_BASE); \
              using the CPU's",
@@ -446,6 +487,7 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             Boot::Linux64,
             0xFEB8_0000,
             0,
+            None,
             "sleep",
             "lapic: the ACPI MADT puts the local APIC at 0xfeb80000, the CPU at 0xfee00000",
         ),
@@ -454,15 +496,25 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             Boot::Pvh,
             0xFEE0_0000,
             0xFFFF_FFFA,
+            None,
             "sleep",
             "ioapic: GSI base 0xfffffffa of the IOAPIC at 0xfec00000 leaves no room for its 24 pins; skipped",
+        ),
+        (
+            "madt-lapic-override-past-phys-width",
+            Boot::Linux64,
+            0xFEE0_0000,
+            0,
+            Some(0x100_0000_0000),
+            "sleep",
+            "lapic: the ACPI MADT puts the local APIC at 0x10000000000, the CPU at 0xfee00000",
         ),
     ] {
         let path = crate::image::workspace_root()
             .join("target")
             .join("xtask")
             .join(format!("{name}.bin"));
-        if let Err(e) = std::fs::write(&path, crate::tables::acpi_tables(lapic, gsi_base)) {
+        if let Err(e) = std::fs::write(&path, crate::tables::acpi_tables(lapic, gsi_base, lapic_override)) {
             eprintln!("cannot write {}: {e}", path.display());
             continue;
         }
@@ -517,6 +569,27 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             vm,
             input: &[],
             check,
+        });
+    }
+    // RAM the zero page claims past the CPU's physical address width (QEMU TCG: 40 bits) or past the direct
+    // map's 2^46 is cut with one line, and filling all memory never touches it (a frame there would fault).
+    for (name, ram, limit) in [
+        ("ram-past-phys-width-cut", "0x10000000000+0x1000000", "0x10000000000"),
+        ("ram-past-direct-map-cut", "0x3ffffff00000+0x2000000", "0x400000000000"),
+    ] {
+        let mut vm = Vm::new(Boot::Linux64, 64, "console=ttyS0 ember.test=fill-memory");
+        vm.shim.push(format!("shim.ram={ram}"));
+        let needle = format!("reaches past {limit}, beyond what ember can address; cut there");
+        qemu.push(Case {
+            name: name.into(),
+            on: On::Qemu,
+            vm,
+            input: &[],
+            check: Box::new(move |o| {
+                ready(o, "linux64")?;
+                expect(o, &needle)?;
+                expect(o, "fill-memory: filled ")
+            }),
         });
     }
     let fault = |test: &str, boot: Boot, needles: &'static [&'static str]| {
@@ -601,6 +674,12 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             Boot::Pvh,
             "console=ttyS0 ember.boot_timer=0x10000000000",
             "warning: boot timer at 0x10000000000: BadRange; not signalled",
+        ),
+        (
+            "virtio-past-phys-width-skipped",
+            Boot::Linux64,
+            "console=ttyS0 virtio_mmio.device=512@0x10000000000:5",
+            "warning: virtio: cannot map 0x10000000000: BadRange; skipped",
         ),
         (
             "boot-timer-refuses-lapic",

@@ -4,9 +4,10 @@
 /// Where the tables are loaded: the start of ember's RSDP scan range (the BIOS area, never RAM on microvm).
 pub const LOAD_AT: u64 = 0xE0000;
 
-/// An RSDP (ACPI 1.0), an RSDT and a MADT naming one CPU with its local APIC at `lapic` and one IOAPIC at
+/// An RSDP (ACPI 1.0), an RSDT and a MADT naming one CPU with its local APIC at `lapic` (or, with
+/// `lapic_override`, at that 64-bit address through a Local APIC Address Override entry) and one IOAPIC at
 /// 0xFEC00000 with GSI base `gsi_base`, laid out from [`LOAD_AT`], checksums right.
-pub fn acpi_tables(lapic: u32, gsi_base: u32) -> Vec<u8> {
+pub fn acpi_tables(lapic: u32, gsi_base: u32, lapic_override: Option<u64>) -> Vec<u8> {
     const RSDT_AT: usize = 64;
     const MADT_AT: usize = 128;
     let mut madt_body = Vec::new();
@@ -16,6 +17,10 @@ pub fn acpi_tables(lapic: u32, gsi_base: u32) -> Vec<u8> {
     madt_body.extend_from_slice(&[1, 12, 0, 0]); // IOAPIC id 0
     madt_body.extend_from_slice(&0xFEC0_0000u32.to_le_bytes());
     madt_body.extend_from_slice(&gsi_base.to_le_bytes());
+    if let Some(address) = lapic_override {
+        madt_body.extend_from_slice(&[5, 12, 0, 0]);
+        madt_body.extend_from_slice(&address.to_le_bytes());
+    }
     let rsdt = sdt(b"RSDT", &(LOAD_AT as u32 + MADT_AT as u32).to_le_bytes());
     let madt = sdt(b"APIC", &madt_body);
 
@@ -55,7 +60,7 @@ mod tests {
 
     #[test]
     fn tables_sum_to_zero_and_point_at_each_other() {
-        let t = acpi_tables(0x20_0000, 0xFFFF_FFFA);
+        let t = acpi_tables(0x20_0000, 0xFFFF_FFFA, None);
         let sum = |r: std::ops::Range<usize>| t[r].iter().fold(0u8, |s, &b| s.wrapping_add(b));
         assert_eq!(&t[..8], b"RSD PTR ");
         assert_eq!(sum(0..20), 0);

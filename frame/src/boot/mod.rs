@@ -87,7 +87,7 @@ pub(crate) extern "C" fn rust_entry(protocol: u32, info_paddr: u64, entry_tsc: u
     phases.mark("memory");
     irq::init(info);
     phases.mark("interrupts");
-    time::init();
+    time::init(cmdline.value("ember.lapic_timer") == Some("dead"));
     phases.mark("time");
     cpu::init_user_mode();
     crate::task::init();

@@ -30,6 +30,8 @@ struct Route {
 }
 
 static LINES: Mutex<BTreeMap<u8, Slot>> = Mutex::new(BTreeMap::new());
+/// GSIs routed to the timer vector (the PIT fallback); no line may take them. Locked after `LINES`.
+static TIMER_GSIS: Mutex<alloc::vec::Vec<u32>> = Mutex::new(alloc::vec::Vec::new());
 static TIMER_HANDLER: spin::Once<fn()> = spin::Once::new();
 
 /// Sets the function the local APIC timer interrupt calls (the scheduler's; set once).
@@ -89,7 +91,7 @@ impl IrqLine {
     /// Routes `gsi` to this line (masked until [`IrqLine::unmask`]).
     pub fn route_gsi(&self, gsi: u32, trigger: Trigger, polarity: Polarity) -> Result<(), IrqError> {
         let mut lines = LINES.lock();
-        if lines.values().any(|s| s.route.is_some_and(|r| r.gsi == gsi)) {
+        if lines.values().any(|s| s.route.is_some_and(|r| r.gsi == gsi)) || TIMER_GSIS.lock().contains(&gsi) {
             return Err(IrqError::GsiBusy(gsi));
         }
         let slot = lines.get_mut(&self.vector).ok_or(IrqError::NoVector)?;
@@ -139,6 +141,32 @@ impl Drop for IrqLine {
         self.mask();
         LINES.lock().remove(&self.vector);
     }
+}
+
+/// Routes the PIT's ISA IRQ 0 to the timer vector, unmasked, and keeps its GSIs from every [`IrqLine`]: the
+/// timer fallback when the local APIC timer does not count. The platform tables' GSI, and also GSI 2 when they
+/// name no override for IRQ 0 (PCs, QEMU's IOAPIC and KVM's wire the PIT to pin 2 whatever a table without an
+/// override implies; Linux's `check_timer` tries both too). The GSIs routed (none when the platform has no
+/// route for the IRQ, another line owns the GSI, or no IOAPIC serves it).
+pub(crate) fn route_pit_to_timer() -> alloc::vec::Vec<u32> {
+    let Some(r) = super::platform().isa_route(0) else {
+        return alloc::vec::Vec::new();
+    };
+    let mut candidates = alloc::vec![(r.gsi, r.trigger, r.polarity)];
+    if r.gsi == 0 {
+        candidates.push((2, Trigger::Edge, Polarity::High));
+    }
+    let lines = LINES.lock();
+    let mut routed = TIMER_GSIS.lock();
+    for (gsi, trigger, polarity) in candidates {
+        if lines.values().any(|s| s.route.is_some_and(|x| x.gsi == gsi)) || routed.contains(&gsi) {
+            continue;
+        }
+        if ioapic::route(gsi, TIMER_VECTOR, trigger, polarity, lapic::get().id(), false) {
+            routed.push(gsi);
+        }
+    }
+    routed.clone()
 }
 
 /// Handles interrupt vectors (32 and up) for the trap dispatcher.

@@ -12,7 +12,7 @@ mod platform;
 
 pub use ember_platform::{MmioDevice, Polarity, Trigger};
 pub use line::{IrqError, IrqLine};
-pub(crate) use line::{dispatch, set_timer_handler};
+pub(crate) use line::{dispatch, route_pit_to_timer, set_timer_handler};
 pub use platform::{acpi_virtio_mmio_devices, platform};
 
 /// Vector of the local APIC timer.

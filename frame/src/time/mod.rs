@@ -1,4 +1,5 @@
-//! Time: the TSC and its frequency, a monotonic clock, the wall clock, and waiting on the APIC timer.
+//! Time: the TSC and its frequency, a monotonic clock, the wall clock, and waiting on the APIC timer (or the PIT
+//! when the APIC timer does not count).
 //!
 //! TSC frequency sources, in order: CPUID 0x15, CPUID 0x16, the hypervisor leaf 0x4000_0010, kvmclock, and only
 //! then 1 ms measured against the PIT. Wall-clock time comes from kvmclock, else the CMOS RTC, else it starts at
@@ -30,8 +31,9 @@ pub fn wall_offset_ns() -> u64 {
     WALL_AT_ENTRY_NS.load(Ordering::Relaxed)
 }
 
-/// Sets up the TSC, the wall clock and the timer. Needs the local APIC.
-pub(crate) fn init() {
+/// Sets up the TSC, the wall clock and the timer. Needs the local APIC. `apic_timer_dead` is the test hook
+/// `ember.lapic_timer=dead` (see [`timer`]).
+pub(crate) fn init(apic_timer_dead: bool) {
     let wall = tsc::init().map(|ns| (ns, "kvmclock")).or_else(|| {
         let secs = rtc::read_unix_seconds()?;
         Some((secs * 1_000_000_000, "the CMOS RTC"))
@@ -51,7 +53,7 @@ pub(crate) fn init() {
         }
         None => log::warn!("time: no kvmclock and no RTC; the wall clock starts at 1970-01-01"),
     }
-    timer::init();
+    timer::init(apic_timer_dead);
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

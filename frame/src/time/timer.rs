@@ -1,11 +1,13 @@
 //! Timer interrupts and waiting: the local APIC timer in TSC-deadline mode when the CPU has it, else in
-//! one-shot mode calibrated against the TSC. There is no periodic tick: the timer is armed only for the
-//! deadline someone is waiting for, and the CPU halts in between.
+//! one-shot mode calibrated against the TSC; when that timer does not count, the PIT's one-shot mode on the
+//! IOAPIC. There is no periodic tick: the timer is armed only for the deadline someone is waiting for, and
+//! the CPU halts in between.
 
+use super::pit::{self, PIT_HZ};
 use super::tsc::{now_ns, ns_to_tsc};
 use crate::arch::regs::{idle, rdtsc};
 use crate::irq::lapic;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// APIC timer ticks per second (one-shot mode only; 0 in TSC-deadline mode).
 static APIC_HZ: AtomicU64 = AtomicU64::new(0);
@@ -20,14 +22,22 @@ pub(super) fn set_apic_hz(hz: u64) {
     APIC_HZ.store(hz, Ordering::Relaxed);
 }
 
+/// Whether the PIT is the timer (the local APIC timer does not count).
+static PIT_TIMER: AtomicBool = AtomicBool::new(false);
+
 /// Picks the timer mode. One-shot mode needs the APIC timer's frequency: measured with the TSC against the PIT
-/// when that ran, else against the (known) TSC for 1 ms.
-pub(super) fn init() {
+/// when that ran, else against the (known) TSC for 1 ms. `apic_timer_dead` (the test hook
+/// `ember.lapic_timer=dead`) takes that measurement as 0, as on a platform whose APIC timer does not count.
+pub(super) fn init(apic_timer_dead: bool) {
     let apic = lapic::get();
-    if apic.has_tsc_deadline() {
+    if apic.has_tsc_deadline() && !apic_timer_dead {
         apic.start_timer();
         log::info!("timer: TSC-deadline mode (no calibration)");
         return;
+    }
+    if apic_timer_dead {
+        APIC_HZ.store(0, Ordering::Relaxed);
+        log::info!("timer: ember.lapic_timer=dead: the local APIC timer's calibration is taken as 0");
     }
     if let hz @ 1.. = apic_timer_hz() {
         apic.start_timer();
@@ -46,14 +56,12 @@ pub(super) fn init() {
     while rdtsc() - start_tsc < window {
         core::hint::spin_loop();
     }
-    let ticks = start - current();
+    let ticks = if apic_timer_dead { 0 } else { start - current() };
     let elapsed = rdtsc() - start_tsc;
     apic.stop_timer();
     let hz = ticks as u128 * tsc_hz as u128 / elapsed.max(1) as u128;
     if hz == 0 {
-        // Every wait would sleep for ever: refuse rather than hang.
-        log::error!("cannot boot: the local APIC timer does not count (no timer interrupts)");
-        crate::power::power_off(crate::power::ExitStatus::Failure);
+        return pit_fallback();
     }
     APIC_HZ.store(hz as u64, Ordering::Relaxed);
     apic.start_timer();
@@ -63,6 +71,23 @@ pub(super) fn init() {
         hz / 1_000 % 1_000,
         elapsed as u128 * 1_000_000 / tsc_hz as u128
     );
+}
+
+/// The local APIC timer does not count: the PIT's channel 0 in one-shot mode, its IRQ 0 routed through the
+/// IOAPIC to the timer vector, takes its place. Without a PIT (or a route for its IRQ) every wait would sleep
+/// for ever, so the boot is refused.
+fn pit_fallback() {
+    if !pit::present() {
+        log::error!("cannot boot: the local APIC timer does not count and there is no PIT to take its place");
+        crate::power::power_off(crate::power::ExitStatus::Failure);
+    }
+    let gsis = crate::irq::route_pit_to_timer();
+    if gsis.is_empty() {
+        log::error!("cannot boot: the local APIC timer does not count and the PIT's IRQ 0 has no IOAPIC route");
+        crate::power::power_off(crate::power::ExitStatus::Failure);
+    }
+    PIT_TIMER.store(true, Ordering::Relaxed);
+    log::warn!("timer: the local APIC timer does not count; using the PIT one-shot on GSI {gsis:?} instead");
 }
 
 /// The deadline the timer is armed for and has not fired yet, `u64::MAX` for none. Re-arming on every return to
@@ -94,6 +119,13 @@ fn arm(deadline_ns: u64) {
     // The kernel runs with interrupts off, so the timer cannot fire between this check and the return to user
     // mode or the halt: when it is armed for this deadline and has not fired, it still will.
     if ARMED_FOR.swap(deadline_ns, Ordering::Relaxed) == deadline_ns {
+        return;
+    }
+    if PIT_TIMER.load(Ordering::Relaxed) {
+        // At most 65535 ticks (55 ms): a later deadline gets an early interrupt, and the waiter re-arms.
+        let left = deadline_ns.saturating_sub(now_ns()) as u128;
+        let ticks = (left * PIT_HZ as u128 / 1_000_000_000).clamp(1, u16::MAX as u128);
+        pit::arm(ticks as u16);
         return;
     }
     let apic = lapic::get();

@@ -7,6 +7,8 @@
 //! - `shim.kernel_end=0x…`: the end of ember's image, so that the initrd is never copied over it,
 //! - `shim.initrd=START+SIZE`: a hostile zero page: announce this initrd range instead of the real one (nothing
 //!   is copied), for tests of how ember checks it.
+//! - `shim.ram=START+SIZE`: a hostile zero page: one more E820 RAM entry that is not there (say past the CPU's
+//!   physical address width), for tests of how ember cuts its memory map.
 //!
 //! The shim then builds exactly what Firecracker's `configure_64bit_boot` builds (the values are in
 //! `../shared/reference` and Firecracker's `arch/x86_64/{regs,layout,mod}.rs`) and jumps:
@@ -224,12 +226,16 @@ extern "C" fn shim_main(start_info: u32) -> ! {
         fail("no shim.entry=0x... on the command line");
     };
     let kernel_end = hex("shim.kernel_end").unwrap_or(0);
-    let hostile_initrd = shim.value("shim.initrd").map(|v| {
-        let parse = |x: &str| u64::from_str_radix(x.trim_start_matches("0x"), 16).ok();
-        v.split_once('+')
-            .and_then(|(a, b)| Some((parse(a)?, parse(b)?)))
-            .unwrap_or_else(|| fail("shim.initrd takes 0xSTART+0xSIZE"))
-    });
+    let range = |name| {
+        shim.value(name).map(|v| {
+            let parse = |x: &str| u64::from_str_radix(x.trim_start_matches("0x"), 16).ok();
+            v.split_once('+')
+                .and_then(|(a, b)| Some((parse(a)?, parse(b)?)))
+                .unwrap_or_else(|| fail("shim.initrd and shim.ram take 0xSTART+0xSIZE"))
+        })
+    };
+    let hostile_initrd = range("shim.initrd");
+    let extra_ram = range("shim.ram");
     let kernel_len = len - own;
     // SAFETY: both ranges are readable guest memory below 4 GiB (identity-mapped); the destination, up to
     // 0x30000, is Firecracker's command-line area, which nothing else uses; `copy` handles an overlap.
@@ -263,7 +269,14 @@ extern "C" fn shim_main(start_info: u32) -> ! {
     );
 
     let regions = info.memory.regions();
-    put(offset_of!(BootParams, e820_entries), &[regions.len() as u8]);
+    let entries = regions.len() + usize::from(extra_ram.is_some());
+    put(offset_of!(BootParams, e820_entries), &[entries as u8]);
+    if let Some((start, size)) = extra_ram {
+        let e = offset_of!(BootParams, e820_table) + regions.len() * size_of::<BootE820Entry>();
+        put(e, &start.to_le_bytes());
+        put(e + 8, &size.to_le_bytes());
+        put(e + 16, &1u32.to_le_bytes());
+    }
     for (i, r) in regions.iter().enumerate() {
         let e = offset_of!(BootParams, e820_table) + i * size_of::<BootE820Entry>();
         let ty: u32 = match r.kind {
