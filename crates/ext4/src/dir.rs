@@ -96,6 +96,11 @@ impl<D: BlockDevice> Fs<D> {
             if ino > self.sb.inodes_count() {
                 return Err(Error::Corrupt("directory entry inode out of range"));
             }
+            // A used entry needs a name a path can hold (Linux's readdir refuses the others with EIO).
+            let name = &block[off + 8..off + 8 + name_len];
+            if ino != 0 && (name.is_empty() || name.iter().any(|&c| c == b'/' || c == 0)) {
+                return Err(Error::Corrupt("directory entry name"));
+            }
             let code = if self.sb.filetype() { block[off + 7] } else { 0 };
             out.push(Raw {
                 off,

@@ -268,3 +268,27 @@ fn a_root_that_is_not_a_directory_is_refused() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn entry_names_a_path_cannot_hold_are_refused() {
+    // Found by the ext4 fuzz target: an entry with an empty name was listed (a '/' or a NUL would have been too).
+    let dir = tempdir("badname");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("abc"), b"x").unwrap();
+    let img = mkfs(&dir, "ext4", "1M", &src, &["-O", "^metadata_csum"]);
+    let mut bytes = std::fs::read(&img).unwrap();
+    for bad in [&b"a/c"[..], b"a\0c"] {
+        let at = bytes.windows(3).position(|w| w == b"abc").expect("the entry for abc");
+        bytes[at..at + 3].copy_from_slice(bad);
+        let mut fs = Fs::mount(MemDev(bytes.clone()), ro()).unwrap();
+        let root = fs.root();
+        assert_eq!(
+            fs.dir_entries(root).err(),
+            Some(ember_ext4::Error::Corrupt("directory entry name")),
+            "{bad:?}"
+        );
+        bytes[at..at + 3].copy_from_slice(b"abc");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,6 +17,9 @@ const MAX_COMPRESSED: usize = BLOCK + BLOCK / 255 + 16;
 
 /// Decompresses the legacy-frame stream at the start of `input`; the output and the stream's length.
 pub fn decompress(input: &[u8], limit: usize) -> Result<(Vec<u8>, usize), DecompressError> {
+    if input.get(..4) != Some(&MAGIC.to_le_bytes()[..]) {
+        return Err(DecompressError::Corrupt("no lz4 legacy magic"));
+    }
     let mut out = Output::new(limit);
     let mut pos = 4;
     while let Some(word) = input.get(pos..pos + 4) {

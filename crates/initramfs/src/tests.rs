@@ -275,3 +275,23 @@ fn lz4_block_whose_size_reads_as_a_magic() {
     two.extend_from_slice(&[0x5d, 0, 0, 0x80, 0]);
     assert_eq!(decompress(Compression::Lz4, &two, limits), Ok((literals, frame.len())));
 }
+
+#[test]
+fn a_stream_without_its_magic_is_refused() {
+    // Found by the initramfs fuzz target: zstd (and lz4) data not starting with its magic "decompressed" to
+    // nothing from no input.
+    let limits = Limits { max_output: 1 << 20 };
+    for format in [Compression::Zstd, Compression::Lz4] {
+        assert!(
+            matches!(
+                decompress(format, b"not compressed", limits),
+                Err(DecompressError::Corrupt(_))
+            ),
+            "{format:?}"
+        );
+        assert!(
+            matches!(decompress(format, b"", limits), Err(DecompressError::Corrupt(_))),
+            "{format:?}"
+        );
+    }
+}

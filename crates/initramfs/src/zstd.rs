@@ -38,6 +38,9 @@ pub fn decompress(input: &[u8], limit: usize) -> Result<(Vec<u8>, usize), Decomp
             continue;
         }
         if !rest.starts_with(&MAGIC) {
+            if pos == 0 {
+                return Err(DecompressError::Corrupt("no zstd frame"));
+            }
             break;
         }
         pos += frame(&mut decoder, rest, &mut out)?;
