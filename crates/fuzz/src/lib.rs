@@ -10,6 +10,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod cpio;
 pub mod creds;
+pub mod devmem;
 pub mod exec;
 pub mod ext4;
 pub mod filelock;
@@ -47,4 +48,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("sockmsg", sockmsg::sockmsg),
     ("filelock", filelock::filelock),
     ("creds", creds::creds),
+    ("devmem", devmem::devmem),
 ];
