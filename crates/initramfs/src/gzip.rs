@@ -22,7 +22,13 @@ pub fn decompress(input: &[u8], limit: usize) -> Result<(Vec<u8>, usize), Decomp
     let mut out = Output::new(limit);
     let mut state = Box::new(DecompressorOxide::new());
     loop {
-        out.room(64 * 1024)?;
+        // At the limit the stream may still end without more output (an empty member, or output exactly the
+        // limit): inflate once more with no room, and only more output to come is `TooLarge`.
+        let full = match out.room(64 * 1024) {
+            Ok(()) => false,
+            Err(DecompressError::TooLarge) => true,
+            Err(e) => return Err(e),
+        };
         let (status, used, written) = inflate(
             &mut state,
             &input[pos..],
@@ -34,6 +40,7 @@ pub fn decompress(input: &[u8], limit: usize) -> Result<(Vec<u8>, usize), Decomp
         out.len += written;
         match status {
             TINFLStatus::Done => break,
+            TINFLStatus::HasMoreOutput if full => return Err(DecompressError::TooLarge),
             TINFLStatus::HasMoreOutput => {}
             TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
                 return Err(DecompressError::Truncated);

@@ -295,3 +295,24 @@ fn a_stream_without_its_magic_is_refused() {
         );
     }
 }
+
+#[test]
+fn gzip_output_exactly_at_the_limit() {
+    // Found by the initramfs fuzz target: an empty gzip member with a limit of 0 was TooLarge.
+    let data = b"exactly this many bytes";
+    let packed = compress("gzip", &["-c"], data);
+    let empty = compress("gzip", &["-c"], b"");
+    let at = |n: usize| Limits { max_output: n };
+    assert_eq!(
+        decompress(Compression::Gzip, &empty, at(0)),
+        Ok((Vec::new(), empty.len()))
+    );
+    assert_eq!(
+        decompress(Compression::Gzip, &packed, at(data.len())),
+        Ok((data.to_vec(), packed.len()))
+    );
+    assert_eq!(
+        decompress(Compression::Gzip, &packed, at(data.len() - 1)),
+        Err(DecompressError::TooLarge)
+    );
+}
