@@ -316,3 +316,17 @@ fn gzip_output_exactly_at_the_limit() {
         Err(DecompressError::TooLarge)
     );
 }
+
+#[test]
+fn a_zstd_block_that_overruns_its_input_is_an_error() {
+    // Found by the initramfs fuzz target: `ruzstd` reported more input taken than it had, and the next slice of
+    // the input panicked (a kernel panic from a hostile initramfs).
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x04];
+    frame.extend_from_slice(&[0; 19]);
+    frame.extend_from_slice(&[3, 0, 0, 0x28, 0]);
+    let r = decompress(Compression::Zstd, &frame, Limits { max_output: 522_512 });
+    assert!(
+        matches!(r, Err(DecompressError::Corrupt(_)) | Err(DecompressError::Truncated)),
+        "{r:?}"
+    );
+}

@@ -60,7 +60,15 @@ fn frame(decoder: &mut FrameDecoder, input: &[u8], out: &mut Output) -> Result<u
     let mut pos = input.len() - src.len();
     loop {
         out.room(128 * 1024)?;
-        let (read, written) = decoder.decode_from_to(&input[pos..], out.spare()).map_err(error)?;
+        // `ruzstd` can report more input taken than it was given (a hostile block header): checked, so that the
+        // next slice cannot panic.
+        const OVERRUN: DecompressError = DecompressError::Corrupt("zstd decoder ran past its input");
+        let rest = input.get(pos..).ok_or(OVERRUN)?;
+        let room = out.spare().len();
+        let (read, written) = decoder.decode_from_to(rest, out.spare()).map_err(error)?;
+        if read > rest.len() || written > room {
+            return Err(OVERRUN);
+        }
         pos += read;
         out.len += written;
         if decoder.is_finished() && decoder.can_collect() == 0 {
