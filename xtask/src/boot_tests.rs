@@ -1046,6 +1046,25 @@ fn time_cases(v: &mut Vec<Case>) {
 
 /// Firecracker's clock and timer (issue #3): kvmclock, x2APIC, TSC-deadline, and the boot timer.
 fn firecracker_time_cases(v: &mut Vec<Case>) {
+    // The PIT fallback on KVM's in-kernel PIT and IOAPIC (Firecracker's MADT names no IRQ 0 override).
+    v.push(Case {
+        name: "firecracker-lapic-timer-dead-pit-takes-over".into(),
+        on: On::Firecracker,
+        vm: Vm::new(Boot::Pvh, 64, "console=ttyS0 ember.lapic_timer=dead ember.test=sleep"),
+        input: &[],
+        check: Box::new(|o| {
+            ready(o, "pvh")?;
+            expect(
+                o,
+                "timer: the local APIC timer does not count; using the PIT one-shot on GSI ",
+            )?;
+            let slept = field(o, "sleep: asked 100000 us, slept ", " us")?;
+            if slept < 100_000 {
+                return Err(format!("a 100 ms sleep woke after {slept} us"));
+            }
+            Ok(())
+        }),
+    });
     for boot in [Boot::Pvh, Boot::Linux64] {
         let b = boot.name();
         v.push(Case {
