@@ -216,11 +216,10 @@ impl Mux {
 
     /// Forgets connection `id`, telling the peer.
     pub fn close(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.remove(&id) {
-            if let Some(r) = c.close() {
-                let mut c = c;
-                self.out_packet(id, &mut c, r);
-            }
+        if let Some(mut c) = self.conns.remove(&id)
+            && let Some(r) = c.close()
+        {
+            self.out_packet(id, &mut c, r);
         }
     }
 
