@@ -65,6 +65,8 @@ impl Vsock {
     fn flush(&mut self) -> bool {
         let mut sent = false;
         while let Some(p) = self.mux.pop_out() {
+            let h = &p.header;
+            log::debug!("vsock: out {:?} {} -> {} len {} flags {}", h.op, h.src_port, h.dst_port, h.len, h.flags);
             if !self.dev.send(&p.header.encode(), &p.payload) {
                 self.mux.unpop_out(p);
                 break;
@@ -81,6 +83,17 @@ impl Vsock {
             changed = true;
             match vs::parse_packet(&bytes) {
                 Ok((h, payload)) => {
+                    log::debug!(
+                        "vsock: in {:?} {}:{} -> {} len {} flags {} credit {}/{}",
+                        h.op,
+                        h.src_cid,
+                        h.src_port,
+                        h.dst_port,
+                        h.len,
+                        h.flags,
+                        h.fwd_cnt,
+                        h.buf_alloc
+                    );
                     if let Err(why) = self.mux.receive(&h, payload) {
                         log::debug!("vsock: ignored a packet from {}:{}: {why}", h.src_cid, h.src_port);
                     }
