@@ -5,14 +5,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 /* Sends `request` to MMDS and reads the whole answer (MMDS closes nothing: read until the body's
- * Content-Length is in). Returns the HTTP status, the body in `body`. */
-static int http(const char *request, char *body, int room) {
+ * Content-Length is in). Returns the HTTP status, the body in `body`; -2 when no answer came within 3 s. */
+static int http_once(const char *request, char *body, int room) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(80)};
     inet_pton(AF_INET, "169.254.169.254", &a.sin_addr);
@@ -28,6 +29,11 @@ static int http(const char *request, char *body, int room) {
     static char buf[8192];
     int got = 0, status = -1;
     for (;;) {
+        struct pollfd p = {.fd = s, .events = POLLIN};
+        if (poll(&p, 1, 3000) != 1) {
+            close(s);
+            return -2;
+        }
         int r = read(s, buf + got, sizeof buf - 1 - got);
         if (r <= 0)
             break;
@@ -50,7 +56,19 @@ static int http(const char *request, char *body, int room) {
     return status;
 }
 
+/* `http_once`, tried again (up to 5 times) when no answer comes, saying so. */
+static int http(const char *request, char *body, int room) {
+    for (int i = 0; i < 5; i++) {
+        int st = http_once(request, body, room);
+        if (st != -2)
+            return st;
+        printf("mmds: no answer within 3 s; trying again\n");
+    }
+    return -2;
+}
+
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0);
     const char *path = argc > 1 ? argv[1] : "/ember/greeting";
     static char token[256], value[1024], request[2048];
     int st = http("PUT /latest/api/token HTTP/1.1\r\nHost: 169.254.169.254\r\n"

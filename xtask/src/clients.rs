@@ -10,7 +10,17 @@ use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
 pub const C_PROGRAMS: [&str; 12] = [
-    "hello", "syscalls", "threads", "forkexec", "stress", "parallel", "events", "unix", "inet", "vsock", "vsock-host",
+    "hello",
+    "syscalls",
+    "threads",
+    "forkexec",
+    "stress",
+    "parallel",
+    "events",
+    "unix",
+    "inet",
+    "vsock",
+    "vsock-host",
     "mmds",
 ];
 

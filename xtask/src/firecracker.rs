@@ -27,7 +27,8 @@ pub const VSOCK_UDS: &str = "v.sock";
 
 /// A Firecracker vsock device and the host's side of it: `script` runs (`sh`, in the background, from the
 /// job's directory) while Firecracker runs, with `files` (name in that directory, source) beside it; its
-/// output joins Firecracker's log. It must end on its own (bound each program with `timeout`).
+/// output follows Firecracker's log (collected apart, so that it never cuts into a console line). It must
+/// end on its own (bound each program with `timeout`).
 #[derive(Clone, Debug)]
 pub struct VsockPeer {
     /// The guest's CID.
@@ -241,11 +242,11 @@ for job in $(ls -d /fc/job* | sort -t b -k 2 -n); do
   echo "fcrig: begin $job"
   cd $job
   host=
-  if [ -f host.sh ]; then sh host.sh & host=$!; fi
+  if [ -f host.sh ]; then sh host.sh > host.log 2>&1 & host=$!; fi
   meta=; [ -f metadata.json ] && meta="--metadata metadata.json"
   timeout 60 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json $meta
   status=$?
-  [ -n "$host" ] && wait $host
+  [ -n "$host" ] && { wait $host; cat host.log; }
   for d in disk*.img; do
     [ -f "$d" ] || continue
     n=${d#disk}; n=${n%.img}

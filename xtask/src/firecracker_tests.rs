@@ -11,7 +11,7 @@ use crate::qemu::{Boot, Vm};
 
 /// The guest's CID.
 const GUEST_CID: u32 = 3;
-/// Bytes the host sends the guest's server.
+/// Bytes the host sends the guest's server (`HOST_BYTES` in `clients/c/vsock.c`).
 const HOST_BYTES: u32 = 200_000;
 
 /// The host's side: an echo server for the guest's two connections to port 5000 (nothing on 5001, so that
@@ -64,7 +64,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
             .busybox()?
             .file("/init", &clients::c_program(libc, "vsock")?)?
             .write()?;
-        let mut vm = Vm::new(Boot::Pvh, 128, "console=ttyS0 debug");
+        let mut vm = Vm::new(Boot::Pvh, 128, "console=ttyS0");
         vm.initrd = Some(initrd);
         vm.vsock = Some(VsockPeer {
             guest_cid: GUEST_CID,
@@ -87,7 +87,11 @@ pub fn cases() -> Result<Vec<Case>, String> {
                         ", 0 failed",
                     ],
                 )?;
-                for needle in ["vsock-host: echoed 65536 bytes", "vsock-host: echoed 4 bytes", "host->guest ok"] {
+                for needle in [
+                    "vsock-host: echoed 65536 bytes",
+                    "vsock-host: echoed 4 bytes",
+                    "host->guest ok",
+                ] {
                     if !o.stderr.contains(needle) {
                         return Err(format!("the host side printed no `{needle}`"));
                     }

@@ -66,7 +66,14 @@ impl Vsock {
         let mut sent = false;
         while let Some(p) = self.mux.pop_out() {
             let h = &p.header;
-            log::debug!("vsock: out {:?} {} -> {} len {} flags {}", h.op, h.src_port, h.dst_port, h.len, h.flags);
+            log::debug!(
+                "vsock: out {:?} {} -> {} len {} flags {}",
+                h.op,
+                h.src_port,
+                h.dst_port,
+                h.len,
+                h.flags
+            );
             if !self.dev.send(&p.header.encode(), &p.payload) {
                 self.mux.unpop_out(p);
                 break;
