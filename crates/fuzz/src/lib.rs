@@ -16,6 +16,7 @@ pub mod mem;
 pub mod platform;
 pub mod tty;
 pub mod virtio;
+pub mod vsock;
 
 /// A harness: runs one fuzz input, panicking when a check fails.
 pub type Harness = fn(&[u8]);
@@ -36,4 +37,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("stack", exec::stack),
     ("cpio", cpio::cpio),
     ("tty", tty::tty),
+    ("vsock", vsock::vsock),
 ];
