@@ -38,6 +38,7 @@ pub fn main(boot: &'static BootInfo) -> ! {
     fs::proc::set_cmdline(boot.cmdline());
     let mut devices = virtio::init(&cmdline);
     net::stack::start(devices.nets.pop(), &cmdline);
+    net::vsock::start(devices.vsocks.pop());
     let test = cmdline.value("ember.test").filter(|t| !t.is_empty());
     let self_test = test.is_some();
     if let Some(test) = test {

@@ -9,8 +9,20 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 10] = [
-    "hello", "syscalls", "threads", "forkexec", "stress", "parallel", "events", "unix", "inet", "hostile",
+pub const C_PROGRAMS: [&str; 13] = [
+    "hello",
+    "syscalls",
+    "threads",
+    "forkexec",
+    "stress",
+    "parallel",
+    "events",
+    "unix",
+    "inet",
+    "hostile",
+    "vsock",
+    "vsock-host",
+    "mmds",
 ];
 
 /// The applets `/bin` links to busybox: what a shell session needs.

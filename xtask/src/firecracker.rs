@@ -21,6 +21,30 @@ pub const BOOT_TIMER: &str = "0xc0000000";
 /// What Firecracker logs when a driver breaks the virtio status rules; any occurrence fails a test.
 pub const INVALID_VIRTIO: &str = "invalid virtio driver status transition";
 
+/// The Unix socket of a vsock device, in the job's directory (Firecracker's working directory); a guest's
+/// connection to port P arrives at `v.sock_P`.
+pub const VSOCK_UDS: &str = "v.sock";
+
+/// A Firecracker vsock device and the host's side of it: `script` runs (`sh`, in the background, from the
+/// job's directory) while Firecracker runs, with `files` (name in that directory, source) beside it; its
+/// output follows Firecracker's log (collected apart, so that it never cuts into a console line). It must
+/// end on its own (bound each program with `timeout`).
+#[derive(Clone, Debug)]
+pub struct VsockPeer {
+    /// The guest's CID.
+    pub guest_cid: u32,
+    /// The host side's shell script.
+    pub script: String,
+    /// Files the script uses.
+    pub files: Vec<(String, PathBuf)>,
+}
+
+/// The host's tap device behind a case's network device (MMDS answers inside Firecracker; the tap only has
+/// to exist, and Firecracker creates it when it does not).
+const TAP: &str = "tap0";
+/// The file with a case's MMDS metadata, in the job's directory.
+const METADATA: &str = "metadata.json";
+
 /// How Firecracker is run here.
 pub enum Rig {
     /// `/dev/kvm` runs ember: Firecracker runs on this machine.
@@ -71,6 +95,13 @@ fn config(kernel: &str, vm: &Vm, initrd: Option<&str>, disks: &[String]) -> Stri
         format!(" ember.boot_timer={BOOT_TIMER}")
     };
     let args = format!("{} {DEFAULT_ARGS}{timer}", vm.cmdline);
+    let mmds = vm.mmds.as_ref().map_or(String::new(), |_| {
+        format!(
+            ",\n  \"network-interfaces\": [{{ \"iface_id\": \"eth0\", \"host_dev_name\": \"{TAP}\", \
+             \"guest_mac\": \"06:00:ac:10:00:02\" }}],\n  \"mmds-config\": {{ \"version\": \"V2\", \
+             \"network_interfaces\": [\"eth0\"] }}"
+        )
+    });
     let initrd = initrd.map_or("null".to_string(), |p| format!("\"{p}\""));
     let drives: Vec<String> = disks
         .iter()
@@ -82,11 +113,17 @@ fn config(kernel: &str, vm: &Vm, initrd: Option<&str>, disks: &[String]) -> Stri
         })
         .collect();
     let entropy = if vm.entropy { ",\n  \"entropy\": {}" } else { "" };
+    let vsock = vm.vsock.as_ref().map_or(String::new(), |v| {
+        format!(
+            ",\n  \"vsock\": {{ \"guest_cid\": {}, \"uds_path\": \"{VSOCK_UDS}\" }}",
+            v.guest_cid
+        )
+    });
     format!(
         r#"{{
   "boot-source": {{ "kernel_image_path": "{kernel}", "boot_args": "{}", "initrd_path": {initrd} }},
   "drives": [{}],
-  "machine-config": {{ "vcpu_count": {}, "mem_size_mib": {} }}{entropy}
+  "machine-config": {{ "vcpu_count": {}, "mem_size_mib": {} }}{entropy}{vsock}{mmds}
 }}
 "#,
         args.replace('\\', "\\\\").replace('"', "\\\""),
@@ -110,20 +147,55 @@ fn run_direct(fc: &Path, images: &Images, vm: &Vm, dir: &Path, timeout: Duration
         config(&kernel.display().to_string(), vm, initrd.as_deref(), &disks),
     )
     .map_err(|e| e.to_string())?;
+    let host = match &vm.vsock {
+        Some(peer) => Some(start_peer(peer, dir)?),
+        None => None,
+    };
+    let mut metadata = Vec::new();
+    if let Some(m) = &vm.mmds {
+        std::fs::write(dir.join(METADATA), m).map_err(|e| e.to_string())?;
+        metadata = vec!["--metadata", METADATA];
+    }
     let out = Command::new("timeout")
         .arg(timeout.as_secs().to_string())
         .arg(fc)
         .args(["--no-api", "--boot-timer", "--level", "Info", "--config-file"])
         .arg(&cfg)
+        .args(&metadata)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run Firecracker: {e}"))?;
     let mut output = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     output.push_str(&String::from_utf8_lossy(&out.stderr));
+    if let Some(host) = host {
+        let h = host.wait_with_output().map_err(|e| format!("vsock peer: {e}"))?;
+        output.push_str(&String::from_utf8_lossy(&h.stdout));
+    }
     Ok(FcRun {
         status: out.status.code(),
         output,
     })
+}
+
+/// Starts a vsock device's host side in `dir` (its files copied there, stale sockets removed).
+fn start_peer(peer: &VsockPeer, dir: &Path) -> Result<std::process::Child, String> {
+    for e in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        if e.file_name().to_string_lossy().starts_with(VSOCK_UDS) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    for (name, source) in &peer.files {
+        std::fs::copy(source, dir.join(name)).map_err(|e| format!("cannot copy {}: {e}", source.display()))?;
+    }
+    std::fs::write(dir.join("host.sh"), &peer.script).map_err(|e| e.to_string())?;
+    Command::new("sh")
+        .arg("host.sh")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the vsock peer: {e}"))
 }
 
 /// Decides how to run Firecracker: a quick direct boot of ember says whether `/dev/kvm` can run it.
@@ -164,13 +236,17 @@ fn nested_rig() -> Result<Rig, String> {
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t devtmpfs dev /dev; mount -t proc proc /proc; mount -t sysfs sys /sys
-for m in irqbypass kvm ccp kvm-amd; do insmod /mods/$m.ko 2>/dev/null; done
+for m in irqbypass kvm ccp kvm-amd tun; do insmod /mods/$m.ko 2>/dev/null; done
 [ -e /dev/kvm ] || echo "fcrig: no /dev/kvm in the rig"
 for job in $(ls -d /fc/job* | sort -t b -k 2 -n); do
   echo "fcrig: begin $job"
   cd $job
-  timeout 60 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json
+  host=
+  if [ -f host.sh ]; then sh host.sh > host.log 2>&1 & host=$!; fi
+  meta=; [ -f metadata.json ] && meta="--metadata metadata.json"
+  timeout 60 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json $meta
   status=$?
+  [ -n "$host" ] && { wait $host; cat host.log; }
   for d in disk*.img; do
     [ -f "$d" ] || continue
     n=${d#disk}; n=${n%.img}
@@ -204,6 +280,8 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
         ("kvm", "arch/x86/kvm/kvm.ko"),
         ("ccp", "drivers/crypto/ccp/ccp.ko"),
         ("kvm-amd", "arch/x86/kvm/kvm-amd.ko"),
+        // For the tap devices behind network devices (MMDS).
+        ("tun", "drivers/net/tun.ko"),
     ] {
         cpio.file(&format!("mods/{name}.ko"), &read(&modules.join(path))?, 0o644);
     }
@@ -251,6 +329,15 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
                 0o644,
             );
             disks.push(format!("/{dir}/disk{d}.img"));
+        }
+        if let Some(m) = &vm.mmds {
+            cpio.file(&format!("{dir}/{METADATA}"), m.as_bytes(), 0o644);
+        }
+        if let Some(peer) = &vm.vsock {
+            cpio.file(&format!("{dir}/host.sh"), peer.script.as_bytes(), 0o755);
+            for (name, source) in &peer.files {
+                cpio.file(&format!("{dir}/{name}"), &read(source)?, 0o755);
+            }
         }
         let cfg = config(&format!("/{dir}/kernel"), vm, initrd.as_deref(), &disks);
         cpio.file(&format!("{dir}/vm.json"), cfg.as_bytes(), 0o644);

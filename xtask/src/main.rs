@@ -21,6 +21,7 @@ mod conformance;
 mod cpio;
 mod debian;
 mod firecracker;
+mod firecracker_tests;
 mod fuzz;
 mod image;
 mod initrd_tests;

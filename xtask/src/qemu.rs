@@ -74,6 +74,11 @@ pub struct Vm {
     /// A virtio network device on QEMU's user-mode network, with these extra `-netdev user` options (e.g.
     /// `hostfwd=...`; empty for none).
     pub net: Option<String>,
+    /// Firecracker only: a vsock device and the host's side of it.
+    pub vsock: Option<crate::firecracker::VsockPeer>,
+    /// Firecracker only: a network device (a tap device on the host) with MMDS version 2 serving this
+    /// metadata (JSON).
+    pub mmds: Option<String>,
 }
 
 impl Vm {
@@ -95,6 +100,8 @@ impl Vm {
             cpu: "max".into(),
             cpus: 1,
             net: None,
+            vsock: None,
+            mmds: None,
         }
     }
 

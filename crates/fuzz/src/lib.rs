@@ -22,6 +22,7 @@ pub mod platform;
 pub mod sockmsg;
 pub mod tty;
 pub mod virtio;
+pub mod vsock;
 
 /// A harness: runs one fuzz input, panicking when a check fails.
 pub type Harness = fn(&[u8]);
@@ -49,4 +50,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("filelock", filelock::filelock),
     ("creds", creds::creds),
     ("devmem", devmem::devmem),
+    ("vsock", vsock::vsock),
 ];

@@ -1,4 +1,4 @@
-//! Character devices: the console terminal, `null`, `zero`, `full`, `random`, `urandom`.
+//! Character devices: the console terminal, `null`, `zero`, `full`, `random`, `urandom`, `vsock`.
 
 use super::tty;
 use crate::syscall::errno::Errno;
@@ -21,11 +21,16 @@ pub enum Device {
     Random,
     /// `/dev/urandom`.
     Urandom,
+    /// `/dev/vsock`: only `IOCTL_VM_SOCKETS_GET_LOCAL_CID`.
+    Vsock,
 }
+
+/// `IOCTL_VM_SOCKETS_GET_LOCAL_CID` (`_IO(7, 0xb9)`).
+pub const IOCTL_VM_SOCKETS_GET_LOCAL_CID: u32 = 0x7b9;
 
 impl Device {
     /// Every device with its name under `/dev`.
-    pub const ALL: [(&'static [u8], Device); 7] = [
+    pub const ALL: [(&'static [u8], Device); 8] = [
         (b"console", Device::Console),
         (b"tty", Device::Tty),
         (b"null", Device::Null),
@@ -33,6 +38,7 @@ impl Device {
         (b"full", Device::Full),
         (b"random", Device::Random),
         (b"urandom", Device::Urandom),
+        (b"vsock", Device::Vsock),
     ];
 
     /// Linux's device number (major, minor).
@@ -45,6 +51,8 @@ impl Device {
             Device::Full => (1, 7),
             Device::Random => (1, 8),
             Device::Urandom => (1, 9),
+            // A misc device (Linux gives it a dynamic minor; 121 is what it usually gets).
+            Device::Vsock => (10, 121),
         }
     }
 
@@ -77,6 +85,7 @@ impl Device {
                     Err(Errno::EAGAIN)
                 }
             }
+            Device::Vsock => Err(Errno::EINVAL),
         }
     }
 
@@ -85,6 +94,7 @@ impl Device {
         match self {
             Device::Console | Device::Tty => Ok(tty::console().write(data)),
             Device::Full => Err(Errno::ENOSPC),
+            Device::Vsock => Err(Errno::EINVAL),
             Device::Null | Device::Zero | Device::Random | Device::Urandom => Ok(data.len()),
         }
     }
@@ -93,6 +103,8 @@ impl Device {
     pub fn poll(self) -> u32 {
         if self.is_tty() {
             tty::console().poll()
+        } else if self == Device::Vsock {
+            0
         } else {
             POLLIN | POLLOUT
         }

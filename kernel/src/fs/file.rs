@@ -116,6 +116,14 @@ impl OpenFile {
         matches!(self.handle, Handle::Device(d) if d.is_tty())
     }
 
+    /// The character device it is, if it is one.
+    pub fn device(&self) -> Option<super::devices::Device> {
+        match self.handle {
+            Handle::Device(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// Whether it has an offset (`lseek`, `pread` and `pwrite` work).
     pub fn seekable(&self) -> bool {
         matches!(self.handle, Handle::Inode)

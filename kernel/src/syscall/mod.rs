@@ -16,6 +16,7 @@ mod signal;
 mod socket;
 mod time;
 pub mod uaccess;
+mod vsock;
 
 use crate::process::Thread;
 use alloc::collections::BTreeSet;
@@ -98,6 +99,7 @@ fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
         .or_else(|| time::handle(n, a))
         .or_else(|| futex::handle(n, a))
         .or_else(|| event::handle(n, a))
+        .or_else(|| vsock::handle(n, a))
         .or_else(|| socket::handle(n, a))
         .or_else(|| creds::handle(n, a))
         .or_else(|| misc::handle(thread, n, a))

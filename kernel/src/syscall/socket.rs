@@ -1,7 +1,7 @@
 //! The socket calls: `socket`, `socketpair`, `bind`, `listen`, `accept`/`accept4`, `connect`, `send*`/
 //! `recv*` (with iovecs and `SCM_RIGHTS`), `shutdown`, `getsockname`, `getpeername`, `setsockopt`/
-//! `getsockopt`, for `AF_UNIX` ([`crate::net::unix`]) and `AF_INET` ([`crate::net::inet`]); other families
-//! give `EAFNOSUPPORT`.
+//! `getsockopt`, for `AF_UNIX` ([`crate::net::unix`]) and `AF_INET` ([`crate::net::inet`]) (`AF_VSOCK` has its
+//! own, [`super::vsock`], which uses the helpers here); other families give `EAFNOSUPPORT`.
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
@@ -51,12 +51,12 @@ const SO_DOMAIN: u32 = 39;
 /// The largest socket address a call takes (`struct sockaddr_storage`).
 const SOCKADDR_MAX: u32 = 128;
 /// The most bytes one call moves (Linux's `MAX_RW_COUNT`).
-const MAX_RW: usize = 0x7fff_f000;
+pub(super) const MAX_RW: usize = 0x7fff_f000;
 /// The most bytes one send takes from the caller (a stream send moves the rest in later calls; larger
 /// messages are too big for any queue anyway).
 const MAX_SEND: usize = 256 * 1024;
 /// The most bytes one receive asks a socket for.
-const MAX_RECV: usize = 256 * 1024;
+pub(super) const MAX_RECV: usize = 256 * 1024;
 /// The most `iovec`s one call takes (`UIO_MAXIOV`).
 const MAX_IOV: u64 = 1024;
 /// The most control bytes a `sendmsg` takes.
@@ -258,7 +258,7 @@ fn socketpair(domain: u32, ty: u32, protocol: u32, sv: u64) -> SysResult {
 }
 
 /// Reads the raw socket address of `len` bytes at `addr`.
-fn read_raw_addr(addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+pub(super) fn read_raw_addr(addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     let len = u32::try_from(len)
         .ok()
         .filter(|&l| l <= SOCKADDR_MAX)
@@ -275,7 +275,7 @@ fn read_addr(addr: u64, len: u64) -> Result<UnixAddr, Errno> {
 
 /// Writes the encoded address `bytes` to a value-result address buffer (`addr`, `*len_addr`): cut to the
 /// room given, the full length stored back. Null `addr` writes nothing.
-fn write_addr(addr: u64, len_addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+pub(super) fn write_addr(addr: u64, len_addr: u64, bytes: &[u8]) -> Result<(), Errno> {
     if addr == 0 {
         return Ok(());
     }
@@ -344,7 +344,7 @@ fn connect(fd: i32, addr: u64, len: u64) -> SysResult {
 }
 
 /// The (base, length) pairs of an iovec array; `EINVAL` past `UIO_MAXIOV` or when the total overflows.
-fn iovecs(iov: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
+pub(super) fn iovecs(iov: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
     if count > MAX_IOV {
         return Err(Errno::EMSGSIZE);
     }
@@ -369,7 +369,7 @@ fn iovecs(iov: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
 }
 
 /// Copies the iovecs' bytes in, up to [`MAX_SEND`].
-fn gather(iov: &[(u64, usize)]) -> Result<Vec<u8>, Errno> {
+pub(super) fn gather(iov: &[(u64, usize)]) -> Result<Vec<u8>, Errno> {
     let mut data = Vec::new();
     for &(base, len) in iov {
         let n = len.min(MAX_SEND - data.len());
@@ -382,7 +382,7 @@ fn gather(iov: &[(u64, usize)]) -> Result<Vec<u8>, Errno> {
 }
 
 /// Copies `data` out over the iovecs.
-fn scatter(iov: &[(u64, usize)], mut data: &[u8]) -> Result<(), Errno> {
+pub(super) fn scatter(iov: &[(u64, usize)], mut data: &[u8]) -> Result<(), Errno> {
     for &(base, len) in iov {
         if data.is_empty() {
             break;
@@ -394,7 +394,7 @@ fn scatter(iov: &[(u64, usize)], mut data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-fn iov_total(iov: &[(u64, usize)]) -> usize {
+pub(super) fn iov_total(iov: &[(u64, usize)]) -> usize {
     iov.iter().fold(0usize, |t, &(_, l)| t.saturating_add(l)).min(MAX_RECV)
 }
 
@@ -455,7 +455,7 @@ fn sendto(fd: i32, buf: u64, len: u64, flags: u32, addr: u64, addr_len: u64) -> 
     send(fd, &data, &[], to, flags)
 }
 
-fn read_msghdr(at: u64) -> Result<MsgHdr, Errno> {
+pub(super) fn read_msghdr(at: u64) -> Result<MsgHdr, Errno> {
     let mut b = [0u8; sm::MSGHDR_LEN];
     uaccess::read_bytes(at, &mut b)?;
     Ok(MsgHdr::parse(&b))

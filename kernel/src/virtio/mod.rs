@@ -1,4 +1,4 @@
-//! virtio-mmio devices: where they are, bringing them up, and the drivers ember has (block, entropy, network).
+//! virtio-mmio devices: where they are, bringing them up, and the drivers ember has (block, entropy, network, socket).
 //!
 //! Every device found is logged with its type, base, IRQ and transport version; a device ember has no driver
 //! for is left untouched (its status is never written).
@@ -8,6 +8,7 @@ mod discovery;
 mod glue;
 pub mod net;
 mod rng;
+pub mod vsock;
 
 use alloc::vec::Vec;
 use ember_cmdline::Cmdline;
@@ -24,6 +25,8 @@ pub struct Devices {
     pub entropy: Vec<rng::VirtioRng>,
     /// Network devices, for the network stack to take.
     pub nets: Vec<net::VirtioNet>,
+    /// Socket (vsock) devices, for [`crate::net::vsock`] to take.
+    pub vsocks: Vec<vsock::VirtioVsock>,
 }
 
 /// Finds every virtio-mmio device and brings up those ember drives.
@@ -69,6 +72,12 @@ pub fn init(cmdline: &Cmdline<'_>) -> Devices {
                 Ok(n) => devices.nets.push(n),
                 Err(e) => log::warn!("virtio: net at {:#x}: {e}; failed", c.base),
             },
+            DeviceType::Vsock => {
+                match vsock::VirtioVsock::new(transport, regs, &c, crate::net::vsock::device_interrupt) {
+                    Ok(v) => devices.vsocks.push(v),
+                    Err(e) => log::warn!("virtio: vsock at {:#x}: {e}; failed", c.base),
+                }
+            }
             _ => log::info!("virtio: no driver for {kind} yet; left alone"),
         }
     }

@@ -3,6 +3,7 @@
 
 use super::{file, uaccess};
 use crate::fs::OpenFile;
+use crate::fs::devices::{Device, IOCTL_VM_SOCKETS_GET_LOCAL_CID};
 use crate::fs::fdtable::MAX_FDS;
 use crate::fs::file::Handle;
 use crate::fs::pipe::{CAPACITY as PIPE_CAPACITY, Pipe};
@@ -398,6 +399,11 @@ pub fn ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
         }
         FIOCLEX | FIONCLEX => current_files().lock().set_cloexec(fd, cmd == FIOCLEX).map(|()| 0),
         _ if f.is_tty() => tty::console().ioctl(cmd, arg),
+        IOCTL_VM_SOCKETS_GET_LOCAL_CID if f.device() == Some(Device::Vsock) => {
+            // Linux answers VMADDR_CID_ANY without a transport.
+            let cid = crate::net::vsock::local_cid().map_or(u32::MAX, |c| c as u32);
+            uaccess::write_u32(arg, cid).map(|()| 0)
+        }
         FIONREAD => {
             uaccess::write_u32(arg, f.available().min(i32::MAX as usize) as u32)?;
             Ok(0)

@@ -1,0 +1,107 @@
+//! Firecracker's own services, on Firecracker only. vsock: the `vsock` client as init talks to `vsock-host`
+//! (`clients/c/vsock-host.c`) running beside Firecracker, both ways, with the data checked at both ends
+//! (QEMU's `vhost-vsock-device` needs `/dev/vhost-vsock` on the host, which this machine lacks). MMDS: the
+//! `mmds` client reads the metadata service (version 2: token `PUT`, then `GET`) over a network device whose
+//! host side is a tap device in the rig's Linux.
+
+use crate::boot_tests::{Case, On};
+use crate::clients::{self, Initramfs, Libc};
+use crate::firecracker::{VSOCK_UDS, VsockPeer};
+use crate::qemu::{Boot, Vm};
+
+/// The guest's CID.
+const GUEST_CID: u32 = 3;
+/// Bytes the host sends the guest's server (`HOST_BYTES` in `clients/c/vsock.c`).
+const HOST_BYTES: u32 = 200_000;
+
+/// The host's side: an echo server for the guest's two connections to port 5000 (nothing on 5001, so that
+/// connection is refused), and a client of the guest's server on port 6000.
+fn host_script() -> String {
+    format!(
+        "timeout 50 ./vsock-host echo {VSOCK_UDS}_5000 2 &\n\
+         timeout 50 ./vsock-host send {VSOCK_UDS} 6000 {HOST_BYTES}\n\
+         wait\n"
+    )
+}
+
+/// What MMDS serves.
+const METADATA: &str = r#"{ "ember": { "greeting": "hello from mmds" } }"#;
+/// The guest's address: link-local, so that MMDS's 169.254.169.254 is on the link (Firecracker answers ARP
+/// for it; the tap behind the device has no address).
+const MMDS_GUEST_IP: &str = "ip=169.254.0.2:::255.255.0.0::eth0:off";
+
+/// The vsock and MMDS cases.
+pub fn cases() -> Result<Vec<Case>, String> {
+    let mut v = Vec::new();
+    let initrd = Initramfs::new("mmds-musl")
+        .busybox()?
+        .file("/init", &clients::c_program(Libc::Musl, "mmds")?)?
+        .write()?;
+    let mut vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {MMDS_GUEST_IP}"));
+    vm.initrd = Some(initrd);
+    vm.mmds = Some(METADATA.into());
+    v.push(Case {
+        name: "mmds-firecracker".into(),
+        on: On::Firecracker,
+        vm,
+        input: &[],
+        check: Box::new(|o| {
+            crate::user_tests::exited(
+                o,
+                0,
+                &[
+                    "mmds: token ",
+                    "mmds: without the token: 401\n",
+                    "mmds: /ember/greeting = hello from mmds\n",
+                ],
+            )
+        }),
+    });
+    let host = clients::c_program(Libc::Musl, "vsock-host")?;
+    for libc in Libc::ALL {
+        let l = libc.name();
+        let initrd = Initramfs::new(&format!("vsock-{l}"))
+            .busybox()?
+            .file("/init", &clients::c_program(libc, "vsock")?)?
+            .write()?;
+        let mut vm = Vm::new(Boot::Pvh, 128, "console=ttyS0");
+        vm.initrd = Some(initrd);
+        vm.vsock = Some(VsockPeer {
+            guest_cid: GUEST_CID,
+            script: host_script(),
+            files: vec![("vsock-host".into(), host.clone())],
+        });
+        v.push(Case {
+            name: format!("vsock-firecracker-{l}"),
+            on: On::Firecracker,
+            vm,
+            input: &[],
+            check: Box::new(|o| {
+                crate::user_tests::exited(
+                    o,
+                    0,
+                    &[
+                        &format!("vsock: local CID {GUEST_CID}\n"),
+                        "vsock: guest->host echo 65536 bytes\n",
+                        &format!("vsock: host->guest {HOST_BYTES} bytes\n"),
+                        ", 0 failed",
+                    ],
+                )?;
+                for needle in [
+                    "vsock-host: echoed 65536 bytes",
+                    "vsock-host: echoed 4 bytes",
+                    "host->guest ok",
+                ] {
+                    if !o.stderr.contains(needle) {
+                        return Err(format!("the host side printed no `{needle}`"));
+                    }
+                }
+                if o.stderr.contains("FAIL") {
+                    return Err("the host side failed".into());
+                }
+                Ok(())
+            }),
+        });
+    }
+    Ok(v)
+}
