@@ -45,6 +45,38 @@ fn udp_echo() -> Result<u16, String> {
     Ok(port)
 }
 
+/// The body the host's HTTP server answers every request with.
+const HTTP_BODY: &str = "hello from the host over http\n";
+
+/// A minimal HTTP/1.x server on a free loopback port: reads a request's head, answers [`HTTP_BODY`] and
+/// closes; returns the port.
+fn http_server() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("http listener: {e}"))?;
+    let port = l.local_addr().map_err(|e| e.to_string())?.port();
+    thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            if !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                continue;
+            }
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{HTTP_BODY}",
+                HTTP_BODY.len()
+            );
+        }
+    });
+    Ok(port)
+}
+
 /// A free loopback port (for `hostfwd`).
 fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("free port: {e}"))?;
@@ -99,7 +131,30 @@ pub fn cases() -> Result<Vec<Case>, String> {
             crate::user_tests::exited(o, 0, &["virtio: net at", address, ", 0 failed"])
         }
     };
+    // busybox `wget` as the first thing init does: its `connect` once slept through its own SYN-ACK. (No `-T`:
+    // Debian's busybox 1.35 `wget -T` segfaults, on Linux too.)
+    let http = http_server()?;
+    let wget = Initramfs::new("net-wget")
+        .busybox()?
+        .symlink("/bin/wget", "busybox")?
+        .script(
+            "/init",
+            &format!(
+                "#!/bin/sh\nwget -q -O - http://10.0.2.2:{http}/index.html && echo wget-ok\n"
+            ),
+        )?
+        .write()?;
+    let mut wget_vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP}"));
+    wget_vm.initrd = Some(wget);
+    wget_vm.net = Some(String::new());
     Ok(vec![
+        Case {
+            name: "net-user-wget".into(),
+            on: On::Qemu,
+            vm: wget_vm,
+            input: &[],
+            check: Box::new(|o| crate::user_tests::exited(o, 0, &[HTTP_BODY.trim_end(), "wget-ok"])),
+        },
         Case {
             name: "net-user-inet-legacy".into(),
             on: On::Qemu,

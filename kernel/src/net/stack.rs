@@ -63,14 +63,21 @@ pub fn peek<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
 }
 
 /// Runs `f` on the stack (`None` without a network device), then polls it so that what `f` queued goes out.
+///
+/// That poll may take in what a waiter waits for (a SYN-ACK, data): when it changed sockets, the waiters are
+/// woken here, since the poll task will find nothing new to report. (Without this, a `connect` whose
+/// SYN-ACK arrived during its own re-check slept forever: busybox `wget`'s first connection after boot.)
 pub fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
-    let r = {
+    let (r, changed) = {
         let mut guard = STACK.lock();
         let s = guard.as_mut()?;
         let r = f(s);
-        s.poll();
-        r
+        (r, s.poll())
     };
+    if changed {
+        SOCKETS.wake_all();
+        poll::notify();
+    }
     kick();
     Some(r)
 }
@@ -80,7 +87,7 @@ impl Stack {
     fn poll(&mut self) -> bool {
         let changed =
             self.iface.poll(now(), &mut Phy(&mut self.nic), &mut self.sockets) == PollResult::SocketStateChanged;
-        self.dhcp_events();
+        let changed = self.dhcp_events() || changed;
         let sockets = &mut self.sockets;
         self.orphans.retain(|&h| {
             let done = matches!(
@@ -95,10 +102,11 @@ impl Stack {
         changed
     }
 
-    fn dhcp_events(&mut self) {
-        let Some(h) = self.dhcp else { return };
+    /// Applies what DHCP reported; true when the address changed.
+    fn dhcp_events(&mut self) -> bool {
+        let Some(h) = self.dhcp else { return false };
         match self.sockets.get_mut::<dhcpv4::Socket>(h).poll() {
-            None => {}
+            None => false,
             Some(dhcpv4::Event::Configured(c)) => {
                 log::info!(
                     "net: eth0 {} from DHCP{}",
@@ -107,13 +115,15 @@ impl Stack {
                 );
                 let (address, router) = (c.address, c.router);
                 set_address(&mut self.iface, address, router);
+                true
             }
             // (smoltcp reports one at start, before any lease.)
-            Some(dhcpv4::Event::Deconfigured) if self.iface.ipv4_addr().is_none() => {}
+            Some(dhcpv4::Event::Deconfigured) if self.iface.ipv4_addr().is_none() => false,
             Some(dhcpv4::Event::Deconfigured) => {
                 log::info!("net: eth0 lost its DHCP lease");
                 self.iface.update_ip_addrs(|a| a.clear());
                 self.iface.routes_mut().remove_default_ipv4_route();
+                true
             }
         }
     }
@@ -175,6 +185,22 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
     });
     if Task::spawn(poll_task, ()).is_err() {
         log::error!("net: no task for the network stack; it runs only when sockets are used");
+    }
+}
+
+/// With `ip=dhcp`, waits up to `timeout_ns` for the lease, as Linux's `ipconfig` does before it starts init
+/// (a program's first `connect` would otherwise find no address); logs a warning when none came.
+pub fn wait_for_lease(timeout_ns: u64) {
+    if !peek(|s| s.dhcp.is_some() && s.iface.ipv4_addr().is_none()).unwrap_or(false) {
+        return;
+    }
+    let deadline = now_ns().saturating_add(timeout_ns);
+    let leased = SOCKETS.wait_until_deadline(
+        || peek(|s| s.iface.ipv4_addr().is_some()).unwrap_or(true).then_some(()),
+        Some(deadline),
+    );
+    if leased.is_none() {
+        log::warn!("net: no DHCP lease after {} s; starting init without an address", timeout_ns / 1_000_000_000);
     }
 }
 
