@@ -147,7 +147,35 @@ pub fn cases() -> Result<Vec<Case>, String> {
     let mut wget_vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP}"));
     wget_vm.initrd = Some(wget);
     wget_vm.net = Some(String::new());
+    // Loopback between two guest processes: without a network device, and beside one (also over the guest's
+    // own address).
+    let loopback = Initramfs::new("net-loopback")
+        .busybox()?
+        .file("/init", &clients::c_program(Libc::Musl, "loopback")?)?
+        .write()?;
+    let mut lo_alone = Vm::new(Boot::Pvh, 128, "console=ttyS0");
+    lo_alone.initrd = Some(loopback);
+    let mut lo_beside = lo_alone.clone();
+    lo_beside.cmdline = format!("console=ttyS0 {GUEST_IP} LOOPBACK_ADDR=10.0.2.15");
+    lo_beside.net = Some(String::new());
+    let lo_check = |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 14 passed, 0 failed"]);
+    let lo_eth_check =
+        |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 25 passed, 0 failed"]);
     Ok(vec![
+        Case {
+            name: "net-loopback-alone".into(),
+            on: On::Both,
+            vm: lo_alone,
+            input: &[],
+            check: Box::new(lo_check),
+        },
+        Case {
+            name: "net-loopback-beside-eth".into(),
+            on: On::Qemu,
+            vm: lo_beside,
+            input: &[],
+            check: Box::new(lo_eth_check),
+        },
         Case {
             name: "net-user-wget".into(),
             on: On::Qemu,

@@ -1,8 +1,8 @@
 //! `AF_INET` sockets over the smoltcp stack ([`super::stack`]): TCP (connect, listen with a backlog of
 //! listening smoltcp sockets, accept, send, receive, shutdown) and UDP (bind, connect, sendto, recvfrom).
-//! Without a network device they can be made but not used (`ENETDOWN`).
+//! They work on `lo` without a network device; a peer only a device reaches is then `ENETUNREACH`.
 
-use super::stack::{self, SOCKETS, Stack};
+use super::stack::{self, SOCKETS, Sock, Stack};
 use crate::event::wait_for;
 use crate::fs::file::FileOps;
 use crate::syscall::errno::Errno;
@@ -14,7 +14,6 @@ use core::any::Any;
 use core::sync::atomic::{AtomicU16, Ordering};
 use ember_sockmsg::InetAddr;
 use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
-use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint, Ipv4Address};
 use spin::Mutex;
@@ -45,11 +44,11 @@ pub enum Proto {
 enum Conn {
     Idle,
     /// A TCP connection (or one being made).
-    Tcp(SocketHandle),
-    /// Listening TCP sockets.
-    Listening(Vec<SocketHandle>),
-    /// A UDP socket.
-    Udp(SocketHandle),
+    Tcp(Sock),
+    /// Listening TCP sockets, on each interface the bound address is on.
+    Listening(Vec<Sock>),
+    /// A UDP socket on each interface the bound address is on.
+    Udp(Vec<Sock>),
 }
 
 struct State {
@@ -188,9 +187,10 @@ impl InetSocket {
         }
         let port = self.local_port(&mut st)?;
         let h = stack::with(|s| {
+            let net = s.route(to.addr)?;
             let mut sock = new_tcp();
-            match sock.connect(s.iface.context(), endpoint(to), port) {
-                Ok(()) => Ok(s.sockets.add(sock)),
+            match sock.connect(s.nets[net].iface.context(), endpoint(to), port) {
+                Ok(()) => Ok(s.add(net, sock)),
                 Err(tcp::ConnectError::Unaddressable) => Err(Errno::ENETUNREACH),
                 Err(tcp::ConnectError::InvalidState) => Err(Errno::EISCONN),
             }
@@ -201,7 +201,7 @@ impl InetSocket {
         if nonblock {
             return Err(Errno::EINPROGRESS);
         }
-        wait_stack(false, |s| match s.sockets.get::<tcp::Socket>(h).state() {
+        wait_stack(false, |s| match s.tcp(h).state() {
             tcp::State::SynSent | tcp::State::SynReceived => None,
             tcp::State::Closed => Some(Err(Errno::ECONNREFUSED)),
             _ => Some(Ok(())),
@@ -225,15 +225,18 @@ impl InetSocket {
         let local = st.local;
         let n = (backlog.max(1) as usize).min(MAX_BACKLOG);
         let handles = stack::with(|s| {
-            (0..n)
-                .filter_map(|_| {
+            let mut handles = Vec::new();
+            for net in s.nets_for(local.addr)? {
+                for _ in 0..n {
                     let mut sock = new_tcp();
-                    sock.listen(listen_endpoint(local, port)).ok()?;
-                    Some(s.sockets.add(sock))
-                })
-                .collect::<Vec<_>>()
+                    if sock.listen(listen_endpoint(local, port)).is_ok() {
+                        handles.push(s.add(net, sock));
+                    }
+                }
+            }
+            Ok(handles)
         })
-        .ok_or(Errno::ENETDOWN)?;
+        .unwrap_or(Err(Errno::ENETDOWN))?;
         st.conn = Conn::Listening(handles);
         Ok(())
     }
@@ -258,7 +261,7 @@ impl InetSocket {
                 return Some(Err(Errno::EINVAL));
             };
             let i = handles.iter().position(|&h| {
-                let t = s.sockets.get::<tcp::Socket>(h);
+                let t = s.tcp(h);
                 !matches!(
                     t.state(),
                     tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
@@ -267,11 +270,11 @@ impl InetSocket {
             let h = handles[i];
             let mut fresh = new_tcp();
             if fresh.listen(listen_endpoint(local, port)).is_ok() {
-                handles[i] = s.sockets.add(fresh);
+                handles[i] = s.add(h.net, fresh);
             } else {
                 handles.remove(i);
             }
-            let remote = s.sockets.get::<tcp::Socket>(h).remote_endpoint().map(inet);
+            let remote = s.tcp(h).remote_endpoint().map(inet);
             Some(Ok((h, remote.unwrap_or(InetAddr { addr: [0; 4], port: 0 }))))
         })?;
         let conn = InetSocket::new(Proto::Tcp);
@@ -284,24 +287,28 @@ impl InetSocket {
         Ok((conn, remote))
     }
 
-    fn tcp_handle(&self) -> Result<SocketHandle, Errno> {
+    fn tcp_handle(&self) -> Result<Sock, Errno> {
         match self.state.lock().conn {
             Conn::Tcp(h) => Ok(h),
             _ => Err(Errno::ENOTCONN),
         }
     }
 
-    fn udp_handle(&self, s: &mut Stack) -> Result<SocketHandle, Errno> {
+    /// The UDP socket on each interface the bound address is on (made and bound on first use).
+    fn udp_handles(&self, s: &mut Stack) -> Result<Vec<Sock>, Errno> {
         let mut st = self.state.lock();
-        if let Conn::Udp(h) = st.conn {
-            return Ok(h);
+        if let Conn::Udp(hs) = &st.conn {
+            return Ok(hs.clone());
         }
         let port = self.local_port(&mut st)?;
-        let mut sock = new_udp();
-        sock.bind(listen_endpoint(st.local, port)).map_err(|_| Errno::EINVAL)?;
-        let h = s.sockets.add(sock);
-        st.conn = Conn::Udp(h);
-        Ok(h)
+        let mut hs = Vec::new();
+        for net in s.nets_for(st.local.addr)? {
+            let mut sock = new_udp();
+            sock.bind(listen_endpoint(st.local, port)).map_err(|_| Errno::EINVAL)?;
+            hs.push(s.add(net, sock));
+        }
+        st.conn = Conn::Udp(hs.clone());
+        Ok(hs)
     }
 
     /// Sends `data` (UDP: to `to` or the connected destination).
@@ -311,7 +318,7 @@ impl InetSocket {
                 let h = self.tcp_handle()?;
                 let mut sent = 0;
                 let r = wait_stack(nonblock, |s| {
-                    let t = s.sockets.get_mut::<tcp::Socket>(h);
+                    let t = s.tcp_mut(h);
                     if !t.may_send() {
                         return Some(if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) });
                     }
@@ -331,11 +338,14 @@ impl InetSocket {
                     return Err(Errno::EMSGSIZE);
                 }
                 wait_stack(nonblock, |s| {
-                    let h = match self.udp_handle(s) {
+                    let h = match self.udp_handles(s).and_then(|hs| {
+                        let net = s.route(dest.addr)?;
+                        hs.into_iter().find(|h| h.net == net).ok_or(Errno::ENETUNREACH)
+                    }) {
                         Ok(h) => h,
                         Err(e) => return Some(Err(e)),
                     };
-                    match s.sockets.get_mut::<udp::Socket>(h).send_slice(data, endpoint(dest)) {
+                    match s.udp_mut(h).send_slice(data, endpoint(dest)) {
                         Ok(()) => Some(Ok(data.len())),
                         Err(udp::SendError::BufferFull) => None,
                         Err(udp::SendError::Unaddressable) => Some(Err(Errno::EINVAL)),
@@ -352,7 +362,7 @@ impl InetSocket {
                 let h = self.tcp_handle()?;
                 let remote = self.peer_name().unwrap_or(InetAddr { addr: [0; 4], port: 0 });
                 wait_stack(nonblock, |s| {
-                    let t = s.sockets.get_mut::<tcp::Socket>(h);
+                    let t = s.tcp_mut(h);
                     if t.can_recv() {
                         let mut buf = vec![0u8; max];
                         let n = if peek {
@@ -371,11 +381,12 @@ impl InetSocket {
                 })
             }
             Proto::Udp => wait_stack(nonblock, |s| {
-                let h = match self.udp_handle(s) {
-                    Ok(h) => h,
+                let hs = match self.udp_handles(s) {
+                    Ok(hs) => hs,
                     Err(e) => return Some(Err(e)),
                 };
-                let u = s.sockets.get_mut::<udp::Socket>(h);
+                let h = hs.into_iter().find(|&h| s.udp(h).can_recv())?;
+                let u = s.udp_mut(h);
                 let r = if peek {
                     u.peek().map(|(d, m)| (d.to_vec(), *m))
                 } else {
@@ -396,7 +407,7 @@ impl InetSocket {
         }
         let h = self.tcp_handle()?;
         if how != 0 {
-            stack::with(|s| s.sockets.get_mut::<tcp::Socket>(h).close());
+            stack::with(|s| s.tcp_mut(h).close());
         }
         Ok(())
     }
@@ -405,7 +416,7 @@ impl InetSocket {
     pub fn name(&self) -> InetAddr {
         let st = self.state.lock();
         let from_stack = match st.conn {
-            Conn::Tcp(h) => stack::peek(|s| s.sockets.get::<tcp::Socket>(h).local_endpoint())
+            Conn::Tcp(h) => stack::peek(|s| s.tcp(h).local_endpoint())
                 .flatten()
                 .map(inet),
             _ => None,
@@ -417,7 +428,7 @@ impl InetSocket {
     pub fn peer_name(&self) -> Result<InetAddr, Errno> {
         let st = self.state.lock();
         match st.conn {
-            Conn::Tcp(h) => stack::peek(|s| s.sockets.get::<tcp::Socket>(h).remote_endpoint())
+            Conn::Tcp(h) => stack::peek(|s| s.tcp(h).remote_endpoint())
                 .flatten()
                 .map(inet)
                 .ok_or(Errno::ENOTCONN),
@@ -430,7 +441,7 @@ impl InetSocket {
         let st = self.state.lock();
         match st.conn {
             Conn::Tcp(h) if !st.established => {
-                stack::peek(|s| s.sockets.get::<tcp::Socket>(h).state() == tcp::State::Closed)
+                stack::peek(|s| s.tcp(h).state() == tcp::State::Closed)
                     .unwrap_or(false)
                     .then_some(Errno::ECONNREFUSED)
             }
@@ -463,14 +474,14 @@ impl FileOps for InetSocket {
             Conn::Listening(hs) => {
                 let ready = hs.iter().any(|&h| {
                     !matches!(
-                        s.sockets.get::<tcp::Socket>(h).state(),
+                        s.tcp(h).state(),
                         tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
                     )
                 });
                 if ready { POLLIN } else { 0 }
             }
             Conn::Tcp(h) => {
-                let t = s.sockets.get::<tcp::Socket>(*h);
+                let t = s.tcp(*h);
                 let mut ev = 0;
                 if t.can_recv() || (established && !t.may_recv()) {
                     ev |= POLLIN;
@@ -486,10 +497,10 @@ impl FileOps for InetSocket {
                 }
                 ev
             }
-            Conn::Udp(h) => {
-                let u = s.sockets.get::<udp::Socket>(*h);
-                (if u.can_recv() { POLLIN } else { 0 }) | if u.can_send() { POLLOUT } else { 0 }
-            }
+            Conn::Udp(hs) => hs.iter().fold(0, |ev, &h| {
+                let u = s.udp(h);
+                ev | (if u.can_recv() { POLLIN } else { 0 }) | if u.can_send() { POLLOUT } else { 0 }
+            }),
         });
         r.unwrap_or(POLLOUT)
     }
@@ -517,16 +528,13 @@ impl Drop for InetSocket {
         stack::with(|s| match conn {
             Conn::Idle => {}
             Conn::Tcp(h) => {
-                s.sockets.get_mut::<tcp::Socket>(h).close();
+                s.tcp_mut(h).close();
                 s.orphans.push(h);
             }
-            Conn::Listening(hs) => {
+            Conn::Listening(hs) | Conn::Udp(hs) => {
                 for h in hs {
-                    s.sockets.remove(h);
+                    s.remove(h);
                 }
-            }
-            Conn::Udp(h) => {
-                s.sockets.remove(h);
             }
         });
     }
