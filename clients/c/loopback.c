@@ -1,7 +1,7 @@
 /* loopback: TCP and UDP between two processes of the guest over 127.0.0.1, with or without a network device;
  * with LOOPBACK_ADDR set it repeats the TCP and UDP checks over that address (the guest's own, which Linux delivers
  * through lo; a kernel command line word with a dot never reaches init, so the address comes as the environment
- * variable LOOPBACK_ADDR). One line per failed check, then "loopback: N passed, M failed"; the exit status is M. */
+ * variable LOOPBACK_ADDR). Also SO_RCVTIMEO and SO_SNDTIMEO on loopback and Unix sockets. One line per failed check, then "loopback: N passed, M failed"; the exit status is M. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -113,6 +113,58 @@ static void test_udp(const char *ip, int port) {
     close(s);
 }
 
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* Whether a call that failed took about `ms` (the timeout) and said EAGAIN. */
+static int timed_out(long long start, int ms, int r) {
+    long long took = now_ms() - start;
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && took >= ms - 20 && took < ms + 3000;
+}
+
+/* SO_RCVTIMEO on UDP, TCP and Unix sockets; SO_SNDTIMEO on a Unix stream nobody reads. */
+static void test_timeouts(void) {
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+    char buf[16];
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = addr("127.0.0.1", 7004);
+    CHECK("udp timeout setup", bind(u, (struct sockaddr *)&a, sizeof a) == 0 &&
+                                   setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    long long start = now_ms();
+    CHECK("udp SO_RCVTIMEO", timed_out(start, 200, recv(u, buf, sizeof buf, 0)));
+    close(u);
+
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    a = addr("127.0.0.1", 7005);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK("tcp timeout setup", bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 1) == 0 &&
+                                   connect(c, (struct sockaddr *)&a, sizeof a) == 0 &&
+                                   setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    start = now_ms();
+    CHECK("tcp SO_RCVTIMEO", timed_out(start, 200, read(c, buf, sizeof buf)));
+    CHECK("accept SO_RCVTIMEO", setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+                                    accept(l, NULL, NULL) >= 0 && (start = now_ms()) > 0 &&
+                                    timed_out(start, 200, accept(l, NULL, NULL)));
+    close(c);
+    close(l);
+
+    int sv[2];
+    CHECK("unix timeout setup", socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 &&
+                                    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+                                    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0);
+    start = now_ms();
+    CHECK("unix SO_RCVTIMEO", timed_out(start, 200, read(sv[0], buf, sizeof buf)));
+    static char big[1 << 20];
+    int n = write(sv[0], big, sizeof big); /* fills the peer's queue, then times out with a partial count */
+    start = now_ms();
+    CHECK("unix SO_SNDTIMEO", n > 0 && n < (int)sizeof big && timed_out(start, 200, write(sv[0], big, 4096)));
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void) {
     where = "127.0.0.1";
     test_tcp("127.0.0.1", 7000);
@@ -132,6 +184,8 @@ int main(void) {
                                 me.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
     CHECK("nonblocking accept", accept(s, NULL, NULL) < 0 && errno == EAGAIN);
     close(s);
+
+    test_timeouts();
 
     const char *own = getenv("LOOPBACK_ADDR");
     if (own) {

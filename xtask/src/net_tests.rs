@@ -139,9 +139,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
         .symlink("/bin/wget", "busybox")?
         .script(
             "/init",
-            &format!(
-                "#!/bin/sh\nwget -q -O - http://10.0.2.2:{http}/index.html && echo wget-ok\n"
-            ),
+            &format!("#!/bin/sh\nwget -q -O - http://10.0.2.2:{http}/index.html && echo wget-ok\n"),
         )?
         .write()?;
     let mut wget_vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP}"));
@@ -158,10 +156,57 @@ pub fn cases() -> Result<Vec<Case>, String> {
     let mut lo_beside = lo_alone.clone();
     lo_beside.cmdline = format!("console=ttyS0 {GUEST_IP} LOOPBACK_ADDR=10.0.2.15");
     lo_beside.net = Some(String::new());
-    let lo_check = |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 14 passed, 0 failed"]);
+    let lo_check = |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 22 passed, 0 failed"]);
     let lo_eth_check =
-        |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 25 passed, 0 failed"]);
+        |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 33 passed, 0 failed"]);
+    // What busybox `ifconfig` and `route` need (the interface ioctls, /proc/net), and /sys/class/net.
+    let mut ifconfig = Initramfs::new("net-ifconfig").busybox()?;
+    for applet in ["ifconfig", "route", "grep", "wget", "head"] {
+        ifconfig = ifconfig.symlink(&format!("/bin/{applet}"), "busybox")?;
+    }
+    let ifconfig = ifconfig
+        .script(
+            "/init",
+            &format!(
+                "#!/bin/sh\n\
+                 ifconfig\n\
+                 ifconfig eth0 | grep -q 'inet addr:10.0.2.15  Bcast:10.0.2.255  Mask:255.255.255.0' && echo if-eth0-ok\n\
+                 ifconfig lo | grep -q 'UP LOOPBACK RUNNING' && echo if-lo-ok\n\
+                 ifconfig eth0 10.0.2.16 netmask 255.255.0.0 up && ifconfig eth0 | grep -q 'inet addr:10.0.2.16  Bcast:10.0.255.255  Mask:255.255.0.0' && echo if-set-ok\n\
+                 route -n | grep -q '^0.0.0.0  *10.0.2.2  *0.0.0.0  *UG' && echo route-ok\n\
+                 wget -q -O - http://10.0.2.2:{http}/ | head -c 5 && echo\n\
+                 cat /proc/net/dev\n\
+                 grep -q 'eth0: *[1-9][0-9]* *[1-9]' /proc/net/dev && echo dev-counted-ok\n\
+                 echo \"sys $(cat /sys/class/net/eth0/address) $(cat /sys/class/net/eth0/mtu) $(cat /sys/class/net/eth0/operstate)\"\n\
+                 ifconfig eth0 down && ! wget -q -O - http://10.0.2.2:{http}/ 2>/dev/null && echo down-ok\n"
+            ),
+        )?
+        .write()?;
+    let mut ifconfig_vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP}"));
+    ifconfig_vm.initrd = Some(ifconfig);
+    ifconfig_vm.net = Some(String::new());
     Ok(vec![
+        Case {
+            name: "net-user-ifconfig".into(),
+            on: On::Qemu,
+            vm: ifconfig_vm,
+            input: &[],
+            check: Box::new(|o| {
+                crate::user_tests::exited(
+                    o,
+                    0,
+                    &[
+                        "if-eth0-ok",
+                        "if-lo-ok",
+                        "if-set-ok",
+                        "route-ok",
+                        "dev-counted-ok",
+                        "sys 52:54:00:12:34:56 1500 up",
+                        "down-ok",
+                    ],
+                )
+            }),
+        },
         Case {
             name: "net-loopback-alone".into(),
             on: On::Both,

@@ -162,7 +162,10 @@ mod tests {
         };
         let t = sockets(&[row], false);
         let line = t.lines().nth(1).unwrap();
-        assert!(line.starts_with("   0: 0100007F:1F90 0202000A:0050 01 00000005:00000010 "), "{line}");
+        assert!(
+            line.starts_with("   0: 0100007F:1F90 0202000A:0050 01 00000005:00000010 "),
+            "{line}"
+        );
         assert!(sockets(&[], true).starts_with("   sl  local_address"));
     }
 

@@ -3,7 +3,7 @@
 //! They work on `lo` without a network device; a peer only a device reaches is then `ENETUNREACH`.
 
 use super::stack::{self, SOCKETS, Sock, Stack};
-use crate::event::wait_for;
+use crate::event::{timeout_deadline, wait_for_until};
 use crate::fs::file::FileOps;
 use crate::syscall::errno::Errno;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -96,9 +96,18 @@ fn new_udp() -> udp::Socket<'static> {
     )
 }
 
-/// Runs `f` on the stack, waiting (on [`SOCKETS`]) while it returns `None`.
-fn wait_stack<T>(nonblock: bool, mut f: impl FnMut(&mut Stack) -> Option<Result<T, Errno>>) -> Result<T, Errno> {
-    wait_for(&SOCKETS, nonblock, || {
+/// `SO_RCVTIMEO`.
+const SO_RCVTIMEO: u32 = 20;
+/// `SO_SNDTIMEO`.
+const SO_SNDTIMEO: u32 = 21;
+
+/// Runs `f` on the stack, waiting (on [`SOCKETS`]) while it returns `None`, until `deadline` (then `EAGAIN`).
+fn wait_stack<T>(
+    nonblock: bool,
+    deadline: Option<u64>,
+    mut f: impl FnMut(&mut Stack) -> Option<Result<T, Errno>>,
+) -> Result<T, Errno> {
+    wait_for_until(&SOCKETS, nonblock, deadline, || {
         stack::with(&mut f).unwrap_or(Some(Err(Errno::ENETDOWN)))
     })
 }
@@ -126,6 +135,11 @@ impl InetSocket {
     /// Keeps the value of option `name` (`setsockopt`).
     pub fn set_option(&self, name: u32, value: Vec<u8>) {
         self.options.lock().insert(name, value);
+    }
+
+    /// When a wait bounded by timeout option `name` (`SO_RCVTIMEO`, `SO_SNDTIMEO`) ends, if it is set.
+    fn deadline(&self, name: u32) -> Option<u64> {
+        timeout_deadline(self.options.lock().get(&name).map(|v| &v[..]))
     }
 
     /// The value option `name` was set to.
@@ -201,11 +215,14 @@ impl InetSocket {
         if nonblock {
             return Err(Errno::EINPROGRESS);
         }
-        wait_stack(false, |s| match s.tcp(h).state() {
+        let deadline = self.deadline(SO_SNDTIMEO);
+        wait_stack(false, deadline, |s| match s.tcp(h).state() {
             tcp::State::SynSent | tcp::State::SynReceived => None,
             tcp::State::Closed => Some(Err(Errno::ECONNREFUSED)),
             _ => Some(Ok(())),
-        })?;
+        })
+        // (A connect that `SO_SNDTIMEO` cut short goes on, as Linux's does.)
+        .map_err(|e| if e == Errno::EAGAIN { Errno::EINPROGRESS } else { e })?;
         self.state.lock().established = true;
         Ok(())
     }
@@ -255,7 +272,7 @@ impl InetSocket {
             }
             (st.local, st.local.port)
         };
-        let (h, remote) = wait_stack(nonblock, |s| {
+        let (h, remote) = wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
             let mut st = self.state.lock();
             let Conn::Listening(handles) = &mut st.conn else {
                 return Some(Err(Errno::EINVAL));
@@ -317,7 +334,7 @@ impl InetSocket {
             Proto::Tcp => {
                 let h = self.tcp_handle()?;
                 let mut sent = 0;
-                let r = wait_stack(nonblock, |s| {
+                let r = wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
                     let t = s.tcp_mut(h);
                     if !t.may_send() {
                         return Some(if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) });
@@ -337,7 +354,7 @@ impl InetSocket {
                 if data.len() > UDP_BUFFER {
                     return Err(Errno::EMSGSIZE);
                 }
-                wait_stack(nonblock, |s| {
+                wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
                     let h = match self.udp_handles(s).and_then(|hs| {
                         let net = s.route(dest.addr)?;
                         hs.into_iter().find(|h| h.net == net).ok_or(Errno::ENETUNREACH)
@@ -361,7 +378,7 @@ impl InetSocket {
             Proto::Tcp => {
                 let h = self.tcp_handle()?;
                 let remote = self.peer_name().unwrap_or(InetAddr { addr: [0; 4], port: 0 });
-                wait_stack(nonblock, |s| {
+                wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
                     let t = s.tcp_mut(h);
                     if t.can_recv() {
                         let mut buf = vec![0u8; max];
@@ -380,7 +397,7 @@ impl InetSocket {
                     }
                 })
             }
-            Proto::Udp => wait_stack(nonblock, |s| {
+            Proto::Udp => wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
                 let hs = match self.udp_handles(s) {
                     Ok(hs) => hs,
                     Err(e) => return Some(Err(e)),
@@ -416,9 +433,7 @@ impl InetSocket {
     pub fn name(&self) -> InetAddr {
         let st = self.state.lock();
         let from_stack = match st.conn {
-            Conn::Tcp(h) => stack::peek(|s| s.tcp(h).local_endpoint())
-                .flatten()
-                .map(inet),
+            Conn::Tcp(h) => stack::peek(|s| s.tcp(h).local_endpoint()).flatten().map(inet),
             _ => None,
         };
         from_stack.unwrap_or(st.local)
@@ -440,11 +455,9 @@ impl InetSocket {
     pub fn error(&self) -> Option<Errno> {
         let st = self.state.lock();
         match st.conn {
-            Conn::Tcp(h) if !st.established => {
-                stack::peek(|s| s.tcp(h).state() == tcp::State::Closed)
-                    .unwrap_or(false)
-                    .then_some(Errno::ECONNREFUSED)
-            }
+            Conn::Tcp(h) if !st.established => stack::peek(|s| s.tcp(h).state() == tcp::State::Closed)
+                .unwrap_or(false)
+                .then_some(Errno::ECONNREFUSED),
             _ => None,
         }
     }

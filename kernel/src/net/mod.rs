@@ -2,7 +2,13 @@
 //! ([`unix_names`]) live in the file tree or the abstract namespace. The system calls are in
 //! [`crate::syscall::socket`].
 
+pub mod ifreq;
 pub mod inet;
 pub mod stack;
 pub mod unix;
 pub mod unix_names;
+
+/// Whether `f` is a socket (the interface ioctls work on any).
+pub fn is_socket(f: &crate::fs::file::OpenFile) -> bool {
+    f.other::<inet::InetSocket>().is_some() || f.other::<unix::UnixSocket>().is_some()
+}

@@ -5,8 +5,9 @@
 //! [`SOCKETS`] and the pollers.
 
 use crate::fs::poll;
-use crate::virtio::net::VirtioNet;
 use crate::syscall::errno::Errno;
+use crate::virtio::net::VirtioNet;
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +29,7 @@ pub const ETH: usize = 1;
 /// What an interface sends through.
 enum Dev {
     /// The virtio network device.
-    Virtio(VirtioNet),
+    Virtio(Box<VirtioNet>),
     /// `lo`: every packet sent is received, in order.
     Loopback(VecDeque<Vec<u8>>),
 }
@@ -201,7 +202,10 @@ impl Stack {
     /// When smoltcp next wants to be polled.
     fn poll_delay(&mut self) -> Option<smoltcp::time::Duration> {
         let t = now();
-        self.nets.iter_mut().filter_map(|n| n.iface.poll_delay(t, &n.sockets)).min()
+        self.nets
+            .iter_mut()
+            .filter_map(|n| n.iface.poll_delay(t, &n.sockets))
+            .min()
     }
 
     /// The interface that reaches `dst`: `lo` for 127/8 and the stack's own addresses, else the device's;
@@ -224,7 +228,11 @@ impl Stack {
         let nets: Vec<usize> = (0..self.nets.len())
             .filter(|&i| a.is_unspecified() || (a.is_loopback() && i == LO) || self.nets[i].iface.has_ip_addr(a))
             .collect();
-        if nets.is_empty() { Err(Errno::EADDRNOTAVAIL) } else { Ok(nets) }
+        if nets.is_empty() {
+            Err(Errno::EADDRNOTAVAIL)
+        } else {
+            Ok(nets)
+        }
     }
 
     /// Adds `socket` to interface `net`.
@@ -263,7 +271,9 @@ impl Stack {
     /// Applies what DHCP reported; true when the address changed.
     fn dhcp_events(&mut self) -> bool {
         let Some(h) = self.dhcp else { return false };
-        let Some(eth) = self.nets.get_mut(ETH) else { return false };
+        let Some(eth) = self.nets.get_mut(ETH) else {
+            return false;
+        };
         let has_address = eth.iface.ipv4_addr().is_some();
         // (The event borrows the socket: take its values out first.)
         let lease = match eth.sockets.get_mut::<dhcpv4::Socket>(h).poll() {
@@ -367,7 +377,7 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
             now(),
         );
         stack.nets.push(Net {
-            dev: Dev::Virtio(nic),
+            dev: Dev::Virtio(Box::new(nic)),
             stats,
             up: true,
             iface,
@@ -408,8 +418,14 @@ pub fn wait_for_lease(timeout_ns: u64) {
         return;
     }
     let deadline = now_ns().saturating_add(timeout_ns);
-    if SOCKETS.wait_until_deadline(|| leased().then_some(()), Some(deadline)).is_none() {
-        log::warn!("net: no DHCP lease after {} s; starting init without an address", timeout_ns / 1_000_000_000);
+    if SOCKETS
+        .wait_until_deadline(|| leased().then_some(()), Some(deadline))
+        .is_none()
+    {
+        log::warn!(
+            "net: no DHCP lease after {} s; starting init without an address",
+            timeout_ns / 1_000_000_000
+        );
     }
 }
 
@@ -553,4 +569,172 @@ impl phy::Device for Phy<'_> {
         c.max_burst_size = Some(crate::virtio::net::TX_SLOTS);
         c
     }
+}
+
+/// Every interface as user space sees it (`ifconfig`, `/proc/net/dev`); empty before the stack starts.
+pub fn interfaces() -> Vec<ember_netconf::Interface> {
+    use ember_netconf::{IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_RUNNING, IFF_UP};
+    peek(|s| {
+        s.nets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let lo = i == LO;
+                let mut flags = if lo {
+                    IFF_LOOPBACK
+                } else {
+                    IFF_BROADCAST | IFF_MULTICAST
+                };
+                if n.up {
+                    flags |= IFF_UP | IFF_RUNNING;
+                }
+                let ipv4 = n.iface.ip_addrs().iter().find_map(|c| match c {
+                    IpCidr::Ipv4(v4) if !lo || v4.address().is_loopback() => {
+                        Some((v4.address().octets(), v4.prefix_len()))
+                    }
+                    _ => None,
+                });
+                let gateway = n
+                    .iface
+                    .routes()
+                    .get_default_ipv4_route()
+                    .and_then(|r| match r.via_router {
+                        IpAddress::Ipv4(g) => Some(g.octets()),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    });
+                ember_netconf::Interface {
+                    index: i as u32 + 1,
+                    name: n.name(),
+                    flags,
+                    mac: n.mac(),
+                    mtu: if lo { LOOP_MTU as u32 } else { 1500 },
+                    ipv4,
+                    gateway,
+                    stats: [
+                        n.stats.rx_packets,
+                        n.stats.rx_bytes,
+                        n.stats.tx_packets,
+                        n.stats.tx_bytes,
+                    ],
+                }
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Brings interface `index` (1-based) up or down (`SIOCSIFFLAGS`); `ENODEV` when there is none.
+pub fn set_up(index: u32, up: bool) -> Result<(), Errno> {
+    with(|s| {
+        let n = s.nets.get_mut((index as usize).wrapping_sub(1)).ok_or(Errno::ENODEV)?;
+        n.up = up;
+        Ok(())
+    })
+    .unwrap_or(Err(Errno::ENODEV))
+}
+
+/// Sets the IPv4 address (keeping the prefix length, 8 for a new one on `lo`, 24 on the device) or the
+/// prefix length of interface `index`: `SIOCSIFADDR`, `SIOCSIFNETMASK`.
+pub fn set_ipv4(index: u32, address: Option<[u8; 4]>, prefix: Option<u8>) -> Result<(), Errno> {
+    with(|s| {
+        let i = (index as usize).wrapping_sub(1);
+        let n = s.nets.get(i).ok_or(Errno::ENODEV)?;
+        let current = n.iface.ip_addrs().iter().find_map(|c| match c {
+            IpCidr::Ipv4(v4) if i != LO || v4.address().is_loopback() => Some(*v4),
+            _ => None,
+        });
+        let address = match address {
+            Some(a) => Ipv4Address::from(a),
+            None => current.ok_or(Errno::EADDRNOTAVAIL)?.address(),
+        };
+        let prefix = prefix
+            .or(current.map(|c| c.prefix_len()))
+            .unwrap_or(if i == LO { 8 } else { 24 });
+        let cidr = Ipv4Cidr::new(address, prefix);
+        if i == LO {
+            s.nets[LO].iface.update_ip_addrs(|a| {
+                a.retain(|c| !matches!(c.address(), IpAddress::Ipv4(v4) if v4.is_loopback()));
+                let _ = a.insert(0, IpCidr::Ipv4(cidr));
+            });
+        } else {
+            let gateway = s.nets[i]
+                .iface
+                .routes()
+                .get_default_ipv4_route()
+                .and_then(|r| match r.via_router {
+                    IpAddress::Ipv4(g) => Some(g),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                });
+            s.set_address(Some(cidr), gateway);
+        }
+        Ok(())
+    })
+    .unwrap_or(Err(Errno::ENODEV))
+}
+
+/// The TCP (`tcp`) or UDP sockets of every interface, for `/proc/net/tcp` and `/proc/net/udp`.
+pub fn socket_rows(tcp: bool) -> Vec<ember_netconf::procnet::SocketRow> {
+    use ember_netconf::procnet::*;
+    use smoltcp::socket::Socket;
+    let ep = |e: Option<smoltcp::wire::IpEndpoint>| match e {
+        Some(smoltcp::wire::IpEndpoint {
+            addr: IpAddress::Ipv4(a),
+            port,
+        }) => (a.octets(), port),
+        _ => ([0; 4], 0),
+    };
+    let listen = |e: smoltcp::wire::IpListenEndpoint| {
+        let a = match e.addr {
+            Some(IpAddress::Ipv4(a)) => a.octets(),
+            _ => [0; 4],
+        };
+        (a, e.port)
+    };
+    peek(|s| {
+        let mut rows = Vec::new();
+        for n in &s.nets {
+            for (_, sock) in n.sockets.iter() {
+                match sock {
+                    Socket::Tcp(t) if tcp => {
+                        let state = match t.state() {
+                            tcp::State::Closed => continue,
+                            tcp::State::Listen => TCP_LISTEN,
+                            tcp::State::SynSent => TCP_SYN_SENT,
+                            tcp::State::SynReceived => TCP_SYN_RECV,
+                            tcp::State::Established => TCP_ESTABLISHED,
+                            tcp::State::FinWait1 => TCP_FIN_WAIT1,
+                            tcp::State::FinWait2 => TCP_FIN_WAIT2,
+                            tcp::State::CloseWait => TCP_CLOSE_WAIT,
+                            tcp::State::Closing => TCP_CLOSING,
+                            tcp::State::LastAck => TCP_LAST_ACK,
+                            tcp::State::TimeWait => TCP_TIME_WAIT,
+                        };
+                        rows.push(SocketRow {
+                            local: if state == TCP_LISTEN {
+                                listen(t.listen_endpoint())
+                            } else {
+                                ep(t.local_endpoint())
+                            },
+                            remote: ep(t.remote_endpoint()),
+                            state,
+                            tx_queue: t.send_queue() as u32,
+                            rx_queue: t.recv_queue() as u32,
+                        });
+                    }
+                    Socket::Udp(u) if !tcp && u.is_open() => rows.push(SocketRow {
+                        local: listen(u.endpoint()),
+                        remote: ([0; 4], 0),
+                        state: TCP_CLOSE,
+                        tx_queue: u.send_queue() as u32,
+                        rx_queue: u.recv_queue() as u32,
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        rows
+    })
+    .unwrap_or_default()
 }
