@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 10] = [
-    "hello", "syscalls", "threads", "forkexec", "stress", "parallel", "events", "unix", "inet", "loopback",
+pub const C_PROGRAMS: [&str; 11] = [
+    "hello", "syscalls", "threads", "forkexec", "stress", "parallel", "events", "unix", "inet", "loopback", "netstorm",
 ];
 
 /// The applets `/bin` links to busybox: what a shell session needs.

@@ -102,6 +102,43 @@ fn knock(port: u16) {
     });
 }
 
+/// Connections per round of [`storm`].
+const STORM_ROUND: usize = 150;
+
+/// Abuses the guest's echo server behind `hostfwd` at `port` once it answers: two rounds of connections
+/// that send 1000 bytes and close without reading the echo (the host's kernel resets them mid-stream) or
+/// close at once, a `mark` between the rounds and a `quit` after them.
+fn storm(port: u16) {
+    let exchange = move |word: &[u8]| -> bool {
+        let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut back = [0u8; 4];
+        c.write_all(word).is_ok() && c.read_exact(&mut back).is_ok() && back == word[..4]
+    };
+    thread::spawn(move || {
+        // QEMU accepts and drops connections while nothing listens in the guest: wait for an echo.
+        while !exchange(b"ping") {
+            thread::sleep(Duration::from_millis(300));
+        }
+        for round in 0..2 {
+            for i in 0..STORM_ROUND {
+                if let Ok(mut c) = TcpStream::connect(("127.0.0.1", port))
+                    && i % 2 == 0
+                {
+                    let _ = c.write_all(&[0x55; 1000]);
+                    thread::sleep(Duration::from_millis(5));
+                }
+            }
+            let word: &[u8] = if round == 0 { b"mark" } else { b"quit" };
+            while !exchange(word) {
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+}
+
 /// The network cases.
 pub fn cases() -> Result<Vec<Case>, String> {
     let (tcp, udp) = (tcp_echo()?, udp_echo()?);
@@ -159,9 +196,10 @@ pub fn cases() -> Result<Vec<Case>, String> {
     let lo_check = |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 22 passed, 0 failed"]);
     let lo_eth_check =
         |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 33 passed, 0 failed"]);
-    // What busybox `ifconfig` and `route` need (the interface ioctls, /proc/net), and /sys/class/net.
+    // What busybox `ifconfig`, `route` (the interface ioctls, /proc/net) and `ip` (netlink dumps) need, and
+    // /sys/class/net.
     let mut ifconfig = Initramfs::new("net-ifconfig").busybox()?;
-    for applet in ["ifconfig", "route", "grep", "wget", "head"] {
+    for applet in ["ifconfig", "route", "grep", "wget", "head", "ip"] {
         ifconfig = ifconfig.symlink(&format!("/bin/{applet}"), "busybox")?;
     }
     let ifconfig = ifconfig
@@ -172,6 +210,11 @@ pub fn cases() -> Result<Vec<Case>, String> {
                  ifconfig\n\
                  ifconfig eth0 | grep -q 'inet addr:10.0.2.15  Bcast:10.0.2.255  Mask:255.255.255.0' && echo if-eth0-ok\n\
                  ifconfig lo | grep -q 'UP LOOPBACK RUNNING' && echo if-lo-ok\n\
+                 ip link; ip addr; ip route\n\
+                 ip link | grep -q '^2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500' && echo ip-link-ok\n\
+                 ip addr show dev eth0 | grep -q 'inet 10.0.2.15/24 brd 10.0.2.255 scope global eth0' && echo ip-addr-ok\n\
+                 ip addr show dev lo | grep -q 'inet 127.0.0.1/8 scope host lo' && echo ip-addr-lo-ok\n\
+                 ip route | grep -q '^default via 10.0.2.2 dev eth0' && ip route | grep -q '^10.0.2.0/24 dev eth0 ' && echo ip-route-ok\n\
                  ifconfig eth0 10.0.2.16 netmask 255.255.0.0 up && ifconfig eth0 | grep -q 'inet addr:10.0.2.16  Bcast:10.0.255.255  Mask:255.255.0.0' && echo if-set-ok\n\
                  route -n | grep -q '^0.0.0.0  *10.0.2.2  *0.0.0.0  *UG' && echo route-ok\n\
                  wget -q -O - http://10.0.2.2:{http}/ | head -c 5 && echo\n\
@@ -185,7 +228,26 @@ pub fn cases() -> Result<Vec<Case>, String> {
     let mut ifconfig_vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP}"));
     ifconfig_vm.initrd = Some(ifconfig);
     ifconfig_vm.net = Some(String::new());
+    // Connections reset mid-stream or closed at once, two rounds: the second must not cost memory.
+    let fwd_storm = free_port()?;
+    storm(fwd_storm);
+    let mut storm_vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP}"));
+    storm_vm.initrd = Some(
+        Initramfs::new("net-storm")
+            .file("/init", &clients::c_program(Libc::Musl, "netstorm")?)?
+            .write()?,
+    );
+    storm_vm.net = Some(format!("hostfwd=tcp:127.0.0.1:{fwd_storm}-:8080"));
     Ok(vec![
+        Case {
+            name: "net-user-storm".into(),
+            on: On::Qemu,
+            vm: storm_vm,
+            input: &[],
+            check: Box::new(|o| {
+                crate::user_tests::exited(o, 0, &["netstorm: listening", " connections, MemFree at mark"])
+            }),
+        },
         Case {
             name: "net-user-ifconfig".into(),
             on: On::Qemu,
@@ -198,6 +260,10 @@ pub fn cases() -> Result<Vec<Case>, String> {
                     &[
                         "if-eth0-ok",
                         "if-lo-ok",
+                        "ip-link-ok",
+                        "ip-addr-ok",
+                        "ip-addr-lo-ok",
+                        "ip-route-ok",
                         "if-set-ok",
                         "route-ok",
                         "dev-counted-ok",

@@ -1,12 +1,13 @@
 //! Network configuration formats of the Linux x86-64 ABI, as plain bytes and text: `struct ifreq` for the
 //! interface ioctls `ifconfig` uses ([`ifreq`]) and the `/proc/net` tables ([`procnet`]). Bytes come from user
-//! space: every malformed input is an error, never a panic.
+//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 pub mod ifreq;
+pub mod netlink;
 pub mod procnet;
 
 /// An interface as the kernel describes it to user space.
