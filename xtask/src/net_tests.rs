@@ -196,10 +196,11 @@ pub fn cases() -> Result<Vec<Case>, String> {
     let lo_check = |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 22 passed, 0 failed"]);
     let lo_eth_check =
         |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 33 passed, 0 failed"]);
-    // What busybox `ifconfig`, `route` (the interface ioctls, /proc/net) and `ip` (netlink dumps) need, and
-    // /sys/class/net.
+    // What busybox `ifconfig`, `route` (the interface ioctls, /proc/net), `ip` (netlink dumps) and `ping` (a raw
+    // ICMP socket; to the guest's own addresses: QEMU answers 10.0.2.2 only where the host lets it send ICMP)
+    // need, and /sys/class/net.
     let mut ifconfig = Initramfs::new("net-ifconfig").busybox()?;
-    for applet in ["ifconfig", "route", "grep", "wget", "head", "ip"] {
+    for applet in ["ifconfig", "route", "grep", "wget", "head", "ip", "ping"] {
         ifconfig = ifconfig.symlink(&format!("/bin/{applet}"), "busybox")?;
     }
     let ifconfig = ifconfig
@@ -215,6 +216,8 @@ pub fn cases() -> Result<Vec<Case>, String> {
                  ip addr show dev eth0 | grep -q 'inet 10.0.2.15/24 brd 10.0.2.255 scope global eth0' && echo ip-addr-ok\n\
                  ip addr show dev lo | grep -q 'inet 127.0.0.1/8 scope host lo' && echo ip-addr-lo-ok\n\
                  ip route | grep -q '^default via 10.0.2.2 dev eth0' && ip route | grep -q '^10.0.2.0/24 dev eth0 ' && echo ip-route-ok\n\
+                 ping -c 2 127.0.0.1 | grep -q '2 packets received' && echo ping-lo-ok\n\
+                 ping -c 1 10.0.2.15 | grep -q '1 packets received' && echo ping-own-ok\n\
                  ifconfig eth0 10.0.2.16 netmask 255.255.0.0 up && ifconfig eth0 | grep -q 'inet addr:10.0.2.16  Bcast:10.0.255.255  Mask:255.255.0.0' && echo if-set-ok\n\
                  route -n | grep -q '^0.0.0.0  *10.0.2.2  *0.0.0.0  *UG' && echo route-ok\n\
                  wget -q -O - http://10.0.2.2:{http}/ | head -c 5 && echo\n\
@@ -264,6 +267,8 @@ pub fn cases() -> Result<Vec<Case>, String> {
                         "ip-addr-ok",
                         "ip-addr-lo-ok",
                         "ip-route-ok",
+                        "ping-lo-ok",
+                        "ping-own-ok",
                         "if-set-ok",
                         "route-ok",
                         "dev-counted-ok",

@@ -14,7 +14,7 @@ use core::any::Any;
 use core::sync::atomic::{AtomicU16, Ordering};
 use ember_sockmsg::InetAddr;
 use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
-use smoltcp::socket::{tcp, udp};
+use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint, Ipv4Address};
 use spin::Mutex;
 
@@ -39,6 +39,8 @@ pub enum Proto {
     Tcp,
     /// `SOCK_DGRAM`.
     Udp,
+    /// `SOCK_RAW` with `IPPROTO_ICMP` (`ping`): ICMP messages out, IPv4 packets in.
+    Icmp,
 }
 
 enum Conn {
@@ -49,6 +51,9 @@ enum Conn {
     Listening(Vec<Sock>),
     /// A UDP socket on each interface the bound address is on.
     Udp(Vec<Sock>),
+    /// An ICMP socket on each interface, taking the echo replies with the identifier of the first echo
+    /// request sent.
+    Icmp(Vec<Sock>),
 }
 
 struct State {
@@ -100,6 +105,30 @@ fn new_udp() -> udp::Socket<'static> {
 const SO_RCVTIMEO: u32 = 20;
 /// `SO_SNDTIMEO`.
 const SO_SNDTIMEO: u32 = 21;
+
+fn new_icmp() -> icmp::Socket<'static> {
+    icmp::Socket::new(
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 16], vec![0u8; 16 * 1024]),
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 16], vec![0u8; 16 * 1024]),
+    )
+}
+
+/// A received ICMP message as a raw socket reads it: behind the IPv4 header it came with (rebuilt).
+fn with_ipv4_header(icmp: &[u8], from: [u8; 4], to: [u8; 4]) -> Vec<u8> {
+    let len = (20 + icmp.len()).min(u16::MAX as usize) as u16;
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&len.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0x40, 0, 64, 1, 0, 0]);
+    p.extend_from_slice(&from);
+    p.extend_from_slice(&to);
+    let sum = p
+        .chunks(2)
+        .fold(0u32, |s, w| s + u32::from(u16::from_be_bytes([w[0], w[1]])));
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(icmp);
+    p
+}
 
 /// Runs `f` on the stack, waiting (on [`SOCKETS`]) while it returns `None`, until `deadline` (then `EAGAIN`).
 fn wait_stack<T>(
@@ -189,7 +218,7 @@ impl InetSocket {
     /// `connect`: TCP starts a connection (`EINPROGRESS` when `nonblock`), UDP sets the destination.
     pub fn connect(&self, to: InetAddr, nonblock: bool) -> Result<(), Errno> {
         let mut st = self.state.lock();
-        if self.proto == Proto::Udp {
+        if self.proto != Proto::Tcp {
             st.peer = Some(to);
             return Ok(());
         }
@@ -328,6 +357,26 @@ impl InetSocket {
         Ok(hs)
     }
 
+    /// The ICMP socket on each interface, made on the first send (`ident`: the echo identifier to take
+    /// replies for); empty before that.
+    fn icmp_handles(&self, s: &mut Stack, ident: Option<u16>) -> Result<Vec<Sock>, Errno> {
+        let mut st = self.state.lock();
+        if let Conn::Icmp(hs) = &st.conn {
+            return Ok(hs.clone());
+        }
+        let Some(ident) = ident else {
+            return Ok(Vec::new());
+        };
+        let mut hs = Vec::new();
+        for net in 0..s.nets.len() {
+            let mut sock = new_icmp();
+            sock.bind(icmp::Endpoint::Ident(ident)).map_err(|_| Errno::EINVAL)?;
+            hs.push(s.add(net, sock));
+        }
+        st.conn = Conn::Icmp(hs.clone());
+        Ok(hs)
+    }
+
     /// Sends `data` (UDP: to `to` or the connected destination).
     pub fn send(&self, data: &[u8], to: Option<InetAddr>, nonblock: bool) -> Result<usize, Errno> {
         match self.proto {
@@ -348,6 +397,29 @@ impl InetSocket {
                     Err(_) if sent > 0 => Ok(sent),
                     r => r,
                 }
+            }
+            Proto::Icmp => {
+                let dest = to.or(self.state.lock().peer).ok_or(Errno::EDESTADDRREQ)?;
+                // An ICMP header at least; an echo request's identifier picks the replies to take.
+                if data.len() < 8 {
+                    return Err(Errno::EINVAL);
+                }
+                let ident = (data[0] == 8).then(|| u16::from_be_bytes([data[4], data[5]]));
+                wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
+                    let h = match self.icmp_handles(s, ident.or(Some(0))).and_then(|hs| {
+                        let net = s.route(dest.addr)?;
+                        hs.into_iter().find(|h| h.net == net).ok_or(Errno::ENETUNREACH)
+                    }) {
+                        Ok(h) => h,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    let to = IpAddress::Ipv4(Ipv4Address::from(dest.addr));
+                    match s.icmp_mut(h).send_slice(data, to) {
+                        Ok(()) => Some(Ok(data.len())),
+                        Err(icmp::SendError::BufferFull) => None,
+                        Err(icmp::SendError::Unaddressable) => Some(Err(Errno::EINVAL)),
+                    }
+                })
             }
             Proto::Udp => {
                 let dest = to.or(self.state.lock().peer).ok_or(Errno::EDESTADDRREQ)?;
@@ -397,6 +469,27 @@ impl InetSocket {
                     }
                 })
             }
+            Proto::Icmp => wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
+                let hs = match self.icmp_handles(s, None) {
+                    Ok(hs) => hs,
+                    Err(e) => return Some(Err(e)),
+                };
+                let h = hs.into_iter().find(|&h| s.icmp(h).can_recv())?;
+                let own = s.nets[h.net].iface.ipv4_addr().map_or([0; 4], |a| a.octets());
+                let (d, from) = s.icmp_mut(h).recv().ok()?;
+                let IpAddress::Ipv4(from) = from;
+                let mut p = with_ipv4_header(d, from.octets(), own);
+                let len = p.len();
+                p.truncate(max);
+                Some(Ok((
+                    p,
+                    len,
+                    InetAddr {
+                        addr: from.octets(),
+                        port: 0,
+                    },
+                )))
+            }),
             Proto::Udp => wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
                 let hs = match self.udp_handles(s) {
                     Ok(hs) => hs,
@@ -510,6 +603,9 @@ impl FileOps for InetSocket {
                 }
                 ev
             }
+            Conn::Icmp(hs) => hs
+                .iter()
+                .fold(POLLOUT, |ev, &h| ev | if s.icmp(h).can_recv() { POLLIN } else { 0 }),
             Conn::Udp(hs) => hs.iter().fold(0, |ev, &h| {
                 let u = s.udp(h);
                 ev | (if u.can_recv() { POLLIN } else { 0 }) | if u.can_send() { POLLOUT } else { 0 }
@@ -544,7 +640,7 @@ impl Drop for InetSocket {
                 s.tcp_mut(h).close();
                 s.orphans.push(h);
             }
-            Conn::Listening(hs) | Conn::Udp(hs) => {
+            Conn::Listening(hs) | Conn::Udp(hs) | Conn::Icmp(hs) => {
                 for h in hs {
                     s.remove(h);
                 }

@@ -16,7 +16,7 @@ use ember_frame::task::{Task, WaitQueue};
 use ember_frame::time::now_ns;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
-use smoltcp::socket::{AnySocket, dhcpv4, tcp, udp};
+use smoltcp::socket::{AnySocket, dhcpv4, icmp, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 use spin::Mutex;
@@ -256,6 +256,16 @@ impl Stack {
     /// A TCP socket, to change.
     pub fn tcp_mut(&mut self, s: Sock) -> &mut tcp::Socket<'static> {
         self.nets[s.net].sockets.get_mut(s.handle)
+    }
+
+    /// An ICMP socket, to change.
+    pub fn icmp_mut(&mut self, s: Sock) -> &mut icmp::Socket<'static> {
+        self.nets[s.net].sockets.get_mut(s.handle)
+    }
+
+    /// An ICMP socket.
+    pub fn icmp(&self, s: Sock) -> &icmp::Socket<'static> {
+        self.nets[s.net].sockets.get(s.handle)
     }
 
     /// A UDP socket.

@@ -11,7 +11,7 @@ use crate::fs::file::Handle;
 use crate::net::inet::{InetSocket, Proto};
 use crate::net::netlink::{self, NetlinkSocket};
 use crate::net::unix::{SockType, UnixSocket};
-use crate::process::{current_files, signal_current_thread};
+use crate::process::{current, current_files, signal_current_thread};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -20,6 +20,7 @@ use linux_raw_sys::general::{self as nr, O_NONBLOCK, O_RDWR};
 
 const SOCK_STREAM: u32 = 1;
 const SOCK_DGRAM: u32 = 2;
+const SOCK_RAW: u32 = 3;
 const SOCK_SEQPACKET: u32 = 5;
 const SOCK_TYPE_MASK: u32 = 0xf;
 const SOCK_NONBLOCK: u32 = O_NONBLOCK;
@@ -28,6 +29,7 @@ const AF_UNIX: u32 = 1;
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
 const AF_NETLINK: u32 = 16;
+const IPPROTO_ICMP: u32 = 1;
 const IPPROTO_TCP: u32 = 6;
 const IPPROTO_UDP: u32 = 17;
 const MSG_OOB: u32 = 1;
@@ -209,6 +211,9 @@ fn inet_socket(ty: u32, protocol: u32) -> SysResult {
     let proto = match (ty & SOCK_TYPE_MASK, protocol) {
         (SOCK_STREAM, 0 | IPPROTO_TCP) => Proto::Tcp,
         (SOCK_DGRAM, 0 | IPPROTO_UDP) => Proto::Udp,
+        // Raw ICMP (what `ping` opens), privileged as Linux's `CAP_NET_RAW`.
+        (SOCK_RAW, IPPROTO_ICMP) if current().creds().privileged() => Proto::Icmp,
+        (SOCK_RAW, _) => return Err(Errno::EPERM),
         (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
         _ => return Err(Errno::ESOCKTNOSUPPORT),
     };
@@ -223,7 +228,6 @@ fn inet_socket(ty: u32, protocol: u32) -> SysResult {
 
 /// `socket(AF_NETLINK, SOCK_RAW or SOCK_DGRAM, NETLINK_ROUTE)`.
 fn netlink_socket(ty: u32, protocol: u32) -> SysResult {
-    const SOCK_RAW: u32 = 3;
     if ty & !(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -464,7 +468,7 @@ fn send(fd: i32, data: &[u8], fd_list: &[i32], to: Option<Vec<u8>>, flags: u32) 
             }
             // A TCP socket ignores the address, as Linux does.
             let to = match (s.proto(), to) {
-                (Proto::Udp, Some(raw)) => Some(InetAddr::parse(&raw).map_err(|e| match e {
+                (Proto::Udp | Proto::Icmp, Some(raw)) => Some(InetAddr::parse(&raw).map_err(|e| match e {
                     sm::Error::Family => Errno::EAFNOSUPPORT,
                     sm::Error::Invalid => Errno::EINVAL,
                 })?),
@@ -688,6 +692,7 @@ fn getsockopt(fd: i32, level: u32, name: u32, val: u64, len_addr: u64) -> SysRes
         Sock::Inet(i) => match i.proto() {
             Proto::Tcp => (SOCK_STREAM, AF_INET, IPPROTO_TCP),
             Proto::Udp => (SOCK_DGRAM, AF_INET, IPPROTO_UDP),
+            Proto::Icmp => (SOCK_RAW, AF_INET, IPPROTO_ICMP),
         },
         Sock::Netlink(_) => (3, AF_NETLINK, 0),
     };
