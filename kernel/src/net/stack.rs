@@ -120,6 +120,9 @@ static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 static POLLER: WaitQueue = WaitQueue::new();
 /// Set when the poll task should run now.
 static PENDING: AtomicBool = AtomicBool::new(false);
+/// Set once the poll task is spawned: at start with a device, at the first socket call on `lo` alone (so a
+/// machine that never uses the network runs no extra task).
+static TASK: AtomicBool = AtomicBool::new(false);
 /// Socket calls waiting for the stack.
 pub static SOCKETS: WaitQueue = WaitQueue::new();
 
@@ -149,6 +152,7 @@ pub fn peek<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
 /// woken here, since the poll task will find nothing new to report. (Without this, a `connect` whose
 /// SYN-ACK arrived during its own re-check slept forever: busybox `wget`'s first connection after boot.)
 pub fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    spawn_task();
     let (r, changed) = {
         let mut guard = STACK.lock();
         let s = guard.as_mut()?;
@@ -414,8 +418,16 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
             Err(e) => log::warn!("net: ip= not understood ({e:?}); eth0 up without an address"),
         }
     }
+    let device = stack.nets.len() > ETH;
     *STACK.lock() = Some(stack);
-    if Task::spawn(poll_task, ()).is_err() {
+    if device {
+        spawn_task();
+    }
+}
+
+/// Spawns the poll task unless it runs already.
+fn spawn_task() {
+    if !TASK.swap(true, Ordering::SeqCst) && Task::spawn(poll_task, ()).is_err() {
         log::error!("net: no task for the network stack; it runs only when sockets are used");
     }
 }
