@@ -75,6 +75,8 @@ pub fn main(boot: &'static BootInfo) -> ! {
         // Nothing to run: the VM was started to boot (or to test the kernel), not to work.
         power_off(ExitStatus::Success)
     }
+    // `ip=dhcp`: init starts with its address, as on Linux.
+    net::stack::wait_for_lease(10_000_000_000);
     init::start(boot.cmdline());
     // The boot task has nothing left to do; other tasks run from here on, and the CPU idles between them.
     loop {

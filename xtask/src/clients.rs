@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 13] = [
+pub const C_PROGRAMS: [&str; 15] = [
     "hello",
     "syscalls",
     "threads",
@@ -23,6 +23,8 @@ pub const C_PROGRAMS: [&str; 13] = [
     "vsock",
     "vsock-host",
     "mmds",
+    "loopback",
+    "netstorm",
 ];
 
 /// The applets `/bin` links to busybox: what a shell session needs.

@@ -17,12 +17,42 @@ use ember_frame::task::WaitQueue;
 pub fn wait_for<T>(
     queue: &WaitQueue,
     nonblock: bool,
+    try_now: impl FnMut() -> Option<Result<T, Errno>>,
+) -> Result<T, Errno> {
+    wait_for_until(queue, nonblock, None, try_now)
+}
+
+/// [`wait_for`], giving up with `EAGAIN` when the monotonic clock reaches `deadline_ns` (a socket's
+/// `SO_RCVTIMEO`/`SO_SNDTIMEO`).
+pub fn wait_for_until<T>(
+    queue: &WaitQueue,
+    nonblock: bool,
+    deadline_ns: Option<u64>,
     mut try_now: impl FnMut() -> Option<Result<T, Errno>>,
 ) -> Result<T, Errno> {
-    queue.wait_until(|| match try_now() {
+    let step = || match try_now() {
         Some(r) => Some(r),
         None if nonblock => Some(Err(Errno::EAGAIN)),
         None if signal_pending() => Some(Err(Errno::EINTR)),
         None => None,
-    })
+    };
+    match deadline_ns {
+        None => queue.wait_until(step),
+        Some(d) => queue.wait_until_deadline(step, Some(d)).unwrap_or(Err(Errno::EAGAIN)),
+    }
+}
+
+/// The deadline a socket timeout option (`struct timeval`, 16 bytes) sets from now; `None` for no timeout
+/// (zero, absent, or malformed).
+pub fn timeout_deadline(timeval: Option<&[u8]>) -> Option<u64> {
+    let t = timeval?;
+    let sec = i64::from_ne_bytes(t.get(..8)?.try_into().ok()?);
+    let usec = i64::from_ne_bytes(t.get(8..16)?.try_into().ok()?);
+    if sec < 0 || !(0..1_000_000).contains(&usec) || (sec == 0 && usec == 0) {
+        return None;
+    }
+    let ns = (sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(usec as u64 * 1000);
+    Some(ember_frame::time::now_ns().saturating_add(ns))
 }

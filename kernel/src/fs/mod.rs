@@ -93,6 +93,9 @@ pub fn init(initrd: Option<&[u8]>) {
             for name in [&b"block"[..], b"tty", b"net", b"mem", b"misc"] {
                 ensure_dir(&class, name, 0o755);
             }
+            if let Ok(net) = class.lookup(b"net") {
+                self::proc::sys_class_net(&net);
+            }
         }
     }
     tty::start();

@@ -2,6 +2,7 @@
 //! up to date whenever `/proc` is looked in or opened.
 //!
 //! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
+//!   `net/{dev,route,tcp,udp}`,
 //!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max}`, and `self` (a link to the caller's pid);
 //! - per process (`/proc/PID/`): `stat`, `status`, `cmdline`, `environ`, `maps`, `mounts`, and the links `exe`
 //!   and `cwd`; `fd/` holds a link per descriptor, listed when `fd` is opened.
@@ -28,6 +29,8 @@ enum Gen {
     Process(u32, fn(&Process) -> String),
     /// The `fd` directory of process `pid`.
     Fds(u32),
+    /// A file about network interface `index` (`/sys/class/net/IF/`).
+    Interface(u32, fn(&ember_netconf::Interface) -> String),
 }
 
 /// A system-wide file: its name and generator.
@@ -76,6 +79,23 @@ pub fn init(proc: &Arc<Inode>) {
         b"self",
         Inode::new_symlink(LinkTarget::Generated(self_link, 0, 0)),
     );
+    if let Some(net) = super::ensure_dir(proc, b"net", 0o555) {
+        let files: [GlobalFile; 4] = [
+            (b"dev", || ember_netconf::procnet::dev(&crate::net::stack::interfaces())),
+            (b"route", || {
+                ember_netconf::procnet::route(&crate::net::stack::interfaces())
+            }),
+            (b"tcp", || {
+                ember_netconf::procnet::sockets(&crate::net::stack::socket_rows(true), false)
+            }),
+            (b"udp", || {
+                ember_netconf::procnet::sockets(&crate::net::stack::socket_rows(false), true)
+            }),
+        ];
+        for (name, f) in files {
+            generated(&net, name, Gen::Global(f));
+        }
+    }
     if let Some(kernel) = super::ensure_dir(proc, b"sys", 0o555).and_then(|s| super::ensure_dir(&s, b"kernel", 0o555)) {
         let files: [GlobalFile; 6] = [
             (b"hostname", || {
@@ -93,6 +113,40 @@ pub fn init(proc: &Arc<Inode>) {
         ];
         for (name, f) in files {
             generated(&kernel, name, Gen::Global(f));
+        }
+    }
+}
+
+/// Fills `/sys/class/net` (`dir`) with a directory per network interface: `address`, `mtu`, `operstate`,
+/// `ifindex`, `flags`, `type`.
+pub fn sys_class_net(dir: &Arc<Inode>) {
+    type IfFile = (&'static [u8], fn(&ember_netconf::Interface) -> String);
+    let files: [IfFile; 6] = [
+        (b"address", |i| {
+            let m = i.mac.unwrap_or([0; 6]);
+            format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\n",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            )
+        }),
+        (b"mtu", |i| format!("{}\n", i.mtu)),
+        (b"operstate", |i| {
+            String::from(match (i.flags & ember_netconf::IFF_UP != 0, i.mac.is_some()) {
+                (false, _) => "down\n",
+                (true, true) => "up\n",
+                (true, false) => "unknown\n",
+            })
+        }),
+        (b"ifindex", |i| format!("{}\n", i.index)),
+        (b"flags", |i| format!("{:#x}\n", i.flags)),
+        (b"type", |i| format!("{}\n", if i.mac.is_some() { 1 } else { 772 })),
+    ];
+    for i in crate::net::stack::interfaces() {
+        let Some(d) = super::ensure_dir(dir, i.name.as_bytes(), 0o755) else {
+            continue;
+        };
+        for (name, f) in files {
+            generated(&d, name, Gen::Interface(i.index, f));
         }
     }
 }
@@ -118,6 +172,11 @@ pub fn refresh(inode: &Arc<Inode>) {
             refresh_fds(inode, pid);
             return;
         }
+        Gen::Interface(index, f) => crate::net::stack::interfaces()
+            .iter()
+            .find(|i| i.index == index)
+            .map(f)
+            .unwrap_or_default(),
     };
     if let Kind::File(data) = &inode.kind {
         *data.lock() = text.into_bytes();

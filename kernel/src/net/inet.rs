@@ -1,9 +1,9 @@
 //! `AF_INET` sockets over the smoltcp stack ([`super::stack`]): TCP (connect, listen with a backlog of
 //! listening smoltcp sockets, accept, send, receive, shutdown) and UDP (bind, connect, sendto, recvfrom).
-//! Without a network device they can be made but not used (`ENETDOWN`).
+//! They work on `lo` without a network device; a peer only a device reaches is then `ENETUNREACH`.
 
-use super::stack::{self, SOCKETS, Stack};
-use crate::event::wait_for;
+use super::stack::{self, SOCKETS, Sock, Stack};
+use crate::event::{timeout_deadline, wait_for_until};
 use crate::fs::file::FileOps;
 use crate::syscall::errno::Errno;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -14,8 +14,7 @@ use core::any::Any;
 use core::sync::atomic::{AtomicU16, Ordering};
 use ember_sockmsg::InetAddr;
 use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
-use smoltcp::iface::SocketHandle;
-use smoltcp::socket::{tcp, udp};
+use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint, Ipv4Address};
 use spin::Mutex;
 
@@ -40,16 +39,21 @@ pub enum Proto {
     Tcp,
     /// `SOCK_DGRAM`.
     Udp,
+    /// `SOCK_RAW` with `IPPROTO_ICMP` (`ping`): ICMP messages out, IPv4 packets in.
+    Icmp,
 }
 
 enum Conn {
     Idle,
     /// A TCP connection (or one being made).
-    Tcp(SocketHandle),
-    /// Listening TCP sockets.
-    Listening(Vec<SocketHandle>),
-    /// A UDP socket.
-    Udp(SocketHandle),
+    Tcp(Sock),
+    /// Listening TCP sockets, on each interface the bound address is on.
+    Listening(Vec<Sock>),
+    /// A UDP socket on each interface the bound address is on.
+    Udp(Vec<Sock>),
+    /// An ICMP socket on each interface, taking the echo replies with the identifier of the first echo
+    /// request sent.
+    Icmp(Vec<Sock>),
 }
 
 struct State {
@@ -97,9 +101,42 @@ fn new_udp() -> udp::Socket<'static> {
     )
 }
 
-/// Runs `f` on the stack, waiting (on [`SOCKETS`]) while it returns `None`.
-fn wait_stack<T>(nonblock: bool, mut f: impl FnMut(&mut Stack) -> Option<Result<T, Errno>>) -> Result<T, Errno> {
-    wait_for(&SOCKETS, nonblock, || {
+/// `SO_RCVTIMEO`.
+const SO_RCVTIMEO: u32 = 20;
+/// `SO_SNDTIMEO`.
+const SO_SNDTIMEO: u32 = 21;
+
+fn new_icmp() -> icmp::Socket<'static> {
+    icmp::Socket::new(
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 16], vec![0u8; 16 * 1024]),
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 16], vec![0u8; 16 * 1024]),
+    )
+}
+
+/// A received ICMP message as a raw socket reads it: behind the IPv4 header it came with (rebuilt).
+fn with_ipv4_header(icmp: &[u8], from: [u8; 4], to: [u8; 4]) -> Vec<u8> {
+    let len = (20 + icmp.len()).min(u16::MAX as usize) as u16;
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&len.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0x40, 0, 64, 1, 0, 0]);
+    p.extend_from_slice(&from);
+    p.extend_from_slice(&to);
+    let sum = p
+        .chunks(2)
+        .fold(0u32, |s, w| s + u32::from(u16::from_be_bytes([w[0], w[1]])));
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(icmp);
+    p
+}
+
+/// Runs `f` on the stack, waiting (on [`SOCKETS`]) while it returns `None`, until `deadline` (then `EAGAIN`).
+fn wait_stack<T>(
+    nonblock: bool,
+    deadline: Option<u64>,
+    mut f: impl FnMut(&mut Stack) -> Option<Result<T, Errno>>,
+) -> Result<T, Errno> {
+    wait_for_until(&SOCKETS, nonblock, deadline, || {
         stack::with(&mut f).unwrap_or(Some(Err(Errno::ENETDOWN)))
     })
 }
@@ -127,6 +164,11 @@ impl InetSocket {
     /// Keeps the value of option `name` (`setsockopt`).
     pub fn set_option(&self, name: u32, value: Vec<u8>) {
         self.options.lock().insert(name, value);
+    }
+
+    /// When a wait bounded by timeout option `name` (`SO_RCVTIMEO`, `SO_SNDTIMEO`) ends, if it is set.
+    fn deadline(&self, name: u32) -> Option<u64> {
+        timeout_deadline(self.options.lock().get(&name).map(|v| &v[..]))
     }
 
     /// The value option `name` was set to.
@@ -176,7 +218,7 @@ impl InetSocket {
     /// `connect`: TCP starts a connection (`EINPROGRESS` when `nonblock`), UDP sets the destination.
     pub fn connect(&self, to: InetAddr, nonblock: bool) -> Result<(), Errno> {
         let mut st = self.state.lock();
-        if self.proto == Proto::Udp {
+        if self.proto != Proto::Tcp {
             st.peer = Some(to);
             return Ok(());
         }
@@ -188,9 +230,10 @@ impl InetSocket {
         }
         let port = self.local_port(&mut st)?;
         let h = stack::with(|s| {
+            let net = s.route(to.addr)?;
             let mut sock = new_tcp();
-            match sock.connect(s.iface.context(), endpoint(to), port) {
-                Ok(()) => Ok(s.sockets.add(sock)),
+            match sock.connect(s.nets[net].iface.context(), endpoint(to), port) {
+                Ok(()) => Ok(s.add(net, sock)),
                 Err(tcp::ConnectError::Unaddressable) => Err(Errno::ENETUNREACH),
                 Err(tcp::ConnectError::InvalidState) => Err(Errno::EISCONN),
             }
@@ -201,11 +244,14 @@ impl InetSocket {
         if nonblock {
             return Err(Errno::EINPROGRESS);
         }
-        wait_stack(false, |s| match s.sockets.get::<tcp::Socket>(h).state() {
+        let deadline = self.deadline(SO_SNDTIMEO);
+        wait_stack(false, deadline, |s| match s.tcp(h).state() {
             tcp::State::SynSent | tcp::State::SynReceived => None,
             tcp::State::Closed => Some(Err(Errno::ECONNREFUSED)),
             _ => Some(Ok(())),
-        })?;
+        })
+        // (A connect that `SO_SNDTIMEO` cut short goes on, as Linux's does.)
+        .map_err(|e| if e == Errno::EAGAIN { Errno::EINPROGRESS } else { e })?;
         self.state.lock().established = true;
         Ok(())
     }
@@ -225,15 +271,18 @@ impl InetSocket {
         let local = st.local;
         let n = (backlog.max(1) as usize).min(MAX_BACKLOG);
         let handles = stack::with(|s| {
-            (0..n)
-                .filter_map(|_| {
+            let mut handles = Vec::new();
+            for net in s.nets_for(local.addr)? {
+                for _ in 0..n {
                     let mut sock = new_tcp();
-                    sock.listen(listen_endpoint(local, port)).ok()?;
-                    Some(s.sockets.add(sock))
-                })
-                .collect::<Vec<_>>()
+                    if sock.listen(listen_endpoint(local, port)).is_ok() {
+                        handles.push(s.add(net, sock));
+                    }
+                }
+            }
+            Ok(handles)
         })
-        .ok_or(Errno::ENETDOWN)?;
+        .unwrap_or(Err(Errno::ENETDOWN))?;
         st.conn = Conn::Listening(handles);
         Ok(())
     }
@@ -252,13 +301,13 @@ impl InetSocket {
             }
             (st.local, st.local.port)
         };
-        let (h, remote) = wait_stack(nonblock, |s| {
+        let (h, remote) = wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
             let mut st = self.state.lock();
             let Conn::Listening(handles) = &mut st.conn else {
                 return Some(Err(Errno::EINVAL));
             };
             let i = handles.iter().position(|&h| {
-                let t = s.sockets.get::<tcp::Socket>(h);
+                let t = s.tcp(h);
                 !matches!(
                     t.state(),
                     tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
@@ -267,11 +316,11 @@ impl InetSocket {
             let h = handles[i];
             let mut fresh = new_tcp();
             if fresh.listen(listen_endpoint(local, port)).is_ok() {
-                handles[i] = s.sockets.add(fresh);
+                handles[i] = s.add(h.net, fresh);
             } else {
                 handles.remove(i);
             }
-            let remote = s.sockets.get::<tcp::Socket>(h).remote_endpoint().map(inet);
+            let remote = s.tcp(h).remote_endpoint().map(inet);
             Some(Ok((h, remote.unwrap_or(InetAddr { addr: [0; 4], port: 0 }))))
         })?;
         let conn = InetSocket::new(Proto::Tcp);
@@ -284,24 +333,48 @@ impl InetSocket {
         Ok((conn, remote))
     }
 
-    fn tcp_handle(&self) -> Result<SocketHandle, Errno> {
+    fn tcp_handle(&self) -> Result<Sock, Errno> {
         match self.state.lock().conn {
             Conn::Tcp(h) => Ok(h),
             _ => Err(Errno::ENOTCONN),
         }
     }
 
-    fn udp_handle(&self, s: &mut Stack) -> Result<SocketHandle, Errno> {
+    /// The UDP socket on each interface the bound address is on (made and bound on first use).
+    fn udp_handles(&self, s: &mut Stack) -> Result<Vec<Sock>, Errno> {
         let mut st = self.state.lock();
-        if let Conn::Udp(h) = st.conn {
-            return Ok(h);
+        if let Conn::Udp(hs) = &st.conn {
+            return Ok(hs.clone());
         }
         let port = self.local_port(&mut st)?;
-        let mut sock = new_udp();
-        sock.bind(listen_endpoint(st.local, port)).map_err(|_| Errno::EINVAL)?;
-        let h = s.sockets.add(sock);
-        st.conn = Conn::Udp(h);
-        Ok(h)
+        let mut hs = Vec::new();
+        for net in s.nets_for(st.local.addr)? {
+            let mut sock = new_udp();
+            sock.bind(listen_endpoint(st.local, port)).map_err(|_| Errno::EINVAL)?;
+            hs.push(s.add(net, sock));
+        }
+        st.conn = Conn::Udp(hs.clone());
+        Ok(hs)
+    }
+
+    /// The ICMP socket on each interface, made on the first send (`ident`: the echo identifier to take
+    /// replies for); empty before that.
+    fn icmp_handles(&self, s: &mut Stack, ident: Option<u16>) -> Result<Vec<Sock>, Errno> {
+        let mut st = self.state.lock();
+        if let Conn::Icmp(hs) = &st.conn {
+            return Ok(hs.clone());
+        }
+        let Some(ident) = ident else {
+            return Ok(Vec::new());
+        };
+        let mut hs = Vec::new();
+        for net in 0..s.nets.len() {
+            let mut sock = new_icmp();
+            sock.bind(icmp::Endpoint::Ident(ident)).map_err(|_| Errno::EINVAL)?;
+            hs.push(s.add(net, sock));
+        }
+        st.conn = Conn::Icmp(hs.clone());
+        Ok(hs)
     }
 
     /// Sends `data` (UDP: to `to` or the connected destination).
@@ -310,8 +383,8 @@ impl InetSocket {
             Proto::Tcp => {
                 let h = self.tcp_handle()?;
                 let mut sent = 0;
-                let r = wait_stack(nonblock, |s| {
-                    let t = s.sockets.get_mut::<tcp::Socket>(h);
+                let r = wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
+                    let t = s.tcp_mut(h);
                     if !t.may_send() {
                         return Some(if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) });
                     }
@@ -325,17 +398,43 @@ impl InetSocket {
                     r => r,
                 }
             }
+            Proto::Icmp => {
+                let dest = to.or(self.state.lock().peer).ok_or(Errno::EDESTADDRREQ)?;
+                // An ICMP header at least; an echo request's identifier picks the replies to take.
+                if data.len() < 8 {
+                    return Err(Errno::EINVAL);
+                }
+                let ident = (data[0] == 8).then(|| u16::from_be_bytes([data[4], data[5]]));
+                wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
+                    let h = match self.icmp_handles(s, ident.or(Some(0))).and_then(|hs| {
+                        let net = s.route(dest.addr)?;
+                        hs.into_iter().find(|h| h.net == net).ok_or(Errno::ENETUNREACH)
+                    }) {
+                        Ok(h) => h,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    let to = IpAddress::Ipv4(Ipv4Address::from(dest.addr));
+                    match s.icmp_mut(h).send_slice(data, to) {
+                        Ok(()) => Some(Ok(data.len())),
+                        Err(icmp::SendError::BufferFull) => None,
+                        Err(icmp::SendError::Unaddressable) => Some(Err(Errno::EINVAL)),
+                    }
+                })
+            }
             Proto::Udp => {
                 let dest = to.or(self.state.lock().peer).ok_or(Errno::EDESTADDRREQ)?;
                 if data.len() > UDP_BUFFER {
                     return Err(Errno::EMSGSIZE);
                 }
-                wait_stack(nonblock, |s| {
-                    let h = match self.udp_handle(s) {
+                wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
+                    let h = match self.udp_handles(s).and_then(|hs| {
+                        let net = s.route(dest.addr)?;
+                        hs.into_iter().find(|h| h.net == net).ok_or(Errno::ENETUNREACH)
+                    }) {
                         Ok(h) => h,
                         Err(e) => return Some(Err(e)),
                     };
-                    match s.sockets.get_mut::<udp::Socket>(h).send_slice(data, endpoint(dest)) {
+                    match s.udp_mut(h).send_slice(data, endpoint(dest)) {
                         Ok(()) => Some(Ok(data.len())),
                         Err(udp::SendError::BufferFull) => None,
                         Err(udp::SendError::Unaddressable) => Some(Err(Errno::EINVAL)),
@@ -351,8 +450,8 @@ impl InetSocket {
             Proto::Tcp => {
                 let h = self.tcp_handle()?;
                 let remote = self.peer_name().unwrap_or(InetAddr { addr: [0; 4], port: 0 });
-                wait_stack(nonblock, |s| {
-                    let t = s.sockets.get_mut::<tcp::Socket>(h);
+                wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
+                    let t = s.tcp_mut(h);
                     if t.can_recv() {
                         let mut buf = vec![0u8; max];
                         let n = if peek {
@@ -370,12 +469,34 @@ impl InetSocket {
                     }
                 })
             }
-            Proto::Udp => wait_stack(nonblock, |s| {
-                let h = match self.udp_handle(s) {
-                    Ok(h) => h,
+            Proto::Icmp => wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
+                let hs = match self.icmp_handles(s, None) {
+                    Ok(hs) => hs,
                     Err(e) => return Some(Err(e)),
                 };
-                let u = s.sockets.get_mut::<udp::Socket>(h);
+                let h = hs.into_iter().find(|&h| s.icmp(h).can_recv())?;
+                let own = s.nets[h.net].iface.ipv4_addr().map_or([0; 4], |a| a.octets());
+                let (d, from) = s.icmp_mut(h).recv().ok()?;
+                let IpAddress::Ipv4(from) = from;
+                let mut p = with_ipv4_header(d, from.octets(), own);
+                let len = p.len();
+                p.truncate(max);
+                Some(Ok((
+                    p,
+                    len,
+                    InetAddr {
+                        addr: from.octets(),
+                        port: 0,
+                    },
+                )))
+            }),
+            Proto::Udp => wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
+                let hs = match self.udp_handles(s) {
+                    Ok(hs) => hs,
+                    Err(e) => return Some(Err(e)),
+                };
+                let h = hs.into_iter().find(|&h| s.udp(h).can_recv())?;
+                let u = s.udp_mut(h);
                 let r = if peek {
                     u.peek().map(|(d, m)| (d.to_vec(), *m))
                 } else {
@@ -396,7 +517,7 @@ impl InetSocket {
         }
         let h = self.tcp_handle()?;
         if how != 0 {
-            stack::with(|s| s.sockets.get_mut::<tcp::Socket>(h).close());
+            stack::with(|s| s.tcp_mut(h).close());
         }
         Ok(())
     }
@@ -405,9 +526,7 @@ impl InetSocket {
     pub fn name(&self) -> InetAddr {
         let st = self.state.lock();
         let from_stack = match st.conn {
-            Conn::Tcp(h) => stack::peek(|s| s.sockets.get::<tcp::Socket>(h).local_endpoint())
-                .flatten()
-                .map(inet),
+            Conn::Tcp(h) => stack::peek(|s| s.tcp(h).local_endpoint()).flatten().map(inet),
             _ => None,
         };
         from_stack.unwrap_or(st.local)
@@ -417,7 +536,7 @@ impl InetSocket {
     pub fn peer_name(&self) -> Result<InetAddr, Errno> {
         let st = self.state.lock();
         match st.conn {
-            Conn::Tcp(h) => stack::peek(|s| s.sockets.get::<tcp::Socket>(h).remote_endpoint())
+            Conn::Tcp(h) => stack::peek(|s| s.tcp(h).remote_endpoint())
                 .flatten()
                 .map(inet)
                 .ok_or(Errno::ENOTCONN),
@@ -429,11 +548,9 @@ impl InetSocket {
     pub fn error(&self) -> Option<Errno> {
         let st = self.state.lock();
         match st.conn {
-            Conn::Tcp(h) if !st.established => {
-                stack::peek(|s| s.sockets.get::<tcp::Socket>(h).state() == tcp::State::Closed)
-                    .unwrap_or(false)
-                    .then_some(Errno::ECONNREFUSED)
-            }
+            Conn::Tcp(h) if !st.established => stack::peek(|s| s.tcp(h).state() == tcp::State::Closed)
+                .unwrap_or(false)
+                .then_some(Errno::ECONNREFUSED),
             _ => None,
         }
     }
@@ -463,14 +580,14 @@ impl FileOps for InetSocket {
             Conn::Listening(hs) => {
                 let ready = hs.iter().any(|&h| {
                     !matches!(
-                        s.sockets.get::<tcp::Socket>(h).state(),
+                        s.tcp(h).state(),
                         tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
                     )
                 });
                 if ready { POLLIN } else { 0 }
             }
             Conn::Tcp(h) => {
-                let t = s.sockets.get::<tcp::Socket>(*h);
+                let t = s.tcp(*h);
                 let mut ev = 0;
                 if t.can_recv() || (established && !t.may_recv()) {
                     ev |= POLLIN;
@@ -486,10 +603,13 @@ impl FileOps for InetSocket {
                 }
                 ev
             }
-            Conn::Udp(h) => {
-                let u = s.sockets.get::<udp::Socket>(*h);
-                (if u.can_recv() { POLLIN } else { 0 }) | if u.can_send() { POLLOUT } else { 0 }
-            }
+            Conn::Icmp(hs) => hs
+                .iter()
+                .fold(POLLOUT, |ev, &h| ev | if s.icmp(h).can_recv() { POLLIN } else { 0 }),
+            Conn::Udp(hs) => hs.iter().fold(0, |ev, &h| {
+                let u = s.udp(h);
+                ev | (if u.can_recv() { POLLIN } else { 0 }) | if u.can_send() { POLLOUT } else { 0 }
+            }),
         });
         r.unwrap_or(POLLOUT)
     }
@@ -517,16 +637,13 @@ impl Drop for InetSocket {
         stack::with(|s| match conn {
             Conn::Idle => {}
             Conn::Tcp(h) => {
-                s.sockets.get_mut::<tcp::Socket>(h).close();
+                s.tcp_mut(h).close();
                 s.orphans.push(h);
             }
-            Conn::Listening(hs) => {
+            Conn::Listening(hs) | Conn::Udp(hs) | Conn::Icmp(hs) => {
                 for h in hs {
-                    s.sockets.remove(h);
+                    s.remove(h);
                 }
-            }
-            Conn::Udp(h) => {
-                s.sockets.remove(h);
             }
         });
     }

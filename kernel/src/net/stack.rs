@@ -1,39 +1,128 @@
-//! The IP stack: `smoltcp` over the first virtio network device, configured from `ip=` (a fixed address or
-//! DHCP). A kernel task polls it when the device interrupts, when a socket call asks ([`kick`]), and when
+//! The IP stack: `smoltcp` on `lo` (127.0.0.1/8, always there) and the first virtio network device, configured
+//! from `ip=` (a fixed address or DHCP). Each interface has its own sockets ([`Net`]); a socket lives on the
+//! interface that reaches its peer ([`Stack::route`]), a listener on every interface its address is on. A kernel task polls it when the device interrupts, when a socket call asks ([`kick`]), and when
 //! smoltcp's own timers (retransmits, DHCP) are due; after each poll that changed sockets it wakes
 //! [`SOCKETS`] and the pollers.
 
 use crate::fs::poll;
+use crate::syscall::errno::Errno;
 use crate::virtio::net::VirtioNet;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use ember_cmdline::{Cmdline, IpConfig};
 use ember_frame::task::{Task, WaitQueue};
 use ember_frame::time::now_ns;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
-use smoltcp::phy::{self, DeviceCapabilities, Medium};
-use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
+use smoltcp::socket::{AnySocket, dhcpv4, icmp, tcp, udp};
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 use spin::Mutex;
 
-/// The stack: device, interface, sockets.
-pub struct Stack {
-    nic: VirtioNet,
+/// The loopback interface's index in [`Stack::nets`] (Linux numbers `lo` 1, the first device 2).
+pub const LO: usize = 0;
+/// The first network device's index in [`Stack::nets`], when there is one.
+pub const ETH: usize = 1;
+
+/// What an interface sends through.
+enum Dev {
+    /// The virtio network device.
+    Virtio(Box<VirtioNet>),
+    /// `lo`: every packet sent is received, in order.
+    Loopback(VecDeque<Vec<u8>>),
+}
+
+/// One interface with its own sockets: smoltcp routes a socket through the interface it is polled with, so
+/// each socket lives on the one interface its addresses belong to.
+pub struct Net {
+    dev: Dev,
+    /// Packets and bytes through the device.
+    pub stats: Stats,
+    /// Up (`IFF_UP`): a down interface is neither polled nor routed through.
+    pub up: bool,
     /// The interface (addresses, routes).
     pub iface: Interface,
-    /// Every smoltcp socket.
+    /// The sockets on this interface.
     pub sockets: SocketSet<'static>,
+}
+
+impl Net {
+    /// Polls the interface once; true when sockets may have changed.
+    fn poll(&mut self) -> bool {
+        if !self.up {
+            return false;
+        }
+        let stats = &mut self.stats;
+        let r = match &mut self.dev {
+            Dev::Virtio(nic) => self.iface.poll(now(), &mut Phy { nic, stats }, &mut self.sockets),
+            Dev::Loopback(queue) => self.iface.poll(now(), &mut Loop { queue, stats }, &mut self.sockets),
+        };
+        r == PollResult::SocketStateChanged
+    }
+
+    /// The interface's name.
+    pub fn name(&self) -> &'static str {
+        match self.dev {
+            Dev::Virtio(_) => "eth0",
+            Dev::Loopback(_) => "lo",
+        }
+    }
+
+    /// The MAC address (none for `lo`).
+    pub fn mac(&self) -> Option<[u8; 6]> {
+        match &self.dev {
+            Dev::Virtio(nic) => Some(nic.mac()),
+            Dev::Loopback(_) => None,
+        }
+    }
+}
+
+/// Traffic counters of an interface (`/proc/net/dev`).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Stats {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+}
+
+/// A smoltcp socket: the interface it lives on ([`Stack::nets`] index) and its handle there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sock {
+    /// The interface.
+    pub net: usize,
+    /// The handle in that interface's socket set.
+    pub handle: SocketHandle,
+}
+
+/// The stack: `lo` and the device's interface.
+pub struct Stack {
+    /// The interfaces: [`LO`], then [`ETH`] when there is a network device.
+    pub nets: Vec<Net>,
     dhcp: Option<SocketHandle>,
     /// TCP sockets closed by their files, left to finish their close, removed once closed.
-    pub orphans: Vec<SocketHandle>,
+    pub orphans: Vec<Sock>,
 }
+
+/// `lo`'s MTU: the largest IPv4 packet (Linux says 65536, which an IPv4 length cannot hold).
+pub const LOOP_MTU: usize = 65535;
+/// Packets `lo` holds before it refuses more (the protocols above retry).
+const LOOP_QUEUE: usize = 256;
 
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 /// The poll task waits here.
 static POLLER: WaitQueue = WaitQueue::new();
 /// Set when the poll task should run now.
 static PENDING: AtomicBool = AtomicBool::new(false);
+/// Set once the poll task is spawned: at start with a device, at the first socket call on `lo` alone (so a
+/// machine that never uses the network runs no extra task).
+static TASK: AtomicBool = AtomicBool::new(false);
 /// Socket calls waiting for the stack.
 pub static SOCKETS: WaitQueue = WaitQueue::new();
 
@@ -52,77 +141,200 @@ fn now() -> Instant {
     Instant::from_micros((now_ns() / 1000) as i64)
 }
 
-/// Whether there is a network device.
-pub fn present() -> bool {
-    STACK.lock().is_some()
-}
-
 /// Runs `f` on the stack without polling it (`None` without a network device): for looking.
 pub fn peek<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     STACK.lock().as_mut().map(f)
 }
 
 /// Runs `f` on the stack (`None` without a network device), then polls it so that what `f` queued goes out.
+///
+/// That poll may take in what a waiter waits for (a SYN-ACK, data): when it changed sockets, the waiters are
+/// woken here, since the poll task will find nothing new to report. (Without this, a `connect` whose
+/// SYN-ACK arrived during its own re-check slept forever: busybox `wget`'s first connection after boot.)
 pub fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
-    let r = {
+    spawn_task();
+    let (r, changed) = {
         let mut guard = STACK.lock();
         let s = guard.as_mut()?;
         let r = f(s);
-        s.poll();
-        r
+        let mut changed = s.poll();
+        // What went out on `lo` comes back in on the next poll: deliver it now.
+        for _ in 0..4 {
+            if !s.loopback_pending() {
+                break;
+            }
+            changed |= s.poll();
+        }
+        (r, changed)
     };
+    if changed {
+        SOCKETS.wake_all();
+        poll::notify();
+    }
     kick();
     Some(r)
 }
 
 impl Stack {
-    /// Polls the interface once; true when sockets may have changed.
+    /// Polls every interface once; true when sockets may have changed.
     fn poll(&mut self) -> bool {
-        let changed =
-            self.iface.poll(now(), &mut Phy(&mut self.nic), &mut self.sockets) == PollResult::SocketStateChanged;
-        self.dhcp_events();
-        let sockets = &mut self.sockets;
-        self.orphans.retain(|&h| {
+        let mut changed = false;
+        for net in &mut self.nets {
+            changed |= net.poll();
+        }
+        changed |= self.dhcp_events();
+        let nets = &mut self.nets;
+        self.orphans.retain(|&o| {
+            let sockets = &mut nets[o.net].sockets;
             let done = matches!(
-                sockets.get::<tcp::Socket>(h).state(),
+                sockets.get::<tcp::Socket>(o.handle).state(),
                 tcp::State::Closed | tcp::State::TimeWait
             );
             if done {
-                sockets.remove(h);
+                sockets.remove(o.handle);
             }
             !done
         });
         changed
     }
 
-    fn dhcp_events(&mut self) {
-        let Some(h) = self.dhcp else { return };
-        match self.sockets.get_mut::<dhcpv4::Socket>(h).poll() {
-            None => {}
-            Some(dhcpv4::Event::Configured(c)) => {
+    /// Whether `lo` holds packets not yet received.
+    fn loopback_pending(&self) -> bool {
+        matches!(&self.nets[LO].dev, Dev::Loopback(q) if !q.is_empty())
+    }
+
+    /// When smoltcp next wants to be polled.
+    fn poll_delay(&mut self) -> Option<smoltcp::time::Duration> {
+        let t = now();
+        self.nets
+            .iter_mut()
+            .filter_map(|n| n.iface.poll_delay(t, &n.sockets))
+            .min()
+    }
+
+    /// The interface that reaches `dst`: `lo` for 127/8 and the stack's own addresses, else the device's;
+    /// `ENETUNREACH` without one.
+    pub fn route(&self, dst: [u8; 4]) -> Result<usize, Errno> {
+        let a = Ipv4Address::from(dst);
+        if a.is_loopback() || self.nets.iter().any(|n| n.iface.has_ip_addr(a)) {
+            Ok(LO)
+        } else if self.nets.get(ETH).is_some_and(|n| n.up) {
+            Ok(ETH)
+        } else {
+            Err(Errno::ENETUNREACH)
+        }
+    }
+
+    /// The interfaces a socket bound to `local` listens on: all for the wildcard address, else those that
+    /// have it (`lo` has the device's addresses too); `EADDRNOTAVAIL` when none does.
+    pub fn nets_for(&self, local: [u8; 4]) -> Result<Vec<usize>, Errno> {
+        let a = Ipv4Address::from(local);
+        let nets: Vec<usize> = (0..self.nets.len())
+            .filter(|&i| a.is_unspecified() || (a.is_loopback() && i == LO) || self.nets[i].iface.has_ip_addr(a))
+            .collect();
+        if nets.is_empty() {
+            Err(Errno::EADDRNOTAVAIL)
+        } else {
+            Ok(nets)
+        }
+    }
+
+    /// Adds `socket` to interface `net`.
+    pub fn add<T: AnySocket<'static>>(&mut self, net: usize, socket: T) -> Sock {
+        Sock {
+            net,
+            handle: self.nets[net].sockets.add(socket),
+        }
+    }
+
+    /// Removes a socket.
+    pub fn remove(&mut self, s: Sock) {
+        self.nets[s.net].sockets.remove(s.handle);
+    }
+
+    /// A TCP socket.
+    pub fn tcp(&self, s: Sock) -> &tcp::Socket<'static> {
+        self.nets[s.net].sockets.get(s.handle)
+    }
+
+    /// A TCP socket, to change.
+    pub fn tcp_mut(&mut self, s: Sock) -> &mut tcp::Socket<'static> {
+        self.nets[s.net].sockets.get_mut(s.handle)
+    }
+
+    /// An ICMP socket, to change.
+    pub fn icmp_mut(&mut self, s: Sock) -> &mut icmp::Socket<'static> {
+        self.nets[s.net].sockets.get_mut(s.handle)
+    }
+
+    /// An ICMP socket.
+    pub fn icmp(&self, s: Sock) -> &icmp::Socket<'static> {
+        self.nets[s.net].sockets.get(s.handle)
+    }
+
+    /// A UDP socket.
+    pub fn udp(&self, s: Sock) -> &udp::Socket<'static> {
+        self.nets[s.net].sockets.get(s.handle)
+    }
+
+    /// A UDP socket, to change.
+    pub fn udp_mut(&mut self, s: Sock) -> &mut udp::Socket<'static> {
+        self.nets[s.net].sockets.get_mut(s.handle)
+    }
+
+    /// Applies what DHCP reported; true when the address changed.
+    fn dhcp_events(&mut self) -> bool {
+        let Some(h) = self.dhcp else { return false };
+        let Some(eth) = self.nets.get_mut(ETH) else {
+            return false;
+        };
+        let has_address = eth.iface.ipv4_addr().is_some();
+        // (The event borrows the socket: take its values out first.)
+        let lease = match eth.sockets.get_mut::<dhcpv4::Socket>(h).poll() {
+            None => return false,
+            Some(dhcpv4::Event::Configured(c)) => Some((c.address, c.router)),
+            Some(dhcpv4::Event::Deconfigured) => None,
+        };
+        match lease {
+            Some((address, router)) => {
                 log::info!(
-                    "net: eth0 {} from DHCP{}",
-                    c.address,
-                    c.router.map(|r| alloc::format!(", gateway {r}")).unwrap_or_default()
+                    "net: eth0 {address} from DHCP{}",
+                    router.map(|r| alloc::format!(", gateway {r}")).unwrap_or_default()
                 );
-                let (address, router) = (c.address, c.router);
-                set_address(&mut self.iface, address, router);
+                self.set_address(Some(address), router);
+                true
             }
             // (smoltcp reports one at start, before any lease.)
-            Some(dhcpv4::Event::Deconfigured) if self.iface.ipv4_addr().is_none() => {}
-            Some(dhcpv4::Event::Deconfigured) => {
+            None if !has_address => false,
+            None => {
                 log::info!("net: eth0 lost its DHCP lease");
-                self.iface.update_ip_addrs(|a| a.clear());
-                self.iface.routes_mut().remove_default_ipv4_route();
+                self.set_address(None, None);
+                true
             }
         }
     }
+
+    /// Gives the device's interface `address` (or none) and a default route through `gateway`; `lo` answers
+    /// for the address too, as Linux's local routing table does.
+    fn set_address(&mut self, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
+        if let Some(eth) = self.nets.get_mut(ETH) {
+            set_address(&mut eth.iface, address, gateway);
+        }
+        self.nets[LO].iface.update_ip_addrs(|a| {
+            a.retain(|c| matches!(c.address(), IpAddress::Ipv4(v4) if v4.is_loopback()));
+            if let Some(address) = address {
+                let _ = a.push(IpCidr::Ipv4(Ipv4Cidr::new(address.address(), 32)));
+            }
+        });
+    }
 }
 
-fn set_address(iface: &mut Interface, address: Ipv4Cidr, gateway: Option<Ipv4Address>) {
+fn set_address(iface: &mut Interface, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
     iface.update_ip_addrs(|a| {
         a.clear();
-        let _ = a.push(IpCidr::Ipv4(address));
+        if let Some(address) = address {
+            let _ = a.push(IpCidr::Ipv4(address));
+        }
     });
     match gateway {
         Some(g) => {
@@ -134,47 +346,108 @@ fn set_address(iface: &mut Interface, address: Ipv4Cidr, gateway: Option<Ipv4Add
     }
 }
 
-/// Starts the stack on `nic` (nothing without one), configured from `ip=`.
-pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
-    let Some(mut nic) = nic else { return };
-    // TCP sequence numbers and ports want a seed; an entropy device, if any, has given it by now.
-    crate::random::seed_if_unseeded();
-    let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(nic.mac())));
+fn seeded_config(hw: HardwareAddress) -> Config {
+    let mut config = Config::new(hw);
     let mut seed = [0u8; 8];
     crate::random::fill(&mut seed);
     config.random_seed = u64::from_ne_bytes(seed);
-    let mut iface = Interface::new(config, &mut Phy(&mut nic), now());
-    let mut sockets = SocketSet::new(Vec::new());
-    let mut dhcp = None;
-    match IpConfig::parse(cmdline.value("ip").unwrap_or("")) {
-        Ok(IpConfig::Off) => log::info!("net: eth0 up, no address (no ip=)"),
-        Ok(IpConfig::Dhcp { .. }) => {
-            log::info!("net: eth0 up, asking DHCP");
-            dhcp = Some(sockets.add(dhcpv4::Socket::new()));
-        }
-        Ok(IpConfig::Static {
-            addr, prefix, gateway, ..
-        }) => {
-            let a = Ipv4Address::from(addr);
-            set_address(&mut iface, Ipv4Cidr::new(a, prefix), gateway.map(Ipv4Address::from));
-            log::info!(
-                "net: eth0 {a}/{prefix}{}",
-                gateway
-                    .map(|g| alloc::format!(", gateway {}", Ipv4Address::from(g)))
-                    .unwrap_or_default()
-            );
-        }
-        Err(e) => log::warn!("net: ip= not understood ({e:?}); eth0 up without an address"),
-    }
-    *STACK.lock() = Some(Stack {
-        nic,
-        iface,
-        sockets,
-        dhcp,
-        orphans: Vec::new(),
+    config
+}
+
+/// Starts the stack: `lo` (127.0.0.1/8) always, and an interface on `nic` when there is one, configured
+/// from `ip=`.
+pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
+    // TCP sequence numbers and ports want a seed; an entropy device, if any, has given it by now.
+    crate::random::seed_if_unseeded();
+    let (mut queue, mut stats) = (VecDeque::new(), Stats::default());
+    let mut lo = Loop {
+        queue: &mut queue,
+        stats: &mut stats,
+    };
+    let mut lo_iface = Interface::new(seeded_config(HardwareAddress::Ip), &mut lo, now());
+    lo_iface.update_ip_addrs(|a| {
+        let _ = a.push(IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(127, 0, 0, 1), 8)));
     });
-    if Task::spawn(poll_task, ()).is_err() {
+    let mut stack = Stack {
+        nets: alloc::vec![Net {
+            dev: Dev::Loopback(queue),
+            stats,
+            up: true,
+            iface: lo_iface,
+            sockets: SocketSet::new(Vec::new()),
+        }],
+        dhcp: None,
+        orphans: Vec::new(),
+    };
+    if let Some(mut nic) = nic {
+        let config = seeded_config(HardwareAddress::Ethernet(EthernetAddress(nic.mac())));
+        let mut stats = Stats::default();
+        let iface = Interface::new(
+            config,
+            &mut Phy {
+                nic: &mut nic,
+                stats: &mut stats,
+            },
+            now(),
+        );
+        stack.nets.push(Net {
+            dev: Dev::Virtio(Box::new(nic)),
+            stats,
+            up: true,
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+        });
+        match IpConfig::parse(cmdline.value("ip").unwrap_or("")) {
+            Ok(IpConfig::Off) => log::info!("net: eth0 up, no address (no ip=)"),
+            Ok(IpConfig::Dhcp { .. }) => {
+                log::info!("net: eth0 up, asking DHCP");
+                stack.dhcp = Some(stack.nets[ETH].sockets.add(dhcpv4::Socket::new()));
+            }
+            Ok(IpConfig::Static {
+                addr, prefix, gateway, ..
+            }) => {
+                let a = Ipv4Address::from(addr);
+                stack.set_address(Some(Ipv4Cidr::new(a, prefix)), gateway.map(Ipv4Address::from));
+                log::info!(
+                    "net: eth0 {a}/{prefix}{}",
+                    gateway
+                        .map(|g| alloc::format!(", gateway {}", Ipv4Address::from(g)))
+                        .unwrap_or_default()
+                );
+            }
+            Err(e) => log::warn!("net: ip= not understood ({e:?}); eth0 up without an address"),
+        }
+    }
+    let device = stack.nets.len() > ETH;
+    *STACK.lock() = Some(stack);
+    if device {
+        spawn_task();
+    }
+}
+
+/// Spawns the poll task unless it runs already.
+fn spawn_task() {
+    if !TASK.swap(true, Ordering::SeqCst) && Task::spawn(poll_task, ()).is_err() {
         log::error!("net: no task for the network stack; it runs only when sockets are used");
+    }
+}
+
+/// With `ip=dhcp`, waits up to `timeout_ns` for the lease, as Linux's `ipconfig` does before it starts init
+/// (a program's first `connect` would otherwise find no address); logs a warning when none came.
+pub fn wait_for_lease(timeout_ns: u64) {
+    let leased = || peek(|s| s.nets.get(ETH).is_none_or(|n| n.iface.ipv4_addr().is_some())).unwrap_or(true);
+    if peek(|s| s.dhcp.is_none()).unwrap_or(true) || leased() {
+        return;
+    }
+    let deadline = now_ns().saturating_add(timeout_ns);
+    if SOCKETS
+        .wait_until_deadline(|| leased().then_some(()), Some(deadline))
+        .is_none()
+    {
+        log::warn!(
+            "net: no DHCP lease after {} s; starting init without an address",
+            timeout_ns / 1_000_000_000
+        );
     }
 }
 
@@ -184,32 +457,97 @@ fn poll_task() {
             let mut guard = STACK.lock();
             let Some(s) = guard.as_mut() else { return };
             let mut changed = false;
-            // Poll until the device has nothing more to give.
+            // Poll until the devices have nothing more to give (what `lo` sent is received by the next poll).
             for _ in 0..64 {
-                if !s.poll() {
+                let c = s.poll();
+                changed |= c;
+                if !c && !s.loopback_pending() {
                     break;
                 }
-                changed = true;
             }
-            (changed, s.iface.poll_delay(now(), &s.sockets))
+            let delay = if s.loopback_pending() {
+                Some(smoltcp::time::Duration::ZERO)
+            } else {
+                s.poll_delay()
+            };
+            (changed, delay)
         };
         if changed {
             SOCKETS.wake_all();
             poll::notify();
+        }
+        if delay == Some(smoltcp::time::Duration::ZERO) {
+            // More to do at once: let other tasks run first.
+            ember_frame::task::yield_now();
+            continue;
         }
         let deadline = delay.map(|d| now_ns().saturating_add(d.total_micros().saturating_mul(1000)));
         POLLER.wait_until_deadline(|| PENDING.swap(false, Ordering::SeqCst).then_some(()), deadline);
     }
 }
 
+/// smoltcp's view of `lo`: what is sent is received, in order.
+struct Loop<'a> {
+    queue: &'a mut VecDeque<Vec<u8>>,
+    stats: &'a mut Stats,
+}
+
+/// A packet `lo` sends.
+struct LoopTx<'a>(&'a mut VecDeque<Vec<u8>>, &'a mut Stats);
+
+impl phy::TxToken for LoopTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut packet = alloc::vec![0u8; len];
+        let r = f(&mut packet);
+        self.0.push_back(packet);
+        self.1.tx_packets += 1;
+        self.1.tx_bytes += len as u64;
+        r
+    }
+}
+
+impl phy::Device for Loop<'_> {
+    type RxToken<'a>
+        = Rx
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = LoopTx<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, _: Instant) -> Option<(Rx, LoopTx<'_>)> {
+        let packet = self.queue.pop_front()?;
+        self.stats.rx_packets += 1;
+        self.stats.rx_bytes += packet.len() as u64;
+        Some((Rx(packet), LoopTx(self.queue, self.stats)))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<LoopTx<'_>> {
+        // Bounded, so that a sender faster than the receiver cannot take all memory.
+        (self.queue.len() < LOOP_QUEUE).then_some(LoopTx(self.queue, self.stats))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ip;
+        c.max_transmission_unit = LOOP_MTU;
+        c.checksum = ChecksumCapabilities::ignored();
+        c
+    }
+}
+
 /// smoltcp's view of the device.
-struct Phy<'a>(&'a mut VirtioNet);
+struct Phy<'a> {
+    nic: &'a mut VirtioNet,
+    stats: &'a mut Stats,
+}
 
 /// A received frame.
 struct Rx(Vec<u8>);
 
 /// Room to send one frame.
-struct Tx<'a>(&'a mut VirtioNet);
+struct Tx<'a>(&'a mut VirtioNet, &'a mut Stats);
 
 impl phy::RxToken for Rx {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
@@ -219,6 +557,8 @@ impl phy::RxToken for Rx {
 
 impl phy::TxToken for Tx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        self.1.tx_packets += 1;
+        self.1.tx_bytes += len as u64;
         self.0.send(len, f)
     }
 }
@@ -234,12 +574,14 @@ impl phy::Device for Phy<'_> {
         Self: 'a;
 
     fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
-        let frame = self.0.receive()?;
-        Some((Rx(frame), Tx(self.0)))
+        let frame = self.nic.receive()?;
+        self.stats.rx_packets += 1;
+        self.stats.rx_bytes += frame.len() as u64;
+        Some((Rx(frame), Tx(self.nic, self.stats)))
     }
 
     fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
-        self.0.can_send().then_some(Tx(self.0))
+        self.nic.can_send().then_some(Tx(self.nic, self.stats))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -249,4 +591,172 @@ impl phy::Device for Phy<'_> {
         c.max_burst_size = Some(crate::virtio::net::TX_SLOTS);
         c
     }
+}
+
+/// Every interface as user space sees it (`ifconfig`, `/proc/net/dev`); empty before the stack starts.
+pub fn interfaces() -> Vec<ember_netconf::Interface> {
+    use ember_netconf::{IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_RUNNING, IFF_UP};
+    peek(|s| {
+        s.nets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let lo = i == LO;
+                let mut flags = if lo {
+                    IFF_LOOPBACK
+                } else {
+                    IFF_BROADCAST | IFF_MULTICAST
+                };
+                if n.up {
+                    flags |= IFF_UP | IFF_RUNNING;
+                }
+                let ipv4 = n.iface.ip_addrs().iter().find_map(|c| match c {
+                    IpCidr::Ipv4(v4) if !lo || v4.address().is_loopback() => {
+                        Some((v4.address().octets(), v4.prefix_len()))
+                    }
+                    _ => None,
+                });
+                let gateway = n
+                    .iface
+                    .routes()
+                    .get_default_ipv4_route()
+                    .and_then(|r| match r.via_router {
+                        IpAddress::Ipv4(g) => Some(g.octets()),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    });
+                ember_netconf::Interface {
+                    index: i as u32 + 1,
+                    name: n.name(),
+                    flags,
+                    mac: n.mac(),
+                    mtu: if lo { LOOP_MTU as u32 } else { 1500 },
+                    ipv4,
+                    gateway,
+                    stats: [
+                        n.stats.rx_packets,
+                        n.stats.rx_bytes,
+                        n.stats.tx_packets,
+                        n.stats.tx_bytes,
+                    ],
+                }
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Brings interface `index` (1-based) up or down (`SIOCSIFFLAGS`); `ENODEV` when there is none.
+pub fn set_up(index: u32, up: bool) -> Result<(), Errno> {
+    with(|s| {
+        let n = s.nets.get_mut((index as usize).wrapping_sub(1)).ok_or(Errno::ENODEV)?;
+        n.up = up;
+        Ok(())
+    })
+    .unwrap_or(Err(Errno::ENODEV))
+}
+
+/// Sets the IPv4 address (keeping the prefix length, 8 for a new one on `lo`, 24 on the device) or the
+/// prefix length of interface `index`: `SIOCSIFADDR`, `SIOCSIFNETMASK`.
+pub fn set_ipv4(index: u32, address: Option<[u8; 4]>, prefix: Option<u8>) -> Result<(), Errno> {
+    with(|s| {
+        let i = (index as usize).wrapping_sub(1);
+        let n = s.nets.get(i).ok_or(Errno::ENODEV)?;
+        let current = n.iface.ip_addrs().iter().find_map(|c| match c {
+            IpCidr::Ipv4(v4) if i != LO || v4.address().is_loopback() => Some(*v4),
+            _ => None,
+        });
+        let address = match address {
+            Some(a) => Ipv4Address::from(a),
+            None => current.ok_or(Errno::EADDRNOTAVAIL)?.address(),
+        };
+        let prefix = prefix
+            .or(current.map(|c| c.prefix_len()))
+            .unwrap_or(if i == LO { 8 } else { 24 });
+        let cidr = Ipv4Cidr::new(address, prefix);
+        if i == LO {
+            s.nets[LO].iface.update_ip_addrs(|a| {
+                a.retain(|c| !matches!(c.address(), IpAddress::Ipv4(v4) if v4.is_loopback()));
+                let _ = a.insert(0, IpCidr::Ipv4(cidr));
+            });
+        } else {
+            let gateway = s.nets[i]
+                .iface
+                .routes()
+                .get_default_ipv4_route()
+                .and_then(|r| match r.via_router {
+                    IpAddress::Ipv4(g) => Some(g),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                });
+            s.set_address(Some(cidr), gateway);
+        }
+        Ok(())
+    })
+    .unwrap_or(Err(Errno::ENODEV))
+}
+
+/// The TCP (`tcp`) or UDP sockets of every interface, for `/proc/net/tcp` and `/proc/net/udp`.
+pub fn socket_rows(tcp: bool) -> Vec<ember_netconf::procnet::SocketRow> {
+    use ember_netconf::procnet::*;
+    use smoltcp::socket::Socket;
+    let ep = |e: Option<smoltcp::wire::IpEndpoint>| match e {
+        Some(smoltcp::wire::IpEndpoint {
+            addr: IpAddress::Ipv4(a),
+            port,
+        }) => (a.octets(), port),
+        _ => ([0; 4], 0),
+    };
+    let listen = |e: smoltcp::wire::IpListenEndpoint| {
+        let a = match e.addr {
+            Some(IpAddress::Ipv4(a)) => a.octets(),
+            _ => [0; 4],
+        };
+        (a, e.port)
+    };
+    peek(|s| {
+        let mut rows = Vec::new();
+        for n in &s.nets {
+            for (_, sock) in n.sockets.iter() {
+                match sock {
+                    Socket::Tcp(t) if tcp => {
+                        let state = match t.state() {
+                            tcp::State::Closed => continue,
+                            tcp::State::Listen => TCP_LISTEN,
+                            tcp::State::SynSent => TCP_SYN_SENT,
+                            tcp::State::SynReceived => TCP_SYN_RECV,
+                            tcp::State::Established => TCP_ESTABLISHED,
+                            tcp::State::FinWait1 => TCP_FIN_WAIT1,
+                            tcp::State::FinWait2 => TCP_FIN_WAIT2,
+                            tcp::State::CloseWait => TCP_CLOSE_WAIT,
+                            tcp::State::Closing => TCP_CLOSING,
+                            tcp::State::LastAck => TCP_LAST_ACK,
+                            tcp::State::TimeWait => TCP_TIME_WAIT,
+                        };
+                        rows.push(SocketRow {
+                            local: if state == TCP_LISTEN {
+                                listen(t.listen_endpoint())
+                            } else {
+                                ep(t.local_endpoint())
+                            },
+                            remote: ep(t.remote_endpoint()),
+                            state,
+                            tx_queue: t.send_queue() as u32,
+                            rx_queue: t.recv_queue() as u32,
+                        });
+                    }
+                    Socket::Udp(u) if !tcp && u.is_open() => rows.push(SocketRow {
+                        local: listen(u.endpoint()),
+                        remote: ([0; 4], 0),
+                        state: TCP_CLOSE,
+                        tx_queue: u.send_queue() as u32,
+                        rx_queue: u.recv_queue() as u32,
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        rows
+    })
+    .unwrap_or_default()
 }

@@ -8,7 +8,7 @@
 //! stays alive until its queue is read (there is no garbage collector for such cycles, unlike Linux's).
 
 use super::unix_names;
-use crate::event::wait_for;
+use crate::event::{timeout_deadline, wait_for_until};
 use crate::fs::OpenFile;
 use crate::fs::file::FileOps;
 use crate::fs::poll;
@@ -26,6 +26,10 @@ use spin::Mutex;
 pub const QUEUE_BYTES: usize = 212_992;
 /// Most messages a datagram socket's queue holds (Linux's `max_dgram_qlen`).
 const DGRAM_QUEUE: usize = 512;
+/// `SO_RCVTIMEO`.
+const SO_RCVTIMEO: u32 = 20;
+/// `SO_SNDTIMEO`.
+const SO_SNDTIMEO: u32 = 21;
 /// Shut down for receiving: reads give end of file once the queue is empty.
 const SHUT_RCV: u8 = 1;
 /// Shut down for sending: writes give `EPIPE`.
@@ -92,7 +96,7 @@ pub struct UnixSocket {
     state: Mutex<State>,
     /// Readers, writers waiting for room in this socket's queue, `accept` and `connect` waiting here.
     waiters: WaitQueue,
-    /// `SOL_SOCKET` options set and kept for `getsockopt` (none of them changes behaviour yet).
+    /// `SOL_SOCKET` options set and kept for `getsockopt` (`SO_RCVTIMEO` and `SO_SNDTIMEO` bound the waits).
     options: Mutex<BTreeMap<u32, Vec<u8>>>,
 }
 
@@ -118,6 +122,11 @@ impl UnixSocket {
     /// Keeps the value of option `name` (`setsockopt`).
     pub fn set_option(&self, name: u32, value: Vec<u8>) {
         self.options.lock().insert(name, value);
+    }
+
+    /// When a wait bounded by timeout option `name` ends, if it is set.
+    fn deadline(&self, name: u32) -> Option<u64> {
+        timeout_deadline(self.options.lock().get(&name).map(|v| &v[..]))
     }
 
     /// The value option `name` was set to.
@@ -235,7 +244,7 @@ impl UnixSocket {
         let me = self.me.upgrade().ok_or(Errno::EINVAL)?;
         let server = UnixSocket::new(self.ty);
         let my_name = self.name();
-        wait_for(&target.waiters, nonblock, || {
+        wait_for_until(&target.waiters, nonblock, self.deadline(SO_SNDTIMEO), || {
             let mut t = target.state.lock();
             let listener_name = t.name.clone();
             match &mut t.conn {
@@ -273,7 +282,7 @@ impl UnixSocket {
 
     /// `accept`: the next connection; `EINVAL` when not listening.
     pub fn accept(&self, nonblock: bool) -> Result<Arc<UnixSocket>, Errno> {
-        let s = wait_for(&self.waiters, nonblock, || {
+        let s = wait_for_until(&self.waiters, nonblock, self.deadline(SO_RCVTIMEO), || {
             let mut st = self.state.lock();
             match &mut st.conn {
                 Conn::Listening { pending, .. } => pending.pop_front().map(Ok),
@@ -346,7 +355,7 @@ impl UnixSocket {
         }
         let mut fds = Some(fds);
         let me = self.me.as_ptr();
-        wait_for(&target.waiters, nonblock, || {
+        wait_for_until(&target.waiters, nonblock, self.deadline(SO_SNDTIMEO), || {
             let mut t = target.state.lock();
             if self.ty == SockType::Dgram {
                 // A connected datagram socket takes messages from its peer only.
@@ -386,7 +395,7 @@ impl UnixSocket {
         }
         let mut sent = 0;
         let mut fds = Some(fds);
-        let r = wait_for(&target.waiters, nonblock, || {
+        let r = wait_for_until(&target.waiters, nonblock, self.deadline(SO_SNDTIMEO), || {
             let shut = self.state.lock().shutdown & SHUT_SEND != 0;
             let mut t = target.state.lock();
             if shut || t.shutdown & SHUT_RCV != 0 {
@@ -429,7 +438,7 @@ impl UnixSocket {
             from: UnixAddr::Unnamed,
         };
         let wait_all = wait_all && !peek && self.ty == SockType::Stream;
-        let r = wait_for(&self.waiters, nonblock, || {
+        let r = wait_for_until(&self.waiters, nonblock, self.deadline(SO_RCVTIMEO), || {
             let mut st = self.state.lock();
             if self.ty == SockType::Stream && !matches!(st.conn, Conn::Connected(_)) {
                 return Some(Err(Errno::EINVAL));

@@ -1,7 +1,8 @@
 //! The socket calls: `socket`, `socketpair`, `bind`, `listen`, `accept`/`accept4`, `connect`, `send*`/
 //! `recv*` (with iovecs and `SCM_RIGHTS`), `shutdown`, `getsockname`, `getpeername`, `setsockopt`/
-//! `getsockopt`, for `AF_UNIX` ([`crate::net::unix`]) and `AF_INET` ([`crate::net::inet`]) (`AF_VSOCK` has its
-//! own, [`super::vsock`], which uses the helpers here); other families give `EAFNOSUPPORT`.
+//! `getsockopt`, for `AF_UNIX` ([`crate::net::unix`]), `AF_INET` ([`crate::net::inet`]) and `AF_NETLINK`
+//! ([`crate::net::netlink`]) (`AF_VSOCK` has its own, [`super::vsock`], which uses the helpers here); other
+//! families give `EAFNOSUPPORT`.
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
@@ -9,8 +10,9 @@ use crate::fs::OpenFile;
 use crate::fs::file::FileOps;
 use crate::fs::file::Handle;
 use crate::net::inet::{InetSocket, Proto};
+use crate::net::netlink::{self, NetlinkSocket};
 use crate::net::unix::{SockType, UnixSocket};
-use crate::process::{current_files, signal_current_thread};
+use crate::process::{current, current_files, signal_current_thread};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -19,6 +21,7 @@ use linux_raw_sys::general::{self as nr, O_NONBLOCK, O_RDWR};
 
 const SOCK_STREAM: u32 = 1;
 const SOCK_DGRAM: u32 = 2;
+const SOCK_RAW: u32 = 3;
 const SOCK_SEQPACKET: u32 = 5;
 const SOCK_TYPE_MASK: u32 = 0xf;
 const SOCK_NONBLOCK: u32 = O_NONBLOCK;
@@ -26,6 +29,8 @@ const SOCK_CLOEXEC: u32 = 0o2000000;
 const AF_UNIX: u32 = 1;
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
+const AF_NETLINK: u32 = 16;
+const IPPROTO_ICMP: u32 = 1;
 const IPPROTO_TCP: u32 = 6;
 const IPPROTO_UDP: u32 = 17;
 const MSG_OOB: u32 = 1;
@@ -88,10 +93,11 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
     })
 }
 
-/// A socket of either family.
+/// A socket of any family.
 enum Sock {
     Unix(Arc<UnixSocket>),
     Inet(Arc<InetSocket>),
+    Netlink(Arc<NetlinkSocket>),
 }
 
 impl Sock {
@@ -99,6 +105,7 @@ impl Sock {
         match self {
             Sock::Unix(s) => s.listen(backlog),
             Sock::Inet(s) => s.listen(backlog),
+            Sock::Netlink(_) => Err(Errno::EOPNOTSUPP),
         }
     }
 
@@ -106,6 +113,7 @@ impl Sock {
         match self {
             Sock::Unix(s) => s.shutdown(how),
             Sock::Inet(s) => s.shutdown(how),
+            Sock::Netlink(_) => Ok(()),
         }
     }
 
@@ -114,6 +122,7 @@ impl Sock {
         match self {
             Sock::Unix(s) => s.name().encode(),
             Sock::Inet(s) => s.name().encode().to_vec(),
+            Sock::Netlink(s) => s.name(),
         }
     }
 
@@ -122,6 +131,7 @@ impl Sock {
         match self {
             Sock::Unix(s) => s.peer_name().map(|a| a.encode()),
             Sock::Inet(s) => s.peer_name().map(|a| a.encode().to_vec()),
+            Sock::Netlink(_) => Ok(netlink::sockaddr(0)),
         }
     }
 
@@ -129,6 +139,7 @@ impl Sock {
         match self {
             Sock::Unix(s) => s.set_option(name, v),
             Sock::Inet(s) => s.set_option(name, v),
+            Sock::Netlink(s) => s.set_option(name, v),
         }
     }
 
@@ -136,6 +147,7 @@ impl Sock {
         match self {
             Sock::Unix(s) => s.option(name),
             Sock::Inet(s) => s.option(name),
+            Sock::Netlink(s) => s.option(name),
         }
     }
 }
@@ -146,7 +158,7 @@ fn sock(fd: i32) -> Result<(Arc<OpenFile>, Sock), Errno> {
     let s = match (f.other_arc::<UnixSocket>(), f.other_arc::<InetSocket>()) {
         (Some(u), _) => Sock::Unix(u),
         (_, Some(i)) => Sock::Inet(i),
-        _ => return Err(Errno::ENOTSOCK),
+        _ => Sock::Netlink(f.other_arc::<NetlinkSocket>().ok_or(Errno::ENOTSOCK)?),
     };
     Ok((f, s))
 }
@@ -163,6 +175,7 @@ fn bind(fd: i32, addr: u64, len: u64) -> SysResult {
     match sock(fd)?.1 {
         Sock::Unix(s) => s.bind(read_addr(addr, len)?),
         Sock::Inet(s) => s.bind(read_inet(addr, len)?),
+        Sock::Netlink(s) => s.bind(&read_raw_addr(addr, len)?),
     }
     .map(|()| 0)
 }
@@ -199,6 +212,9 @@ fn inet_socket(ty: u32, protocol: u32) -> SysResult {
     let proto = match (ty & SOCK_TYPE_MASK, protocol) {
         (SOCK_STREAM, 0 | IPPROTO_TCP) => Proto::Tcp,
         (SOCK_DGRAM, 0 | IPPROTO_UDP) => Proto::Udp,
+        // Raw ICMP (what `ping` opens), privileged as Linux's `CAP_NET_RAW`.
+        (SOCK_RAW, IPPROTO_ICMP) if current().creds().privileged() => Proto::Icmp,
+        (SOCK_RAW, _) => return Err(Errno::EPERM),
         (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
         _ => return Err(Errno::ESOCKTNOSUPPORT),
     };
@@ -211,6 +227,27 @@ fn inet_socket(ty: u32, protocol: u32) -> SysResult {
     Ok(current_files().lock().install(file, flags & SOCK_CLOEXEC != 0)? as u64)
 }
 
+/// `socket(AF_NETLINK, SOCK_RAW or SOCK_DGRAM, NETLINK_ROUTE)`.
+fn netlink_socket(ty: u32, protocol: u32) -> SysResult {
+    if ty & !(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if !matches!(ty & SOCK_TYPE_MASK, SOCK_RAW | SOCK_DGRAM) {
+        return Err(Errno::ESOCKTNOSUPPORT);
+    }
+    // NETLINK_ROUTE only.
+    if protocol != 0 {
+        return Err(Errno::EPROTONOSUPPORT);
+    }
+    let flags = ty & !SOCK_TYPE_MASK;
+    let file = OpenFile::new(
+        None,
+        Handle::Other(NetlinkSocket::new()),
+        O_RDWR | (flags & SOCK_NONBLOCK),
+    );
+    Ok(current_files().lock().install(file, flags & SOCK_CLOEXEC != 0)? as u64)
+}
+
 fn open_file(s: Arc<UnixSocket>, flags: u32) -> Arc<OpenFile> {
     OpenFile::new(None, Handle::Other(s), O_RDWR | (flags & SOCK_NONBLOCK))
 }
@@ -218,6 +255,9 @@ fn open_file(s: Arc<UnixSocket>, flags: u32) -> Arc<OpenFile> {
 fn socket(domain: u32, ty: u32, protocol: u32) -> SysResult {
     if domain == AF_INET {
         return inet_socket(ty, protocol);
+    }
+    if domain == AF_NETLINK {
+        return netlink_socket(ty, protocol);
     }
     let (kind, flags) = sock_type(domain, ty, protocol)?;
     let file = open_file(UnixSocket::new(kind), flags);
@@ -309,6 +349,7 @@ fn accept(fd: i32, addr: u64, len_addr: u64, flags: u32) -> SysResult {
             let (conn, peer) = s.accept(nonblock)?;
             (conn, peer.encode().to_vec())
         }
+        Sock::Netlink(_) => return Err(Errno::EOPNOTSUPP),
     };
     let file = OpenFile::new(None, Handle::Other(ops), O_RDWR | (flags & SOCK_NONBLOCK));
     let new = current_files().lock().install(file, flags & SOCK_CLOEXEC != 0)?;
@@ -339,6 +380,8 @@ fn connect(fd: i32, addr: u64, len: u64) -> SysResult {
             })?;
             s.connect(to, nonblocking(&f, 0))
         }
+        // Every message goes to the kernel anyway.
+        Sock::Netlink(_) => Ok(()),
     }
     .map(|()| 0)
 }
@@ -427,7 +470,7 @@ fn send(fd: i32, data: &[u8], fd_list: &[i32], to: Option<Vec<u8>>, flags: u32) 
             }
             // A TCP socket ignores the address, as Linux does.
             let to = match (s.proto(), to) {
-                (Proto::Udp, Some(raw)) => Some(InetAddr::parse(&raw).map_err(|e| match e {
+                (Proto::Udp | Proto::Icmp, Some(raw)) => Some(InetAddr::parse(&raw).map_err(|e| match e {
                     sm::Error::Family => Errno::EAFNOSUPPORT,
                     sm::Error::Invalid => Errno::EINVAL,
                 })?),
@@ -435,6 +478,7 @@ fn send(fd: i32, data: &[u8], fd_list: &[i32], to: Option<Vec<u8>>, flags: u32) 
             };
             s.send(data, to, nonblock)
         }
+        Sock::Netlink(s) => s.send(data),
     };
     match r {
         Err(Errno::EPIPE) if flags & MSG_NOSIGNAL == 0 => {
@@ -519,6 +563,16 @@ fn recv(fd: i32, max: usize, flags: u32) -> Result<Got, Errno> {
                 data,
                 fds: Vec::new(),
                 from: from.encode().to_vec(),
+            })
+        }
+        Sock::Netlink(s) => {
+            let (data, len) = s.recv(max, peek, nonblock)?;
+            Ok(Got {
+                len,
+                truncated: len > data.len(),
+                data,
+                fds: Vec::new(),
+                from: netlink::sockaddr(0),
             })
         }
     }
@@ -642,7 +696,9 @@ fn getsockopt(fd: i32, level: u32, name: u32, val: u64, len_addr: u64) -> SysRes
         Sock::Inet(i) => match i.proto() {
             Proto::Tcp => (SOCK_STREAM, AF_INET, IPPROTO_TCP),
             Proto::Udp => (SOCK_DGRAM, AF_INET, IPPROTO_UDP),
+            Proto::Icmp => (SOCK_RAW, AF_INET, IPPROTO_ICMP),
         },
+        Sock::Netlink(_) => (3, AF_NETLINK, 0),
     };
     let value = match name {
         SO_TYPE => int(ty),
@@ -650,11 +706,12 @@ fn getsockopt(fd: i32, level: u32, name: u32, val: u64, len_addr: u64) -> SysRes
         SO_DOMAIN => int(domain),
         SO_ERROR => int(match &s {
             Sock::Inet(i) => i.error().map_or(0, |e| e.0),
-            Sock::Unix(_) => 0,
+            Sock::Unix(_) | Sock::Netlink(_) => 0,
         }),
         SO_ACCEPTCONN => int(match &s {
             Sock::Unix(u) => u.listening().into(),
             Sock::Inet(i) => i.listening().into(),
+            Sock::Netlink(_) => 0,
         }),
         SO_SNDBUF | SO_RCVBUF => s
             .option(name)

@@ -408,6 +408,7 @@ pub fn ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
             uaccess::write_u32(arg, f.available().min(i32::MAX as usize) as u32)?;
             Ok(0)
         }
+        _ if crate::net::ifreq::is_ifreq(cmd) && crate::net::is_socket(&f) => crate::net::ifreq::ioctl(cmd, arg),
         _ => Err(Errno::ENOTTY),
     }
 }

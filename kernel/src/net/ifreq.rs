@@ -1,0 +1,118 @@
+//! The interface ioctls `ifconfig` and `route`-less tools use on any socket: `SIOCGIFCONF` (the list),
+//! `SIOCGIFNAME`/`SIOCGIFINDEX`, and per interface `SIOCGIF{FLAGS,ADDR,BRDADDR,DSTADDR,NETMASK,HWADDR,MTU,
+//! METRIC,TXQLEN,MAP}` and the changes `SIOCSIF{FLAGS,ADDR,NETMASK}` (privileged). The `struct ifreq` layout
+//! is in `ember-netconf`.
+
+use super::stack;
+use crate::process::current;
+use crate::syscall::errno::{Errno, SysResult};
+use crate::syscall::uaccess;
+use ember_netconf::ifreq::{self, IFCONF_LEN, IFREQ_LEN};
+use ember_netconf::{IFF_LOOPBACK, IFF_UP, Interface, netmask, prefix_len};
+
+const SIOCGIFNAME: u32 = 0x8910;
+const SIOCGIFCONF: u32 = 0x8912;
+const SIOCGIFFLAGS: u32 = 0x8913;
+const SIOCSIFFLAGS: u32 = 0x8914;
+const SIOCGIFADDR: u32 = 0x8915;
+const SIOCSIFADDR: u32 = 0x8916;
+const SIOCGIFDSTADDR: u32 = 0x8917;
+const SIOCGIFBRDADDR: u32 = 0x8919;
+const SIOCGIFNETMASK: u32 = 0x891b;
+const SIOCSIFNETMASK: u32 = 0x891c;
+const SIOCGIFMETRIC: u32 = 0x891d;
+const SIOCGIFMTU: u32 = 0x8921;
+const SIOCGIFHWADDR: u32 = 0x8927;
+const SIOCGIFINDEX: u32 = 0x8933;
+const SIOCGIFTXQLEN: u32 = 0x8942;
+const SIOCGIFMAP: u32 = 0x8970;
+
+/// Whether `cmd` is one of the interface ioctls.
+pub fn is_ifreq(cmd: u32) -> bool {
+    (SIOCGIFNAME..=SIOCGIFMAP).contains(&cmd)
+}
+
+/// Runs interface ioctl `cmd` on the request at `arg`; `ENOTTY` for one this kernel does not know.
+pub fn ioctl(cmd: u32, arg: u64) -> SysResult {
+    let ifaces = stack::interfaces();
+    if cmd == SIOCGIFCONF {
+        return ifconf(&ifaces, arg);
+    }
+    let mut req = [0u8; IFREQ_LEN];
+    uaccess::read_bytes(arg, &mut req)?;
+    if cmd == SIOCGIFNAME {
+        let index = ifreq::int(&req);
+        let i = ifaces.iter().find(|i| i.index as i32 == index).ok_or(Errno::ENODEV)?;
+        req[..ifreq::IFNAMSIZ].copy_from_slice(&ifreq::named(i.name)[..ifreq::IFNAMSIZ]);
+        return uaccess::write_bytes(arg, &req).map(|()| 0);
+    }
+    let name = ifreq::name(&req).map_err(|_| Errno::EINVAL)?;
+    let i = ifaces.iter().find(|i| i.name == name).ok_or(Errno::ENODEV)?;
+    let (addr, prefix) = i.ipv4.unwrap_or(([0; 4], 0));
+    match cmd {
+        SIOCGIFFLAGS => ifreq::set_flags(&mut req, i.flags as u16),
+        SIOCGIFADDR | SIOCGIFDSTADDR | SIOCGIFBRDADDR | SIOCGIFNETMASK => {
+            if i.ipv4.is_none() {
+                return Err(Errno::EADDRNOTAVAIL);
+            }
+            let m = netmask(prefix);
+            let a = match cmd {
+                SIOCGIFADDR => addr,
+                SIOCGIFNETMASK => m,
+                SIOCGIFBRDADDR if i.flags & IFF_LOOPBACK == 0 => core::array::from_fn(|k| addr[k] | !m[k]),
+                _ => [0; 4],
+            };
+            ifreq::set_inet(&mut req, a);
+        }
+        SIOCGIFHWADDR => match i.mac {
+            Some(mac) => ifreq::set_hwaddr(&mut req, ifreq::ARPHRD_ETHER, mac),
+            None => ifreq::set_hwaddr(&mut req, ifreq::ARPHRD_LOOPBACK, [0; 6]),
+        },
+        SIOCGIFMTU => ifreq::set_int(&mut req, i.mtu as i32),
+        SIOCGIFINDEX => ifreq::set_int(&mut req, i.index as i32),
+        SIOCGIFMETRIC => ifreq::set_int(&mut req, 0),
+        SIOCGIFTXQLEN => ifreq::set_int(&mut req, if i.flags & IFF_LOOPBACK != 0 { 1000 } else { 32 }),
+        // `struct ifmap`: no memory window, IRQ or DMA channel to show.
+        SIOCGIFMAP => req[ifreq::IFNAMSIZ..].fill(0),
+        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK => return set(cmd, i, &req),
+        _ => return Err(Errno::ENOTTY),
+    }
+    uaccess::write_bytes(arg, &req).map(|()| 0)
+}
+
+/// The changes: privileged, as on Linux (`CAP_NET_ADMIN`).
+fn set(cmd: u32, i: &Interface, req: &[u8; IFREQ_LEN]) -> SysResult {
+    if !current().creds().privileged() {
+        return Err(Errno::EPERM);
+    }
+    let inet = || ifreq::inet(req).map_err(|_| Errno::EINVAL);
+    match cmd {
+        SIOCSIFFLAGS => stack::set_up(i.index, u32::from(ifreq::flags(req)) & IFF_UP != 0),
+        SIOCSIFADDR => stack::set_ipv4(i.index, Some(inet()?), None),
+        _ => stack::set_ipv4(i.index, None, Some(prefix_len(inet()?).ok_or(Errno::EINVAL)?)),
+    }
+    .map(|()| 0)
+}
+
+/// `SIOCGIFCONF`: a `struct ifreq` with its address for each interface that has one, as many as fit; a null
+/// buffer asks for the length needed.
+fn ifconf(ifaces: &[Interface], arg: u64) -> SysResult {
+    let mut conf = [0u8; IFCONF_LEN];
+    uaccess::read_bytes(arg, &mut conf)?;
+    let (len, buf) = ifreq::ifconf(&conf);
+    let addressed = ifaces.iter().filter_map(|i| Some((i.name, i.ipv4?.0)));
+    let room = usize::try_from(len).map_err(|_| Errno::EINVAL)? / IFREQ_LEN;
+    let mut written = 0;
+    for (name, addr) in addressed {
+        if buf != 0 {
+            if written == room {
+                break;
+            }
+            let mut req = ifreq::named(name);
+            ifreq::set_inet(&mut req, addr);
+            uaccess::write_bytes(buf + (written * IFREQ_LEN) as u64, &req)?;
+        }
+        written += 1;
+    }
+    uaccess::write_bytes(arg, &ifreq::encode_ifconf((written * IFREQ_LEN) as i32, buf)).map(|()| 0)
+}
