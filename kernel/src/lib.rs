@@ -56,10 +56,12 @@ pub fn main(boot: &'static BootInfo) -> ! {
     }
     // A self-test run ends after `ready`: its initrd (if any) is test data, not a root file system.
     let initrd = if self_test { None } else { mm::take_initrd() };
-    if !self_test {
-        fs::init(initrd.as_ref().map(|i| i.bytes()));
-    }
     let have_initrd = initrd.is_some();
+    let mut have_root = false;
+    if !self_test {
+        fs::disk::register(core::mem::take(&mut devices.blocks));
+        have_root = fs::init(initrd.as_ref().map(|i| i.bytes()), &cmdline);
+    }
     drop(initrd);
     signal_boot_timer(&cmdline);
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.
@@ -70,11 +72,11 @@ pub fn main(boot: &'static BootInfo) -> ! {
         ember_frame::cpu::online_count(),
         time::now_ns() / 1000
     );
-    if self_test || (!have_initrd && cmdline.value("init").is_none()) {
+    if self_test || (!have_root && cmdline.value("init").is_none()) {
         // Nothing to run: the VM was started to boot (or to test the kernel), not to work.
         power_off(ExitStatus::Success)
     }
-    init::start(boot.cmdline());
+    init::start(boot.cmdline(), have_initrd);
     // The boot task has nothing left to do; other tasks run from here on, and the CPU idles between them.
     loop {
         ember_frame::task::WaitQueue::new().wait_until(|| None::<()>);

@@ -20,6 +20,7 @@ mod clients;
 mod conformance;
 mod cpio;
 mod debian;
+mod disk_tests;
 mod firecracker;
 mod fuzz;
 mod image;

@@ -12,6 +12,8 @@
 
 pub mod context;
 pub mod devices;
+pub mod disk;
+pub mod ext;
 pub mod fdtable;
 pub mod file;
 pub mod initramfs;
@@ -24,6 +26,8 @@ pub mod perm;
 pub mod pipe;
 pub mod poll;
 pub mod proc;
+pub mod rootfs;
+pub mod sleeplock;
 pub mod stat;
 pub mod tty;
 
@@ -35,27 +39,35 @@ use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use devices::Device;
-use inode::{Inode, Kind};
+use inode::Inode;
 use spin::Once;
 
 /// Execute permission for owner, group and others.
 const S_IXUGO: u32 = 0o111;
 
+static TREE: Once<Arc<Inode>> = Once::new();
 static ROOT: Once<Arc<Inode>> = Once::new();
 
-/// The root directory of the file system.
+/// The kernel's in-memory tree: the initramfs with `/dev` (devtmpfs), `/proc`, `/sys` and `/tmp`.
+pub fn kernel_tree() -> Arc<Inode> {
+    TREE.call_once(|| Inode::new_dir(0o755, None)).clone()
+}
+
+/// The root directory of the file system: a disk's (`root=`) or the kernel's tree.
 pub fn root() -> Arc<Inode> {
-    ROOT.call_once(|| Inode::new_dir(0o755, None)).clone()
+    ROOT.call_once(kernel_tree).clone()
 }
 
 /// Builds the root file system: unpacks `initrd` (cpio archives, plain or compressed), makes sure `/dev` (with
-/// the device nodes), `/proc` (see [`proc`]) and `/tmp` exist, and starts the console terminal.
-pub fn init(initrd: Option<&[u8]>) {
-    let root = root();
+/// the device nodes, disks included), `/proc` (see [`proc`]) and `/tmp` exist, and starts the console
+/// terminal. Without an initramfs, Linux's `root=` mounts a disk as the root instead ([`rootfs`]). Returns
+/// whether there is a root file system to run init from.
+pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> bool {
+    let tree = kernel_tree();
     if let Some(archive) = initrd {
-        initramfs::unpack(&root, archive);
+        initramfs::unpack(&tree, archive);
     }
-    let dev = ensure_dir(&root, b"dev", 0o755);
+    let dev = ensure_dir(&tree, b"dev", 0o755);
     if let Some(dev) = &dev {
         for (name, device) in Device::ALL {
             if dev.lookup(name).is_err() {
@@ -63,13 +75,18 @@ pub fn init(initrd: Option<&[u8]>) {
                 add(dev, name, Inode::new_device(device, mode));
             }
         }
+        for d in disk::all() {
+            if dev.lookup(d.name().as_bytes()).is_err() {
+                add(dev, d.name().as_bytes(), Inode::new_device(Device::Block(d.index()), 0o660));
+            }
+        }
     }
-    let proc = ensure_dir(&root, b"proc", 0o555);
+    let proc = ensure_dir(&tree, b"proc", 0o555);
     if let Some(p) = &proc {
         self::proc::init(p);
     }
-    ensure_dir(&root, b"tmp", 0o1777);
-    if let Some(sys) = ensure_dir(&root, b"sys", 0o555) {
+    ensure_dir(&tree, b"tmp", 0o1777);
+    if let Some(sys) = ensure_dir(&tree, b"sys", 0o555) {
         ensure_dir(&sys, b"block", 0o755);
         ensure_dir(&sys, b"kernel", 0o755);
         // The CPU lists glibc's and musl's `sysconf(_SC_NPROCESSORS_*)` read.
@@ -95,7 +112,23 @@ pub fn init(initrd: Option<&[u8]>) {
             }
         }
     }
+    if let Some(block) = tree.lookup(b"sys").and_then(|s| s.lookup(b"block")).ok() {
+        for d in disk::all() {
+            ensure_dir(&block, d.name().as_bytes(), 0o755);
+        }
+    }
     tty::start();
+    if initrd.is_some() {
+        return true;
+    }
+    match rootfs::mount_root(cmdline) {
+        Some(disk_root) => {
+            ROOT.call_once(|| disk_root);
+            rootfs::populate(&root(), &tree);
+            true
+        }
+        None => false,
+    }
 }
 
 /// The directory `name` in `parent`, made if missing; `None` (logged) when something else is there.
@@ -134,7 +167,7 @@ pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
     }
     let ctx = crate::process::current_fs().lock().clone();
     let path::Located { dir, name, inode } = ctx.resolver().lookup_entry(ctx.cwd().clone(), path)?;
-    if !matches!(inode.kind, Kind::File(_)) || inode.meta.lock().mode & S_IXUGO == 0 {
+    if !inode.is_regular() || inode.meta.lock().mode & S_IXUGO == 0 {
         return Err(Errno::EACCES);
     }
     perm::check(&perm::caller(), &inode, perm::EXEC)?;
@@ -153,7 +186,7 @@ pub fn map_file(fd: i32) -> Result<(u64, Vec<u8>), Errno> {
         return Err(Errno::EACCES);
     }
     match file.inode() {
-        Some(inode) if matches!(inode.kind, Kind::File(_)) => Ok((inode.ino(), inode.contents()?)),
+        Some(inode) if inode.is_regular() => Ok((inode.ino(), inode.contents()?)),
         _ => Err(Errno::ENODEV),
     }
 }
