@@ -60,9 +60,9 @@ pub fn root() -> Arc<Inode> {
 
 /// Builds the root file system: unpacks `initrd` (cpio archives, plain or compressed), makes sure `/dev` (with
 /// the device nodes, disks included), `/proc` (see [`proc`]) and `/tmp` exist, and starts the console
-/// terminal. Without an initramfs, Linux's `root=` mounts a disk as the root instead ([`rootfs`]). Returns
-/// whether there is a root file system to run init from.
-pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> bool {
+/// terminal. When the initramfs has no `rdinit=` program (default `/init`), or there is none, Linux's `root=`
+/// mounts a disk as the root instead ([`rootfs`]). Returns where init comes from, if anywhere.
+pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> Option<RootFrom> {
     let tree = kernel_tree();
     if let Some(archive) = initrd {
         initramfs::unpack(&tree, archive);
@@ -118,17 +118,32 @@ pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> bool
         }
     }
     tty::start();
-    if initrd.is_some() {
-        return true;
+    let rdinit = cmdline.value("rdinit").unwrap_or("/init");
+    let has_rdinit = rdinit
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .try_fold(tree.clone(), |dir, name| dir.lookup(name.as_bytes()))
+        .is_ok();
+    if initrd.is_some() && (has_rdinit || cmdline.value("root").is_none()) {
+        return Some(RootFrom::Initramfs);
     }
     match rootfs::mount_root(cmdline) {
         Some(disk_root) => {
             ROOT.call_once(|| disk_root);
             rootfs::populate(&root(), &tree);
-            true
+            Some(RootFrom::Disk)
         }
-        None => false,
+        None => initrd.map(|_| RootFrom::Initramfs),
     }
+}
+
+/// Where the root file system (and so init) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootFrom {
+    /// The initramfs: `rdinit=` is tried first.
+    Initramfs,
+    /// A disk (`root=`): `init=` and the usual paths only.
+    Disk,
 }
 
 /// The directory `name` in `parent`, made if missing; `None` (logged) when something else is there.
