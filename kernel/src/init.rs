@@ -43,8 +43,23 @@ fn no_init() -> ! {
 /// init's.
 fn init_args(raw: &str) -> (Vec<&str>, Vec<&str>) {
     const KERNEL: [&str; 17] = [
-        "console", "loglevel", "quiet", "debug", "init", "rdinit", "root", "reboot", "panic", "nomodule", "pci",
-        "acpi", "rw", "ro", "rootfstype", "rootwait", "rootflags",
+        "console",
+        "loglevel",
+        "quiet",
+        "debug",
+        "init",
+        "rdinit",
+        "root",
+        "reboot",
+        "panic",
+        "nomodule",
+        "pci",
+        "acpi",
+        "rw",
+        "ro",
+        "rootfstype",
+        "rootwait",
+        "rootflags",
     ];
     let (mut args, mut env) = (Vec::new(), Vec::new());
     let mut after_dashes = false;

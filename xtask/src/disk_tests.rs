@@ -77,9 +77,8 @@ const VARIANTS: [Variant; 3] = [
 ];
 
 fn run(cmd: &mut Command) -> Result<std::process::Output, String> {
-    cmd.output().map_err(|e| {
-        format!("cannot run {:?} (Debian package e2fsprogs): {e}", cmd.get_program())
-    })
+    cmd.output()
+        .map_err(|e| format!("cannot run {:?} (Debian package e2fsprogs): {e}", cmd.get_program()))
 }
 
 /// The root tree: busybox with a link per applet, the script as `/sbin/init`, empty `/dev /proc /sys /tmp`.
@@ -147,7 +146,11 @@ fn guest_ok(o: &Outcome, fstype: &str, big_mib: u32) -> Result<(), String> {
         ],
     )?;
     if field(o, "size") != Some(&(big_mib << 20).to_string()) {
-        return Err(format!("the big file has size {:?}, expected {} MiB", field(o, "size"), big_mib));
+        return Err(format!(
+            "the big file has size {:?}, expected {} MiB",
+            field(o, "size"),
+            big_mib
+        ));
     }
     let sha = field(o, "bigsha").filter(|s| s.len() == 64).ok_or("no bigsha= line")?;
     if field(o, "again") != Some(sha) {
@@ -174,7 +177,10 @@ fn host_ok(o: &Outcome, img: &Path) -> Result<(), String> {
     let host = host.split_whitespace().next().unwrap_or("");
     let _ = std::fs::remove_file(&dump);
     if Some(host) != field(o, "bigsha") {
-        return Err(format!("debugfs sees the big file with sha256 {host}, the guest saw {:?}", field(o, "bigsha")));
+        return Err(format!(
+            "debugfs sees the big file with sha256 {host}, the guest saw {:?}",
+            field(o, "bigsha")
+        ));
     }
     for (path, want) in [("/work/b", "hello\n"), ("/work/t", "0123"), ("/work/many.5", "5\n")] {
         let got = debugfs(img, &format!("cat {path}"))?;

@@ -66,7 +66,7 @@ fn random_reads_and_writes_match_a_model_through_eviction_and_flush() {
     for round in 0..4000 {
         let len = (rng.next() % 20_000) as usize;
         let off = (rng.next() % (size as u64 - len as u64)) as usize;
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ round) as u8).collect();
             cache.write(off as u64, &data).unwrap();
             model[off..off + len].copy_from_slice(&data);

@@ -58,8 +58,8 @@ impl Device {
     /// The device a node with device number `rdev` (a block device with `block`) stands for.
     pub fn from_rdev(block: bool, rdev: (u32, u32)) -> Device {
         let known = if block {
-            (rdev.0 == super::ext::VIRTIO_BLK_MAJOR && rdev.1 % 16 == 0 && rdev.1 / 16 < 26)
-                .then(|| Device::Block((rdev.1 / 16) as u8))
+            (rdev.0 == super::ext::VIRTIO_BLK_MAJOR && rdev.1.is_multiple_of(16) && rdev.1 / 16 < 26)
+                .then_some(Device::Block((rdev.1 / 16) as u8))
         } else {
             Device::ALL.iter().find(|(_, d)| d.rdev() == rdev).map(|(_, d)| *d)
         };

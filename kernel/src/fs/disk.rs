@@ -64,7 +64,7 @@ pub fn register(devices: Vec<VirtioBlk>) {
             "disk: {name}: {} MiB{}, cache of up to {} MiB",
             d.sectors() / 2048,
             if d.read_only() { ", read-only" } else { "" },
-            blocks * BLOCK as u64 >> 20
+            (blocks * BLOCK as u64) >> 20
         );
         disks.push(Arc::new(Disk {
             name,

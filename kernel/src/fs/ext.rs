@@ -77,15 +77,24 @@ fn errno(e: ember_ext4::Error) -> Errno {
 
 fn clock() -> Timestamp {
     let t = Timespec::now();
-    Timestamp { sec: t.sec, nsec: t.nsec }
+    Timestamp {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
 }
 
 fn to_timespec(t: Timestamp) -> Timespec {
-    Timespec { sec: t.sec, nsec: t.nsec }
+    Timespec {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
 }
 
 fn to_timestamp(t: Timespec) -> Timestamp {
-    Timestamp { sec: t.sec, nsec: t.nsec }
+    Timestamp {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
 }
 
 fn meta_of(m: &Metadata) -> Meta {
@@ -312,7 +321,11 @@ impl DiskNode {
 
     /// The name of disk inode `ino` in this directory.
     pub fn name_of(&self, ino: u32) -> Option<Vec<u8>> {
-        self.entries().ok()?.into_iter().find(|e| e.0 == ino as u64).map(|e| e.2)
+        self.entries()
+            .ok()?
+            .into_iter()
+            .find(|e| e.0 == ino as u64)
+            .map(|e| e.2)
     }
 
     /// Makes `name` here.

@@ -295,7 +295,10 @@ impl Inode {
                     return Err(Errno::ENAMETOOLONG);
                 }
                 a.rename(old_name, b, new_name, exchange)?;
-                for i in [Some(old_dir), Some(new_dir), Some(&src), dst.as_ref()].into_iter().flatten() {
+                for i in [Some(old_dir), Some(new_dir), Some(&src), dst.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
                     i.refresh();
                 }
                 Ok(())

@@ -77,7 +77,11 @@ pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> Opti
         }
         for d in disk::all() {
             if dev.lookup(d.name().as_bytes()).is_err() {
-                add(dev, d.name().as_bytes(), Inode::new_device(Device::Block(d.index()), 0o660));
+                add(
+                    dev,
+                    d.name().as_bytes(),
+                    Inode::new_device(Device::Block(d.index()), 0o660),
+                );
             }
         }
     }
@@ -112,7 +116,7 @@ pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> Opti
             }
         }
     }
-    if let Some(block) = tree.lookup(b"sys").and_then(|s| s.lookup(b"block")).ok() {
+    if let Ok(block) = tree.lookup(b"sys").and_then(|s| s.lookup(b"block")) {
         for d in disk::all() {
             ensure_dir(&block, d.name().as_bytes(), 0o755);
         }

@@ -97,7 +97,11 @@ pub fn open_inode(inode: Arc<Inode>, flags: u32) -> Result<Arc<OpenFile>, Errno>
                 return Err(Errno::EROFS);
             }
             // A disk is read and written at the file offset, like a regular file.
-            if d.is_block() { Handle::Inode } else { Handle::Device(*d) }
+            if d.is_block() {
+                Handle::Inode
+            } else {
+                Handle::Device(*d)
+            }
         }
         // Sockets are reached with `connect`, not `open`.
         Kind::Socket => return Err(Errno::ENXIO),

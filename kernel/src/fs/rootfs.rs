@@ -31,21 +31,34 @@ pub fn mount_root(cmdline: &Cmdline<'_>) -> Option<Arc<Inode>> {
         return None;
     }
     let Some(d) = disk::get(letter.as_bytes()[0] - b'a') else {
-        log::error!("rootfs: {spec}: no such disk{}", if cmdline.has("rootwait") { " (rootwait: every disk is already found)" } else { "" });
+        log::error!(
+            "rootfs: {spec}: no such disk{}",
+            if cmdline.has("rootwait") {
+                " (rootwait: every disk is already found)"
+            } else {
+                ""
+            }
+        );
         return None;
     };
     let read_only = !cmdline.has("rw");
     let root = super::ext::mount(&d, read_only).ok()?;
     let ro = root.disk().and_then(|n| n.mount().read_only_reason()).is_some();
     *ROOT_LINE.lock() = Some(alloc::format!("{spec} / ext4 {} 0 0\n", if ro { "ro" } else { "rw" }));
-    log::info!("rootfs: {spec} mounted on / ({})", if ro { "read-only" } else { "read-write" });
+    log::info!(
+        "rootfs: {spec} mounted on / ({})",
+        if ro { "read-only" } else { "read-write" }
+    );
     Some(root)
 }
+
+/// A directory of the root, what to mount there, and its file-system type.
+type Automount = (&'static [u8], Option<Arc<Inode>>, &'static str);
 
 /// Mounts the kernel tree's `/dev`, `/proc`, `/sys` and a new tmpfs over the disk root's directories of
 /// those names (each one only where the image has that directory).
 pub fn populate(root: &Arc<Inode>, tree: &Arc<Inode>) {
-    let mounts: [(&[u8], Option<Arc<Inode>>, &'static str); 4] = [
+    let mounts: [Automount; 4] = [
         (b"dev", tree.lookup(b"dev").ok(), "devtmpfs"),
         (b"proc", super::proc::root(), "proc"),
         (b"sys", tree.lookup(b"sys").ok(), "sysfs"),
