@@ -200,9 +200,95 @@ fn host_ok(o: &Outcome, img: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The root-disk cases; `Err` when busybox or e2fsprogs is missing.
+/// The script of the mount case (busybox from an initramfs; `/dev/vda` a good ext4, `/dev/vdb` a corrupt one).
+const MOUNT_SCRIPT: &str = r#"#!/bin/sh
+mkdir -p /mnt
+echo "size=$(blockdev --getsize64 /dev/vda)"
+mount -t ext4 /dev/vda /mnt && echo mounted
+echo "hello=$(cat /mnt/etc/origin)"
+echo data > /mnt/new
+[ "$(stat -c %d /mnt/new)" != "$(stat -c %d /init)" ] && echo "st_dev differs"
+ln /mnt/new /link 2>/dev/null || echo "link across: refused"
+grep ' /mnt ' /proc/mounts
+df /mnt | tail -1
+umount /mnt && echo unmounted
+mount -t ext4 -o ro /dev/vda /mnt && echo "again=$(cat /mnt/new)" && umount /mnt
+mount -t ext4 /dev/vdb /mnt 2>/dev/null || echo "corrupt: refused"
+echo "raw=$(head -c 4096 /dev/vdb | wc -c)"
+echo "mount-test: done"
+"#;
+
+/// The mount case: `mount -t ext4 /dev/vda /mnt` from an initramfs, a write, `umount` (which marks the file
+/// system clean: the host's `e2fsck -fn` must pass and `debugfs` see the file), a read-only mount, and a
+/// corrupt image on `/dev/vdb` that must be refused with a log line (never a panic).
+fn mount_case() -> Result<Case, String> {
+    let good = image(&Variant {
+        name: "ext4-mount",
+        fstype: "ext4",
+        image_mib: 32,
+        big_mib: 0,
+        on: On::Qemu,
+    })?;
+    let bad = image(&Variant {
+        name: "ext4-corrupt",
+        fstype: "ext4",
+        image_mib: 32,
+        big_mib: 0,
+        on: On::Qemu,
+    })?;
+    // Scribble over the superblock's counts: its checksum no longer matches.
+    let mut raw = std::fs::read(&bad).map_err(|e| e.to_string())?;
+    raw[1024..1040].fill(0xa5);
+    std::fs::write(&bad, raw).map_err(|e| e.to_string())?;
+    let initrd = crate::clients::Initramfs::new("ext4-mount")
+        .busybox()?
+        .all_applets()?
+        .script("/init", MOUNT_SCRIPT)?
+        .write()?;
+    let mut vm = Vm::new(Boot::Pvh, 128, "console=ttyS0");
+    vm.initrd = Some(initrd);
+    vm.disks = vec![good.clone(), bad];
+    Ok(Case {
+        name: "ext4-mount".into(),
+        on: On::Qemu,
+        vm,
+        input: &[],
+        check: Box::new(move |o| {
+            exited(
+                o,
+                0,
+                &[
+                    "size=33554432\n",
+                    "mounted\n",
+                    "hello=ext4\n",
+                    "st_dev differs\n",
+                    "link across: refused\n",
+                    "/dev/vda /mnt ext4 rw",
+                    "ext4: vda: unmounted clean",
+                    "unmounted\n",
+                    "ext4: vda: mounted read-only (mounted read-only)",
+                    "again=data\n",
+                    "ext4: vdb: mount refused: corrupt file system",
+                    "corrupt: refused\n",
+                    "raw=4096\n",
+                    "mount-test: done",
+                ],
+            )?;
+            let fsck = run(Command::new("e2fsck").arg("-fn").arg(&good))?;
+            if !fsck.status.success() {
+                return Err(format!("e2fsck -fn after umount:\n{}", String::from_utf8_lossy(&fsck.stdout)));
+            }
+            match debugfs(&good, "cat /new")?.as_str() {
+                "data\n" => Ok(()),
+                other => Err(format!("debugfs cat /new: {other:?}")),
+            }
+        }),
+    })
+}
+
+/// The root-disk cases and the mount case; `Err` when busybox or e2fsprogs is missing.
 pub fn cases() -> Result<Vec<Case>, String> {
-    let mut v = Vec::new();
+    let mut v = vec![mount_case()?];
     for variant in VARIANTS {
         let img = image(&variant)?;
         let mut vm = Vm::new(Boot::Pvh, 256, "console=ttyS0");
