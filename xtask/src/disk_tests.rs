@@ -205,6 +205,7 @@ const MOUNT_SCRIPT: &str = r#"#!/bin/sh
 mkdir -p /mnt
 echo "size=$(blockdev --getsize64 /dev/vda)"
 mount -t ext4 /dev/vda /mnt && echo mounted
+mkdir /mnt2 && mount -t ext4 /dev/vda /mnt2 2>/dev/null || echo "twice: refused"
 echo "hello=$(cat /mnt/etc/origin)"
 echo data > /mnt/new
 [ "$(stat -c %d /mnt/new)" != "$(stat -c %d /init)" ] && echo "st_dev differs"
@@ -260,6 +261,7 @@ fn mount_case() -> Result<Case, String> {
                 &[
                     "size=33554432\n",
                     "mounted\n",
+                    "twice: refused\n",
                     "hello=ext4\n",
                     "st_dev differs\n",
                     "link across: refused\n",
@@ -276,7 +278,10 @@ fn mount_case() -> Result<Case, String> {
             )?;
             let fsck = run(Command::new("e2fsck").arg("-fn").arg(&good))?;
             if !fsck.status.success() {
-                return Err(format!("e2fsck -fn after umount:\n{}", String::from_utf8_lossy(&fsck.stdout)));
+                return Err(format!(
+                    "e2fsck -fn after umount:\n{}",
+                    String::from_utf8_lossy(&fsck.stdout)
+                ));
             }
             match debugfs(&good, "cat /new")?.as_str() {
                 "data\n" => Ok(()),

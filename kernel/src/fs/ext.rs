@@ -109,8 +109,12 @@ fn meta_of(m: &Metadata) -> Meta {
     }
 }
 
-/// Mounts the ext2/3/4 file system on `disk`; its root directory. A refused mount is logged with its reason.
+/// Mounts the ext2/3/4 file system on `disk`; its root directory. A refused mount is logged with its reason;
+/// a disk already mounted gives `EBUSY` (two instances would overwrite each other's metadata).
 pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
+    if MOUNTED.lock().iter().any(|m| Arc::ptr_eq(&m.disk, disk)) {
+        return Err(Errno::EBUSY);
+    }
     let opts = MountOptions {
         read_only: read_only || disk.read_only(),
         clock,
