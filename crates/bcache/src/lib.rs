@@ -5,13 +5,14 @@
 //! blocks in one device request (read-ahead, which makes sequential reads cheap); a write that covers a whole
 //! block never reads it first. Dirty blocks are written in ascending order, adjacent ones coalesced into
 //! requests of up to [`RUN`] blocks. A failed write-back keeps the block dirty (nothing is dropped on an error).
+//! Memory is taken fallibly: when the heap cannot give a block, clean blocks are dropped to make room, and
+//! failing that the request fails with [`Error::NoMemory`] (never an abort).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 use alloc::collections::BTreeMap;
-use alloc::vec;
 use alloc::vec::Vec;
 
 /// Bytes per cached block.
@@ -40,6 +41,15 @@ pub enum Error {
     OutOfRange,
     /// The device failed the request.
     Io,
+    /// No memory for a block, even after evicting.
+    NoMemory,
+}
+
+/// An empty buffer with room for `len` bytes, or `None` when the heap has no room.
+fn try_with_capacity(len: usize) -> Option<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).ok()?;
+    Some(v)
 }
 
 /// Counters of what the cache did.
@@ -126,6 +136,34 @@ impl<D: Device> Cache<D> {
         }
     }
 
+    /// A copy of `data` in a new buffer, evicting blocks while the heap has no room.
+    fn copy(&mut self, data: &[u8]) -> Result<Vec<u8>, Error> {
+        loop {
+            if let Some(mut v) = try_with_capacity(data.len()) {
+                v.extend_from_slice(data);
+                return Ok(v);
+            }
+            if self.blocks.is_empty() {
+                return Err(Error::NoMemory);
+            }
+            self.evict()?;
+        }
+    }
+
+    /// A zeroed buffer of `len` bytes, evicting blocks while the heap has no room.
+    fn buffer(&mut self, len: usize) -> Result<Vec<u8>, Error> {
+        loop {
+            if let Some(mut v) = try_with_capacity(len) {
+                v.resize(len, 0);
+                return Ok(v);
+            }
+            if self.blocks.is_empty() {
+                return Err(Error::NoMemory);
+            }
+            self.evict()?;
+        }
+    }
+
     /// Adds block `b` (absent) holding `data`, evicting first if the cache is full.
     fn insert(&mut self, b: u64, data: Vec<u8>, dirty: bool) -> Result<(), Error> {
         while self.blocks.len() >= self.capacity {
@@ -163,19 +201,30 @@ impl<D: Device> Cache<D> {
 
     /// Writes the dirty run starting at `first` (up to [`RUN`] blocks, including `must`) in one request.
     fn write_back(&mut self, first: u64, must: u64) -> Result<(), Error> {
-        let mut buf = Vec::new();
         let mut last = first;
-        let mut b = first;
-        while b - first < RUN as u64 || b <= must {
-            match self.blocks.get(&b) {
-                Some(e) if e.dirty => buf.extend_from_slice(&e.data),
+        let mut len = 0;
+        while last + 1 - first < RUN as u64 || last < must {
+            match self.blocks.get(&(last + 1)) {
+                Some(e) if e.dirty => len += e.data.len(),
                 _ => break,
             }
-            last = b;
-            b += 1;
+            last += 1;
         }
-        if buf.is_empty() {
+        match self.blocks.get(&first) {
+            Some(e) if e.dirty => len += e.data.len(),
+            _ => return Ok(()),
+        }
+        // Without memory for the whole run, the blocks go one by one.
+        let Some(mut buf) = try_with_capacity(len) else {
+            for b in first..=last {
+                self.write_one(b)?;
+            }
             return Ok(());
+        };
+        for b in first..=last {
+            if let Some(e) = self.blocks.get(&b) {
+                buf.extend_from_slice(&e.data);
+            }
         }
         self.stats.writes += 1;
         self.dev.write(first * (BLOCK / SECTOR) as u64, &buf)?;
@@ -183,6 +232,16 @@ impl<D: Device> Cache<D> {
             if let Some(e) = self.blocks.get_mut(&b) {
                 e.dirty = false;
             }
+        }
+        Ok(())
+    }
+
+    /// Writes dirty block `b` back on its own.
+    fn write_one(&mut self, b: u64) -> Result<(), Error> {
+        if let Some(e) = self.blocks.get_mut(&b).filter(|e| e.dirty) {
+            self.stats.writes += 1;
+            self.dev.write(b * (BLOCK / SECTOR) as u64, &e.data)?;
+            e.dirty = false;
         }
         Ok(())
     }
@@ -201,14 +260,15 @@ impl<D: Device> Cache<D> {
             n += 1;
         }
         let bytes = (self.size - b * BLOCK as u64).min(n * BLOCK as u64) as usize;
-        let mut buf = vec![0u8; bytes];
+        let mut buf = self.buffer(bytes)?;
         self.stats.reads += 1;
         self.dev.read(b * (BLOCK / SECTOR) as u64, &mut buf)?;
         // The block asked for goes in last, so that it is the most recently used.
         for i in (0..n).rev() {
             let start = (i as usize) * BLOCK;
             let len = self.block_len(b + i);
-            self.insert(b + i, buf[start..start + len].to_vec(), false)?;
+            let data = self.copy(&buf[start..start + len])?;
+            self.insert(b + i, data, false)?;
         }
         Ok(())
     }
@@ -241,7 +301,8 @@ impl<D: Device> Cache<D> {
             let len = self.block_len(b);
             let n = (len - at).min(data.len() - done);
             if at == 0 && n == len && !self.blocks.contains_key(&b) {
-                self.insert(b, data[done..done + n].to_vec(), true)?;
+                let copy = self.copy(&data[done..done + n])?;
+                self.insert(b, copy, true)?;
             } else {
                 self.load(b)?;
                 let e = self.blocks.get_mut(&b).ok_or(Error::Io)?;

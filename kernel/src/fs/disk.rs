@@ -131,6 +131,7 @@ fn errno(e: Error) -> Errno {
     match e {
         Error::OutOfRange => Errno::EINVAL,
         Error::Io => Errno::EIO,
+        Error::NoMemory => Errno::ENOMEM,
     }
 }
 
