@@ -212,6 +212,7 @@ echo data > /mnt/new
 ln /mnt/new /link 2>/dev/null || echo "link across: refused"
 grep ' /mnt ' /proc/mounts
 df /mnt | tail -1
+mkdir /b && mount --bind /mnt/etc /b && umount /b && echo "after bind: $(cat /mnt/etc/origin)"
 umount /mnt && echo unmounted
 mount -t ext4 -o ro /dev/vda /mnt && echo "again=$(cat /mnt/new)" && umount /mnt
 mount -t ext4 /dev/vdb /mnt 2>/dev/null || echo "corrupt: refused"
@@ -219,8 +220,8 @@ echo "raw=$(head -c 4096 /dev/vdb | wc -c)"
 echo "mount-test: done"
 "#;
 
-/// The mount case: `mount -t ext4 /dev/vda /mnt` from an initramfs, a write, `umount` (which marks the file
-/// system clean: the host's `e2fsck -fn` must pass and `debugfs` see the file), a read-only mount, and a
+/// The mount case: `mount -t ext4 /dev/vda /mnt` from an initramfs, a write, a bind mount of one of its
+/// directories made and unmounted (the file system stays mounted), `umount` (which marks the file system clean: the host's `e2fsck -fn` must pass and `debugfs` see the file), a read-only mount, and a
 /// corrupt image on `/dev/vdb` that must be refused with a log line (never a panic).
 fn mount_case() -> Result<Case, String> {
     let good = image(&Variant {
@@ -266,6 +267,7 @@ fn mount_case() -> Result<Case, String> {
                     "st_dev differs\n",
                     "link across: refused\n",
                     "/dev/vda /mnt ext4 rw",
+                    "after bind: ext4\n",
                     "ext4: vda: unmounted clean",
                     "unmounted\n",
                     "ext4: vda: mounted read-only (mounted read-only)",

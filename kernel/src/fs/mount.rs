@@ -87,9 +87,9 @@ pub fn unmount(root: &Arc<Inode>) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Whether `root` is still mounted somewhere.
-pub fn is_mounted(root: &Arc<Inode>) -> bool {
-    MOUNTS.lock().iter().any(|m| Arc::ptr_eq(&m.root, root))
+/// Whether some mount's root satisfies `f`.
+pub fn any_root(f: impl Fn(&Arc<Inode>) -> bool) -> bool {
+    MOUNTS.lock().iter().any(|m| f(&m.root))
 }
 
 /// `/proc/mounts`: the root, then every mount.

@@ -59,6 +59,8 @@ pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> Sy
         uaccess::read_cstring(data, 4095)?
     };
     let options = String::from_utf8(options).map_err(|_| Errno::EINVAL)?;
+    // Before anything is mounted, so that nothing is left mounted outside the table on an error.
+    let path = path_of(context().root(), &point)?;
     let (root, fstype) = if flags & MS_BIND != 0 {
         (directory(source)?, "none")
     } else {
@@ -78,8 +80,6 @@ pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> Sy
             _ => return Err(Errno::ENODEV),
         }
     };
-    let ctx = context();
-    let path = path_of(ctx.root(), &point)?;
     let mode = match root.disk() {
         Some(d) if d.mount().read_only_reason().is_some() => "ro",
         _ => "rw",
@@ -115,11 +115,14 @@ pub fn umount2(target: u64, flags: u32) -> SysResult {
     }
     let root = resolve(&user_path(target)?, flags & UMOUNT_NOFOLLOW == 0)?;
     mount::unmount(&root)?;
-    // A block file system is written back and marked clean when its (last) mount goes.
-    if let Some(d) = root.disk()
-        && !mount::is_mounted(&root)
-    {
-        d.mount().unmount()?;
+    // A block file system is written back and marked clean when its last mount (bind mounts of its
+    // directories included) goes; the root file system stays.
+    if let Some(d) = root.disk() {
+        let fs = d.mount();
+        let on_fs = |r: &Arc<Inode>| r.disk().is_some_and(|x| Arc::ptr_eq(x.mount(), fs));
+        if !mount::any_root(on_fs) && !on_fs(&fs::root()) {
+            fs.unmount()?;
+        }
     }
     Ok(0)
 }
