@@ -20,6 +20,8 @@ pub const NAME_MAX: usize = 255;
 pub const MAX_FILE_SIZE: u64 = 1 << 32;
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+/// The next in-memory file system's id (each root made by [`Inode::new_dir`] without a parent starts one).
+static NEXT_FS: AtomicU64 = AtomicU64::new(1);
 
 /// A point in time, as `struct timespec` holds it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,6 +107,8 @@ pub struct Inode {
     pub kind: Kind,
     /// The disk inode, for nodes of a block file system.
     disk: Option<DiskNode>,
+    /// The in-memory file system (tree) it belongs to: set by its first directory, 0 until then.
+    fs: AtomicU64,
 }
 
 /// What [`Inode::create`] makes.
@@ -147,6 +151,7 @@ impl Inode {
             }),
             kind,
             disk: None,
+            fs: AtomicU64::new(0),
         })
     }
 
@@ -157,6 +162,7 @@ impl Inode {
             meta: Mutex::new(meta),
             kind,
             disk: Some(disk),
+            fs: AtomicU64::new(0),
         })
     }
 
@@ -235,7 +241,7 @@ impl Inode {
     /// they are on different file systems.
     pub fn link(self: &Arc<Self>, name: &[u8], child: &Arc<Inode>) -> Result<(), Errno> {
         match (&self.disk, &child.disk) {
-            (None, None) => self.insert(name, child.clone()),
+            (None, None) if self.same_tree(child) => self.insert(name, child.clone()),
             (Some(d), Some(c)) if d.same_fs(c) => {
                 if name.len() > NAME_MAX {
                     return Err(Errno::ENAMETOOLONG);
@@ -275,7 +281,7 @@ impl Inode {
         exchange: bool,
     ) -> Result<(), Errno> {
         match (&old_dir.disk, &new_dir.disk) {
-            (None, None) => {
+            (None, None) if old_dir.same_tree(new_dir) => {
                 if exchange {
                     let dst = dst.ok_or(Errno::ENOENT)?;
                     old_dir.remove(old_name)?;
@@ -360,15 +366,26 @@ impl Inode {
         Inode::new(Kind::File(Mutex::new(data)), mode)
     }
 
-    /// A new empty directory under `parent` (`None`: a root).
+    /// A new empty directory under `parent` (`None`: the root of a new in-memory file system).
     pub fn new_dir(mode: u32, parent: Option<&Arc<Inode>>) -> Arc<Inode> {
-        Inode::new(
+        let dir = Inode::new(
             Kind::Dir(Mutex::new(Dir {
                 entries: BTreeMap::new(),
                 parent: parent.map(Arc::downgrade),
             })),
             mode,
-        )
+        );
+        let fs = match parent {
+            Some(p) => p.fs.load(Ordering::Relaxed),
+            None => NEXT_FS.fetch_add(1, Ordering::Relaxed),
+        };
+        dir.fs.store(fs, Ordering::Relaxed);
+        dir
+    }
+
+    /// Whether `other` is on the same in-memory file system (a node not yet in any directory is on none).
+    fn same_tree(&self, other: &Inode) -> bool {
+        self.fs.load(Ordering::Relaxed) == other.fs.load(Ordering::Relaxed)
     }
 
     /// A new symbolic link.
@@ -456,6 +473,10 @@ impl Inode {
         if dir.entries.contains_key(name) {
             return Err(Errno::EEXIST);
         }
+        // A new node joins this directory's file system.
+        let _ = child
+            .fs
+            .compare_exchange(0, self.fs.load(Ordering::Relaxed), Ordering::Relaxed, Ordering::Relaxed);
         if let Kind::Dir(d) = &child.kind {
             d.lock().parent = Some(Arc::downgrade(self));
             self.meta.lock().nlink += 1;
