@@ -10,12 +10,15 @@ use ember_frame::power::{ExitStatus, power_off};
 /// Where Linux looks for init when neither `rdinit=` nor `init=` works.
 const FALLBACKS: [&str; 4] = ["/sbin/init", "/etc/init", "/bin/init", "/bin/sh"];
 
-/// Starts init (pid 1); powers off with a clear message when no candidate runs.
-pub fn start(raw: &str) {
+/// Starts init (pid 1); powers off with a clear message when no candidate runs. `rdinit=` (default `/init`)
+/// is tried only from an initramfs, as on Linux.
+pub fn start(raw: &str, initramfs: bool) {
     let cmdline = Cmdline::new(raw);
     let (args, env) = init_args(raw);
     let mut candidates: Vec<Vec<u8>> = Vec::new();
-    candidates.push(cmdline.value("rdinit").unwrap_or("/init").into());
+    if initramfs {
+        candidates.push(cmdline.value("rdinit").unwrap_or("/init").into());
+    }
     if let Some(init) = cmdline.value("init") {
         candidates.push(init.into());
     }
@@ -31,6 +34,7 @@ pub fn start(raw: &str) {
 
 fn no_init() -> ! {
     ember_frame::println!("ember: no working init found (tried rdinit=, init= and {FALLBACKS:?})");
+    crate::fs::disk::shutdown();
     power_off(ExitStatus::Failure)
 }
 
@@ -38,9 +42,24 @@ fn no_init() -> ! {
 /// know) go to init, plain words as arguments and `key=value` as environment; after `--` everything is
 /// init's.
 fn init_args(raw: &str) -> (Vec<&str>, Vec<&str>) {
-    const KERNEL: [&str; 14] = [
-        "console", "loglevel", "quiet", "debug", "init", "rdinit", "root", "reboot", "panic", "nomodule", "pci",
-        "acpi", "rw", "ro",
+    const KERNEL: [&str; 17] = [
+        "console",
+        "loglevel",
+        "quiet",
+        "debug",
+        "init",
+        "rdinit",
+        "root",
+        "reboot",
+        "panic",
+        "nomodule",
+        "pci",
+        "acpi",
+        "rw",
+        "ro",
+        "rootfstype",
+        "rootwait",
+        "rootflags",
     ];
     let (mut args, mut env) = (Vec::new(), Vec::new());
     let mut after_dashes = false;

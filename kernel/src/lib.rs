@@ -1,7 +1,8 @@
 //! The ember kernel: what runs once the framework has set up the machine.
 //!
-//! After `ready` it starts init (pid 1) from the initramfs, as Linux does, and powers the VM off when init
-//! exits. Without an initramfs (or `init=`) there is nothing to run and it powers off at once. The
+//! After `ready` it starts init (pid 1) from the initramfs, or from the disk `root=` names, as Linux does, and
+//! powers the VM off when init exits (block file systems unmounted clean first). Without either (or `init=`)
+//! there is nothing to run and it powers off at once. The
 //! `ember.test=` parameter runs a boot self-test instead (see [`selftest`]).
 #![no_std]
 #![forbid(unsafe_code)]
@@ -57,10 +58,11 @@ pub fn main(boot: &'static BootInfo) -> ! {
     }
     // A self-test run ends after `ready`: its initrd (if any) is test data, not a root file system.
     let initrd = if self_test { None } else { mm::take_initrd() };
+    let mut root_from = None;
     if !self_test {
-        fs::init(initrd.as_ref().map(|i| i.bytes()));
+        fs::disk::register(core::mem::take(&mut devices.blocks));
+        root_from = fs::init(initrd.as_ref().map(|i| i.bytes()), &cmdline);
     }
-    let have_initrd = initrd.is_some();
     drop(initrd);
     signal_boot_timer(&cmdline);
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.
@@ -71,13 +73,14 @@ pub fn main(boot: &'static BootInfo) -> ! {
         ember_frame::cpu::online_count(),
         time::now_ns() / 1000
     );
-    if self_test || (!have_initrd && cmdline.value("init").is_none()) {
+    if self_test || (root_from.is_none() && cmdline.value("init").is_none()) {
         // Nothing to run: the VM was started to boot (or to test the kernel), not to work.
         power_off(ExitStatus::Success)
     }
     // `ip=dhcp`: init starts with its address, as on Linux.
     net::stack::wait_for_lease(10_000_000_000);
-    init::start(boot.cmdline());
+    init::start(boot.cmdline(), root_from != Some(fs::RootFrom::Disk));
+
     // The boot task has nothing left to do; other tasks run from here on, and the CPU idles between them.
     loop {
         ember_frame::task::WaitQueue::new().wait_until(|| None::<()>);

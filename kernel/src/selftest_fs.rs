@@ -57,7 +57,7 @@ pub(crate) fn fs() -> Result<(), &'static str> {
     entry(&mut cpio, 6, 0o100644, 2, b"a", b"");
     entry(&mut cpio, 6, 0o100644, 2, b"b", b"linked");
     entry(&mut cpio, 0, 0, 1, b"TRAILER!!!", b"");
-    fs::init(Some(&cpio));
+    fs::init(Some(&cpio), &ember_cmdline::Cmdline::new(""));
 
     let ctx = FsContext::new();
     let root = ctx.root().clone();
@@ -189,7 +189,7 @@ pub(crate) fn fs() -> Result<(), &'static str> {
 
 /// Reads one line from the console terminal, edited by its line discipline, and prints it.
 pub(crate) fn tty() -> Result<(), &'static str> {
-    fs::init(None);
+    fs::init(None, &ember_cmdline::Cmdline::new(""));
     println!("tty: type a line");
     let mut buf = [0u8; 128];
     let n = tty::console()

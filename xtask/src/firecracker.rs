@@ -107,8 +107,9 @@ fn config(kernel: &str, vm: &Vm, initrd: Option<&str>, disks: &[String]) -> Stri
         .iter()
         .enumerate()
         .map(|(i, d)| {
+            let root = i == 0 && vm.root_device;
             format!(
-                r#"{{ "drive_id": "d{i}", "path_on_host": "{d}", "is_root_device": false, "is_read_only": false }}"#
+                r#"{{ "drive_id": "d{i}", "path_on_host": "{d}", "is_root_device": {root}, "is_read_only": false }}"#
             )
         })
         .collect();

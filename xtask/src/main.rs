@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask build [--release]
 //! cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
-//!                 [--initrd FILE] [--disk FILE]... [--entropy] [--modern] [-- <kernel command line>]
+//!                 [--initrd FILE] [--disk FILE]... [--root-disk FILE] [--entropy] [--modern] [-- <kernel command line>]
 //! cargo xtask test [--firecracker [PATH]]
 //! cargo xtask bench
 //! cargo xtask clients
@@ -20,6 +20,7 @@ mod clients;
 mod conformance;
 mod cpio;
 mod debian;
+mod disk_tests;
 mod firecracker;
 mod firecracker_tests;
 mod fuzz;
@@ -35,14 +36,15 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   cargo xtask build [--release]
   cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
-                  [--initrd FILE] [--disk FILE]... [--entropy] [--modern] [-- <kernel command line>]
+                  [--initrd FILE] [--disk FILE]... [--root-disk FILE] [--entropy] [--modern] [-- <kernel command line>]
   cargo xtask test [--firecracker [PATH]]
   cargo xtask bench
   cargo xtask clients
   cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
   cargo xtask fuzz [TARGET] [--seconds N]
 A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.
-Without --initrd, run boots target/clients/busybox.cpio (busybox, /init starts a shell).
+Without --initrd, run boots target/clients/busybox.cpio (busybox, /init starts a shell); --root-disk FILE
+boots FILE (ext2/ext4) as /dev/vda with root=/dev/vda rw instead (Firecracker: its root device).
 clients builds the user-space test programs and initramfs images under target/clients/ and prints their paths.
 conformance runs the LTP system-call subset (default ../shared/conformance/ltp) on ember, or on Linux with
 --linux, and writes target/conformance/results-<ember|linux>.txt; failing tests do not fail the command.
@@ -112,6 +114,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--mem" => vm.mem_mib = value()?.parse().map_err(|_| "--mem takes MiB".to_string())?,
             "--initrd" => vm.initrd = Some(value()?.into()),
             "--disk" => vm.disks.push(value()?.into()),
+            "--root-disk" => {
+                vm.disks.insert(0, value()?.into());
+                vm.root_device = true;
+            }
             "--entropy" => vm.entropy = true,
             "--modern" => vm.modern = true,
             "--" => {
@@ -123,7 +129,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     qemu::ensure_installed()?;
     let images = image::build(profile)?;
-    if vm.initrd.is_none() {
+    if vm.initrd.is_none() && !vm.root_device {
         vm.initrd = default_initrd();
     }
     if on_firecracker {

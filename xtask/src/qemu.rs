@@ -56,6 +56,9 @@ pub struct Vm {
     pub disks: Vec<PathBuf>,
     /// Attach a virtio entropy device.
     pub entropy: bool,
+    /// The first disk is the root file system: QEMU gets `root=/dev/vda rw` on the command line, Firecracker
+    /// `"is_root_device": true` (with which it adds the same words itself).
+    pub root_device: bool,
     /// Modern virtio-mmio (v2, as Firecracker) instead of QEMU's default legacy v1.
     pub modern: bool,
     /// Run with `-icount shift=0,sleep=off`: guest time is a function of executed instructions (1 ns each),
@@ -92,6 +95,7 @@ impl Vm {
             machine: Vec::new(),
             disks: Vec::new(),
             entropy: false,
+            root_device: false,
             modern: false,
             icount: false,
             shim: Vec::new(),
@@ -108,8 +112,10 @@ impl Vm {
     /// The QEMU command that boots `images` this way, serial console on stdout. A failed boot exits with status
     /// 3 (`isa-debug-exit`); power off is a triple fault, which `-no-reboot` turns into exit status 0.
     pub fn command(&self, images: &Images) -> Command {
+        let root = if self.root_device { " root=/dev/vda rw" } else { "" };
+        let cmdline = format!("{}{root}", self.cmdline);
         match self.boot {
-            Boot::Pvh => self.command_for(&images.kernel, &self.cmdline),
+            Boot::Pvh => self.command_for(&images.kernel, &cmdline),
             Boot::Linux64 => {
                 let mut c = self.command_for(
                     &images.shim,
@@ -118,7 +124,7 @@ impl Vm {
                         images.entry,
                         images.end,
                         self.shim.iter().map(|w| format!("{w} ")).collect::<String>(),
-                        self.cmdline
+                        cmdline
                     ),
                 );
                 c.arg("-device").arg(format!("loader,file={}", images.kernel.display()));

@@ -1,10 +1,11 @@
-//! Character devices: the console terminal, `null`, `zero`, `full`, `random`, `urandom`, `vsock`.
+//! Devices: the console terminal, `null`, `zero`, `full`, `random`, `urandom`, `vsock` (character devices) and
+//! the disks `vda`, `vdb`… (block devices, read and written at file offsets through [`super::disk`]).
 
 use super::tty;
 use crate::syscall::errno::Errno;
 use linux_raw_sys::general::{POLLIN, POLLOUT};
 
-/// A character device.
+/// A device node's device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
     /// `/dev/console`: the serial terminal.
@@ -23,6 +24,10 @@ pub enum Device {
     Urandom,
     /// `/dev/vsock`: only `IOCTL_VM_SOCKETS_GET_LOCAL_CID`.
     Vsock,
+    /// A disk (`/dev/vda` is 0).
+    Block(u8),
+    /// A node (from a disk's file system) for a device ember does not have: (block?, major, minor).
+    Missing(bool, u32, u32),
 }
 
 /// `IOCTL_VM_SOCKETS_GET_LOCAL_CID` (`_IO(7, 0xb9)`).
@@ -53,6 +58,48 @@ impl Device {
             Device::Urandom => (1, 9),
             // A misc device (Linux gives it a dynamic minor; 121 is what it usually gets).
             Device::Vsock => (10, 121),
+            Device::Block(i) => (super::ext::VIRTIO_BLK_MAJOR, i as u32 * 16),
+            Device::Missing(_, major, minor) => (major, minor),
+        }
+    }
+
+    /// The device a node with device number `rdev` (a block device with `block`) stands for.
+    pub fn from_rdev(block: bool, rdev: (u32, u32)) -> Device {
+        let known = if block {
+            (rdev.0 == super::ext::VIRTIO_BLK_MAJOR && rdev.1.is_multiple_of(16) && rdev.1 / 16 < 26)
+                .then_some(Device::Block((rdev.1 / 16) as u8))
+        } else {
+            Device::ALL.iter().find(|(_, d)| d.rdev() == rdev).map(|(_, d)| *d)
+        };
+        known.unwrap_or(Device::Missing(block, rdev.0, rdev.1))
+    }
+
+    /// Whether it is a block device.
+    pub fn is_block(self) -> bool {
+        matches!(self, Device::Block(_) | Device::Missing(true, _, _))
+    }
+
+    /// A disk's size in bytes (0 for anything else).
+    pub fn size(self) -> u64 {
+        match self {
+            Device::Block(i) => super::disk::get(i).map_or(0, |d| d.size()),
+            _ => 0,
+        }
+    }
+
+    /// Reads a disk at `offset`.
+    pub fn read_at(self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self {
+            Device::Block(i) => super::disk::get(i).ok_or(Errno::ENXIO)?.read_at(offset, buf),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Writes a disk at `offset`.
+    pub fn write_at(self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        match self {
+            Device::Block(i) => super::disk::get(i).ok_or(Errno::ENXIO)?.write_at(offset, data),
+            _ => Err(Errno::EINVAL),
         }
     }
 
@@ -61,11 +108,15 @@ impl Device {
         matches!(self, Device::Console | Device::Tty)
     }
 
-    /// Called when the device is opened.
-    pub fn open(self) {
-        if self.is_tty() {
-            tty::console().opened();
+    /// Called when the device is opened: `ENXIO` for a device ember does not have.
+    pub fn open(self) -> Result<(), Errno> {
+        match self {
+            Device::Missing(..) => return Err(Errno::ENXIO),
+            Device::Block(i) if super::disk::get(i).is_none() => return Err(Errno::ENXIO),
+            _ if self.is_tty() => tty::console().opened(),
+            _ => {}
         }
+        Ok(())
     }
 
     /// Reads from the device.
@@ -77,6 +128,7 @@ impl Device {
                 buf.fill(0);
                 Ok(buf.len())
             }
+            Device::Block(_) | Device::Missing(..) => Err(Errno::EINVAL),
             Device::Random | Device::Urandom => {
                 if crate::random::fill(buf) {
                     Ok(buf.len())
@@ -96,6 +148,7 @@ impl Device {
             Device::Full => Err(Errno::ENOSPC),
             Device::Vsock => Err(Errno::EINVAL),
             Device::Null | Device::Zero | Device::Random | Device::Urandom => Ok(data.len()),
+            Device::Block(_) | Device::Missing(..) => Err(Errno::EINVAL),
         }
     }
 

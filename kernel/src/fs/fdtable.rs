@@ -33,8 +33,12 @@ impl FdTable {
     /// init process's context: like any first open of the terminal, it makes the caller's process group
     /// the terminal's foreground group.
     pub fn install_stdio(&mut self) -> Result<(), Errno> {
-        let inode = super::root().lookup(b"dev").and_then(|dev| dev.lookup(b"console")).ok();
-        Device::Console.open();
+        let inode = super::kernel_tree()
+            .lookup(b"dev")
+            .and_then(|dev| dev.lookup(b"console"))
+            .ok();
+        // The console always opens.
+        let _ = Device::Console.open();
         let file = OpenFile::new(inode, Handle::Device(Device::Console), O_RDWR);
         for fd in 0..3 {
             self.install_at(fd, file.clone(), false);

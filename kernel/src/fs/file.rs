@@ -2,7 +2,7 @@
 //! `fork`).
 
 use super::devices::Device;
-use super::inode::{Inode, Kind};
+use super::inode::Inode;
 use super::pipe::PipeEnd;
 use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
@@ -221,10 +221,10 @@ impl OpenFile {
 
     fn read_inode(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let inode = self.inode.as_ref().ok_or(Errno::EBADF)?;
-        match inode.kind {
-            Kind::Dir(_) => Err(Errno::EISDIR),
-            _ => inode.read_at(offset, buf),
+        if inode.is_dir() {
+            return Err(Errno::EISDIR);
         }
+        inode.read_at(offset, buf)
     }
 
     /// Bytes a read could return now (FIONREAD).

@@ -1,13 +1,17 @@
-//! The in-memory file tree (like Linux's ramfs): every file, directory and link lives in the heap.
+//! The file tree: [`Inode`]s of the in-memory tree (like Linux's ramfs: every file, directory and link lives
+//! in the heap) and of block file systems ([`super::ext`]: the node names a disk inode and its data stays on
+//! the disk). Every operation here works on both back ends, or fails with the errno Linux gives (`EXDEV`
+//! for a link or rename from one file system to another).
 
 use super::devices::Device;
+use super::ext::DiskNode;
 use super::pipe::Pipe;
 use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use linux_raw_sys::general::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK};
+use linux_raw_sys::general::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK};
 use spin::Mutex;
 
 /// The longest file name.
@@ -16,6 +20,8 @@ pub const NAME_MAX: usize = 255;
 pub const MAX_FILE_SIZE: u64 = 1 << 32;
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+/// The next in-memory file system's id (each root made by [`Inode::new_dir`] without a parent starts one).
+static NEXT_FS: AtomicU64 = AtomicU64::new(1);
 
 /// A point in time, as `struct timespec` holds it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +84,10 @@ pub enum Kind {
     File(Mutex<Vec<u8>>),
     /// A directory.
     Dir(Mutex<Dir>),
+    /// A regular file of a block file system (its data is on the disk).
+    DiskFile,
+    /// A directory of a block file system (its entries are on the disk).
+    DiskDir,
     /// A symbolic link.
     Symlink(LinkTarget),
     /// A character device.
@@ -95,14 +105,33 @@ pub struct Inode {
     pub meta: Mutex<Meta>,
     /// Contents.
     pub kind: Kind,
+    /// The disk inode, for nodes of a block file system.
+    disk: Option<DiskNode>,
+    /// The in-memory file system (tree) it belongs to: set by its first directory, 0 until then.
+    fs: AtomicU64,
+}
+
+/// What [`Inode::create`] makes.
+pub enum NewNode {
+    /// An empty regular file.
+    File,
+    /// An empty directory.
+    Dir,
+    /// A named pipe.
+    Fifo,
+    /// A Unix socket's name.
+    Socket,
+    /// A symbolic link to the path.
+    Symlink(Vec<u8>),
 }
 
 impl Inode {
     fn new(kind: Kind, mode: u32) -> Arc<Inode> {
         let t = match &kind {
-            Kind::File(_) => S_IFREG,
-            Kind::Dir(_) => S_IFDIR,
+            Kind::File(_) | Kind::DiskFile => S_IFREG,
+            Kind::Dir(_) | Kind::DiskDir => S_IFDIR,
             Kind::Symlink(_) => S_IFLNK,
+            Kind::Device(d) if d.is_block() => S_IFBLK,
             Kind::Device(_) => S_IFCHR,
             Kind::Fifo(_) => S_IFIFO,
             Kind::Socket => S_IFSOCK,
@@ -121,7 +150,210 @@ impl Inode {
                 ctime: now,
             }),
             kind,
+            disk: None,
+            fs: AtomicU64::new(0),
         })
+    }
+
+    /// The node of disk inode `disk` with attributes `meta` (made by [`super::ext`]).
+    pub fn new_disk(kind: Kind, meta: Meta, disk: DiskNode) -> Arc<Inode> {
+        Arc::new(Inode {
+            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            meta: Mutex::new(meta),
+            kind,
+            disk: Some(disk),
+            fs: AtomicU64::new(0),
+        })
+    }
+
+    /// The disk inode, for a node of a block file system.
+    pub fn disk(&self) -> Option<&DiskNode> {
+        self.disk.as_ref()
+    }
+
+    /// `st_ino`: the disk inode number on a block file system, else [`Inode::ino`].
+    pub fn st_ino(&self) -> u64 {
+        self.disk.as_ref().map_or(self.ino, |d| d.ino() as u64)
+    }
+
+    /// Whether it is a regular file.
+    pub fn is_regular(&self) -> bool {
+        matches!(self.kind, Kind::File(_) | Kind::DiskFile)
+    }
+
+    /// Re-reads a disk node's attributes after the file system changed them.
+    pub fn refresh(&self) {
+        if let Some(d) = &self.disk
+            && let Ok((m, _, _)) = d.stat()
+        {
+            *self.meta.lock() = m;
+        }
+    }
+
+    /// Writes changed attributes (mode, owner, times) to the disk; nothing to do in memory.
+    pub fn store_meta(&self) -> Result<(), Errno> {
+        match &self.disk {
+            Some(d) => {
+                let m = *self.meta.lock();
+                d.store(&m)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Makes `name` in this directory, owned by `uid`/`gid`; `EEXIST` when the name is taken.
+    pub fn create(
+        self: &Arc<Self>,
+        name: &[u8],
+        what: NewNode,
+        perm: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Arc<Inode>, Errno> {
+        if name.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        if let Some(d) = &self.disk {
+            if !self.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            let new = d.create(name, what, perm, uid, gid)?;
+            self.refresh();
+            return Ok(new);
+        }
+        let new = match what {
+            NewNode::File => Inode::new_file(perm, Vec::new()),
+            NewNode::Dir => Inode::new_dir(perm, Some(self)),
+            NewNode::Fifo => Inode::new_fifo(perm),
+            NewNode::Socket => Inode::new_socket(perm),
+            NewNode::Symlink(target) => Inode::new_symlink(LinkTarget::Path(target)),
+        };
+        {
+            let mut m = new.meta.lock();
+            m.uid = uid;
+            m.gid = gid;
+        }
+        self.insert(name, new.clone())?;
+        Ok(new)
+    }
+
+    /// Adds `name` in this directory for the existing `child` (a hard link or a moved entry); `EXDEV` when
+    /// they are on different file systems.
+    pub fn link(self: &Arc<Self>, name: &[u8], child: &Arc<Inode>) -> Result<(), Errno> {
+        match (&self.disk, &child.disk) {
+            (None, None) if self.same_tree(child) => self.insert(name, child.clone()),
+            (Some(d), Some(c)) if d.same_fs(c) => {
+                if name.len() > NAME_MAX {
+                    return Err(Errno::ENAMETOOLONG);
+                }
+                d.link(name, c)?;
+                child.refresh();
+                self.refresh();
+                Ok(())
+            }
+            _ => Err(Errno::EXDEV),
+        }
+    }
+
+    /// Removes `name` (a directory only with `rmdir`, which the caller checked) and returns what it named.
+    pub fn unlink(&self, name: &[u8], rmdir: bool) -> Result<Arc<Inode>, Errno> {
+        match &self.disk {
+            None => self.remove(name),
+            Some(d) => {
+                let child = d.lookup(name)?;
+                d.unlink(name, rmdir)?;
+                child.refresh();
+                self.refresh();
+                Ok(child)
+            }
+        }
+    }
+
+    /// Moves `old_dir`'s `old_name` to `new_dir`'s `new_name` (or swaps them with `exchange`), replacing a
+    /// `dst` the caller found there and checked. `EXDEV` across file systems.
+    pub fn rename(
+        old_dir: &Arc<Inode>,
+        old_name: &[u8],
+        new_dir: &Arc<Inode>,
+        new_name: &[u8],
+        src: Arc<Inode>,
+        dst: Option<Arc<Inode>>,
+        exchange: bool,
+    ) -> Result<(), Errno> {
+        match (&old_dir.disk, &new_dir.disk) {
+            (None, None) if old_dir.same_tree(new_dir) => {
+                if exchange {
+                    let dst = dst.ok_or(Errno::ENOENT)?;
+                    old_dir.remove(old_name)?;
+                    new_dir.remove(new_name)?;
+                    old_dir.insert(old_name, dst)?;
+                    new_dir.insert(new_name, src)
+                } else {
+                    if dst.is_some() {
+                        new_dir.remove(new_name)?;
+                    }
+                    old_dir.remove(old_name)?;
+                    new_dir.insert(new_name, src)
+                }
+            }
+            (Some(a), Some(b)) if a.same_fs(b) => {
+                if new_name.len() > NAME_MAX {
+                    return Err(Errno::ENAMETOOLONG);
+                }
+                a.rename(old_name, b, new_name, exchange)?;
+                for i in [Some(old_dir), Some(new_dir), Some(&src), dst.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    i.refresh();
+                }
+                Ok(())
+            }
+            _ => Err(Errno::EXDEV),
+        }
+    }
+
+    /// The entries of a directory other than `.` and `..`: (`st_ino`, `d_type`, name).
+    pub fn entries(&self) -> Result<Vec<(u64, u8, Vec<u8>)>, Errno> {
+        match (&self.kind, &self.disk) {
+            (Kind::DiskDir, Some(d)) => d.entries(),
+            _ => Ok(self
+                .dir()?
+                .lock()
+                .entries
+                .iter()
+                .map(|(n, i)| (i.st_ino(), i.dirent_type(), n.clone()))
+                .collect()),
+        }
+    }
+
+    /// `d_type` of this inode.
+    pub fn dirent_type(&self) -> u8 {
+        match &self.kind {
+            Kind::File(_) | Kind::DiskFile => 8,
+            Kind::Dir(_) | Kind::DiskDir => 4,
+            Kind::Symlink(_) => 10,
+            Kind::Device(d) if d.is_block() => 6,
+            Kind::Device(_) => 2,
+            Kind::Fifo(_) => 1,
+            Kind::Socket => 12,
+        }
+    }
+
+    /// The name `child` has in this directory.
+    pub fn name_of(&self, child: &Arc<Inode>) -> Option<Vec<u8>> {
+        match (&self.disk, &child.disk) {
+            (Some(d), Some(c)) => d.name_of(c.ino()),
+            (Some(_), None) => None,
+            _ => self
+                .dir()
+                .ok()?
+                .lock()
+                .entries
+                .iter()
+                .find(|(_, c)| Arc::ptr_eq(c, child))
+                .map(|(n, _)| n.clone()),
+        }
     }
 
     /// A Unix socket's name in the tree, made by `bind`.
@@ -134,15 +366,26 @@ impl Inode {
         Inode::new(Kind::File(Mutex::new(data)), mode)
     }
 
-    /// A new empty directory under `parent` (`None`: a root).
+    /// A new empty directory under `parent` (`None`: the root of a new in-memory file system).
     pub fn new_dir(mode: u32, parent: Option<&Arc<Inode>>) -> Arc<Inode> {
-        Inode::new(
+        let dir = Inode::new(
             Kind::Dir(Mutex::new(Dir {
                 entries: BTreeMap::new(),
                 parent: parent.map(Arc::downgrade),
             })),
             mode,
-        )
+        );
+        let fs = match parent {
+            Some(p) => p.fs.load(Ordering::Relaxed),
+            None => NEXT_FS.fetch_add(1, Ordering::Relaxed),
+        };
+        dir.fs.store(fs, Ordering::Relaxed);
+        dir
+    }
+
+    /// Whether `other` is on the same in-memory file system (a node not yet in any directory is on none).
+    fn same_tree(&self, other: &Inode) -> bool {
+        self.fs.load(Ordering::Relaxed) == other.fs.load(Ordering::Relaxed)
     }
 
     /// A new symbolic link.
@@ -167,10 +410,10 @@ impl Inode {
 
     /// Whether it is a directory.
     pub fn is_dir(&self) -> bool {
-        matches!(self.kind, Kind::Dir(_))
+        matches!(self.kind, Kind::Dir(_) | Kind::DiskDir)
     }
 
-    /// The directory's state; `ENOTDIR` for anything else.
+    /// The in-memory directory's state; `ENOTDIR` for anything else (a disk directory too).
     pub fn dir(&self) -> Result<&Mutex<Dir>, Errno> {
         match &self.kind {
             Kind::Dir(d) => Ok(d),
@@ -181,6 +424,7 @@ impl Inode {
     /// The parent directory (the root's is itself).
     pub fn parent(self: &Arc<Self>) -> Arc<Inode> {
         match &self.kind {
+            Kind::DiskDir => self.lookup(b"..").unwrap_or_else(|_| self.clone()),
             Kind::Dir(d) => d
                 .lock()
                 .parent
@@ -193,6 +437,9 @@ impl Inode {
 
     /// Looks `name` up in this directory.
     pub fn lookup(&self, name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        if let (Kind::DiskDir, Some(d)) = (&self.kind, &self.disk) {
+            return d.lookup(name);
+        }
         self.dir()?.lock().entries.get(name).cloned().ok_or(Errno::ENOENT)
     }
 
@@ -209,13 +456,15 @@ impl Inode {
     pub fn size(&self) -> u64 {
         match &self.kind {
             Kind::File(data) => data.lock().len() as u64,
+            Kind::DiskFile | Kind::DiskDir => self.disk.as_ref().and_then(|d| d.stat().ok()).map_or(0, |s| s.1),
+            Kind::Device(d) => d.size(),
             Kind::Symlink(_) => self.link_target().map_or(0, |t| t.len() as u64),
             _ => 0,
         }
     }
 
-    /// Adds `child` as `name`; `EEXIST` when the name is taken. Counts links and records the parent of a
-    /// directory.
+    /// Adds `child` as `name` to an in-memory directory; `EEXIST` when the name is taken. Counts links and
+    /// records the parent of a directory.
     pub fn insert(self: &Arc<Self>, name: &[u8], child: Arc<Inode>) -> Result<(), Errno> {
         if name.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
@@ -224,6 +473,10 @@ impl Inode {
         if dir.entries.contains_key(name) {
             return Err(Errno::EEXIST);
         }
+        // A new node joins this directory's file system.
+        let _ = child
+            .fs
+            .compare_exchange(0, self.fs.load(Ordering::Relaxed), Ordering::Relaxed, Ordering::Relaxed);
         if let Kind::Dir(d) = &child.kind {
             d.lock().parent = Some(Arc::downgrade(self));
             self.meta.lock().nlink += 1;
@@ -236,7 +489,7 @@ impl Inode {
         Ok(())
     }
 
-    /// Removes the entry `name` and returns it, undoing what [`Inode::insert`] counted.
+    /// Removes the entry `name` of an in-memory directory and returns it, undoing what [`Inode::insert`] counted.
     pub fn remove(&self, name: &[u8]) -> Result<Arc<Inode>, Errno> {
         let child = self.dir()?.lock().entries.remove(name).ok_or(Errno::ENOENT)?;
         if child.is_dir() {
@@ -253,7 +506,7 @@ impl Inode {
 
     /// Whether the directory has no entries.
     pub fn is_empty_dir(&self) -> bool {
-        self.dir().is_ok_and(|d| d.lock().entries.is_empty())
+        self.entries().is_ok_and(|e| e.is_empty())
     }
 
     /// Marks the contents changed.
@@ -282,7 +535,13 @@ impl Inode {
                 self.touch_mtime();
                 Ok(())
             }
-            Kind::Dir(_) => Err(Errno::EISDIR),
+            Kind::DiskFile => {
+                let d = self.disk.as_ref().ok_or(Errno::EIO)?;
+                d.truncate(len)?;
+                self.refresh();
+                Ok(())
+            }
+            Kind::Dir(_) | Kind::DiskDir => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
     }
@@ -297,15 +556,21 @@ impl Inode {
                 buf[..n].copy_from_slice(&d[start..start + n]);
                 Ok(n)
             }
-            Kind::Dir(_) => Err(Errno::EISDIR),
+            Kind::DiskFile => self.disk.as_ref().ok_or(Errno::EIO)?.read_at(offset, buf),
+            Kind::Device(d) => d.read_at(offset, buf),
+            Kind::Dir(_) | Kind::DiskDir => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
     }
 
     /// Writes a regular file at `offset` (zero-filling any gap); the number of bytes written.
     pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
-        let Kind::File(data) = &self.kind else {
-            return Err(Errno::EINVAL);
+        let data = match &self.kind {
+            Kind::File(data) => data,
+            // The cached attributes are re-read when someone looks (`stat`).
+            Kind::DiskFile => return self.disk.as_ref().ok_or(Errno::EIO)?.write_at(offset, buf),
+            Kind::Device(d) => return d.write_at(offset, buf),
+            _ => return Err(Errno::EINVAL),
         };
         let end = offset.checked_add(buf.len() as u64).ok_or(Errno::EFBIG)?;
         if end > MAX_FILE_SIZE {
@@ -327,6 +592,15 @@ impl Inode {
     /// A copy of a regular file's contents.
     pub fn contents(&self) -> Result<Vec<u8>, Errno> {
         match &self.kind {
+            Kind::DiskFile => {
+                let size = usize::try_from(self.size()).map_err(|_| Errno::EFBIG)?;
+                let mut copy = Vec::new();
+                copy.try_reserve_exact(size).map_err(|_| Errno::ENOMEM)?;
+                copy.resize(size, 0);
+                let n = self.read_at(0, &mut copy)?;
+                copy.truncate(n);
+                Ok(copy)
+            }
             Kind::File(data) => {
                 let data = data.lock();
                 let mut copy = Vec::new();
@@ -334,7 +608,7 @@ impl Inode {
                 copy.extend_from_slice(&data);
                 Ok(copy)
             }
-            Kind::Dir(_) => Err(Errno::EISDIR),
+            Kind::Dir(_) | Kind::DiskDir => Err(Errno::EISDIR),
             _ => Err(Errno::EACCES),
         }
     }

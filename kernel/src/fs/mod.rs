@@ -12,6 +12,8 @@
 
 pub mod context;
 pub mod devices;
+pub mod disk;
+pub mod ext;
 pub mod fdtable;
 pub mod file;
 pub mod initramfs;
@@ -24,6 +26,8 @@ pub mod perm;
 pub mod pipe;
 pub mod poll;
 pub mod proc;
+pub mod rootfs;
+pub mod sleeplock;
 pub mod stat;
 pub mod tty;
 
@@ -35,27 +39,35 @@ use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use devices::Device;
-use inode::{Inode, Kind};
+use inode::Inode;
 use spin::Once;
 
 /// Execute permission for owner, group and others.
 const S_IXUGO: u32 = 0o111;
 
+static TREE: Once<Arc<Inode>> = Once::new();
 static ROOT: Once<Arc<Inode>> = Once::new();
 
-/// The root directory of the file system.
+/// The kernel's in-memory tree: the initramfs with `/dev` (devtmpfs), `/proc`, `/sys` and `/tmp`.
+pub fn kernel_tree() -> Arc<Inode> {
+    TREE.call_once(|| Inode::new_dir(0o755, None)).clone()
+}
+
+/// The root directory of the file system: a disk's (`root=`) or the kernel's tree.
 pub fn root() -> Arc<Inode> {
-    ROOT.call_once(|| Inode::new_dir(0o755, None)).clone()
+    ROOT.call_once(kernel_tree).clone()
 }
 
 /// Builds the root file system: unpacks `initrd` (cpio archives, plain or compressed), makes sure `/dev` (with
-/// the device nodes), `/proc` (see [`proc`]) and `/tmp` exist, and starts the console terminal.
-pub fn init(initrd: Option<&[u8]>) {
-    let root = root();
+/// the device nodes, disks included), `/proc` (see [`proc`]) and `/tmp` exist, and starts the console
+/// terminal. When the initramfs has no `rdinit=` program (default `/init`), or there is none, Linux's `root=`
+/// mounts a disk as the root instead ([`rootfs`]). Returns where init comes from, if anywhere.
+pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> Option<RootFrom> {
+    let tree = kernel_tree();
     if let Some(archive) = initrd {
-        initramfs::unpack(&root, archive);
+        initramfs::unpack(&tree, archive);
     }
-    let dev = ensure_dir(&root, b"dev", 0o755);
+    let dev = ensure_dir(&tree, b"dev", 0o755);
     if let Some(dev) = &dev {
         for (name, device) in Device::ALL {
             if dev.lookup(name).is_err() {
@@ -63,13 +75,22 @@ pub fn init(initrd: Option<&[u8]>) {
                 add(dev, name, Inode::new_device(device, mode));
             }
         }
+        for d in disk::all() {
+            if dev.lookup(d.name().as_bytes()).is_err() {
+                add(
+                    dev,
+                    d.name().as_bytes(),
+                    Inode::new_device(Device::Block(d.index()), 0o660),
+                );
+            }
+        }
     }
-    let proc = ensure_dir(&root, b"proc", 0o555);
+    let proc = ensure_dir(&tree, b"proc", 0o555);
     if let Some(p) = &proc {
         self::proc::init(p);
     }
-    ensure_dir(&root, b"tmp", 0o1777);
-    if let Some(sys) = ensure_dir(&root, b"sys", 0o555) {
+    ensure_dir(&tree, b"tmp", 0o1777);
+    if let Some(sys) = ensure_dir(&tree, b"sys", 0o555) {
         ensure_dir(&sys, b"block", 0o755);
         ensure_dir(&sys, b"kernel", 0o755);
         // The CPU lists glibc's and musl's `sysconf(_SC_NPROCESSORS_*)` read.
@@ -98,7 +119,38 @@ pub fn init(initrd: Option<&[u8]>) {
             }
         }
     }
+    if let Ok(block) = tree.lookup(b"sys").and_then(|s| s.lookup(b"block")) {
+        for d in disk::all() {
+            ensure_dir(&block, d.name().as_bytes(), 0o755);
+        }
+    }
     tty::start();
+    let rdinit = cmdline.value("rdinit").unwrap_or("/init");
+    let has_rdinit = rdinit
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .try_fold(tree.clone(), |dir, name| dir.lookup(name.as_bytes()))
+        .is_ok();
+    if initrd.is_some() && (has_rdinit || cmdline.value("root").is_none()) {
+        return Some(RootFrom::Initramfs);
+    }
+    match rootfs::mount_root(cmdline) {
+        Some(disk_root) => {
+            ROOT.call_once(|| disk_root);
+            rootfs::populate(&root(), &tree);
+            Some(RootFrom::Disk)
+        }
+        None => initrd.map(|_| RootFrom::Initramfs),
+    }
+}
+
+/// Where the root file system (and so init) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootFrom {
+    /// The initramfs: `rdinit=` is tried first.
+    Initramfs,
+    /// A disk (`root=`): `init=` and the usual paths only.
+    Disk,
 }
 
 /// The directory `name` in `parent`, made if missing; `None` (logged) when something else is there.
@@ -137,7 +189,7 @@ pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
     }
     let ctx = crate::process::current_fs().lock().clone();
     let path::Located { dir, name, inode } = ctx.resolver().lookup_entry(ctx.cwd().clone(), path)?;
-    if !matches!(inode.kind, Kind::File(_)) || inode.meta.lock().mode & S_IXUGO == 0 {
+    if !inode.is_regular() || inode.meta.lock().mode & S_IXUGO == 0 {
         return Err(Errno::EACCES);
     }
     perm::check(&perm::caller(), &inode, perm::EXEC)?;
@@ -156,7 +208,7 @@ pub fn map_file(fd: i32) -> Result<(u64, Vec<u8>), Errno> {
         return Err(Errno::EACCES);
     }
     match file.inode() {
-        Some(inode) if matches!(inode.kind, Kind::File(_)) => Ok((inode.ino(), inode.contents()?)),
+        Some(inode) if inode.is_regular() => Ok((inode.ino(), inode.contents()?)),
         _ => Err(Errno::ENODEV),
     }
 }

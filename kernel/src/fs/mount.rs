@@ -2,8 +2,8 @@
 //! in-memory tree; proc, devtmpfs: the kernel's `/proc` and `/dev` trees; a bind mount: any directory). Path
 //! resolution enters a mount when it steps onto its mount point and leaves it at its root on `..`.
 //!
-//! Every file system here is the same in-memory tree type, so `statfs` keeps reporting tmpfs figures for all of
-//! them, and tmpfs `size=` is recorded (and shown in `/proc/mounts`) but not enforced.
+//! The in-memory file systems are one tree type, so `statfs` reports tmpfs figures for all of them, and tmpfs
+//! `size=` is recorded (and shown in `/proc/mounts`) but not enforced; ext2/3/4 mounts report their own.
 
 use super::inode::Inode;
 use crate::syscall::errno::Errno;
@@ -87,9 +87,14 @@ pub fn unmount(root: &Arc<Inode>) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Whether some mount's root satisfies `f`.
+pub fn any_root(f: impl Fn(&Arc<Inode>) -> bool) -> bool {
+    MOUNTS.lock().iter().any(|m| f(&m.root))
+}
+
 /// `/proc/mounts`: the root, then every mount.
 pub fn table() -> String {
-    let mut t = String::from("tmpfs / tmpfs rw 0 0\n");
+    let mut t = super::rootfs::root_line();
     for m in MOUNTS.lock().iter() {
         let _ = writeln!(
             t,

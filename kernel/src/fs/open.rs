@@ -2,10 +2,9 @@
 
 use super::context::FsContext;
 use super::file::{Handle, OpenFile};
-use super::inode::{Inode, Kind};
+use super::inode::{Inode, Kind, NewNode};
 use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use linux_raw_sys::general::{
     O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR,
     O_TMPFILE, O_TRUNC, O_WRONLY,
@@ -39,9 +38,8 @@ pub fn open(ctx: &FsContext, start: Arc<Inode>, path: &[u8], flags: u32, mode: u
                     return Err(Errno::EISDIR);
                 }
                 super::perm::may_create(&dir)?;
-                let file = Inode::new_file(mode & !ctx.umask() & 0o7777, Vec::new());
-                super::perm::set_new_owner(&dir, &file);
-                dir.insert(&name, file.clone())?;
+                let (uid, gid, extra) = super::perm::new_owner(&dir, false);
+                let file = dir.create(&name, NewNode::File, (mode & !ctx.umask() & 0o7777) | extra, uid, gid)?;
                 // A file this call made opens whatever its mode says, as on Linux.
                 return open_inode(file, flags);
             }
@@ -85,17 +83,25 @@ pub fn open_inode(inode: Arc<Inode>, flags: u32) -> Result<Arc<OpenFile>, Errno>
     let write = access == O_WRONLY || access == O_RDWR;
     let handle = match &inode.kind {
         Kind::Symlink(_) => return Err(Errno::ELOOP),
-        Kind::Dir(_) if write => return Err(Errno::EISDIR),
-        Kind::Dir(_) => Handle::Inode,
-        Kind::File(_) => {
+        Kind::Dir(_) | Kind::DiskDir if write => return Err(Errno::EISDIR),
+        Kind::Dir(_) | Kind::DiskDir => Handle::Inode,
+        Kind::File(_) | Kind::DiskFile => {
             if flags & O_TRUNC != 0 && write {
                 inode.truncate(0)?;
             }
             Handle::Inode
         }
         Kind::Device(d) => {
-            d.open();
-            Handle::Device(*d)
+            d.open()?;
+            if write && d.is_block() && super::disk::get_for(*d).is_some_and(|disk| disk.read_only()) {
+                return Err(Errno::EROFS);
+            }
+            // A disk is read and written at the file offset, like a regular file.
+            if d.is_block() {
+                Handle::Inode
+            } else {
+                Handle::Device(*d)
+            }
         }
         // Sockets are reached with `connect`, not `open`.
         Kind::Socket => return Err(Errno::ENXIO),

@@ -164,14 +164,7 @@ pub fn path_of(root: &Arc<Inode>, dir: &Arc<Inode>) -> Result<Vec<u8>, Errno> {
             // A top other than our root: outside it (or detached).
             return Err(Errno::ENOENT);
         }
-        let name = parent
-            .dir()?
-            .lock()
-            .entries
-            .iter()
-            .find(|(_, c)| Arc::ptr_eq(c, &cur))
-            .map(|(n, _)| n.clone())
-            .ok_or(Errno::ENOENT)?;
+        let name = parent.name_of(&cur).ok_or(Errno::ENOENT)?;
         names.push(name);
         cur = parent;
     }

@@ -71,20 +71,16 @@ pub fn may_delete(dir: &Inode, victim: &Inode) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Gives `new` (just made in `dir` by the caller) its owner: the caller's file-system ids, the group of a
-/// set-group-id directory instead (and a new directory there inherits the bit), as Linux does.
-pub fn set_new_owner(dir: &Inode, new: &Inode) {
+/// The owner a new file made in `dir` by the caller gets: the caller's file-system ids, or the group of a
+/// set-group-id directory (and a new directory there inherits the bit, returned as extra mode bits), as Linux
+/// does.
+pub fn new_owner(dir: &Inode, is_dir: bool) -> (u32, u32, u32) {
     let c = caller();
     let d = *dir.meta.lock();
-    let mut m = new.meta.lock();
-    m.uid = c.uid.fs;
     if d.mode & S_ISGID != 0 {
-        m.gid = d.gid;
-        if new.is_dir() {
-            m.mode |= S_ISGID;
-        }
+        (c.uid.fs, d.gid, if is_dir { S_ISGID } else { 0 })
     } else {
-        m.gid = c.gid.fs;
+        (c.uid.fs, c.gid.fs, 0)
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Stat {
     gid: u32,
     rdev: (u32, u32),
     size: u64,
+    /// Space used in 512-byte sectors.
+    blocks: u64,
     atime: Timespec,
     mtime: Timespec,
     ctime: Timespec,
@@ -38,10 +40,23 @@ fn encode_dev((major, minor): (u32, u32)) -> u64 {
 impl Stat {
     /// The attributes of a file in the tree.
     pub fn of_inode(inode: &Inode) -> Stat {
+        let mut dev = FS_DEV;
+        let mut size = inode.size();
+        let mut blocks = size.div_ceil(512);
+        if let Some(d) = inode.disk() {
+            dev = d.mount().dev();
+            if let Ok((m, s, b)) = d.stat() {
+                *inode.meta.lock() = m;
+                if inode.is_regular() || inode.is_dir() {
+                    size = s;
+                }
+                blocks = b;
+            }
+        }
         let m = *inode.meta.lock();
         Stat {
-            dev: FS_DEV,
-            ino: inode.ino(),
+            dev,
+            ino: inode.st_ino(),
             mode: m.mode,
             nlink: m.nlink,
             uid: m.uid,
@@ -50,7 +65,8 @@ impl Stat {
                 Kind::Device(d) => d.rdev(),
                 _ => (0, 0),
             },
-            size: inode.size(),
+            size,
+            blocks,
             atime: m.atime,
             mtime: m.mtime,
             ctime: m.ctime,
@@ -78,6 +94,7 @@ impl Stat {
             gid: 0,
             rdev,
             size: 0,
+            blocks: 0,
             atime: now,
             mtime: now,
             ctime: now,
@@ -87,10 +104,6 @@ impl Stat {
     /// The type and permission bits.
     pub fn mode(&self) -> u32 {
         self.mode
-    }
-
-    fn blocks(&self) -> u64 {
-        self.size.div_ceil(512)
     }
 
     /// `struct stat` (144 bytes).
@@ -105,7 +118,7 @@ impl Stat {
         put(40, encode_dev(self.rdev));
         put(48, self.size);
         put(56, BLOCK_SIZE);
-        put(64, self.blocks());
+        put(64, self.blocks);
         for (i, t) in [self.atime, self.mtime, self.ctime].iter().enumerate() {
             put(72 + 16 * i, t.sec as u64);
             put(80 + 16 * i, t.nsec as u64);
@@ -131,7 +144,7 @@ impl Stat {
         let mut put64 = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
         put64(32, self.ino);
         put64(40, self.size);
-        put64(48, self.blocks());
+        put64(48, self.blocks);
         // atime, btime (creation: the change time is the best we know), ctime, mtime.
         for (off, t) in [(64, self.atime), (80, self.ctime), (96, self.ctime), (112, self.mtime)] {
             put64(off, t.sec as u64);
@@ -141,20 +154,28 @@ impl Stat {
     }
 }
 
-/// `struct statfs` (120 bytes) for the in-memory file system.
-pub fn statfs() -> [u8; 120] {
+/// `struct statfs` (120 bytes) of the file system holding `inode` (the in-memory one for `None`).
+pub fn statfs(inode: Option<&Inode>) -> Result<[u8; 120], crate::syscall::errno::Errno> {
     let mut b = [0u8; 120];
-    let total = ember_frame::mm::usable_bytes() / BLOCK_SIZE;
-    let free = ember_frame::mm::free_bytes() / BLOCK_SIZE;
+    let figures = match inode.and_then(Inode::disk) {
+        Some(d) => d.mount().statfs()?,
+        None => {
+            let total = ember_frame::mm::usable_bytes() / BLOCK_SIZE;
+            let free = ember_frame::mm::free_bytes() / BLOCK_SIZE;
+            [TMPFS_MAGIC, BLOCK_SIZE, total, free, free, 1 << 20, 1 << 19, 0]
+        }
+    };
+    let [magic, bsize, blocks, free, avail, files, ffree, fsid] = figures;
     let mut put = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-    put(0, TMPFS_MAGIC);
-    put(8, BLOCK_SIZE);
-    put(16, total);
+    put(0, magic);
+    put(8, bsize);
+    put(16, blocks);
     put(24, free);
-    put(32, free);
-    put(40, 1 << 20);
-    put(48, 1 << 19);
+    put(32, avail);
+    put(40, files);
+    put(48, ffree);
+    put(56, fsid);
     put(64, super::inode::NAME_MAX as u64);
-    put(72, BLOCK_SIZE);
-    b
+    put(72, bsize);
+    Ok(b)
 }

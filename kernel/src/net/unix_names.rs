@@ -2,7 +2,7 @@
 //! matched to its socket here) and the abstract namespace.
 
 use super::unix::UnixSocket;
-use crate::fs::inode::{Inode, Kind};
+use crate::fs::inode::{Inode, Kind, NewNode};
 use crate::process::current_fs;
 use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
@@ -55,8 +55,9 @@ pub fn bind(sock: &Arc<UnixSocket>, addr: UnixAddr) -> Result<UnixAddr, Errno> {
             if dir.lookup(&name).is_ok() {
                 return Err(Errno::EADDRINUSE);
             }
-            let inode = Inode::new_socket(0o777 & !ctx.umask());
-            dir.insert(&name, inode.clone())?;
+            crate::fs::perm::may_create(&dir)?;
+            let (uid, gid, _) = crate::fs::perm::new_owner(&dir, false);
+            let inode = dir.create(&name, NewNode::Socket, 0o777 & !ctx.umask(), uid, gid)?;
             let mut paths = PATHS.lock();
             paths.retain(|(i, s)| i.strong_count() > 0 && s.strong_count() > 0);
             paths.push((Arc::downgrade(&inode), Arc::downgrade(sock)));

@@ -92,5 +92,6 @@ fn init_exited(status: u32) -> ! {
         ember_frame::println!("ember: init killed by signal {}", status & 0x7F);
         128 + (status & 0x7F) as u8
     };
+    crate::fs::disk::shutdown();
     power_off(ExitStatus::Code(code))
 }

@@ -38,6 +38,7 @@ errnos!(
     EINTR,
     EIO,
     ENXIO,
+    ENOTBLK,
     E2BIG,
     ENOEXEC,
     EBADF,

@@ -40,10 +40,14 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_ioctl => io::ioctl(fd, a[1] as u32, a[2]),
         linux::__NR_pipe => io::pipe2(a[0], 0),
         linux::__NR_pipe2 => io::pipe2(a[0], a[1] as u32),
-        linux::__NR_fsync | linux::__NR_fdatasync => file(fd).map(|_| 0),
-        linux::__NR_sync => Ok(0),
-        // Advice, whole-file locks and file-system syncs: nothing to do in memory, with one process per file
-        // as far as locks go.
+        linux::__NR_fsync | linux::__NR_fdatasync | linux::__NR_syncfs => {
+            file(fd).and_then(|f| crate::fs::disk::sync_file(f.inode().map(|i| &**i)).map(|()| 0))
+        }
+        linux::__NR_sync => {
+            crate::fs::disk::sync_all();
+            Ok(0)
+        }
+        // Whole-file locks: one process per file as far as locks go.
         linux::__NR_flock => file(fd).and_then(|f| crate::fs::lock::flock(&f, a[1] as u32)),
         // fadvise64: the advice is checked and taken as a hint that changes nothing here.
         linux::__NR_fadvise64 => file(fd).and_then(|f| match a[3] {
@@ -51,7 +55,6 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
             0..=5 => Ok(0),
             _ => Err(Errno::EINVAL),
         }),
-        linux::__NR_syncfs => file(fd).map(|_| 0),
         linux::__NR_fallocate => io::fallocate(fd, a[1] as u32, a[2] as i64, a[3] as i64),
         linux::__NR_ftruncate => io::ftruncate(fd, a[1] as i64),
 
@@ -98,7 +101,7 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_truncate => names::truncate(a[0], a[1] as i64),
         linux::__NR_utimensat => names::utimensat(fd, a[1], a[2], a[3] as u32),
         linux::__NR_statfs => names::statfs(a[0], a[1]),
-        linux::__NR_fstatfs => file(fd).and_then(|_| names::write_statfs(a[1])),
+        linux::__NR_fstatfs => file(fd).and_then(|f| names::write_statfs(f.inode().map(|i| &**i), a[1])),
         linux::__NR_mount => mount::mount(a[0], a[1], a[2], a[3], a[4]),
         linux::__NR_umount2 => mount::umount2(a[0], a[1] as u32),
         linux::__NR_chroot => mount::chroot(a[0]),

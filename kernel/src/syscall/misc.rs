@@ -154,6 +154,7 @@ fn reboot(a: [u64; 6]) -> SysResult {
     match a[2] as u32 as u64 {
         CMD_RESTART | CMD_HALT | CMD_POWER_OFF => {
             ember_frame::println!("ember: reboot: power off");
+            crate::fs::disk::shutdown();
             ember_frame::power::power_off(ember_frame::power::ExitStatus::Success)
         }
         CMD_CAD_ON | CMD_CAD_OFF => Ok(0),

@@ -6,6 +6,7 @@ use crate::fs::OpenFile;
 use crate::fs::devices::{Device, IOCTL_VM_SOCKETS_GET_LOCAL_CID};
 use crate::fs::fdtable::MAX_FDS;
 use crate::fs::file::Handle;
+use crate::fs::inode::Kind;
 use crate::fs::pipe::{CAPACITY as PIPE_CAPACITY, Pipe};
 use crate::fs::tty;
 use crate::process::{current_files, signal_current_thread};
@@ -387,7 +388,14 @@ pub fn fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     }
 }
 
-/// `ioctl(2)`: the generic requests, then the terminal's; `ENOTTY` for anything else.
+/// `BLKGETSIZE64`: a disk's size in bytes (`_IOR(0x12, 114, size_t)`).
+const BLKGETSIZE64: u32 = 0x8008_1272;
+/// `BLKGETSIZE`: a disk's size in 512-byte sectors.
+const BLKGETSIZE: u32 = 0x1260;
+/// `BLKSSZGET`: a disk's logical sector size.
+const BLKSSZGET: u32 = 0x1268;
+
+/// `ioctl(2)`: the generic requests, a disk's size, then the terminal's; `ENOTTY` for anything else.
 pub fn ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     let f = file(fd)?;
     match cmd {
@@ -398,6 +406,21 @@ pub fn ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
             Ok(0)
         }
         FIOCLEX | FIONCLEX => current_files().lock().set_cloexec(fd, cmd == FIOCLEX).map(|()| 0),
+        BLKGETSIZE64 | BLKGETSIZE | BLKSSZGET => {
+            let disk = f
+                .inode()
+                .and_then(|i| match &i.kind {
+                    Kind::Device(d) => crate::fs::disk::get_for(*d),
+                    _ => None,
+                })
+                .ok_or(Errno::ENOTTY)?;
+            match cmd {
+                BLKGETSIZE64 => uaccess::write_bytes(arg, &disk.size().to_ne_bytes())?,
+                BLKGETSIZE => uaccess::write_bytes(arg, &(disk.size() / 512).to_ne_bytes())?,
+                _ => uaccess::write_u32(arg, 512)?,
+            }
+            Ok(0)
+        }
         _ if f.is_tty() => tty::console().ioctl(cmd, arg),
         IOCTL_VM_SOCKETS_GET_LOCAL_CID if f.device() == Some(Device::Vsock) => {
             // Linux answers VMADDR_CID_ANY without a transport.
@@ -477,6 +500,11 @@ pub fn fallocate(fd: i32, mode: u32, offset: i64, len: i64) -> SysResult {
     }
     let inode = f.inode().filter(|_| f.seekable()).ok_or(Errno::ESPIPE)?;
     let end = offset.checked_add(len).ok_or(Errno::EFBIG)? as u64;
+    if let Some(d) = inode.disk()
+        && mode & PUNCH_HOLE == 0
+    {
+        return d.allocate(offset as u64, len as u64, mode & KEEP_SIZE != 0).map(|()| 0);
+    }
     if mode & PUNCH_HOLE != 0 {
         // The hole reads as zeros; the size stays.
         let (start, end) = (offset as u64, end.min(inode.size()));

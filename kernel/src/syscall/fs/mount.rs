@@ -1,7 +1,7 @@
 //! `mount`, `umount2` and `chroot`.
 
 use super::{context, start_dir, uaccess, user_path};
-use crate::fs::inode::Inode;
+use crate::fs::inode::{Inode, Kind};
 use crate::fs::{self, mount, path::path_of};
 use crate::process::current_fs;
 use crate::syscall::errno::{Errno, SysResult};
@@ -12,6 +12,8 @@ use linux_raw_sys::general::AT_FDCWD;
 
 /// `MS_REMOUNT`: change the options of an existing mount.
 const MS_REMOUNT: u64 = 32;
+/// `MS_RDONLY`: mount read-only.
+const MS_RDONLY: u64 = 1;
 /// `MS_BIND`: mount a directory somewhere else too.
 const MS_BIND: u64 = 4096;
 /// `UMOUNT_NOFOLLOW`.
@@ -35,8 +37,8 @@ fn directory(addr: u64) -> Result<Arc<Inode>, Errno> {
     Ok(dir)
 }
 
-/// `mount(2)`: tmpfs and ramfs (a new empty tree), proc, devtmpfs and sysfs (the kernel's trees), bind mounts
-/// of directories, and remounts (which change nothing).
+/// `mount(2)`: tmpfs and ramfs (a new empty tree), proc, devtmpfs and sysfs (the kernel's trees), ext2/3/4
+/// from a disk's block device node, bind mounts of directories, and remounts (which change nothing).
 pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> SysResult {
     let point = directory(target)?;
     if flags & MS_REMOUNT != 0 {
@@ -57,6 +59,8 @@ pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> Sy
         uaccess::read_cstring(data, 4095)?
     };
     let options = String::from_utf8(options).map_err(|_| Errno::EINVAL)?;
+    // Before anything is mounted, so that nothing is left mounted outside the table on an error.
+    let path = path_of(context().root(), &point)?;
     let (root, fstype) = if flags & MS_BIND != 0 {
         (directory(source)?, "none")
     } else {
@@ -70,20 +74,33 @@ pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> Sy
                 (Inode::new_dir(mode & 0o7777, None), name)
             }
             b"proc" => (fs::proc::root().ok_or(Errno::ENODEV)?, "proc"),
-            b"devtmpfs" => (fs::root().lookup(b"dev")?, "devtmpfs"),
-            b"sysfs" => (fs::root().lookup(b"sys")?, "sysfs"),
+            b"devtmpfs" => (fs::kernel_tree().lookup(b"dev")?, "devtmpfs"),
+            b"sysfs" => (fs::kernel_tree().lookup(b"sys")?, "sysfs"),
+            b"ext2" | b"ext3" | b"ext4" => (disk_root(&source_name, flags & MS_RDONLY != 0)?, "ext4"),
             _ => return Err(Errno::ENODEV),
         }
     };
-    let ctx = context();
-    let path = path_of(ctx.root(), &point)?;
+    let mode = match root.disk() {
+        Some(d) if d.mount().read_only_reason().is_some() => "ro",
+        _ => "rw",
+    };
     let shown = if options.is_empty() {
-        String::from("rw")
+        String::from(mode)
     } else {
-        alloc::format!("rw,{options}")
+        alloc::format!("{mode},{options}")
     };
     mount::mount(point, root, &source_name, path, fstype, shown);
     Ok(0)
+}
+
+/// Mounts the ext2/3/4 file system on the disk whose device node is `source`; its root.
+fn disk_root(source: &[u8], read_only: bool) -> Result<Arc<Inode>, Errno> {
+    let node = resolve(source, true)?;
+    let disk = match &node.kind {
+        Kind::Device(d) if d.is_block() => fs::disk::get_for(*d).ok_or(Errno::ENXIO)?,
+        _ => return Err(Errno::ENOTBLK),
+    };
+    fs::ext::mount(&disk, read_only)
 }
 
 /// The value of `key=value` in a comma-separated option string.
@@ -98,6 +115,15 @@ pub fn umount2(target: u64, flags: u32) -> SysResult {
     }
     let root = resolve(&user_path(target)?, flags & UMOUNT_NOFOLLOW == 0)?;
     mount::unmount(&root)?;
+    // A block file system is written back and marked clean when its last mount (bind mounts of its
+    // directories included) goes; the root file system stays.
+    if let Some(d) = root.disk() {
+        let fs = d.mount();
+        let on_fs = |r: &Arc<Inode>| r.disk().is_some_and(|x| Arc::ptr_eq(x.mount(), fs));
+        if !mount::any_root(on_fs) && !on_fs(&fs::root()) {
+            fs.unmount()?;
+        }
+    }
     Ok(0)
 }
 

@@ -1,7 +1,7 @@
 //! Names and attributes: open, stat, access, directories, links, renames, modes, owners, times.
 
 use super::{context, file, start_dir, uaccess, user_path};
-use crate::fs::inode::{Inode, Kind, LinkTarget, Timespec};
+use crate::fs::inode::{Inode, NewNode, Timespec};
 use crate::fs::path::path_of;
 use crate::fs::stat::{self, Stat};
 use crate::fs::{FsContext, open};
@@ -119,18 +119,6 @@ pub fn faccessat(dirfd: i32, path_addr: u64, mode: u32, flags: u32) -> SysResult
     Ok(0)
 }
 
-/// `d_type` of a directory entry.
-fn dirent_type(inode: &Inode) -> u8 {
-    match &inode.kind {
-        Kind::File(_) => 8,
-        Kind::Dir(_) => 4,
-        Kind::Symlink(_) => 10,
-        Kind::Device(_) => 2,
-        Kind::Fifo(_) => 1,
-        Kind::Socket => 12,
-    }
-}
-
 /// `getdents64(2)`: the directory offset counts entries (`.`, `..`, then the names in order).
 pub fn getdents64(fd: i32, buf: u64, count: u64) -> SysResult {
     let f = file(fd)?;
@@ -138,32 +126,27 @@ pub fn getdents64(fd: i32, buf: u64, count: u64) -> SysResult {
     // Linux's count is an `int`-sized `unsigned int`: the high half is dropped and a negative count fits no entry.
     let count = usize::try_from(count as u32 as i32).unwrap_or(0).min(1 << 20);
     let parent = dir.parent();
+    let mut entries: Vec<(u64, u8, Vec<u8>)> =
+        alloc::vec![(dir.st_ino(), 4, b".".to_vec()), (parent.st_ino(), 4, b"..".to_vec())];
+    entries.extend(dir.entries()?);
     let mut pos = f.offset().lock();
     let mut out = Vec::new();
-    {
-        // Built under the directory's lock without copying its names first: a directory of many entries
-        // costs this call no more than `count` bytes of heap (taken fallibly).
-        let d = dir.dir()?;
-        let d = d.lock();
-        let dots = [(dir.ino(), 4, &b"."[..]), (parent.ino(), 4, &b".."[..])];
-        let names = d.entries.iter().map(|(n, i)| (i.ino(), dirent_type(i), &n[..]));
-        for (index, (ino, kind, name)) in dots.into_iter().chain(names).enumerate().skip(*pos as usize) {
-            let reclen = (19 + name.len() + 1).next_multiple_of(8);
-            if out.len() + reclen > count {
-                if out.is_empty() {
-                    return Err(Errno::EINVAL);
-                }
-                break;
+    for (index, (ino, kind, name)) in entries.iter().enumerate().skip(*pos as usize) {
+        let reclen = (19 + name.len() + 1).next_multiple_of(8);
+        if out.len() + reclen > count {
+            if out.is_empty() {
+                return Err(Errno::EINVAL);
             }
-            out.try_reserve(reclen).map_err(|_| Errno::ENOMEM)?;
-            out.extend_from_slice(&ino.to_ne_bytes());
-            out.extend_from_slice(&(index as u64 + 1).to_ne_bytes());
-            out.extend_from_slice(&(reclen as u16).to_ne_bytes());
-            out.push(kind);
-            out.extend_from_slice(name);
-            out.resize(out.len() + reclen - 19 - name.len(), 0);
-            *pos = index as u64 + 1;
+            break;
         }
+        out.try_reserve(reclen).map_err(|_| Errno::ENOMEM)?;
+        out.extend_from_slice(&ino.to_ne_bytes());
+        out.extend_from_slice(&(index as u64 + 1).to_ne_bytes());
+        out.extend_from_slice(&(reclen as u16).to_ne_bytes());
+        out.push(*kind);
+        out.extend_from_slice(name);
+        out.resize(out.len() + reclen - 19 - name.len(), 0);
+        *pos = index as u64 + 1;
     }
     uaccess::write_bytes(buf, &out)?;
     Ok(out.len() as u64)
@@ -199,16 +182,15 @@ pub fn fchdir(fd: i32) -> SysResult {
     Ok(0)
 }
 
-/// Adds `inode` as the last component of `path`: `EEXIST` when it is taken.
-fn create(ctx: &FsContext, dirfd: i32, path: &[u8], inode: impl FnOnce(&Arc<Inode>) -> Arc<Inode>) -> SysResult {
+/// Makes `what` as the last component of `path`: `EEXIST` when it is taken.
+fn create(ctx: &FsContext, dirfd: i32, path: &[u8], what: NewNode, perm: u32) -> SysResult {
     let (dir, name) = lookup_parent(ctx, dirfd, path)?;
     if name == b"." || name == b".." || dir.lookup(&name).is_ok() {
         return Err(Errno::EEXIST);
     }
     crate::fs::perm::may_create(&dir)?;
-    let new = inode(&dir);
-    crate::fs::perm::set_new_owner(&dir, &new);
-    dir.insert(&name, new).map(|()| 0)
+    let (uid, gid, extra) = crate::fs::perm::new_owner(&dir, matches!(what, NewNode::Dir));
+    dir.create(&name, what, perm | extra, uid, gid).map(|_| 0)
 }
 
 /// `mkdirat(2)` (and `mkdir`).
@@ -216,7 +198,7 @@ pub fn mkdirat(dirfd: i32, path_addr: u64, mode: u32) -> SysResult {
     let path = user_path(path_addr)?;
     let ctx = context();
     let perm = mode & !ctx.umask() & 0o7777;
-    create(&ctx, dirfd, &path, |dir| Inode::new_dir(perm, Some(dir)))
+    create(&ctx, dirfd, &path, NewNode::Dir, perm)
 }
 
 /// `mknodat(2)` (and `mknod`): FIFOs and regular files; device nodes are refused.
@@ -225,8 +207,8 @@ pub fn mknodat(dirfd: i32, path_addr: u64, mode: u32) -> SysResult {
     let ctx = context();
     let perm = mode & !ctx.umask() & 0o7777;
     match mode & S_IFMT {
-        S_IFIFO => create(&ctx, dirfd, &path, |_| Inode::new_fifo(perm)),
-        0 | S_IFREG => create(&ctx, dirfd, &path, |_| Inode::new_file(perm, Vec::new())),
+        S_IFIFO => create(&ctx, dirfd, &path, NewNode::Fifo, perm),
+        0 | S_IFREG => create(&ctx, dirfd, &path, NewNode::File, perm),
         S_IFCHR | S_IFBLK | S_IFSOCK => Err(Errno::EPERM),
         _ => Err(Errno::EINVAL),
     }
@@ -264,7 +246,7 @@ pub fn unlinkat(dirfd: i32, path_addr: u64, flags: u32) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     crate::fs::perm::may_delete(&dir, &child)?;
-    dir.remove(&name).map(|_| 0)
+    dir.unlink(&name, rmdir).map(|_| 0)
 }
 
 /// Whether `dir` is `ancestor` or below it.
@@ -317,14 +299,10 @@ pub fn renameat2(old_dirfd: i32, old_addr: u64, new_dirfd: i32, new_addr: u64, f
         if Arc::ptr_eq(&src, &dst) {
             return Ok(0);
         }
-        old_dir.remove(&old_name)?;
-        new_dir.remove(&new_name)?;
-        old_dir.insert(&old_name, dst)?;
-        new_dir.insert(&new_name, src)?;
-        return Ok(0);
+        return Inode::rename(&old_dir, &old_name, &new_dir, &new_name, src, Some(dst), true).map(|()| 0);
     }
-    if let Some(dst) = dst {
-        if Arc::ptr_eq(&src, &dst) {
+    if let Some(dst) = &dst {
+        if Arc::ptr_eq(&src, dst) {
             return Ok(0);
         }
         if flags & RENAME_NOREPLACE != 0 {
@@ -336,10 +314,8 @@ pub fn renameat2(old_dirfd: i32, old_addr: u64, new_dirfd: i32, new_addr: u64, f
             (true, true) if !dst.is_empty_dir() => return Err(Errno::ENOTEMPTY),
             _ => {}
         }
-        new_dir.remove(&new_name)?;
     }
-    old_dir.remove(&old_name)?;
-    new_dir.insert(&new_name, src).map(|()| 0)
+    Inode::rename(&old_dir, &old_name, &new_dir, &new_name, src, dst, false).map(|()| 0)
 }
 
 /// `linkat(2)` (and `link`).
@@ -362,7 +338,7 @@ pub fn linkat(old_dirfd: i32, old_addr: u64, new_dirfd: i32, new_addr: u64, flag
         return Err(Errno::EEXIST);
     }
     crate::fs::perm::may_create(&dir)?;
-    dir.insert(&name, src).map(|()| 0)
+    dir.link(&name, &src).map(|()| 0)
 }
 
 /// `symlinkat(2)` (and `symlink`).
@@ -372,9 +348,7 @@ pub fn symlinkat(target_addr: u64, dirfd: i32, path_addr: u64) -> SysResult {
         return Err(Errno::ENOENT);
     }
     let path = user_path(path_addr)?;
-    create(&context(), dirfd, &path, |_| {
-        Inode::new_symlink(LinkTarget::Path(target))
-    })
+    create(&context(), dirfd, &path, NewNode::Symlink(target), 0o777)
 }
 
 /// `readlinkat(2)` (and `readlink`).
@@ -396,11 +370,13 @@ pub fn readlinkat(dirfd: i32, path_addr: u64, buf: u64, size: u64) -> SysResult 
 }
 
 fn set_mode(inode: &Inode, mode: u32) -> SysResult {
+    inode.refresh();
     let mode = crate::fs::perm::may_chmod(inode, mode)?;
     let mut m = inode.meta.lock();
     m.mode = (m.mode & S_IFMT) | (mode & 0o7777);
     m.ctime = Timespec::now();
-    Ok(0)
+    drop(m);
+    inode.store_meta().map(|()| 0)
 }
 
 /// `fchmodat2(2)` (and `fchmodat`, `chmod`).
@@ -424,6 +400,7 @@ pub fn fchmod(fd: i32, mode: u32) -> SysResult {
 }
 
 fn set_owner(inode: &Inode, uid: u32, gid: u32) -> SysResult {
+    inode.refresh();
     crate::fs::perm::may_chown(inode, uid, gid)?;
     let mut m = inode.meta.lock();
     if uid != u32::MAX {
@@ -433,7 +410,8 @@ fn set_owner(inode: &Inode, uid: u32, gid: u32) -> SysResult {
         m.gid = gid;
     }
     m.ctime = Timespec::now();
-    Ok(0)
+    drop(m);
+    inode.store_meta().map(|()| 0)
 }
 
 /// `fchownat(2)` (and `chown`, `lchown`).
@@ -498,6 +476,7 @@ pub fn utimensat(dirfd: i32, path_addr: u64, times_addr: u64, flags: u32) -> Sys
             lookup(&context(), dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
         }
     };
+    inode.refresh();
     let mut m = inode.meta.lock();
     if let Some(a) = times[0] {
         m.atime = a;
@@ -506,18 +485,19 @@ pub fn utimensat(dirfd: i32, path_addr: u64, times_addr: u64, flags: u32) -> Sys
         m.mtime = t;
     }
     m.ctime = now;
-    Ok(0)
+    drop(m);
+    inode.store_meta().map(|()| 0)
 }
 
-/// Writes the file system's `struct statfs` to `buf`.
-pub fn write_statfs(buf: u64) -> SysResult {
-    uaccess::write_bytes(buf, &stat::statfs())?;
+/// Writes the `struct statfs` of the file system holding `inode` to `buf`.
+pub fn write_statfs(inode: Option<&Inode>, buf: u64) -> SysResult {
+    uaccess::write_bytes(buf, &stat::statfs(inode)?)?;
     Ok(0)
 }
 
 /// `statfs(2)`.
 pub fn statfs(path_addr: u64, buf: u64) -> SysResult {
     let path = user_path(path_addr)?;
-    lookup(&context(), linux_raw_sys::general::AT_FDCWD, &path, true)?;
-    write_statfs(buf)
+    let inode = lookup(&context(), linux_raw_sys::general::AT_FDCWD, &path, true)?;
+    write_statfs(Some(&inode), buf)
 }

@@ -1,0 +1,408 @@
+//! ext2/ext3/ext4 file systems on disks ([`ember_ext4`] over a [`Disk`]'s buffer cache), as a back end of the
+//! tree: a node of a mounted file system is an [`Inode`] whose [`DiskNode`] names (mount, inode number).
+//!
+//! Each mount keeps one [`Inode`] per disk inode while anything uses it, so identity (`Arc::ptr_eq`, mount
+//! points, the working directory) works as in the in-memory tree. Attributes are cached in the [`Inode`]
+//! and re-read after every change the file system makes. An inode whose last name went while it was open is
+//! freed on disk when its [`Inode`] goes (Linux's orphan rule). The file system's lock is a [`SleepLock`]:
+//! operations sleep on the disk while holding it.
+
+use super::devices::Device;
+use super::disk::Disk;
+use super::inode::{Inode, Kind, LinkTarget, Meta, NewNode, Timespec};
+use super::pipe::Pipe;
+use super::sleeplock::SleepLock;
+use crate::syscall::errno::Errno;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp};
+use spin::Mutex;
+
+/// `EXT4_SUPER_MAGIC`, what `statfs` reports.
+const EXT4_MAGIC: u64 = 0xef53;
+/// The major device number of virtio disks (`st_dev` of their file systems; the minor is 16 per disk).
+pub const VIRTIO_BLK_MAJOR: u32 = 254;
+
+/// A disk as [`ember_ext4`]'s device.
+struct DiskDev(Arc<Disk>);
+
+impl ember_ext4::BlockDevice for DiskDev {
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        self.0.read(offset, buf).map_err(|_| IoError)
+    }
+    fn write(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError> {
+        self.0.write(offset, buf).map_err(|_| IoError)
+    }
+    fn flush(&mut self) -> Result<(), IoError> {
+        self.0.flush().map_err(|_| IoError)
+    }
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+}
+
+/// One mounted file system.
+pub struct ExtMount {
+    /// `None` once unmounted (nodes still held then fail with `EIO`).
+    fs: SleepLock<Option<Fs<DiskDev>>>,
+    disk: Arc<Disk>,
+    nodes: Mutex<BTreeMap<u32, Weak<Inode>>>,
+    /// Inodes whose last user went: freed on disk (if orphans) at the next operation.
+    released: Mutex<Vec<u32>>,
+}
+
+/// Every mounted file system, for [`sync_all`].
+static MOUNTED: Mutex<Vec<Arc<ExtMount>>> = Mutex::new(Vec::new());
+
+/// A node of a mounted file system: the link from an [`Inode`] to the disk.
+pub struct DiskNode {
+    mount: Arc<ExtMount>,
+    ino: u32,
+}
+
+impl Drop for DiskNode {
+    fn drop(&mut self) {
+        self.mount.released.lock().push(self.ino);
+    }
+}
+
+fn errno(e: ember_ext4::Error) -> Errno {
+    if let ember_ext4::Error::Corrupt(what) = e {
+        log::warn!("ext4: corrupt file system: {what}");
+    }
+    Errno(e.errno() as u32)
+}
+
+fn clock() -> Timestamp {
+    let t = Timespec::now();
+    Timestamp {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
+fn to_timespec(t: Timestamp) -> Timespec {
+    Timespec {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
+fn to_timestamp(t: Timespec) -> Timestamp {
+    Timestamp {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
+fn meta_of(m: &Metadata) -> Meta {
+    Meta {
+        mode: m.kind.mode_bits() as u32 | m.perm as u32,
+        uid: m.uid,
+        gid: m.gid,
+        nlink: m.nlink,
+        atime: to_timespec(m.atime),
+        mtime: to_timespec(m.mtime),
+        ctime: to_timespec(m.ctime),
+    }
+}
+
+/// Mounts the ext2/3/4 file system on `disk`; its root directory. A refused mount is logged with its reason;
+/// a disk already mounted gives `EBUSY` (two instances would overwrite each other's metadata).
+pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
+    if MOUNTED.lock().iter().any(|m| Arc::ptr_eq(&m.disk, disk)) {
+        return Err(Errno::EBUSY);
+    }
+    let opts = MountOptions {
+        read_only: read_only || disk.read_only(),
+        clock,
+    };
+    let fs = Fs::mount(DiskDev(disk.clone()), opts).map_err(|e| {
+        log::error!("ext4: {}: mount refused: {e}", disk.name());
+        Errno(e.errno() as u32)
+    })?;
+    match fs.read_only_reason() {
+        Some(why) => log::info!("ext4: {}: mounted read-only ({why})", disk.name()),
+        None => log::info!("ext4: {}: mounted read-write", disk.name()),
+    }
+    let root = fs.root();
+    let mount = Arc::new(ExtMount {
+        fs: SleepLock::new(Some(fs)),
+        disk: disk.clone(),
+        nodes: Mutex::new(BTreeMap::new()),
+        released: Mutex::new(Vec::new()),
+    });
+    MOUNTED.lock().push(mount.clone());
+    mount.node(root)
+}
+
+/// Syncs every mounted file system (the disks' caches are flushed by the caller).
+pub fn sync_all() {
+    let mounts = MOUNTED.lock().clone();
+    for m in mounts {
+        if let Err(e) = m.with(|fs| fs.sync()) {
+            log::error!("ext4: {}: sync failed (error {})", m.disk.name(), e.0);
+        }
+    }
+}
+
+/// Unmounts every mounted file system (before power-off).
+pub fn unmount_all() {
+    let mounts = MOUNTED.lock().clone();
+    for m in mounts {
+        // A failure is logged by `unmount`.
+        let _ = m.unmount();
+    }
+}
+
+impl ExtMount {
+    /// Runs `f` on the file system, first freeing inodes released since the last call.
+    fn with<T>(&self, f: impl FnOnce(&mut Fs<DiskDev>) -> ember_ext4::Result<T>) -> Result<T, Errno> {
+        let mut guard = self.fs.lock();
+        let fs = guard.as_mut().ok_or(Errno::EIO)?;
+        let released = core::mem::take(&mut *self.released.lock());
+        for ino in released {
+            let live = {
+                let mut nodes = self.nodes.lock();
+                let live = nodes.get(&ino).is_some_and(|w| w.strong_count() > 0);
+                if !live {
+                    nodes.remove(&ino);
+                }
+                live
+            };
+            if !live {
+                fs.release(ino).map_err(errno)?;
+            }
+        }
+        f(fs).map_err(errno)
+    }
+
+    /// The [`Inode`] of disk inode `ino` (the one in use, or a new one).
+    fn node(self: &Arc<Self>, ino: u32) -> Result<Arc<Inode>, Errno> {
+        if let Some(n) = self.nodes.lock().get(&ino).and_then(Weak::upgrade) {
+            return Ok(n);
+        }
+        let (meta, target) = self.with(|fs| {
+            let m = fs.stat(ino)?;
+            let target = if m.kind == FileType::Symlink {
+                Some(fs.readlink(ino)?)
+            } else {
+                None
+            };
+            Ok((m, target))
+        })?;
+        let kind = match meta.kind {
+            FileType::Regular => Kind::DiskFile,
+            FileType::Directory => Kind::DiskDir,
+            FileType::Symlink => Kind::Symlink(LinkTarget::Path(target.unwrap_or_default())),
+            FileType::CharDevice | FileType::BlockDevice => {
+                Kind::Device(Device::from_rdev(meta.kind == FileType::BlockDevice, meta.rdev))
+            }
+            FileType::Fifo => Kind::Fifo(Arc::new(Pipe::new())),
+            FileType::Socket => Kind::Socket,
+        };
+        let disk = DiskNode {
+            mount: self.clone(),
+            ino,
+        };
+        let mut nodes = self.nodes.lock();
+        // Someone else may have made it meanwhile: theirs wins.
+        if let Some(n) = nodes.get(&ino).and_then(Weak::upgrade) {
+            return Ok(n);
+        }
+        let inode = Inode::new_disk(kind, meta_of(&meta), disk);
+        nodes.insert(ino, Arc::downgrade(&inode));
+        Ok(inode)
+    }
+
+    /// `st_dev` of its files.
+    pub fn dev(&self) -> (u32, u32) {
+        (VIRTIO_BLK_MAJOR, self.disk.index() as u32 * 16)
+    }
+
+    /// The disk's name (`/dev/vda` is `vda`).
+    pub fn disk_name(&self) -> &str {
+        self.disk.name()
+    }
+
+    /// Writes the file system's metadata and the disk's dirty blocks back (`syncfs`, `fsync`).
+    pub fn sync(&self) -> Result<(), Errno> {
+        self.with(|fs| fs.sync())
+    }
+
+    /// `struct statfs` figures: magic, block size, blocks, free, available, inodes, free inodes, fsid.
+    pub fn statfs(&self) -> Result<[u64; 8], Errno> {
+        self.with(|fs| {
+            let s = fs.statfs();
+            Ok([
+                EXT4_MAGIC,
+                s.block_size as u64,
+                s.blocks,
+                s.free_blocks,
+                s.avail_blocks,
+                s.inodes,
+                s.free_inodes,
+                s.fsid,
+            ])
+        })
+    }
+
+    /// Why the file system is read-only, if it is.
+    pub fn read_only_reason(&self) -> Option<&'static str> {
+        self.fs.lock().as_ref().and_then(|fs| fs.read_only_reason())
+    }
+
+    /// Unmounts: frees orphans, marks the file system clean, writes everything back. Later operations on
+    /// its nodes fail with `EIO`.
+    pub fn unmount(&self) -> Result<(), Errno> {
+        // Free what was released, then take the file system out.
+        self.with(|_| Ok(()))?;
+        let fs = self.fs.lock().take().ok_or(Errno::EINVAL)?;
+        MOUNTED.lock().retain(|m| !core::ptr::eq(&**m, self));
+        let name = String::from(self.disk.name());
+        fs.unmount().map_err(|e| {
+            log::error!("ext4: {name}: unmount failed: {e}");
+            errno(e)
+        })?;
+        self.disk.flush()?;
+        log::info!("ext4: {name}: unmounted clean");
+        Ok(())
+    }
+}
+
+impl DiskNode {
+    /// The file system it is on.
+    pub fn mount(&self) -> &Arc<ExtMount> {
+        &self.mount
+    }
+
+    /// The disk inode number.
+    pub fn ino(&self) -> u32 {
+        self.ino
+    }
+
+    /// Whether `other` is on the same file system.
+    pub fn same_fs(&self, other: &DiskNode) -> bool {
+        Arc::ptr_eq(&self.mount, &other.mount)
+    }
+
+    /// The attributes on disk now, and the space used in 512-byte sectors.
+    pub fn stat(&self) -> Result<(Meta, u64, u64), Errno> {
+        let m = self.mount.with(|fs| fs.stat(self.ino))?;
+        Ok((meta_of(&m), m.size, m.blocks))
+    }
+
+    /// Writes mode, owner and times from `m`.
+    pub fn store(&self, m: &Meta) -> Result<(), Errno> {
+        let attr = SetAttr {
+            perm: Some((m.mode & 0o7777) as u16),
+            uid: Some(m.uid),
+            gid: Some(m.gid),
+            atime: Some(to_timestamp(m.atime)),
+            mtime: Some(to_timestamp(m.mtime)),
+            ctime: Some(to_timestamp(m.ctime)),
+        };
+        self.mount.with(|fs| fs.setattr(self.ino, &attr))
+    }
+
+    /// Looks `name` up in this directory.
+    pub fn lookup(&self, name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        let ino = self.mount.with(|fs| fs.lookup(self.ino, name))?;
+        self.mount.node(ino)
+    }
+
+    /// The entries of this directory other than `.` and `..`: (inode number, `d_type`, name).
+    pub fn entries(&self) -> Result<Vec<(u64, u8, Vec<u8>)>, Errno> {
+        let list = self.mount.with(|fs| fs.dir_entries(self.ino))?;
+        Ok(list
+            .into_iter()
+            .filter(|e| e.name != b"." && e.name != b"..")
+            .map(|e| (e.ino as u64, e.kind.map_or(0, dirent_type), e.name))
+            .collect())
+    }
+
+    /// The name of disk inode `ino` in this directory.
+    pub fn name_of(&self, ino: u32) -> Option<Vec<u8>> {
+        self.entries()
+            .ok()?
+            .into_iter()
+            .find(|e| e.0 == ino as u64)
+            .map(|e| e.2)
+    }
+
+    /// Makes `name` here.
+    pub fn create(&self, name: &[u8], what: NewNode, perm: u32, uid: u32, gid: u32) -> Result<Arc<Inode>, Errno> {
+        let perm = (perm & 0o7777) as u16;
+        let ino = self.mount.with(|fs| match &what {
+            NewNode::File => fs.create(self.ino, name, perm, uid, gid),
+            NewNode::Dir => fs.mkdir(self.ino, name, perm, uid, gid),
+            NewNode::Fifo => fs.mknod(self.ino, name, FileType::Fifo, perm, uid, gid, (0, 0)),
+            NewNode::Socket => fs.mknod(self.ino, name, FileType::Socket, perm, uid, gid, (0, 0)),
+            NewNode::Symlink(target) => fs.symlink(self.ino, name, target, uid, gid),
+        })?;
+        self.mount.node(ino)
+    }
+
+    /// Adds `name` here for `child` (on the same file system).
+    pub fn link(&self, name: &[u8], child: &DiskNode) -> Result<(), Errno> {
+        self.mount.with(|fs| fs.link(child.ino, self.ino, name))
+    }
+
+    /// Removes `name` (a directory with `rmdir`).
+    pub fn unlink(&self, name: &[u8], rmdir: bool) -> Result<(), Errno> {
+        self.mount.with(|fs| {
+            if rmdir {
+                fs.rmdir(self.ino, name)
+            } else {
+                fs.unlink(self.ino, name)
+            }
+            .map(|_| ())
+        })
+    }
+
+    /// Renames `name` here to `new_name` in `new_dir` (or swaps the two with `exchange`).
+    pub fn rename(&self, name: &[u8], new_dir: &DiskNode, new_name: &[u8], exchange: bool) -> Result<(), Errno> {
+        self.mount.with(|fs| {
+            if exchange {
+                fs.exchange(self.ino, name, new_dir.ino, new_name)
+            } else {
+                fs.rename(self.ino, name, new_dir.ino, new_name).map(|_| ())
+            }
+        })
+    }
+
+    /// Reads file data at `offset`.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.mount.with(|fs| fs.read_at(self.ino, offset, buf))
+    }
+
+    /// Writes file data at `offset`.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        self.mount.with(|fs| fs.write_at(self.ino, offset, data))
+    }
+
+    /// Sets the file's length.
+    pub fn truncate(&self, len: u64) -> Result<(), Errno> {
+        self.mount.with(|fs| fs.truncate(self.ino, len))
+    }
+
+    /// Allocates the range (`fallocate`).
+    pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> Result<(), Errno> {
+        self.mount.with(|fs| fs.allocate(self.ino, offset, len, keep_size))
+    }
+}
+
+/// `d_type` of an entry type.
+pub fn dirent_type(t: FileType) -> u8 {
+    match t {
+        FileType::Fifo => 1,
+        FileType::CharDevice => 2,
+        FileType::Directory => 4,
+        FileType::BlockDevice => 6,
+        FileType::Regular => 8,
+        FileType::Symlink => 10,
+        FileType::Socket => 12,
+    }
+}
