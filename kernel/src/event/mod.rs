@@ -1,4 +1,4 @@
-//! Readiness files: [`eventfd`] counters, [`epoll`] instances and [`timerfd`] timers. They are
+//! Readiness files: [`eventfd`] counters, [`epoll`] instances, [`timerfd`] timers and [`signalfd`] signal readers. They are
 //! [`FileOps`](crate::fs::file::FileOps) files, and every change of their readiness goes through
 //! [`crate::fs::poll::notify`], the one wake-up `poll`, `select` and `epoll_wait` share.
 //!
@@ -6,6 +6,7 @@
 
 pub mod epoll;
 pub mod eventfd;
+pub mod signalfd;
 pub mod timerfd;
 
 use crate::process::signal_pending;

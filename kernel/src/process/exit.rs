@@ -56,6 +56,7 @@ fn exit_process(p: &Arc<Process>, status: u32) {
     if let Some(init) = find(INIT_PID) {
         for c in &children {
             *c.parent.lock() = Arc::downgrade(&init);
+            super::ptrace::tracer_gone(c);
         }
         let has_zombie = children
             .iter()

@@ -63,6 +63,7 @@ errnos!(
     EMLINK,
     EPIPE,
     ERANGE,
+    ENODATA,
     EDEADLK,
     ENAMETOOLONG,
     ENOSYS,

@@ -1,9 +1,10 @@
-//! The readiness calls: `eventfd`/`eventfd2`, `epoll_*`, `timerfd_*` (the objects are in [`crate::event`]).
+//! The readiness calls: `eventfd`/`eventfd2`, `epoll_*`, `timerfd_*`, `signalfd`/`signalfd4` (the objects are in [`crate::event`]).
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
 use crate::event::epoll::Epoll;
 use crate::event::eventfd::EventFd;
+use crate::event::signalfd::SignalFd;
 use crate::event::timerfd::{self, TimerFd};
 use crate::fs::OpenFile;
 use crate::fs::file::{FileOps, Handle};
@@ -19,6 +20,9 @@ use linux_raw_sys::general::{
 
 /// Bytes of a `struct epoll_event` (packed on x86-64).
 const EPOLL_EVENT_SIZE: usize = 12;
+/// `signalfd4`'s flags: the open flags of the same values.
+const SFD_NONBLOCK: u32 = O_NONBLOCK;
+const SFD_CLOEXEC: u32 = nr::O_CLOEXEC;
 /// The size of the signal set `epoll_pwait` takes.
 const SIGSET_SIZE: u64 = 8;
 
@@ -40,6 +44,8 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
         nr::__NR_epoll_pwait2 => check_sigset(a[4], a[5])
             .and_then(|()| timeout_timespec(a[3]))
             .and_then(|t| epoll_wait(a[0] as i32, a[1], a[2] as i32, t)),
+        nr::__NR_signalfd => signalfd4(a[0] as i32, a[1], a[2], 0),
+        nr::__NR_signalfd4 => signalfd4(a[0] as i32, a[1], a[2], a[3] as u32),
         nr::__NR_timerfd_create => timerfd_create(a[0] as u32, a[1] as u32),
         nr::__NR_timerfd_settime => timerfd_settime(a[0] as i32, a[1] as u32, a[2], a[3]),
         nr::__NR_timerfd_gettime => timerfd_gettime(a[0] as i32, a[1]),
@@ -173,6 +179,20 @@ fn epoll_wait(epfd: i32, events: u64, max: i32, deadline: Option<u64>) -> SysRes
     }
     uaccess::write_bytes(events, &out)?;
     Ok(ready.len() as u64)
+}
+
+/// `signalfd4(fd, mask, size, flags)`: a new signalfd when `fd` is -1, else a new set for signalfd `fd`.
+fn signalfd4(fd: i32, mask: u64, size: u64, flags: u32) -> SysResult {
+    if flags & !(SFD_NONBLOCK | SFD_CLOEXEC) != 0 || size != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let set = uaccess::read_u64(mask)?;
+    if fd == -1 {
+        return install(Arc::new(SignalFd::new(set)), flags, flags & SFD_CLOEXEC != 0);
+    }
+    let existing = file(fd)?;
+    existing.other::<SignalFd>().ok_or(Errno::EINVAL)?.set_mask(set);
+    Ok(fd as u64)
 }
 
 fn timerfd_create(clock: u32, flags: u32) -> SysResult {

@@ -1,10 +1,11 @@
-//! The file system calls: descriptors and I/O ([`io`]), names and attributes ([`names`]), mounts and
-//! `chroot` ([`mount`]), waiting for readiness ([`poll`]).
+//! The file system calls: descriptors and I/O ([`io`]), names and attributes ([`names`]), extended
+//! attributes ([`xattr`]), mounts and `chroot` ([`mount`]), waiting for readiness ([`poll`]).
 
 mod io;
 mod mount;
 mod names;
 mod poll;
+mod xattr;
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
@@ -18,6 +19,7 @@ use linux_raw_sys::general::{self as linux, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_N
 
 /// Runs file system call `nr` with arguments `a`; `None` when `nr` is not one of them.
 pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
+    use xattr::Target::{Fd, Path};
     let nr = u32::try_from(nr).ok()?;
     let fd = a[0] as i32;
     Some(match nr {
@@ -102,6 +104,19 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_mount => mount::mount(a[0], a[1], a[2], a[3], a[4]),
         linux::__NR_umount2 => mount::umount2(a[0], a[1] as u32),
         linux::__NR_chroot => mount::chroot(a[0]),
+
+        linux::__NR_setxattr => xattr::set(Path(a[0], true), a[1], a[2], a[3], a[4] as u32),
+        linux::__NR_lsetxattr => xattr::set(Path(a[0], false), a[1], a[2], a[3], a[4] as u32),
+        linux::__NR_fsetxattr => xattr::set(Fd(fd), a[1], a[2], a[3], a[4] as u32),
+        linux::__NR_getxattr => xattr::get(Path(a[0], true), a[1], a[2], a[3]),
+        linux::__NR_lgetxattr => xattr::get(Path(a[0], false), a[1], a[2], a[3]),
+        linux::__NR_fgetxattr => xattr::get(Fd(fd), a[1], a[2], a[3]),
+        linux::__NR_listxattr => xattr::list(Path(a[0], true), a[1], a[2]),
+        linux::__NR_llistxattr => xattr::list(Path(a[0], false), a[1], a[2]),
+        linux::__NR_flistxattr => xattr::list(Fd(fd), a[1], a[2]),
+        linux::__NR_removexattr => xattr::remove(Path(a[0], true), a[1]),
+        linux::__NR_lremovexattr => xattr::remove(Path(a[0], false), a[1]),
+        linux::__NR_fremovexattr => xattr::remove(Fd(fd), a[1]),
 
         linux::__NR_poll => poll::poll(a[0], a[1], poll::timeout_ms(a[2] as i32)),
         linux::__NR_ppoll => poll::timeout_timespec(a[2]).and_then(|t| poll::poll(a[0], a[1], t)),

@@ -91,6 +91,7 @@ pub(super) fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> 
             }
         }
         nr::__NR_kill => kill(a[0] as i32 as i64, a[1]),
+        nr::__NR_ptrace => crate::process::ptrace::ptrace(thread.process(), a[0], a[1] as u32, a[3]),
         nr::__NR_tkill => tgkill(-1, a[0] as i32 as i64, a[1]),
         nr::__NR_tgkill => tgkill(a[0] as i32 as i64, a[1] as i32 as i64, a[2]),
         nr::__NR_set_tid_address => {
