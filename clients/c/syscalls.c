@@ -240,6 +240,24 @@ static void check_sched(void) {
           status, by_child, reset, rstatus, back);
 }
 
+/* I/O priority: set, read back, inherited; class and level checked; real-time refused to nobody. */
+static void check_ioprio(void) {
+    long be3 = 2 << 13 | 3;
+    int set = syscall(SYS_ioprio_set, 1, 0, be3) == 0 && syscall(SYS_ioprio_get, 1, 0) == be3;
+    int bad = syscall(SYS_ioprio_set, 1, 0, 5 << 13) == -1 && errno == EINVAL &&
+              syscall(SYS_ioprio_get, 9, 0) == -1 && errno == EINVAL;
+    pid_t child = fork();
+    if (child == 0) {
+        int inherited = syscall(SYS_ioprio_get, 1, 0) == be3;
+        int refused = setuid(65534) == 0 && syscall(SYS_ioprio_set, 1, 0, 1 << 13) == -1 && errno == EPERM;
+        _exit(inherited | refused << 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    check("ioprio", set && bad && WIFEXITED(status) && WEXITSTATUS(status) == 3, "set %d bad %d child %#x", set, bad,
+          status);
+}
+
 /* ptrace: a child that asked to be traced stops at each signal; the parent's plain wait sees the stop, and
  * PTRACE_CONT delivers the signal it names (none, then SIGTERM). */
 static void check_ptrace(void) {
@@ -472,6 +490,7 @@ int main(void) {
     check_xattrs();
     check_proc_tasks();
     check_sched();
+    check_ioprio();
     check_ptrace();
 
     say("syscalls: %d passed, %d failed\n", passed, failed);

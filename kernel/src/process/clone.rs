@@ -92,6 +92,7 @@ pub fn clone(ctx: &UserContext, a: CloneArgs) -> Result<u64, Errno> {
             p.set_sched(policy, priority);
         }
         p.set_personality(parent.personality());
+        p.set_ioprio(parent.ioprio());
         if let Some(rp) = real_parent.upgrade() {
             rp.children.lock().push(p.clone());
         }

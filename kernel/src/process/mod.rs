@@ -70,6 +70,8 @@ pub struct Process {
     /// The scheduling policy (`SCHED_*`, with `SCHED_RESET_ON_FORK`) and static priority `sched_setscheduler`
     /// set. Recorded and reported as Linux does; ember's scheduler treats every task alike.
     sched: Mutex<(u32, u32)>,
+    /// The I/O priority `ioprio_set` set (class << 13 | level; 0: none set).
+    ioprio: AtomicU32,
     /// `personality(2)`'s persona.
     personality: AtomicU32,
     /// Job control: stopped or not, and what `wait` may report.
@@ -128,6 +130,7 @@ impl Process {
             creds: Mutex::new(Credentials::root()),
             nice: AtomicI32::new(0),
             sched: Mutex::new((0, 0)),
+            ioprio: AtomicU32::new(0),
             personality: AtomicU32::new(0),
             job: jobctl::JobState::default(),
             resume: WaitQueue::new(),
@@ -237,6 +240,16 @@ impl Process {
     /// Sets the scheduling policy and static priority (the caller checked them).
     pub fn set_sched(&self, policy: u32, priority: u32) {
         *self.sched.lock() = (policy, priority);
+    }
+
+    /// The I/O priority (class << 13 | level).
+    pub fn ioprio(&self) -> u32 {
+        self.ioprio.load(Ordering::Relaxed)
+    }
+
+    /// Sets the I/O priority (the caller checked it).
+    pub fn set_ioprio(&self, ioprio: u32) {
+        self.ioprio.store(ioprio, Ordering::Relaxed);
     }
 
     /// The persona (`personality(2)`).
