@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -258,6 +259,39 @@ static void check_ioprio(void) {
           status);
 }
 
+/* pidfd: not readable while the child runs, readable once it has exited; waitid through it (EAGAIN while it
+ * runs when the pidfd is non-blocking); pidfd_getfd copies one of a process's descriptors. */
+static void check_pidfd(void) {
+    int gate[2];
+    if (pipe(gate) != 0) {
+        check("pidfd", 0, "pipe errno %d", errno);
+        return;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        _exit(read(gate[0], &c, 1) == 1 ? 5 : 6);
+    }
+    int fd = (int)syscall(SYS_pidfd_open, child, O_NONBLOCK);
+    struct pollfd p = {fd, POLLIN, 0};
+    int running = fd >= 0 && poll(&p, 1, 0) == 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    siginfo_t info;
+    int again = waitid(3 /* P_PIDFD */, fd, &info, WEXITED) == -1 && errno == EAGAIN;
+    int copy = (int)syscall(SYS_pidfd_getfd, fd, gate[1], 0); /* the write end, from the child's table */
+    int copied = copy >= 0 && write(copy, "x", 1) == 1;
+    int ready = poll(&p, 1, 5000) == 1 && p.revents == POLLIN;
+    memset(&info, 0, sizeof info);
+    int waited = waitid(3, fd, &info, WEXITED) == 0 && info.si_pid == child && info.si_status == 5;
+    int bad = syscall(SYS_pidfd_open, child + 100000, 0) == -1 && errno == ESRCH &&
+              syscall(SYS_pidfd_open, getpid(), 1) == -1 && errno == EINVAL;
+    check("pidfd", running && again && copied && ready && waited && bad,
+          "running %d again %d copied %d ready %d waited %d bad %d", running, again, copied, ready, waited, bad);
+    close(fd);
+    close(copy);
+    close(gate[0]);
+    close(gate[1]);
+}
+
 /* ptrace: a child that asked to be traced stops at each signal; the parent's plain wait sees the stop, and
  * PTRACE_CONT delivers the signal it names (none, then SIGTERM). */
 static void check_ptrace(void) {
@@ -491,6 +525,7 @@ int main(void) {
     check_proc_tasks();
     check_sched();
     check_ioprio();
+    check_pidfd();
     check_ptrace();
 
     say("syscalls: %d passed, %d failed\n", passed, failed);

@@ -70,6 +70,8 @@ fn exit_process(p: &Arc<Process>, status: u32) {
     if let Ok(empty) = crate::vm::Vm::new() {
         *p.vm.lock() = Arc::new(empty);
     }
+    // A pidfd of the process has become readable.
+    crate::fs::poll::notify();
     match p.parent.lock().upgrade() {
         Some(parent) => {
             signal::send_to_process(&parent, signal::SIGCHLD);

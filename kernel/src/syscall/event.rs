@@ -1,9 +1,11 @@
-//! The readiness calls: `eventfd`/`eventfd2`, `epoll_*`, `timerfd_*`, `signalfd`/`signalfd4` (the objects are in [`crate::event`]).
+//! The readiness calls: `eventfd`/`eventfd2`, `epoll_*`, `timerfd_*`, `signalfd`/`signalfd4`, `pidfd_open` and
+//! `pidfd_getfd` (the objects are in [`crate::event`]).
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
 use crate::event::epoll::Epoll;
 use crate::event::eventfd::EventFd;
+use crate::event::pidfd::PidFd;
 use crate::event::signalfd::SignalFd;
 use crate::event::timerfd::{self, TimerFd};
 use crate::fs::OpenFile;
@@ -46,6 +48,8 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
             .and_then(|t| epoll_wait(a[0] as i32, a[1], a[2] as i32, t)),
         nr::__NR_signalfd => signalfd4(a[0] as i32, a[1], a[2], 0),
         nr::__NR_signalfd4 => signalfd4(a[0] as i32, a[1], a[2], a[3] as u32),
+        nr::__NR_pidfd_open => pidfd_open(a[0] as i32, a[1] as u32),
+        nr::__NR_pidfd_getfd => pidfd_getfd(a[0] as i32, a[1] as i32, a[2] as u32),
         nr::__NR_timerfd_create => timerfd_create(a[0] as u32, a[1] as u32),
         nr::__NR_timerfd_settime => timerfd_settime(a[0] as i32, a[1] as u32, a[2], a[3]),
         nr::__NR_timerfd_gettime => timerfd_gettime(a[0] as i32, a[1]),
@@ -193,6 +197,48 @@ fn signalfd4(fd: i32, mask: u64, size: u64, flags: u32) -> SysResult {
     let existing = file(fd)?;
     existing.other::<SignalFd>().ok_or(Errno::EINVAL)?.set_mask(set);
     Ok(fd as u64)
+}
+
+/// `pidfd_open(pid, flags)`: a pidfd (always close-on-exec) for the process `pid` leads.
+fn pidfd_open(pid: i32, flags: u32) -> SysResult {
+    if flags & !O_NONBLOCK != 0 || pid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = crate::process::find(pid as u32).ok_or(Errno::ESRCH)?;
+    install(Arc::new(PidFd::new(&p)), flags, true)
+}
+
+/// The process id behind pidfd `fd` and whether the pidfd is non-blocking (`waitid(P_PIDFD, …)`).
+pub(super) fn pidfd_target(fd: i32) -> Result<(u32, bool), Errno> {
+    let f = file(fd)?;
+    let pidfd = f.other::<PidFd>().ok_or(Errno::EBADF)?;
+    Ok((pidfd.pid(), f.flags() & O_NONBLOCK != 0))
+}
+
+/// `pidfd_getfd(pidfd, targetfd, flags)`: a copy (close-on-exec) of descriptor `targetfd` of the process,
+/// which the caller must be allowed to trace (same real and saved ids as its own, or privilege).
+fn pidfd_getfd(pidfd: i32, target: i32, flags: u32) -> SysResult {
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = file(pidfd)?;
+    let p = f.other::<PidFd>().ok_or(Errno::EBADF)?.running().ok_or(Errno::ESRCH)?;
+    let (me, them) = (crate::process::current().creds(), p.creds());
+    let same_user = [them.uid.real, them.uid.effective, them.uid.saved]
+        .iter()
+        .all(|&u| u == me.uid.real)
+        && [them.gid.real, them.gid.effective, them.gid.saved]
+            .iter()
+            .all(|&g| g == me.gid.real);
+    if !same_user && !me.privileged() {
+        return Err(Errno::EPERM);
+    }
+    let theirs = p
+        .threads()
+        .first()
+        .and_then(|t| t.open_file(target))
+        .ok_or(Errno::EBADF)?;
+    Ok(current_files().lock().install(theirs, true)? as u64)
 }
 
 fn timerfd_create(clock: u32, flags: u32) -> SysResult {
