@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -292,6 +293,33 @@ static void check_pidfd(void) {
     close(gate[1]);
 }
 
+/* sendmmsg: two datagrams in one call, each one's length in its msg_len; a bad vector is EFAULT. */
+static void check_sendmmsg(void) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) {
+        check("sendmmsg", 0, "socketpair errno %d", errno);
+        return;
+    }
+    struct iovec iov[2] = {{(void *)"one", 3}, {(void *)"second", 6}};
+    struct mmsghdr msgs[2];
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < 2; i++) {
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int sent = sendmmsg(sv[0], msgs, 2, 0);
+    char a[16] = {0}, b[16] = {0};
+    ssize_t ra = recv(sv[1], a, sizeof a, 0), rb = recv(sv[1], b, sizeof b, 0);
+    /* The raw call: musl copies the vector in user space first. */
+    int fault = syscall(SYS_sendmmsg, sv[0], 8, 1, 0) == -1 && errno == EFAULT;
+    check("sendmmsg",
+          sent == 2 && msgs[0].msg_len == 3 && msgs[1].msg_len == 6 && ra == 3 && rb == 6 && !strcmp(a, "one") &&
+              !strcmp(b, "second") && fault,
+          "sent %d lens %u %u received %zd %zd fault %d", sent, msgs[0].msg_len, msgs[1].msg_len, ra, rb, fault);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* ptrace: a child that asked to be traced stops at each signal; the parent's plain wait sees the stop, and
  * PTRACE_CONT delivers the signal it names (none, then SIGTERM). */
 static void check_ptrace(void) {
@@ -526,6 +554,7 @@ int main(void) {
     check_sched();
     check_ioprio();
     check_pidfd();
+    check_sendmmsg();
     check_ptrace();
 
     say("syscalls: %d passed, %d failed\n", passed, failed);
