@@ -320,6 +320,26 @@ static void check_sendmmsg(void) {
     close(sv[1]);
 }
 
+/* preadv2/pwritev2: at an offset (the position stays), at the position with offset -1 (it moves); an unknown
+ * flag is EOPNOTSUPP. */
+static void check_rw2(void) {
+    int fd = open("/rw2-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    struct iovec w = {(void *)"abcdef", 6};
+    long wrote = syscall(SYS_pwritev2, fd, &w, 1L, 0L, 0L, 0L);
+    off_t pos = lseek(fd, 0, SEEK_CUR);
+    char buf[4] = {0};
+    struct iovec r = {buf, 3};
+    long at = syscall(SYS_preadv2, fd, &r, 1L, 2L, 0L, 0L); /* "cde", position stays 0 */
+    int at_ok = at == 3 && !memcmp(buf, "cde", 3) && lseek(fd, 0, SEEK_CUR) == 0;
+    long cur = syscall(SYS_preadv2, fd, &r, 1L, -1L, 0L, 0L); /* "abc" from the position, which moves */
+    int cur_ok = cur == 3 && !memcmp(buf, "abc", 3) && lseek(fd, 0, SEEK_CUR) == 3;
+    int bad = syscall(SYS_preadv2, fd, &r, 1L, 0L, 0L, 0x40000000L) == -1 && errno == EOPNOTSUPP;
+    check("preadv2", wrote == 6 && pos == 0 && at_ok && cur_ok && bad, "wrote %ld pos %ld at %ld cur %ld bad %d", wrote,
+          (long)pos, at, cur, bad);
+    close(fd);
+    unlink("/rw2-file");
+}
+
 /* ptrace: a child that asked to be traced stops at each signal; the parent's plain wait sees the stop, and
  * PTRACE_CONT delivers the signal it names (none, then SIGTERM). */
 static void check_ptrace(void) {
@@ -555,6 +575,7 @@ int main(void) {
     check_ioprio();
     check_pidfd();
     check_sendmmsg();
+    check_rw2();
     check_ptrace();
 
     say("syscalls: %d passed, %d failed\n", passed, failed);

@@ -31,6 +31,8 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_pwrite64 => io::pwrite(fd, a[1], a[2], a[3]),
         linux::__NR_preadv => io::readv(fd, a[1], a[2], Some(a[3])),
         linux::__NR_pwritev => io::writev(fd, a[1], a[2], Some(a[3])),
+        linux::__NR_preadv2 => rw2(fd, a[3], a[5]).and_then(|o| io::readv(fd, a[1], a[2], o)),
+        linux::__NR_pwritev2 => rw2(fd, a[3], a[5]).and_then(|o| io::writev(fd, a[1], a[2], o)),
         linux::__NR_lseek => io::lseek(fd, a[1] as i64, a[2] as u32),
         linux::__NR_sendfile => io::sendfile(fd, a[1] as i32, a[2], a[3]),
         linux::__NR_close => io::close(fd),
@@ -133,6 +135,29 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
 /// The open file behind `fd`; `EBADF` when there is none.
 fn file(fd: i32) -> Result<Arc<OpenFile>, Errno> {
     current_files().lock().get(fd).ok_or(Errno::EBADF)
+}
+
+/// `preadv2`/`pwritev2`'s offset and flags: offset -1 is the file position (as `readv`/`writev`); the flags
+/// `RWF_HIPRI`, `RWF_DSYNC` and `RWF_SYNC` change nothing in memory, `RWF_NOWAIT` is taken on a regular file
+/// (which never waits); any other flag (`RWF_APPEND` included, not implemented) is `EOPNOTSUPP`.
+fn rw2(fd: i32, offset: u64, flags: u64) -> Result<Option<u64>, Errno> {
+    const RWF_HIPRI: u64 = 1;
+    const RWF_DSYNC: u64 = 2;
+    const RWF_SYNC: u64 = 4;
+    const RWF_NOWAIT: u64 = 8;
+    if flags & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if flags & RWF_NOWAIT != 0 {
+        let f = file(fd)?;
+        let regular = f
+            .inode()
+            .is_some_and(|i| i.meta.lock().mode & linux::S_IFMT == linux::S_IFREG);
+        if !regular {
+            return Err(Errno::EOPNOTSUPP);
+        }
+    }
+    Ok((offset as i64 != -1).then_some(offset))
 }
 
 /// A path argument: `ENAMETOOLONG` past `PATH_MAX`.
