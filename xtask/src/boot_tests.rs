@@ -325,12 +325,12 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
             check: Box::new(move |o| failed(o, &[message.as_str()])),
         });
     }
-    // Sizes from outside are allocated fallibly: the read-speed test's 1 MiB buffer in a VM of 2.75 MiB (about
-    // 900 KiB free beside the 1.5 MiB image).
+    // Sizes from outside are allocated fallibly: the read-speed test's 1 MiB buffer in a VM of 2.875 MiB (about
+    // 900 KiB free beside the 1.6 MiB debug image).
     match make_disks("blk-read-speed-low-memory") {
         Ok(disks) => {
             let mut vm = Vm::new(Boot::Pvh, 2, "console=ttyS0 ember.test=blk-read-speed");
-            vm.mem_kib = Some(2816);
+            vm.mem_kib = Some(2944);
             vm.disks = vec![disks[1].0.clone()];
             qemu.push(Case {
                 name: "blk-read-speed-low-memory".into(),
