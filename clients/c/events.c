@@ -1,5 +1,7 @@
 /* events: self-checking tour of the readiness calls: eventfd, epoll (level, edge, one-shot, nested, woken
- * by another process), timerfd (one-shot, interval, read blocking, in epoll), and poll over them. One line
+ * by another process), timerfd (one-shot, interval, read blocking, in epoll), signalfd (non-blocking,
+ * several signals a read, a new set, poll and epoll, a read woken by another process's kill), and poll over
+ * them. One line
  * per failed check, then "events: N passed, M failed"; the exit status is M. */
 #include <errno.h>
 #include <poll.h>
@@ -8,7 +10,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <signal.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -196,10 +201,81 @@ static void test_timerfd(void) {
     close(fd);
 }
 
+static void test_signalfd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, 0);
+
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    int fd = signalfd(-1, &usr1, SFD_NONBLOCK | SFD_CLOEXEC);
+    CHECK("signalfd create", fd >= 0);
+    CHECK("signalfd cloexec", fcntl(fd, F_GETFD) == FD_CLOEXEC);
+    CHECK("signalfd nonblock", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+    struct signalfd_siginfo si[2];
+    CHECK("signalfd empty EAGAIN", read(fd, si, sizeof si[0]) < 0 && errno == EAGAIN);
+    CHECK("signalfd short buffer EINVAL", read(fd, si, sizeof si[0] - 1) < 0 && errno == EINVAL);
+    struct pollfd p = {fd, POLLIN, 0};
+    CHECK("signalfd not ready", poll(&p, 1, 0) == 0);
+
+    kill(getpid(), SIGUSR1);
+    kill(getpid(), SIGUSR2); /* not in the set: stays pending */
+    CHECK("signalfd ready", poll(&p, 1, 0) == 1 && p.revents == POLLIN);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 9};
+    struct epoll_event out;
+    CHECK("signalfd epoll", epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 && epoll_wait(ep, &out, 1, 0) == 1 &&
+                                out.data.u32 == 9);
+    CHECK("signalfd read", read(fd, si, sizeof si) == (ssize_t)sizeof si[0] && si[0].ssi_signo == SIGUSR1);
+    CHECK("signalfd consumed", read(fd, si, sizeof si[0]) < 0 && errno == EAGAIN && epoll_wait(ep, &out, 1, 0) == 0);
+
+    /* A new set for the same descriptor: the pending SIGUSR2 is read now, with a SIGCHLD, in one read. */
+    CHECK("signalfd new set", signalfd(fd, &set, 0) == fd);
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    waitpid(child, 0, 0);
+    ssize_t n = read(fd, si, sizeof si);
+    CHECK("signalfd two at once", n == 2 * (ssize_t)sizeof si[0] && si[0].ssi_signo == SIGUSR2 &&
+                                      si[1].ssi_signo == SIGCHLD);
+    sigset_t pending;
+    sigpending(&pending);
+    CHECK("signalfd took them", !sigismember(&pending, SIGUSR1) && !sigismember(&pending, SIGUSR2));
+
+    /* A blocking read waits until another process sends the signal. */
+    int blocking = signalfd(-1, &usr1, 0);
+    pid_t parent = getpid();
+    child = fork();
+    if (child == 0) {
+        struct timespec t = {0, 30000000};
+        nanosleep(&t, 0);
+        kill(parent, SIGUSR1);
+        _exit(0);
+    }
+    long long t0 = now_ms();
+    n = read(blocking, si, sizeof si[0]);
+    CHECK("signalfd blocking read", n == (ssize_t)sizeof si[0] && si[0].ssi_signo == SIGUSR1 && now_ms() - t0 >= 20);
+    waitpid(child, 0, 0);
+
+    CHECK("signalfd bad flags", signalfd(-1, &usr1, 0x1234) < 0 && errno == EINVAL);
+    CHECK("signalfd not a signalfd", signalfd(ep, &usr1, 0) < 0 && errno == EINVAL);
+    CHECK("signalfd bad fd", signalfd(1000, &usr1, 0) < 0 && errno == EBADF);
+    CHECK("signalfd write EINVAL", write(fd, si, sizeof si[0]) < 0 && errno == EINVAL);
+    close(blocking);
+    close(ep);
+    close(fd);
+    sigprocmask(SIG_UNBLOCK, &set, 0); /* a SIGCHLD still pending is ignored by default */
+}
+
 int main(void) {
     test_eventfd();
     test_epoll();
     test_timerfd();
+    test_signalfd();
     printf("events: %d passed, %d failed\n", passed, failed);
     return failed > 125 ? 125 : failed;
 }

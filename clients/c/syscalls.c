@@ -1,8 +1,15 @@
 /* syscalls: self-checking tour of the basic system calls. One line per check ("ok NAME" or
  * "FAIL NAME: details"), then "syscalls: N passed, M failed"; the exit status is M. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/ptrace.h>
+#include <sys/xattr.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <stdarg.h>
@@ -11,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -57,6 +65,306 @@ static int64_t now_ns(void) {
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return -1;
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Extended attributes: set with the create/replace flags, read with size queries and a short buffer, list,
+ * remove; the limits; and as nobody, trusted attributes neither seen nor set, security ones not set. */
+static void check_xattrs(void) {
+    const char *f = "/xattr-file";
+    close(open(f, O_RDWR | O_CREAT | O_TRUNC, 0666));
+    chmod(f, 0666);
+    char buf[64];
+    int set = setxattr(f, "user.a", "alpha", 5, XATTR_CREATE) == 0;
+    int exists = setxattr(f, "user.a", "x", 1, XATTR_CREATE) == -1 && errno == EEXIST;
+    int missing = setxattr(f, "user.b", "x", 1, XATTR_REPLACE) == -1 && errno == ENODATA;
+    int replaced = setxattr(f, "user.a", "beta", 4, XATTR_REPLACE) == 0;
+    int trusted = setxattr(f, "trusted.t", "", 0, 0) == 0;
+    ssize_t size = getxattr(f, "user.a", 0, 0);
+    ssize_t got = getxattr(f, "user.a", buf, sizeof buf);
+    int value = got == 4 && memcmp(buf, "beta", 4) == 0;
+    int short_buf = getxattr(f, "user.a", buf, 3) == -1 && errno == ERANGE;
+    int no_data = getxattr(f, "user.none", buf, sizeof buf) == -1 && errno == ENODATA;
+    int bad_ns = setxattr(f, "bogus.a", "x", 1, 0) == -1 && errno == EOPNOTSUPP;
+    char name[300];
+    memset(name, 'n', sizeof name);
+    memcpy(name, "user.", 5);
+    name[299] = 0;
+    int long_name = setxattr(f, name, "x", 1, 0) == -1 && errno == ERANGE;
+    static char big[65537];
+    int too_big = setxattr(f, "user.big", big, sizeof big, 0) == -1 && errno == E2BIG;
+    ssize_t list_len = listxattr(f, 0, 0);
+    ssize_t listed = listxattr(f, buf, sizeof buf);
+    /* The order of the names is the file system's. */
+    int list = list_len == 17 && listed == 17 && (memcmp(buf, "trusted.t\0user.a\0", 17) == 0 ||
+                                                  memcmp(buf, "user.a\0trusted.t\0", 17) == 0);
+    int list_short = listxattr(f, buf, 5) == -1 && errno == ERANGE;
+    int fd = open(f, O_RDONLY);
+    int by_fd = fgetxattr(fd, "user.a", buf, sizeof buf) == 4 && flistxattr(fd, 0, 0) == 17;
+    close(fd);
+    check("xattr", set && exists && missing && replaced && trusted && size == 4 && value && short_buf && no_data &&
+                       bad_ns && long_name && too_big && list && list_short && by_fd,
+          "set %d exists %d missing %d replaced %d trusted %d size %zd value %d short %d nodata %d ns %d long %d "
+          "big %d list %zd/%zd short %d fd %d",
+          set, exists, missing, replaced, trusted, size, value, short_buf, no_data, bad_ns, long_name, too_big,
+          list_len, listed, list_short, by_fd);
+    pid_t child = fork();
+    if (child == 0) {
+        if (setuid(65534) != 0)
+            _exit(1);
+        char b[64];
+        int hidden = listxattr(f, b, sizeof b) == 7 && strcmp(b, "user.a") == 0;
+        int no_trusted = setxattr(f, "trusted.u", "x", 1, 0) == -1 && errno == EPERM;
+        int no_security = setxattr(f, "security.s", "x", 1, 0) == -1 && errno == EPERM;
+        int user_ok = setxattr(f, "user.c", "x", 1, 0) == 0;
+        _exit(hidden | no_trusted << 1 | no_security << 2 | user_ok << 3);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    int removed = removexattr(f, "user.a") == 0 && removexattr(f, "user.a") == -1 && errno == ENODATA;
+    check("xattr-nobody", WIFEXITED(status) && WEXITSTATUS(status) == 15 && removed, "child status %#x, removed %d",
+          status, removed);
+    unlink(f);
+}
+
+static int task_pipe[2];
+
+static void *blocked_reader(void *arg) {
+    char c;
+    (void)arg;
+    return (void *)(long)read(task_pipe[0], &c, 1);
+}
+
+/* The state letter in a /proc stat file (after the parenthesised name), or '?'. */
+static char proc_state(const char *path) {
+    char buf[512];
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return '?';
+    buf[n] = 0;
+    char *close_paren = strrchr(buf, ')');
+    return close_paren && close_paren[1] == ' ' ? close_paren[2] : '?';
+}
+
+/* /proc/self/task lists both threads; a thread blocked in read shows 'S', the one reading its stat 'R'. */
+static void check_proc_tasks(void) {
+    pthread_t th;
+    if (pipe(task_pipe) != 0 || pthread_create(&th, 0, blocked_reader, 0) != 0) {
+        check("proc-task", 0, "setup failed, errno %d", errno);
+        return;
+    }
+    int entries = 0;
+    long other = 0;
+    char path[64], other_state = '?';
+    for (int tries = 0; tries < 200 && other_state != 'S'; tries++) {
+        entries = 0;
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            entries++;
+            if (atol(e->d_name) != getpid())
+                other = atol(e->d_name);
+        }
+        if (d)
+            closedir(d);
+        snprintf(path, sizeof path, "/proc/self/task/%ld/stat", other);
+        other_state = proc_state(path);
+        if (other_state != 'S')
+            sched_yield();
+    }
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)getpid());
+    char self_state = proc_state(path);
+    snprintf(path, sizeof path, "/proc/self/task/%ld/comm", other);
+    char comm[32] = {0};
+    int fd = open(path, O_RDONLY);
+    int comm_ok = fd >= 0 && read(fd, comm, sizeof comm - 1) > 1 && strchr(comm, '\n');
+    close(fd);
+    write(task_pipe[1], "x", 1);
+    pthread_join(th, 0);
+    close(task_pipe[0]);
+    close(task_pipe[1]);
+    check("proc-task", entries == 2 && other_state == 'S' && self_state == 'R' && comm_ok,
+          "%d entries, other thread %ld '%c', self '%c', comm %d", entries, other, other_state, self_state, comm_ok);
+}
+
+/* musl's sched_* policy wrappers return ENOSYS on purpose (they act on threads): the raw calls. */
+static int get_policy(pid_t pid) {
+    return (int)syscall(SYS_sched_getscheduler, pid);
+}
+static int set_policy(pid_t pid, int policy, const struct sched_param *p) {
+    return (int)syscall(SYS_sched_setscheduler, pid, policy, p);
+}
+static int get_param(pid_t pid, struct sched_param *p) {
+    return (int)syscall(SYS_sched_getparam, pid, p);
+}
+static int set_param(pid_t pid, const struct sched_param *p) {
+    return (int)syscall(SYS_sched_setparam, pid, p);
+}
+
+/* Scheduling policy and priority: recorded, checked against the policy's range, inherited (unless
+ * SCHED_RESET_ON_FORK), and refused to an unprivileged caller for a real-time policy. */
+static void check_sched(void) {
+    struct sched_param p10 = {.sched_priority = 10}, p0 = {.sched_priority = 0}, bad = {.sched_priority = 100};
+    struct sched_param got = {0};
+    int other = get_policy(0) == SCHED_OTHER;
+    int fifo = set_policy(0, SCHED_FIFO, &p10) == 0 && get_policy(0) == SCHED_FIFO &&
+               get_param(0, &got) == 0 && got.sched_priority == 10;
+    int range = set_param(0, &bad) == -1 && errno == EINVAL &&
+                set_policy(0, SCHED_OTHER, &p10) == -1 && errno == EINVAL;
+    pid_t child = fork();
+    if (child == 0) {
+        struct sched_param c = {0};
+        int inherited = get_policy(0) == SCHED_FIFO && get_param(0, &c) == 0 && c.sched_priority == 10;
+        int lowered = set_param(getppid(), &(struct sched_param){.sched_priority = 5}) == 0;
+        set_policy(0, SCHED_OTHER, &(struct sched_param){0});
+        int refused = setuid(65534) == 0 && set_policy(0, SCHED_RR, &(struct sched_param){.sched_priority = 1}) == -1 &&
+                      errno == EPERM;
+        _exit(inherited | lowered << 1 | refused << 2);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    int by_child = get_param(0, &got) == 0 && got.sched_priority == 5;
+    int reset = set_policy(0, SCHED_RR | SCHED_RESET_ON_FORK, &p10) == 0 &&
+                get_policy(0) == (SCHED_RR | SCHED_RESET_ON_FORK);
+    child = fork();
+    if (child == 0)
+        _exit(get_policy(0) == SCHED_OTHER ? 0 : 1);
+    int rstatus = 0;
+    waitpid(child, &rstatus, 0);
+    int back = set_policy(0, SCHED_OTHER, &p0) == 0 && get_policy(0) == SCHED_OTHER;
+    check("sched", other && fifo && range && WIFEXITED(status) && WEXITSTATUS(status) == 7 && by_child && reset &&
+                       WIFEXITED(rstatus) && WEXITSTATUS(rstatus) == 0 && back,
+          "other %d fifo %d range %d child %#x by-child %d reset %d reset-child %#x back %d", other, fifo, range,
+          status, by_child, reset, rstatus, back);
+}
+
+/* I/O priority: set, read back, inherited; class and level checked; real-time refused to nobody. */
+static void check_ioprio(void) {
+    long be3 = 2 << 13 | 3;
+    int set = syscall(SYS_ioprio_set, 1, 0, be3) == 0 && syscall(SYS_ioprio_get, 1, 0) == be3;
+    int bad = syscall(SYS_ioprio_set, 1, 0, 5 << 13) == -1 && errno == EINVAL &&
+              syscall(SYS_ioprio_get, 9, 0) == -1 && errno == EINVAL;
+    pid_t child = fork();
+    if (child == 0) {
+        int inherited = syscall(SYS_ioprio_get, 1, 0) == be3;
+        int refused = setuid(65534) == 0 && syscall(SYS_ioprio_set, 1, 0, 1 << 13) == -1 && errno == EPERM;
+        _exit(inherited | refused << 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    check("ioprio", set && bad && WIFEXITED(status) && WEXITSTATUS(status) == 3, "set %d bad %d child %#x", set, bad,
+          status);
+}
+
+/* pidfd: not readable while the child runs, readable once it has exited; waitid through it (EAGAIN while it
+ * runs when the pidfd is non-blocking); pidfd_getfd copies one of a process's descriptors. */
+static void check_pidfd(void) {
+    int gate[2];
+    if (pipe(gate) != 0) {
+        check("pidfd", 0, "pipe errno %d", errno);
+        return;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        _exit(read(gate[0], &c, 1) == 1 ? 5 : 6);
+    }
+    int fd = (int)syscall(SYS_pidfd_open, child, O_NONBLOCK);
+    struct pollfd p = {fd, POLLIN, 0};
+    int running = fd >= 0 && poll(&p, 1, 0) == 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    siginfo_t info;
+    int again = waitid(3 /* P_PIDFD */, fd, &info, WEXITED) == -1 && errno == EAGAIN;
+    int copy = (int)syscall(SYS_pidfd_getfd, fd, gate[1], 0); /* the write end, from the child's table */
+    int copied = copy >= 0 && write(copy, "x", 1) == 1;
+    int ready = poll(&p, 1, 5000) == 1 && p.revents == POLLIN;
+    memset(&info, 0, sizeof info);
+    int waited = waitid(3, fd, &info, WEXITED) == 0 && info.si_pid == child && info.si_status == 5;
+    int bad = syscall(SYS_pidfd_open, child + 100000, 0) == -1 && errno == ESRCH &&
+              syscall(SYS_pidfd_open, getpid(), 1) == -1 && errno == EINVAL;
+    check("pidfd", running && again && copied && ready && waited && bad,
+          "running %d again %d copied %d ready %d waited %d bad %d", running, again, copied, ready, waited, bad);
+    close(fd);
+    close(copy);
+    close(gate[0]);
+    close(gate[1]);
+}
+
+/* sendmmsg: two datagrams in one call, each one's length in its msg_len; a bad vector is EFAULT. */
+static void check_sendmmsg(void) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) {
+        check("sendmmsg", 0, "socketpair errno %d", errno);
+        return;
+    }
+    struct iovec iov[2] = {{(void *)"one", 3}, {(void *)"second", 6}};
+    struct mmsghdr msgs[2];
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < 2; i++) {
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int sent = sendmmsg(sv[0], msgs, 2, 0);
+    char a[16] = {0}, b[16] = {0};
+    ssize_t ra = recv(sv[1], a, sizeof a, 0), rb = recv(sv[1], b, sizeof b, 0);
+    /* The raw call: musl copies the vector in user space first. */
+    int fault = syscall(SYS_sendmmsg, sv[0], 8, 1, 0) == -1 && errno == EFAULT;
+    check("sendmmsg",
+          sent == 2 && msgs[0].msg_len == 3 && msgs[1].msg_len == 6 && ra == 3 && rb == 6 && !strcmp(a, "one") &&
+              !strcmp(b, "second") && fault,
+          "sent %d lens %u %u received %zd %zd fault %d", sent, msgs[0].msg_len, msgs[1].msg_len, ra, rb, fault);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* preadv2/pwritev2: at an offset (the position stays), at the position with offset -1 (it moves); an unknown
+ * flag is EOPNOTSUPP. */
+static void check_rw2(void) {
+    int fd = open("/rw2-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    struct iovec w = {(void *)"abcdef", 6};
+    long wrote = syscall(SYS_pwritev2, fd, &w, 1L, 0L, 0L, 0L);
+    off_t pos = lseek(fd, 0, SEEK_CUR);
+    char buf[4] = {0};
+    struct iovec r = {buf, 3};
+    long at = syscall(SYS_preadv2, fd, &r, 1L, 2L, 0L, 0L); /* "cde", position stays 0 */
+    int at_ok = at == 3 && !memcmp(buf, "cde", 3) && lseek(fd, 0, SEEK_CUR) == 0;
+    long cur = syscall(SYS_preadv2, fd, &r, 1L, -1L, 0L, 0L); /* "abc" from the position, which moves */
+    int cur_ok = cur == 3 && !memcmp(buf, "abc", 3) && lseek(fd, 0, SEEK_CUR) == 3;
+    int bad = syscall(SYS_preadv2, fd, &r, 1L, 0L, 0L, 0x40000000L) == -1 && errno == EOPNOTSUPP;
+    check("preadv2", wrote == 6 && pos == 0 && at_ok && cur_ok && bad, "wrote %ld pos %ld at %ld cur %ld bad %d", wrote,
+          (long)pos, at, cur, bad);
+    close(fd);
+    unlink("/rw2-file");
+}
+
+/* ptrace: a child that asked to be traced stops at each signal; the parent's plain wait sees the stop, and
+ * PTRACE_CONT delivers the signal it names (none, then SIGTERM). */
+static void check_ptrace(void) {
+    pid_t child = fork();
+    if (child == 0) {
+        if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+            _exit(1);
+        raise(SIGUSR1); /* would kill it: the tracer suppresses it */
+        raise(SIGUSR2); /* the tracer delivers SIGTERM instead */
+        _exit(2);
+    }
+    int s1 = 0, s2 = 0, s3 = 0;
+    pid_t w1 = waitpid(child, &s1, 0);
+    long c1 = ptrace(PTRACE_CONT, child, 0, 0);
+    pid_t w2 = waitpid(child, &s2, 0);
+    long c2 = ptrace(PTRACE_CONT, child, 0, (void *)(long)SIGTERM);
+    pid_t w3 = waitpid(child, &s3, 0);
+    errno = 0;
+    int not_tracee = ptrace(PTRACE_CONT, getpid(), 0, 0) == -1 && errno == ESRCH;
+    check("ptrace",
+          w1 == child && WIFSTOPPED(s1) && WSTOPSIG(s1) == SIGUSR1 && c1 == 0 && w2 == child && WIFSTOPPED(s2) &&
+              WSTOPSIG(s2) == SIGUSR2 && c2 == 0 && w3 == child && WIFSIGNALED(s3) && WTERMSIG(s3) == SIGTERM &&
+              not_tracee,
+          "stop %d %#x, cont %ld, stop %d %#x, cont %ld, end %d %#x, not tracee %d", (int)w1, s1, c1, (int)w2, s2, c2,
+          (int)w3, s3, not_tracee);
 }
 
 int main(void) {
@@ -260,6 +568,15 @@ int main(void) {
     rmdir("/perm-dir");
     rmdir("/perm-pub");
     unlink("/perm-file");
+
+    check_xattrs();
+    check_proc_tasks();
+    check_sched();
+    check_ioprio();
+    check_pidfd();
+    check_sendmmsg();
+    check_rw2();
+    check_ptrace();
 
     say("syscalls: %d passed, %d failed\n", passed, failed);
     return failed;

@@ -23,7 +23,8 @@ const SILENCE_SLACK: Duration = Duration::from_secs(30);
 /// Booting and unpacking the initramfs, on top of the per-test timeouts.
 const BOOT_SLACK: Duration = Duration::from_secs(120);
 
-const USAGE: &str = "cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]";
+const USAGE: &str =
+    "cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR[,SUBSTR...]] [--timeout SECS] [--budget SECS]";
 
 /// The kernel a run boots.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -136,7 +137,11 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let tests: Vec<(&str, &str)> = runtest
         .lines()
         .filter_map(|l| l.trim().split_once(' ').map(|(n, c)| (n, c.trim())))
-        .filter(|(name, _)| o.filter.as_deref().is_none_or(|f| name.contains(f)))
+        .filter(|(name, _)| {
+            o.filter
+                .as_deref()
+                .is_none_or(|f| f.split(',').any(|f| name.contains(f)))
+        })
         .collect();
     if tests.is_empty() {
         return Err("no test in runtest.txt matches the filter".into());
@@ -292,7 +297,8 @@ fn unpack(ltp: &Path, dir: &Path) -> Result<PathBuf, String> {
 
 /// `/init`: `run-ltp.sh` with the per-test timeout, mounts that may fail (ember may not have the file systems),
 /// `LTP-START` before the first test and `LTP-DONE` after the last. A test's output goes to `/tmp/out`; after a
-/// failure's result line come its last three TFAIL/TBROK lines and its last five lines, indented with `   | `.
+/// failure's result line come its last three TFAIL/TBROK lines and its last five lines, after a skip's its first
+/// two TCONF lines (why it was skipped), indented with `   | `.
 fn init_script(timeout_secs: u64) -> String {
     format!(
         r#"#!/bin/sh
@@ -309,6 +315,7 @@ while read name cmd; do
   timeout -k 5 {timeout_secs} sh -c "exec $cmd" > /tmp/out 2>&1 </dev/null; rc=$?
   echo "LTP $name rc=$rc"
   [ $rc = 0 ] || [ $rc = 32 ] || {{ grep -E 'TFAIL|TBROK' /tmp/out | tail -3; tail -5 /tmp/out; }} | sed 's/^/   | /'
+  [ $rc != 32 ] || grep -m 2 TCONF /tmp/out | sed 's/^/   | /'
   rm -rf /tmp/* 2>/dev/null
 done < /runtest.txt
 echo LTP-DONE

@@ -116,6 +116,11 @@ impl Task {
         self.vm_space.lock().clone()
     }
 
+    /// Whether the task is blocked, waiting to be woken (what `/proc` shows as sleeping).
+    pub fn is_blocked(&self) -> bool {
+        self.state() == State::Blocked
+    }
+
     /// Wakes the task if it is blocked (a wait it is in re-checks its condition).
     pub fn wake(self: &Arc<Self>) {
         sched::wake(self);

@@ -1,4 +1,5 @@
-//! Readiness files: [`eventfd`] counters, [`epoll`] instances and [`timerfd`] timers. They are
+//! Readiness files: [`eventfd`] counters, [`epoll`] instances, [`timerfd`] timers, [`signalfd`] signal readers and
+//! [`pidfd`] process references. They are
 //! [`FileOps`](crate::fs::file::FileOps) files, and every change of their readiness goes through
 //! [`crate::fs::poll::notify`], the one wake-up `poll`, `select` and `epoll_wait` share.
 //!
@@ -6,6 +7,8 @@
 
 pub mod epoll;
 pub mod eventfd;
+pub mod pidfd;
+pub mod signalfd;
 pub mod timerfd;
 
 use crate::process::signal_pending;

@@ -5,7 +5,7 @@
 //! - [`path`]: path resolution; [`mount`]: the mount table; [`open`]: `open(2)`;
 //! - [`file`]: open-file descriptions; [`fdtable`]: descriptors; [`context`]: root, cwd, umask;
 //! - [`pipe`], [`tty`], [`devices`]: what is not a plain file; [`poll`]: readiness wake-ups;
-//! - [`lock`]: `flock` and `fcntl` record locks;
+//! - [`lock`]: `flock` and `fcntl` record locks; [`xattr`]: extended attributes;
 //! - [`initramfs`]: unpacking the cpio archive; [`stat`]: attributes as user space sees them.
 //!
 //! The system calls on top are in [`crate::syscall::fs`].
@@ -30,6 +30,7 @@ pub mod rootfs;
 pub mod sleeplock;
 pub mod stat;
 pub mod tty;
+pub mod xattr;
 
 pub use context::FsContext;
 pub use fdtable::FdTable;

@@ -4,14 +4,15 @@
 //! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
 //!   `net/{dev,route,tcp,udp}`,
 //!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max}`, and `self` (a link to the caller's pid);
-//! - per process (`/proc/PID/`): `stat`, `status`, `cmdline`, `environ`, `maps`, `mounts`, and the links `exe`
-//!   and `cwd`; `fd/` holds a link per descriptor, listed when `fd` is opened.
+//! - per process (`/proc/PID/`): `stat`, `status`, `comm`, `cmdline`, `environ`, `maps`, `mounts`, and the links
+//!   `exe` and `cwd`; `fd/` holds a link per descriptor, listed when `fd` is opened; `task/TID/` holds `stat`,
+//!   `status` and `comm` per thread, listed when `task` is opened or looked in.
 //!
 //! Each generated file is a regular file of the tree; a table from its inode number to its generator says what
 //! to write into it when it is opened.
 
 use super::inode::{Inode, Kind, LinkTarget};
-use crate::process::{self, Process};
+use crate::process::{self, Process, Thread};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -27,16 +28,22 @@ enum Gen {
     Global(fn() -> String),
     /// A file about process `pid`.
     Process(u32, fn(&Process) -> String),
+    /// A file about thread `tid` of process `pid`.
+    Thread(u32, u32, fn(&Process, &Thread) -> String),
     /// The `fd` directory of process `pid`.
     Fds(u32),
     /// A file about network interface `index` (`/sys/class/net/IF/`).
     Interface(u32, fn(&ember_netconf::Interface) -> String),
+    /// The `task` directory of process `pid`.
+    Tasks(u32),
 }
 
 /// A system-wide file: its name and generator.
 type GlobalFile = (&'static [u8], fn() -> String);
 /// A per-process file: its name and generator.
 type ProcessFile = (&'static [u8], fn(&Process) -> String);
+/// A per-thread file: its name and generator.
+type ThreadFile = (&'static [u8], fn(&Process, &Thread) -> String);
 
 static ROOT: Once<Arc<Inode>> = Once::new();
 
@@ -168,6 +175,10 @@ pub fn refresh(inode: &Arc<Inode>) {
             Some(p) => f(&p),
             None => String::new(),
         },
+        Gen::Thread(pid, tid, f) => process::find(pid)
+            .and_then(|p| Some((p.threads().into_iter().find(|t| t.tid() == tid)?, p)))
+            .map(|(t, p)| f(&p, &t))
+            .unwrap_or_default(),
         Gen::Fds(pid) => {
             refresh_fds(inode, pid);
             return;
@@ -177,6 +188,10 @@ pub fn refresh(inode: &Arc<Inode>) {
             .find(|i| i.index == index)
             .map(f)
             .unwrap_or_default(),
+        Gen::Tasks(pid) => {
+            refresh_tasks(inode, pid);
+            return;
+        }
     };
     if let Kind::File(data) = &inode.kind {
         *data.lock() = text.into_bytes();
@@ -233,9 +248,10 @@ fn refresh_processes(root: &Arc<Inode>) {
 /// Makes `/proc/PID`.
 fn process_dir(root: &Arc<Inode>, pid: u32) {
     let dir = Inode::new_dir(0o555, Some(root));
-    let files: [ProcessFile; 6] = [
-        (b"stat", pid_stat),
-        (b"status", pid_status),
+    let files: [ProcessFile; 7] = [
+        (b"stat", |p| task_stat(p, None)),
+        (b"status", |p| task_status(p, None)),
+        (b"comm", |p| format!("{}\n", comm(p))),
         (b"cmdline", |p| bytes_text(p.args().0)),
         (b"environ", |p| bytes_text(p.args().1)),
         (b"maps", pid_maps),
@@ -257,7 +273,43 @@ fn process_dir(root: &Arc<Inode>, pid: u32) {
     let fd = Inode::new_dir(0o500, Some(&dir));
     GENERATED.lock().insert(fd.ino(), Gen::Fds(pid));
     super::add(&dir, b"fd", fd);
+    let tasks = Inode::new_dir(0o555, Some(&dir));
+    GENERATED.lock().insert(tasks.ino(), Gen::Tasks(pid));
+    super::add(&dir, b"task", tasks);
     super::add(root, format!("{pid}").as_bytes(), dir);
+}
+
+/// One directory per live thread of `pid` in its `task` directory, none for the others.
+fn refresh_tasks(dir: &Arc<Inode>, pid: u32) {
+    let live: Vec<u32> = process::find(pid).map_or(Vec::new(), |p| p.threads().iter().map(|t| t.tid()).collect());
+    let present: Vec<(u32, Arc<Inode>)> = dir.dir().map_or(Vec::new(), |d| {
+        d.lock()
+            .entries
+            .iter()
+            .filter_map(|(n, i)| Some((core::str::from_utf8(n).ok()?.parse().ok()?, i.clone())))
+            .collect()
+    });
+    for (tid, t) in &present {
+        if !live.contains(tid) {
+            forget(t);
+            let _ = dir.remove(format!("{tid}").as_bytes());
+        }
+    }
+    for &tid in &live {
+        if present.iter().any(|(t, _)| *t == tid) {
+            continue;
+        }
+        let t = Inode::new_dir(0o555, Some(dir));
+        let files: [ThreadFile; 3] = [
+            (b"stat", |p, t| task_stat(p, Some(t))),
+            (b"status", |p, t| task_status(p, Some(t))),
+            (b"comm", |p, _| format!("{}\n", comm(p))),
+        ];
+        for (name, f) in files {
+            generated(&t, name, Gen::Thread(pid, tid, f));
+        }
+        super::add(dir, format!("{tid}").as_bytes(), t);
+    }
 }
 
 /// A link per open descriptor of `pid` in its `fd` directory.
@@ -319,14 +371,20 @@ fn fd_link(pid: u32, fd: u32) -> Vec<u8> {
     }
 }
 
-/// The one-letter state `ps` shows.
-fn state(p: &Process) -> (char, &'static str) {
+/// The one-letter state `ps` shows, of thread `t` or else of the process's main thread.
+fn state(p: &Process, t: Option<&Thread>) -> (char, &'static str) {
+    let main = || {
+        let threads = p.threads();
+        threads.iter().find(|t| t.tid() == p.pid()).or(threads.first()).cloned()
+    };
     if p.exit_status().is_some() {
         ('Z', "Z (zombie)")
-    } else if p.pid() == process::current().pid() {
-        ('R', "R (running)")
-    } else {
+    } else if p.is_stopped() {
+        ('T', "T (stopped)")
+    } else if t.map_or_else(|| main().is_some_and(|t| t.sleeping()), Thread::sleeping) {
         ('S', "S (sleeping)")
+    } else {
+        ('R', "R (running)")
     }
 }
 
@@ -341,14 +399,15 @@ fn vm_size(p: &Process) -> u64 {
     p.vm().layout().iter().map(|(s, e, _, _)| e - s).sum()
 }
 
-/// Linux's `/proc/PID/stat`: 52 fields; the times, faults and signals ember does not count are 0.
-fn pid_stat(p: &Process) -> String {
-    let (s, _) = state(p);
+/// Linux's `/proc/PID/stat` (or `task/TID/stat` for thread `t`): 52 fields; the times, faults and signals ember
+/// does not count are 0.
+fn task_stat(p: &Process, t: Option<&Thread>) -> String {
+    let (s, _) = state(p, t);
     let threads = p.threads().len().max(1);
     let vsize = vm_size(p);
     format!(
         "{} ({}) {s} {} {} {} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 {threads} 0 0 {vsize} {} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-        p.pid(),
+        t.map_or(p.pid(), Thread::tid),
         comm(p),
         p.ppid(),
         p.pgid(),
@@ -357,10 +416,11 @@ fn pid_stat(p: &Process) -> String {
     )
 }
 
-/// Linux's `/proc/PID/status` (the lines programs and LTP read). The resident figures are the mapped sizes
-/// (ember does not count resident pages per process); capabilities are all or none by the effective uid.
-fn pid_status(p: &Process) -> String {
-    let (_, state) = state(p);
+/// Linux's `/proc/PID/status` (or `task/TID/status` for thread `t`: the lines programs and LTP read). The
+/// resident figures are the mapped sizes (ember does not count resident pages per process); capabilities are
+/// all or none by the effective uid.
+fn task_status(p: &Process, t: Option<&Thread>) -> String {
+    let (_, state) = state(p, t);
     let kib = vm_size(p) / 1024;
     let (regions, (brk_start, brk)) = (p.vm().layout(), p.vm().brk_range());
     let stack: u64 = regions
@@ -375,10 +435,10 @@ fn pid_status(p: &Process) -> String {
     } else {
         "0000000000000000"
     };
-    let mut t = String::new();
+    let mut out = String::new();
     let _ = write!(
-        t,
-        "Name:\t{}\nUmask:\t0022\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\nTracerPid:\t0\n\
+        out,
+        "Name:\t{}\nUmask:\t0022\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{}\nPPid:\t{}\nTracerPid:\t0\n\
          Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{groups}\n\
          VmPeak:\t{kib:>8} kB\nVmSize:\t{kib:>8} kB\nVmLck:\t       0 kB\nVmPin:\t       0 kB\n\
          VmHWM:\t{kib:>8} kB\nVmRSS:\t{kib:>8} kB\nRssAnon:\t{kib:>8} kB\nRssFile:\t       0 kB\nRssShmem:\t       0 kB\n\
@@ -389,6 +449,7 @@ fn pid_status(p: &Process) -> String {
          CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n\
          Cpus_allowed:\t1\nCpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
         comm(p),
+        t.map_or(p.pid(), Thread::tid),
         p.ppid(),
         c.uid.real,
         c.uid.effective,
@@ -402,7 +463,7 @@ fn pid_status(p: &Process) -> String {
         p.threads().len().max(1),
         pid = p.pid(),
     );
-    t
+    out
 }
 
 /// Linux's `/proc/PID/maps` lines (no file names: ember's regions do not keep them).

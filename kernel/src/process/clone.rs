@@ -1,6 +1,6 @@
 //! `clone`, `fork` and `vfork`: new processes and threads.
 
-use super::{Process, Thread, current_thread, thread};
+use super::{Process, SCHED_RESET_ON_FORK, Thread, current_thread, thread};
 use crate::syscall::errno::Errno;
 use crate::syscall::uaccess;
 use alloc::sync::Arc;
@@ -79,7 +79,20 @@ pub fn clone(ctx: &UserContext, a: CloneArgs) -> Result<u64, Errno> {
         *p.limits.lock() = *parent.limits.lock();
         *p.creds.lock() = parent.creds();
         p.set_nice(parent.nice());
+        let (policy, priority) = parent.sched();
+        if policy & SCHED_RESET_ON_FORK != 0 {
+            // Linux: a real-time policy becomes SCHED_OTHER, a negative nice 0, and the flag is not inherited.
+            let rt = matches!(policy & !SCHED_RESET_ON_FORK, 1 | 2 | 6);
+            p.set_sched(
+                if rt { 0 } else { policy & !SCHED_RESET_ON_FORK },
+                if rt { 0 } else { priority },
+            );
+            p.set_nice(parent.nice().max(0));
+        } else {
+            p.set_sched(policy, priority);
+        }
         p.set_personality(parent.personality());
+        p.set_ioprio(parent.ioprio());
         if let Some(rp) = real_parent.upgrade() {
             rp.children.lock().push(p.clone());
         }

@@ -56,6 +56,7 @@ fn exit_process(p: &Arc<Process>, status: u32) {
     if let Some(init) = find(INIT_PID) {
         for c in &children {
             *c.parent.lock() = Arc::downgrade(&init);
+            super::ptrace::tracer_gone(c);
         }
         let has_zombie = children
             .iter()
@@ -69,6 +70,8 @@ fn exit_process(p: &Arc<Process>, status: u32) {
     if let Ok(empty) = crate::vm::Vm::new() {
         *p.vm.lock() = Arc::new(empty);
     }
+    // A pidfd of the process has become readable.
+    crate::fs::poll::notify();
     match p.parent.lock().upgrade() {
         Some(parent) => {
             signal::send_to_process(&parent, signal::SIGCHLD);

@@ -36,6 +36,13 @@ struct Reports {
     continued: bool,
 }
 
+impl JobState {
+    /// Whether the process is stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+}
+
 /// `sig` is being sent to `p`: `SIGCONT` continues it and discards pending stops; a stop signal discards a
 /// pending `SIGCONT`. Runs before the signal is queued (even when `SIGCONT` is ignored).
 pub fn on_send(p: &Process, sig: u32) {

@@ -9,6 +9,7 @@ pub mod clone;
 pub mod exec;
 pub mod exit;
 pub mod jobctl;
+pub mod ptrace;
 pub mod signal;
 pub mod thread;
 pub mod wait;
@@ -26,6 +27,8 @@ use spin::{Mutex, Once};
 
 /// The pid of init.
 pub const INIT_PID: u32 = 1;
+/// The flag of a scheduling policy whose children start with the default one.
+pub const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 /// Every process that has not been reaped, by pid.
@@ -64,12 +67,19 @@ pub struct Process {
     creds: Mutex<Credentials>,
     /// The nice value, -20 (most favoured) to 19.
     nice: AtomicI32,
+    /// The scheduling policy (`SCHED_*`, with `SCHED_RESET_ON_FORK`) and static priority `sched_setscheduler`
+    /// set. Recorded and reported as Linux does; ember's scheduler treats every task alike.
+    sched: Mutex<(u32, u32)>,
+    /// The I/O priority `ioprio_set` set (class << 13 | level; 0: none set).
+    ioprio: AtomicU32,
     /// `personality(2)`'s persona.
     personality: AtomicU32,
     /// Job control: stopped or not, and what `wait` may report.
     job: jobctl::JobState,
-    /// Where the threads of a stopped process wait for `SIGCONT`.
+    /// Where the threads of a stopped process wait for `SIGCONT` (and a traced one for its tracer).
     resume: WaitQueue,
+    /// `ptrace`: the tracer and the stop it may collect.
+    trace: ptrace::TraceState,
 }
 
 /// A thread of a process (one framework task each).
@@ -119,9 +129,12 @@ impl Process {
             limits: Mutex::new(default_limits()),
             creds: Mutex::new(Credentials::root()),
             nice: AtomicI32::new(0),
+            sched: Mutex::new((0, 0)),
+            ioprio: AtomicU32::new(0),
             personality: AtomicU32::new(0),
             job: jobctl::JobState::default(),
             resume: WaitQueue::new(),
+            trace: ptrace::TraceState::default(),
             vfork_done: WaitQueue::new(),
             vforked: AtomicBool::new(false),
             alarm: Mutex::new((0, 0)),
@@ -219,6 +232,26 @@ impl Process {
         self.nice.store(nice, Ordering::Relaxed);
     }
 
+    /// The scheduling policy (with `SCHED_RESET_ON_FORK`) and static priority.
+    pub fn sched(&self) -> (u32, u32) {
+        *self.sched.lock()
+    }
+
+    /// Sets the scheduling policy and static priority (the caller checked them).
+    pub fn set_sched(&self, policy: u32, priority: u32) {
+        *self.sched.lock() = (policy, priority);
+    }
+
+    /// The I/O priority (class << 13 | level).
+    pub fn ioprio(&self) -> u32 {
+        self.ioprio.load(Ordering::Relaxed)
+    }
+
+    /// Sets the I/O priority (the caller checked it).
+    pub fn set_ioprio(&self, ioprio: u32) {
+        self.ioprio.store(ioprio, Ordering::Relaxed);
+    }
+
     /// The persona (`personality(2)`).
     pub fn personality(&self) -> u32 {
         self.personality.load(Ordering::Relaxed)
@@ -248,6 +281,11 @@ impl Process {
     /// Whether the process is on its way out.
     pub fn is_exiting(&self) -> bool {
         self.exiting.load(Ordering::Acquire)
+    }
+
+    /// Whether job control has it stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.job.is_stopped()
     }
 
     /// The live threads.
@@ -316,6 +354,11 @@ impl Thread {
         if let Some(task) = self.task.get().and_then(Weak::upgrade) {
             task.wake();
         }
+    }
+
+    /// Whether the thread waits in the kernel (`/proc`'s `S` state) rather than runs or is ready to.
+    pub fn sleeping(&self) -> bool {
+        self.task.get().and_then(Weak::upgrade).is_some_and(|t| t.is_blocked())
     }
 
     /// The blocked-signal mask.

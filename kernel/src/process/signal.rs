@@ -99,6 +99,10 @@ fn default_action(sig: u32) -> Default_ {
 }
 
 fn ignored(p: &Process, sig: u32) -> bool {
+    // A tracer sees every signal (its tracee stops at delivery), ignored ones too.
+    if p.trace.is_traced() {
+        return false;
+    }
     let a = p.actions.lock().get(sig);
     a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(sig) == Default_::Ignore)
 }
@@ -112,13 +116,17 @@ pub fn send_to_process(p: &Process, sig: u32) {
     if sig == SIGKILL {
         p.resume.wake_all();
     }
-    if sig != SIGKILL && ignored(p, sig) {
+    // Blocked signals are never ignored (a handler may be set, or a signalfd read them, before they are
+    // unblocked), as in Linux.
+    if sig != SIGKILL && ignored(p, sig) && p.threads.lock().iter().any(|t| t.mask() & bit(sig) == 0) {
         return;
     }
     p.pending.fetch_or(bit(sig), Ordering::AcqRel);
     for t in p.threads.lock().iter() {
         t.kick();
     }
+    // A signalfd of the process may have become readable.
+    crate::fs::poll::notify();
 }
 
 /// Sends `sig` to thread `t` (`tgkill`, faults).
@@ -132,6 +140,7 @@ pub fn send_to_thread(t: &Thread, sig: u32) {
     }
     t.pending.fetch_or(bit(sig), Ordering::AcqRel);
     t.kick();
+    crate::fs::poll::notify();
 }
 
 /// The signals `t` would act on now.
@@ -146,7 +155,12 @@ pub fn pending(t: &Thread) -> u64 {
 
 /// Takes the lowest deliverable signal, if any.
 fn take(t: &Thread) -> Option<u32> {
-    let ready = deliverable(t);
+    take_from(t, !t.mask())
+}
+
+/// Takes the lowest signal of `set` pending for `t` (blocked or not), if any: what `signalfd` reads.
+pub fn take_from(t: &Thread, set: u64) -> Option<u32> {
+    let ready = pending(t) & set;
     if ready == 0 {
         return None;
     }
@@ -180,6 +194,10 @@ pub fn deliver(t: &Thread, ctx: &mut UserContext, mut interrupted: Option<Interr
     // Another thread stopped the process: wait here for SIGCONT (or SIGKILL, delivered below).
     super::jobctl::hold_while_stopped(t);
     while let Some(sig) = take(t) {
+        // A traced process stops here for its tracer, which decides what (if anything) is delivered.
+        let Some(sig) = super::ptrace::signal_stop(t, sig) else {
+            continue;
+        };
         let action = t.process.actions.lock().get(sig);
         let handler = if sig == SIGKILL || sig == SIGSTOP {
             SIG_DFL

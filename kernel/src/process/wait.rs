@@ -43,6 +43,14 @@ pub fn wait(parent: &Arc<Process>, target: Target, options: u64) -> Result<Optio
             options & WEXITED != 0 && matches(c) && c.threads.lock().is_empty() && c.status.lock().is_some()
         });
         let (untraced, continued) = (options & WUNTRACED != 0, options & WCONTINUED != 0);
+        if zombie.is_none() {
+            // A tracee's stops are reported whatever the options say.
+            for c in children.iter().filter(|c| matches(c)) {
+                if let Some(status) = super::ptrace::take_report(c, options & WNOWAIT != 0) {
+                    return Some(Ok(Some((c.pid, status))));
+                }
+            }
+        }
         if zombie.is_none() && (untraced || continued) {
             for c in children.iter().filter(|c| matches(c)) {
                 if let Some(status) = super::jobctl::take_report(c, untraced, continued, options & WNOWAIT != 0) {

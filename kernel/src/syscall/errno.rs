@@ -64,6 +64,7 @@ errnos!(
     EMLINK,
     EPIPE,
     ERANGE,
+    ENODATA,
     EDEADLK,
     ENAMETOOLONG,
     ENOSYS,

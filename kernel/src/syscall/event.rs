@@ -1,9 +1,12 @@
-//! The readiness calls: `eventfd`/`eventfd2`, `epoll_*`, `timerfd_*` (the objects are in [`crate::event`]).
+//! The readiness calls: `eventfd`/`eventfd2`, `epoll_*`, `timerfd_*`, `signalfd`/`signalfd4`, `pidfd_open` and
+//! `pidfd_getfd` (the objects are in [`crate::event`]).
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
 use crate::event::epoll::Epoll;
 use crate::event::eventfd::EventFd;
+use crate::event::pidfd::PidFd;
+use crate::event::signalfd::SignalFd;
 use crate::event::timerfd::{self, TimerFd};
 use crate::fs::OpenFile;
 use crate::fs::file::{FileOps, Handle};
@@ -19,6 +22,9 @@ use linux_raw_sys::general::{
 
 /// Bytes of a `struct epoll_event` (packed on x86-64).
 const EPOLL_EVENT_SIZE: usize = 12;
+/// `signalfd4`'s flags: the open flags of the same values.
+const SFD_NONBLOCK: u32 = O_NONBLOCK;
+const SFD_CLOEXEC: u32 = nr::O_CLOEXEC;
 /// The size of the signal set `epoll_pwait` takes.
 const SIGSET_SIZE: u64 = 8;
 
@@ -40,6 +46,10 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
         nr::__NR_epoll_pwait2 => check_sigset(a[4], a[5])
             .and_then(|()| timeout_timespec(a[3]))
             .and_then(|t| epoll_wait(a[0] as i32, a[1], a[2] as i32, t)),
+        nr::__NR_signalfd => signalfd4(a[0] as i32, a[1], a[2], 0),
+        nr::__NR_signalfd4 => signalfd4(a[0] as i32, a[1], a[2], a[3] as u32),
+        nr::__NR_pidfd_open => pidfd_open(a[0] as i32, a[1] as u32),
+        nr::__NR_pidfd_getfd => pidfd_getfd(a[0] as i32, a[1] as i32, a[2] as u32),
         nr::__NR_timerfd_create => timerfd_create(a[0] as u32, a[1] as u32),
         nr::__NR_timerfd_settime => timerfd_settime(a[0] as i32, a[1] as u32, a[2], a[3]),
         nr::__NR_timerfd_gettime => timerfd_gettime(a[0] as i32, a[1]),
@@ -173,6 +183,62 @@ fn epoll_wait(epfd: i32, events: u64, max: i32, deadline: Option<u64>) -> SysRes
     }
     uaccess::write_bytes(events, &out)?;
     Ok(ready.len() as u64)
+}
+
+/// `signalfd4(fd, mask, size, flags)`: a new signalfd when `fd` is -1, else a new set for signalfd `fd`.
+fn signalfd4(fd: i32, mask: u64, size: u64, flags: u32) -> SysResult {
+    if flags & !(SFD_NONBLOCK | SFD_CLOEXEC) != 0 || size != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let set = uaccess::read_u64(mask)?;
+    if fd == -1 {
+        return install(Arc::new(SignalFd::new(set)), flags, flags & SFD_CLOEXEC != 0);
+    }
+    let existing = file(fd)?;
+    existing.other::<SignalFd>().ok_or(Errno::EINVAL)?.set_mask(set);
+    Ok(fd as u64)
+}
+
+/// `pidfd_open(pid, flags)`: a pidfd (always close-on-exec) for the process `pid` leads.
+fn pidfd_open(pid: i32, flags: u32) -> SysResult {
+    if flags & !O_NONBLOCK != 0 || pid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = crate::process::find(pid as u32).ok_or(Errno::ESRCH)?;
+    install(Arc::new(PidFd::new(&p)), flags, true)
+}
+
+/// The process id behind pidfd `fd` and whether the pidfd is non-blocking (`waitid(P_PIDFD, …)`).
+pub(super) fn pidfd_target(fd: i32) -> Result<(u32, bool), Errno> {
+    let f = file(fd)?;
+    let pidfd = f.other::<PidFd>().ok_or(Errno::EBADF)?;
+    Ok((pidfd.pid(), f.flags() & O_NONBLOCK != 0))
+}
+
+/// `pidfd_getfd(pidfd, targetfd, flags)`: a copy (close-on-exec) of descriptor `targetfd` of the process,
+/// which the caller must be allowed to trace (same real and saved ids as its own, or privilege).
+fn pidfd_getfd(pidfd: i32, target: i32, flags: u32) -> SysResult {
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = file(pidfd)?;
+    let p = f.other::<PidFd>().ok_or(Errno::EBADF)?.running().ok_or(Errno::ESRCH)?;
+    let (me, them) = (crate::process::current().creds(), p.creds());
+    let same_user = [them.uid.real, them.uid.effective, them.uid.saved]
+        .iter()
+        .all(|&u| u == me.uid.real)
+        && [them.gid.real, them.gid.effective, them.gid.saved]
+            .iter()
+            .all(|&g| g == me.gid.real);
+    if !same_user && !me.privileged() {
+        return Err(Errno::EPERM);
+    }
+    let theirs = p
+        .threads()
+        .first()
+        .and_then(|t| t.open_file(target))
+        .ok_or(Errno::EBADF)?;
+    Ok(current_files().lock().install(theirs, true)? as u64)
 }
 
 fn timerfd_create(clock: u32, flags: u32) -> SysResult {

@@ -1,10 +1,11 @@
-//! The file system calls: descriptors and I/O ([`io`]), names and attributes ([`names`]), mounts and
-//! `chroot` ([`mount`]), waiting for readiness ([`poll`]).
+//! The file system calls: descriptors and I/O ([`io`]), names and attributes ([`names`]), extended
+//! attributes ([`xattr`]), mounts and `chroot` ([`mount`]), waiting for readiness ([`poll`]).
 
 mod io;
 mod mount;
 mod names;
 mod poll;
+mod xattr;
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
@@ -18,6 +19,7 @@ use linux_raw_sys::general::{self as linux, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_N
 
 /// Runs file system call `nr` with arguments `a`; `None` when `nr` is not one of them.
 pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
+    use xattr::Target::{Fd, Path};
     let nr = u32::try_from(nr).ok()?;
     let fd = a[0] as i32;
     Some(match nr {
@@ -29,6 +31,8 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_pwrite64 => io::pwrite(fd, a[1], a[2], a[3]),
         linux::__NR_preadv => io::readv(fd, a[1], a[2], Some(a[3])),
         linux::__NR_pwritev => io::writev(fd, a[1], a[2], Some(a[3])),
+        linux::__NR_preadv2 => rw2(fd, a[3], a[5]).and_then(|o| io::readv(fd, a[1], a[2], o)),
+        linux::__NR_pwritev2 => rw2(fd, a[3], a[5]).and_then(|o| io::writev(fd, a[1], a[2], o)),
         linux::__NR_lseek => io::lseek(fd, a[1] as i64, a[2] as u32),
         linux::__NR_sendfile => io::sendfile(fd, a[1] as i32, a[2], a[3]),
         linux::__NR_close => io::close(fd),
@@ -106,6 +110,19 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         linux::__NR_umount2 => mount::umount2(a[0], a[1] as u32),
         linux::__NR_chroot => mount::chroot(a[0]),
 
+        linux::__NR_setxattr => xattr::set(Path(a[0], true), a[1], a[2], a[3], a[4] as u32),
+        linux::__NR_lsetxattr => xattr::set(Path(a[0], false), a[1], a[2], a[3], a[4] as u32),
+        linux::__NR_fsetxattr => xattr::set(Fd(fd), a[1], a[2], a[3], a[4] as u32),
+        linux::__NR_getxattr => xattr::get(Path(a[0], true), a[1], a[2], a[3]),
+        linux::__NR_lgetxattr => xattr::get(Path(a[0], false), a[1], a[2], a[3]),
+        linux::__NR_fgetxattr => xattr::get(Fd(fd), a[1], a[2], a[3]),
+        linux::__NR_listxattr => xattr::list(Path(a[0], true), a[1], a[2]),
+        linux::__NR_llistxattr => xattr::list(Path(a[0], false), a[1], a[2]),
+        linux::__NR_flistxattr => xattr::list(Fd(fd), a[1], a[2]),
+        linux::__NR_removexattr => xattr::remove(Path(a[0], true), a[1]),
+        linux::__NR_lremovexattr => xattr::remove(Path(a[0], false), a[1]),
+        linux::__NR_fremovexattr => xattr::remove(Fd(fd), a[1]),
+
         linux::__NR_poll => poll::poll(a[0], a[1], poll::timeout_ms(a[2] as i32)),
         linux::__NR_ppoll => poll::timeout_timespec(a[2]).and_then(|t| poll::poll(a[0], a[1], t)),
         linux::__NR_select => {
@@ -121,6 +138,29 @@ pub fn handle(nr: u64, a: [u64; 6]) -> Option<SysResult> {
 /// The open file behind `fd`; `EBADF` when there is none.
 fn file(fd: i32) -> Result<Arc<OpenFile>, Errno> {
     current_files().lock().get(fd).ok_or(Errno::EBADF)
+}
+
+/// `preadv2`/`pwritev2`'s offset and flags: offset -1 is the file position (as `readv`/`writev`); the flags
+/// `RWF_HIPRI`, `RWF_DSYNC` and `RWF_SYNC` change nothing in memory, `RWF_NOWAIT` is taken on a regular file
+/// (which never waits); any other flag (`RWF_APPEND` included, not implemented) is `EOPNOTSUPP`.
+fn rw2(fd: i32, offset: u64, flags: u64) -> Result<Option<u64>, Errno> {
+    const RWF_HIPRI: u64 = 1;
+    const RWF_DSYNC: u64 = 2;
+    const RWF_SYNC: u64 = 4;
+    const RWF_NOWAIT: u64 = 8;
+    if flags & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if flags & RWF_NOWAIT != 0 {
+        let f = file(fd)?;
+        let regular = f
+            .inode()
+            .is_some_and(|i| i.meta.lock().mode & linux::S_IFMT == linux::S_IFREG);
+        if !regular {
+            return Err(Errno::EOPNOTSUPP);
+        }
+    }
+    Ok((offset as i64 != -1).then_some(offset))
 }
 
 /// A path argument: `ENAMETOOLONG` past `PATH_MAX`.

@@ -1,4 +1,4 @@
-//! Everything else: `uname`, `sysinfo`, `getrandom`, `arch_prctl`, scheduling hints.
+//! Everything else: `uname`, `sysinfo`, `getrandom`, `arch_prctl`, `getcpu`, `reboot`.
 
 use super::errno::{Errno, SysResult};
 use super::uaccess;
@@ -30,20 +30,6 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
         nr::__NR_personality => personality(a[0] as u32),
         nr::__NR_sysinfo => sysinfo(a[0]),
         nr::__NR_getrandom => getrandom(a),
-        nr::__NR_sched_yield => {
-            ember_frame::task::yield_now();
-            Ok(0)
-        }
-        nr::__NR_sched_getaffinity => {
-            let len = a[1] as usize;
-            if len < 8 || !len.is_multiple_of(8) {
-                return Some(Err(Errno::EINVAL));
-            }
-            // Every CPU online (ember runs at most 32, so one word holds them all).
-            let online = ember_frame::cpu::online_count().min(64) as u32;
-            uaccess::write_u64(a[2], u64::MAX >> (64 - online)).map(|()| 8)
-        }
-        nr::__NR_sched_setaffinity => Ok(0),
         nr::__NR_getcpu => {
             // The CPU and its NUMA node (one node).
             let cpu = ember_frame::cpu::current_index() as u32;
@@ -56,9 +42,6 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
             }
             Ok(0)
         }
-        nr::__NR_sched_getscheduler | nr::__NR_sched_setscheduler | nr::__NR_sched_getparam => Ok(0),
-        nr::__NR_sched_get_priority_max => priority_range(a[0]).map(|(_, max)| max),
-        nr::__NR_sched_get_priority_min => priority_range(a[0]).map(|(min, _)| min),
         nr::__NR_get_robust_list => Err(Errno::EPERM),
         nr::__NR_reboot => reboot(a),
         _ => return None,
@@ -158,16 +141,6 @@ fn reboot(a: [u64; 6]) -> SysResult {
             ember_frame::power::power_off(ember_frame::power::ExitStatus::Success)
         }
         CMD_CAD_ON | CMD_CAD_OFF => Ok(0),
-        _ => Err(Errno::EINVAL),
-    }
-}
-
-/// The static priorities a scheduling policy allows, as Linux's: 1..=99 for the real-time `SCHED_FIFO` and
-/// `SCHED_RR`, 0 for the others (`SCHED_OTHER`, `SCHED_BATCH`, `SCHED_IDLE`, `SCHED_DEADLINE`).
-fn priority_range(policy: u64) -> Result<(u64, u64), Errno> {
-    match policy {
-        1 | 2 => Ok((1, 99)),
-        0 | 3 | 5 | 6 => Ok((0, 0)),
         _ => Err(Errno::EINVAL),
     }
 }

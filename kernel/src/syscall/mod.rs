@@ -1,7 +1,7 @@
 //! The Linux x86-64 system-call interface: [`dispatch`] maps a number to its handler, one module per family.
 //!
 //! Not implemented on purpose (they return `ENOSYS`, and libc falls back or does without): `clone3` (libc
-//! falls back to `clone`), `rseq` (glibc runs without it), `io_uring_*`, `bpf`, `perf_event_open`, `ptrace`,
+//! falls back to `clone`), `rseq` (glibc runs without it), `io_uring_*`, `bpf`, `perf_event_open`,
 //! module and kexec calls. Every other unknown number is logged once and returns `ENOSYS`.
 
 mod creds;
@@ -12,6 +12,7 @@ pub mod futex;
 mod memory;
 mod misc;
 mod process;
+mod sched;
 mod signal;
 mod socket;
 mod time;
@@ -96,6 +97,7 @@ fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
         .or_else(|| memory::handle(n, a))
         .or_else(|| process::handle(thread, n, a))
         .or_else(|| signal::handle(thread, n, a))
+        .or_else(|| sched::handle(n, a))
         .or_else(|| time::handle(n, a))
         .or_else(|| futex::handle(n, a))
         .or_else(|| event::handle(n, a))

@@ -93,6 +93,7 @@ pub(super) fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> 
             }
         }
         nr::__NR_kill => kill(a[0] as i32 as i64, a[1]),
+        nr::__NR_ptrace => crate::process::ptrace::ptrace(thread.process(), a[0], a[1] as u32, a[3]),
         nr::__NR_tkill => tgkill(-1, a[0] as i32 as i64, a[1]),
         nr::__NR_tgkill => tgkill(a[0] as i32 as i64, a[1] as i32 as i64, a[2]),
         nr::__NR_set_tid_address => {
@@ -152,14 +153,24 @@ fn waitid(a: [u64; 6]) -> SysResult {
     const P_ALL: u64 = 0;
     const P_PID: u64 = 1;
     const P_PGID: u64 = 2;
+    const P_PIDFD: u64 = 3;
+    let mut options = a[3];
+    let mut nonblocking_pidfd = false;
     let t = match a[0] {
+        P_PIDFD => {
+            let (pid, nonblock) = super::event::pidfd_target(a[1] as i32)?;
+            if nonblock && options & WNOHANG == 0 {
+                options |= WNOHANG;
+                nonblocking_pidfd = true;
+            }
+            Target::Pid(pid)
+        }
         P_ALL => Target::Any,
         P_PID => Target::Pid(a[1] as u32),
         P_PGID if a[1] == 0 => Target::Group(current().pgid()),
         P_PGID => Target::Group(a[1] as u32),
         _ => return Err(Errno::EINVAL),
     };
-    let options = a[3];
     if options & (WEXITED | WUNTRACED | WCONTINUED) == 0
         || options & !(WNOHANG | WEXITED | WUNTRACED | WCONTINUED | WNOWAIT | 0x4000_0000 | 0x8000_0000 | 0x2000_0000)
             != 0
@@ -167,6 +178,10 @@ fn waitid(a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let result = wait(&current(), t, options)?;
+    // A non-blocking pidfd makes the wait fail with EAGAIN rather than report nothing.
+    if result.is_none() && nonblocking_pidfd {
+        return Err(Errno::EAGAIN);
+    }
     if a[2] != 0 {
         let mut info = [0u8; 128];
         if let Some((pid, status)) = result {

@@ -86,6 +86,7 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
         nr::__NR_sendto => sendto(fd, a[1], a[2], a[3] as u32, a[4], a[5]),
         nr::__NR_recvfrom => recvfrom(fd, a[1], a[2], a[3] as u32, a[4], a[5]),
         nr::__NR_sendmsg => sendmsg(fd, a[1], a[2] as u32),
+        nr::__NR_sendmmsg => sendmmsg(fd, a[1], a[2] as u32, a[3] as u32),
         nr::__NR_recvmsg => recvmsg(fd, a[1], a[2] as u32),
         nr::__NR_setsockopt => setsockopt(fd, a[1] as u32, a[2] as u32, a[3], a[4]),
         nr::__NR_getsockopt => getsockopt(fd, a[1] as u32, a[2] as u32, a[3], a[4]),
@@ -594,6 +595,30 @@ fn recvfrom(fd: i32, buf: u64, len: u64, flags: u32, addr: u64, addr_len: u64) -
     write_addr(addr, addr_len, &got.from)?;
     // Descriptors sent to a reader that takes no control data are closed (dropped).
     Ok(received(&got, flags))
+}
+
+/// Bytes of a `struct mmsghdr`: a `msghdr`, the count sent (`msg_len`), padding.
+const MMSGHDR_LEN: u64 = 64;
+/// The most messages one `sendmmsg` sends (Linux's `UIO_MAXIOV`).
+const MMSG_MAX: u32 = 1024;
+
+/// `sendmmsg`: `sendmsg` of each of `vlen` messages, writing each one's byte count into its `msg_len`; the
+/// number sent, or the first error when none was.
+fn sendmmsg(fd: i32, vec: u64, vlen: u32, flags: u32) -> SysResult {
+    let mut sent = 0u64;
+    for i in 0..u64::from(vlen.min(MMSG_MAX)) {
+        let entry = vec.checked_add(i * MMSGHDR_LEN).ok_or(Errno::EFAULT);
+        let r = entry.and_then(|e| {
+            let n = sendmsg(fd, e, flags)?;
+            uaccess::write_u32(e + sm::MSGHDR_LEN as u64, n as u32)
+        });
+        match r {
+            Ok(()) => sent += 1,
+            Err(e) if sent == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(sent)
 }
 
 fn recvmsg(fd: i32, msg_addr: u64, flags: u32) -> SysResult {
