@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 9] = [
-    "hello", "syscalls", "threads", "forkexec", "stress", "parallel", "events", "unix", "inet",
+pub const C_PROGRAMS: [&str; 10] = [
+    "hello", "syscalls", "threads", "forkexec", "stress", "parallel", "smp", "events", "unix", "inet",
 ];
 
 /// The applets `/bin` links to busybox: what a shell session needs.

@@ -34,16 +34,8 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
             ember_frame::task::yield_now();
             Ok(0)
         }
-        nr::__NR_sched_getaffinity => {
-            let len = a[1] as usize;
-            if len < 8 || !len.is_multiple_of(8) {
-                return Some(Err(Errno::EINVAL));
-            }
-            // Every CPU online (ember runs at most 32, so one word holds them all).
-            let online = ember_frame::cpu::online_count().min(64) as u32;
-            uaccess::write_u64(a[2], u64::MAX >> (64 - online)).map(|()| 8)
-        }
-        nr::__NR_sched_setaffinity => Ok(0),
+        nr::__NR_sched_getaffinity => get_affinity(a[0], a[1] as usize, a[2]),
+        nr::__NR_sched_setaffinity => set_affinity(a[0], a[1] as usize, a[2]),
         nr::__NR_getcpu => {
             // The CPU and its NUMA node (one node).
             let cpu = ember_frame::cpu::current_index() as u32;
@@ -63,6 +55,45 @@ pub(super) fn handle(_thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult>
         nr::__NR_reboot => reboot(a),
         _ => return None,
     })
+}
+
+/// The task of the thread `tid` (0: the caller), for the affinity calls.
+fn task_of(tid: u64) -> Result<alloc::sync::Arc<ember_frame::task::Task>, Errno> {
+    if tid == 0 {
+        return Ok(ember_frame::task::current());
+    }
+    crate::process::all()
+        .into_iter()
+        .flat_map(|p| p.threads())
+        .find(|t| u64::from(t.tid()) == tid)
+        .and_then(|t| t.task())
+        .ok_or(Errno::ESRCH)
+}
+
+/// `sched_getaffinity`: the thread's CPU mask, one 64-bit word (ember runs at most 32 CPUs); returns its size,
+/// as Linux does (libc clears the rest of the caller's set).
+fn get_affinity(tid: u64, len: usize, at: u64) -> SysResult {
+    if len < 8 || !len.is_multiple_of(8) {
+        return Err(Errno::EINVAL);
+    }
+    let online = u64::MAX >> (64 - ember_frame::cpu::online_count().clamp(1, 64));
+    let mask = u64::from(task_of(tid)?.affinity()) & online;
+    uaccess::write_u64(at, mask).map(|()| 8)
+}
+
+/// `sched_setaffinity`: restricts the thread to the CPUs of the mask (bits past the first 64 ignored, as no
+/// CPU has them); `EINVAL` when no CPU online is in it.
+fn set_affinity(tid: u64, len: usize, at: u64) -> SysResult {
+    let mut bytes = [0u8; 8];
+    let n = len.min(8);
+    uaccess::read_bytes(at, &mut bytes[..n])?;
+    let mask = u64::from_le_bytes(bytes);
+    let task = task_of(tid)?;
+    if task.set_affinity(mask as u32) {
+        Ok(0)
+    } else {
+        Err(Errno::EINVAL)
+    }
 }
 
 /// `personality(2)`'s flag that makes `uname` report a 2.6 release (for programs that parse "2.6.x").
