@@ -6,9 +6,7 @@
  *  - every CPU's thread maps, touches, checks and unmaps memory at once;
  *  - fork + exec from several threads at once, exit statuses checked.
  * Prints "smp: ok" and exits 0, or names the first failure and exits 1. Run as /init; re-execs itself. */
-#define _GNU_SOURCE
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -19,6 +17,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+#define FUTEX_PRIVATE_FLAG 128
 
 #define MAX_THREADS 32
 #define PING_ROUNDS 2000
@@ -182,8 +184,10 @@ static void map_stress(void) {
     for (long i = 0; i < cpus; i++) {
         void *ret;
         pthread_join(t[i], &ret);
-        if (ret)
+        if (ret) {
+            printf("smp: mapper %ld: %s\n", i, ret == (void *)1 ? "mmap failed" : ret == (void *)2 ? "wrong data" : "munmap failed");
             fail("map/touch/unmap");
+        }
     }
     printf("smp: map stress %ld threads x %d rounds\n", cpus, MAP_ROUNDS);
 }
@@ -223,8 +227,10 @@ static void fork_exec(void) {
     for (long i = 0; i < n; i++) {
         void *ret;
         pthread_join(t[i], &ret);
-        if (ret)
+        if (ret) {
+            printf("smp: forker %ld: %s\n", i, ret == (void *)1 ? "fork failed" : "wrong child status");
             fail("fork/exec/wait");
+        }
     }
     printf("smp: fork+exec %ld threads x %d\n", n, FORKS_PER_THREAD);
 }
