@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FUTEX_WAIT 0
@@ -23,13 +24,19 @@
 #define FUTEX_PRIVATE_FLAG 128
 
 #define MAX_THREADS 32
-#define PING_ROUNDS 2000
-#define TLB_ROUNDS 300
+#define PING_ROUNDS 500
+#define TLB_ROUNDS 100
 #define MAP_ROUNDS 200
 #define MAP_PAGES 16
 #define FORKS_PER_THREAD 8
 
 static long cpus;
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
 static char *self_path;
 
 static int fail(const char *what) {
@@ -243,11 +250,20 @@ int main(int argc, char **argv) {
     if (cpus < 1 || cpus > MAX_THREADS)
         fail("CPU count");
     printf("smp: cpus=%ld\n", cpus);
+    long long t0;
     fflush(stdout);
+    t0 = now_ms();
     ping_pong();
+    printf("smp: (%lld ms)\n", now_ms() - t0);
+    t0 = now_ms();
     tlb_shootdown();
+    printf("smp: (%lld ms)\n", now_ms() - t0);
+    t0 = now_ms();
     map_stress();
+    printf("smp: (%lld ms)\n", now_ms() - t0);
+    t0 = now_ms();
     fork_exec();
+    printf("smp: (%lld ms)\n", now_ms() - t0);
     printf("smp: ok\n");
     return 0;
 }
