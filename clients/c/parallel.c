@@ -1,8 +1,10 @@
 /* parallel: splits a sum over one thread per online CPU (sysconf, as programs size their thread pools) and
-   checks it against a serial sum; checks that sched_getaffinity agrees and that getcpu names an online CPU. */
+   checks it against a serial sum; checks that sched_getaffinity agrees and that getcpu names an online CPU.
+   Prints both times (`cargo xtask bench` reports their ratio as the speedup). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 64
@@ -12,6 +14,12 @@ struct slice {
     unsigned long from, to, sum;
     int cpu;
 };
+
+static long long now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
 
 static void *work(void *arg) {
     struct slice *s = arg;
@@ -36,6 +44,7 @@ int main(void) {
     printf("parallel: cpus=%ld\n", cpus);
     pthread_t t[MAX_THREADS];
     struct slice s[MAX_THREADS];
+    long long t0 = now_us();
     for (long i = 0; i < cpus; i++) {
         s[i] = (struct slice){N * i / cpus, N * (i + 1) / cpus, 0, -1};
         if (pthread_create(&t[i], NULL, work, &s[i])) {
@@ -52,9 +61,12 @@ int main(void) {
         }
         sum += s[i].sum;
     }
+    long long t1 = now_us();
     unsigned long expect = 0;
     for (unsigned long i = 0; i < N; i++)
         expect += i * i % 1000003;
+    long long t2 = now_us();
+    printf("parallel: threads_us=%lld serial_us=%lld\n", t1 - t0, t2 - t1);
     if (sum != expect) {
         printf("parallel: sum %lu, expected %lu\n", sum, expect);
         return 1;
