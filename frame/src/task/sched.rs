@@ -34,7 +34,8 @@ struct CpuSched {
     slice_end: AtomicU64,
     /// Set while the CPU's idle task halts (or is about to): a task made ready kicks such a CPU.
     idle: AtomicBool,
-    /// The task that runs when nothing else can (never queued).
+    /// The task that runs when nothing else can and the current one may not stay (never queued): an
+    /// application processor's start-up code; the boot CPU's is made when first needed.
     idle_task: Once<Arc<Task>>,
     /// The user address space loaded in CR3, held so that it cannot be freed while loaded. Kernel tasks run
     /// in whatever space is loaded (the kernel half is the same in all).
@@ -89,8 +90,8 @@ ember_task_trampoline:
     options(att_syntax)
 );
 
-/// Makes the code running now (the kernel's main, on the boot stack) the boot CPU's first task, and gives
-/// the boot CPU its idle task. Runs once.
+/// Makes the code running now (the kernel's main, on the boot stack) the boot CPU's first task. Runs once.
+/// The boot CPU gets an idle task only if it ever needs one (see [`switch_to_idle`]).
 pub(crate) fn init() {
     BOOT_TASK.call_once(|| {
         let task = Arc::new(Task::new(None, None, Box::new(())));
@@ -99,12 +100,6 @@ pub(crate) fn init() {
         this_cpu()
             .current_task
             .store(Arc::into_raw(task) as usize, Ordering::Release);
-        let stack = super::KernelStack::new().expect("memory for the boot CPU's idle task");
-        let top = stack.top();
-        let idle = Arc::new(Task::new(Some(stack), Some(Box::new(|| idle_loop())), Box::new(())));
-        // SAFETY: the task is new and not visible to anything else; its stack is ours and mapped.
-        unsafe { *idle.saved_rsp.get() = prepare_stack(top) };
-        this_sched().idle_task.call_once(|| idle);
         this_sched()
             .slice_end
             .store(now_ns().saturating_add(TIME_SLICE_NS), Ordering::Relaxed);
@@ -222,6 +217,15 @@ fn has_work(cpu: usize) -> bool {
 /// A task that may not run here and finds no idle CPU kicks a busy one that may run it.
 fn kick_idle(task: &Task) {
     let me = current_index();
+    // Still on a CPU (idling on its own stack, or being switched out): that CPU takes it back, or kicks
+    // another once the switch is done.
+    if task.on_cpu.load(Ordering::SeqCst) {
+        let cpu = task.cpu.load(Ordering::Relaxed) as usize;
+        if cpu != me {
+            smp::kick(cpu);
+        }
+        return;
+    }
     if CPUS[me].idle.load(Ordering::SeqCst) && allowed(task, me) {
         return;
     }
@@ -351,18 +355,59 @@ pub fn exit_current() -> ! {
     unreachable!("an exited task was scheduled again");
 }
 
-/// Runs the next ready task, or this CPU's idle task; returns when the current task runs again (it was
-/// queued by a waker, or by `yield_now`).
+/// Runs the next ready task; returns when the current task runs again (it was woken, or queued by
+/// `yield_now`). With nothing to run, the CPU idles on the current task's stack (it stays on this CPU, so no
+/// other CPU can claim it) until a task can be claimed or the current one is woken.
 fn schedule() {
-    match claim_next(current_index()) {
-        Some(next) => switch_to(next),
-        None => switch_to_idle(),
+    let me = current_index();
+    let cur = current();
+    loop {
+        if let Some(next) = claim_next(me) {
+            drop(cur);
+            switch_to(next);
+            return;
+        }
+        {
+            let mut queue = RUN_QUEUE.lock();
+            if cur.state() == State::Ready {
+                queue.retain(|t| !Arc::ptr_eq(t, &cur));
+                drop(queue);
+                if allowed(&cur, me) {
+                    cur.set_state(State::Running);
+                    return;
+                }
+                // Woken, but it may no longer run here: leave it (queued again) to a CPU that may.
+                RUN_QUEUE.lock().push_back(cur.clone());
+                drop(cur);
+                switch_to_idle();
+                return;
+            }
+        }
+        release_unused_space();
+        let sched = &CPUS[me];
+        sched.idle.store(true, Ordering::SeqCst);
+        if has_work(me) || cur.state() == State::Ready {
+            sched.idle.store(false, Ordering::Relaxed);
+            continue;
+        }
+        arm_timer(false);
+        idle();
+        sched.idle.store(false, Ordering::Relaxed);
     }
 }
 
-/// Switches to this CPU's idle task.
+/// Switches to this CPU's idle task (the boot CPU's is made on first use). Returns when the current task
+/// runs again.
 fn switch_to_idle() {
-    let idle = this_sched().idle_task.get().expect("the CPU has an idle task").clone();
+    let idle = this_sched().idle_task.call_once(|| {
+        let stack = super::KernelStack::new().expect("memory for an idle task's stack");
+        let top = stack.top();
+        let task = Arc::new(Task::new(Some(stack), Some(Box::new(|| idle_loop())), Box::new(())));
+        // SAFETY: the task is new and not visible to anything else; its stack is ours and mapped.
+        unsafe { *task.saved_rsp.get() = prepare_stack(top) };
+        task
+    });
+    let idle = idle.clone();
     // Only this CPU runs its idle task, and the switch away from it finished before this one started.
     idle.on_cpu.store(true, Ordering::Relaxed);
     switch_to(idle);
