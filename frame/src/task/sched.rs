@@ -1,5 +1,9 @@
-//! The scheduler: one run queue shared by every CPU (FIFO, filtered by CPU affinity), a per-CPU idle task,
-//! the context switch and its hand-off between CPUs, sleepers ordered by deadline, time slices.
+//! The scheduler: one run queue shared by every CPU (FIFO, filtered by CPU affinity), the context switch and
+//! its hand-off between CPUs, idling, sleepers ordered by deadline, time slices.
+//!
+//! Idling: a task that blocks with nothing to switch to idles on its own stack (it stays on its CPU, so no
+//! other CPU can claim it) until a task can be claimed or it is woken. A CPU's idle task runs only where no
+//! task may stay: an application processor before its first task, a task whose affinity excludes its CPU.
 //!
 //! Hand-off: a task is *on a CPU* from the moment a CPU claims it (taking it off the queue) until the switch
 //! away from it has saved its stack pointer and the next task on that CPU clears the flag. Only a task that is
