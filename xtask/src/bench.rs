@@ -12,6 +12,7 @@
 //! - image size of each kernel file.
 //! - user space: `clients/c/bench.c` as `/init` (see `bench_user`), twice under `-icount` (the figures must
 //!   repeat) and once under plain TCG, each kernel.
+//! - SMP (ember only, `bench_smp`): boot time with 1, 2, 4 and 8 vCPUs, `parallel.c`'s speedup on 4.
 
 use crate::bench_user::{self, Run, Table};
 use crate::image::{self, workspace_root};
@@ -140,7 +141,8 @@ pub fn run() -> Result<(), String> {
         ember_user: &user[0],
         linux_user: &user[1],
     };
-    let table = report.markdown();
+    let smp = crate::bench_smp::run(&images.kernel)?;
+    let table = format!("{}\n{smp}", report.markdown());
     println!("\n{table}");
     std::fs::write(dir.join("report.md"), &table).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("report.json"), report.json()).map_err(|e| e.to_string())?;
@@ -259,6 +261,19 @@ impl<'a> Boot1<'a> {
         self.run_within(BOOT_TIMEOUT)
             .map_err(|e| format!("step `{step}` failed: {e}"))
     }
+}
+
+/// `cargo xtask bench smp`: only the SMP figures (boot time by vCPU count, parallel speedup), written to
+/// `target/bench/smp.md`.
+pub fn run_smp() -> Result<(), String> {
+    let images = image::build(image::Profile::Release)?;
+    let dir = workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let table = crate::bench_smp::run(&images.kernel)?;
+    println!("\n{table}");
+    std::fs::write(dir.join("smp.md"), &table).map_err(|e| e.to_string())?;
+    println!("written: {}", dir.join("smp.md").display());
+    Ok(())
 }
 
 /// The last `n` lines of `text`.

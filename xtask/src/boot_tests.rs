@@ -119,11 +119,12 @@ fn all_cases(vmm: On) -> Option<Vec<Case>> {
             return None;
         }
     }
-    // `EMBER_TESTS=word` runs only the cases whose name contains `word` (for development).
+    // `EMBER_TESTS=word` runs only the cases whose name contains `word`, `EMBER_TESTS=a,b` those containing either
+    // (for development).
     let only = std::env::var("EMBER_TESTS").unwrap_or_default();
     Some(
         all.into_iter()
-            .filter(|c| c.name.contains(only.as_str()))
+            .filter(|c| only.split(',').any(|w| c.name.contains(w)))
             .filter(|c| c.on == On::Both || c.on == vmm)
             .collect(),
     )

@@ -9,13 +9,14 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 15] = [
+pub const C_PROGRAMS: [&str; 16] = [
     "hello",
     "syscalls",
     "threads",
     "forkexec",
     "stress",
     "parallel",
+    "smp",
     "events",
     "unix",
     "inet",

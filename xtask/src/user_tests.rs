@@ -208,6 +208,22 @@ pub fn cases() -> Result<Vec<Case>, String> {
                 Box::new(move |o| exited(o, 0, &[&count, "parallel: ok sum="])),
             ));
         }
+        // What CPUs share, stressed: futex ping-pong across CPUs, TLB shootdown seen from another CPU,
+        // map/touch/unmap on every CPU at once, fork+exec from several threads.
+        let smp = with_init(&format!("smp-{l}"), &clients::c_program(libc, "smp")?)?;
+        let counts: &[u32] = if libc == Libc::Musl { &[1, 2, 4] } else { &[4] };
+        for &cpus in counts {
+            let mut vm = vm(Boot::Pvh, smp.clone(), "");
+            vm.cpus = cpus;
+            let count = format!("smp: cpus={cpus}");
+            v.push(case(
+                format!("user-smp-{l}-smp-{cpus}"),
+                On::Both,
+                vm,
+                &[],
+                Box::new(move |o| exited(o, 0, &[&count, "smp: ok"])),
+            ));
+        }
     }
     // Seeded random system calls with random and hostile arguments: the kernel must survive them all.
     let stress = Initramfs::new("stress")

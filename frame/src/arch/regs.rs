@@ -89,6 +89,12 @@ pub(crate) fn invlpg(virt: u64) {
     unsafe { asm!("invlpg [{}]", in(reg) virt, options(nostack, preserves_flags)) };
 }
 
+/// Drops this CPU's TLB entries of user pages (reloads CR3; the kernel's are the same in every space).
+pub(crate) fn flush_tlb() {
+    // SAFETY: reloading CR3 with its own value keeps the same tables; only cached translations go.
+    unsafe { asm!("mov {t}, cr3", "mov cr3, {t}", t = out(reg) _, options(nostack, preserves_flags)) };
+}
+
 /// Reads CR4.
 pub(crate) fn cr4() -> u64 {
     let v: u64;

@@ -6,7 +6,7 @@
 //! [`this_cpu`] finds through `%gs:0`.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Per-CPU state. `repr(C)`: the entry assembly uses the offsets below.
 #[repr(C)]
@@ -33,6 +33,11 @@ pub(crate) struct CpuLocal {
     pub(crate) current_task: AtomicUsize,
     /// The task just switched away from, until the next one releases it (an `Arc<Task>` raw pointer or 0).
     pub(crate) prev_task: AtomicUsize,
+    /// Set while this CPU may use user translations of its active space (user mode, a user copy); see
+    /// [`crate::mm::VmSpace`]'s TLB shootdown.
+    pub(crate) tlb_using: AtomicBool,
+    /// Another CPU changed the active space's mappings: flush the TLB before the next use of user pages.
+    pub(crate) tlb_pending: AtomicBool,
 }
 
 /// Offsets the entry assembly uses.
@@ -67,6 +72,8 @@ static CPUS: [CpuLocal; MAX_CPUS] = [const {
         user_gs_base: AtomicU64::new(0),
         current_task: AtomicUsize::new(0),
         prev_task: AtomicUsize::new(0),
+        tlb_using: AtomicBool::new(false),
+        tlb_pending: AtomicBool::new(false),
     }
 }; MAX_CPUS];
 
@@ -103,6 +110,11 @@ pub(crate) fn this_cpu() -> &'static CpuLocal {
     unsafe { core::arch::asm!("mov {}, gs:[0]", out(reg) addr, options(nostack, readonly, preserves_flags)) };
     // SAFETY: `self_addr` is the address of an entry of the static `CPUS` array.
     unsafe { &*(addr as *const CpuLocal) }
+}
+
+/// CPU `index`'s data (for other CPUs' view of it: the active space, the TLB flags).
+pub(crate) fn cpu(index: usize) -> &'static CpuLocal {
+    &CPUS[index]
 }
 
 /// The number of the CPU running this code (0 is the boot CPU; the numbers of the CPUs online are

@@ -1,7 +1,8 @@
 //! The application processors: found in the platform description (ACPI MADT or MP table), started with
 //! INIT and start-up IPIs through the real-mode trampoline of [`crate::arch::ap_entry`], one at a time, each
 //! with its own stacks, GDT, TSS, per-CPU data and local APIC. A CPU that does not answer in time is logged
-//! and left out. Started CPUs park, halted with interrupts off: tasks run on the boot CPU only (yet).
+//! and left out. Each started CPU arms its own timer and enters the scheduler's idle loop: tasks run on
+//! every CPU online.
 
 use super::local::{self, MAX_CPUS};
 use super::{enable_protections, gdt, idt};
@@ -24,6 +25,16 @@ const SECOND_SIPI_AFTER_NS: u64 = 1_000_000;
 static ONLINE: AtomicUsize = AtomicUsize::new(1);
 /// Set by each application processor once it runs on its own tables.
 static ALIVE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+/// The APIC ID of each CPU online, by CPU number.
+static APIC_IDS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+
+/// Sends CPU `index` the kick interrupt (a reschedule or a TLB shootdown; see [`crate::irq::KICK_VECTOR`]).
+pub(crate) fn kick(index: usize) {
+    if index < online_count() && index != local::current_index() {
+        lapic::get().send_fixed(APIC_IDS[index].load(Ordering::Relaxed), crate::irq::KICK_VECTOR);
+    }
+}
 
 /// The number of CPUs running: the boot CPU and the application processors that answered at boot.
 pub fn online_count() -> usize {
@@ -54,6 +65,7 @@ enum Outcome {
 pub(crate) fn start_aps() {
     let apic = lapic::get();
     let boot_id = apic.id();
+    APIC_IDS[0].store(boot_id, Ordering::Relaxed);
     let platform = crate::irq::platform();
     let mut others = platform
         .cpus()
@@ -61,6 +73,11 @@ pub(crate) fn start_aps() {
         .filter(|c| c.enabled && c.apic_id != boot_id)
         .peekable();
     if others.peek().is_none() {
+        return;
+    }
+    if crate::time::pit_is_timer() {
+        // The PIT is one timer, and its interrupt reaches the boot CPU only: other CPUs would have no timer.
+        log::warn!("smp: the local APIC timer does not count; only the boot CPU runs");
         return;
     }
     let Some(base) = crate::mm::ap_trampoline() else {
@@ -82,6 +99,7 @@ pub(crate) fn start_aps() {
             );
             continue;
         }
+        APIC_IDS[index].store(cpu.apic_id, Ordering::Relaxed);
         match start_one(base, index, cpu.apic_id) {
             Outcome::Started => ONLINE.store(index + 1, Ordering::Release),
             Outcome::NoAnswer => log::warn!("smp: CPU with APIC ID {} did not answer; left out", cpu.apic_id),
@@ -232,10 +250,11 @@ pub(crate) extern "C" fn ap_main(start: u64) -> ! {
     enable_protections();
     crate::user::init();
     lapic::get().init_this_cpu();
+    lapic::get().start_timer();
     ALIVE[start.index].store(true, Ordering::Release);
-    loop {
-        // SAFETY: halting with interrupts off only stops this CPU until an NMI (handled on its own IST stack),
-        // after which it halts again.
-        unsafe { core::arch::asm!("cli", "hlt", options(nomem, nostack)) };
+    // Tasks run here once the boot CPU has counted this one online (a wake-up only kicks CPUs online).
+    while online_count() <= start.index {
+        core::hint::spin_loop();
     }
+    crate::task::run_ap()
 }

@@ -4,7 +4,7 @@
 //! safe code can replace another line's handler or reroute its GSI. Dropping the line masks its GSI and frees
 //! both.
 
-use super::{ERROR_VECTOR, PIC_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, ioapic, lapic};
+use super::{ERROR_VECTOR, KICK_VECTOR, PIC_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, ioapic, lapic};
 use crate::cpu::TrapFrame;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -182,6 +182,7 @@ pub(crate) fn dispatch(frame: &TrapFrame) {
                 handler();
             }
         }
+        KICK_VECTOR => lapic::get().eoi(),
         ERROR_VECTOR => {
             let esr = lapic::get().take_error();
             log::warn!("lapic: error interrupt, ESR {esr:#x}");

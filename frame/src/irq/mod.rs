@@ -17,6 +17,10 @@ pub use platform::{acpi_virtio_mmio_devices, platform};
 
 /// Vector of the local APIC timer.
 pub(crate) const TIMER_VECTOR: u8 = 0xEC;
+/// Vector of the kick another CPU sends: a reschedule (a task became ready while this CPU idles) or a TLB
+/// shootdown (its user translations are stale). The handler only acknowledges it: leaving `hlt` or user mode
+/// is the point, and the scheduler and the return to user mode do the rest.
+pub(crate) const KICK_VECTOR: u8 = 0xED;
 /// Vector of the local APIC error interrupt.
 pub(crate) const ERROR_VECTOR: u8 = 0xFE;
 /// Vector the local APIC uses for spurious interrupts.

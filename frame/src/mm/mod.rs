@@ -22,6 +22,7 @@ pub use heap::heap_bytes;
 pub(crate) use io_mem::reserve_for_framework;
 pub use io_mem::{IoMem, IoMemError};
 pub use page::Frame;
+pub(crate) use vm_space::begin_user_access;
 pub use vm_space::{PageProt, UserAddr, UserFault, VmError, VmSpace};
 
 use crate::arch::regs;
@@ -218,6 +219,16 @@ fn build_kernel_page_table(info: &BootInfo) -> PageTable {
         page += PAGE_SIZE;
     }
     pt
+}
+
+/// Loads the kernel's own page table on this CPU (no user half), for a CPU letting go of a user space.
+pub(crate) fn load_kernel_table() {
+    let root = KERNEL_PT.lock().as_ref().map(|k| k.root()).expect("kernel page table");
+    let cpu = crate::cpu::local::this_cpu();
+    if cpu.active_root.swap(root, core::sync::atomic::Ordering::SeqCst) != root {
+        // SAFETY: the kernel's own table maps everything the kernel uses, as every space's upper half does.
+        unsafe { crate::arch::regs::write_cr3(root) };
+    }
 }
 
 /// Maps `len` bytes of fresh frames at `virt` in the task-stack window, writable and non-executable.

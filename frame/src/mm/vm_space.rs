@@ -5,15 +5,22 @@
 //! manager decides what to map and asks through [`VmSpace::map`], [`VmSpace::unmap`], [`VmSpace::protect`]
 //! and [`VmSpace::query`]. User memory is read and written only by copies that turn a fault into an error.
 //!
-//! TLB: changes to the active space flush the page on this CPU. With one CPU that is complete; the SMP work
-//! extends [`VmSpace::flush`] to a shootdown of every CPU that has the space loaded.
+//! TLB: a change flushes the page on this CPU when the space is loaded here, then shoots down the other CPUs
+//! that have it loaded before any frame the change released can be freed or reused. The protocol (per CPU,
+//! two flags in [`crate::cpu::local::CpuLocal`]): a CPU uses user translations only in user mode and in the
+//! user copy, and around each such use it sets `tlb_using` and then flushes its whole TLB if `tlb_pending` is
+//! set. The changing CPU sets `tlb_pending` of each other CPU with the space loaded, then reads its
+//! `tlb_using`: when set, it kicks that CPU (out of user mode, into the kernel) and waits until the flag or
+//! the request clears. Both sides write one flag and then read the other (sequentially consistent), so a CPU
+//! that is not waited for flushes before its next use. The wait never depends on a lock: a CPU using user
+//! translations is in user mode (interrupts on) or in the copy (which takes no lock and ends).
 
 use super::KERNEL_PT;
 use super::layout::PAGE_SIZE;
 use super::page::Frame;
 use super::page_table::{ADDR_MASK, MapError, NO_EXECUTE, PRESENT, PageTable, USER, WRITABLE};
 use crate::arch::regs;
-use crate::cpu::local::{assert_may_sleep, this_cpu};
+use crate::cpu::local::{self, assert_may_sleep, this_cpu};
 use crate::user::USER_END;
 use core::sync::atomic::Ordering;
 use spin::Mutex;
@@ -128,6 +135,34 @@ impl VmSpace {
         }
     }
 
+    /// Makes every other CPU with this space loaded drop its user translations before it uses them again,
+    /// and waits for those using them now. Called after changing entries, before releasing their frames.
+    fn shootdown(&self) {
+        core::sync::atomic::fence(Ordering::SeqCst);
+        let me = crate::cpu::current_index();
+        let mut waiting = 0u32;
+        for i in (0..crate::cpu::online_count()).filter(|&i| i != me) {
+            let cpu = local::cpu(i);
+            if cpu.active_root.load(Ordering::SeqCst) != self.root {
+                continue;
+            }
+            cpu.tlb_pending.store(true, Ordering::SeqCst);
+            if cpu.tlb_using.load(Ordering::SeqCst) {
+                crate::cpu::smp::kick(i);
+                waiting |= 1 << i;
+            }
+        }
+        while waiting != 0 {
+            let i = waiting.trailing_zeros() as usize;
+            let cpu = local::cpu(i);
+            if !cpu.tlb_pending.load(Ordering::SeqCst) || !cpu.tlb_using.load(Ordering::SeqCst) {
+                waiting &= !(1 << i);
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
     /// Maps `frame` at the page `va` with `prot`; returns the frame that was mapped there before, if any.
     pub fn map(&self, va: UserAddr, frame: Frame, prot: PageProt) -> Result<Option<Frame>, VmError> {
         let va = page_addr(va)?;
@@ -137,7 +172,11 @@ impl VmSpace {
         // SAFETY: the entry takes over the reference `into_raw` released; the TLB is flushed below.
         match unsafe { table.set_user_page(va, paddr, flags) } {
             Ok(old) => {
-                self.flush(va);
+                drop(table);
+                if old.is_some() {
+                    self.flush(va);
+                    self.shootdown();
+                }
                 // SAFETY: the old entry held a reference, which is now ours.
                 Ok(old.map(|e| unsafe { Frame::from_raw(e & ADDR_MASK) }))
             }
@@ -155,6 +194,7 @@ impl VmSpace {
         // SAFETY: we take over the entry's reference; the TLB is flushed below.
         let old = unsafe { self.table.lock().clear_user_page(va) }?;
         self.flush(va);
+        self.shootdown();
         // SAFETY: the reference the entry held.
         Some(unsafe { Frame::from_raw(old & ADDR_MASK) })
     }
@@ -180,6 +220,7 @@ impl VmSpace {
         let mut table = self.table.lock();
         let nx = table.no_exec();
         let mut dropped = alloc::vec::Vec::new();
+        let mut changed = false;
         // SAFETY: entries we clear hand their reference to `dropped` (released after the walk); entries we
         // rewrite keep theirs. The TLB is flushed for every page touched.
         unsafe {
@@ -199,13 +240,19 @@ impl VmSpace {
                         0
                     }
                 };
-                if new != entry && self.is_active() {
-                    regs::invlpg(va);
+                if new != entry {
+                    changed = true;
+                    if self.is_active() {
+                        regs::invlpg(va);
+                    }
                 }
                 new
             })
         };
         drop(table);
+        if changed {
+            self.shootdown();
+        }
         drop(dropped);
     }
 
@@ -248,10 +295,13 @@ impl VmSpace {
         if self.is_active() {
             assert_may_sleep("user memory access");
             let user = va.get() as *mut u8;
+            let cpu = this_cpu();
+            begin_user_access();
             // SAFETY: the user range lies below USER_END in the active space, whose lower half holds only user
             // pages (untyped memory no Rust reference points into); `kbuf` is the caller's buffer of `len`
             // bytes. A fault ends the copy through the fixup. Kernel code runs with interrupts off, so no other
-            // thread of this CPU changes the mappings meanwhile.
+            // thread of this CPU changes the mappings meanwhile; another CPU that does waits for `tlb_using` to
+            // clear before it frees a page this copy might still reach through a stale translation.
             let left = unsafe {
                 if write {
                     crate::user::copy_raw(user, kbuf, len)
@@ -259,6 +309,7 @@ impl VmSpace {
                     crate::user::copy_raw(kbuf, user, len)
                 }
             };
+            cpu.tlb_using.store(false, Ordering::SeqCst);
             return match left {
                 0 => Ok(()),
                 left => Err(UserFault {
@@ -299,6 +350,16 @@ impl VmSpace {
     }
 }
 
+/// Marks this CPU as using user translations (until the caller clears `tlb_using`) and flushes its TLB when
+/// another CPU changed the loaded space's mappings since it last did (see the module documentation).
+pub(crate) fn begin_user_access() {
+    let cpu = this_cpu();
+    cpu.tlb_using.store(true, Ordering::SeqCst);
+    if cpu.tlb_pending.swap(false, Ordering::SeqCst) {
+        regs::flush_tlb();
+    }
+}
+
 impl Drop for VmSpace {
     fn drop(&mut self) {
         let cpu = this_cpu();
@@ -309,8 +370,9 @@ impl Drop for VmSpace {
             unsafe { regs::write_cr3(kernel_root) };
         }
         let table = self.table.get_mut();
-        // SAFETY: the table is no longer live on this CPU (just switched away) and, with one CPU, nowhere else;
-        // each leaf's reference is released here.
+        // SAFETY: the table is no longer live on this CPU (just switched away) nor on any other: a CPU holds a
+        // reference to the space it has loaded (the scheduler's), so the last one goes only after every CPU
+        // loaded another table. Each leaf's reference is released here.
         unsafe { table.free_user_half(|e| drop(Frame::from_raw(e & ADDR_MASK))) };
         table.free_root();
     }

@@ -5,7 +5,8 @@
 //! ([`yield_now`], a wait on a [`WaitQueue`], [`exit_current`]) or where its user thread is preempted: a
 //! timer interrupt ends the time slice and the kernel calls [`preempt_point`] before returning to user mode.
 //! Because no kernel code runs with interrupts on, the spin locks here are also safe against interrupt
-//! handlers on the same CPU. With several CPUs the run queue becomes per-CPU; nothing else here assumes one.
+//! handlers on the same CPU; a handler on another CPU may take them, which is fine (the holder never waits for
+//! that CPU). Tasks run on every CPU online: one run queue, a task's affinity mask says where it may run.
 //!
 //! Time: the timer is armed one-shot for the earliest sleeper, or for the end of the time slice when another
 //! task is waiting to run. With nothing to wait for, the CPU halts with no tick.
@@ -14,7 +15,7 @@ mod sched;
 mod stack;
 mod wait;
 
-pub(crate) use sched::{before_user, init, set_current_vm_space};
+pub(crate) use sched::{before_user, init, run_ap, set_current_vm_space};
 pub use sched::{exit_current, preempt_point, yield_now};
 pub(crate) use stack::{KernelStack, is_guard_page};
 pub use wait::WaitQueue;
@@ -24,7 +25,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::Any;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 
 /// Where a task is in its life.
@@ -45,7 +46,15 @@ enum State {
 pub struct Task {
     id: u64,
     state: AtomicU8,
-    /// The stack pointer while switched out (written and read only by the context switch on one CPU).
+    /// Set from the moment a CPU claims the task until the switch away from it has saved its context (see
+    /// the scheduler's hand-off).
+    on_cpu: AtomicBool,
+    /// The CPUs (bit per CPU number) the task may run on.
+    affinity: AtomicU32,
+    /// The CPU that ran it last.
+    cpu: AtomicU32,
+    /// The stack pointer while switched out (written by the switch away, read by the switch back, which the
+    /// `on_cpu` hand-off orders).
     saved_rsp: UnsafeCell<u64>,
     /// The stack the task runs on, owned so that it goes back to the pool with the task (`None` for the boot
     /// task, which runs on the boot stack).
@@ -55,8 +64,9 @@ pub struct Task {
     data: Box<dyn Any + Send + Sync>,
 }
 
-// SAFETY: `saved_rsp` is written by the switch away from the task and read by the switch to it; a task is
-// switched by one CPU at a time (it is either running on one CPU or queued), so the accesses never overlap.
+// SAFETY: `saved_rsp` is written by the switch away from the task and read by the switch to it; a CPU switches
+// to a task only after claiming it, which needs `on_cpu` clear, which is cleared (release) only after the switch
+// away saved the pointer, and set again (acquire) by the claim: the accesses never overlap.
 // All other fields are Sync.
 unsafe impl Sync for Task {}
 
@@ -81,6 +91,9 @@ impl Task {
         Task {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             state: AtomicU8::new(State::Ready as u8),
+            on_cpu: AtomicBool::new(false),
+            affinity: AtomicU32::new(u32::MAX),
+            cpu: AtomicU32::new(0),
             saved_rsp: UnsafeCell::new(0),
             _stack: stack,
             entry: Mutex::new(entry),
@@ -90,11 +103,15 @@ impl Task {
     }
 
     /// Makes a task that runs `entry` and carries `data` (the kernel's per-thread state, reached through
-    /// [`Task::data`]), and puts it in the run queue. When `entry` returns, the task exits.
+    /// [`Task::data`]), and puts it in the run queue. When `entry` returns, the task exits. It may run on the
+    /// CPUs the spawning task may (as Linux's `clone` inherits the affinity).
     pub fn spawn(entry: impl FnOnce() + Send + 'static, data: impl Any + Send + Sync) -> Result<Arc<Task>, SpawnError> {
         let stack = KernelStack::new().ok_or(SpawnError)?;
         let top = stack.top();
         let task = Arc::new(Task::new(Some(stack), Some(Box::new(entry)), Box::new(data)));
+        if crate::cpu::local::this_cpu().current_task.load(Ordering::Acquire) != 0 {
+            task.affinity.store(current().affinity(), Ordering::Relaxed);
+        }
         // SAFETY: the task is new and not yet visible to any scheduler; its stack is ours and mapped.
         unsafe { *task.saved_rsp.get() = sched::prepare_stack(top) };
         sched::enqueue(task.clone());
@@ -121,9 +138,38 @@ impl Task {
         self.state() == State::Blocked
     }
 
+    /// The CPUs the task may run on (bit `n` for CPU `n`).
+    pub fn affinity(&self) -> u32 {
+        self.affinity.load(Ordering::Relaxed)
+    }
+
+    /// Restricts the task to the CPUs of `mask` (bit `n` for CPU `n`); `false` (unchanged) when no CPU online
+    /// is in it. A running task that may no longer run where it is moves at its next [`preempt_point`] (or
+    /// at once, when it is the caller: it yields).
+    pub fn set_affinity(self: &Arc<Self>, mask: u32) -> bool {
+        let online = u32::MAX >> (32 - crate::cpu::online_count() as u32);
+        if mask & online == 0 {
+            return false;
+        }
+        self.affinity.store(mask, Ordering::Relaxed);
+        if Arc::ptr_eq(self, &current()) && mask & (1 << crate::cpu::current_index()) == 0 {
+            yield_now();
+        }
+        true
+    }
+
     /// Wakes the task if it is blocked (a wait it is in re-checks its condition).
     pub fn wake(self: &Arc<Self>) {
         sched::wake(self);
+    }
+
+    /// Wakes the task if it is blocked; if it runs on another CPU, interrupts that CPU, so that a task in user
+    /// mode comes back to the kernel (for a signal sent to it, say).
+    pub fn kick(self: &Arc<Self>) {
+        sched::wake(self);
+        if self.state() == State::Running && self.on_cpu.load(Ordering::Acquire) {
+            crate::cpu::smp::kick(self.cpu.load(Ordering::Relaxed) as usize);
+        }
     }
 
     fn state(&self) -> State {

@@ -1,25 +1,63 @@
-//! The scheduler: a FIFO run queue, the context switch, sleepers ordered by deadline, time slices.
+//! The scheduler: one run queue shared by every CPU (FIFO, filtered by CPU affinity), the context switch and
+//! its hand-off between CPUs, idling, sleepers ordered by deadline, time slices.
+//!
+//! Idling: a task that blocks with nothing to switch to idles on its own stack (it stays on its CPU, so no
+//! other CPU can claim it) until a task can be claimed or it is woken. A CPU's idle task runs only where no
+//! task may stay: an application processor before its first task, a task whose affinity excludes its CPU.
+//!
+//! Hand-off: a task is *on a CPU* from the moment a CPU claims it (taking it off the queue) until the switch
+//! away from it has saved its stack pointer and the next task on that CPU clears the flag. Only a task that is
+//! not on a CPU can be claimed, and claiming is an atomic test-and-set under the queue lock, so a task's saved
+//! context is resumed once, by one CPU, and only after it was saved. A task that became ready while still on
+//! its old CPU stays queued; that CPU kicks an idle one once the switch is done.
 
 use super::{State, Task};
 use crate::arch::regs::idle;
-use crate::cpu::local::{assert_may_sleep, this_cpu};
+use crate::cpu::local::{MAX_CPUS, assert_may_sleep, this_cpu};
+use crate::cpu::{current_index, online_count, smp};
 use crate::mm::VmSpace;
 use crate::time::{self, now_ns};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::{Mutex, Once};
 
 /// How long a task runs in user mode before another ready task gets the CPU.
 const TIME_SLICE_NS: u64 = 10_000_000;
 
 static RUN_QUEUE: Mutex<VecDeque<Arc<Task>>> = Mutex::new(VecDeque::new());
-/// Tasks waiting with a deadline, by (deadline, task id).
+/// Tasks waiting with a deadline, by (deadline, task id). Every CPU arms its timer for the earliest; the
+/// first to take the interrupt wakes it.
 static SLEEPERS: Mutex<BTreeMap<(u64, u64), Arc<Task>>> = Mutex::new(BTreeMap::new());
-/// When the running task's time slice ends.
-static SLICE_END: AtomicU64 = AtomicU64::new(u64::MAX);
 static BOOT_TASK: Once<()> = Once::new();
+
+/// The scheduler's state of one CPU.
+struct CpuSched {
+    /// When the running task's time slice ends.
+    slice_end: AtomicU64,
+    /// Set while the CPU's idle task halts (or is about to): a task made ready kicks such a CPU.
+    idle: AtomicBool,
+    /// The task that runs when nothing else can and the current one may not stay (never queued): an
+    /// application processor's start-up code; the boot CPU's is made when first needed.
+    idle_task: Once<Arc<Task>>,
+    /// The user address space loaded in CR3, held so that it cannot be freed while loaded. Kernel tasks run
+    /// in whatever space is loaded (the kernel half is the same in all).
+    space: Mutex<Option<Arc<VmSpace>>>,
+}
+
+static CPUS: [CpuSched; MAX_CPUS] = [const {
+    CpuSched {
+        slice_end: AtomicU64::new(u64::MAX),
+        idle: AtomicBool::new(false),
+        idle_task: Once::new(),
+        space: Mutex::new(None),
+    }
+}; MAX_CPUS];
+
+fn this_sched() -> &'static CpuSched {
+    &CPUS[current_index()]
+}
 
 unsafe extern "C" {
     fn ember_switch(from_rsp: *mut u64, to_rsp: u64);
@@ -56,17 +94,57 @@ ember_task_trampoline:
     options(att_syntax)
 );
 
-/// Makes the code running now (the kernel's main, on the boot stack) the first task. Runs once.
+/// Makes the code running now (the kernel's main, on the boot stack) the boot CPU's first task. Runs once.
+/// The boot CPU gets an idle task only if it ever needs one (see [`switch_to_idle`]).
 pub(crate) fn init() {
     BOOT_TASK.call_once(|| {
         let task = Arc::new(Task::new(None, None, Box::new(())));
         task.set_state(State::Running);
+        task.on_cpu.store(true, Ordering::Relaxed);
         this_cpu()
             .current_task
             .store(Arc::into_raw(task) as usize, Ordering::Release);
-        SLICE_END.store(now_ns().saturating_add(TIME_SLICE_NS), Ordering::Relaxed);
+        this_sched()
+            .slice_end
+            .store(now_ns().saturating_add(TIME_SLICE_NS), Ordering::Relaxed);
         crate::irq::set_timer_handler(on_timer);
     });
+}
+
+/// An application processor's way into the scheduler: the code running now (on the CPU's start stack)
+/// becomes its idle task. Interrupts are off; the CPU's tables, per-CPU data and timer are set up.
+pub(crate) fn run_ap() -> ! {
+    let task = Arc::new(Task::new(None, None, Box::new(())));
+    task.set_state(State::Running);
+    task.on_cpu.store(true, Ordering::Relaxed);
+    this_sched().idle_task.call_once(|| task.clone());
+    this_cpu()
+        .current_task
+        .store(Arc::into_raw(task) as usize, Ordering::Release);
+    idle_loop()
+}
+
+/// The idle task: runs whatever is ready here, else halts until an interrupt (a device, the timer, a kick).
+fn idle_loop() -> ! {
+    let me = current_index();
+    let sched = &CPUS[me];
+    loop {
+        if let Some(next) = claim_next(me) {
+            switch_to(next);
+            continue;
+        }
+        release_unused_space();
+        // Wakers queue, then look for idle CPUs; this CPU says it is idle, then looks at the queue: one of the
+        // two sees the other.
+        sched.idle.store(true, Ordering::SeqCst);
+        if has_work(me) {
+            sched.idle.store(false, Ordering::Relaxed);
+            continue;
+        }
+        arm_timer(false);
+        idle();
+        sched.idle.store(false, Ordering::Relaxed);
+    }
 }
 
 /// Lays out a new task's stack so that switching to it "returns" into the trampoline with the six
@@ -112,30 +190,99 @@ pub(super) fn current() -> Arc<Task> {
     }
 }
 
+/// Whether `task` may run on CPU `cpu`.
+fn allowed(task: &Task, cpu: usize) -> bool {
+    task.affinity.load(Ordering::Relaxed) & (1 << cpu) != 0
+}
+
+/// Takes the first queued task that may run on CPU `cpu` and is on no CPU, and marks it running here.
+fn claim_next(cpu: usize) -> Option<Arc<Task>> {
+    let mut queue = RUN_QUEUE.lock();
+    let at = queue.iter().position(|t| {
+        allowed(t, cpu)
+            && t.on_cpu
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    })?;
+    let task = queue.remove(at)?;
+    task.set_state(State::Running);
+    Some(task)
+}
+
+/// Whether a queued task could be claimed by CPU `cpu` now.
+fn has_work(cpu: usize) -> bool {
+    RUN_QUEUE
+        .lock()
+        .iter()
+        .any(|t| allowed(t, cpu) && !t.on_cpu.load(Ordering::SeqCst))
+}
+
+/// Kicks an idle CPU that may run `task` (which was just queued), unless this CPU idles and will find it.
+/// A task that may not run here and finds no idle CPU kicks a busy one that may run it.
+fn kick_idle(task: &Task) {
+    let me = current_index();
+    // Still on a CPU (idling on its own stack, or being switched out): that CPU takes it back, or kicks
+    // another once the switch is done.
+    if task.on_cpu.load(Ordering::SeqCst) {
+        let cpu = task.cpu.load(Ordering::Relaxed) as usize;
+        if cpu != me {
+            smp::kick(cpu);
+        }
+        return;
+    }
+    if CPUS[me].idle.load(Ordering::SeqCst) && allowed(task, me) {
+        return;
+    }
+    for cpu in (0..online_count()).filter(|&c| c != me && allowed(task, c)) {
+        if CPUS[cpu]
+            .idle
+            .compare_exchange(true, false, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+        {
+            smp::kick(cpu);
+            return;
+        }
+    }
+    // No idle CPU may run it, nor this one: kick one that may, out of user mode, so that it arms the end of
+    // its time slice (a CPU that entered user mode with nothing queued has no timer armed for that).
+    if !allowed(task, me)
+        && let Some(cpu) = (0..online_count()).find(|&c| allowed(task, c))
+    {
+        smp::kick(cpu);
+    }
+}
+
 pub(super) fn enqueue(task: Arc<Task>) {
     task.set_state(State::Ready);
-    RUN_QUEUE.lock().push_back(task);
+    RUN_QUEUE.lock().push_back(task.clone());
+    kick_idle(&task);
 }
 
 pub(super) fn wake(task: &Arc<Task>) {
     // The state change and the enqueue happen under the run-queue lock, so `cancel_block` sees both or neither.
-    let mut queue = RUN_QUEUE.lock();
-    if task
-        .state
-        .compare_exchange(
-            State::Blocked as u8,
-            State::Ready as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_ok()
-    {
-        queue.push_back(task.clone());
+    let woken = {
+        let mut queue = RUN_QUEUE.lock();
+        let ok = task
+            .state
+            .compare_exchange(
+                State::Blocked as u8,
+                State::Ready as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if ok {
+            queue.push_back(task.clone());
+        }
+        ok
+    };
+    if woken {
+        kick_idle(task);
     }
 }
 
 /// The running task, marked blocked, found its condition true after all: it keeps running, and leaves the
-/// run queue if a waker already put it there.
+/// run queue if a waker already put it there (no CPU can have claimed it: it is on this one).
 pub(super) fn cancel_block(cur: &Arc<Task>) {
     let mut queue = RUN_QUEUE.lock();
     if cur.state() == State::Ready {
@@ -148,18 +295,37 @@ pub(super) fn cancel_block(cur: &Arc<Task>) {
 pub fn yield_now() {
     assert_may_sleep("yield_now");
     let cur = current();
-    if RUN_QUEUE.lock().is_empty() {
-        SLICE_END.store(now_ns().saturating_add(TIME_SLICE_NS), Ordering::Relaxed);
-        return;
+    let me = current_index();
+    let next = claim_next(me);
+    match next {
+        Some(next) => {
+            // Queued while still on this CPU: no other CPU claims it before the switch away is complete.
+            cur.set_state(State::Ready);
+            RUN_QUEUE.lock().push_back(cur.clone());
+            switch_to(next);
+        }
+        None if !allowed(&cur, me) => {
+            // Its affinity no longer includes this CPU: leave it for one that may run it.
+            cur.set_state(State::Ready);
+            RUN_QUEUE.lock().push_back(cur.clone());
+            switch_to_idle();
+        }
+        None => this_sched()
+            .slice_end
+            .store(now_ns().saturating_add(TIME_SLICE_NS), Ordering::Relaxed),
     }
-    enqueue(cur.clone());
-    schedule(&cur);
 }
 
-/// Yields when the running task's time slice is over and another task is ready. The kernel calls it before
-/// returning to user mode.
+/// Yields when the running task's time slice is over and another task is ready (or when the task may no
+/// longer run on this CPU). The kernel calls it before returning to user mode.
 pub fn preempt_point() {
-    if now_ns() >= SLICE_END.load(Ordering::Relaxed) && !RUN_QUEUE.lock().is_empty() {
+    let me = current_index();
+    let cur_allowed = {
+        let raw = this_cpu().current_task.load(Ordering::Acquire) as *const Task;
+        // SAFETY: the per-CPU current-task reference keeps the running task alive while it runs.
+        allowed(unsafe { &*raw }, me)
+    };
+    if !cur_allowed || (now_ns() >= CPUS[me].slice_end.load(Ordering::Relaxed) && has_work(me)) {
         yield_now();
     }
 }
@@ -171,7 +337,7 @@ pub(super) fn block_current(cur: &Arc<Task>, deadline_ns: Option<u64>) {
     if let Some(d) = deadline_ns {
         SLEEPERS.lock().insert((d, cur.id), cur.clone());
     }
-    schedule(cur);
+    schedule();
     if let Some(d) = deadline_ns {
         SLEEPERS.lock().remove(&(d, cur.id));
     }
@@ -186,41 +352,85 @@ pub fn exit_current() -> ! {
     // dropped (this function does not return), and the task and its stack would leak.
     let cur = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(raw) });
     cur.set_state(State::Exited);
-    *cur.vm_space.lock() = None;
-    schedule(&cur);
+    let space = cur.vm_space.lock().take();
+    drop(space);
+    release_unused_space();
+    schedule();
     unreachable!("an exited task was scheduled again");
 }
 
-/// Runs the next ready task; returns when `cur` runs again. Idles (halted, no tick) while nothing is ready.
-fn schedule(cur: &Arc<Task>) {
+/// Runs the next ready task; returns when the current task runs again (it was woken, or queued by
+/// `yield_now`). With nothing to run, the CPU idles on the current task's stack (it stays on this CPU, so no
+/// other CPU can claim it) until a task can be claimed or the current one is woken.
+fn schedule() {
+    let me = current_index();
+    let cur = current();
     loop {
-        let next = RUN_QUEUE.lock().pop_front();
-        match next {
-            Some(next) if Arc::ptr_eq(&next, cur) => {
-                cur.set_state(State::Running);
+        if let Some(next) = claim_next(me) {
+            drop(cur);
+            switch_to(next);
+            return;
+        }
+        {
+            let mut queue = RUN_QUEUE.lock();
+            if cur.state() == State::Ready {
+                queue.retain(|t| !Arc::ptr_eq(t, &cur));
+                drop(queue);
+                if allowed(&cur, me) {
+                    cur.set_state(State::Running);
+                    return;
+                }
+                // Woken, but it may no longer run here: leave it (queued again) to a CPU that may.
+                RUN_QUEUE.lock().push_back(cur.clone());
+                drop(cur);
+                switch_to_idle();
                 return;
-            }
-            Some(next) => {
-                switch_to(next);
-                return;
-            }
-            None => {
-                arm_timer(false);
-                idle();
             }
         }
+        release_unused_space();
+        let sched = &CPUS[me];
+        sched.idle.store(true, Ordering::SeqCst);
+        if has_work(me) || cur.state() == State::Ready {
+            sched.idle.store(false, Ordering::Relaxed);
+            continue;
+        }
+        arm_timer(false);
+        idle();
+        sched.idle.store(false, Ordering::Relaxed);
     }
 }
 
-/// Switches from the running task to `next`. Returns when the running task is switched back to.
+/// Switches to this CPU's idle task (the boot CPU's is made on first use). Returns when the current task
+/// runs again.
+fn switch_to_idle() {
+    let idle = this_sched().idle_task.call_once(|| {
+        let stack = super::KernelStack::new().expect("memory for an idle task's stack");
+        let top = stack.top();
+        let task = Arc::new(Task::new(Some(stack), Some(Box::new(|| idle_loop())), Box::new(())));
+        // SAFETY: the task is new and not visible to anything else; its stack is ours and mapped.
+        unsafe { *task.saved_rsp.get() = prepare_stack(top) };
+        task
+    });
+    let idle = idle.clone();
+    // Only this CPU runs its idle task, and the switch away from it finished before this one started.
+    idle.on_cpu.store(true, Ordering::Relaxed);
+    switch_to(idle);
+}
+
+/// Switches from the running task to `next`, which this CPU claimed. Returns when the running task is
+/// switched back to.
 fn switch_to(next: Arc<Task>) {
     next.set_state(State::Running);
+    next.cpu.store(current_index() as u32, Ordering::Relaxed);
     if let Some(vm) = next.vm_space.lock().as_ref() {
-        vm.load();
+        load_space(vm);
     }
-    SLICE_END.store(now_ns().saturating_add(TIME_SLICE_NS), Ordering::Relaxed);
+    this_sched()
+        .slice_end
+        .store(now_ns().saturating_add(TIME_SLICE_NS), Ordering::Relaxed);
     let to_rsp = {
-        // SAFETY: `next` is not running (it came off the run queue), so nothing else touches its saved rsp.
+        // SAFETY: `next` was claimed by this CPU after the switch away from it finished (its `on_cpu` flag was
+        // clear), so its saved rsp is written and nothing else touches it.
         unsafe { *next.saved_rsp.get() }
     };
     let cpu = this_cpu();
@@ -229,35 +439,73 @@ fn switch_to(next: Arc<Task>) {
     // once nothing runs on the old stack any more.
     cpu.prev_task.store(prev as usize, Ordering::Release);
     // SAFETY: `prev` is the task running now: its saved-rsp slot is written by the switch and read only when
-    // it is switched back to. `to_rsp` was saved by a switch away from `next`, or laid out by
-    // `prepare_stack`, on `next`'s own stack, which stays mapped while `next` lives (the current-task
-    // reference keeps it alive).
+    // a CPU claims it again, which needs its `on_cpu` flag clear, which only `finish_switch` does after this
+    // switch. `to_rsp` was saved by a switch away from `next`, or laid out by `prepare_stack`, on `next`'s own
+    // stack, which stays mapped while `next` lives (the current-task reference keeps it alive).
     unsafe { ember_switch((*prev).saved_rsp.get(), to_rsp) };
     finish_switch();
 }
 
-/// Runs on the new task right after a switch: drops the reference to the task switched away from (which
-/// frees an exited task's stack, now that nothing runs on it).
+/// Runs on the new task right after a switch: marks the task switched away from as off the CPU (it may be
+/// claimed now; an idle CPU is kicked if it is ready) and drops the reference to it (which frees an exited
+/// task's stack, now that nothing runs on it).
 fn finish_switch() {
     let prev = this_cpu().prev_task.swap(0, Ordering::AcqRel) as *const Task;
-    if !prev.is_null() {
-        // SAFETY: the reference `switch_to` moved out of `current_task`.
-        drop(unsafe { Arc::from_raw(prev) });
+    if prev.is_null() {
+        return;
+    }
+    // SAFETY: the reference `switch_to` moved out of `current_task`.
+    let prev = unsafe { Arc::from_raw(prev) };
+    prev.on_cpu.store(false, Ordering::SeqCst);
+    let on_idle = this_sched().idle_task.get().is_some_and(|i| {
+        core::ptr::eq(
+            Arc::as_ptr(i),
+            this_cpu().current_task.load(Ordering::Relaxed) as *const Task,
+        )
+    });
+    // The idle task about to run here finds a ready task itself, unless it may not run here.
+    if prev.state() == State::Ready && (!on_idle || !allowed(&prev, current_index())) {
+        kick_idle(&prev);
+    }
+    drop(prev);
+}
+
+/// Loads `vm` on this CPU (unless it is loaded) and holds it while it stays loaded.
+fn load_space(vm: &Arc<VmSpace>) {
+    if vm.is_active() {
+        return;
+    }
+    vm.load();
+    let old = this_sched().space.lock().replace(vm.clone());
+    // Dropped here, after CR3 moved on: if this was the last reference, the space is freed.
+    drop(old);
+}
+
+/// Lets go of the loaded user address space when nothing else holds it (its tasks have exited): loads the
+/// kernel's table and frees the space. A space held by anyone else stays loaded.
+fn release_unused_space() {
+    let mut held = this_sched().space.lock();
+    if held.as_ref().is_some_and(|s| Arc::strong_count(s) == 1) {
+        crate::mm::load_kernel_table();
+        let space = held.take();
+        drop(held);
+        drop(space);
     }
 }
 
 /// Records the current task's address space and loads it.
 pub(crate) fn set_current_vm_space(vm: Arc<VmSpace>) {
-    vm.load();
-    *current().vm_space.lock() = Some(vm);
+    load_space(&vm);
+    let old = current().vm_space.lock().replace(vm);
+    drop(old);
 }
 
-/// Arms the timer for the earliest sleeper, and for the end of the time slice when `running_user` and
+/// Arms this CPU's timer for the earliest sleeper, and for the end of the time slice when `running_user` and
 /// another task is ready.
 fn arm_timer(running_user: bool) {
     let mut deadline = SLEEPERS.lock().first_key_value().map_or(u64::MAX, |(&(d, _), _)| d);
     if running_user && !RUN_QUEUE.lock().is_empty() {
-        deadline = deadline.min(SLICE_END.load(Ordering::Relaxed));
+        deadline = deadline.min(this_sched().slice_end.load(Ordering::Relaxed));
     }
     time::set_task_deadline(deadline);
 }

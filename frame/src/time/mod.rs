@@ -11,7 +11,7 @@ mod rtc;
 mod timer;
 mod tsc;
 
-pub use timer::{apic_timer_hz, sleep_ns, wait_until};
+pub use timer::{apic_timer_hz, pit_is_timer, sleep_ns, wait_until};
 pub(crate) use timer::{fired as timer_fired, set_task_deadline};
 pub use tsc::{ClockParams, FrequencySource, clock_params, now_ns, tsc_frequency_hz};
 pub(crate) use tsc::{set_entry_tsc, tsc_to_ns};

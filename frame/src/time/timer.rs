@@ -6,6 +6,8 @@
 use super::pit::{self, PIT_HZ};
 use super::tsc::{now_ns, ns_to_tsc};
 use crate::arch::regs::{idle, rdtsc};
+use crate::cpu::current_index;
+use crate::cpu::local::MAX_CPUS;
 use crate::irq::lapic;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -24,6 +26,11 @@ pub(super) fn set_apic_hz(hz: u64) {
 
 /// Whether the PIT is the timer (the local APIC timer does not count).
 static PIT_TIMER: AtomicBool = AtomicBool::new(false);
+
+/// Whether the PIT stands in for the local APIC timer (whose calibration found it not counting).
+pub fn pit_is_timer() -> bool {
+    PIT_TIMER.load(Ordering::Relaxed)
+}
 
 /// Picks the timer mode. One-shot mode needs the APIC timer's frequency: measured with the TSC against the PIT
 /// when that ran, else against the (known) TSC for 1 ms. `apic_timer_dead` (the test hook
@@ -90,23 +97,23 @@ fn pit_fallback() {
     log::warn!("timer: the local APIC timer does not count; using the PIT one-shot on GSI {gsis:?} instead");
 }
 
-/// The deadline the timer is armed for and has not fired yet, `u64::MAX` for none. Re-arming on every return to
-/// user mode for an unchanged deadline cost three 128-bit divisions and an APIC write (a VM exit under KVM) per
-/// system call.
-static ARMED_FOR: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Per CPU (each has its own local APIC timer): the deadline the timer is armed for and has not fired yet,
+/// `u64::MAX` for none. Re-arming on every return to user mode for an unchanged deadline cost three 128-bit
+/// divisions and an APIC write (a VM exit under KVM) per system call.
+static ARMED_FOR: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
 
-/// The timer interrupt came: the timer is no longer armed (one-shot and TSC-deadline alike).
+/// The timer interrupt came: this CPU's timer is no longer armed (one-shot and TSC-deadline alike).
 pub(crate) fn fired() {
-    ARMED_FOR.store(u64::MAX, Ordering::Relaxed);
+    ARMED_FOR[current_index()].store(u64::MAX, Ordering::Relaxed);
 }
 
-/// The scheduler's next deadline (earliest sleeper or end of time slice), `u64::MAX` for none.
-static TASK_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Per CPU: the scheduler's next deadline (earliest sleeper or end of time slice), `u64::MAX` for none.
+static TASK_DEADLINE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
 
 /// Sets the scheduler's next deadline and arms the timer for it (the timer also serves [`wait_until`], which
 /// arms for the earlier of the two).
 pub(crate) fn set_task_deadline(deadline_ns: u64) {
-    TASK_DEADLINE.store(deadline_ns, Ordering::Relaxed);
+    TASK_DEADLINE[current_index()].store(deadline_ns, Ordering::Relaxed);
     if deadline_ns != u64::MAX {
         arm(deadline_ns);
     }
@@ -115,10 +122,11 @@ pub(crate) fn set_task_deadline(deadline_ns: u64) {
 /// Arms the timer to interrupt at `deadline_ns`, or at the scheduler's deadline when that is earlier (or
 /// earlier still: callers re-check the time and re-arm).
 fn arm(deadline_ns: u64) {
-    let deadline_ns = deadline_ns.min(TASK_DEADLINE.load(Ordering::Relaxed));
+    let cpu = current_index();
+    let deadline_ns = deadline_ns.min(TASK_DEADLINE[cpu].load(Ordering::Relaxed));
     // The kernel runs with interrupts off, so the timer cannot fire between this check and the return to user
     // mode or the halt: when it is armed for this deadline and has not fired, it still will.
-    if ARMED_FOR.swap(deadline_ns, Ordering::Relaxed) == deadline_ns {
+    if ARMED_FOR[cpu].swap(deadline_ns, Ordering::Relaxed) == deadline_ns {
         return;
     }
     if PIT_TIMER.load(Ordering::Relaxed) {
@@ -151,7 +159,7 @@ pub fn wait_until(deadline_ns: Option<u64>, mut done: impl FnMut() -> bool) -> b
                 return false;
             }
             arm(deadline);
-        } else if TASK_DEADLINE.load(Ordering::Relaxed) != u64::MAX {
+        } else if TASK_DEADLINE[current_index()].load(Ordering::Relaxed) != u64::MAX {
             arm(u64::MAX);
         }
         idle();

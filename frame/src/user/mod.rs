@@ -186,12 +186,16 @@ impl UserContext {
             unsafe { regs::wrmsr(IA32_KERNEL_GS_BASE, self.gs_base) };
         }
         crate::task::before_user();
+        // User mode uses the space's translations: flush them if another CPU changed the space (the TLB
+        // shootdown protocol of `VmSpace`), and say so until the thread comes back.
+        crate::mm::begin_user_access();
         self.vector = entry::NO_VECTOR;
         // SAFETY: `self` is a valid, exclusively borrowed context for the whole call; `enter_user` saves the
         // callee-saved registers and the stack pointer, runs user code with the state from `self`, stores the
         // state back into `self` on the way in, and returns on this stack. User code cannot reach kernel memory
         // (supervisor pages) and its RIP and RFLAGS were sanitized above.
         unsafe { entry::enter_user(self, after_syscall) };
+        cpu.tlb_using.store(false, Ordering::SeqCst);
         match self.vector {
             entry::SYSCALL_VECTOR => ReturnReason::Syscall,
             v if v < 32 => ReturnReason::Exception(CpuException {

@@ -344,6 +344,11 @@ impl Thread {
         self.tid
     }
 
+    /// The task the thread runs on (`None` before it started or after it ended).
+    pub fn task(&self) -> Option<Arc<Task>> {
+        self.task.get().and_then(Weak::upgrade)
+    }
+
     /// The process the thread belongs to.
     pub fn process(&self) -> &Arc<Process> {
         &self.process
@@ -352,7 +357,7 @@ impl Thread {
     /// Wakes the thread if it is blocked, so that it notices a signal or an exit.
     pub fn kick(&self) {
         if let Some(task) = self.task.get().and_then(Weak::upgrade) {
-            task.wake();
+            task.kick();
         }
     }
 

@@ -24,16 +24,8 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
             ember_frame::task::yield_now();
             Ok(0)
         }
-        nr::__NR_sched_getaffinity => {
-            let len = a[1] as usize;
-            if len < 8 || !len.is_multiple_of(8) {
-                return Some(Err(Errno::EINVAL));
-            }
-            // Every CPU online (ember runs at most 32, so one word holds them all).
-            let online = ember_frame::cpu::online_count().min(64) as u32;
-            uaccess::write_u64(a[2], u64::MAX >> (64 - online)).map(|()| 8)
-        }
-        nr::__NR_sched_setaffinity => Ok(0),
+        nr::__NR_sched_getaffinity => get_affinity(a[0], a[1] as usize, a[2]),
+        nr::__NR_sched_setaffinity => set_affinity(a[0], a[1] as usize, a[2]),
         nr::__NR_sched_setscheduler => set(a[0] as i32, Some(a[1] as i32), a[2]),
         nr::__NR_sched_setparam => set(a[0] as i32, None, a[1]),
         nr::__NR_sched_getscheduler => target(a[0] as i32).map(|p| p.sched().0 as u64),
@@ -185,4 +177,43 @@ fn ioprio_set(which: u32, who: u32, ioprio: u32) -> SysResult {
         p.set_ioprio(ioprio);
     }
     Ok(0)
+}
+
+/// The task of the thread `tid` (0: the caller), for the affinity calls.
+fn task_of(tid: u64) -> Result<alloc::sync::Arc<ember_frame::task::Task>, Errno> {
+    if tid == 0 {
+        return Ok(ember_frame::task::current());
+    }
+    crate::process::all()
+        .into_iter()
+        .flat_map(|p| p.threads())
+        .find(|t| u64::from(t.tid()) == tid)
+        .and_then(|t| t.task())
+        .ok_or(Errno::ESRCH)
+}
+
+/// `sched_getaffinity`: the thread's CPU mask, one 64-bit word (ember runs at most 32 CPUs); returns its size,
+/// as Linux does (libc clears the rest of the caller's set).
+fn get_affinity(tid: u64, len: usize, at: u64) -> SysResult {
+    if len < 8 || !len.is_multiple_of(8) {
+        return Err(Errno::EINVAL);
+    }
+    let online = u64::MAX >> (64 - ember_frame::cpu::online_count().clamp(1, 64));
+    let mask = u64::from(task_of(tid)?.affinity()) & online;
+    uaccess::write_u64(at, mask).map(|()| 8)
+}
+
+/// `sched_setaffinity`: restricts the thread to the CPUs of the mask (bits past the first 64 ignored, as no
+/// CPU has them); `EINVAL` when no CPU online is in it.
+fn set_affinity(tid: u64, len: usize, at: u64) -> SysResult {
+    let mut bytes = [0u8; 8];
+    let n = len.min(8);
+    uaccess::read_bytes(at, &mut bytes[..n])?;
+    let mask = u64::from_le_bytes(bytes);
+    let task = task_of(tid)?;
+    if task.set_affinity(mask as u32) {
+        Ok(0)
+    } else {
+        Err(Errno::EINVAL)
+    }
 }

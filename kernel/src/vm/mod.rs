@@ -249,17 +249,19 @@ impl Vm {
         noreplace: bool,
     ) -> Result<u64, Errno> {
         let len = page_up(len).filter(|&l| l > 0).ok_or(Errno::ENOMEM)?;
+        // One critical section from choosing the range to inserting the region: another thread's `mmap` on
+        // another CPU must not choose the same range.
+        let mut inner = self.inner.lock();
         let start = if fixed || noreplace {
             if !hint.is_multiple_of(PAGE) || hint.checked_add(len).is_none_or(|e| e > USER_END) || hint < MMAP_MIN {
                 return Err(Errno::EINVAL);
             }
-            if noreplace && self.inner.lock().overlaps(hint, hint + len) {
+            if noreplace && inner.overlaps(hint, hint + len) {
                 return Err(Errno::EEXIST);
             }
-            self.unmap(hint, len);
+            self.unmap_locked(&mut inner, hint, hint + len);
             hint
         } else {
-            let inner = self.inner.lock();
             let hinted = page_down(hint);
             if hinted >= MMAP_MIN
                 && hinted.checked_add(len).is_some_and(|e| e <= MMAP_TOP)
@@ -272,7 +274,8 @@ impl Vm {
         };
         let r = region(start, start + len);
         let shared_anon = r.shared && matches!(r.backing, Backing::Anonymous);
-        self.inner.lock().regions.insert(start, r);
+        inner.regions.insert(start, r);
+        drop(inner);
         if shared_anon {
             // Shared pages must exist before a fork can share them: map them now.
             let mut at = start;
@@ -291,13 +294,19 @@ impl Vm {
         };
         let start = page_down(start);
         let mut inner = self.inner.lock();
+        self.unmap_locked(&mut inner, start, end);
+    }
+
+    /// Removes `[start, end)` (page-aligned) from the regions and its pages from the page table, under the
+    /// regions' lock: a fault or `mmap` on another CPU sees the range either mapped or free, never regions
+    /// gone with pages left (which a new mapping's pages would then be unmapped with).
+    fn unmap_locked(&self, inner: &mut Inner, start: u64, end: u64) {
         inner.split(start);
         inner.split(end);
         let doomed: alloc::vec::Vec<u64> = inner.regions.range(start..end).map(|(&s, _)| s).collect();
         for s in doomed {
             inner.regions.remove(&s);
         }
-        drop(inner);
         if let Some(s) = UserAddr::new(start) {
             self.space.update_range(s, end, |_, _, _| None);
         }
@@ -320,7 +329,7 @@ impl Vm {
             r.prot = prot;
             shared |= r.shared;
         }
-        drop(inner);
+        // The pages change under the regions' lock too (see `unmap_locked`).
         let page_prot = PageProt {
             write: prot.write,
             exec: prot.exec,
@@ -335,6 +344,7 @@ impl Vm {
                 Some(PageProt { write, ..page_prot })
             });
         }
+        drop(inner);
         Ok(())
     }
 
@@ -348,12 +358,12 @@ impl Vm {
             .filter(|r| !r.shared && r.start < end && start < r.end)
             .map(|r| (r.start.max(start), r.end.min(end)))
             .collect();
-        drop(inner);
         for (s, e) in private {
             if let Some(s) = UserAddr::new(s) {
                 self.space.update_range(s, e, |_, _, _| None);
             }
         }
+        drop(inner);
         Ok(())
     }
 
@@ -388,8 +398,13 @@ impl Vm {
             if !new.is_multiple_of(PAGE) || new < MMAP_MIN || (new < old + old_len && old < end) {
                 return Err(Errno::EINVAL);
             }
-            self.unmap(new, new_len);
-            return self.move_pages(&template, old, old_len, new, new_len);
+            let mut inner = self.inner.lock();
+            self.unmap_locked(&mut inner, new, end);
+            inner
+                .regions
+                .insert(new, template.slice(old, old + new_len).moved_to(new));
+            drop(inner);
+            return self.move_pages(old, old_len, new, new_len);
         }
         if new_len <= old_len {
             self.unmap(old + new_len, old_len - new_len);
@@ -407,17 +422,21 @@ impl Vm {
         if !may_move {
             return Err(Errno::ENOMEM);
         }
-        let new = self.inner.lock().find_free(new_len).ok_or(Errno::ENOMEM)?;
-        self.move_pages(&template, old, old_len, new, new_len)
+        let new = {
+            // Chosen and taken in one critical section (see `mmap`).
+            let mut inner = self.inner.lock();
+            let new = inner.find_free(new_len).ok_or(Errno::ENOMEM)?;
+            inner
+                .regions
+                .insert(new, template.slice(old, old + new_len).moved_to(new));
+            new
+        };
+        self.move_pages(old, old_len, new, new_len)
     }
 
-    /// Moves `[old, old + old_len)` (part of `template`'s region) to a free `[new, new + new_len)`: the region
-    /// and its present pages (the same frames at new addresses); the old range is unmapped.
-    fn move_pages(&self, template: &Region, old: u64, old_len: u64, new: u64, new_len: u64) -> Result<u64, Errno> {
-        self.inner
-            .lock()
-            .regions
-            .insert(new, template.slice(old, old + new_len).moved_to(new));
+    /// Moves the present pages of `[old, old + old_len)` to `[new, new + new_len)`, whose region the caller
+    /// inserted (the same frames at new addresses); the old range is unmapped.
+    fn move_pages(&self, old: u64, old_len: u64, new: u64, new_len: u64) -> Result<u64, Errno> {
         // Move the pages that are present: same frames, new addresses. They are mapped after the walk, which
         // holds the page table's lock.
         if let Some(s) = UserAddr::new(old) {

@@ -51,6 +51,11 @@ impl LocalApic {
         self.send(apic_id, DELIVERY_STARTUP | page as u32);
     }
 
+    /// Sends interrupt `vector` (fixed delivery) to the CPU with APIC ID `apic_id`.
+    pub(crate) fn send_fixed(&self, apic_id: u32, vector: u8) {
+        self.send(apic_id, vector as u32);
+    }
+
     /// Writes the interrupt command register: `low` (delivery mode, vector) to `apic_id`. Returns once the
     /// APIC has taken the command (bounded: a stuck xAPIC is not waited for forever).
     fn send(&self, apic_id: u32, low: u32) {
