@@ -68,8 +68,9 @@ pub struct Vm {
     pub shim: Vec<String>,
     /// Extra QEMU arguments (e.g. a `loader` device with crafted tables).
     pub extra: Vec<String>,
-    /// Guest RAM in KiB instead of `mem_mib` (QEMU only: sizes that are not whole MiB).
-    pub mem_kib: Option<u32>,
+    /// Guest RAM instead of `mem_mib`: the end of ember's loaded image plus this many KiB (QEMU only), so that a
+    /// low-memory case keeps the same room however the image grows.
+    pub mem_kib_past_image: Option<u64>,
     /// QEMU's CPU model and feature changes (`-cpu`), `max` unless a test takes features away.
     pub cpu: String,
     /// Virtual CPUs (QEMU `-smp`, Firecracker `vcpu_count`); more than one runs QEMU's multi-threaded TCG.
@@ -100,7 +101,7 @@ impl Vm {
             icount: false,
             shim: Vec::new(),
             extra: Vec::new(),
-            mem_kib: None,
+            mem_kib_past_image: None,
             cpu: "max".into(),
             cpus: 1,
             net: None,
@@ -115,9 +116,9 @@ impl Vm {
         let root = if self.root_device { " root=/dev/vda rw" } else { "" };
         let cmdline = format!("{}{root}", self.cmdline);
         match self.boot {
-            Boot::Pvh => self.command_for(&images.kernel, &cmdline),
+            Boot::Pvh => self.command_sized(&images.kernel, &cmdline, images.end),
             Boot::Linux64 => {
-                let mut c = self.command_for(
+                let mut c = self.command_sized(
                     &images.shim,
                     &format!(
                         "shim.entry={:#x} shim.kernel_end={:#x} {}{}",
@@ -126,6 +127,7 @@ impl Vm {
                         self.shim.iter().map(|w| format!("{w} ")).collect::<String>(),
                         cmdline
                     ),
+                    images.end,
                 );
                 c.arg("-device").arg(format!("loader,file={}", images.kernel.display()));
                 c
@@ -136,6 +138,11 @@ impl Vm {
     /// The QEMU command that boots any `kernel` QEMU can load with this VM's machine, memory, devices, clock and
     /// initrd (the bench boots Linux this way, exactly as ember).
     pub fn command_for(&self, kernel: &Path, cmdline: &str) -> Command {
+        self.command_sized(kernel, cmdline, 0)
+    }
+
+    /// [`Vm::command_for`], with ember's image ending at `image_end` (for `mem_kib_past_image`).
+    fn command_sized(&self, kernel: &Path, cmdline: &str, image_end: u64) -> Command {
         let mut machine = String::from("microvm,x-option-roms=off");
         for opt in &self.machine {
             machine.push(',');
@@ -155,7 +162,9 @@ impl Vm {
         ])
         .args([
             "-m",
-            &self.mem_kib.map_or(self.mem_mib.to_string(), |k| format!("{k}K")),
+            &self.mem_kib_past_image.map_or(self.mem_mib.to_string(), |k| {
+                format!("{}K", image_end.div_ceil(1024) + k)
+            }),
         ])
         .args([
             "-nodefaults",

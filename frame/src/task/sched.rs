@@ -20,16 +20,20 @@ use crate::time::{self, now_ns};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
+use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use spin::{Mutex, Once};
+use spin::{Mutex, MutexGuard, Once};
 
 /// How long a task runs in user mode before another ready task gets the CPU.
 const TIME_SLICE_NS: u64 = 10_000_000;
 
-static RUN_QUEUE: Mutex<VecDeque<Arc<Task>>> = Mutex::new(VecDeque::new());
+/// The ready tasks; its summary is their number.
+static RUN_QUEUE: Summarized<VecDeque<Arc<Task>>> = Summarized::new(VecDeque::new(), 0, |q| q.len() as u64);
 /// Tasks waiting with a deadline, by (deadline, task id). Every CPU arms its timer for the earliest; the
-/// first to take the interrupt wakes it.
-static SLEEPERS: Mutex<BTreeMap<(u64, u64), Arc<Task>>> = Mutex::new(BTreeMap::new());
+/// first to take the interrupt wakes it. Its summary is the earliest deadline (`u64::MAX` for none).
+static SLEEPERS: Summarized<BTreeMap<(u64, u64), Arc<Task>>> = Summarized::new(BTreeMap::new(), u64::MAX, |s| {
+    s.first_key_value().map_or(u64::MAX, |(&(d, _), _)| d)
+});
 static BOOT_TASK: Once<()> = Once::new();
 
 /// The scheduler's state of one CPU.
@@ -211,6 +215,9 @@ fn claim_next(cpu: usize) -> Option<Arc<Task>> {
 
 /// Whether a queued task could be claimed by CPU `cpu` now.
 fn has_work(cpu: usize) -> bool {
+    if RUN_QUEUE.summary() == 0 {
+        return false;
+    }
     RUN_QUEUE
         .lock()
         .iter()
@@ -325,7 +332,9 @@ pub fn preempt_point() {
         // SAFETY: the per-CPU current-task reference keeps the running task alive while it runs.
         allowed(unsafe { &*raw }, me)
     };
-    if !cur_allowed || (now_ns() >= CPUS[me].slice_end.load(Ordering::Relaxed) && has_work(me)) {
+    // The queue's length first: with nothing queued (the common case) no clock read and no lock.
+    let slice_over = || now_ns() >= CPUS[me].slice_end.load(Ordering::Relaxed);
+    if !cur_allowed || (RUN_QUEUE.summary() != 0 && slice_over() && has_work(me)) {
         yield_now();
     }
 }
@@ -503,8 +512,10 @@ pub(crate) fn set_current_vm_space(vm: Arc<VmSpace>) {
 /// Arms this CPU's timer for the earliest sleeper, and for the end of the time slice when `running_user` and
 /// another task is ready.
 fn arm_timer(running_user: bool) {
-    let mut deadline = SLEEPERS.lock().first_key_value().map_or(u64::MAX, |(&(d, _), _)| d);
-    if running_user && !RUN_QUEUE.lock().is_empty() {
+    // Both summaries are written under their locks: a change another CPU makes after these reads either
+    // kicks this CPU or is handled by that CPU's own timer, so no lock is taken on the way to user mode.
+    let mut deadline = SLEEPERS.summary();
+    if running_user && RUN_QUEUE.summary() != 0 {
         deadline = deadline.min(this_sched().slice_end.load(Ordering::Relaxed));
     }
     time::set_task_deadline(deadline);
@@ -524,5 +535,64 @@ pub(crate) fn on_timer() {
             break;
         }
         wake(&entry.remove());
+    }
+}
+
+/// A lock whose holder leaves a summary of the data behind when it unlocks (an atomic written while the lock
+/// is still held), so that the hot paths (every return to user mode) can read it without taking the lock.
+struct Summarized<T> {
+    data: Mutex<T>,
+    summary: AtomicU64,
+    summarize: fn(&T) -> u64,
+}
+
+impl<T> Summarized<T> {
+    const fn new(data: T, initial: u64, summarize: fn(&T) -> u64) -> Self {
+        Summarized {
+            data: Mutex::new(data),
+            summary: AtomicU64::new(initial),
+            summarize,
+        }
+    }
+
+    /// Locks the data; the summary is brought up to date when the guard goes.
+    fn lock(&self) -> SummaryGuard<'_, T> {
+        SummaryGuard {
+            guard: self.data.lock(),
+            owner: self,
+        }
+    }
+
+    /// The summary as the last holder of the lock left it.
+    fn summary(&self) -> u64 {
+        self.summary.load(Ordering::Acquire)
+    }
+}
+
+/// The guard of a [`Summarized`] lock.
+struct SummaryGuard<'a, T> {
+    guard: MutexGuard<'a, T>,
+    owner: &'a Summarized<T>,
+}
+
+impl<T> Deref for SummaryGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for SummaryGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for SummaryGuard<'_, T> {
+    fn drop(&mut self) {
+        // Runs before the fields drop, so the lock is still held.
+        self.owner
+            .summary
+            .store((self.owner.summarize)(&self.guard), Ordering::Release);
     }
 }

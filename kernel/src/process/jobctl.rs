@@ -92,11 +92,17 @@ pub fn stop(t: &Thread, sig: u32) {
 }
 
 /// Holds `t` while its process is stopped (until `SIGCONT`, or `SIGKILL` or the process's end).
+#[inline]
 pub fn hold_while_stopped(t: &Thread) {
-    let p = &t.process;
-    if !p.job.stopped.load(Ordering::Acquire) {
-        return;
+    // Checked inline: every return to user mode passes here.
+    if t.process.job.stopped.load(Ordering::Acquire) {
+        hold(t);
     }
+}
+
+#[cold]
+fn hold(t: &Thread) {
+    let p = &t.process;
     p.resume.wait_until(|| {
         let go = !p.job.stopped.load(Ordering::Acquire) || p.is_exiting() || signal::pending(t) & bit(SIGKILL) != 0;
         go.then_some(())
