@@ -390,7 +390,11 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
             let Some(start) = log.find(&begin).map(|s| s + begin.len()) else {
                 return FcRun {
                     status: None,
-                    output: format!("the rig never ran job {i}\n{log}"),
+                    output: format!(
+                        "the rig never ran job {i} (rig QEMU: {}, {mem} MiB)\n{log}\n{}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
                 };
             };
             match log[start..].find(&end) {
