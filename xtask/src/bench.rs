@@ -69,7 +69,7 @@ pub fn run() -> Result<(), String> {
         kernel: linux_kernel()?,
         // panic=-1: a boot that runs out of memory reboots (and QEMU exits) instead of hanging until the timeout.
         cmdline: "console=ttyS0 quiet panic=-1",
-        tcg_cmdline: host_tsc_khz().map_or(String::new(), |khz| format!("tsc_early_khz={khz}")),
+        tcg_cmdline: tsc_early_khz(),
     };
     let ember = Peer {
         name: "ember",
@@ -183,6 +183,11 @@ fn host_tsc_khz() -> Option<u64> {
         .parse()
         .ok()?;
     Some((mhz * 1000.0).round() as u64)
+}
+
+/// Linux's `tsc_early_khz=` word for plain TCG runs, empty when the host's TSC frequency is unknown.
+pub fn tsc_early_khz() -> String {
+    host_tsc_khz().map_or(String::new(), |khz| format!("tsc_early_khz={khz}"))
 }
 
 /// `tools/bench-init`, built.

@@ -104,19 +104,52 @@ fn describe(name: &str) -> &'static str {
     }
 }
 
-/// The markdown table of both runs, one line per operation of ember's run.
-fn markdown(ember: &[Op], linux: &[Op]) -> String {
+/// The four runs of the table: ember and Linux under `-icount`, then under plain TCG (empty when it failed).
+struct Runs {
+    ember_icount: Vec<Op>,
+    linux_icount: Vec<Op>,
+    ember_tcg: Vec<Op>,
+    linux_tcg: Vec<Op>,
+}
+
+/// `figure` of the operation `name` in `ops`, and its nanoseconds.
+fn cell(ops: &[Op], name: &str) -> (String, Option<f64>) {
+    ops.iter()
+        .find(|o| o.name == name)
+        .map_or(("–".into(), None), |o| (figure(o), Some(o.ns)))
+}
+
+fn ratio(linux: Option<f64>, ember: Option<f64>) -> String {
+    match (linux, ember) {
+        (Some(l), Some(e)) if e > 0.0 => format!("{:.2}x", l / e),
+        _ => "–".into(),
+    }
+}
+
+/// The markdown table, one line per operation of any run.
+fn markdown(runs: &Runs) -> String {
     let mut s = String::from(
-        "| ext4 operation (-icount, guest time) | ember | Linux | Linux/ember (time) |\n|---|---|---|---|\n",
+        "| ext4 operation (guest time) | ember, -icount | Linux, -icount | Linux/ember | ember, TCG | Linux, TCG | \
+         Linux/ember |\n|---|---|---|---|---|---|---|\n",
     );
-    for e in ember {
-        let l = linux.iter().find(|l| l.name == e.name);
+    let mut names: Vec<&str> = Vec::new();
+    for ops in [&runs.ember_icount, &runs.linux_icount, &runs.ember_tcg, &runs.linux_tcg] {
+        for o in ops.iter() {
+            if !names.contains(&o.name.as_str()) {
+                names.push(&o.name);
+            }
+        }
+    }
+    for name in names {
+        let (ei, ein) = cell(&runs.ember_icount, name);
+        let (li, lin) = cell(&runs.linux_icount, name);
+        let (et, etn) = cell(&runs.ember_tcg, name);
+        let (lt, ltn) = cell(&runs.linux_tcg, name);
         s += &format!(
-            "| {} | {} | {} | {} |\n",
-            describe(&e.name),
-            figure(e),
-            l.map_or("–".into(), figure),
-            l.map_or("–".into(), |l| format!("{:.2}x", l.ns / e.ns.max(1.0)))
+            "| {} | {ei} | {li} | {} | {et} | {lt} | {} |\n",
+            describe(name),
+            ratio(lin, ein),
+            ratio(ltn, etn)
         );
     }
     s
@@ -130,7 +163,10 @@ fn dir() -> PathBuf {
 /// The walked tree, `ROOT/tree/dNNN/fNNN` (empty files), made once.
 fn tree() -> Result<PathBuf, String> {
     let root = dir().join("root");
-    let done = root.join("tree").join(format!("d{:03}", TREE_DIRS - 1)).join(format!("f{:03}", TREE_FILES - 1));
+    let done = root
+        .join("tree")
+        .join(format!("d{:03}", TREE_DIRS - 1))
+        .join(format!("f{:03}", TREE_FILES - 1));
     if done.exists() {
         return Ok(root);
     }
@@ -211,11 +247,12 @@ fn initramfs(linux_kernel: &Path) -> Result<PathBuf, String> {
     image.script("/modules/order", &order)?.write_in(&dir())
 }
 
-/// One run of the benchmark on `kernel` under `-icount`, with a fresh image; its operations.
-fn run_one(name: &str, kernel: &Path, cmdline: &str, initrd: &Path) -> Result<Vec<Op>, String> {
-    println!("bench: {name}: ext4 benchmark (-icount)");
+/// One run of the benchmark on `kernel` (under `-icount` or plain TCG), with a fresh image; its operations.
+fn run_one(name: &str, kernel: &Path, cmdline: &str, initrd: &Path, icount: bool) -> Result<Vec<Op>, String> {
+    let mode = if icount { "icount" } else { "tcg" };
+    println!("bench: {name}: ext4 benchmark ({mode})");
     let mut vm = Vm::new(Boot::Pvh, MEM_MIB, cmdline);
-    vm.icount = true;
+    vm.icount = icount;
     vm.initrd = Some(initrd.to_path_buf());
     vm.disks = vec![image()?];
     let limits = Limits {
@@ -225,21 +262,36 @@ fn run_one(name: &str, kernel: &Path, cmdline: &str, initrd: &Path) -> Result<Ve
         grace: Duration::from_secs(30),
     };
     let f = qemu::watch(vm.command_for(kernel, &vm.cmdline), limits, &[], |_| {})?;
-    let console = dir().join(format!("console-{name}.txt"));
+    let console = dir().join(format!("console-{name}-{mode}.txt"));
     let _ = std::fs::write(&console, &f.stdout);
-    parse(&f.stdout).map_err(|e| format!("{name}: {e} (console in {})", console.display()))
+    parse(&f.stdout).map_err(|e| format!("{name}, {mode}: {e} (console in {})", console.display()))
 }
 
 /// Runs the ext4 figures with ember's release image `ember` and Debian's `linux`; the report's markdown section.
+/// A failed run leaves its column empty and is named under the table (the others still count).
 pub fn run(ember: &Path, linux: &Path) -> Result<String, String> {
     std::fs::create_dir_all(dir()).map_err(|e| e.to_string())?;
     let initrd = initramfs(linux)?;
-    let e = run_one("ember", ember, "console=ttyS0 quiet", &initrd)?;
-    let l = run_one("linux", linux, "console=ttyS0 quiet panic=-1", &initrd)?;
+    // Under plain TCG Linux needs the host's TSC frequency on a loaded host (see `bench::host_tsc_khz`).
+    let linux_tcg = format!("console=ttyS0 quiet panic=-1 {}", crate::bench::tsc_early_khz());
+    let mut failures = String::new();
+    let mut one = |name, kernel, cmdline: &str, icount| {
+        run_one(name, kernel, cmdline.trim_end(), &initrd, icount).unwrap_or_else(|e| {
+            eprintln!("bench: {e}");
+            failures += &format!("\nFailed: {e}\n");
+            Vec::new()
+        })
+    };
+    let runs = Runs {
+        ember_icount: one("ember", ember, "console=ttyS0 quiet", true),
+        linux_icount: one("linux", linux, "console=ttyS0 quiet panic=-1", true),
+        ember_tcg: one("ember", ember, "console=ttyS0 quiet", false),
+        linux_tcg: one("linux", linux, &linux_tcg, false),
+    };
     Ok(format!(
-        "## ext4 on virtio-blk (QEMU microvm, 1 vCPU, {MEM_MIB} MiB, -icount; Linux mounts with its defaults, \
-         journalled)\n\n{}",
-        markdown(&e, &l)
+        "## ext4 on virtio-blk (QEMU microvm, 1 vCPU, {MEM_MIB} MiB; `clients/c/ext4bench.c`, \
+         clock_gettime; Linux mounts with its defaults, journalled)\n\n{}{failures}",
+        markdown(&runs)
     ))
 }
 
@@ -262,9 +314,11 @@ mod tests {
 
     #[test]
     fn errors_and_missing_done_fail() {
-        assert!(parse("ext4: error mount /dev/vda: No such device\next4: done\n")
-            .unwrap_err()
-            .contains("mount /dev/vda"));
+        assert!(
+            parse("ext4: error mount /dev/vda: No such device\next4: done\n")
+                .unwrap_err()
+                .contains("mount /dev/vda")
+        );
         assert!(parse("ext4: op=walk_cold ns=5 count=1\n").is_err());
     }
 
@@ -272,7 +326,15 @@ mod tests {
     fn table_has_a_ratio() {
         let e = parse(CONSOLE).unwrap();
         let l = parse(&CONSOLE.replace("ns=20000000", "ns=40000000")).unwrap();
-        let md = markdown(&e, &l);
-        assert!(md.contains("| 2.0 µs each (20.0 ms) | 4.0 µs each (40.0 ms) | 2.00x |"), "{md}");
+        let md = markdown(&Runs {
+            ember_icount: e.clone(),
+            linux_icount: l,
+            ember_tcg: e,
+            linux_tcg: Vec::new(),
+        });
+        assert!(
+            md.contains("| 2.0 µs each (20.0 ms) | 4.0 µs each (40.0 ms) | 2.00x | 2.0 µs each (20.0 ms) | – | – |"),
+            "{md}"
+        );
     }
 }
