@@ -13,6 +13,7 @@
 //! - user space: `clients/c/bench.c` as `/init` (see `bench_user`), twice under `-icount` (the figures must
 //!   repeat) and once under plain TCG, each kernel.
 //! - SMP (ember only, `bench_smp`): boot time with 1, 2, 4 and 8 vCPUs, `parallel.c`'s speedup on 4.
+//! - ext4 (`bench_ext4`): `clients/c/ext4bench.c` on an ext4 image on virtio-blk, each kernel, under `-icount`.
 
 use crate::bench_user::{self, Run, Table};
 use crate::image::{self, workspace_root};
@@ -68,7 +69,7 @@ pub fn run() -> Result<(), String> {
         kernel: linux_kernel()?,
         // panic=-1: a boot that runs out of memory reboots (and QEMU exits) instead of hanging until the timeout.
         cmdline: "console=ttyS0 quiet panic=-1",
-        tcg_cmdline: host_tsc_khz().map_or(String::new(), |khz| format!("tsc_early_khz={khz}")),
+        tcg_cmdline: tsc_early_khz(),
     };
     let ember = Peer {
         name: "ember",
@@ -142,7 +143,8 @@ pub fn run() -> Result<(), String> {
         linux_user: &user[1],
     };
     let smp = crate::bench_smp::run(&images.kernel)?;
-    let table = format!("{}\n{smp}", report.markdown());
+    let ext4 = crate::bench_ext4::run(&images.kernel, &linux.kernel)?;
+    let table = format!("{}\n{smp}\n{ext4}", report.markdown());
     println!("\n{table}");
     std::fs::write(dir.join("report.md"), &table).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("report.json"), report.json()).map_err(|e| e.to_string())?;
@@ -181,6 +183,11 @@ fn host_tsc_khz() -> Option<u64> {
         .parse()
         .ok()?;
     Some((mhz * 1000.0).round() as u64)
+}
+
+/// Linux's `tsc_early_khz=` word for plain TCG runs, empty when the host's TSC frequency is unknown.
+pub fn tsc_early_khz() -> String {
+    host_tsc_khz().map_or(String::new(), |khz| format!("tsc_early_khz={khz}"))
 }
 
 /// `tools/bench-init`, built.
@@ -273,6 +280,18 @@ pub fn run_smp() -> Result<(), String> {
     println!("\n{table}");
     std::fs::write(dir.join("smp.md"), &table).map_err(|e| e.to_string())?;
     println!("written: {}", dir.join("smp.md").display());
+    Ok(())
+}
+
+/// `cargo xtask bench ext4`: only the ext4 figures, written to `target/bench/ext4.md`.
+pub fn run_ext4() -> Result<(), String> {
+    let images = image::build(image::Profile::Release)?;
+    let dir = workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let table = crate::bench_ext4::run(&images.kernel, &linux_kernel()?)?;
+    println!("\n{table}");
+    std::fs::write(dir.join("ext4.md"), &table).map_err(|e| e.to_string())?;
+    println!("written: {}", dir.join("ext4.md").display());
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_ext4;
 mod bench_smp;
 mod bench_user;
 mod boot_tests;
@@ -39,7 +40,7 @@ const USAGE: &str = "usage:
   cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
                   [--initrd FILE] [--disk FILE]... [--root-disk FILE] [--entropy] [--modern] [-- <kernel command line>]
   cargo xtask test [--firecracker [PATH]]
-  cargo xtask bench [smp]
+  cargo xtask bench [smp|ext4]
   cargo xtask clients
   cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
   cargo xtask fuzz [TARGET] [--seconds N]
@@ -60,6 +61,9 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "smp") => qemu::ensure_installed()
             .and_then(|()| bench::run_smp())
+            .map(|()| ExitCode::SUCCESS),
+        Some("bench") if args.get(1).is_some_and(|a| a == "ext4") => qemu::ensure_installed()
+            .and_then(|()| bench::run_ext4())
             .map(|()| ExitCode::SUCCESS),
         Some("bench") => qemu::ensure_installed()
             .and_then(|()| bench::run())
