@@ -20,6 +20,7 @@ pub mod irq;
 pub mod mm;
 mod panic;
 pub mod power;
+pub mod sync;
 pub mod task;
 pub mod time;
 pub mod user;

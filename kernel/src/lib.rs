@@ -13,6 +13,7 @@ pub mod block;
 pub mod event;
 pub mod fs;
 mod init;
+pub mod lockstat;
 pub mod net;
 pub mod process;
 pub mod random;
@@ -53,6 +54,9 @@ pub fn main(boot: &'static BootInfo) -> ! {
         }
     }
     random::seed_if_unseeded();
+    if cmdline.has("ember.lockstat") {
+        ember_frame::sync::lockstat::enable();
+    }
     if cmdline.has("ember.strace") {
         syscall::TRACE.store(true, core::sync::atomic::Ordering::Relaxed);
     }

@@ -2,7 +2,7 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 static RNG: Mutex<Option<ChaCha20Rng>> = Mutex::new(None);
 

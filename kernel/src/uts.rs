@@ -2,7 +2,7 @@
 //! domain names that `sethostname`/`setdomainname` change (`/proc/sys/kernel/hostname` reads them too).
 
 use alloc::vec::Vec;
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// `utsname.sysname`.
 pub const SYSNAME: &[u8] = b"Linux";

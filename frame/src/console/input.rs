@@ -6,7 +6,8 @@ use super::serial;
 use crate::irq::IrqLine;
 use crate::time;
 use alloc::collections::VecDeque;
-use spin::{Mutex, Once};
+use crate::sync::Mutex;
+use spin::Once;
 
 /// Bytes kept when nobody reads; later ones are dropped.
 const CAPACITY: usize = 4096;

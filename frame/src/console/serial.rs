@@ -2,7 +2,7 @@
 
 use crate::arch::port::{inb, outb};
 use core::fmt;
-use spin::Mutex;
+use crate::sync::Mutex;
 
 const COM1_BASE: u16 = 0x3F8;
 const THR: u16 = 0; // transmit holding register

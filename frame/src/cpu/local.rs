@@ -38,6 +38,8 @@ pub(crate) struct CpuLocal {
     pub(crate) tlb_using: AtomicBool,
     /// Another CPU changed the active space's mappings: flush the TLB before the next use of user pages.
     pub(crate) tlb_pending: AtomicBool,
+    /// This CPU's number (its index in the array).
+    index: AtomicUsize,
 }
 
 /// Offsets the entry assembly uses.
@@ -74,6 +76,7 @@ static CPUS: [CpuLocal; MAX_CPUS] = [const {
         prev_task: AtomicUsize::new(0),
         tlb_using: AtomicBool::new(false),
         tlb_pending: AtomicBool::new(false),
+        index: AtomicUsize::new(0),
     }
 }; MAX_CPUS];
 
@@ -86,6 +89,7 @@ pub(super) fn init_cpu(index: usize, active_root: u64) {
     let cpu = &CPUS[index];
     let addr = cpu as *const CpuLocal as u64;
     cpu.active_root.store(active_root, Ordering::Relaxed);
+    cpu.index.store(index, Ordering::Relaxed);
     // SAFETY: the entry is this CPU's alone (each index is handed to one CPU), written before any entry path
     // can read it (interrupts are off and user mode has not run on this CPU).
     unsafe {
@@ -120,7 +124,7 @@ pub(crate) fn cpu(index: usize) -> &'static CpuLocal {
 /// The number of the CPU running this code (0 is the boot CPU; the numbers of the CPUs online are
 /// `0..online_count()`).
 pub fn current_index() -> usize {
-    (this_cpu() as *const CpuLocal as usize - CPUS.as_ptr() as usize) / core::mem::size_of::<CpuLocal>()
+    this_cpu().index.load(Ordering::Relaxed)
 }
 
 /// Whether this CPU is running an interrupt handler.

@@ -4,10 +4,12 @@ mod gdt;
 mod idt;
 pub(crate) mod local;
 pub(crate) mod smp;
+pub(crate) mod times;
 mod trap;
 
 pub use local::{assert_may_sleep, current_index, in_interrupt};
 pub use smp::online_count;
+pub use times::{CpuTimes, cpu_times};
 pub use trap::TrapFrame;
 
 use crate::arch::regs;
@@ -16,6 +18,7 @@ use crate::arch::regs;
 /// later fault is diagnosed.
 pub(crate) fn init() {
     local::init_cpu(0, regs::cr3());
+    times::start_this_cpu();
     gdt::init();
     idt::init();
 }

@@ -1,5 +1,5 @@
 //! The application processors: found in the platform description (ACPI MADT or MP table), started with
-//! INIT and start-up IPIs through the real-mode trampoline of [`crate::arch::ap_entry`], one at a time, each
+//! INIT and start-up IPIs through the real-mode trampoline of [`crate::arch::ap_entry`], all at once, each
 //! with its own stacks, GDT, TSS, per-CPU data and local APIC. A CPU that does not answer in time is logged
 //! and left out. Each started CPU arms its own timer and enters the scheduler's idle loop: tasks run on
 //! every CPU online.
@@ -48,20 +48,18 @@ struct ApStart {
     stacks: [KernelStack; 5],
 }
 
-/// How an attempt to start one CPU ended.
-enum Outcome {
-    Started,
-    /// It never took the parameters (they were withdrawn): left out.
-    NoAnswer,
-    /// It took the parameters but never reached Rust: the trampoline may still be in use, so no other CPU
-    /// is started.
-    Stuck,
-    /// No memory for its stacks.
-    NoMemory,
+/// One application processor being started: its slot in the trampoline page, its parameters (until it
+/// claims them) and its APIC ID.
+struct Starting {
+    apic_id: u32,
+    slot: usize,
+    start: *mut ApStart,
 }
 
-/// Starts every enabled application processor the platform description names, and waits for each to
-/// answer (bounded). Runs once on the boot CPU at boot, after memory, interrupts and time are set up.
+/// Starts every enabled application processor the platform description names, all at once (INIT to each,
+/// then start-up IPIs to each, then one wait for all), and waits until each answered or was given up
+/// (bounded). CPU numbers follow the platform description's order. Runs once on the boot CPU at boot, after
+/// memory, interrupts and time are set up.
 pub(crate) fn start_aps() {
     let apic = lapic::get();
     let boot_id = apic.id();
@@ -86,8 +84,9 @@ pub(crate) fn start_aps() {
     };
     write_trampoline(base);
     let started_at = now_ns();
+    let mut starting: alloc::vec::Vec<Starting> = alloc::vec::Vec::new();
     for cpu in others {
-        let index = ONLINE.load(Ordering::Relaxed);
+        let index = starting.len() + 1;
         if index == MAX_CPUS {
             log::warn!("smp: more than {MAX_CPUS} CPUs; the others are left out");
             break;
@@ -99,26 +98,60 @@ pub(crate) fn start_aps() {
             );
             continue;
         }
-        APIC_IDS[index].store(cpu.apic_id, Ordering::Relaxed);
-        match start_one(base, index, cpu.apic_id) {
-            Outcome::Started => ONLINE.store(index + 1, Ordering::Release),
-            Outcome::NoAnswer => log::warn!("smp: CPU with APIC ID {} did not answer; left out", cpu.apic_id),
-            Outcome::NoMemory => {
-                log::warn!(
-                    "smp: no memory for the stacks of CPU with APIC ID {}; left out",
-                    cpu.apic_id
-                );
-                break;
-            }
-            Outcome::Stuck => {
-                log::warn!(
-                    "smp: CPU with APIC ID {} started but never finished; it and the CPUs after it are left out",
-                    cpu.apic_id
-                );
-                break;
-            }
+        let Some(start) = prepare(base, index, cpu.apic_id) else {
+            log::warn!(
+                "smp: no memory for the stacks of CPU with APIC ID {}; it and the CPUs after it are left out",
+                cpu.apic_id
+            );
+            break;
+        };
+        starting.push(Starting {
+            apic_id: cpu.apic_id,
+            slot: index - 1,
+            start,
+        });
+    }
+    share_kernel_half(base);
+    let page = (base >> 12) as u8;
+    for cpu in &starting {
+        apic.send_init(cpu.apic_id);
+    }
+    for cpu in &starting {
+        apic.send_startup(cpu.apic_id, page);
+    }
+    let taken = |cpu: &Starting| claim_word(base, cpu.slot).load(Ordering::Acquire) == 0;
+    if !spin_until(now_ns() + SECOND_SIPI_AFTER_NS, || starting.iter().all(taken)) {
+        for cpu in starting.iter().filter(|c| !taken(c)) {
+            apic.send_startup(cpu.apic_id, page);
         }
     }
+    let deadline = now_ns() + ANSWER_TIMEOUT_NS;
+    let alive = |cpu: &Starting| ALIVE[cpu.slot + 1].load(Ordering::Acquire);
+    spin_until(deadline, || starting.iter().all(alive));
+    // CPU numbers are contiguous: the first CPU that did not answer ends the CPUs online.
+    let mut online = 1;
+    for cpu in &starting {
+        if alive(cpu) {
+            if online == cpu.slot + 1 {
+                APIC_IDS[online].store(cpu.apic_id, Ordering::Relaxed);
+                online += 1;
+            } else {
+                log::warn!(
+                    "smp: CPU with APIC ID {} is left out (a CPU before it did not answer)",
+                    cpu.apic_id
+                );
+            }
+        } else if claim_word(base, cpu.slot).swap(0, Ordering::AcqRel) == 1 {
+            // Withdrawn before the CPU took them: it parks if it ever runs the trampoline.
+            log::warn!("smp: CPU with APIC ID {} did not answer; left out", cpu.apic_id);
+            // SAFETY: `start` came from `Box::into_raw` in `prepare` and no CPU got it.
+            drop(unsafe { Box::from_raw(cpu.start) });
+        } else {
+            // Its parameters stay the CPU's: it may still run on its stacks.
+            log::warn!("smp: CPU with APIC ID {} started but never finished; left out", cpu.apic_id);
+        }
+    }
+    ONLINE.store(online, Ordering::Release);
     log::info!(
         "smp: {} CPUs online ({} us to start the others)",
         online_count(),
@@ -135,7 +168,7 @@ fn at<T>(base: u64, offset: usize) -> *mut T {
 /// the reserved pages at `base`.
 fn write_trampoline(base: u64) {
     let code = tramp::trampoline_code();
-    assert!(code.len() <= tramp::GDT, "the AP trampoline code overlaps its data");
+    assert!(code.len() <= tramp::SLOTS, "the AP trampoline code overlaps its data");
     let (off32, off64) = tramp::code_offsets();
     let gdt: [u64; 4] = [
         0,
@@ -167,62 +200,50 @@ fn write_trampoline(base: u64) {
         at::<u64>(base, PAGE_SIZE as usize).write(pdpt | 3);
         at::<u64>(base, 2 * PAGE_SIZE as usize).write(pd | 3);
         at::<u64>(base, 3 * PAGE_SIZE as usize).write(0x83); // the first 2 MiB, identity, writable
+        for slot in 0..tramp::SLOT_COUNT {
+            at::<u32>(base, tramp::SLOTS + slot * tramp::SLOT_SIZE + tramp::SLOT_APIC_ID).write(u32::MAX);
+        }
     }
 }
 
-/// Starts the CPU with APIC ID `apic_id` as CPU number `index` and waits for it (bounded).
-fn start_one(base: u64, index: usize, apic_id: u32) -> Outcome {
+/// Makes the stacks and parameters of CPU number `index` (APIC ID `apic_id`) and fills its trampoline slot
+/// (`index - 1`), claimable. Returns the parameters (`None`: no memory for the stacks).
+fn prepare(base: u64, index: usize, apic_id: u32) -> Option<*mut ApStart> {
     let stack = || KernelStack::new();
-    let (Some(a), Some(b), Some(c), Some(d), Some(e)) = (stack(), stack(), stack(), stack(), stack()) else {
-        return Outcome::NoMemory;
-    };
-    let start = Box::into_raw(Box::new(ApStart {
-        index,
-        stacks: [a, b, c, d, e],
-    }));
+    let stacks = [stack()?, stack()?, stack()?, stack()?, stack()?];
+    let start = Box::into_raw(Box::new(ApStart { index, stacks }));
     // SAFETY: `start` is valid (just made); only its stack top is read.
     let stack_top = unsafe { (*start).stacks[0].top() };
+    let slot = tramp::SLOTS + (index - 1) * tramp::SLOT_SIZE;
+    // SAFETY: the slot lies in the trampoline page (ours; see `write_trampoline`), and no CPU was sent a
+    // start-up IPI yet, so nothing reads it.
+    unsafe {
+        at::<u32>(base, slot + tramp::SLOT_APIC_ID).write(apic_id);
+        at::<u64>(base, slot + tramp::SLOT_STACK).write(stack_top);
+        at::<u64>(base, slot + tramp::SLOT_ARGUMENT).write(start as u64);
+    }
+    claim_word(base, index - 1).store(1, Ordering::Release);
+    Some(start)
+}
+
+/// Copies the kernel half of the running page table into the trampoline's, now that every starting CPU's
+/// stacks are mapped, and records the kernel's root for the CPUs to load.
+fn share_kernel_half(base: u64) {
     let kernel_root = regs::cr3() & 0x000F_FFFF_FFFF_F000;
-    let claim = claim_word(base);
-    // SAFETY: the trampoline pages are ours, and no CPU uses the parameters: none holds a claim (every earlier
-    // CPU reached Rust, past the trampoline, or was refused). The kernel half of the running page table is
-    // read through the direct map (the boot CPU runs on the kernel's own table at boot); its entries are
-    // copied now, after this CPU's stacks were mapped, so that they cover them.
+    // SAFETY: the trampoline pages are ours and no CPU was sent a start-up IPI yet. The kernel half of the
+    // running page table is read through the direct map (the boot CPU runs on the kernel's own table at boot).
     unsafe {
         let kernel_half = (phys_to_virt(kernel_root) as *const u64).add(256);
         core::ptr::copy_nonoverlapping(kernel_half, at::<u64>(base, PAGE_SIZE as usize + 256 * 8), 256);
-        at::<u64>(base, tramp::STACK).write(stack_top);
-        at::<u64>(base, tramp::ARGUMENT).write(start as u64);
         at::<u64>(base, tramp::KERNEL_CR3).write(kernel_root);
-    }
-    claim.store(1, Ordering::Release);
-    let apic = lapic::get();
-    apic.send_init(apic_id);
-    let page = (base >> 12) as u8;
-    apic.send_startup(apic_id, page);
-    let taken = || claim.load(Ordering::Acquire) == 0;
-    if !spin_until(now_ns() + SECOND_SIPI_AFTER_NS, taken) {
-        apic.send_startup(apic_id, page);
-    }
-    let deadline = now_ns() + ANSWER_TIMEOUT_NS;
-    if !spin_until(deadline, taken) && claim.swap(0, Ordering::AcqRel) == 1 {
-        // Withdrawn before the CPU took them: it will park if it ever runs the trampoline.
-        // SAFETY: `start` came from `Box::into_raw` above and no CPU got it.
-        drop(unsafe { Box::from_raw(start) });
-        return Outcome::NoAnswer;
-    }
-    if spin_until(deadline, || ALIVE[index].load(Ordering::Acquire)) {
-        Outcome::Started
-    } else {
-        Outcome::Stuck
     }
 }
 
-/// The trampoline's claim word.
-fn claim_word(base: u64) -> &'static AtomicU32 {
+/// The claim word of trampoline slot `slot`.
+fn claim_word(base: u64, slot: usize) -> &'static AtomicU32 {
     // SAFETY: the claim word lies in the reserved trampoline page (kept for good), 4-byte aligned; it is only
     // ever accessed atomically (here, and by `lock xchg` in the trampoline).
-    unsafe { AtomicU32::from_ptr(at(base, tramp::CLAIM)) }
+    unsafe { AtomicU32::from_ptr(at(base, tramp::SLOTS + slot * tramp::SLOT_SIZE + tramp::SLOT_CLAIM)) }
 }
 
 /// Spins until `done()` or the clock passes `deadline_ns`; returns whether `done()` held.
@@ -244,6 +265,7 @@ pub(crate) extern "C" fn ap_main(start: u64) -> ! {
     // this one. It is never freed once claimed, so it lives as long as this CPU.
     let start: &'static ApStart = unsafe { &*(start as *const ApStart) };
     local::init_cpu(start.index, regs::cr3());
+    super::times::start_this_cpu();
     let [_, trap, double_fault, nmi, machine_check] = &start.stacks;
     gdt::init_ap([trap.top(), double_fault.top(), nmi.top(), machine_check.top()]);
     idt::load();

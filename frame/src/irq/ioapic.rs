@@ -3,7 +3,7 @@
 use crate::mm::IoMem;
 use alloc::vec::Vec;
 use ember_platform::{Platform, Polarity, Trigger};
-use spin::Mutex;
+use crate::sync::Mutex;
 
 const IOREGSEL: usize = 0x00;
 const IOWIN: usize = 0x10;

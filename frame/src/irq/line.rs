@@ -9,7 +9,7 @@ use crate::cpu::TrapFrame;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use ember_platform::{Polarity, Trigger};
-use spin::Mutex;
+use crate::sync::Mutex;
 
 /// Vectors handed out to lines.
 const FIRST_VECTOR: u8 = 0x30;

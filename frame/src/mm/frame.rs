@@ -3,7 +3,7 @@
 use super::layout::{PAGE_SIZE, phys_to_virt};
 use ember_boot::{FreeRanges, PhysRange};
 use ember_frames::FrameBitmap;
-use spin::Mutex;
+use crate::sync::Mutex;
 
 static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
 

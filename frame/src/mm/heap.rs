@@ -6,15 +6,41 @@
 
 use super::frame;
 use super::layout::{PAGE_SIZE, phys_to_virt};
-use buddy_system_allocator::{Heap, LockedHeapWithRescue};
-use core::alloc::Layout;
+use crate::sync::Mutex;
+use buddy_system_allocator::Heap;
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Smallest growth step; larger requests grow the heap by their own (power-of-two) size.
 const GROW_MIN: usize = 64 * 1024;
 
 #[global_allocator]
-static HEAP: LockedHeapWithRescue<48> = LockedHeapWithRescue::new(grow);
+static HEAP: KernelHeap = KernelHeap(Mutex::new(Heap::new()));
+
+/// The buddy heap behind a profiled lock ([`crate::sync::Mutex`]), grown by [`grow`] when a request fails.
+struct KernelHeap(Mutex<Heap<48>>);
+
+// SAFETY: `alloc` hands out blocks from the buddy heap, which never gives one block twice and returns blocks
+// of at least the layout's size and alignment; `dealloc` gives back a block `alloc` made with the same layout
+// (the `GlobalAlloc` contract). The lock serializes every access to the heap's lists.
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut heap = self.0.lock();
+        if let Ok(block) = heap.alloc(layout) {
+            return block.as_ptr();
+        }
+        grow(&mut heap, &layout);
+        heap.alloc(layout).map_or(core::ptr::null_mut(), |b| b.as_ptr())
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if let Some(block) = NonNull::new(ptr) {
+            // SAFETY: the caller gives back a block this allocator made with `layout`, and uses it no more.
+            unsafe { self.0.lock().dealloc(block, layout) };
+        }
+    }
+}
 
 static HEAP_BYTES: AtomicU64 = AtomicU64::new(0);
 

@@ -7,7 +7,7 @@ use crate::boot;
 use alloc::vec::Vec;
 use ember_boot::PhysRange;
 use ember_devmem::{ClaimError, ClaimId, Claims, Holder, page_span};
-use spin::Mutex;
+use crate::sync::Mutex;
 
 /// Who holds which device memory. See [`IoMem`].
 static CLAIMS: Mutex<Claims> = Mutex::new(Claims::new());

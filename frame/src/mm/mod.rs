@@ -29,7 +29,8 @@ use crate::arch::regs;
 use ember_boot::{BootInfo, MemoryKind, PhysRange, usable_ranges};
 use layout::{KERNEL_BASE, KSTACK_BASE, MMIO_BASE, MMIO_SIZE, PAGE_SIZE, PHYS_OFFSET};
 use page_table::{PageTable, WRITABLE};
-use spin::{Mutex, Once};
+use crate::sync::Mutex;
+use spin::Once;
 
 /// The boot tables map the first 4 GiB in the direct map; everything allocated before the switch lies there.
 const BOOT_DIRECT_MAP_END: u64 = 1 << 32;

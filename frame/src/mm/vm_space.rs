@@ -23,7 +23,7 @@ use crate::arch::regs;
 use crate::cpu::local::{self, assert_may_sleep, this_cpu};
 use crate::user::USER_END;
 use core::sync::atomic::Ordering;
-use spin::Mutex;
+use crate::sync::Mutex;
 
 /// Access rights of a user page (always readable when present).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

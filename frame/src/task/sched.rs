@@ -12,7 +12,7 @@
 //! its old CPU stays queued; that CPU kicks an idle one once the switch is done.
 
 use super::{State, Task};
-use crate::arch::regs::idle;
+use crate::cpu::times::idle;
 use crate::cpu::local::{MAX_CPUS, assert_may_sleep, this_cpu};
 use crate::cpu::{current_index, online_count, smp};
 use crate::mm::VmSpace;
@@ -22,7 +22,8 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use spin::{Mutex, MutexGuard, Once};
+use crate::sync::{Mutex, MutexGuard};
+use spin::Once;
 
 /// How long a task runs in user mode before another ready task gets the CPU.
 const TIME_SLICE_NS: u64 = 10_000_000;

@@ -7,7 +7,7 @@
 use crate::mm::kernel_map_stack;
 use crate::mm::layout::{KSTACK_BASE, KSTACK_SIZE, PAGE_SIZE};
 use alloc::vec::Vec;
-use spin::Mutex;
+use crate::sync::Mutex;
 
 /// Usable bytes of a task's kernel stack.
 pub(crate) const STACK_BYTES: u64 = 64 * 1024;

@@ -190,12 +190,14 @@ impl UserContext {
         // shootdown protocol of `VmSpace`), and say so until the thread comes back.
         crate::mm::begin_user_access();
         self.vector = entry::NO_VECTOR;
+        let entered = crate::time::now_ns();
         // SAFETY: `self` is a valid, exclusively borrowed context for the whole call; `enter_user` saves the
         // callee-saved registers and the stack pointer, runs user code with the state from `self`, stores the
         // state back into `self` on the way in, and returns on this stack. User code cannot reach kernel memory
         // (supervisor pages) and its RIP and RFLAGS were sanitized above.
         unsafe { entry::enter_user(self, after_syscall) };
         cpu.tlb_using.store(false, Ordering::SeqCst);
+        crate::cpu::times::add_user(crate::time::now_ns().saturating_sub(entered));
         match self.vector {
             entry::SYSCALL_VECTOR => ReturnReason::Syscall,
             v if v < 32 => ReturnReason::Exception(CpuException {

@@ -15,7 +15,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
 use linux_raw_sys::general::{EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLONESHOT};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// How deep epoll instances may watch each other (Linux's `EP_MAX_NESTS`).
 const MAX_NESTING: usize = 4;

@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 use core::any::Any;
 use ember_frame::task::WaitQueue;
 use linux_raw_sys::general::{POLLIN, POLLOUT};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// The largest value the counter holds.
 const MAX: u64 = u64::MAX - 1;

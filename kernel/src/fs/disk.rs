@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ember_bcache::{BLOCK, Cache, Device, Error};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// The share of free memory (at registration) the disks' caches may fill together: one quarter.
 const CACHE_SHARE: u64 = 4;

@@ -18,7 +18,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// `EXT4_SUPER_MAGIC`, what `statfs` reports.
 const EXT4_MAGIC: u64 = 0xef53;

@@ -18,7 +18,7 @@ use linux_raw_sys::general::{
     F_GETLK, F_OFD_GETLK, F_OFD_SETLKW, F_RDLCK, F_SETLKW, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN,
     SEEK_CUR, SEEK_END, SEEK_SET,
 };
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// The locks of one file.
 #[derive(Default)]

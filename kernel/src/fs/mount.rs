@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// One mount.
 struct Mount {

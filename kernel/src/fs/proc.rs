@@ -19,7 +19,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use spin::{Mutex, Once};
+use ember_frame::sync::Mutex;
+use spin::Once;
 
 /// What a generated file or directory shows.
 #[derive(Clone, Copy)]
@@ -65,12 +66,13 @@ pub fn set_cmdline(cmdline: &'static str) {
 /// Fills `proc` (the `/proc` directory) with the system-wide files.
 pub fn init(proc: &Arc<Inode>) {
     ROOT.call_once(|| proc.clone());
-    let files: [GlobalFile; 9] = [
+    let files: [GlobalFile; 10] = [
         (b"meminfo", meminfo),
         (b"cpuinfo", cpuinfo),
         (b"uptime", uptime),
         (b"loadavg", loadavg),
         (b"stat", stat),
+        (b"lockstat", crate::lockstat::report),
         (b"version", || format!("Linux version {RELEASE} (ember) #1 SMP ember\n")),
         (b"cmdline", || format!("{}\n", CMDLINE.get().copied().unwrap_or(""))),
         (b"filesystems", || {
@@ -547,11 +549,23 @@ fn loadavg() -> String {
 fn stat() -> String {
     let (up, _) = uptime_parts();
     let boot = (ember_frame::time::wall_clock_ns() / 1_000_000_000).saturating_sub(up);
-    let idle = up * 100;
-    let n = ember_frame::cpu::online_count() as u64;
-    let mut t = format!("cpu  0 0 0 {} 0 0 0 0 0 0\n", idle * n);
-    for i in 0..n {
-        let _ = writeln!(t, "cpu{i} 0 0 0 {idle} 0 0 0 0 0 0");
+    // Linux's USER_HZ: 100 ticks a second.
+    let ticks = |ns: u64| ns / 10_000_000;
+    let cpus: Vec<_> = (0..ember_frame::cpu::online_count())
+        .map(ember_frame::cpu::cpu_times)
+        .collect();
+    let line = |name: &str, user: u64, system: u64, idle: u64| {
+        format!(
+            "{name} {} 0 {} {} 0 0 0 0 0 0\n",
+            ticks(user),
+            ticks(system),
+            ticks(idle)
+        )
+    };
+    let sum = |f: fn(&ember_frame::cpu::CpuTimes) -> u64| cpus.iter().map(f).sum::<u64>();
+    let mut t = line("cpu ", sum(|c| c.user_ns), sum(|c| c.system_ns), sum(|c| c.idle_ns));
+    for (i, c) in cpus.iter().enumerate() {
+        t.push_str(&line(&format!("cpu{i}"), c.user_ns, c.system_ns, c.idle_ns));
     }
     let _ = write!(
         t,

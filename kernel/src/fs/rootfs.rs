@@ -9,7 +9,7 @@ use super::{disk, mount};
 use alloc::string::String;
 use alloc::sync::Arc;
 use ember_cmdline::Cmdline;
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// `/proc/mounts`' line for `/` when a disk is the root.
 static ROOT_LINE: Mutex<Option<String>> = Mutex::new(None);

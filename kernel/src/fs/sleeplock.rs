@@ -4,7 +4,7 @@
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, Ordering};
 use ember_frame::task::WaitQueue;
-use spin::{Mutex, MutexGuard};
+use ember_frame::sync::{Mutex, MutexGuard};
 
 /// A mutex for kernel tasks that may sleep while holding it.
 pub struct SleepLock<T> {
@@ -20,7 +20,8 @@ pub struct SleepGuard<'a, T> {
 }
 
 impl<T> SleepLock<T> {
-    /// A lock holding `value`.
+    /// A lock holding `value`; its lock class (see [`ember_frame::sync::lockstat`]) is the caller's line.
+    #[track_caller]
     pub fn new(value: T) -> SleepLock<T> {
         SleepLock {
             busy: AtomicBool::new(false),
@@ -31,11 +32,16 @@ impl<T> SleepLock<T> {
 
     /// Waits (sleeping) until the lock is free, then takes it.
     pub fn lock(&self) -> SleepGuard<'_, T> {
-        self.waiters.wait_until(|| {
+        let take = || {
             self.busy
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .ok()
-        });
+        };
+        if take().is_none() {
+            let started = ember_frame::sync::cycles();
+            self.waiters.wait_until(take);
+            self.inner.record_wait(ember_frame::sync::cycles().wrapping_sub(started));
+        }
         // `busy` admits one holder at a time, so the inner lock is free and taken at once.
         SleepGuard {
             lock: self,

@@ -17,7 +17,8 @@ use linux_raw_sys::ioctl::{
     FIONREAD, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TCXONC, TIOCGPGRP, TIOCGWINSZ, TIOCNOTTY, TIOCSCTTY,
     TIOCSPGRP, TIOCSWINSZ,
 };
-use spin::{Mutex, Once};
+use ember_frame::sync::Mutex;
+use spin::Once;
 
 /// A terminal.
 pub struct Tty {

@@ -15,7 +15,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use ember_xattr::{Error, Namespace, Xattrs};
 use linux_raw_sys::general::{S_IFDIR, S_IFMT, S_IFREG};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// The attributes of every inode that has some.
 static TABLE: Mutex<BTreeMap<u64, (Weak<Inode>, Xattrs)>> = Mutex::new(BTreeMap::new());

@@ -15,7 +15,7 @@ use core::any::Any;
 use ember_frame::task::WaitQueue;
 use ember_netconf::netlink::{self as nl, Header};
 use linux_raw_sys::general::{POLLIN, POLLOUT, S_IFSOCK};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// `AF_NETLINK`.
 pub const AF_NETLINK: u16 = 16;

@@ -19,7 +19,7 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{AnySocket, dhcpv4, icmp, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// The loopback interface's index in [`Stack::nets`] (Linux numbers `lo` 1, the first device 2).
 pub const LO: usize = 0;

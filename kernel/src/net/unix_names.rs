@@ -10,7 +10,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 use ember_sockmsg::UnixAddr;
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// Bound abstract names.
 static ABSTRACT: Mutex<BTreeMap<Vec<u8>, Weak<UnixSocket>>> = Mutex::new(BTreeMap::new());

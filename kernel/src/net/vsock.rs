@@ -17,7 +17,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use ember_frame::task::{Task, WaitQueue};
 use ember_vsock::{self as vs, ConnId, Mux, SockAddr, State};
 use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// The device and the protocol state.
 struct Vsock {

@@ -50,12 +50,12 @@ pub fn clone(ctx: &UserContext, a: CloneArgs) -> Result<u64, Errno> {
     let files = if f & CLONE_FILES != 0 {
         me.files.lock().clone()
     } else {
-        Arc::new(spin::Mutex::new(me.files.lock().lock().clone()))
+        Arc::new(ember_frame::sync::Mutex::new(me.files.lock().lock().clone()))
     };
     let fs = if f & CLONE_FS != 0 {
         me.fs.lock().clone()
     } else {
-        Arc::new(spin::Mutex::new(me.fs.lock().lock().clone()))
+        Arc::new(ember_frame::sync::Mutex::new(me.fs.lock().lock().clone()))
     };
     let (process, child) = if f & CLONE_THREAD != 0 {
         let t = Thread::new(parent.clone(), files, fs, None);
@@ -151,8 +151,8 @@ pub fn spawn_init(
     let p = Process::new(alloc::sync::Weak::new(), vm, 0, 0);
     let t = Thread::new(
         p.clone(),
-        Arc::new(spin::Mutex::new(crate::fs::FdTable::new())),
-        Arc::new(spin::Mutex::new(crate::fs::FsContext::new())),
+        Arc::new(ember_frame::sync::Mutex::new(crate::fs::FdTable::new())),
+        Arc::new(ember_frame::sync::Mutex::new(crate::fs::FsContext::new())),
         Some(p.pid),
     );
     p.threads.lock().push(t.clone());

@@ -31,7 +31,7 @@ pub fn exit_thread(thread: &Arc<Thread>, status: u32, group: bool) {
         // Linux wakes the shared futex here (no private flag): a waiter may be in another process.
         let _ = futex::wake(&p.vm(), clear, 0, 1, u32::MAX);
     }
-    *thread.files.lock() = Arc::new(spin::Mutex::new(crate::fs::FdTable::new()));
+    *thread.files.lock() = Arc::new(ember_frame::sync::Mutex::new(crate::fs::FdTable::new()));
     let last = {
         let mut threads = p.threads.lock();
         threads.retain(|t| !Arc::ptr_eq(t, thread));
@@ -96,5 +96,8 @@ fn init_exited(status: u32) -> ! {
         128 + (status & 0x7F) as u8
     };
     crate::fs::disk::shutdown();
+    if ember_frame::sync::lockstat::enabled() {
+        ember_frame::println!("ember: lockstat\n{}ember: lockstat end", crate::lockstat::report());
+    }
     power_off(ExitStatus::Code(code))
 }

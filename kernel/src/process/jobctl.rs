@@ -9,7 +9,7 @@
 use super::signal::{self, SIGCHLD, SIGKILL, bit};
 use super::{Process, Thread};
 use core::sync::atomic::{AtomicBool, Ordering};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// `SIGCONT`
 pub const SIGCONT: u32 = 18;

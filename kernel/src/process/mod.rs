@@ -23,7 +23,8 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use ember_creds::Credentials;
 use ember_frame::task::{Task, WaitQueue};
 use signal::{SigActions, SigSet};
-use spin::{Mutex, Once};
+use ember_frame::sync::Mutex;
+use spin::Once;
 
 /// The pid of init.
 pub const INIT_PID: u32 = 1;

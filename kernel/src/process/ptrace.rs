@@ -9,7 +9,7 @@
 use super::signal::{self, SIGCHLD, SIGKILL, bit};
 use super::{Process, Thread};
 use crate::syscall::errno::Errno;
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// `PTRACE_TRACEME`
 const PTRACE_TRACEME: u64 = 0;

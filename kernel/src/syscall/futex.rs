@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use ember_frame::task::WaitQueue;
 use ember_frame::time::{now_ns, wall_clock_ns};
 use linux_raw_sys::general as nr;
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 const FUTEX_WAIT: u64 = 0;
 const FUTEX_WAKE: u64 = 1;

@@ -24,7 +24,7 @@ use alloc::collections::BTreeSet;
 use ember_frame::user::UserContext;
 use errno::{Errno, SysResult};
 use linux_raw_sys::general as nr;
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// `ember.strace`: log every system call with its first arguments and result (for debugging).
 pub static TRACE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);

@@ -6,7 +6,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use ember_frame::mm::{Frame, PageProt};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 /// Access rights of a region (`PROT_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
