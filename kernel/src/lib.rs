@@ -44,6 +44,8 @@ pub fn main(boot: &'static BootInfo) -> ! {
     let test = cmdline.value("ember.test").filter(|t| !t.is_empty());
     let self_test = test.is_some();
     if let Some(test) = test {
+        // Self-tests may use every CPU.
+        ember_frame::cpu::wait_for_aps();
         match selftest::run(test, &mut devices) {
             Ok(()) => {}
             Err(selftest::Error::Unknown) => log::warn!("unknown self-test {test:?} ignored"),
@@ -68,6 +70,8 @@ pub fn main(boot: &'static BootInfo) -> ! {
         root_from = fs::init(initrd.as_ref().map(|i| i.bytes()), &cmdline);
     }
     drop(initrd);
+    // The application processors started early in the boot; they are counted now.
+    ember_frame::cpu::wait_for_aps();
     signal_boot_timer(&cmdline);
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.
     println!(

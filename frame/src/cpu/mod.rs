@@ -8,7 +8,7 @@ pub(crate) mod times;
 mod trap;
 
 pub use local::{assert_may_sleep, current_index, in_interrupt};
-pub use smp::online_count;
+pub use smp::{online_count, wait_for_aps};
 pub use times::{CpuTimes, cpu_times};
 pub use trap::TrapFrame;
 

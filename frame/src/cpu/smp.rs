@@ -49,17 +49,22 @@ struct ApStart {
 }
 
 /// One application processor being started: its slot in the trampoline page, its parameters (until it
-/// claims them) and its APIC ID.
+/// claims them; the address of an `ApStart` from `Box::into_raw`) and its APIC ID.
 struct Starting {
     apic_id: u32,
     slot: usize,
-    start: *mut ApStart,
+    start: usize,
 }
 
+/// The application processors started by [`start_aps`] that [`wait_for_aps`] has not counted yet, and the
+/// trampoline page's physical address.
+static STARTING: crate::sync::Mutex<Option<(u64, u64, alloc::vec::Vec<Starting>)>> = crate::sync::Mutex::new(None);
+
 /// Starts every enabled application processor the platform description names, all at once (INIT to each,
-/// then start-up IPIs to each, then one wait for all), and waits until each answered or was given up
-/// (bounded). CPU numbers follow the platform description's order. Runs once on the boot CPU at boot, after
-/// memory, interrupts and time are set up.
+/// then start-up IPIs to each, a second start-up IPI to any that has not taken its parameters after 1 ms),
+/// and returns: the boot continues while they come up, and [`wait_for_aps`] counts them. CPU numbers follow
+/// the platform description's order. Runs once on the boot CPU at boot, after memory, interrupts and time are
+/// set up.
 pub(crate) fn start_aps() {
     let apic = lapic::get();
     let boot_id = apic.id();
@@ -108,7 +113,7 @@ pub(crate) fn start_aps() {
         starting.push(Starting {
             apic_id: cpu.apic_id,
             slot: index - 1,
-            start,
+            start: start as usize,
         });
     }
     share_kernel_half(base);
@@ -125,7 +130,18 @@ pub(crate) fn start_aps() {
             apic.send_startup(cpu.apic_id, page);
         }
     }
-    let deadline = now_ns() + ANSWER_TIMEOUT_NS;
+    *STARTING.lock() = Some((base, started_at, starting));
+}
+
+/// Waits until every application processor [`start_aps`] started has answered or was given up (bounded),
+/// and counts them online: from then on they run tasks. The kernel calls it before `ready` (the boot work
+/// in between overlaps their start-up). Later calls return at once.
+pub fn wait_for_aps() {
+    let Some((base, started_at, starting)) = STARTING.lock().take() else {
+        return;
+    };
+    let waited_from = now_ns();
+    let deadline = waited_from + ANSWER_TIMEOUT_NS;
     let alive = |cpu: &Starting| ALIVE[cpu.slot + 1].load(Ordering::Acquire);
     spin_until(deadline, || starting.iter().all(alive));
     // CPU numbers are contiguous: the first CPU that did not answer ends the CPUs online.
@@ -145,17 +161,21 @@ pub(crate) fn start_aps() {
             // Withdrawn before the CPU took them: it parks if it ever runs the trampoline.
             log::warn!("smp: CPU with APIC ID {} did not answer; left out", cpu.apic_id);
             // SAFETY: `start` came from `Box::into_raw` in `prepare` and no CPU got it.
-            drop(unsafe { Box::from_raw(cpu.start) });
+            drop(unsafe { Box::from_raw(cpu.start as *mut ApStart) });
         } else {
             // Its parameters stay the CPU's: it may still run on its stacks.
             log::warn!("smp: CPU with APIC ID {} started but never finished; left out", cpu.apic_id);
         }
     }
     ONLINE.store(online, Ordering::Release);
+    for index in 1..online {
+        kick(index);
+    }
     log::info!(
-        "smp: {} CPUs online ({} us to start the others)",
+        "smp: {} CPUs online ({} us from the start-up IPIs, {} us waited here)",
         online_count(),
-        (now_ns() - started_at) / 1000
+        (now_ns() - started_at) / 1000,
+        (now_ns() - waited_from) / 1000
     );
 }
 
@@ -274,9 +294,11 @@ pub(crate) extern "C" fn ap_main(start: u64) -> ! {
     lapic::get().init_this_cpu();
     lapic::get().start_timer();
     ALIVE[start.index].store(true, Ordering::Release);
-    // Tasks run here once the boot CPU has counted this one online (a wake-up only kicks CPUs online).
+    // Tasks run here once the boot CPU has counted this one online (a wake-up only kicks CPUs online). It
+    // halts meanwhile, leaving the host's time to the boot (a kick follows the count; one that comes between
+    // the check and the halt ends it).
     while online_count() <= start.index {
-        core::hint::spin_loop();
+        super::times::idle();
     }
     crate::task::run_ap()
 }
