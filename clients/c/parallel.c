@@ -1,5 +1,6 @@
 /* parallel: splits a sum over one thread per online CPU (sysconf, as programs size their thread pools) and
-   checks it against a serial sum; checks that sched_getaffinity agrees and that getcpu names an online CPU.
+   checks it against a serial sum; checks that sched_getaffinity agrees and that getcpu names an online CPU,
+   and that /proc/stat has a line per CPU, with time counted, and user time in the total after the sums.
    Prints both times (`cargo xtask bench` reports their ratio as the speedup). */
 #include <pthread.h>
 #include <sched.h>
@@ -31,6 +32,40 @@ static void *work(void *arg) {
     s->sum = sum;
     s->cpu = sched_getcpu();
     return NULL;
+}
+
+/* /proc/stat: the `cpu` total with user ticks, then `cpu0`..`cpuN-1`, each with some time counted. */
+static int check_proc_stat(long cpus) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) {
+        printf("parallel: cannot open /proc/stat\n");
+        return 1;
+    }
+    char line[256];
+    long lines = 0;
+    int ok = 1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long user, nice, system, idle;
+        int n;
+        if (sscanf(line, "cpu %llu %llu %llu %llu", &user, &nice, &system, &idle) == 4) {
+            if (user == 0) {
+                printf("parallel: /proc/stat counts no user time: %s", line);
+                ok = 0;
+            }
+        } else if (sscanf(line, "cpu%d %llu %llu %llu %llu", &n, &user, &nice, &system, &idle) == 5) {
+            if (n != lines || user + system + idle == 0) {
+                printf("parallel: /proc/stat line %ld: %s", lines, line);
+                ok = 0;
+            }
+            lines++;
+        }
+    }
+    fclose(f);
+    if (lines != cpus) {
+        printf("parallel: /proc/stat has %ld CPU lines for %ld CPUs\n", lines, cpus);
+        ok = 0;
+    }
+    return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
@@ -77,6 +112,8 @@ int main(int argc, char **argv) {
         printf("parallel: sum %lu, expected %lu\n", sum, expect);
         return 1;
     }
+    if (check_proc_stat(cpus))
+        return 1;
     printf("parallel: ok sum=%lu\n", sum);
     return 0;
 }

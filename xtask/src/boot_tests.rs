@@ -254,8 +254,9 @@ fn cases(initrd: &TestInitrd) -> Vec<Case> {
                 Ok(())
             }),
         );
-        // The application processors start, answer and are counted (x2APIC on Firecracker, xAPIC on QEMU).
-        for cpus in [2, 4] {
+        // The application processors start (all at once), answer and are counted (x2APIC on Firecracker, xAPIC
+        // on QEMU).
+        for cpus in [2, 4, 8] {
             let mut vm = Vm::new(boot, 128, "console=ttyS0");
             vm.cpus = cpus;
             add(

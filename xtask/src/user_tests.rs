@@ -52,6 +52,22 @@ pub fn ended(o: &Outcome, code: u8, needles: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the lock-contention report in `output` counts acquisitions of a lock class made in `file` (a line
+/// `file:LINE ACQUIRED CONTENDED WAIT_US MAX_WAIT_US` with ACQUIRED > 0, and CONTENDED no more than it).
+fn lockstat_counted(output: &str, file: &str) -> Result<(), String> {
+    let start = output.find("# class acquired").ok_or("no lock-contention report")?;
+    let report = output[start..].split("ember: lockstat end").next().unwrap_or_default();
+    let counted = report.lines().filter(|l| l.starts_with(file)).any(|l| {
+        let n: Vec<u64> = l.split_whitespace().skip(1).filter_map(|w| w.parse().ok()).collect();
+        n.len() == 4 && n[0] > 0 && n[1] <= n[0]
+    });
+    if counted {
+        Ok(())
+    } else {
+        Err(format!("the lock-contention report counts no lock of {file}:\n{report}"))
+    }
+}
+
 fn case(name: String, on: On, vm: Vm, input: crate::qemu::Input, check: Check) -> Case {
     Case {
         name,
@@ -196,13 +212,13 @@ pub fn cases() -> Result<Vec<Case>, String> {
         ));
         // Work split over one thread per online CPU; the CPU count and getcpu must agree with the VM's.
         let parallel = with_init(&format!("parallel-{l}"), &clients::c_program(libc, "parallel")?)?;
-        for cpus in [1, 4] {
+        for cpus in [1, 4, 8] {
             let mut vm = vm(Boot::Pvh, parallel.clone(), "");
             vm.cpus = cpus;
             let count = format!("parallel: cpus={cpus}");
             v.push(case(
                 format!("user-parallel-{l}-smp-{cpus}"),
-                On::Both,
+                if cpus == 8 { On::Qemu } else { On::Both },
                 vm,
                 &[],
                 Box::new(move |o| exited(o, 0, &[&count, "parallel: ok sum="])),
@@ -211,6 +227,21 @@ pub fn cases() -> Result<Vec<Case>, String> {
         // What CPUs share, stressed: futex ping-pong across CPUs, TLB shootdown seen from another CPU,
         // map/touch/unmap on every CPU at once, fork+exec from several threads.
         let smp = with_init(&format!("smp-{l}"), &clients::c_program(libc, "smp")?)?;
+        if libc == Libc::Musl {
+            // Eight vCPUs, with the lock-contention profile on: its report follows init's exit.
+            let mut vm = vm(Boot::Pvh, smp.clone(), "ember.lockstat");
+            vm.cpus = 8;
+            v.push(case(
+                "user-smp-musl-smp-8-lockstat".into(),
+                On::Qemu,
+                vm,
+                &[],
+                Box::new(|o| {
+                    exited(o, 0, &["smp: cpus=8", "smp: ok", "ember: lockstat end"])?;
+                    lockstat_counted(&o.output, "frame/src/task/sched.rs:")
+                }),
+            ));
+        }
         let counts: &[u32] = if libc == Libc::Musl { &[1, 2, 4] } else { &[4] };
         for &cpus in counts {
             let mut vm = vm(Boot::Pvh, smp.clone(), "");

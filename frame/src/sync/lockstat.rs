@@ -26,6 +26,7 @@ struct Slot {
     acquired: AtomicU64,
     contended: AtomicU64,
     wait_cycles: AtomicU64,
+    max_wait: AtomicU64,
 }
 
 static TABLE: [Slot; SLOTS] = [const {
@@ -35,6 +36,7 @@ static TABLE: [Slot; SLOTS] = [const {
         acquired: AtomicU64::new(0),
         contended: AtomicU64::new(0),
         wait_cycles: AtomicU64::new(0),
+        max_wait: AtomicU64::new(0),
     }
 }; SLOTS];
 
@@ -66,6 +68,7 @@ pub(super) fn record(class: &'static Location<'static>, acquired: bool, waited: 
     if let Some(cycles) = waited {
         slot.contended.fetch_add(1, Ordering::Relaxed);
         slot.wait_cycles.fetch_add(cycles, Ordering::Relaxed);
+        slot.max_wait.fetch_max(cycles, Ordering::Relaxed);
     }
 }
 
@@ -98,6 +101,8 @@ pub struct ClassStat {
     pub contended: u64,
     /// TSC cycles spent waiting, in all.
     pub wait_cycles: u64,
+    /// The longest wait, in TSC cycles.
+    pub max_wait_cycles: u64,
 }
 
 /// Every class counted so far, in table order.
@@ -109,6 +114,7 @@ pub fn snapshot() -> impl Iterator<Item = ClassStat> {
             acquired: slot.acquired.load(Ordering::Relaxed),
             contended: slot.contended.load(Ordering::Relaxed),
             wait_cycles: slot.wait_cycles.load(Ordering::Relaxed),
+            max_wait_cycles: slot.max_wait.load(Ordering::Relaxed),
         })
     })
 }

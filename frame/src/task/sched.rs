@@ -548,6 +548,8 @@ struct Summarized<T> {
 }
 
 impl<T> Summarized<T> {
+    /// A lock holding `data` whose lock class is the caller's line.
+    #[track_caller]
     const fn new(data: T, initial: u64, summarize: fn(&T) -> u64) -> Self {
         Summarized {
             data: Mutex::new(data),
