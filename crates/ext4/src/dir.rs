@@ -1,8 +1,8 @@
 //! Directories: entry blocks (with `metadata_csum` tails), lookup, listing, adding and removing entries.
 //!
-//! Lookups scan every block, which also works on htree-indexed directories (their index blocks look like
-//! empty entries). Before changing an indexed directory, its index is dropped: the flag is cleared and the
-//! index blocks are rewritten as empty entry blocks, which Linux and e2fsck accept.
+//! Lookups in htree-indexed directories go through the index ([`crate::htree`]); listings scan every block
+//! (index blocks look like empty entries). Before changing an indexed directory, its index is dropped: the
+//! flag is cleared and the index blocks are rewritten as empty entry blocks, which Linux and e2fsck accept.
 
 use crate::bytes::{le16, le32, put16, put32};
 use crate::csum::crc32c;
@@ -54,7 +54,7 @@ struct Raw {
 }
 
 impl<D: BlockDevice> Fs<D> {
-    fn decode_rec_len(&self, v: u16) -> usize {
+    pub(crate) fn decode_rec_len(&self, v: u16) -> usize {
         if self.bs() >= 65536 && (v == 65535 || v == 0) {
             65536
         } else {
@@ -174,7 +174,7 @@ impl<D: BlockDevice> Fs<D> {
         self.write_blocks(pblk, buf)
     }
 
-    fn dir_block_count(&self, dir: &Inode) -> Result<u32> {
+    pub(crate) fn dir_block_count(&self, dir: &Inode) -> Result<u32> {
         let size = dir.size();
         if !size.is_multiple_of(self.bs() as u64) || size / (self.bs() as u64) > u32::MAX as u64 {
             return Err(Error::Corrupt("directory size"));
@@ -234,8 +234,24 @@ impl<D: BlockDevice> Fs<D> {
         Ok(v)
     }
 
-    /// The inode named `name` in directory `dir`.
+    /// The inode `name` names in directory block `lblk` (at `pblk`), if any.
+    pub(crate) fn find_in_block(&mut self, dir: &Inode, lblk: u32, pblk: u64, name: &[u8]) -> Result<Option<Ino>> {
+        let Some((buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
+            return Err(Error::Corrupt("htree leaf is an index block"));
+        };
+        Ok(self
+            .parse_block(&buf, limit)?
+            .iter()
+            .find(|e| e.ino != 0 && &buf[e.off + 8..e.off + 8 + e.name_len] == name)
+            .map(|e| e.ino))
+    }
+
+    /// The inode named `name` in directory `dir` (through the htree index of an indexed directory).
     pub fn lookup(&mut self, dir: Ino, name: &[u8]) -> Result<Ino> {
+        let d = self.read_dir_inode(dir)?;
+        if self.is_indexed(&d) && name != b"." && name != b".." {
+            return self.dx_lookup(&d, name)?.ok_or(Error::NotFound);
+        }
         let mut found = None;
         self.read_dir(dir, 0, |e| {
             if e.name == name {

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::group::GroupTable;
 use crate::inode::{FileType, Ino, Inode, Metadata, ROOT_INO, Timestamp};
 use crate::superblock::{SB_OFFSET, SB_SIZE, STATE_VALID, Superblock, incompat, ro_compat};
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 
 /// How to mount.
@@ -48,7 +48,12 @@ pub struct Fs<D: BlockDevice> {
     /// Inodes whose last link went while the caller still used them; freed by `release` or at unmount.
     pub(crate) orphans: BTreeSet<Ino>,
     pub(crate) next_generation: u32,
+    /// Inode records read or written, by number (checksum verified once, when read from the device).
+    icache: BTreeMap<Ino, Inode>,
 }
+
+/// The most inode records [`Fs`] keeps (about 256 bytes each, so 4 MiB with 256-byte inodes).
+const ICACHE_MAX: usize = 16384;
 
 impl<D: BlockDevice> Fs<D> {
     /// Mounts the file system on `dev`.
@@ -68,6 +73,7 @@ impl<D: BlockDevice> Fs<D> {
             clock: opts.clock,
             orphans: BTreeSet::new(),
             next_generation: 0,
+            icache: BTreeMap::new(),
         };
         fs.next_generation = (opts.clock)().sec as u32 ^ fs.sb.csum_seed;
         if opts.read_only {
@@ -80,6 +86,8 @@ impl<D: BlockDevice> Fs<D> {
             let (sb, groups) = Self::load_metadata(&mut fs.dev)?;
             fs.sb = sb;
             fs.groups = groups;
+            // The replay may have rewritten inode tables.
+            fs.icache.clear();
             fs.sb.set_incompat(incompat::RECOVER, false);
         }
         // Like Linux, refuse a root that is not a non-empty directory (a device or a file there would make
@@ -210,19 +218,59 @@ impl<D: BlockDevice> Fs<D> {
         Ok((block, (byte % self.sb.block_size as u64) as usize))
     }
 
-    /// Reads inode `ino`, verifying its checksum.
+    /// Inode `ino`: from the cache, or read from the device with its checksum verified.
     pub(crate) fn read_inode(&mut self, ino: Ino) -> Result<Inode> {
+        if let Some(inode) = self.icache.get(&ino) {
+            return Ok(inode.clone());
+        }
         let (block, off) = self.inode_location(ino)?;
-        let mut buf = vec![0u8; self.bs()];
-        self.read_blocks(block, &mut buf)?;
-        let inode = Inode {
-            ino,
-            raw: buf[off..off + self.sb.inode_size as usize].to_vec(),
-        };
+        let mut raw = vec![0u8; self.sb.inode_size as usize];
+        self.read_blocks_at(block, off, &mut raw)?;
+        let inode = Inode { ino, raw };
         if self.sb.metadata_csum() && inode.checksum(self.sb.csum_seed) != inode.stored_checksum() {
             return Err(Error::Corrupt("inode checksum mismatch"));
         }
+        self.cache_inode(&inode);
         Ok(inode)
+    }
+
+    /// Keeps a copy of `inode` in the cache, first dropping the lowest-numbered records when it is full.
+    fn cache_inode(&mut self, inode: &Inode) {
+        if let Some(slot) = self.icache.get_mut(&inode.ino) {
+            slot.raw.clone_from(&inode.raw);
+            return;
+        }
+        while self.icache.len() >= ICACHE_MAX {
+            self.icache.pop_first();
+        }
+        self.icache.insert(inode.ino, inode.clone());
+    }
+
+    /// The whole sectors of block `block` that hold bytes `off..off + len` of it: (device offset, length,
+    /// where the bytes start in that range).
+    fn sector_span(&self, block: u64, off: usize, len: usize) -> (u64, usize, usize) {
+        let start = off & !511;
+        let end = (off + len).next_multiple_of(512);
+        (
+            block * self.sb.block_size as u64 + start as u64,
+            end - start,
+            off - start,
+        )
+    }
+
+    /// Reads `buf.len()` bytes at byte `off` of block `block` (inside that block), in whole sectors.
+    fn read_blocks_at(&mut self, block: u64, off: usize, buf: &mut [u8]) -> Result<()> {
+        if block < self.sb.first_data_block as u64 && block != 0
+            || block >= self.sb.blocks_count
+            || off + buf.len() > self.bs()
+        {
+            return Err(Error::Corrupt("block number out of range"));
+        }
+        let (at, len, skip) = self.sector_span(block, off, buf.len());
+        let mut span = vec![0u8; len];
+        self.dev.read(at, &mut span).map_err(|_| Error::Io)?;
+        buf.copy_from_slice(&span[skip..skip + buf.len()]);
+        Ok(())
     }
 
     /// Reads inode `ino` and requires it to be in use (a valid mode and a link, or an open orphan).
@@ -234,17 +282,24 @@ impl<D: BlockDevice> Fs<D> {
         Ok(inode)
     }
 
-    /// Writes an inode record back (with its checksum).
+    /// Writes an inode record back (with its checksum) into the device (a buffer cache makes this write-back)
+    /// and the inode cache.
     pub(crate) fn write_inode(&mut self, inode: &mut Inode) -> Result<()> {
         self.check_writable()?;
         if self.sb.metadata_csum() {
             inode.update_checksum(self.sb.csum_seed);
         }
         let (block, off) = self.inode_location(inode.ino)?;
-        let mut buf = vec![0u8; self.bs()];
-        self.read_blocks(block, &mut buf)?;
-        buf[off..off + inode.raw.len()].copy_from_slice(&inode.raw);
-        self.write_blocks(block, &buf)
+        if block <= self.sb.first_data_block as u64 || block >= self.sb.blocks_count {
+            return Err(Error::Corrupt("block number out of range"));
+        }
+        let (at, len, skip) = self.sector_span(block, off, inode.raw.len());
+        let mut span = vec![0u8; len];
+        self.dev.read(at, &mut span).map_err(|_| Error::Io)?;
+        span[skip..skip + inode.raw.len()].copy_from_slice(&inode.raw);
+        self.dev.write(at, &span).map_err(|_| Error::Io)?;
+        self.cache_inode(inode);
+        Ok(())
     }
 
     /// An inode's attributes.

@@ -14,14 +14,17 @@
 //! at [`Fs::unmount`], so `e2fsck -fn` finds a cleanly unmounted image consistent. A crash while mounted leaves
 //! a file system that needs `e2fsck`.
 //!
-//! Directories: lookups scan all blocks, which reads htree-indexed directories too; changing an indexed
-//! directory first drops its index (Linux and e2fsck accept unindexed directories; `e2fsck -D` rebuilds it).
+//! Directories: lookups in htree-indexed directories follow the index (half-MD4, TEA and legacy hashes, signed
+//! or unsigned as the superblock says); other lookups scan all blocks. Changing an indexed directory first
+//! drops its index (Linux and e2fsck accept unindexed directories; `e2fsck -D` rebuilds it).
 //!
 //! Reads do not update access times (like `noatime`); callers that want `relatime` use [`Fs::setattr`].
 //!
 //! Handles are inode numbers ([`Ino`]); [`Fs::root`] is 2. Methods take `&mut self`: callers wrap the
-//! [`Fs`] in their own lock. There is no cache here: every call reads the device, so the caller's block
-//! device should sit on a buffer cache. Hostile images yield [`Error::Corrupt`], never a panic.
+//! [`Fs`] in their own lock. [`Fs`] keeps parsed inode records (up to 16,384, checksums verified when first
+//! read; writes go to the device at once and into the cache); everything else is read from the device on each
+//! call, so the caller's block device should sit on a buffer cache. Hostile images yield [`Error::Corrupt`],
+//! never a panic.
 //!
 //! Why not a crate: `ext4-view` (no_std) only reads and keeps its own caches, so writes, allocation and
 //! checksum updates would have to be written next to a second parser anyway; the other ext4 crates need
@@ -37,11 +40,13 @@ mod bytes;
 mod csum;
 mod device;
 mod dir;
+mod dxhash;
 mod error;
 mod extent;
 mod file;
 mod fs;
 mod group;
+mod htree;
 mod inode;
 mod journal;
 mod ops;

@@ -15,6 +15,8 @@ pub const SB_SIZE: usize = 1024;
 pub mod compat {
     /// A journal exists (`s_journal_inum`).
     pub const HAS_JOURNAL: u32 = 0x4;
+    /// Directories may carry an htree index.
+    pub const DIR_INDEX: u32 = 0x20;
     /// Superblock backups only in the two groups of `s_backup_bgs`.
     pub const SPARSE_SUPER2: u32 = 0x200;
 }
@@ -322,6 +324,17 @@ impl Superblock {
     pub fn set_wtime(&mut self, now: u32) {
         put32(&mut self.raw[..], 0x30, now);
     }
+
+    /// The seed of directory hashes (`s_hash_seed`).
+    pub fn hash_seed(&self) -> [u32; 4] {
+        [0, 4, 8, 12].map(|i| le32(&self.raw[..], 0xEC + i))
+    }
+
+    /// Whether directory hashes treat name bytes as unsigned (`EXT2_FLAGS_UNSIGNED_HASH`).
+    pub fn unsigned_hash(&self) -> bool {
+        le32(&self.raw[..], 0x160) & 2 != 0
+    }
+
     /// The volume UUID.
     pub fn uuid(&self) -> [u8; 16] {
         let mut u = [0; 16];

@@ -6,6 +6,11 @@
 //! and re-read after every change the file system makes. An inode whose last name went while it was open is
 //! freed on disk when its [`Inode`] goes (Linux's orphan rule). The file system's lock is a [`SleepLock`]:
 //! operations sleep on the disk while holding it.
+//!
+//! Name lookups go through a directory-entry cache ([`ember_dcache`]): a miss lists the whole directory once
+//! into it, so later lookups there (hits and misses) do not read the disk. Every change to a directory
+//! updates the cache under the file system's lock, right after the change (a failed change forgets the
+//! directories involved). Parsed inodes are cached by [`ember_ext4`] itself.
 
 use super::devices::Device;
 use super::disk::Disk;
@@ -17,6 +22,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use ember_dcache::{Dcache, Lookup};
 use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp};
 use ember_frame::sync::Mutex;
 
@@ -24,6 +30,9 @@ use ember_frame::sync::Mutex;
 const EXT4_MAGIC: u64 = 0xef53;
 /// The major device number of virtio disks (`st_dev` of their file systems; the minor is 16 per disk).
 pub const VIRTIO_BLK_MAJOR: u32 = 254;
+
+/// The most names the directory-entry cache of one mount holds.
+const DCACHE_NAMES: usize = 65536;
 
 /// A disk as [`ember_ext4`]'s device.
 struct DiskDev(Arc<Disk>);
@@ -51,6 +60,8 @@ pub struct ExtMount {
     nodes: Mutex<BTreeMap<u32, Weak<Inode>>>,
     /// Inodes whose last user went: freed on disk (if orphans) at the next operation.
     released: Mutex<Vec<u32>>,
+    /// Directory entries: changed only while holding `fs`.
+    dcache: Mutex<Dcache>,
 }
 
 /// Every mounted file system, for [`sync_all`].
@@ -133,6 +144,7 @@ pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
         disk: disk.clone(),
         nodes: Mutex::new(BTreeMap::new()),
         released: Mutex::new(Vec::new()),
+        dcache: Mutex::new(Dcache::new(DCACHE_NAMES)),
     });
     MOUNTED.lock().push(mount.clone());
     mount.node(root)
@@ -177,6 +189,26 @@ impl ExtMount {
             }
         }
         f(fs).map_err(errno)
+    }
+
+    /// The inode `name` names in directory `dir`: from the directory-entry cache, or else the whole directory
+    /// is listed into the cache.
+    fn lookup_ino(&self, dir: u32, name: &[u8]) -> Result<u32, Errno> {
+        match self.dcache.lock().lookup(dir, name) {
+            Lookup::Found(ino) => return Ok(ino),
+            Lookup::Absent => return Err(Errno::ENOENT),
+            Lookup::Unknown => {}
+        }
+        self.with(|fs| {
+            let mut all = Vec::new();
+            fs.read_dir(dir, 0, |e| {
+                all.push((e.name.clone(), e.ino));
+                true
+            })?;
+            let found = all.iter().find(|(n, _)| n == name).map(|(_, ino)| *ino);
+            self.dcache.lock().fill(dir, all);
+            found.ok_or(ember_ext4::Error::NotFound)
+        })
     }
 
     /// The [`Inode`] of disk inode `ino` (the one in use, or a new one).
@@ -309,67 +341,127 @@ impl DiskNode {
 
     /// Looks `name` up in this directory.
     pub fn lookup(&self, name: &[u8]) -> Result<Arc<Inode>, Errno> {
-        let ino = self.mount.with(|fs| fs.lookup(self.ino, name))?;
+        let ino = self.mount.lookup_ino(self.ino, name)?;
         self.mount.node(ino)
     }
 
-    /// The entries of this directory other than `.` and `..`: (inode number, `d_type`, name).
-    pub fn entries(&self) -> Result<Vec<(u64, u8, Vec<u8>)>, Errno> {
-        let list = self.mount.with(|fs| fs.dir_entries(self.ino))?;
-        Ok(list
-            .into_iter()
-            .filter(|e| e.name != b"." && e.name != b"..")
-            .map(|e| (e.ino as u64, e.kind.map_or(0, dirent_type), e.name))
-            .collect())
+    /// Lists this directory (`.` and `..` included) from position `pos` (0, or a `next` given earlier),
+    /// calling `f(inode number, d_type, name, next)` for each entry until it returns `false`. Positions are
+    /// byte offsets in the directory, so they stay valid while entries come and go.
+    pub fn read_dir(&self, pos: u64, mut f: impl FnMut(u64, u8, &[u8], u64) -> bool) -> Result<(), Errno> {
+        self.mount.with(|fs| {
+            fs.read_dir(self.ino, pos, |e| {
+                f(e.ino as u64, e.kind.map_or(0, dirent_type), &e.name, e.next)
+            })
+        })
     }
 
     /// The name of disk inode `ino` in this directory.
     pub fn name_of(&self, ino: u32) -> Option<Vec<u8>> {
-        self.entries()
-            .ok()?
-            .into_iter()
-            .find(|e| e.0 == ino as u64)
-            .map(|e| e.2)
+        let mut found = None;
+        self.read_dir(0, |i, _, name, _| {
+            if i == ino as u64 && name != b"." && name != b".." {
+                found = Some(name.to_vec());
+            }
+            found.is_none()
+        })
+        .ok()?;
+        found
     }
 
     /// Makes `name` here.
     pub fn create(&self, name: &[u8], what: NewNode, perm: u32, uid: u32, gid: u32) -> Result<Arc<Inode>, Errno> {
         let perm = (perm & 0o7777) as u16;
-        let ino = self.mount.with(|fs| match &what {
-            NewNode::File => fs.create(self.ino, name, perm, uid, gid),
-            NewNode::Dir => fs.mkdir(self.ino, name, perm, uid, gid),
-            NewNode::Fifo => fs.mknod(self.ino, name, FileType::Fifo, perm, uid, gid, (0, 0)),
-            NewNode::Socket => fs.mknod(self.ino, name, FileType::Socket, perm, uid, gid, (0, 0)),
-            NewNode::Symlink(target) => fs.symlink(self.ino, name, target, uid, gid),
+        let ino = self.mount.with(|fs| {
+            let r = match &what {
+                NewNode::File => fs.create(self.ino, name, perm, uid, gid),
+                NewNode::Dir => fs.mkdir(self.ino, name, perm, uid, gid),
+                NewNode::Fifo => fs.mknod(self.ino, name, FileType::Fifo, perm, uid, gid, (0, 0)),
+                NewNode::Socket => fs.mknod(self.ino, name, FileType::Socket, perm, uid, gid, (0, 0)),
+                NewNode::Symlink(target) => fs.symlink(self.ino, name, target, uid, gid),
+            };
+            let mut dc = self.mount.dcache.lock();
+            match &r {
+                Ok(ino) => dc.set(self.ino, name, Some(*ino)),
+                Err(_) => dc.forget_dir(self.ino),
+            }
+            r
         })?;
         self.mount.node(ino)
     }
 
     /// Adds `name` here for `child` (on the same file system).
     pub fn link(&self, name: &[u8], child: &DiskNode) -> Result<(), Errno> {
-        self.mount.with(|fs| fs.link(child.ino, self.ino, name))
+        self.mount.with(|fs| {
+            let r = fs.link(child.ino, self.ino, name);
+            let mut dc = self.mount.dcache.lock();
+            match &r {
+                Ok(()) => dc.set(self.ino, name, Some(child.ino)),
+                Err(_) => dc.forget_dir(self.ino),
+            }
+            r
+        })
     }
 
     /// Removes `name` (a directory with `rmdir`).
     pub fn unlink(&self, name: &[u8], rmdir: bool) -> Result<(), Errno> {
         self.mount.with(|fs| {
-            if rmdir {
+            let r = if rmdir {
                 fs.rmdir(self.ino, name)
             } else {
                 fs.unlink(self.ino, name)
+            };
+            let mut dc = self.mount.dcache.lock();
+            match &r {
+                Ok(gone) => {
+                    dc.set(self.ino, name, None);
+                    if rmdir {
+                        dc.forget_dir(gone.ino);
+                    }
+                }
+                Err(_) => dc.forget_dir(self.ino),
             }
-            .map(|_| ())
+            r.map(|_| ())
         })
     }
 
     /// Renames `name` here to `new_name` in `new_dir` (or swaps the two with `exchange`).
     pub fn rename(&self, name: &[u8], new_dir: &DiskNode, new_name: &[u8], exchange: bool) -> Result<(), Errno> {
+        let (dir, to) = (self.ino, new_dir.ino);
         self.mount.with(|fs| {
-            if exchange {
-                fs.exchange(self.ino, name, new_dir.ino, new_name)
-            } else {
-                fs.rename(self.ino, name, new_dir.ino, new_name).map(|_| ())
+            let r = (|| {
+                let moved = fs.lookup(dir, name)?;
+                let target = match fs.lookup(to, new_name) {
+                    Ok(t) => Some(t),
+                    Err(ember_ext4::Error::NotFound) => None,
+                    Err(e) => return Err(e),
+                };
+                if exchange {
+                    fs.exchange(dir, name, to, new_name)?;
+                } else {
+                    fs.rename(dir, name, to, new_name)?;
+                }
+                Ok((moved, target))
+            })();
+            let mut dc = self.mount.dcache.lock();
+            match &r {
+                // Two names of one inode: rename(2) changes nothing.
+                Ok((moved, target)) if !exchange && *target == Some(*moved) => {}
+                Ok((moved, target)) => {
+                    dc.set(dir, name, if exchange { *target } else { None });
+                    dc.set(to, new_name, Some(*moved));
+                    // A moved directory's `..` changed; a replaced one is gone.
+                    dc.forget_dir(*moved);
+                    if let Some(t) = target {
+                        dc.forget_dir(*t);
+                    }
+                }
+                Err(_) => {
+                    dc.forget_dir(dir);
+                    dc.forget_dir(to);
+                }
             }
+            r.map(|_| ())
         })
     }
 

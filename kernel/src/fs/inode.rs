@@ -313,18 +313,29 @@ impl Inode {
         }
     }
 
-    /// The entries of a directory other than `.` and `..`: (`st_ino`, `d_type`, name).
-    pub fn entries(&self) -> Result<Vec<(u64, u8, Vec<u8>)>, Errno> {
-        match (&self.kind, &self.disk) {
-            (Kind::DiskDir, Some(d)) => d.entries(),
-            _ => Ok(self
-                .dir()?
-                .lock()
-                .entries
-                .iter()
-                .map(|(n, i)| (i.st_ino(), i.dirent_type(), n.clone()))
-                .collect()),
+    /// Lists a directory (`.` and `..` first) from position `pos` (0, or a `next` given earlier), calling
+    /// `f(st_ino, d_type, name, next)` for each entry until it returns `false`; nothing is copied ahead.
+    /// Positions are byte offsets on a disk (stable while entries come and go, as on Linux's ext4) and
+    /// entry numbers in memory (in name order).
+    pub fn read_dir(self: &Arc<Self>, pos: u64, mut f: impl FnMut(u64, u8, &[u8], u64) -> bool) -> Result<(), Errno> {
+        if let (Kind::DiskDir, Some(d)) = (&self.kind, &self.disk) {
+            return d.read_dir(pos, f);
         }
+        let dir = self.dir()?;
+        let parent = self.parent();
+        for (at, ino, name) in [(0, self.st_ino(), &b"."[..]), (1, parent.st_ino(), &b".."[..])] {
+            if pos <= at && !f(ino, 4, name, at + 1) {
+                return Ok(());
+            }
+        }
+        let d = dir.lock();
+        for (i, (name, child)) in d.entries.iter().enumerate().skip(pos.saturating_sub(2) as usize) {
+            let at = i as u64 + 2;
+            if !f(child.st_ino(), child.dirent_type(), name, at + 1) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// `d_type` of this inode.
@@ -505,8 +516,13 @@ impl Inode {
     }
 
     /// Whether the directory has no entries.
-    pub fn is_empty_dir(&self) -> bool {
-        self.entries().is_ok_and(|e| e.is_empty())
+    pub fn is_empty_dir(self: &Arc<Self>) -> bool {
+        let mut empty = true;
+        let listed = self.read_dir(0, |_, _, name, _| {
+            empty = name == b"." || name == b"..";
+            empty
+        });
+        listed.is_ok() && empty
     }
 
     /// Marks the contents changed.

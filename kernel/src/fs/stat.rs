@@ -40,17 +40,23 @@ fn encode_dev((major, minor): (u32, u32)) -> u64 {
 impl Stat {
     /// The attributes of a file in the tree.
     pub fn of_inode(inode: &Inode) -> Stat {
-        let mut dev = FS_DEV;
-        let mut size = inode.size();
-        let mut blocks = size.div_ceil(512);
-        if let Some(d) = inode.disk() {
-            dev = d.mount().dev();
-            if let Ok((m, s, b)) = d.stat() {
-                *inode.meta.lock() = m;
-                if inode.is_regular() || inode.is_dir() {
-                    size = s;
+        let (mut dev, mut size, mut blocks) = (FS_DEV, 0, 0);
+        match inode.disk() {
+            Some(d) => {
+                dev = d.mount().dev();
+                if let Ok((m, s, b)) = d.stat() {
+                    *inode.meta.lock() = m;
+                    size = if inode.is_regular() || inode.is_dir() {
+                        s
+                    } else {
+                        inode.size()
+                    };
+                    blocks = b;
                 }
-                blocks = b;
+            }
+            None => {
+                size = inode.size();
+                blocks = size.div_ceil(512);
             }
         }
         let m = *inode.meta.lock();

@@ -119,36 +119,43 @@ pub fn faccessat(dirfd: i32, path_addr: u64, mode: u32, flags: u32) -> SysResult
     Ok(0)
 }
 
-/// `getdents64(2)`: the directory offset counts entries (`.`, `..`, then the names in order).
+/// `getdents64(2)`: from the directory offset (a position of [`crate::fs::inode::Inode::read_dir`]), as many
+/// entries as fit; each `d_off` is the position after it, which `lseek` (telldir/seekdir) can go back to.
 pub fn getdents64(fd: i32, buf: u64, count: u64) -> SysResult {
     let f = file(fd)?;
     let dir = f.inode().filter(|i| i.is_dir()).ok_or(Errno::ENOTDIR)?.clone();
     // Linux's count is an `int`-sized `unsigned int`: the high half is dropped and a negative count fits no entry.
     let count = usize::try_from(count as u32 as i32).unwrap_or(0).min(1 << 20);
-    let parent = dir.parent();
-    let mut entries: Vec<(u64, u8, Vec<u8>)> =
-        alloc::vec![(dir.st_ino(), 4, b".".to_vec()), (parent.st_ino(), 4, b"..".to_vec())];
-    entries.extend(dir.entries()?);
-    let mut pos = f.offset().lock();
+    let start = *f.offset().lock();
     let mut out = Vec::new();
-    for (index, (ino, kind, name)) in entries.iter().enumerate().skip(*pos as usize) {
+    let mut pos = start;
+    let mut failed = None;
+    dir.read_dir(start, |ino, kind, name, next| {
         let reclen = (19 + name.len() + 1).next_multiple_of(8);
         if out.len() + reclen > count {
             if out.is_empty() {
-                return Err(Errno::EINVAL);
+                failed = Some(Errno::EINVAL);
             }
-            break;
+            return false;
         }
-        out.try_reserve(reclen).map_err(|_| Errno::ENOMEM)?;
+        if out.try_reserve(reclen).is_err() {
+            failed = Some(Errno::ENOMEM);
+            return false;
+        }
         out.extend_from_slice(&ino.to_ne_bytes());
-        out.extend_from_slice(&(index as u64 + 1).to_ne_bytes());
+        out.extend_from_slice(&next.to_ne_bytes());
         out.extend_from_slice(&(reclen as u16).to_ne_bytes());
-        out.push(*kind);
+        out.push(kind);
         out.extend_from_slice(name);
         out.resize(out.len() + reclen - 19 - name.len(), 0);
-        *pos = index as u64 + 1;
+        pos = next;
+        true
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
     }
     uaccess::write_bytes(buf, &out)?;
+    *f.offset().lock() = pos;
     Ok(out.len() as u64)
 }
 
