@@ -51,8 +51,11 @@ struct Figures {
     cc: f64,
 }
 
-/// What the tests are, in table order, with their figure of a run.
-const ROWS: [(&str, fn(&Figures) -> f64, &str); 4] = [
+/// A table row: the test, its figure of a run, the figure's unit.
+type Row = (&'static str, fn(&Figures) -> f64, &'static str);
+
+/// What the tests are, in table order.
+const ROWS: [Row; 4] = [
     ("TCP stream guest→host", |f| f.tx, "MiB/s"),
     ("TCP stream host→guest", |f| f.rx, "MiB/s"),
     ("1-byte TCP request/response", |f| f.rr, "round trips/s"),
