@@ -32,7 +32,7 @@ int main(void) {
         printf("netstorm: cannot listen: %s\n", strerror(errno));
         return 100;
     }
-    printf("netstorm: listening on 8080\n");
+    printf("netstorm: listening on 8080, MemFree %ld KiB\n", memfree_kib());
     fflush(stdout);
     long mark = -1, end = -1;
     int conns = 0;

@@ -14,6 +14,8 @@
 //!   repeat) and once under plain TCG, each kernel.
 //! - SMP (ember only, `bench_smp`): boot time with 1, 2, 4 and 8 vCPUs, `parallel.c`'s speedup on 4.
 //! - ext4 (`bench_ext4`): `clients/c/ext4bench.c` on an ext4 image on virtio-blk, each kernel, under `-icount`.
+//! - network (`bench_net`): `clients/c/netbench.c` against a host-side server over QEMU's user network, each
+//!   kernel, timed by the host.
 
 use crate::bench_user::{self, Run, Table};
 use crate::image::{self, workspace_root};
@@ -144,7 +146,8 @@ pub fn run() -> Result<(), String> {
     };
     let smp = crate::bench_smp::run(&images.kernel)?;
     let ext4 = crate::bench_ext4::run(&images.kernel, &linux.kernel)?;
-    let table = format!("{}\n{smp}\n{ext4}", report.markdown());
+    let net = crate::bench_net::run(&images.kernel, &linux.kernel)?;
+    let table = format!("{}\n{smp}\n{ext4}\n{net}", report.markdown());
     println!("\n{table}");
     std::fs::write(dir.join("report.md"), &table).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("report.json"), report.json()).map_err(|e| e.to_string())?;
@@ -292,6 +295,18 @@ pub fn run_ext4() -> Result<(), String> {
     println!("\n{table}");
     std::fs::write(dir.join("ext4.md"), &table).map_err(|e| e.to_string())?;
     println!("written: {}", dir.join("ext4.md").display());
+    Ok(())
+}
+
+/// `cargo xtask bench net`: only the network figures, written to `target/bench/net.md`.
+pub fn run_net() -> Result<(), String> {
+    let images = image::build(image::Profile::Release)?;
+    let dir = workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let table = crate::bench_net::run(&images.kernel, &linux_kernel()?)?;
+    println!("\n{table}");
+    std::fs::write(dir.join("net.md"), &table).map_err(|e| e.to_string())?;
+    println!("written: {}", dir.join("net.md").display());
     Ok(())
 }
 

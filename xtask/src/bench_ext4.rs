@@ -20,10 +20,10 @@ const DONE: &str = "ext4: done";
 const TIMEOUT: Duration = Duration::from_secs(900);
 /// Linux's modules for a virtio-mmio disk, in load order (each after what it depends on).
 const MODULES: [&str; 4] = [
-    "virtio/virtio_ring",
-    "virtio/virtio",
-    "virtio/virtio_mmio",
-    "block/virtio_blk",
+    "drivers/virtio/virtio_ring",
+    "drivers/virtio/virtio",
+    "drivers/virtio/virtio_mmio",
+    "drivers/block/virtio_blk",
 ];
 /// Directories of the walked tree, and files in each: 100 + 100 × 99 = 10,000 entries.
 const TREE_DIRS: usize = 100;
@@ -202,27 +202,39 @@ fn image() -> Result<PathBuf, String> {
     Ok(img)
 }
 
-/// The initramfs: `/init` is the benchmark, `/modules` Linux's virtio modules (decompressed when `.ko.xz`) and
-/// their load order.
+/// The initramfs: `/init` is the benchmark, `/modules` Linux's virtio modules and their load order.
 fn initramfs(linux_kernel: &Path) -> Result<PathBuf, String> {
+    let image = Initramfs::new("bench-ext4")
+        .dir("/mnt")?
+        .file("/init", &clients::c_program(Libc::Musl, "ext4bench")?)?;
+    linux_modules(image, linux_kernel, &MODULES, &dir())?.write_in(&dir())
+}
+
+/// Adds Linux's `modules` (paths under the kernel's `lib/modules/VERSION/kernel/`, without `.ko`, in load
+/// order) to `image` as `/modules/NAME.ko`, decompressed into `scratch` when Debian ships them as `.ko.xz`, and
+/// their names in that order as `/modules/order` (what `ext4bench.c` and `netbench.c` load with
+/// `finit_module`).
+pub fn linux_modules(
+    mut image: Initramfs,
+    linux_kernel: &Path,
+    modules: &[&str],
+    scratch: &Path,
+) -> Result<Initramfs, String> {
     let root = linux_kernel
         .parent()
         .and_then(Path::parent)
         .ok_or("the Linux kernel is not under ROOT/boot")?;
-    let modules = std::fs::read_dir(root.join("lib/modules"))
+    let tree = std::fs::read_dir(root.join("lib/modules"))
         .map_err(|e| format!("no lib/modules beside the Linux kernel: {e}"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .next()
         .ok_or("lib/modules is empty")?
-        .join("kernel/drivers");
-    let mut image = Initramfs::new("bench-ext4")
-        .dir("/mnt")?
-        .file("/init", &clients::c_program(Libc::Musl, "ext4bench")?)?;
+        .join("kernel");
     let mut order = String::new();
-    for module in MODULES {
+    for module in modules {
         let name = module.rsplit('/').next().unwrap_or(module);
-        let plain = modules.join(format!("{module}.ko"));
-        let packed = modules.join(format!("{module}.ko.xz"));
+        let plain = tree.join(format!("{module}.ko"));
+        let packed = tree.join(format!("{module}.ko.xz"));
         let ko = if plain.exists() {
             plain
         } else if packed.exists() {
@@ -234,7 +246,7 @@ fn initramfs(linux_kernel: &Path) -> Result<PathBuf, String> {
             if !out.status.success() {
                 return Err(format!("xz -d {} failed", packed.display()));
             }
-            let ko = dir().join(format!("{name}.ko"));
+            let ko = scratch.join(format!("{name}.ko"));
             std::fs::write(&ko, out.stdout).map_err(|e| e.to_string())?;
             ko
         } else {
@@ -244,7 +256,7 @@ fn initramfs(linux_kernel: &Path) -> Result<PathBuf, String> {
         order += name;
         order.push('\n');
     }
-    image.script("/modules/order", &order)?.write_in(&dir())
+    image.script("/modules/order", &order)
 }
 
 /// One run of the benchmark on `kernel` (under `-icount` or plain TCG), with a fresh image; its operations.

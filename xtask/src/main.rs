@@ -5,7 +5,7 @@
 //! cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
 //!                 [--initrd FILE] [--disk FILE]... [--root-disk FILE] [--entropy] [--modern] [-- <kernel command line>]
 //! cargo xtask test [--firecracker [PATH]]
-//! cargo xtask bench
+//! cargo xtask bench [smp|ext4|net]
 //! cargo xtask clients
 //! cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
 //! cargo xtask fuzz [TARGET] [--seconds N]
@@ -15,6 +15,7 @@
 
 mod bench;
 mod bench_ext4;
+mod bench_net;
 mod bench_smp;
 mod bench_user;
 mod boot_tests;
@@ -28,6 +29,7 @@ mod firecracker_tests;
 mod fuzz;
 mod image;
 mod initrd_tests;
+mod net_hostile;
 mod net_tests;
 mod qemu;
 mod tables;
@@ -40,7 +42,7 @@ const USAGE: &str = "usage:
   cargo xtask run [--release] [--vmm qemu|firecracker] [--firecracker PATH] [--boot pvh|linux64] [--mem MiB]
                   [--initrd FILE] [--disk FILE]... [--root-disk FILE] [--entropy] [--modern] [-- <kernel command line>]
   cargo xtask test [--firecracker [PATH]]
-  cargo xtask bench [smp|ext4]
+  cargo xtask bench [smp|ext4|net]
   cargo xtask clients
   cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
   cargo xtask fuzz [TARGET] [--seconds N]
@@ -64,6 +66,9 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
         Some("bench") if args.get(1).is_some_and(|a| a == "ext4") => qemu::ensure_installed()
             .and_then(|()| bench::run_ext4())
+            .map(|()| ExitCode::SUCCESS),
+        Some("bench") if args.get(1).is_some_and(|a| a == "net") => qemu::ensure_installed()
+            .and_then(|()| bench::run_net())
             .map(|()| ExitCode::SUCCESS),
         Some("bench") => qemu::ensure_installed()
             .and_then(|()| bench::run())

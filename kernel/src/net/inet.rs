@@ -25,6 +25,11 @@ const UDP_BUFFER: usize = 64 * 1024;
 const UDP_PACKETS: usize = 64;
 /// Most listening smoltcp sockets behind one `listen`.
 const MAX_BACKLOG: usize = 16;
+/// How long a listening slot stays half-open (SYN received, no ACK) before it is closed and listens again:
+/// smoltcp retries its SYN-ACK without end, so a flood of SYNs from spoofed sources would hold every slot of
+/// the backlog forever. smoltcp counts from the last segment received, so a connection that waits unaccepted
+/// and silent this long is reset too; an accepted one has no timeout.
+const HALF_OPEN_TIMEOUT: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(5);
 /// The first ephemeral port (Linux's `ip_local_port_range` starts at 32768; 49152 is IANA's).
 const EPHEMERAL: u16 = 49152;
 
@@ -92,6 +97,14 @@ fn new_tcp() -> tcp::Socket<'static> {
     );
     s.set_nagle_enabled(false);
     s
+}
+
+/// A listening slot on `local`'s address and `port`.
+fn listener(local: InetAddr, port: u16) -> Option<tcp::Socket<'static>> {
+    let mut s = new_tcp();
+    s.set_timeout(Some(HALF_OPEN_TIMEOUT));
+    s.listen(listen_endpoint(local, port)).ok()?;
+    Some(s)
 }
 
 fn new_udp() -> udp::Socket<'static> {
@@ -274,8 +287,7 @@ impl InetSocket {
             let mut handles = Vec::new();
             for net in s.nets_for(local.addr)? {
                 for _ in 0..n {
-                    let mut sock = new_tcp();
-                    if sock.listen(listen_endpoint(local, port)).is_ok() {
+                    if let Some(sock) = listener(local, port) {
                         handles.push(s.add(net, sock));
                     }
                 }
@@ -306,6 +318,15 @@ impl InetSocket {
             let Conn::Listening(handles) = &mut st.conn else {
                 return Some(Err(Errno::EINVAL));
             };
+            // A slot whose half-open connection timed out, or whose connection was reset before `accept`,
+            // listens again.
+            for &h in handles.iter() {
+                let t = s.tcp_mut(h);
+                if t.state() == tcp::State::Closed {
+                    t.set_timeout(Some(HALF_OPEN_TIMEOUT));
+                    let _ = t.listen(listen_endpoint(local, port));
+                }
+            }
             let i = handles.iter().position(|&h| {
                 let t = s.tcp(h);
                 !matches!(
@@ -314,8 +335,8 @@ impl InetSocket {
                 )
             })?;
             let h = handles[i];
-            let mut fresh = new_tcp();
-            if fresh.listen(listen_endpoint(local, port)).is_ok() {
+            s.tcp_mut(h).set_timeout(None);
+            if let Some(fresh) = listener(local, port) {
                 handles[i] = s.add(h.net, fresh);
             } else {
                 handles.remove(i);
