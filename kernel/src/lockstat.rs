@@ -43,7 +43,11 @@ pub fn report() -> String {
         );
     }
     if lockstat::overflowed() > 0 {
-        let _ = writeln!(out, "# {} acquisitions of classes beyond the table", lockstat::overflowed());
+        let _ = writeln!(
+            out,
+            "# {} acquisitions of classes beyond the table",
+            lockstat::overflowed()
+        );
     }
     out
 }

@@ -21,12 +21,12 @@ pub(crate) use stack::{KernelStack, is_guard_page};
 pub use wait::WaitQueue;
 
 use crate::mm::VmSpace;
+use crate::sync::Mutex;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::Any;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
-use crate::sync::Mutex;
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,17 +17,17 @@
 //! its old CPU stays queued; that CPU kicks an idle one once the switch is done.
 
 use super::{State, Task};
-use crate::cpu::times::idle;
 use crate::cpu::local::{MAX_CPUS, assert_may_sleep, this_cpu};
+use crate::cpu::times::idle;
 use crate::cpu::{current_index, online_count, smp};
 use crate::mm::VmSpace;
+use crate::sync::{Mutex, MutexGuard};
 use crate::time::{self, now_ns};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use crate::sync::{Mutex, MutexGuard};
 use spin::Once;
 
 /// How long a task runs in user mode before another ready task gets the CPU.
