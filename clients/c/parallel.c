@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,7 +48,7 @@ static int check_proc_stat(long cpus) {
     while (fgets(line, sizeof line, f)) {
         unsigned long long user, nice, system, idle;
         int n;
-        if (sscanf(line, "cpu %llu %llu %llu %llu", &user, &nice, &system, &idle) == 4) {
+        if (strncmp(line, "cpu ", 4) == 0 && sscanf(line + 4, "%llu %llu %llu %llu", &user, &nice, &system, &idle) == 4) {
             if (user == 0) {
                 printf("parallel: /proc/stat counts no user time: %s", line);
                 ok = 0;

@@ -70,7 +70,8 @@ pub fn main(boot: &'static BootInfo) -> ! {
         root_from = fs::init(initrd.as_ref().map(|i| i.bytes()), &cmdline);
     }
     drop(initrd);
-    // The application processors started early in the boot; they are counted now.
+    // The application processors started early in the boot; they are counted by now (`fs::init` counts
+    // them before it lists them in `/sys`; without it, here).
     ember_frame::cpu::wait_for_aps();
     signal_boot_timer(&cmdline);
     // The last boot line: machine-readable, stable for tools, printed whatever the log level.

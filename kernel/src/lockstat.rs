@@ -23,7 +23,7 @@ pub fn report() -> String {
             None => classes.push(c),
         }
     }
-    classes.sort_by(|a, b| (b.wait_cycles, b.acquired).cmp(&(a.wait_cycles, a.acquired)));
+    classes.sort_by_key(|c| core::cmp::Reverse((c.wait_cycles, c.acquired)));
     let mhz = (ember_frame::time::tsc_frequency_hz() / 1_000_000).max(1);
     let mut out = String::new();
     if !lockstat::enabled() {
@@ -43,7 +43,11 @@ pub fn report() -> String {
         );
     }
     if lockstat::overflowed() > 0 {
-        let _ = writeln!(out, "# {} acquisitions of classes beyond the table", lockstat::overflowed());
+        let _ = writeln!(
+            out,
+            "# {} acquisitions of classes beyond the table",
+            lockstat::overflowed()
+        );
     }
     out
 }

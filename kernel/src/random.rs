@@ -1,8 +1,8 @@
 //! The kernel's random-number generator: ChaCha20, seeded from the entropy device.
 
+use ember_frame::sync::Mutex;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use ember_frame::sync::Mutex;
 
 static RNG: Mutex<Option<ChaCha20Rng>> = Mutex::new(None);
 

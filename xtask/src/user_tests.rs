@@ -64,7 +64,9 @@ fn lockstat_counted(output: &str, file: &str) -> Result<(), String> {
     if counted {
         Ok(())
     } else {
-        Err(format!("the lock-contention report counts no lock of {file}:\n{report}"))
+        Err(format!(
+            "the lock-contention report counts no lock of {file}:\n{report}"
+        ))
     }
 }
 

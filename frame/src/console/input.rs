@@ -4,9 +4,9 @@
 
 use super::serial;
 use crate::irq::IrqLine;
+use crate::sync::Mutex;
 use crate::time;
 use alloc::collections::VecDeque;
-use crate::sync::Mutex;
 use spin::Once;
 
 /// Bytes kept when nobody reads; later ones are dropped.

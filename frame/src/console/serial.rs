@@ -1,8 +1,8 @@
 //! The 16550 UART at I/O port 0x3F8: polled transmit, interrupt-driven receive.
 
 use crate::arch::port::{inb, outb};
-use core::fmt;
 use crate::sync::Mutex;
+use core::fmt;
 
 const COM1_BASE: u16 = 0x3F8;
 const THR: u16 = 0; // transmit holding register

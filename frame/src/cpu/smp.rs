@@ -164,7 +164,10 @@ pub fn wait_for_aps() {
             drop(unsafe { Box::from_raw(cpu.start as *mut ApStart) });
         } else {
             // Its parameters stay the CPU's: it may still run on its stacks.
-            log::warn!("smp: CPU with APIC ID {} started but never finished; left out", cpu.apic_id);
+            log::warn!(
+                "smp: CPU with APIC ID {} started but never finished; left out",
+                cpu.apic_id
+            );
         }
     }
     ONLINE.store(online, Ordering::Release);

@@ -1,9 +1,9 @@
 //! IOAPICs: redirection of GSIs to vectors.
 
 use crate::mm::IoMem;
+use crate::sync::Mutex;
 use alloc::vec::Vec;
 use ember_platform::{Platform, Polarity, Trigger};
-use crate::sync::Mutex;
 
 const IOREGSEL: usize = 0x00;
 const IOWIN: usize = 0x10;

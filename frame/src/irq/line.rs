@@ -6,10 +6,10 @@
 
 use super::{ERROR_VECTOR, KICK_VECTOR, PIC_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, ioapic, lapic};
 use crate::cpu::TrapFrame;
+use crate::sync::Mutex;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use ember_platform::{Polarity, Trigger};
-use crate::sync::Mutex;
 
 /// Vectors handed out to lines.
 const FIRST_VECTOR: u8 = 0x30;

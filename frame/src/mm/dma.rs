@@ -14,9 +14,9 @@
 
 use super::frame;
 use super::layout::{PAGE_SIZE, phys_to_virt};
+use crate::sync::Mutex;
 use core::sync::atomic::{AtomicBool, Ordering};
 use ember_devmem::{DmaMemory, DmaPool};
-use crate::sync::Mutex;
 
 /// Freed regions, and the count of quarantined pages.
 static POOL: Mutex<DmaPool> = Mutex::new(DmaPool::new());

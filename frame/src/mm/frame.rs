@@ -1,9 +1,9 @@
 //! The physical frame allocator: [`ember_frames::FrameBitmap`] over all usable RAM, behind a lock.
 
 use super::layout::{PAGE_SIZE, phys_to_virt};
+use crate::sync::Mutex;
 use ember_boot::{FreeRanges, PhysRange};
 use ember_frames::FrameBitmap;
-use crate::sync::Mutex;
 
 static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
 

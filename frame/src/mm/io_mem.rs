@@ -4,10 +4,10 @@ use super::layout::{MMIO_BASE, MMIO_SIZE};
 use super::page_table::{NO_CACHE, WRITABLE, WRITE_THROUGH};
 use crate::arch::regs::phys_address_limit;
 use crate::boot;
+use crate::sync::Mutex;
 use alloc::vec::Vec;
 use ember_boot::PhysRange;
 use ember_devmem::{ClaimError, ClaimId, Claims, Holder, page_span};
-use crate::sync::Mutex;
 
 /// Who holds which device memory. See [`IoMem`].
 static CLAIMS: Mutex<Claims> = Mutex::new(Claims::new());

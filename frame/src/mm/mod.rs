@@ -26,10 +26,10 @@ pub(crate) use vm_space::begin_user_access;
 pub use vm_space::{PageProt, UserAddr, UserFault, VmError, VmSpace};
 
 use crate::arch::regs;
+use crate::sync::Mutex;
 use ember_boot::{BootInfo, MemoryKind, PhysRange, usable_ranges};
 use layout::{KERNEL_BASE, KSTACK_BASE, MMIO_BASE, MMIO_SIZE, PAGE_SIZE, PHYS_OFFSET};
 use page_table::{PageTable, WRITABLE};
-use crate::sync::Mutex;
 use spin::Once;
 
 /// The boot tables map the first 4 GiB in the direct map; everything allocated before the switch lies there.

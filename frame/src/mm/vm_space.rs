@@ -21,9 +21,9 @@ use super::page::Frame;
 use super::page_table::{ADDR_MASK, MapError, NO_EXECUTE, PRESENT, PageTable, USER, WRITABLE};
 use crate::arch::regs;
 use crate::cpu::local::{self, assert_may_sleep, this_cpu};
+use crate::sync::Mutex;
 use crate::user::USER_END;
 use core::sync::atomic::Ordering;
-use crate::sync::Mutex;
 
 /// Access rights of a user page (always readable when present).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

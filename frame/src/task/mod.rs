@@ -21,12 +21,12 @@ pub(crate) use stack::{KernelStack, is_guard_page};
 pub use wait::WaitQueue;
 
 use crate::mm::VmSpace;
+use crate::sync::Mutex;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::Any;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
-use crate::sync::Mutex;
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,8 @@ pub struct Task {
     affinity: AtomicU32,
     /// The CPU that ran it last.
     cpu: AtomicU32,
+    /// The CPU whose run queue holds it (meaningful while it is ready; written under that queue's lock).
+    queue: AtomicU32,
     /// The stack pointer while switched out (written by the switch away, read by the switch back, which the
     /// `on_cpu` hand-off orders).
     saved_rsp: UnsafeCell<u64>,
@@ -94,6 +96,7 @@ impl Task {
             on_cpu: AtomicBool::new(false),
             affinity: AtomicU32::new(u32::MAX),
             cpu: AtomicU32::new(0),
+            queue: AtomicU32::new(0),
             saved_rsp: UnsafeCell::new(0),
             _stack: stack,
             entry: Mutex::new(entry),

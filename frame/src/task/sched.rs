@@ -1,5 +1,10 @@
-//! The scheduler: one run queue shared by every CPU (FIFO, filtered by CPU affinity), the context switch and
-//! its hand-off between CPUs, idling, sleepers ordered by deadline, time slices.
+//! The scheduler: a run queue per CPU (FIFO, filtered by CPU affinity; idle CPUs steal from the others), the
+//! context switch and its hand-off between CPUs, idling, sleepers ordered by deadline, time slices.
+//!
+//! Placement: a task made ready goes to the queue of the CPU that ran it last (when it may still run there),
+//! else of this CPU, else of the first CPU it may run on; an idle CPU that may run it is kicked and takes it
+//! (its own queue first, then the others'), and when none is idle the queue's CPU is kicked out of user mode
+//! to arm the end of its time slice. A CPU takes tasks from its own queue at the end of a time slice.
 //!
 //! Idling: a task that blocks with nothing to switch to idles on its own stack (it stays on its CPU, so no
 //! other CPU can claim it) until a task can be claimed or it is woken. A CPU's idle task runs only where no
@@ -12,24 +17,25 @@
 //! its old CPU stays queued; that CPU kicks an idle one once the switch is done.
 
 use super::{State, Task};
-use crate::cpu::times::idle;
 use crate::cpu::local::{MAX_CPUS, assert_may_sleep, this_cpu};
+use crate::cpu::times::idle;
 use crate::cpu::{current_index, online_count, smp};
 use crate::mm::VmSpace;
+use crate::sync::{Mutex, MutexGuard};
 use crate::time::{self, now_ns};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use crate::sync::{Mutex, MutexGuard};
 use spin::Once;
 
 /// How long a task runs in user mode before another ready task gets the CPU.
 const TIME_SLICE_NS: u64 = 10_000_000;
 
-/// The ready tasks; its summary is their number.
-static RUN_QUEUE: Summarized<VecDeque<Arc<Task>>> = Summarized::new(VecDeque::new(), 0, |q| q.len() as u64);
+/// The ready tasks, a queue per CPU; a queue's summary is its length.
+static QUEUES: [Summarized<VecDeque<Arc<Task>>>; MAX_CPUS] =
+    [const { Summarized::new(VecDeque::new(), 0, |q| q.len() as u64) }; MAX_CPUS];
 /// Tasks waiting with a deadline, by (deadline, task id). Every CPU arms its timer for the earliest; the
 /// first to take the interrupt wakes it. Its summary is the earliest deadline (`u64::MAX` for none).
 static SLEEPERS: Summarized<BTreeMap<(u64, u64), Arc<Task>>> = Summarized::new(BTreeMap::new(), u64::MAX, |s| {
@@ -200,9 +206,12 @@ fn allowed(task: &Task, cpu: usize) -> bool {
     task.affinity.load(Ordering::Relaxed) & (1 << cpu) != 0
 }
 
-/// Takes the first queued task that may run on CPU `cpu` and is on no CPU, and marks it running here.
-fn claim_next(cpu: usize) -> Option<Arc<Task>> {
-    let mut queue = RUN_QUEUE.lock();
+/// Takes the first task of CPU `q`'s queue that may run on CPU `cpu` and is on no CPU, and marks it running.
+fn claim_from(q: usize, cpu: usize) -> Option<Arc<Task>> {
+    if QUEUES[q].summary() == 0 {
+        return None;
+    }
+    let mut queue = QUEUES[q].lock();
     let at = queue.iter().position(|t| {
         allowed(t, cpu)
             && t.on_cpu
@@ -214,19 +223,68 @@ fn claim_next(cpu: usize) -> Option<Arc<Task>> {
     Some(task)
 }
 
-/// Whether a queued task could be claimed by CPU `cpu` now.
+/// Takes a task for CPU `cpu`: from its own queue first, then from the other CPUs' (the next ones first).
+fn claim_next(cpu: usize) -> Option<Arc<Task>> {
+    let n = online_count();
+    (0..n).find_map(|i| claim_from((cpu + i) % n, cpu))
+}
+
+/// Whether CPU `q`'s queue holds a task that CPU `cpu` could claim now.
+fn claimable_in(q: usize, cpu: usize) -> bool {
+    QUEUES[q].summary() != 0
+        && QUEUES[q]
+            .lock()
+            .iter()
+            .any(|t| allowed(t, cpu) && !t.on_cpu.load(Ordering::SeqCst))
+}
+
+/// Whether any queue holds a task that CPU `cpu` could claim now.
 fn has_work(cpu: usize) -> bool {
-    if RUN_QUEUE.summary() == 0 {
-        return false;
+    (0..online_count()).any(|q| claimable_in(q, cpu))
+}
+
+/// The CPU whose queue a task made ready goes to: the one that ran it last, else this one, else the first it
+/// may run on.
+fn target_cpu(task: &Task) -> usize {
+    let n = online_count();
+    let last = task.cpu.load(Ordering::Relaxed) as usize;
+    if last < n && allowed(task, last) {
+        return last;
     }
-    RUN_QUEUE
-        .lock()
-        .iter()
-        .any(|t| allowed(t, cpu) && !t.on_cpu.load(Ordering::SeqCst))
+    let me = current_index();
+    if allowed(task, me) {
+        return me;
+    }
+    (0..n).find(|&c| allowed(task, c)).unwrap_or(me)
+}
+
+/// Appends `task` (marked ready) to CPU `cpu`'s queue.
+fn push(cpu: usize, task: &Arc<Task>) {
+    let mut queue = QUEUES[cpu].lock();
+    task.queue.store(cpu as u32, Ordering::Release);
+    queue.push_back(task.clone());
+}
+
+/// Takes the running task `cur`, which a waker made ready and queued, out of that queue. No CPU can claim it
+/// meanwhile (it is on this one). The waker records the queue and appends the task in one critical section,
+/// after its state change; until it has, the queue read here may be an older one, so the search repeats.
+fn unqueue(cur: &Arc<Task>) {
+    loop {
+        let q = cur.queue.load(Ordering::Acquire) as usize;
+        let mut queue = QUEUES[q].lock();
+        if let Some(at) = queue.iter().position(|t| Arc::ptr_eq(t, cur)) {
+            queue.remove(at);
+            return;
+        }
+        drop(queue);
+        core::hint::spin_loop();
+    }
 }
 
 /// Kicks an idle CPU that may run `task` (which was just queued), unless this CPU idles and will find it.
-/// A task that may not run here and finds no idle CPU kicks a busy one that may run it.
+/// When no idle CPU may run it, the CPU whose queue holds it is kicked (unless it is this one), out of user
+/// mode, so that it arms the end of its time slice (a CPU that entered user mode with its queue empty has
+/// no timer armed for that).
 fn kick_idle(task: &Task) {
     let me = current_index();
     // Still on a CPU (idling on its own stack, or being switched out): that CPU takes it back, or kicks
@@ -241,7 +299,11 @@ fn kick_idle(task: &Task) {
     if CPUS[me].idle.load(Ordering::SeqCst) && allowed(task, me) {
         return;
     }
-    for cpu in (0..online_count()).filter(|&c| c != me && allowed(task, c)) {
+    let n = online_count();
+    // The queue's own CPU first, then the others. (Read here after another CPU's wake-up, the queue may be
+    // an older one: only an order, checked below where it matters.)
+    let hint = task.queue.load(Ordering::Acquire) as usize;
+    for cpu in (0..n).map(|i| (hint + i) % n).filter(|&c| c != me && allowed(task, c)) {
         if CPUS[cpu]
             .idle
             .compare_exchange(true, false, Ordering::SeqCst, Ordering::Relaxed)
@@ -251,25 +313,28 @@ fn kick_idle(task: &Task) {
             return;
         }
     }
-    // No idle CPU may run it, nor this one: kick one that may, out of user mode, so that it arms the end of
-    // its time slice (a CPU that entered user mode with nothing queued has no timer armed for that).
-    if !allowed(task, me)
-        && let Some(cpu) = (0..online_count()).find(|&c| allowed(task, c))
+    // The queue that holds it (the waker appended it in the critical section of its state change, which was
+    // seen, so a locked look finds it unless a CPU claimed it already).
+    let holds = |q: usize| QUEUES[q].lock().iter().any(|t| core::ptr::eq(&**t, task));
+    if let Some(home) = core::iter::once(hint).chain(0..n).find(|&q| q < n && holds(q))
+        && home != me
     {
-        smp::kick(cpu);
+        smp::kick(home);
     }
 }
 
 pub(super) fn enqueue(task: Arc<Task>) {
     task.set_state(State::Ready);
-    RUN_QUEUE.lock().push_back(task.clone());
+    push(target_cpu(&task), &task);
     kick_idle(&task);
 }
 
 pub(super) fn wake(task: &Arc<Task>) {
-    // The state change and the enqueue happen under the run-queue lock, so `cancel_block` sees both or neither.
+    // The state change, the queue's record and the append happen under the queue's lock, so `unqueue` finds
+    // the task once it sees it ready.
+    let target = target_cpu(task);
     let woken = {
-        let mut queue = RUN_QUEUE.lock();
+        let mut queue = QUEUES[target].lock();
         let ok = task
             .state
             .compare_exchange(
@@ -280,6 +345,7 @@ pub(super) fn wake(task: &Arc<Task>) {
             )
             .is_ok();
         if ok {
+            task.queue.store(target as u32, Ordering::Release);
             queue.push_back(task.clone());
         }
         ok
@@ -292,11 +358,16 @@ pub(super) fn wake(task: &Arc<Task>) {
 /// The running task, marked blocked, found its condition true after all: it keeps running, and leaves the
 /// run queue if a waker already put it there (no CPU can have claimed it: it is on this one).
 pub(super) fn cancel_block(cur: &Arc<Task>) {
-    let mut queue = RUN_QUEUE.lock();
-    if cur.state() == State::Ready {
-        queue.retain(|t| !Arc::ptr_eq(t, cur));
+    let was = cur.state.compare_exchange(
+        State::Blocked as u8,
+        State::Running as u8,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+    if was == Err(State::Ready as u8) {
+        unqueue(cur);
+        cur.set_state(State::Running);
     }
-    cur.set_state(State::Running);
 }
 
 /// Gives the CPU to the next ready task, if any; the current one goes to the back of the queue.
@@ -309,13 +380,13 @@ pub fn yield_now() {
         Some(next) => {
             // Queued while still on this CPU: no other CPU claims it before the switch away is complete.
             cur.set_state(State::Ready);
-            RUN_QUEUE.lock().push_back(cur.clone());
+            push(me, &cur);
             switch_to(next);
         }
         None if !allowed(&cur, me) => {
             // Its affinity no longer includes this CPU: leave it for one that may run it.
             cur.set_state(State::Ready);
-            RUN_QUEUE.lock().push_back(cur.clone());
+            push(target_cpu(&cur), &cur);
             switch_to_idle();
         }
         None => this_sched()
@@ -333,9 +404,10 @@ pub fn preempt_point() {
         // SAFETY: the per-CPU current-task reference keeps the running task alive while it runs.
         allowed(unsafe { &*raw }, me)
     };
-    // The queue's length first: with nothing queued (the common case) no clock read and no lock.
+    // This CPU's queue length first: with nothing queued (the common case) no clock read and no lock. The
+    // other queues are their own CPUs' (or idle CPUs') to run.
     let slice_over = || now_ns() >= CPUS[me].slice_end.load(Ordering::Relaxed);
-    if !cur_allowed || (RUN_QUEUE.summary() != 0 && slice_over() && has_work(me)) {
+    if !cur_allowed || (QUEUES[me].summary() != 0 && slice_over() && claimable_in(me, me)) {
         yield_now();
     }
 }
@@ -381,21 +453,17 @@ fn schedule() {
             switch_to(next);
             return;
         }
-        {
-            let mut queue = RUN_QUEUE.lock();
-            if cur.state() == State::Ready {
-                queue.retain(|t| !Arc::ptr_eq(t, &cur));
-                drop(queue);
-                if allowed(&cur, me) {
-                    cur.set_state(State::Running);
-                    return;
-                }
-                // Woken, but it may no longer run here: leave it (queued again) to a CPU that may.
-                RUN_QUEUE.lock().push_back(cur.clone());
-                drop(cur);
-                switch_to_idle();
+        if cur.state() == State::Ready {
+            unqueue(&cur);
+            if allowed(&cur, me) {
+                cur.set_state(State::Running);
                 return;
             }
+            // Woken, but it may no longer run here: leave it (queued again) to a CPU that may.
+            push(target_cpu(&cur), &cur);
+            drop(cur);
+            switch_to_idle();
+            return;
         }
         release_unused_space();
         let sched = &CPUS[me];
@@ -516,7 +584,7 @@ fn arm_timer(running_user: bool) {
     // Both summaries are written under their locks: a change another CPU makes after these reads either
     // kicks this CPU or is handled by that CPU's own timer, so no lock is taken on the way to user mode.
     let mut deadline = SLEEPERS.summary();
-    if running_user && RUN_QUEUE.summary() != 0 {
+    if running_user && QUEUES[current_index()].summary() != 0 {
         deadline = deadline.min(this_sched().slice_end.load(Ordering::Relaxed));
     }
     time::set_task_deadline(deadline);

@@ -6,8 +6,8 @@
 
 use crate::mm::kernel_map_stack;
 use crate::mm::layout::{KSTACK_BASE, KSTACK_SIZE, PAGE_SIZE};
-use alloc::vec::Vec;
 use crate::sync::Mutex;
+use alloc::vec::Vec;
 
 /// Usable bytes of a task's kernel stack.
 pub(crate) const STACK_BYTES: u64 = 64 * 1024;

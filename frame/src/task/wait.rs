@@ -2,9 +2,9 @@
 
 use super::sched::{block_current, current};
 use super::{State, Task};
+use crate::sync::Mutex;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use crate::sync::Mutex;
 
 /// A queue of tasks waiting for something. Wakers change the state first, then call [`WaitQueue::wake_all`]
 /// or [`WaitQueue::wake_one`]; waiters re-check their condition after every wake-up.

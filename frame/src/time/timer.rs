@@ -6,9 +6,9 @@
 use super::pit::{self, PIT_HZ};
 use super::tsc::{now_ns, ns_to_tsc};
 use crate::arch::regs::rdtsc;
-use crate::cpu::times::idle;
 use crate::cpu::current_index;
 use crate::cpu::local::MAX_CPUS;
+use crate::cpu::times::idle;
 use crate::irq::lapic;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

@@ -14,8 +14,8 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
-use linux_raw_sys::general::{EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLONESHOT};
 use ember_frame::sync::Mutex;
+use linux_raw_sys::general::{EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLONESHOT};
 
 /// How deep epoll instances may watch each other (Linux's `EP_MAX_NESTS`).
 const MAX_NESTING: usize = 4;

@@ -6,9 +6,9 @@ use crate::fs::poll;
 use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
 use core::any::Any;
+use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use linux_raw_sys::general::{POLLIN, POLLOUT};
-use ember_frame::sync::Mutex;
 
 /// The largest value the counter holds.
 const MAX: u64 = u64::MAX - 1;

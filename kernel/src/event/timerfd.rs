@@ -7,10 +7,10 @@ use crate::fs::poll;
 use crate::syscall::errno::Errno;
 use alloc::sync::{Arc, Weak};
 use core::any::Any;
+use ember_frame::sync::Mutex;
 use ember_frame::task::{Task, WaitQueue};
 use ember_frame::time::{now_ns, wall_clock_ns};
 use linux_raw_sys::general::POLLIN;
-use ember_frame::sync::Mutex;
 
 /// `CLOCK_REALTIME`.
 pub const CLOCK_REALTIME: u32 = 0;

@@ -8,8 +8,8 @@ use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
 use core::any::Any;
 use core::sync::atomic::{AtomicU32, Ordering};
-use linux_raw_sys::general::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_WRONLY, POLLIN, POLLOUT};
 use ember_frame::sync::Mutex;
+use linux_raw_sys::general::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, O_RDONLY, O_WRONLY, POLLIN, POLLOUT};
 
 /// Status flags `F_SETFL` may change.
 const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK;

@@ -13,12 +13,12 @@ use crate::syscall::errno::{Errno, SysResult};
 use crate::syscall::uaccess;
 use alloc::collections::BTreeMap;
 use ember_filelock::{FlockLocks, LockKind, Owner, RecordLocks};
+use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use linux_raw_sys::general::{
     F_GETLK, F_OFD_GETLK, F_OFD_SETLKW, F_RDLCK, F_SETLKW, F_UNLCK, F_WRLCK, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN,
     SEEK_CUR, SEEK_END, SEEK_SET,
 };
-use ember_frame::sync::Mutex;
 
 /// The locks of one file.
 #[derive(Default)]

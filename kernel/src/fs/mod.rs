@@ -91,6 +91,9 @@ pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> Opti
         self::proc::init(p);
     }
     ensure_dir(&tree, b"tmp", 0o1777);
+    // The CPU lists below name the CPUs online: the application processors (started early in the boot, while
+    // the initramfs was unpacked) are counted first.
+    ember_frame::cpu::wait_for_aps();
     if let Some(sys) = ensure_dir(&tree, b"sys", 0o555) {
         ensure_dir(&sys, b"block", 0o755);
         ensure_dir(&sys, b"kernel", 0o755);

@@ -5,9 +5,9 @@ use crate::process::signal_pending;
 use crate::syscall::errno::Errno;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT};
-use ember_frame::sync::Mutex;
 
 /// Bytes a pipe holds (Linux's default, 16 pages).
 pub const CAPACITY: usize = 65536;

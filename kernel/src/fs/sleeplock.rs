@@ -3,8 +3,8 @@
 
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, Ordering};
-use ember_frame::task::WaitQueue;
 use ember_frame::sync::{Mutex, MutexGuard};
+use ember_frame::task::WaitQueue;
 
 /// A mutex for kernel tasks that may sleep while holding it.
 pub struct SleepLock<T> {
@@ -40,7 +40,8 @@ impl<T> SleepLock<T> {
         if take().is_none() {
             let started = ember_frame::sync::cycles();
             self.waiters.wait_until(take);
-            self.inner.record_wait(ember_frame::sync::cycles().wrapping_sub(started));
+            self.inner
+                .record_wait(ember_frame::sync::cycles().wrapping_sub(started));
         }
         // `busy` admits one holder at a time, so the inner lock is free and taken at once.
         SleepGuard {

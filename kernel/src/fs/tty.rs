@@ -10,6 +10,7 @@ use crate::syscall::errno::{Errno, SysResult};
 use crate::syscall::uaccess;
 use alloc::vec::Vec;
 use ember_frame::console;
+use ember_frame::sync::Mutex;
 use ember_frame::task::{Task, WaitQueue};
 use ember_tty::{LineDiscipline, ReadResult, TERMIOS_SIZE, Termios};
 use linux_raw_sys::general::{POLLIN, POLLOUT};
@@ -17,7 +18,6 @@ use linux_raw_sys::ioctl::{
     FIONREAD, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TCXONC, TIOCGPGRP, TIOCGWINSZ, TIOCNOTTY, TIOCSCTTY,
     TIOCSPGRP, TIOCSWINSZ,
 };
-use ember_frame::sync::Mutex;
 use spin::Once;
 
 /// A terminal.

@@ -13,9 +13,9 @@ use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use ember_frame::sync::Mutex;
 use ember_xattr::{Error, Namespace, Xattrs};
 use linux_raw_sys::general::{S_IFDIR, S_IFMT, S_IFREG};
-use ember_frame::sync::Mutex;
 
 /// The attributes of every inode that has some.
 static TABLE: Mutex<BTreeMap<u64, (Weak<Inode>, Xattrs)>> = Mutex::new(BTreeMap::new());

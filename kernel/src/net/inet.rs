@@ -12,11 +12,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicU16, Ordering};
+use ember_frame::sync::Mutex;
 use ember_sockmsg::InetAddr;
 use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
 use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint, Ipv4Address};
-use ember_frame::sync::Mutex;
 
 /// Bytes of each TCP socket's receive and send buffers.
 const TCP_BUFFER: usize = 64 * 1024;

@@ -12,10 +12,10 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
+use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use ember_netconf::netlink::{self as nl, Header};
 use linux_raw_sys::general::{POLLIN, POLLOUT, S_IFSOCK};
-use ember_frame::sync::Mutex;
 
 /// `AF_NETLINK`.
 pub const AF_NETLINK: u16 = 16;

@@ -12,6 +12,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use ember_cmdline::{Cmdline, IpConfig};
+use ember_frame::sync::Mutex;
 use ember_frame::task::{Task, WaitQueue};
 use ember_frame::time::now_ns;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
@@ -19,7 +20,6 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{AnySocket, dhcpv4, icmp, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
-use ember_frame::sync::Mutex;
 
 /// The loopback interface's index in [`Stack::nets`] (Linux numbers `lo` 1, the first device 2).
 pub const LO: usize = 0;

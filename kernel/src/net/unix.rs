@@ -17,10 +17,10 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
+use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use ember_sockmsg::UnixAddr;
 use linux_raw_sys::general::{POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
-use ember_frame::sync::Mutex;
 
 /// Bytes a receive queue holds (Linux's default `SO_RCVBUF`).
 pub const QUEUE_BYTES: usize = 212_992;

@@ -9,8 +9,8 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
-use ember_sockmsg::UnixAddr;
 use ember_frame::sync::Mutex;
+use ember_sockmsg::UnixAddr;
 
 /// Bound abstract names.
 static ABSTRACT: Mutex<BTreeMap<Vec<u8>, Weak<UnixSocket>>> = Mutex::new(BTreeMap::new());

@@ -14,10 +14,10 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicBool, Ordering};
+use ember_frame::sync::Mutex;
 use ember_frame::task::{Task, WaitQueue};
 use ember_vsock::{self as vs, ConnId, Mux, SockAddr, State};
 use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
-use ember_frame::sync::Mutex;
 
 /// The device and the protocol state.
 struct Vsock {

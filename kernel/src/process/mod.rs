@@ -21,9 +21,9 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use ember_creds::Credentials;
+use ember_frame::sync::Mutex;
 use ember_frame::task::{Task, WaitQueue};
 use signal::{SigActions, SigSet};
-use ember_frame::sync::Mutex;
 use spin::Once;
 
 /// The pid of init.

@@ -12,10 +12,10 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
+use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use ember_frame::time::{now_ns, wall_clock_ns};
 use linux_raw_sys::general as nr;
-use ember_frame::sync::Mutex;
 
 const FUTEX_WAIT: u64 = 0;
 const FUTEX_WAKE: u64 = 1;

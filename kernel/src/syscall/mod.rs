@@ -21,10 +21,10 @@ mod vsock;
 
 use crate::process::Thread;
 use alloc::collections::BTreeSet;
+use ember_frame::sync::Mutex;
 use ember_frame::user::UserContext;
 use errno::{Errno, SysResult};
 use linux_raw_sys::general as nr;
-use ember_frame::sync::Mutex;
 
 /// `ember.strace`: log every system call with its first arguments and result (for debugging).
 pub static TRACE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);

@@ -11,9 +11,9 @@ use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use ember_frame::mm::{Frame, PageProt, UserAddr, VmSpace};
+use ember_frame::sync::Mutex;
 use ember_frame::user::USER_END;
 pub use region::{Backing, Prot, Region, SharedFile};
-use ember_frame::sync::Mutex;
 
 /// Page size.
 pub const PAGE: u64 = 4096;
