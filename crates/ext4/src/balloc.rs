@@ -22,10 +22,49 @@ fn set_bit(map: &mut [u8], i: usize, on: bool) {
     }
 }
 
+/// The first clear bit of `map` in `from..to`, skipping whole bytes that are full.
+fn first_clear(map: &[u8], from: usize, to: usize) -> Option<usize> {
+    let mut i = from;
+    while i < to {
+        if i.is_multiple_of(8) && to - i >= 8 && map[i / 8] == 0xFF {
+            i += 8;
+            continue;
+        }
+        if !bit(map, i) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 impl<D: BlockDevice> Fs<D> {
     fn bitmap_csum(&self, map: &[u8], bits: u32) -> u32 {
         let c = crc32c(self.sb.csum_seed, &map[..bits as usize / 8]);
         if self.groups.wide() { c } else { c & 0xFFFF }
+    }
+
+    /// Notes a bitmap just written: trusted from now on, its descriptor checksum computed at the next sync.
+    fn bitmap_written(&mut self, inodes: bool, g: u32) {
+        if self.sb.metadata_csum() {
+            self.bitmap_ok.insert((inodes, g));
+            self.bitmap_stale.insert((inodes, g));
+        }
+    }
+
+    /// Computes the descriptor checksum of a bitmap from what the device holds.
+    pub(crate) fn update_bitmap_csum(&mut self, inodes: bool, g: u32) -> Result<()> {
+        let mut map = vec![0u8; self.bs()];
+        if inodes {
+            self.read_blocks(self.groups.inode_bitmap(g), &mut map)?;
+            let c = self.bitmap_csum(&map, self.sb.inodes_per_group);
+            self.groups.set_inode_bitmap_csum(g, c);
+        } else {
+            self.read_blocks(self.groups.block_bitmap(g), &mut map)?;
+            let c = self.bitmap_csum(&map, self.sb.blocks_per_group);
+            self.groups.set_block_bitmap_csum(g, c);
+        }
+        Ok(())
     }
 
     /// The block bitmap of group `g` (built from the layout if the group is `BLOCK_UNINIT`).
@@ -60,10 +99,11 @@ impl<D: BlockDevice> Fs<D> {
         }
         let at = self.groups.block_bitmap(g);
         self.read_blocks(at, &mut map)?;
-        if self.sb.metadata_csum()
-            && self.bitmap_csum(&map, self.sb.blocks_per_group) != self.groups.block_bitmap_csum(g)
-        {
-            return Err(Error::Corrupt("block bitmap checksum mismatch"));
+        if self.sb.metadata_csum() && !self.bitmap_ok.contains(&(false, g)) {
+            if self.bitmap_csum(&map, self.sb.blocks_per_group) != self.groups.block_bitmap_csum(g) {
+                return Err(Error::Corrupt("block bitmap checksum mismatch"));
+            }
+            self.bitmap_ok.insert((false, g));
         }
         Ok(map)
     }
@@ -71,10 +111,7 @@ impl<D: BlockDevice> Fs<D> {
     fn store_block_bitmap(&mut self, g: u32, map: &[u8]) -> Result<()> {
         let at = self.groups.block_bitmap(g);
         self.write_blocks(at, map)?;
-        if self.sb.metadata_csum() {
-            let c = self.bitmap_csum(map, self.sb.blocks_per_group);
-            self.groups.set_block_bitmap_csum(g, c);
-        }
+        self.bitmap_written(false, g);
         let f = self.groups.flags(g);
         self.groups.set_flags(g, f & !BLOCK_UNINIT);
         Ok(())
@@ -91,10 +128,11 @@ impl<D: BlockDevice> Fs<D> {
         }
         let at = self.groups.inode_bitmap(g);
         self.read_blocks(at, &mut map)?;
-        if self.sb.metadata_csum()
-            && self.bitmap_csum(&map, self.sb.inodes_per_group) != self.groups.inode_bitmap_csum(g)
-        {
-            return Err(Error::Corrupt("inode bitmap checksum mismatch"));
+        if self.sb.metadata_csum() && !self.bitmap_ok.contains(&(true, g)) {
+            if self.bitmap_csum(&map, self.sb.inodes_per_group) != self.groups.inode_bitmap_csum(g) {
+                return Err(Error::Corrupt("inode bitmap checksum mismatch"));
+            }
+            self.bitmap_ok.insert((true, g));
         }
         Ok(map)
     }
@@ -102,10 +140,7 @@ impl<D: BlockDevice> Fs<D> {
     fn store_inode_bitmap(&mut self, g: u32, map: &[u8]) -> Result<()> {
         let at = self.groups.inode_bitmap(g);
         self.write_blocks(at, map)?;
-        if self.sb.metadata_csum() {
-            let c = self.bitmap_csum(map, self.sb.inodes_per_group);
-            self.groups.set_inode_bitmap_csum(g, c);
-        }
+        self.bitmap_written(true, g);
         let f = self.groups.flags(g);
         self.groups.set_flags(g, f & !INODE_UNINIT);
         Ok(())
@@ -126,7 +161,7 @@ impl<D: BlockDevice> Fs<D> {
             let start = self.sb.group_first_block(g);
             let count = self.sb.group_block_count(g) as usize;
             let from = if k == 0 { (goal - start) as usize } else { 0 };
-            let Some(first) = (from..count).chain(0..from).find(|&i| !bit(&map, i)) else {
+            let Some(first) = first_clear(&map, from, count).or_else(|| first_clear(&map, 0, from)) else {
                 continue;
             };
             let mut n = 0usize;
@@ -185,7 +220,7 @@ impl<D: BlockDevice> Fs<D> {
             }
             let mut map = self.load_inode_bitmap(g)?;
             let first = if g == 0 { self.sb.first_ino() - 1 } else { 0 };
-            let Some(i) = (first..ipg).find(|&i| !bit(&map, i as usize)) else {
+            let Some(i) = first_clear(&map, first as usize, ipg as usize).map(|i| i as u32) else {
                 continue;
             };
             set_bit(&mut map, i as usize, true);
@@ -234,5 +269,24 @@ impl<D: BlockDevice> Fs<D> {
     /// A good first block to allocate near for inode `ino`: the start of its group.
     pub(crate) fn inode_goal(&self, ino: Ino) -> u64 {
         self.sb.group_first_block(self.inode_group(ino))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_clear;
+
+    #[test]
+    fn first_clear_skips_full_bytes_and_honours_the_range() {
+        let mut map = [0xFFu8; 8];
+        assert_eq!(first_clear(&map, 0, 64), None);
+        map[5] = 0b1110_1111;
+        assert_eq!(first_clear(&map, 0, 64), Some(44));
+        assert_eq!(first_clear(&map, 3, 64), Some(44));
+        assert_eq!(first_clear(&map, 45, 64), None);
+        assert_eq!(first_clear(&map, 0, 44), None);
+        map[0] = 0b0111_1111;
+        assert_eq!(first_clear(&map, 1, 64), Some(7));
+        assert_eq!(first_clear(&map, 0, 7), None);
     }
 }

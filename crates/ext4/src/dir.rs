@@ -150,13 +150,14 @@ impl<D: BlockDevice> Fs<D> {
             }
             return Ok(None);
         }
-        if self.sb.metadata_csum() {
+        if self.sb.metadata_csum() && !self.dir_ok.contains(&(pblk, dir.ino)) {
             if !self.has_tail(&buf) {
                 return Err(Error::Corrupt("directory block without checksum"));
             }
             if le32(&buf, self.bs() - 4) != self.dir_tail_csum(dir, &buf) {
                 return Err(Error::Corrupt("directory block checksum mismatch"));
             }
+            self.trust_dir_block(pblk, dir.ino);
         }
         let limit = self.entries_limit();
         Ok(Some((buf, limit)))
@@ -171,7 +172,19 @@ impl<D: BlockDevice> Fs<D> {
             let c = self.dir_tail_csum(dir, buf);
             put32(buf, t + 8, c);
         }
-        self.write_blocks(pblk, buf)
+        self.write_blocks(pblk, buf)?;
+        if self.sb.metadata_csum() {
+            self.trust_dir_block(pblk, dir.ino);
+        }
+        Ok(())
+    }
+
+    /// Remembers that directory block `pblk` of `dir` is known good (forgetting all of them past 65,536).
+    fn trust_dir_block(&mut self, pblk: u64, dir: Ino) {
+        if self.dir_ok.len() >= 65536 {
+            self.dir_ok.clear();
+        }
+        self.dir_ok.insert((pblk, dir));
     }
 
     pub(crate) fn dir_block_count(&self, dir: &Inode) -> Result<u32> {

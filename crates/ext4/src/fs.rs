@@ -7,6 +7,7 @@ use crate::inode::{FileType, Ino, Inode, Metadata, ROOT_INO, Timestamp};
 use crate::superblock::{SB_OFFSET, SB_SIZE, STATE_VALID, Superblock, incompat, ro_compat};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
+use alloc::vec::Vec;
 
 /// How to mount.
 #[derive(Clone, Copy)]
@@ -50,6 +51,13 @@ pub struct Fs<D: BlockDevice> {
     pub(crate) next_generation: u32,
     /// Inode records read or written, by number (checksum verified once, when read from the device).
     icache: BTreeMap<Ino, Inode>,
+    /// Directory blocks (block, directory inode) whose checksum was verified or written since the mount:
+    /// read again without verifying (any other write to the block drops it).
+    pub(crate) dir_ok: BTreeSet<(u64, Ino)>,
+    /// Bitmaps (`true` for inodes, group) whose checksum was verified or that were written since the mount.
+    pub(crate) bitmap_ok: BTreeSet<(bool, u32)>,
+    /// Bitmaps written since their checksum in the group descriptor was computed (done at [`Fs::sync`]).
+    pub(crate) bitmap_stale: BTreeSet<(bool, u32)>,
 }
 
 /// The most inode records [`Fs`] keeps (about 256 bytes each, so 4 MiB with 256-byte inodes).
@@ -74,6 +82,9 @@ impl<D: BlockDevice> Fs<D> {
             orphans: BTreeSet::new(),
             next_generation: 0,
             icache: BTreeMap::new(),
+            dir_ok: BTreeSet::new(),
+            bitmap_ok: BTreeSet::new(),
+            bitmap_stale: BTreeSet::new(),
         };
         fs.next_generation = (opts.clock)().sec as u32 ^ fs.sb.csum_seed;
         if opts.read_only {
@@ -86,8 +97,10 @@ impl<D: BlockDevice> Fs<D> {
             let (sb, groups) = Self::load_metadata(&mut fs.dev)?;
             fs.sb = sb;
             fs.groups = groups;
-            // The replay may have rewritten inode tables.
+            // The replay may have rewritten inode tables, directories and bitmaps.
             fs.icache.clear();
+            fs.dir_ok.clear();
+            fs.bitmap_ok.clear();
             fs.sb.set_incompat(incompat::RECOVER, false);
         }
         // Like Linux, refuse a root that is not a non-empty directory (a device or a file there would make
@@ -200,6 +213,10 @@ impl<D: BlockDevice> Fs<D> {
         let n = (buf.len() / self.bs()) as u64;
         if block <= self.sb.first_data_block as u64 || block.saturating_add(n) > self.sb.blocks_count {
             return Err(Error::Corrupt("block number out of range"));
+        }
+        let overwritten: Vec<_> = self.dir_ok.range((block, 0)..(block + n, 0)).copied().collect();
+        for k in overwritten {
+            self.dir_ok.remove(&k);
         }
         self.dev
             .write(block * self.sb.block_size as u64, buf)
@@ -343,6 +360,9 @@ impl<D: BlockDevice> Fs<D> {
     pub fn sync(&mut self) -> Result<()> {
         if self.ro_reason.is_some() {
             return Ok(());
+        }
+        for (inodes, g) in core::mem::take(&mut self.bitmap_stale) {
+            self.update_bitmap_csum(inodes, g)?;
         }
         let st = self.statfs();
         self.sb.set_free_blocks(st.free_blocks);

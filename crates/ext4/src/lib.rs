@@ -5,8 +5,10 @@
 //! `huge_file`, `dir_nlink`, `extra_isize`, `metadata_csum`), plain ext2 (indirect block maps), and
 //! `gdt_csum`/`uninit_bg`, `csum_seed`, `sparse_super2`, `largedir`. `metadata_csum` checksums (superblock,
 //! group descriptors, bitmaps, inodes, extent blocks, directory blocks) are verified on read and written on
-//! write. Inline data, encryption, case folding, `meta_bg`, `mmp`, `bigalloc` and external journals refuse
-//! the mount; unknown read-only-compatible features mount read-only.
+//! write (a directory block or bitmap verified or written since the mount is trusted when read again; the
+//! descriptors' bitmap checksums are computed at [`Fs::sync`]). Inline data, encryption, case folding,
+//! `meta_bg`, `mmp`, `bigalloc` and external journals refuse the mount; unknown read-only-compatible features
+//! mount read-only.
 //!
 //! Journal: a read-write mount replays what the journal holds (JBD2 descriptor, commit and revoke blocks,
 //! checksums v2/v3), then processes Linux's orphan list. Writes then go straight to their home locations,
