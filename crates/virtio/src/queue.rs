@@ -9,6 +9,8 @@ use ember_devmem::{DeviceAddr, DmaMemory};
 const DESC_SIZE: usize = 16;
 const F_NEXT: u16 = 1;
 const F_WRITE: u16 = 2;
+/// The used ring's flag by which the device says it needs no notifications (it polls the ring meanwhile).
+const USED_F_NO_NOTIFY: u16 = 1;
 /// The used ring starts on this boundary (the legacy interface's QueueAlign).
 const USED_ALIGN: usize = 4096;
 
@@ -211,6 +213,15 @@ impl<M: DmaMemory> SplitQueue<M> {
         Ok(head)
     }
 
+    /// Whether the device wants to be told about the buffers just added: false while it has set
+    /// `VIRTQ_USED_F_NO_NOTIFY` in the used ring (virtio 1.2 §2.7.10; ember does not negotiate
+    /// `VIRTIO_F_EVENT_IDX`). Call after [`Queue::add`]; a device that lies here only delays its own requests.
+    pub fn needs_notify(&self) -> bool {
+        // The published available index must be visible before the flag is read (a store, then a load).
+        fence(Ordering::SeqCst);
+        self.mem.read16(self.used) & USED_F_NO_NOTIFY == 0
+    }
+
     /// Whether the device has returned something not yet popped.
     pub fn has_used(&self) -> bool {
         !self.broken && self.mem.read16(self.used + 2) != self.last_used
@@ -332,6 +343,18 @@ mod tests {
         assert_eq!(q.pop_used(), Some(Ok((head, 513))));
         assert_eq!(q.pop_used(), None);
         assert_eq!(q.free_descriptors(), 8);
+    }
+
+    #[test]
+    fn notifications_follow_the_devices_flag() {
+        let m = request_memory();
+        let mut q = queue(8);
+        q.add(&blk_request(&m)).unwrap();
+        assert!(q.needs_notify());
+        q.mem.write16(q.used, USED_F_NO_NOTIFY);
+        assert!(!q.needs_notify());
+        q.mem.write16(q.used, 2);
+        assert!(q.needs_notify());
     }
 
     #[test]

@@ -107,6 +107,19 @@ fn listener(local: InetAddr, port: u16) -> Option<tcp::Socket<'static>> {
     Some(s)
 }
 
+/// Makes the closed slots of a listening socket listen again: a half-open connection that timed out, or a
+/// connection reset before `accept`, closes its slot. (`accept` and `poll` call this: a server blocked in
+/// either would otherwise never see its backlog again after a SYN flood.)
+fn relisten(s: &mut Stack, handles: &[Sock], local: InetAddr, port: u16) {
+    for &h in handles {
+        let t = s.tcp_mut(h);
+        if t.state() == tcp::State::Closed {
+            t.set_timeout(Some(HALF_OPEN_TIMEOUT));
+            let _ = t.listen(listen_endpoint(local, port));
+        }
+    }
+}
+
 fn new_udp() -> udp::Socket<'static> {
     udp::Socket::new(
         udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_PACKETS], vec![0u8; UDP_BUFFER]),
@@ -318,15 +331,7 @@ impl InetSocket {
             let Conn::Listening(handles) = &mut st.conn else {
                 return Some(Err(Errno::EINVAL));
             };
-            // A slot whose half-open connection timed out, or whose connection was reset before `accept`,
-            // listens again.
-            for &h in handles.iter() {
-                let t = s.tcp_mut(h);
-                if t.state() == tcp::State::Closed {
-                    t.set_timeout(Some(HALF_OPEN_TIMEOUT));
-                    let _ = t.listen(listen_endpoint(local, port));
-                }
-            }
+            relisten(s, handles, local, port);
             let i = handles.iter().position(|&h| {
                 let t = s.tcp(h);
                 !matches!(
@@ -599,6 +604,7 @@ impl FileOps for InetSocket {
         let r = stack::peek(|s| match &st.conn {
             Conn::Idle => POLLOUT,
             Conn::Listening(hs) => {
+                relisten(s, hs, st.local, st.local.port);
                 let ready = hs.iter().any(|&h| {
                     !matches!(
                         s.tcp(h).state(),

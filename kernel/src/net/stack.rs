@@ -452,11 +452,14 @@ pub fn wait_for_lease(timeout_ns: u64) {
 }
 
 fn poll_task() {
+    // A smoltcp timer (a retransmission, a timeout that closes a socket, the end of TIME-WAIT) can change a
+    // socket without the poll saying so: the poll after one wakes the waiters too.
+    let mut timer_fired = false;
     loop {
         let (changed, delay) = {
             let mut guard = STACK.lock();
             let Some(s) = guard.as_mut() else { return };
-            let mut changed = false;
+            let mut changed = timer_fired;
             // Poll until the devices have nothing more to give (what `lo` sent is received by the next poll).
             for _ in 0..64 {
                 let c = s.poll();
@@ -482,7 +485,9 @@ fn poll_task() {
             continue;
         }
         let deadline = delay.map(|d| now_ns().saturating_add(d.total_micros().saturating_mul(1000)));
-        POLLER.wait_until_deadline(|| PENDING.swap(false, Ordering::SeqCst).then_some(()), deadline);
+        timer_fired = POLLER
+            .wait_until_deadline(|| PENDING.swap(false, Ordering::SeqCst).then_some(()), deadline)
+            .is_none();
     }
 }
 

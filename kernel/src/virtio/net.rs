@@ -130,7 +130,10 @@ impl VirtioNet {
                 }
             };
             self.post_rx(i);
-            self.transport.notify(RX_QUEUE);
+            // QEMU stops asking while it has receive buffers: an MMIO exit per frame saved.
+            if self.rx.needs_notify() {
+                self.transport.notify(RX_QUEUE);
+            }
             if frame.is_some() {
                 return frame;
             }
@@ -183,7 +186,10 @@ impl VirtioNet {
                 };
                 if let Ok(h) = self.tx.add(&[buf]) {
                     *head = Some(h);
-                    self.transport.notify(TX_QUEUE);
+                    // Not while the device is still working through the queue and said so.
+                    if self.tx.needs_notify() {
+                        self.transport.notify(TX_QUEUE);
+                    }
                 }
             }
         }
