@@ -430,11 +430,6 @@ fn task_status(p: &Process, t: Option<&Thread>) -> String {
         .sum();
     let c = p.creds();
     let groups: String = c.groups().iter().map(|g| format!("{g} ")).collect();
-    let caps = if c.privileged() {
-        "000001ffffffffff"
-    } else {
-        "0000000000000000"
-    };
     let mut out = String::new();
     let _ = write!(
         out,
@@ -445,8 +440,8 @@ fn task_status(p: &Process, t: Option<&Thread>) -> String {
          VmData:\t{:>8} kB\nVmStk:\t{stack:>8} kB\nVmExe:\t       0 kB\nVmLib:\t       0 kB\nVmPTE:\t       0 kB\n\
          VmSwap:\t       0 kB\nThreads:\t{}\nSigQ:\t0/7823\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n\
-         CapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\n\
-         CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n\
+         CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\n\
+         CapBnd:\t{:016x}\nCapAmb:\t{:016x}\nNoNewPrivs:\t{}\nSeccomp:\t0\n\
          Cpus_allowed:\t1\nCpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
         comm(p),
         t.map_or(p.pid(), Thread::tid),
@@ -461,6 +456,12 @@ fn task_status(p: &Process, t: Option<&Thread>) -> String {
         c.gid.fs,
         (brk - brk_start) / 1024,
         p.threads().len().max(1),
+        c.caps.inheritable,
+        c.caps.permitted,
+        c.caps.effective,
+        c.caps.bounding,
+        c.caps.ambient,
+        u8::from(p.no_new_privs()),
         pid = p.pid(),
     );
     out

@@ -11,6 +11,7 @@ pub mod fs;
 pub mod futex;
 mod memory;
 mod misc;
+mod prctl;
 mod process;
 mod sched;
 mod signal;
@@ -104,6 +105,7 @@ fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
         .or_else(|| vsock::handle(n, a))
         .or_else(|| socket::handle(n, a))
         .or_else(|| creds::handle(n, a))
+        .or_else(|| prctl::handle(n, a))
         .or_else(|| misc::handle(thread, n, a))
 }
 
