@@ -3,7 +3,9 @@
 //!
 //! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
 //!   `net/{dev,route,tcp,udp}`,
-//!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max}`, and `self` (a link to the caller's pid);
+//!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max,cap_last_cap}`, the System V IPC
+//!   limits `sys/kernel/{sem,shmmax,shmall,shmmni,msgmax,msgmnb,msgmni}` (read-only), `sysvipc/{sem,msg,shm}`,
+//!   and `self` (a link to the caller's pid);
 //! - per process (`/proc/PID/`): `stat`, `status`, `comm`, `cmdline`, `environ`, `maps`, `mounts`, and the links
 //!   `exe` and `cwd`; `fd/` holds a link per descriptor, listed when `fd` is opened; `task/TID/` holds `stat`,
 //!   `status` and `comm` per thread, listed when `task` is opened or looked in.
@@ -120,6 +122,32 @@ pub fn init(proc: &Arc<Inode>) {
         ];
         for (name, f) in files {
             generated(&kernel, name, Gen::Global(f));
+        }
+        use ember_sysvipc::{msg, sem, shm};
+        let limits: [GlobalFile; 8] = [
+            (b"sem", || {
+                format!("{}\t{}\t{}\t{}\n", sem::SEMMSL, sem::SEMMNS, sem::SEMOPM, sem::SEMMNI)
+            }),
+            (b"shmmax", || format!("{}\n", shm::SHMMAX)),
+            (b"shmall", || format!("{}\n", shm::SHMALL)),
+            (b"shmmni", || format!("{}\n", shm::SHMMNI)),
+            (b"msgmax", || format!("{}\n", msg::MSGMAX)),
+            (b"msgmnb", || format!("{}\n", msg::MSGMNB)),
+            (b"msgmni", || format!("{}\n", msg::MSGMNI)),
+            (b"cap_last_cap", || format!("{}\n", ember_creds::caps::CAP_LAST_CAP)),
+        ];
+        for (name, f) in limits {
+            generated(&kernel, name, Gen::Global(f));
+        }
+    }
+    if let Some(dir) = super::ensure_dir(proc, b"sysvipc", 0o555) {
+        let files: [GlobalFile; 3] = [
+            (b"sem", crate::syscall::ipc::proc::sem),
+            (b"msg", crate::syscall::ipc::proc::msg),
+            (b"shm", crate::syscall::ipc::proc::shm),
+        ];
+        for (name, f) in files {
+            generated(&dir, name, Gen::Global(f));
         }
     }
 }

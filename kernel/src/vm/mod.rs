@@ -287,6 +287,11 @@ impl Vm {
         Ok(start)
     }
 
+    /// A copy of the region that starts exactly at `addr`, if one does.
+    pub fn region_starting_at(&self, addr: u64) -> Option<Region> {
+        self.inner.lock().regions.get(&addr).cloned()
+    }
+
     /// `munmap`: removes `[start, start + len)` (page-rounded) from every region.
     pub fn unmap(&self, start: u64, len: u64) {
         let Some(end) = page_up(start.saturating_add(len)) else {
