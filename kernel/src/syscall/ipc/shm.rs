@@ -80,7 +80,7 @@ pub fn shmat(id: i32, addr: u64, flags: i32) -> SysResult {
         }
         (e.obj.0.pages() * PAGE, e.obj.1.clone())
     };
-    let addr = if addr % PAGE != 0 {
+    let addr = if !addr.is_multiple_of(PAGE) {
         if flags & SHM_RND == 0 {
             return Err(Errno::EINVAL);
         }
