@@ -188,6 +188,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
             ("events", ", 0 failed"),
             ("unix", ", 0 failed"),
             ("hostile", ", 0 failed"),
+            ("sysv", ", 0 failed"),
         ] {
             let initrd = with_init(&format!("{prog}-{l}"), &clients::c_program(libc, prog)?)?;
             v.push(case(

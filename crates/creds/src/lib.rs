@@ -1,15 +1,19 @@
 //! Process credentials as Linux keeps them, as pure state: real, effective, saved and file-system user and
-//! group ids, supplementary groups, the `set*id` transition rules and the mode-bit permission check.
+//! group ids, supplementary groups, capabilities ([`caps`]), the `set*id` transition rules and the mode-bit
+//! permission check.
 //!
-//! Privilege is Linux's without a capability model: a process whose effective user id is 0 holds every
-//! capability (`CAP_SETUID`, `CAP_SETGID`, `CAP_DAC_OVERRIDE`…), any other holds none, as for a process
-//! that never changed its capability sets. The file-system ids follow the effective ones, as Linux keeps them.
+//! Privilege is Linux's capability model: `setuid` needs `CAP_SETUID`, the permission check yields to
+//! `CAP_DAC_OVERRIDE`/`CAP_DAC_READ_SEARCH`, and the user-id changes and `execve` move the capability sets as
+//! Linux's `commoncap` does. The file-system ids follow the effective ones, as Linux keeps them.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod caps;
+
 use alloc::vec::Vec;
+use caps::{CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_KILL, CAP_SETGID, CAP_SETUID, Caps};
 
 /// Linux's `NGROUPS_MAX`: the most supplementary groups a process has.
 pub const NGROUPS_MAX: usize = 65536;
@@ -142,6 +146,8 @@ pub struct Credentials {
     pub uid: Ids,
     /// Group ids.
     pub gid: Ids,
+    /// Capability sets and securebits.
+    pub caps: Caps,
     groups: Vec<u32>,
 }
 
@@ -157,13 +163,26 @@ impl Credentials {
         Credentials {
             uid: Ids::all(0),
             gid: Ids::all(0),
+            caps: Caps::full(),
             groups: Vec::new(),
         }
     }
 
-    /// Whether the process holds every capability (effective user id 0).
-    pub fn privileged(&self) -> bool {
-        self.uid.effective == 0
+    /// Whether capability `cap` (`caps::CAP_*`) is in the effective set.
+    pub fn capable(&self, cap: u32) -> bool {
+        self.caps.has(cap)
+    }
+
+    fn uids(&self) -> [u32; 3] {
+        [self.uid.real, self.uid.effective, self.uid.saved]
+    }
+
+    /// Runs a user-id change and applies Linux's capability fix-up when it succeeded.
+    fn change_uid(&mut self, change: impl FnOnce(&mut Ids, bool) -> Result<(), Denied>) -> Result<(), Denied> {
+        let old = self.uids();
+        change(&mut self.uid, self.caps.has(CAP_SETUID))?;
+        self.caps.fix_setuid(old, self.uids());
+        Ok(())
     }
 
     /// The supplementary groups.
@@ -171,60 +190,59 @@ impl Credentials {
         &self.groups
     }
 
-    /// `setuid(2)`.
+    /// `setuid(2)`: any id with `CAP_SETUID` (all four ids), else the real or saved one (effective and fs).
     pub fn set_uid(&mut self, uid: u32) -> Result<(), Denied> {
-        let p = self.privileged();
-        self.uid.set(uid, p)
+        self.change_uid(|ids, p| ids.set(uid, p))
     }
 
-    /// `setgid(2)`.
+    /// `setgid(2)`: as `setuid`, with `CAP_SETGID`.
     pub fn set_gid(&mut self, gid: u32) -> Result<(), Denied> {
-        let p = self.privileged();
+        let p = self.capable(CAP_SETGID);
         self.gid.set(gid, p)
     }
 
     /// `setreuid(2)` ([`UNCHANGED`] leaves an id as it is).
     pub fn set_reuid(&mut self, real: u32, effective: u32) -> Result<(), Denied> {
-        let p = self.privileged();
-        self.uid.set_re(real, effective, p)
+        self.change_uid(|ids, p| ids.set_re(real, effective, p))
     }
 
     /// `setregid(2)`.
     pub fn set_regid(&mut self, real: u32, effective: u32) -> Result<(), Denied> {
-        let p = self.privileged();
+        let p = self.capable(CAP_SETGID);
         self.gid.set_re(real, effective, p)
     }
 
     /// `setresuid(2)`.
     pub fn set_resuid(&mut self, real: u32, effective: u32, saved: u32) -> Result<(), Denied> {
-        let p = self.privileged();
-        self.uid.set_res(real, effective, saved, p)
+        self.change_uid(|ids, p| ids.set_res(real, effective, saved, p))
     }
 
     /// `setresgid(2)`.
     pub fn set_resgid(&mut self, real: u32, effective: u32, saved: u32) -> Result<(), Denied> {
-        let p = self.privileged();
+        let p = self.capable(CAP_SETGID);
         self.gid.set_res(real, effective, saved, p)
     }
 
-    /// `setfsuid(2)`: the previous file-system user id.
+    /// `setfsuid(2)`: the previous file-system user id. The file-system capabilities follow an id 0.
     pub fn set_fsuid(&mut self, uid: u32) -> u32 {
-        let p = self.privileged();
-        self.uid.set_fs(uid, p)
+        let p = self.capable(CAP_SETUID);
+        let old = self.uid.set_fs(uid, p);
+        self.caps.fix_setfsuid(old, self.uid.fs);
+        old
     }
 
     /// `setfsgid(2)`: the previous file-system group id.
     pub fn set_fsgid(&mut self, gid: u32) -> u32 {
-        let p = self.privileged();
+        let p = self.capable(CAP_SETGID);
         self.gid.set_fs(gid, p)
     }
 
-    /// `setgroups(2)`.
+    /// `setgroups(2)`: needs `CAP_SETGID`.
     pub fn set_groups(&mut self, groups: Vec<u32>) -> Result<(), Denied> {
         if groups.len() > NGROUPS_MAX {
             return Err(Denied::Invalid);
         }
-        if !self.privileged() {
+        if !self.capable(CAP_SETGID) {
             return Err(Denied::NotPermitted);
         }
         self.groups = groups;
@@ -232,7 +250,8 @@ impl Credentials {
     }
 
     /// `execve` of a file with mode `mode` owned by `owner`/`group`: set-user-id and set-group-id bits take
-    /// effect, and the saved ids become the effective ones.
+    /// effect, the saved ids become the effective ones, and the capability sets change as Linux's
+    /// ([`Caps::exec`]).
     pub fn exec(&mut self, mode: u32, owner: u32, group: u32) {
         if mode & 0o4000 != 0 {
             self.uid.effective = owner;
@@ -240,10 +259,21 @@ impl Credentials {
         if mode & 0o2000 != 0 && mode & 0o010 != 0 {
             self.gid.effective = group;
         }
+        let setid = self.uid.effective != self.uid.real || self.gid.effective != self.gid.real;
+        self.caps.exec(self.uid.real, self.uid.effective, setid);
         self.uid.saved = self.uid.effective;
         self.uid.fs = self.uid.effective;
         self.gid.saved = self.gid.effective;
         self.gid.fs = self.gid.effective;
+    }
+
+    /// Whether the process may send a signal to a process with credentials `target` (Linux's `kill_ok`): its
+    /// real or effective user id is the target's real or saved one, or it holds `CAP_KILL`.
+    pub fn may_signal(&self, target: &Credentials) -> bool {
+        [self.uid.real, self.uid.effective]
+            .iter()
+            .any(|&u| u == target.uid.real || u == target.uid.saved)
+            || self.capable(CAP_KILL)
     }
 
     /// Whether the process is in group `gid` (file-system group or a supplementary one).
@@ -253,12 +283,20 @@ impl Credentials {
 
     /// Whether the file-system ids may access a file of mode `mode` (permission bits), owner `owner` and group
     /// `group` as `want` says, by Linux's rule: owner bits for the owner, else group bits for a member, else the
-    /// other bits; root may read and write anything, and execute what has an execute bit (or is a directory,
-    /// `is_dir`).
+    /// other bits; then `CAP_DAC_READ_SEARCH` allows reading any file and reading and searching any directory,
+    /// and `CAP_DAC_OVERRIDE` allows anything but executing a file without an execute bit.
     pub fn may(&self, want: Access, mode: u32, owner: u32, group: u32, is_dir: bool) -> bool {
-        if self.uid.fs == 0 {
-            return !want.exec || is_dir || mode & 0o111 != 0;
+        if self.mode_allows(want, mode, owner, group) {
+            return true;
         }
+        let read_only = !want.write && (is_dir || !want.exec);
+        if read_only && self.capable(CAP_DAC_READ_SEARCH) {
+            return true;
+        }
+        (!want.exec || is_dir || mode & 0o111 != 0) && self.capable(CAP_DAC_OVERRIDE)
+    }
+
+    fn mode_allows(&self, want: Access, mode: u32, owner: u32, group: u32) -> bool {
         let bits = if self.uid.fs == owner {
             mode >> 6
         } else if self.in_group(group) {
@@ -269,10 +307,10 @@ impl Credentials {
         (!want.read || bits & 4 != 0) && (!want.write || bits & 2 != 0) && (!want.exec || bits & 1 != 0)
     }
 
-    /// Whether the process owns a file owned by `owner`, or is privileged (who may `chmod`, set times, and
-    /// remove it from a sticky directory).
+    /// Whether the process owns a file owned by `owner`, or holds `CAP_FOWNER` (who may `chmod`, set times,
+    /// and remove it from a sticky directory).
     pub fn owns(&self, owner: u32) -> bool {
-        self.uid.fs == 0 || self.uid.fs == owner
+        self.uid.fs == owner || self.capable(CAP_FOWNER)
     }
 }
 
@@ -309,10 +347,10 @@ mod tests {
     fn effective_only_switch_keeps_the_way_back() {
         let mut c = Credentials::root();
         c.set_resuid(UNCHANGED, 1000, UNCHANGED).unwrap();
-        assert!(!c.privileged());
+        assert!(!c.capable(caps::CAP_SETUID));
         assert_eq!((c.uid.real, c.uid.effective, c.uid.saved, c.uid.fs), (0, 1000, 0, 1000));
         c.set_uid(0).unwrap();
-        assert!(c.privileged());
+        assert!(c.capable(caps::CAP_SETUID));
         assert_eq!(c.uid.effective, 0);
         assert_eq!(c.uid.saved, 0);
     }
@@ -375,6 +413,43 @@ mod tests {
         c.set_uid(1000).unwrap();
         c.exec(0o4755, 0, 0);
         assert_eq!((c.uid.real, c.uid.effective, c.uid.saved), (1000, 0, 0));
-        assert!(c.privileged());
+        assert!(c.capable(caps::CAP_SETUID));
+    }
+
+    #[test]
+    fn signals_need_a_shared_user_or_cap_kill() {
+        let root = Credentials::root();
+        let mut user = Credentials::root();
+        user.set_resuid(1000, 1000, 1000).unwrap();
+        let mut other = Credentials::root();
+        other.set_resuid(2000, 2000, 2000).unwrap();
+        assert!(root.may_signal(&user) && user.may_signal(&user));
+        assert!(!user.may_signal(&root) && !user.may_signal(&other));
+        // A set-user-id program's saved id lets its invoker signal it.
+        let mut suid = other.clone();
+        suid.uid.saved = 1000;
+        assert!(user.may_signal(&suid));
+    }
+
+    #[test]
+    fn root_without_dac_override_is_held_to_the_mode_bits() {
+        let mut c = Credentials::root();
+        let all = c.caps.permitted;
+        c.caps.set(all & !caps::bit(CAP_DAC_OVERRIDE), all, 0).unwrap();
+        // Read stays through CAP_DAC_READ_SEARCH; write does not.
+        assert!(c.may(R, 0o600, 1000, 1000, false));
+        assert!(!c.may(W, 0o600, 1000, 1000, false));
+        c.caps
+            .set(
+                all & !caps::bit(CAP_DAC_OVERRIDE) & !caps::bit(CAP_DAC_READ_SEARCH),
+                all,
+                0,
+            )
+            .unwrap();
+        assert!(!c.may(R, 0o600, 1000, 1000, false));
+        assert!(!c.may(X, 0o000, 1000, 1000, true));
+        assert!(c.may(R, 0o600, 0, 0, false));
+        c.caps.set(all & !caps::bit(CAP_FOWNER), all, 0).unwrap();
+        assert!(!c.owns(1000) && c.owns(0));
     }
 }

@@ -1,6 +1,7 @@
 //! Process credentials (`ember-creds`): the `set*id` rules and the permission check.
 
 use crate::input::Input;
+use ember_creds::caps::{CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SETGID, CAP_SETUID};
 use ember_creds::{Access, Credentials, Ids, UNCHANGED};
 
 /// Input: a sequence of `setuid`, `setgid`, `setreuid`, `setregid`, `setresuid`, `setresgid`, `setfsuid`,
@@ -8,15 +9,15 @@ use ember_creds::{Access, Credentials, Ids, UNCHANGED};
 /// Checks: a process that is not privileged never gains a user or group id it did not hold as real, effective
 /// or saved id (file-system ids: or as file-system id) except through a set-id `execve`; a refused call
 /// changes nothing; `-1` leaves an id alone in the `setre*`/`setres*` calls and is refused by `setuid`; the
-/// file-system ids follow the effective ones after every `set*id`; `privileged` is "effective uid 0"; the
-/// permission check is Linux's, written again.
+/// file-system ids follow the effective ones after every `set*id`; a process whose ids left 0 altogether holds
+/// no capability; the permission check is Linux's, written again.
 pub fn creds(data: &[u8]) {
     let mut input = Input::new(data);
     let mut c = Credentials::root();
     let id = |i: &mut Input| [0, 1, 2, 1000, UNCHANGED][i.below(5)];
     while !input.is_empty() {
         let before = c.clone();
-        let privileged = c.privileged();
+        let (uid_privileged, gid_privileged) = (c.capable(CAP_SETUID), c.capable(CAP_SETGID));
         let op = input.u8() % 12;
         let (a, b, s) = (id(&mut input), id(&mut input), id(&mut input));
         let result = match op {
@@ -79,14 +80,22 @@ pub fn creds(data: &[u8]) {
                 if op == 3 || op == 5 {
                     unchanged_stay(&before.gid, &c.gid, a, b, if op == 5 { s } else { 0 });
                 }
-                if !privileged {
+                if !uid_privileged {
                     never_gained(&before.uid, &c.uid);
+                }
+                if !gid_privileged {
                     never_gained(&before.gid, &c.gid);
                     assert_eq!(c.groups(), before.groups());
                 }
             }
         }
-        assert_eq!(c.privileged(), c.uid.effective == 0);
+        if ![c.uid.real, c.uid.effective, c.uid.saved].contains(&0) && matches!(op, 0 | 2 | 4) {
+            assert_eq!(
+                (c.caps.effective, c.caps.permitted),
+                (0, 0),
+                "capabilities kept after leaving root"
+            );
+        }
     }
 }
 
@@ -124,9 +133,7 @@ fn permission(c: &Credentials, input: &mut Input) {
         exec: w & 4 != 0,
     };
     let is_dir = w & 8 != 0;
-    let expected = if c.uid.fs == 0 {
-        !want.exec || is_dir || mode & 0o111 != 0
-    } else {
+    let by_mode = {
         let shift = if c.uid.fs == owner {
             6
         } else if c.gid.fs == group || c.groups().contains(&group) {
@@ -137,10 +144,13 @@ fn permission(c: &Credentials, input: &mut Input) {
         let need = u32::from(want.read) << 2 | u32::from(want.write) << 1 | u32::from(want.exec);
         (mode >> shift) & need == need
     };
+    let read_search = !want.write && (is_dir || !want.exec) && c.capable(CAP_DAC_READ_SEARCH);
+    let overridden = (!want.exec || is_dir || mode & 0o111 != 0) && c.capable(CAP_DAC_OVERRIDE);
+    let expected = by_mode || read_search || overridden;
     assert_eq!(
         c.may(want, mode, owner, group, is_dir),
         expected,
         "{c:?} {want:?} {mode:o} {owner} {group}"
     );
-    assert_eq!(c.owns(owner), c.uid.fs == 0 || c.uid.fs == owner);
+    assert_eq!(c.owns(owner), c.capable(CAP_FOWNER) || c.uid.fs == owner);
 }

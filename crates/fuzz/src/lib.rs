@@ -20,6 +20,7 @@ pub mod input;
 pub mod mem;
 pub mod platform;
 pub mod sockmsg;
+pub mod sysvipc;
 pub mod tty;
 pub mod virtio;
 pub mod vsock;
@@ -51,4 +52,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("creds", creds::creds),
     ("devmem", devmem::devmem),
     ("vsock", vsock::vsock),
+    ("sysvipc", sysvipc::sysvipc),
 ];

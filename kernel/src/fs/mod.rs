@@ -182,12 +182,15 @@ fn add(dir: &Arc<Inode>, name: &[u8], inode: Arc<Inode>) {
 /// Reads the executable at `path` (relative to the calling thread's working directory, symbolic links
 /// followed) for `execve`: `EACCES` unless it is a regular file with an execute bit.
 pub fn read_file(path: &[u8]) -> Result<Vec<u8>, Errno> {
-    resolve_exec(path).map(|(_, contents)| contents)
+    resolve_exec(path).map(|(_, contents, _)| contents)
 }
 
+/// A file's mode, owner and group, for the set-id bits of `execve`.
+pub type Owner = (u32, u32, u32);
+
 /// Like [`read_file`], also returning the executable's absolute path with symbolic links resolved (what
-/// `/proc/self/exe` shows).
-pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+/// `/proc/self/exe` shows) and its [`Owner`].
+pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Owner), Errno> {
     if path.len() >= path::PATH_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
@@ -202,7 +205,8 @@ pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Errno> {
         full.push(b'/');
     }
     full.extend_from_slice(&name);
-    Ok((full, inode.contents()?))
+    let m = *inode.meta.lock();
+    Ok((full, inode.contents()?, (m.mode, m.uid, m.gid)))
 }
 
 /// The inode number and contents of the regular file open as `fd`, for an `mmap` of it.

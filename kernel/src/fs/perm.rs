@@ -10,6 +10,7 @@
 use super::inode::Inode;
 use crate::process::current;
 use crate::syscall::errno::Errno;
+use ember_creds::caps::{CAP_CHOWN, CAP_FSETID};
 use ember_creds::{Access, Credentials};
 
 /// Read access.
@@ -91,7 +92,7 @@ pub fn may_chmod(inode: &Inode, mode: u32) -> Result<u32, Errno> {
     if !c.owns(m.uid) {
         return Err(Errno::EPERM);
     }
-    if !c.privileged() && !c.in_group(m.gid) {
+    if !c.capable(CAP_FSETID) && !c.in_group(m.gid) {
         return Ok(mode & !S_ISGID);
     }
     Ok(mode)
@@ -100,13 +101,13 @@ pub fn may_chmod(inode: &Inode, mode: u32) -> Result<u32, Errno> {
 /// `chown`: root may give any owner; the owner may only change the group, to one of its own (`EPERM`).
 pub fn may_chown(inode: &Inode, uid: u32, gid: u32) -> Result<(), Errno> {
     let c = caller();
-    if c.privileged() {
+    if c.capable(CAP_CHOWN) {
         return Ok(());
     }
     let m = *inode.meta.lock();
     let uid_ok = uid == u32::MAX || uid == m.uid;
     let gid_ok = gid == u32::MAX || gid == m.gid || c.in_group(gid);
-    if c.owns(m.uid) && uid_ok && gid_ok {
+    if c.uid.fs == m.uid && uid_ok && gid_ok {
         Ok(())
     } else {
         Err(Errno::EPERM)

@@ -3,7 +3,9 @@
 //!
 //! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
 //!   `net/{dev,route,tcp,udp}`,
-//!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max}`, and `self` (a link to the caller's pid);
+//!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max,cap_last_cap}`, the System V IPC
+//!   limits `sys/kernel/{sem,shmmax,shmall,shmmni,msgmax,msgmnb,msgmni}` (read-only), `sysvipc/{sem,msg,shm}`,
+//!   and `self` (a link to the caller's pid);
 //! - per process (`/proc/PID/`): `stat`, `status`, `comm`, `cmdline`, `environ`, `maps`, `mounts`, and the links
 //!   `exe` and `cwd`; `fd/` holds a link per descriptor, listed when `fd` is opened; `task/TID/` holds `stat`,
 //!   `status` and `comm` per thread, listed when `task` is opened or looked in.
@@ -122,6 +124,32 @@ pub fn init(proc: &Arc<Inode>) {
         ];
         for (name, f) in files {
             generated(&kernel, name, Gen::Global(f));
+        }
+        use ember_sysvipc::{msg, sem, shm};
+        let limits: [GlobalFile; 8] = [
+            (b"sem", || {
+                format!("{}\t{}\t{}\t{}\n", sem::SEMMSL, sem::SEMMNS, sem::SEMOPM, sem::SEMMNI)
+            }),
+            (b"shmmax", || format!("{}\n", shm::SHMMAX)),
+            (b"shmall", || format!("{}\n", shm::SHMALL)),
+            (b"shmmni", || format!("{}\n", shm::SHMMNI)),
+            (b"msgmax", || format!("{}\n", msg::MSGMAX)),
+            (b"msgmnb", || format!("{}\n", msg::MSGMNB)),
+            (b"msgmni", || format!("{}\n", msg::MSGMNI)),
+            (b"cap_last_cap", || format!("{}\n", ember_creds::caps::CAP_LAST_CAP)),
+        ];
+        for (name, f) in limits {
+            generated(&kernel, name, Gen::Global(f));
+        }
+    }
+    if let Some(dir) = super::ensure_dir(proc, b"sysvipc", 0o555) {
+        let files: [GlobalFile; 3] = [
+            (b"sem", crate::syscall::ipc::proc::sem),
+            (b"msg", crate::syscall::ipc::proc::msg),
+            (b"shm", crate::syscall::ipc::proc::shm),
+        ];
+        for (name, f) in files {
+            generated(&dir, name, Gen::Global(f));
         }
     }
 }
@@ -432,11 +460,6 @@ fn task_status(p: &Process, t: Option<&Thread>) -> String {
         .sum();
     let c = p.creds();
     let groups: String = c.groups().iter().map(|g| format!("{g} ")).collect();
-    let caps = if c.privileged() {
-        "000001ffffffffff"
-    } else {
-        "0000000000000000"
-    };
     let mut out = String::new();
     let _ = write!(
         out,
@@ -447,8 +470,8 @@ fn task_status(p: &Process, t: Option<&Thread>) -> String {
          VmData:\t{:>8} kB\nVmStk:\t{stack:>8} kB\nVmExe:\t       0 kB\nVmLib:\t       0 kB\nVmPTE:\t       0 kB\n\
          VmSwap:\t       0 kB\nThreads:\t{}\nSigQ:\t0/7823\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n\
-         CapInh:\t0000000000000000\nCapPrm:\t{caps}\nCapEff:\t{caps}\n\
-         CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n\
+         CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\n\
+         CapBnd:\t{:016x}\nCapAmb:\t{:016x}\nNoNewPrivs:\t{}\nSeccomp:\t0\n\
          Cpus_allowed:\t1\nCpus_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
         comm(p),
         t.map_or(p.pid(), Thread::tid),
@@ -463,6 +486,12 @@ fn task_status(p: &Process, t: Option<&Thread>) -> String {
         c.gid.fs,
         (brk - brk_start) / 1024,
         p.threads().len().max(1),
+        c.caps.inheritable,
+        c.caps.permitted,
+        c.caps.effective,
+        c.caps.bounding,
+        c.caps.ambient,
+        u8::from(p.no_new_privs()),
         pid = p.pid(),
     );
     out

@@ -13,6 +13,7 @@ use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use ember_creds::caps::CAP_SYS_ADMIN;
 use ember_frame::sync::Mutex;
 use ember_xattr::{Error, Namespace, Xattrs};
 use linux_raw_sys::general::{S_IFDIR, S_IFMT, S_IFREG};
@@ -40,9 +41,9 @@ fn permitted(inode: &Inode, name: &[u8], write: bool) -> Result<(), Errno> {
     let creds = perm::caller();
     let meta = *inode.meta.lock();
     match ns {
-        Namespace::Security if write && !creds.privileged() => Err(Errno::EPERM),
+        Namespace::Security if write && !creds.capable(CAP_SYS_ADMIN) => Err(Errno::EPERM),
         Namespace::Security => Ok(()),
-        Namespace::Trusted if creds.privileged() => Ok(()),
+        Namespace::Trusted if creds.capable(CAP_SYS_ADMIN) => Ok(()),
         Namespace::Trusted if write => Err(Errno::EPERM),
         Namespace::Trusted => Err(Errno::ENODATA),
         Namespace::User => {
@@ -51,7 +52,7 @@ fn permitted(inode: &Inode, name: &[u8], write: bool) -> Result<(), Errno> {
                 return Err(if write { Errno::EPERM } else { Errno::ENODATA });
             }
             let sticky_other = kind == S_IFDIR && meta.mode & 0o1000 != 0 && creds.uid.fs != meta.uid;
-            if write && sticky_other && !creds.privileged() {
+            if write && sticky_other && !creds.capable(CAP_SYS_ADMIN) {
                 return Err(Errno::EPERM);
             }
             perm::check(&creds, inode, if write { perm::WRITE } else { perm::READ })
@@ -109,7 +110,7 @@ pub fn get(inode: &Arc<Inode>, name: &[u8], size: usize) -> Result<(Vec<u8>, usi
 /// `listxattr`: the names the caller may see, for a buffer of `size` bytes (empty with size 0), and the
 /// length of the list.
 pub fn list(inode: &Arc<Inode>, size: usize) -> Result<(Vec<u8>, usize), Errno> {
-    let privileged = perm::caller().privileged();
+    let privileged = perm::caller().capable(CAP_SYS_ADMIN);
     with(inode, |x| x.list(size, |ns| privileged || ns != Namespace::Trusted)).map_err(errno)
 }
 

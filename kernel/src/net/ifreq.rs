@@ -7,6 +7,7 @@ use super::stack;
 use crate::process::current;
 use crate::syscall::errno::{Errno, SysResult};
 use crate::syscall::uaccess;
+use ember_creds::caps::CAP_NET_ADMIN;
 use ember_netconf::ifreq::{self, IFCONF_LEN, IFREQ_LEN};
 use ember_netconf::{IFF_LOOPBACK, IFF_UP, Interface, netmask, prefix_len};
 
@@ -82,7 +83,7 @@ pub fn ioctl(cmd: u32, arg: u64) -> SysResult {
 
 /// The changes: privileged, as on Linux (`CAP_NET_ADMIN`).
 fn set(cmd: u32, i: &Interface, req: &[u8; IFREQ_LEN]) -> SysResult {
-    if !current().creds().privileged() {
+    if !current().creds().capable(CAP_NET_ADMIN) {
         return Err(Errno::EPERM);
     }
     let inet = || ifreq::inet(req).map_err(|_| Errno::EINVAL);

@@ -1,6 +1,6 @@
 //! `clone`, `fork` and `vfork`: new processes and threads.
 
-use super::{Process, SCHED_RESET_ON_FORK, Thread, current_thread, thread};
+use super::{PrctlFlags, Process, SCHED_RESET_ON_FORK, Thread, current_thread, thread};
 use crate::syscall::errno::Errno;
 use crate::syscall::uaccess;
 use alloc::sync::Arc;
@@ -78,6 +78,10 @@ pub fn clone(ctx: &UserContext, a: CloneArgs) -> Result<u64, Errno> {
         *p.name.lock() = parent.name();
         *p.limits.lock() = *parent.limits.lock();
         *p.creds.lock() = parent.creds();
+        *p.prctl.lock() = PrctlFlags {
+            pdeathsig: 0,
+            ..parent.prctl()
+        };
         p.set_nice(parent.nice());
         let (policy, priority) = parent.sched();
         if policy & SCHED_RESET_ON_FORK != 0 {

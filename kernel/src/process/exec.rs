@@ -24,7 +24,7 @@ pub fn execve(
     let mut path = path.to_vec();
     let mut argv = argv;
     for _ in 0..=MAX_INTERPRETERS {
-        let (exe, data) = crate::fs::resolve_exec(&path)?;
+        let (exe, data, (mode, owner, group)) = crate::fs::resolve_exec(&path)?;
         let data = Arc::new(data);
         if let Some((interp, arg)) = shebang(&data) {
             // argv becomes: interpreter [arg] path argv[1..]
@@ -38,7 +38,16 @@ pub fn execve(
         }
         let a: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let e: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
-        load(&thread.process, ctx, &path, data, &a, &e)?;
+        // The set-id bits count unless `PR_SET_NO_NEW_PRIVS` is set; the capability sets change as Linux's.
+        let mode = if thread.process.no_new_privs() {
+            mode & !0o6000
+        } else {
+            mode
+        };
+        let mut creds = thread.process.creds();
+        creds.exec(mode, owner, group);
+        load(&thread.process, ctx, &path, data, &a, &e, &creds)?;
+        thread.process.update_creds(|c| *c = creds);
         *thread.process.exe.lock() = exe;
         *thread.process.args.lock() = (nul_joined(&a), nul_joined(&e));
         thread.files.lock().lock().close_on_exec();
@@ -70,7 +79,8 @@ fn shebang(data: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     Some((interp, (!arg.is_empty()).then(|| arg.to_vec())))
 }
 
-/// Loads the ELF `data` into a fresh address space for `process` and points `ctx` at its entry.
+/// Loads the ELF `data` into a fresh address space for `process` and points `ctx` at its entry; `creds` are
+/// the credentials after the exec (for the auxiliary vector).
 pub fn load(
     process: &Arc<Process>,
     ctx: &mut UserContext,
@@ -78,6 +88,7 @@ pub fn load(
     data: Arc<Vec<u8>>,
     argv: &[&[u8]],
     envp: &[&[u8]],
+    creds: &ember_creds::Credentials,
 ) -> Result<(), Errno> {
     let plan = LoadPlan::parse(&data).map_err(|e| {
         let name = core::str::from_utf8(path).unwrap_or("?");
@@ -129,8 +140,8 @@ pub fn load(
     let mut aux = AuxValues::new(&plan, bias);
     aux.hwcap = ember_frame::cpu::hwcap();
     aux.sysinfo_ehdr = Some(crate::vdso::map_into(&vm)?);
-    let creds = process.creds();
     (aux.uid, aux.euid, aux.gid, aux.egid) = (creds.uid.real, creds.uid.effective, creds.gid.real, creds.gid.effective);
+    aux.secure = aux.uid != aux.euid || aux.gid != aux.egid;
     let stack =
         build_stack(STACK_TOP, argv, envp, path, random, &aux, MAX_ARG_BYTES as u64).map_err(|_| Errno::E2BIG)?;
     vm.write(stack.rsp, &stack.bytes)?;

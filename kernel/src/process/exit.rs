@@ -48,6 +48,7 @@ fn exit_process(p: &Arc<Process>, status: u32) {
     *p.status.lock() = Some(status);
     super::clone::vfork_release(p);
     crate::fs::lock::process_exited(p.pid);
+    crate::syscall::ipc::process_exited(p.pid);
     if p.pid == INIT_PID {
         init_exited(status);
     }
@@ -56,6 +57,10 @@ fn exit_process(p: &Arc<Process>, status: u32) {
     if let Some(init) = find(INIT_PID) {
         for c in &children {
             *c.parent.lock() = Arc::downgrade(&init);
+            let sig = c.prctl().pdeathsig;
+            if sig != 0 {
+                signal::send_to_process(c, sig);
+            }
             super::ptrace::tracer_gone(c);
         }
         let has_zombie = children

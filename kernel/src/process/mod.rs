@@ -81,6 +81,32 @@ pub struct Process {
     resume: WaitQueue,
     /// `ptrace`: the tracer and the stop it may collect.
     trace: ptrace::TraceState,
+    /// What `prctl` records beyond the credentials.
+    prctl: Mutex<PrctlFlags>,
+}
+
+/// What `prctl(2)` records per process beyond the credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrctlFlags {
+    /// `PR_SET_NO_NEW_PRIVS`: set-id bits do not count at `execve` (kept across fork and exec, never cleared).
+    pub no_new_privs: bool,
+    /// `PR_SET_THP_DISABLE` (recorded and reported; ember has no huge pages).
+    pub thp_disable: bool,
+    /// `PR_SET_DUMPABLE`.
+    pub dumpable: bool,
+    /// `PR_SET_PDEATHSIG`: the signal this process gets when its parent exits (0: none; not inherited).
+    pub pdeathsig: u32,
+}
+
+impl Default for PrctlFlags {
+    fn default() -> PrctlFlags {
+        PrctlFlags {
+            no_new_privs: false,
+            thp_disable: false,
+            dumpable: true,
+            pdeathsig: 0,
+        }
+    }
 }
 
 /// A thread of a process (one framework task each).
@@ -136,6 +162,7 @@ impl Process {
             job: jobctl::JobState::default(),
             resume: WaitQueue::new(),
             trace: ptrace::TraceState::default(),
+            prctl: Mutex::new(PrctlFlags::default()),
             vfork_done: WaitQueue::new(),
             vforked: AtomicBool::new(false),
             alarm: Mutex::new((0, 0)),
@@ -221,6 +248,21 @@ impl Process {
     /// Changes the credentials with `change` (under their lock, so concurrent changes do not mix).
     pub fn update_creds<T>(&self, change: impl FnOnce(&mut Credentials) -> T) -> T {
         change(&mut self.creds.lock())
+    }
+
+    /// The `prctl` flags.
+    pub fn prctl(&self) -> PrctlFlags {
+        *self.prctl.lock()
+    }
+
+    /// Changes the `prctl` flags with `change`.
+    pub fn update_prctl(&self, change: impl FnOnce(&mut PrctlFlags)) {
+        change(&mut self.prctl.lock());
+    }
+
+    /// Whether `PR_SET_NO_NEW_PRIVS` is set.
+    pub fn no_new_privs(&self) -> bool {
+        self.prctl.lock().no_new_privs
     }
 
     /// The nice value.

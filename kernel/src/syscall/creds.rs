@@ -6,6 +6,7 @@ use super::uaccess;
 use crate::process::{self, Process, current};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use ember_creds::caps::{CAP_SETGID, CAP_SYS_NICE};
 use ember_creds::{Denied, NGROUPS_MAX};
 use linux_raw_sys::general as nr;
 
@@ -93,7 +94,7 @@ fn setgroups(p: &Process, size: i32, list: u64) -> SysResult {
         .ok()
         .filter(|&s| s <= NGROUPS_MAX)
         .ok_or(Errno::EINVAL)?;
-    if !p.creds().privileged() {
+    if !p.creds().capable(CAP_SETGID) {
         return Err(Errno::EPERM);
     }
     let mut bytes = Vec::new();
@@ -145,10 +146,11 @@ fn setpriority(which: u64, who: u32, nice: i32) -> SysResult {
     let me = current().creds();
     for p in targets(which, who)? {
         let theirs = p.creds();
-        if !me.privileged() && me.uid.effective != theirs.uid.real && me.uid.effective != theirs.uid.effective {
+        if !me.capable(CAP_SYS_NICE) && me.uid.effective != theirs.uid.real && me.uid.effective != theirs.uid.effective
+        {
             return Err(Errno::EPERM);
         }
-        if nice < p.nice() && !me.privileged() {
+        if nice < p.nice() && !me.capable(CAP_SYS_NICE) {
             return Err(Errno::EACCES);
         }
         p.set_nice(nice);

@@ -91,5 +91,7 @@ errnos!(
     EINPROGRESS,
     EALREADY,
     ENETDOWN,
-    ENETUNREACH
+    ENETUNREACH,
+    EIDRM,
+    ENOMSG
 );

@@ -14,6 +14,7 @@ use crate::fs::poll::POLLERS;
 use crate::process::{current_files, signal_pending};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use ember_creds::caps::CAP_SYS_PTRACE;
 use ember_frame::time::now_ns;
 use linux_raw_sys::general::{
     self as nr, EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
@@ -230,7 +231,7 @@ fn pidfd_getfd(pidfd: i32, target: i32, flags: u32) -> SysResult {
         && [them.gid.real, them.gid.effective, them.gid.saved]
             .iter()
             .all(|&g| g == me.gid.real);
-    if !same_user && !me.privileged() {
+    if !same_user && !me.capable(CAP_SYS_PTRACE) {
         return Err(Errno::EPERM);
     }
     let theirs = p

@@ -16,6 +16,7 @@ const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
+const MREMAP_DONTUNMAP: u64 = 4;
 const MADV_DONTNEED: u64 = 4;
 
 pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
@@ -114,13 +115,22 @@ fn mmap(a: [u64; 6]) -> SysResult {
     )
 }
 
-/// `mremap(2)`: grow, shrink or move (`MREMAP_MAYMOVE`), to a given address with `MREMAP_FIXED`.
-/// `MREMAP_DONTUNMAP` is refused (`EINVAL`).
+/// `mremap(2)`: grow, shrink or move (`MREMAP_MAYMOVE`), to a given address with `MREMAP_FIXED`;
+/// `MREMAP_DONTUNMAP` (with `MREMAP_MAYMOVE`, same length, private anonymous memory, as Linux 5.7) moves the
+/// pages and leaves the old range mapped and empty.
 fn mremap(vm: &Vm, a: [u64; 6]) -> SysResult {
     let [old, old_len, new_len, flags, new, _] = a;
-    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || (flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0) {
+    let may_move = flags & MREMAP_MAYMOVE != 0;
+    let dont_unmap = flags & MREMAP_DONTUNMAP != 0;
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0
+        || (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 && !may_move)
+        || (dont_unmap && old_len != new_len)
+    {
         return Err(Errno::EINVAL);
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new);
-    vm.remap(old, old_len, new_len, flags & MREMAP_MAYMOVE != 0, fixed)
+    if dont_unmap {
+        return vm.remap_keeping_old(old, old_len, fixed);
+    }
+    vm.remap(old, old_len, new_len, may_move, fixed)
 }

@@ -4,6 +4,7 @@ use super::errno::{Errno, SysResult};
 use super::uaccess;
 use crate::process::{Thread, current};
 use crate::uts;
+use ember_creds::caps::{CAP_SYS_ADMIN, CAP_SYS_BOOT};
 use ember_frame::user::UserContext;
 use linux_raw_sys::general as nr;
 
@@ -72,7 +73,7 @@ fn set_uts_name(name: u64, len: u64, set: fn(&[u8])) -> SysResult {
         .ok()
         .filter(|&l| l <= uts::MAX_NAME)
         .ok_or(Errno::EINVAL)?;
-    if !current().creds().privileged() {
+    if !current().creds().capable(CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
     let mut buf = [0u8; uts::MAX_NAME];
@@ -131,7 +132,7 @@ fn reboot(a: [u64; 6]) -> SysResult {
     if a[0] as u32 as u64 != MAGIC1 || !MAGIC2.contains(&(a[1] as u32 as u64)) {
         return Err(Errno::EINVAL);
     }
-    if !current().creds().privileged() {
+    if !current().creds().capable(CAP_SYS_BOOT) {
         return Err(Errno::EPERM);
     }
     match a[2] as u32 as u64 {

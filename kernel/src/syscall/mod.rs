@@ -9,8 +9,10 @@ pub mod errno;
 mod event;
 pub mod fs;
 pub mod futex;
+pub mod ipc;
 mod memory;
 mod misc;
+mod prctl;
 mod process;
 mod sched;
 mod signal;
@@ -104,15 +106,18 @@ fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> {
         .or_else(|| vsock::handle(n, a))
         .or_else(|| socket::handle(n, a))
         .or_else(|| creds::handle(n, a))
+        .or_else(|| prctl::handle(n, a))
+        .or_else(|| ipc::handle(n, a))
         .or_else(|| misc::handle(thread, n, a))
 }
 
 /// Deliberately unsupported calls: `ENOSYS` without a log line.
-const DECLINED: [u32; 4] = [
+const DECLINED: [u32; 5] = [
     nr::__NR_clone3,
     nr::__NR_rseq,
     nr::__NR_io_uring_setup,
     nr::__NR_perf_event_open,
+    nr::__NR_userfaultfd,
 ];
 
 fn unknown(n: u64) -> Errno {

@@ -6,6 +6,7 @@ use super::uaccess;
 use crate::process::clone::{CloneArgs, clone as do_clone};
 use crate::process::wait::{Target, WCONTINUED, WEXITED, WNOHANG, WNOWAIT, WUNTRACED, wait};
 use crate::process::{Thread, current, exec, find, signal};
+use ember_creds::caps::CAP_SYS_RESOURCE;
 use ember_frame::user::UserContext;
 use linux_raw_sys::general as nr;
 
@@ -110,7 +111,6 @@ pub(super) fn handle(thread: &Thread, n: u64, a: [u64; 6]) -> Option<SysResult> 
         nr::__NR_prlimit64 => prlimit(a[0] as u32, a[1] as usize, a[2], a[3]),
         nr::__NR_getrlimit => prlimit(0, a[0] as usize, 0, a[1]),
         nr::__NR_setrlimit => prlimit(0, a[0] as usize, a[1], 0),
-        nr::__NR_prctl => prctl(a),
         _ => return None,
     })
 }
@@ -248,7 +248,19 @@ fn kill(pid: i64, sig: u64) -> SysResult {
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
-    for t in targets {
+    // Linux's check: a shared user, `CAP_KILL`, or `SIGCONT` within the session; a group signal succeeds when
+    // any member may receive it.
+    let creds = me.creds();
+    let allowed: alloc::vec::Vec<_> = targets
+        .into_iter()
+        .filter(|t| {
+            creds.may_signal(&t.creds()) || (sig == u64::from(crate::process::jobctl::SIGCONT) && t.sid() == me.sid())
+        })
+        .collect();
+    if allowed.is_empty() {
+        return Err(Errno::EPERM);
+    }
+    for t in allowed {
         signal::send_to_process(&t, sig as u32);
     }
     Ok(0)
@@ -264,6 +276,11 @@ fn tgkill(tgid: i64, tid: i64, sig: u64) -> SysResult {
         .flat_map(|p| p.threads())
         .find(|t| t.tid() as i64 == tid)
         .ok_or(Errno::ESRCH)?;
+    let me = current();
+    let same_session = sig == u64::from(crate::process::jobctl::SIGCONT) && t.process().sid() == me.sid();
+    if !me.creds().may_signal(&t.process().creds()) && !same_session {
+        return Err(Errno::EPERM);
+    }
     signal::send_to_thread(&t, sig as u32);
     Ok(0)
 }
@@ -287,7 +304,9 @@ fn prlimit(pid: u32, resource: usize, new: u64, old: u64) -> SysResult {
             return Err(Errno::EINVAL);
         }
         // Raising a hard limit needs privilege; descriptors are capped at Linux's `nr_open`.
-        if (hard > cur.1 && !current().creds().privileged()) || (resource == RLIMIT_NOFILE && hard > NR_OPEN) {
+        if (hard > cur.1 && !current().creds().capable(CAP_SYS_RESOURCE))
+            || (resource == RLIMIT_NOFILE && hard > NR_OPEN)
+        {
             return Err(Errno::EPERM);
         }
         if old != 0 {
@@ -302,32 +321,4 @@ fn prlimit(pid: u32, resource: usize, new: u64, old: u64) -> SysResult {
         uaccess::write_u64(old + 8, cur.1)?;
     }
     Ok(0)
-}
-
-fn prctl(a: [u64; 6]) -> SysResult {
-    const PR_SET_PDEATHSIG: u64 = 1;
-    const PR_GET_DUMPABLE: u64 = 3;
-    const PR_SET_DUMPABLE: u64 = 4;
-    const PR_SET_NAME: u64 = 15;
-    const PR_GET_NAME: u64 = 16;
-    const PR_SET_NO_NEW_PRIVS: u64 = 38;
-    const PR_GET_NO_NEW_PRIVS: u64 = 39;
-    match a[0] {
-        PR_SET_NAME => {
-            let mut name = [0u8; 16];
-            uaccess::read_bytes(a[1], &mut name[..15]).or_else(|_| {
-                let s = uaccess::read_cstring(a[1], 4096)?;
-                let n = s.len().min(15);
-                name[..n].copy_from_slice(&s[..n]);
-                Ok::<(), Errno>(())
-            })?;
-            current().set_name(&name);
-            Ok(0)
-        }
-        PR_GET_NAME => uaccess::write_bytes(a[1], &current().name()).map(|()| 0),
-        PR_SET_PDEATHSIG | PR_SET_DUMPABLE | PR_SET_NO_NEW_PRIVS => Ok(0),
-        PR_GET_DUMPABLE => Ok(1),
-        PR_GET_NO_NEW_PRIVS => Ok(0),
-        _ => Err(Errno::EINVAL),
-    }
 }

@@ -11,6 +11,7 @@ use super::uaccess;
 use crate::process::{self, Process, SCHED_RESET_ON_FORK, current};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use ember_creds::caps::CAP_SYS_NICE;
 use linux_raw_sys::general as nr;
 
 /// `SCHED_FIFO`
@@ -95,7 +96,7 @@ fn set(pid: i32, policy: Option<i32>, param: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let me = current().creds();
-    if !me.privileged() {
+    if !me.capable(CAP_SYS_NICE) {
         let theirs = p.creds();
         if me.uid.effective != theirs.uid.real && me.uid.effective != theirs.uid.effective {
             return Err(Errno::EPERM);
@@ -162,7 +163,7 @@ fn ioprio_set(which: u32, who: u32, ioprio: u32) -> SysResult {
     let (class, level) = (ioprio >> 13, ioprio & 0x1fff);
     let me = current().creds();
     match class {
-        IOPRIO_CLASS_RT if !me.privileged() => return Err(Errno::EPERM),
+        IOPRIO_CLASS_RT if !me.capable(CAP_SYS_NICE) => return Err(Errno::EPERM),
         IOPRIO_CLASS_RT | IOPRIO_CLASS_BE if level >= IOPRIO_LEVELS => return Err(Errno::EINVAL),
         IOPRIO_CLASS_RT | IOPRIO_CLASS_BE | IOPRIO_CLASS_IDLE => {}
         IOPRIO_CLASS_NONE if level != 0 => return Err(Errno::EINVAL),
@@ -171,7 +172,8 @@ fn ioprio_set(which: u32, who: u32, ioprio: u32) -> SysResult {
     }
     for p in ioprio_targets(which, who)? {
         let theirs = p.creds();
-        if !me.privileged() && me.uid.effective != theirs.uid.real && me.uid.effective != theirs.uid.effective {
+        if !me.capable(CAP_SYS_NICE) && me.uid.effective != theirs.uid.real && me.uid.effective != theirs.uid.effective
+        {
             return Err(Errno::EPERM);
         }
         p.set_ioprio(ioprio);

@@ -16,6 +16,7 @@ use crate::process::{current, current_files, signal_current_thread};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
+use ember_creds::caps::CAP_NET_RAW;
 use ember_sockmsg::{self as sm, InetAddr, MsgHdr, UnixAddr};
 use linux_raw_sys::general::{self as nr, O_NONBLOCK, O_RDWR};
 
@@ -214,7 +215,7 @@ fn inet_socket(ty: u32, protocol: u32) -> SysResult {
         (SOCK_STREAM, 0 | IPPROTO_TCP) => Proto::Tcp,
         (SOCK_DGRAM, 0 | IPPROTO_UDP) => Proto::Udp,
         // Raw ICMP (what `ping` opens), privileged as Linux's `CAP_NET_RAW`.
-        (SOCK_RAW, IPPROTO_ICMP) if current().creds().privileged() => Proto::Icmp,
+        (SOCK_RAW, IPPROTO_ICMP) if current().creds().capable(CAP_NET_RAW) => Proto::Icmp,
         (SOCK_RAW, _) => return Err(Errno::EPERM),
         (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
         _ => return Err(Errno::ESOCKTNOSUPPORT),

@@ -287,6 +287,11 @@ impl Vm {
         Ok(start)
     }
 
+    /// A copy of the region that starts exactly at `addr`, if one does.
+    pub fn region_starting_at(&self, addr: u64) -> Option<Region> {
+        self.inner.lock().regions.get(&addr).cloned()
+    }
+
     /// `munmap`: removes `[start, start + len)` (page-rounded) from every region.
     pub fn unmap(&self, start: u64, len: u64) {
         let Some(end) = page_up(start.saturating_add(len)) else {
@@ -434,24 +439,61 @@ impl Vm {
         self.move_pages(old, old_len, new, new_len)
     }
 
-    /// Moves the present pages of `[old, old + old_len)` to `[new, new + new_len)`, whose region the caller
-    /// inserted (the same frames at new addresses); the old range is unmapped.
-    fn move_pages(&self, old: u64, old_len: u64, new: u64, new_len: u64) -> Result<u64, Errno> {
-        // Move the pages that are present: same frames, new addresses. They are mapped after the walk, which
-        // holds the page table's lock.
+    /// `mremap` with `MREMAP_DONTUNMAP`: the pages of private anonymous `[old, old + len)` move to a new
+    /// range (at `fixed`, or one chosen), and the old range stays mapped without pages (it reads as zeros
+    /// again). `EINVAL` for other memory.
+    pub fn remap_keeping_old(&self, old: u64, len: u64, fixed: Option<u64>) -> Result<u64, Errno> {
+        let len = page_up(len).filter(|&l| l > 0).ok_or(Errno::EINVAL)?;
+        if !old.is_multiple_of(PAGE) {
+            return Err(Errno::EINVAL);
+        }
+        let mut inner = self.inner.lock();
+        let template = inner.find(old).ok_or(Errno::EFAULT)?.clone();
+        if old + len > template.end {
+            return Err(Errno::EFAULT);
+        }
+        if template.shared || !matches!(template.backing, Backing::Anonymous) {
+            return Err(Errno::EINVAL);
+        }
+        let new = match fixed {
+            Some(new) => {
+                let end = new.checked_add(len).filter(|&e| e <= USER_END).ok_or(Errno::EINVAL)?;
+                if !new.is_multiple_of(PAGE) || new < MMAP_MIN || (new < old + len && old < end) {
+                    return Err(Errno::EINVAL);
+                }
+                self.unmap_locked(&mut inner, new, end);
+                new
+            }
+            None => inner.find_free(len).ok_or(Errno::ENOMEM)?,
+        };
+        inner.regions.insert(new, template.slice(old, old + len).moved_to(new));
+        drop(inner);
+        self.move_present(old, len, new)?;
+        Ok(new)
+    }
+
+    /// Moves the present pages of `[old, old + len)` to the same offsets from `new` (the same frames at new
+    /// addresses), leaving the old addresses without pages.
+    fn move_present(&self, old: u64, len: u64, new: u64) -> Result<(), Errno> {
         if let Some(s) = UserAddr::new(old) {
             let mut moved = alloc::vec::Vec::new();
-            self.space
-                .update_range(s, old + old_len.min(new_len), |va, frame, prot| {
-                    moved.push((va - old + new, frame.clone(), prot));
-                    None
-                });
+            self.space.update_range(s, old + len, |va, frame, prot| {
+                moved.push((va - old + new, frame.clone(), prot));
+                None
+            });
             for (to, frame, prot) in moved {
                 if let Some(to) = UserAddr::new(to) {
                     self.space.map(to, frame, prot).map_err(|_| Errno::ENOMEM)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Moves the present pages of `[old, old + old_len)` to `[new, new + new_len)`, whose region the caller
+    /// inserted (the same frames at new addresses); the old range is unmapped.
+    fn move_pages(&self, old: u64, old_len: u64, new: u64, new_len: u64) -> Result<u64, Errno> {
+        self.move_present(old, old_len.min(new_len), new)?;
         self.unmap(old, old_len);
         Ok(new)
     }

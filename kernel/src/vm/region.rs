@@ -93,6 +93,19 @@ impl SharedFile {
         f
     }
 
+    /// Zero-filled pages that belong to no file (a System V shared memory segment).
+    pub fn anonymous() -> Arc<SharedFile> {
+        Arc::new(SharedFile {
+            data: Vec::new(),
+            pages: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// How many of its pages exist (were touched).
+    pub fn resident_pages(&self) -> usize {
+        self.pages.lock().len()
+    }
+
     /// The frame of file page `index`.
     fn page(&self, index: u64) -> Result<Frame, Errno> {
         let mut pages = self.pages.lock();

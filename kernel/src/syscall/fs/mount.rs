@@ -3,11 +3,12 @@
 use super::{context, start_dir, uaccess, user_path};
 use crate::fs::inode::{Inode, Kind};
 use crate::fs::{self, mount, path::path_of};
-use crate::process::current_fs;
+use crate::process::{current, current_fs};
 use crate::syscall::errno::{Errno, SysResult};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use ember_creds::caps::{CAP_SYS_ADMIN, CAP_SYS_CHROOT};
 use linux_raw_sys::general::AT_FDCWD;
 
 /// `MS_REMOUNT`: change the options of an existing mount.
@@ -41,6 +42,7 @@ fn directory(addr: u64) -> Result<Arc<Inode>, Errno> {
 /// from a disk's block device node, bind mounts of directories, and remounts (which change nothing).
 pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> SysResult {
     let point = directory(target)?;
+    may_mount()?;
     if flags & MS_REMOUNT != 0 {
         return if mount::point_of(&point).is_some() {
             Ok(0)
@@ -114,6 +116,7 @@ pub fn umount2(target: u64, flags: u32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let root = resolve(&user_path(target)?, flags & UMOUNT_NOFOLLOW == 0)?;
+    may_mount()?;
     mount::unmount(&root)?;
     // A block file system is written back and marked clean when its last mount (bind mounts of its
     // directories included) goes; the root file system stays.
@@ -127,9 +130,22 @@ pub fn umount2(target: u64, flags: u32) -> SysResult {
     Ok(0)
 }
 
-/// `chroot(2)`: the caller's root becomes the directory (every process runs as root, so it is allowed).
+/// `EPERM` without `CAP_SYS_ADMIN` (Linux's `may_mount`).
+fn may_mount() -> Result<(), Errno> {
+    if current().creds().capable(CAP_SYS_ADMIN) {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
+}
+
+/// `chroot(2)`: the caller's root becomes the directory (search permission on it, and `CAP_SYS_CHROOT`).
 pub fn chroot(path: u64) -> SysResult {
     let dir = directory(path)?;
+    crate::fs::perm::check(&crate::fs::perm::caller(), &dir, crate::fs::perm::EXEC)?;
+    if !current().creds().capable(CAP_SYS_CHROOT) {
+        return Err(Errno::EPERM);
+    }
     current_fs().lock().set_root(dir);
     Ok(0)
 }
