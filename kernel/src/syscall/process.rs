@@ -249,7 +249,7 @@ fn kill(pid: i64, sig: u64) -> SysResult {
         return Err(Errno::ESRCH);
     }
     // Linux's check: a shared user, `CAP_KILL`, or `SIGCONT` within the session; a group signal succeeds when
-    // any member may receive it.
+    // any member may receive it, and `kill(-1)` skips the processes it may not signal without failing.
     let creds = me.creds();
     let allowed: alloc::vec::Vec<_> = targets
         .into_iter()
@@ -257,7 +257,7 @@ fn kill(pid: i64, sig: u64) -> SysResult {
             creds.may_signal(&t.creds()) || (sig == u64::from(crate::process::jobctl::SIGCONT) && t.sid() == me.sid())
         })
         .collect();
-    if allowed.is_empty() {
+    if allowed.is_empty() && pid != -1 {
         return Err(Errno::EPERM);
     }
     for t in allowed {
