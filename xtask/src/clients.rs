@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 16] = [
+pub const C_PROGRAMS: [&str; 17] = [
     "hello",
     "syscalls",
     "threads",
@@ -26,6 +26,7 @@ pub const C_PROGRAMS: [&str; 16] = [
     "mmds",
     "loopback",
     "netstorm",
+    "mapshared",
 ];
 
 /// The applets `/bin` links to busybox: what a shell session needs.
