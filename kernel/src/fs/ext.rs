@@ -279,7 +279,10 @@ impl ExtMount {
     }
 
     /// `MS_REMOUNT`: read-only (written back and marked clean first) or writable again.
-    pub fn remount(&self, read_only: bool) -> Result<(), Errno> {
+    pub fn remount(self: &Arc<Self>, read_only: bool) -> Result<(), Errno> {
+        if read_only {
+            self.write_back_pages()?;
+        }
         self.with(|fs| fs.remount(read_only))?;
         self.disk.flush()
     }
