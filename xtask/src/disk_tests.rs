@@ -314,7 +314,11 @@ echo "mapshared-test: done"
 /// The shared-mapping case on `on`: the guest's checks, and on QEMU the host's (`e2fsck -fn` clean,
 /// `debugfs` sees what was stored through the mapping).
 fn mapshared_case(on: On) -> Result<Case, String> {
-    let name = if on == On::Qemu { "ext4-mapshared" } else { "ext4-mapshared-fc" };
+    let name = if on == On::Qemu {
+        "ext4-mapshared"
+    } else {
+        "ext4-mapshared-fc"
+    };
     let img = image(&Variant {
         name,
         fstype: "ext4",
@@ -367,7 +371,10 @@ fn mapshared_case(on: On) -> Result<Case, String> {
             let data = debugfs(&img, "cat /mapshared.dat")?;
             match data.as_bytes().get(8192..8204) {
                 Some(b"mapshared-ok") => Ok(()),
-                _ => Err(format!("debugfs: /mapshared.dat is {} bytes without the mapped store", data.len())),
+                _ => Err(format!(
+                    "debugfs: /mapshared.dat is {} bytes without the mapped store",
+                    data.len()
+                )),
             }
         }),
     })
@@ -376,7 +383,11 @@ fn mapshared_case(on: On) -> Result<Case, String> {
 /// The root-disk cases, the mount case and the shared-mapping cases; `Err` when busybox or e2fsprogs is
 /// missing.
 pub fn cases() -> Result<Vec<Case>, String> {
-    let mut v = vec![mount_case()?, mapshared_case(On::Qemu)?, mapshared_case(On::Firecracker)?];
+    let mut v = vec![
+        mount_case()?,
+        mapshared_case(On::Qemu)?,
+        mapshared_case(On::Firecracker)?,
+    ];
     for variant in VARIANTS {
         let img = image(&variant)?;
         let mut vm = Vm::new(Boot::Pvh, 256, "console=ttyS0");

@@ -312,7 +312,11 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
     for (i, vm) in vms.iter().enumerate() {
         let dir = format!("fc/job{i}");
         cpio.dir(&dir);
-        let kernel = if vm.boot == Boot::Pvh { "/fc/kernel-pvh" } else { "/fc/kernel-linux64" };
+        let kernel = if vm.boot == Boot::Pvh {
+            "/fc/kernel-pvh"
+        } else {
+            "/fc/kernel-linux64"
+        };
         let initrd = match &vm.initrd {
             Some(p) => {
                 let n = match initrds.iter().position(|q| q == p) {

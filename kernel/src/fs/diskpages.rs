@@ -36,7 +36,11 @@ static BUDGET: Once<usize> = Once::new();
 impl DiskPages {
     /// The pages of inode `ino` (empty at first).
     pub fn of(&self, ino: u32) -> FilePages {
-        self.files.lock().entry(ino).or_insert_with(|| Arc::new(SleepLock::new(Pages::default()))).clone()
+        self.files
+            .lock()
+            .entry(ino)
+            .or_insert_with(|| Arc::new(SleepLock::new(Pages::default())))
+            .clone()
     }
 
     /// Forgets inode `ino`'s pages (the inode was freed on the disk).

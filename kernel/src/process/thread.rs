@@ -61,7 +61,8 @@ fn run(thread: Arc<Thread>, mut ctx: UserContext, mut after_syscall: bool) {
             ReturnReason::Exception(e) => {
                 let write = e.error_code & 2 != 0;
                 let exec = e.error_code & 16 != 0;
-                let fault = (e.vector == PAGE_FAULT).then(|| thread.process.vm().handle_fault(e.fault_addr, write, exec));
+                let fault =
+                    (e.vector == PAGE_FAULT).then(|| thread.process.vm().handle_fault(e.fault_addr, write, exec));
                 if matches!(fault, Some(Ok(()))) {
                     continue;
                 }

@@ -1,8 +1,8 @@
 //! [`Region`]: a range of a process's address space with one set of rights and one source of contents.
 
 use super::{PAGE, zeroed_frame};
-use crate::syscall::errno::Errno;
 use crate::fs::inode::Inode;
+use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ember_frame::mm::{Frame, PageProt};
