@@ -6,7 +6,7 @@
 //! that was free when the first one was cached.
 
 use super::ext::DiskNode;
-use super::pages::{PAGE, PAST_EOF, Pages};
+use super::pages::{PAGE, PAST_EOF, Pages, Piece};
 use super::sleeplock::SleepLock;
 use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
@@ -147,6 +147,15 @@ pub fn read(node: &DiskNode, size: u64, offset: u64, buf: &mut [u8]) -> Result<u
     fill(node, &mut pages, offset, offset + n as u64, size)?;
     pages.read(offset, &mut buf[..n]);
     Ok(n)
+}
+
+/// The pieces a read of a disk file at `offset` of up to `len` bytes returns, reading missing pages first.
+pub fn pieces(node: &DiskNode, size: u64, offset: u64, len: usize) -> Result<Vec<Piece>, Errno> {
+    let n = (len as u64).min(size.saturating_sub(offset)) as usize;
+    let file = node.pages();
+    let mut pages = file.lock();
+    fill(node, &mut pages, offset, offset + n as u64, size)?;
+    Ok(pages.pieces(offset, n))
 }
 
 /// `write` of a disk file at `offset`: to the disk, and into the pages cached.

@@ -418,6 +418,12 @@ impl DiskNode {
         diskpages::read(self, size, offset, buf)
     }
 
+    /// The page-cache pieces of a read at `offset` of up to `len` bytes.
+    pub fn pieces(&self, offset: u64, len: usize) -> Result<Vec<super::pages::Piece>, Errno> {
+        let size = self.stat()?.1;
+        diskpages::pieces(self, size, offset, len)
+    }
+
     /// Writes file data at `offset` (to the disk and the page cache).
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
         diskpages::write(self, offset, data)

@@ -602,6 +602,16 @@ impl Inode {
         }
     }
 
+    /// The page-cache pieces a read of a regular file at `offset` of up to `len` bytes returns (for a copy
+    /// straight to user memory); `EINVAL` for anything else.
+    pub fn pieces(&self, offset: u64, len: usize) -> Result<Vec<super::pages::Piece>, Errno> {
+        match (&self.kind, &self.disk) {
+            (Kind::File(data), _) => Ok(data.lock().pieces(offset, len)),
+            (Kind::DiskFile, Some(d)) => d.pieces(offset, len),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
     /// Reads a regular file at `offset`; the number of bytes copied.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         match &self.kind {

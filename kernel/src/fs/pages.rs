@@ -15,6 +15,9 @@ pub const PAGE: u64 = 4096;
 /// for it, a kernel copy fails with `EFAULT`.
 pub const PAST_EOF: Errno = Errno::ENXIO;
 
+/// A piece of a read: a page's frame (`None`: a hole, zeros), the offset in it and the length.
+pub type Piece = (Option<Frame>, usize, usize);
+
 /// One cached page.
 struct Page {
     frame: Frame,
@@ -75,6 +78,18 @@ impl Pages {
             }
             done += n;
         }
+    }
+
+    /// The pieces of bytes `[offset, offset + len)`: (frame, or `None` for a hole; offset in it; length).
+    pub fn pieces(&self, offset: u64, len: usize) -> Vec<Piece> {
+        let mut out = Vec::new();
+        let mut done = 0;
+        while done < len {
+            let (index, off, n) = split(offset + done as u64, len - done);
+            out.push((self.get(index), off, n));
+            done += n;
+        }
+        out
     }
 
     /// Copies `data` to `offset`, adding zeroed pages where absent (`ENOMEM` when none is left).
@@ -181,6 +196,12 @@ impl MemFile {
         let n = (buf.len() as u64).min(self.len.saturating_sub(offset)) as usize;
         self.pages.read(offset, &mut buf[..n]);
         n
+    }
+
+    /// The pieces a read at `offset` of up to `len` bytes returns (see [`Pages::pieces`]).
+    pub fn pieces(&self, offset: u64, len: usize) -> Vec<Piece> {
+        let n = (len as u64).min(self.len.saturating_sub(offset)) as usize;
+        self.pages.pieces(offset, n)
     }
 
     /// Writes at `offset`, growing the file (the gap reads as zeros).

@@ -223,6 +223,22 @@ impl Vm {
         }
     }
 
+    /// Copies `len` bytes of `frame` from `offset` to user memory at `addr` (a page-cache read in one copy),
+    /// bringing pages in as needed.
+    pub fn write_frame(&self, addr: u64, frame: &Frame, offset: usize, len: usize) -> Result<(), Errno> {
+        let mut done = 0;
+        loop {
+            let va = UserAddr::new(addr + done as u64).ok_or(Errno::EFAULT)?;
+            match self.space.write_from_frame(va, frame, offset + done, len - done) {
+                Ok(()) => return Ok(()),
+                Err(f) => {
+                    self.handle_fault(f.addr, true, false).map_err(copy_errno)?;
+                    done = resume_at(addr, f.addr, len, done);
+                }
+            }
+        }
+    }
+
     /// The copy of this space that `fork` gives the child: the same regions; private pages shared
     /// read-only in both (copy-on-write), shared pages shared as they are.
     pub fn fork(&self) -> Result<Vm, Errno> {
