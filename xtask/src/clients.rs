@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 17] = [
+pub const C_PROGRAMS: [&str; 18] = [
     "hello",
     "syscalls",
     "threads",
@@ -27,6 +27,7 @@ pub const C_PROGRAMS: [&str; 17] = [
     "loopback",
     "netstorm",
     "sysv",
+    "mapshared",
 ];
 
 /// The applets `/bin` links to busybox: what a shell session needs.

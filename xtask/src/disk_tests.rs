@@ -293,9 +293,101 @@ fn mount_case() -> Result<Case, String> {
     })
 }
 
-/// The root-disk cases and the mount case; `Err` when busybox or e2fsprogs is missing.
+/// The script of the shared-mapping cases: `clients/c/mapshared.c` on a tmpfs and on an ext4 on `/dev/vda`,
+/// which is then remounted read-only (writes refused with `EROFS`), unmounted (its page cache goes) and
+/// mounted again to read back what went through the mapping.
+const MAPSHARED_SCRIPT: &str = r#"#!/bin/sh
+mkdir -p /tmp /mnt
+mount -t tmpfs tmpfs /tmp
+/mapshared /tmp && echo "tmpfs: passed"
+mount -t ext4 /dev/vda /mnt
+/mapshared /mnt && echo "ext4: passed"
+mount -o remount,ro /mnt && grep -q ' /mnt ext4 ro' /proc/mounts && echo "remounted ro"
+touch /mnt/refused 2>&1 | grep -q 'Read-only file system' && echo "touch: EROFS"
+mount -o remount,rw /mnt && touch /mnt/allowed && echo "remounted rw"
+umount /mnt && echo unmounted
+mount -t ext4 /dev/vda /mnt && echo "back=$(dd if=/mnt/mapshared.dat bs=1 skip=8192 count=12 2>/dev/null)"
+umount /mnt
+echo "mapshared-test: done"
+"#;
+
+/// The shared-mapping case on `on`: the guest's checks, and on QEMU the host's (`e2fsck -fn` clean,
+/// `debugfs` sees what was stored through the mapping).
+fn mapshared_case(on: On) -> Result<Case, String> {
+    let name = if on == On::Qemu {
+        "ext4-mapshared"
+    } else {
+        "ext4-mapshared-fc"
+    };
+    let img = image(&Variant {
+        name,
+        fstype: "ext4",
+        image_mib: 32,
+        big_mib: 0,
+        on,
+    })?;
+    let initrd = crate::clients::Initramfs::new(name)
+        .busybox()?
+        .all_applets()?
+        .file(
+            "/mapshared",
+            &crate::clients::c_program(crate::clients::Libc::Musl, "mapshared")?,
+        )?
+        .script("/init", MAPSHARED_SCRIPT)?
+        .write()?;
+    let mut vm = Vm::new(Boot::Pvh, 128, "console=ttyS0");
+    vm.initrd = Some(initrd);
+    vm.disks = vec![img.clone()];
+    Ok(Case {
+        name: name.into(),
+        on,
+        vm,
+        input: &[],
+        check: Box::new(move |o| {
+            exited(
+                o,
+                0,
+                &[
+                    "tmpfs: passed\n",
+                    "ext4: passed\n",
+                    "remounted ro\n",
+                    "touch: EROFS\n",
+                    "remounted rw\n",
+                    "unmounted\n",
+                    "back=mapshared-ok\n",
+                    "mapshared-test: done",
+                ],
+            )?;
+            if on != On::Qemu {
+                return Ok(());
+            }
+            let fsck = run(Command::new("e2fsck").arg("-fn").arg(&img))?;
+            if !fsck.status.success() {
+                return Err(format!(
+                    "e2fsck -fn after the mapshared test:\n{}",
+                    String::from_utf8_lossy(&fsck.stdout)
+                ));
+            }
+            let data = debugfs(&img, "cat /mapshared.dat")?;
+            match data.as_bytes().get(8192..8204) {
+                Some(b"mapshared-ok") => Ok(()),
+                _ => Err(format!(
+                    "debugfs: /mapshared.dat is {} bytes without the mapped store",
+                    data.len()
+                )),
+            }
+        }),
+    })
+}
+
+/// The root-disk cases, the mount case and the shared-mapping cases; `Err` when busybox or e2fsprogs is
+/// missing.
 pub fn cases() -> Result<Vec<Case>, String> {
-    let mut v = vec![mount_case()?];
+    let mut v = vec![
+        mount_case()?,
+        mapshared_case(On::Qemu)?,
+        mapshared_case(On::Firecracker)?,
+    ];
     for variant in VARIANTS {
         let img = image(&variant)?;
         let mut vm = Vm::new(Boot::Pvh, 256, "console=ttyS0");

@@ -62,6 +62,10 @@ pub struct Fs<D: BlockDevice> {
 
 /// The most inode records [`Fs`] keeps (about 256 bytes each, so 4 MiB with 256-byte inodes).
 const ICACHE_MAX: usize = 16384;
+/// The read-only reason of a mount asked to be read-only.
+const MOUNTED_RO: &str = "mounted read-only";
+/// The read-only reason after [`Fs::remount`] made it so.
+const REMOUNTED_RO: &str = "remounted read-only";
 
 impl<D: BlockDevice> Fs<D> {
     /// Mounts the file system on `dev`.
@@ -77,7 +81,7 @@ impl<D: BlockDevice> Fs<D> {
             dev,
             sb,
             groups,
-            ro_reason: opts.read_only.then_some("mounted read-only"),
+            ro_reason: opts.read_only.then_some(MOUNTED_RO),
             clock: opts.clock,
             orphans: BTreeSet::new(),
             next_generation: 0,
@@ -158,6 +162,36 @@ impl<D: BlockDevice> Fs<D> {
             .map_err(|_| Error::Io)?;
         let groups = GroupTable::parse(&sb, raw)?;
         Ok((sb, groups))
+    }
+
+    /// `MS_REMOUNT`: makes a writable file system read-only (released inodes freed, marked clean and written
+    /// back, as at unmount) or one mounted read-only on request writable again (marked in use, as at mount).
+    /// A file system read-only for another reason (a journal to recover, an unknown feature) stays so:
+    /// [`Error::ReadOnly`].
+    pub fn remount(&mut self, read_only: bool) -> Result<()> {
+        match (self.ro_reason, read_only) {
+            (None, true) => {
+                while let Some(ino) = self.orphans.pop_first() {
+                    self.free_inode_and_blocks(ino)?;
+                }
+                let state = self.sb.state();
+                self.sb.set_state(state | STATE_VALID);
+                self.sync()?;
+                self.ro_reason = Some(REMOUNTED_RO);
+                Ok(())
+            }
+            (Some(why), false) if why == REMOUNTED_RO || why == MOUNTED_RO => {
+                self.ro_reason = None;
+                let now = self.now().sec as u32;
+                self.sb.note_mount(now);
+                let state = self.sb.state();
+                self.sb.set_state(state & !STATE_VALID);
+                self.write_superblock()?;
+                self.dev.flush().map_err(|_| Error::Io)
+            }
+            (Some(_), false) => Err(Error::ReadOnly),
+            _ => Ok(()),
+        }
     }
 
     /// Why the file system is read-only, or `None` if it is writable.

@@ -516,3 +516,38 @@ fn listing_resumes_and_bad_arguments_are_refused() {
     assert_eq!(fs.create(2, b"x", 0o644, 0, 0), Err(Error::ReadOnly));
     assert_eq!(fs.write_at(f, 0, b"x"), Err(Error::ReadOnly));
 }
+
+#[test]
+fn remount_read_only_and_back() {
+    let dir = tempdir("remount");
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    host_tree(&src);
+    let img = mkfs(&dir, "ext4", "16M", &src, &[]);
+    let mut fs = mount(&img, rw());
+    let root = fs.root();
+    let ino = fs.create(root, b"before", 0o644, 0, 0).unwrap();
+    fs.write_at(ino, 0, b"written before").unwrap();
+    fs.remount(true).unwrap();
+    assert_eq!(fs.read_only_reason(), Some("remounted read-only"));
+    // Read-only now: every change refused, and the image is clean as after an unmount.
+    assert!(matches!(fs.create(root, b"after", 0o644, 0, 0), Err(Error::ReadOnly)));
+    assert!(matches!(fs.write_at(ino, 0, b"x"), Err(Error::ReadOnly)));
+    assert!(matches!(fs.unlink(root, b"before"), Err(Error::ReadOnly)));
+    fsck_clean(&img);
+    assert_eq!(debugfs_cat(&img, "/before"), b"written before");
+    // Writable again, then unmounted clean.
+    fs.remount(false).unwrap();
+    assert_eq!(fs.read_only_reason(), None);
+    let ino = fs.create(root, b"after", 0o644, 0, 0).unwrap();
+    fs.write_at(ino, 0, b"written after").unwrap();
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+    assert_eq!(debugfs_cat(&img, "/after"), b"written after");
+    // A mount read-only on request can be made writable.
+    let mut fs = mount(&img, ro());
+    fs.remount(false).unwrap();
+    assert_eq!(fs.read_only_reason(), None);
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+}

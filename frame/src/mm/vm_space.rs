@@ -16,7 +16,7 @@
 //! translations is in user mode (interrupts on) or in the copy (which takes no lock and ends).
 
 use super::KERNEL_PT;
-use super::layout::PAGE_SIZE;
+use super::layout::{PAGE_SIZE, phys_to_virt};
 use super::page::Frame;
 use super::page_table::{ADDR_MASK, MapError, NO_EXECUTE, PRESENT, PageTable, USER, WRITABLE};
 use crate::arch::regs;
@@ -280,6 +280,24 @@ impl VmSpace {
     /// Copies `data` into user memory at `va`, as the user could write it (read-only pages fault).
     pub fn write_bytes(&self, va: UserAddr, data: &[u8]) -> Result<(), UserFault> {
         self.copy(va, data.as_ptr() as *mut u8, data.len(), true)
+    }
+
+    /// Copies `len` bytes of `frame` from `offset` into user memory at `va` (a read from the page cache in one
+    /// copy); `len` is cut at the page's end.
+    pub fn write_from_frame(&self, va: UserAddr, frame: &Frame, offset: usize, len: usize) -> Result<(), UserFault> {
+        let offset = offset.min(PAGE_SIZE as usize);
+        let len = len.min(PAGE_SIZE as usize - offset);
+        if !self.is_active() {
+            // The walk makes a slice of its source: bounce, so that no slice points into a frame.
+            let mut buf = [0u8; PAGE_SIZE as usize];
+            frame.read_bytes(offset, &mut buf[..len]);
+            return self.write_bytes(va, &buf[..len]);
+        }
+        let src = (phys_to_virt(frame.paddr()) + offset as u64) as *mut u8;
+        // `copy` only reads `src` when it writes user memory: the `len` bytes lie inside the frame, which
+        // `frame` keeps allocated for the call; its bytes are untyped and no Rust reference points into a frame,
+        // so a concurrent writer (a shared mapping) can only change what is copied.
+        self.copy(va, src, len, true)
     }
 
     fn copy(&self, va: UserAddr, kbuf: *mut u8, len: usize, write: bool) -> Result<(), UserFault> {

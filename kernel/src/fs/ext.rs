@@ -14,6 +14,7 @@
 
 use super::devices::Device;
 use super::disk::Disk;
+use super::diskpages::{self, DiskPages, FilePages};
 use super::inode::{Inode, Kind, LinkTarget, Meta, NewNode, Timespec};
 use super::pipe::Pipe;
 use super::sleeplock::SleepLock;
@@ -62,6 +63,8 @@ pub struct ExtMount {
     released: Mutex<Vec<u32>>,
     /// Directory entries: changed only while holding `fs`.
     dcache: Mutex<Dcache>,
+    /// The regular files' pages in the page cache.
+    pages: DiskPages,
 }
 
 /// Every mounted file system, for [`sync_all`].
@@ -145,16 +148,22 @@ pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
         nodes: Mutex::new(BTreeMap::new()),
         released: Mutex::new(Vec::new()),
         dcache: Mutex::new(Dcache::new(DCACHE_NAMES)),
+        pages: DiskPages::default(),
     });
     MOUNTED.lock().push(mount.clone());
     mount.node(root)
 }
 
-/// Syncs every mounted file system (the disks' caches are flushed by the caller).
+/// Every mounted file system.
+pub fn mounts() -> Vec<Arc<ExtMount>> {
+    MOUNTED.lock().clone()
+}
+
+/// Syncs every mounted file system, dirty file pages first (the disks' caches are flushed by the caller).
 pub fn sync_all() {
     let mounts = MOUNTED.lock().clone();
     for m in mounts {
-        if let Err(e) = m.with(|fs| fs.sync()) {
+        if let Err(e) = m.sync() {
             log::error!("ext4: {}: sync failed (error {})", m.disk.name(), e.0);
         }
     }
@@ -185,6 +194,7 @@ impl ExtMount {
                 live
             };
             if !live {
+                self.pages.forget(ino);
                 fs.release(ino).map_err(errno)?;
             }
         }
@@ -259,9 +269,28 @@ impl ExtMount {
         self.disk.name()
     }
 
-    /// Writes the file system's metadata and the disk's dirty blocks back (`syncfs`, `fsync`).
-    pub fn sync(&self) -> Result<(), Errno> {
+    /// Writes the files' dirty pages, the file system's metadata and the disk's dirty blocks back
+    /// (`syncfs`, `fsync`, `sync`).
+    pub fn sync(self: &Arc<Self>) -> Result<(), Errno> {
+        self.write_back_pages()?;
         self.with(|fs| fs.sync())
+    }
+
+    /// Writes every file's dirty pages to the disk.
+    fn write_back_pages(self: &Arc<Self>) -> Result<(), Errno> {
+        for (ino, _) in self.pages.all() {
+            let node = DiskNode {
+                mount: self.clone(),
+                ino,
+            };
+            diskpages::write_back(&node)?;
+        }
+        Ok(())
+    }
+
+    /// Its files' pages in the page cache.
+    pub fn pages(&self) -> &DiskPages {
+        &self.pages
     }
 
     /// `struct statfs` figures: magic, block size, blocks, free, available, inodes, free inodes, fsid.
@@ -281,6 +310,15 @@ impl ExtMount {
         })
     }
 
+    /// `MS_REMOUNT`: read-only (written back and marked clean first) or writable again.
+    pub fn remount(self: &Arc<Self>, read_only: bool) -> Result<(), Errno> {
+        if read_only {
+            self.write_back_pages()?;
+        }
+        self.with(|fs| fs.remount(read_only))?;
+        self.disk.flush()
+    }
+
     /// Why the file system is read-only, if it is.
     pub fn read_only_reason(&self) -> Option<&'static str> {
         self.fs.lock().as_ref().and_then(|fs| fs.read_only_reason())
@@ -288,11 +326,12 @@ impl ExtMount {
 
     /// Unmounts: frees orphans, marks the file system clean, writes everything back. Later operations on
     /// its nodes fail with `EIO`.
-    pub fn unmount(&self) -> Result<(), Errno> {
-        // Free what was released, then take the file system out.
+    pub fn unmount(self: &Arc<Self>) -> Result<(), Errno> {
+        // Write the mapped files' pages, free what was released, then take the file system out.
+        self.write_back_pages()?;
         self.with(|_| Ok(()))?;
         let fs = self.fs.lock().take().ok_or(Errno::EINVAL)?;
-        MOUNTED.lock().retain(|m| !core::ptr::eq(&**m, self));
+        MOUNTED.lock().retain(|m| !Arc::ptr_eq(m, self));
         let name = String::from(self.disk.name());
         fs.unmount().map_err(|e| {
             log::error!("ext4: {name}: unmount failed: {e}");
@@ -465,18 +504,51 @@ impl DiskNode {
         })
     }
 
-    /// Reads file data at `offset`.
+    /// Reads file data at `offset` (through the page cache).
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let size = self.stat()?.1;
+        diskpages::read(self, size, offset, buf)
+    }
+
+    /// The page-cache pieces of a read at `offset` of up to `len` bytes.
+    pub fn pieces(&self, offset: u64, len: usize) -> Result<Vec<super::pages::Piece>, Errno> {
+        let size = self.stat()?.1;
+        diskpages::pieces(self, size, offset, len)
+    }
+
+    /// Writes file data at `offset` (to the disk and the page cache).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        diskpages::write(self, offset, data)
+    }
+
+    /// Sets the file's length (on the disk and in the page cache).
+    pub fn truncate(&self, len: u64) -> Result<(), Errno> {
+        diskpages::truncate(self, len)
+    }
+
+    /// The frame of file page `index` for a shared mapping (see [`diskpages::map_page`]).
+    pub fn map_page(&self, index: u64, write: bool) -> Result<ember_frame::mm::Frame, Errno> {
+        let size = self.stat()?.1;
+        diskpages::map_page(self, size, index, write)
+    }
+
+    /// Its pages in the page cache.
+    pub fn pages(&self) -> FilePages {
+        self.mount.pages.of(self.ino)
+    }
+
+    /// Reads file data at `offset` from the file system (under the page cache).
+    pub fn read_disk(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         self.mount.with(|fs| fs.read_at(self.ino, offset, buf))
     }
 
-    /// Writes file data at `offset`.
-    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+    /// Writes file data at `offset` to the file system (under the page cache).
+    pub fn write_disk(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
         self.mount.with(|fs| fs.write_at(self.ino, offset, data))
     }
 
-    /// Sets the file's length.
-    pub fn truncate(&self, len: u64) -> Result<(), Errno> {
+    /// Sets the file's length in the file system (under the page cache).
+    pub fn truncate_disk(&self, len: u64) -> Result<(), Errno> {
         self.mount.with(|fs| fs.truncate(self.ino, len))
     }
 

@@ -150,6 +150,41 @@ impl OpenFile {
         &self.offset
     }
 
+    /// A read of a regular file at `at` (or the file offset, which advances) of up to `len` bytes, handed to
+    /// `sink(done, piece)` piece by piece straight from the page cache (one copy to user memory); `None` for
+    /// anything but a readable regular file. A failing `sink` ends the read (its error when nothing was read).
+    pub fn read_pieces(
+        &self,
+        len: usize,
+        at: Option<u64>,
+        mut sink: impl FnMut(usize, &super::pages::Piece) -> Result<(), Errno>,
+    ) -> Option<Result<usize, Errno>> {
+        let inode = self.inode.as_ref().filter(|i| i.is_regular())?;
+        if !matches!(self.handle, Handle::Inode) || !self.readable() {
+            return None;
+        }
+        let mut guard = at.is_none().then(|| self.offset.lock());
+        let start = at.or(guard.as_deref().copied()).unwrap_or(0);
+        let pieces = match inode.pieces(start, len) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut done = 0;
+        for p in &pieces {
+            if let Err(e) = sink(done, p) {
+                if done == 0 {
+                    return Some(Err(e));
+                }
+                break;
+            }
+            done += p.2;
+        }
+        if let Some(off) = guard.as_deref_mut() {
+            *off = start + done as u64;
+        }
+        Some(Ok(done))
+    }
+
     /// Reads at the file offset, advancing it.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         if !self.readable() {

@@ -67,10 +67,7 @@ fn add(
                     first.clone()
                 }
                 _ => {
-                    let mut data = alloc::vec::Vec::new();
-                    data.try_reserve_exact(e.data.len()).map_err(|_| Errno::ENOMEM)?;
-                    data.extend_from_slice(e.data);
-                    let f = Inode::new_file(perm, data);
+                    let f = Inode::new_file(perm, e.data)?;
                     if e.nlink > 1 {
                         hard_links.insert(key, f.clone());
                     }

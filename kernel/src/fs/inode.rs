@@ -5,12 +5,14 @@
 
 use super::devices::Device;
 use super::ext::DiskNode;
+use super::pages::MemFile;
 use super::pipe::Pipe;
 use crate::syscall::errno::Errno;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
+use ember_frame::mm::Frame;
 use ember_frame::sync::Mutex;
 use linux_raw_sys::general::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK};
 
@@ -22,6 +24,8 @@ pub const MAX_FILE_SIZE: u64 = 1 << 32;
 static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 /// The next in-memory file system's id (each root made by [`Inode::new_dir`] without a parent starts one).
 static NEXT_FS: AtomicU64 = AtomicU64::new(1);
+/// The in-memory file systems mounted or remounted read-only (`MS_RDONLY`), by id.
+static READ_ONLY_TREES: Mutex<BTreeSet<u64>> = Mutex::new(BTreeSet::new());
 
 /// A point in time, as `struct timespec` holds it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,8 +84,8 @@ pub enum LinkTarget {
 
 /// What an inode is.
 pub enum Kind {
-    /// A regular file.
-    File(Mutex<Vec<u8>>),
+    /// A regular file in memory: its pages are its contents.
+    File(Mutex<MemFile>),
     /// A directory.
     Dir(Mutex<Dir>),
     /// A regular file of a block file system (its data is on the disk).
@@ -181,6 +185,33 @@ impl Inode {
         matches!(self.kind, Kind::File(_) | Kind::DiskFile)
     }
 
+    /// Whether its file system is read-only (an ext4 mounted or remounted so, or refused writing; an
+    /// in-memory tree remounted with `MS_RDONLY`).
+    pub fn read_only_fs(&self) -> bool {
+        match &self.disk {
+            Some(d) => d.mount().read_only_reason().is_some(),
+            None => READ_ONLY_TREES.lock().contains(&self.fs.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// `EROFS` when its file system is read-only: every call that changes a name, the contents or the
+    /// attributes of a node checks this first, as Linux's `mnt_want_write`.
+    pub fn check_writable(&self) -> Result<(), Errno> {
+        if self.read_only_fs() { Err(Errno::EROFS) } else { Ok(()) }
+    }
+
+    /// Makes the in-memory file system whose root this is read-only or writable again (`mount` with
+    /// `MS_RDONLY`, `MS_REMOUNT`). A disk node's file system is changed through [`super::ext`] instead.
+    pub fn set_tree_read_only(&self, read_only: bool) {
+        let id = self.fs.load(Ordering::Relaxed);
+        let mut trees = READ_ONLY_TREES.lock();
+        if read_only {
+            trees.insert(id);
+        } else {
+            trees.remove(&id);
+        }
+    }
+
     /// Re-reads a disk node's attributes after the file system changed them.
     pub fn refresh(&self) {
         if let Some(d) = &self.disk
@@ -213,6 +244,7 @@ impl Inode {
         if name.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
+        self.check_writable()?;
         if let Some(d) = &self.disk {
             if !self.is_dir() {
                 return Err(Errno::ENOTDIR);
@@ -222,7 +254,7 @@ impl Inode {
             return Ok(new);
         }
         let new = match what {
-            NewNode::File => Inode::new_file(perm, Vec::new()),
+            NewNode::File => Inode::new_file(perm, &[])?,
             NewNode::Dir => Inode::new_dir(perm, Some(self)),
             NewNode::Fifo => Inode::new_fifo(perm),
             NewNode::Socket => Inode::new_socket(perm),
@@ -240,6 +272,7 @@ impl Inode {
     /// Adds `name` in this directory for the existing `child` (a hard link or a moved entry); `EXDEV` when
     /// they are on different file systems.
     pub fn link(self: &Arc<Self>, name: &[u8], child: &Arc<Inode>) -> Result<(), Errno> {
+        self.check_writable()?;
         match (&self.disk, &child.disk) {
             (None, None) if self.same_tree(child) => self.insert(name, child.clone()),
             (Some(d), Some(c)) if d.same_fs(c) => {
@@ -257,6 +290,7 @@ impl Inode {
 
     /// Removes `name` (a directory only with `rmdir`, which the caller checked) and returns what it named.
     pub fn unlink(&self, name: &[u8], rmdir: bool) -> Result<Arc<Inode>, Errno> {
+        self.check_writable()?;
         match &self.disk {
             None => self.remove(name),
             Some(d) => {
@@ -280,6 +314,8 @@ impl Inode {
         dst: Option<Arc<Inode>>,
         exchange: bool,
     ) -> Result<(), Errno> {
+        old_dir.check_writable()?;
+        new_dir.check_writable()?;
         match (&old_dir.disk, &new_dir.disk) {
             (None, None) if old_dir.same_tree(new_dir) => {
                 if exchange {
@@ -372,9 +408,25 @@ impl Inode {
         Inode::new(Kind::Socket, mode)
     }
 
-    /// A new empty regular file.
-    pub fn new_file(mode: u32, data: Vec<u8>) -> Arc<Inode> {
+    /// An in-memory file of `len` bytes of zeros, whose pages are made when first touched (a System V shared
+    /// memory segment).
+    pub fn new_zeroed_file(mode: u32, len: u64) -> Arc<Inode> {
+        let mut data = MemFile::default();
+        data.set_len(len);
         Inode::new(Kind::File(Mutex::new(data)), mode)
+    }
+
+    /// How many of an in-memory file's pages exist (0 for other kinds).
+    pub fn resident_pages(&self) -> usize {
+        match &self.kind {
+            Kind::File(data) => data.lock().resident_pages(),
+            _ => 0,
+        }
+    }
+
+    /// A new regular file holding `data` (`ENOMEM` when frames run out).
+    pub fn new_file(mode: u32, data: &[u8]) -> Result<Arc<Inode>, Errno> {
+        Ok(Inode::new(Kind::File(Mutex::new(MemFile::with(data)?)), mode))
     }
 
     /// A new empty directory under `parent` (`None`: the root of a new in-memory file system).
@@ -395,7 +447,7 @@ impl Inode {
     }
 
     /// Whether `other` is on the same in-memory file system (a node not yet in any directory is on none).
-    fn same_tree(&self, other: &Inode) -> bool {
+    pub fn same_tree(&self, other: &Inode) -> bool {
         self.fs.load(Ordering::Relaxed) == other.fs.load(Ordering::Relaxed)
     }
 
@@ -466,7 +518,7 @@ impl Inode {
     /// The size `stat` reports.
     pub fn size(&self) -> u64 {
         match &self.kind {
-            Kind::File(data) => data.lock().len() as u64,
+            Kind::File(data) => data.lock().len(),
             Kind::DiskFile | Kind::DiskDir => self.disk.as_ref().and_then(|d| d.stat().ok()).map_or(0, |s| s.1),
             Kind::Device(d) => d.size(),
             Kind::Symlink(_) => self.link_target().map_or(0, |t| t.len() as u64),
@@ -535,19 +587,15 @@ impl Inode {
 
     /// Sets a regular file's length (zero-filled when it grows).
     pub fn truncate(&self, len: u64) -> Result<(), Errno> {
+        if self.is_regular() {
+            self.check_writable()?;
+        }
         match &self.kind {
             Kind::File(data) => {
                 if len > MAX_FILE_SIZE {
                     return Err(Errno::EFBIG);
                 }
-                let mut d = data.lock();
-                let len = len as usize;
-                let have = d.len();
-                if len > have {
-                    d.try_reserve(len - have).map_err(|_| Errno::ENOSPC)?;
-                }
-                d.resize(len, 0);
-                drop(d);
+                data.lock().set_len(len);
                 self.touch_mtime();
                 Ok(())
             }
@@ -562,16 +610,44 @@ impl Inode {
         }
     }
 
+    /// The frame of page `index` of a regular file, for a shared mapping: the page cache's own, so the
+    /// mapping, `read` and `write` see the same bytes. [`super::pages::PAST_EOF`] past the end of the file;
+    /// `write` (a write fault) marks a disk file's page dirty.
+    pub fn map_page(&self, index: u64, write: bool) -> Result<Frame, Errno> {
+        match (&self.kind, &self.disk) {
+            (Kind::File(data), _) => data.lock().map_page(index),
+            (Kind::DiskFile, Some(d)) => d.map_page(index, write),
+            _ => Err(Errno::ENODEV),
+        }
+    }
+
+    /// Whether writes through its shared mappings must be tracked (a disk file: they are written back).
+    pub fn tracks_dirty(&self) -> bool {
+        matches!(self.kind, Kind::DiskFile)
+    }
+
+    /// Writes a disk file's pages dirtied through mappings back to the disk; nothing to do in memory.
+    pub fn write_back(&self) -> Result<(), Errno> {
+        match &self.disk {
+            Some(d) if self.tracks_dirty() => super::diskpages::write_back(d),
+            _ => Ok(()),
+        }
+    }
+
+    /// The page-cache pieces a read of a regular file at `offset` of up to `len` bytes returns (for a copy
+    /// straight to user memory); `EINVAL` for anything else.
+    pub fn pieces(&self, offset: u64, len: usize) -> Result<Vec<super::pages::Piece>, Errno> {
+        match (&self.kind, &self.disk) {
+            (Kind::File(data), _) => Ok(data.lock().pieces(offset, len)),
+            (Kind::DiskFile, Some(d)) => d.pieces(offset, len),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
     /// Reads a regular file at `offset`; the number of bytes copied.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         match &self.kind {
-            Kind::File(data) => {
-                let d = data.lock();
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(d.len());
-                let n = buf.len().min(d.len() - start);
-                buf[..n].copy_from_slice(&d[start..start + n]);
-                Ok(n)
-            }
+            Kind::File(data) => Ok(data.lock().read_at(offset, buf)),
             Kind::DiskFile => self.disk.as_ref().ok_or(Errno::EIO)?.read_at(offset, buf),
             Kind::Device(d) => d.read_at(offset, buf),
             Kind::Dir(_) | Kind::DiskDir => Err(Errno::EISDIR),
@@ -592,15 +668,7 @@ impl Inode {
         if end > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
-        let (start, end) = (offset as usize, end as usize);
-        let mut d = data.lock();
-        let have = d.len();
-        if end > have {
-            d.try_reserve(end - have).map_err(|_| Errno::ENOSPC)?;
-            d.resize(end, 0);
-        }
-        d[start..end].copy_from_slice(buf);
-        drop(d);
+        data.lock().write_at(offset, buf).map_err(|_| Errno::ENOSPC)?;
         self.touch_mtime();
         Ok(buf.len())
     }
@@ -608,20 +676,13 @@ impl Inode {
     /// A copy of a regular file's contents.
     pub fn contents(&self) -> Result<Vec<u8>, Errno> {
         match &self.kind {
-            Kind::DiskFile => {
+            Kind::DiskFile | Kind::File(_) => {
                 let size = usize::try_from(self.size()).map_err(|_| Errno::EFBIG)?;
                 let mut copy = Vec::new();
                 copy.try_reserve_exact(size).map_err(|_| Errno::ENOMEM)?;
                 copy.resize(size, 0);
                 let n = self.read_at(0, &mut copy)?;
                 copy.truncate(n);
-                Ok(copy)
-            }
-            Kind::File(data) => {
-                let data = data.lock();
-                let mut copy = Vec::new();
-                copy.try_reserve_exact(data.len()).map_err(|_| Errno::ENOMEM)?;
-                copy.extend_from_slice(&data);
                 Ok(copy)
             }
             Kind::Dir(_) | Kind::DiskDir => Err(Errno::EISDIR),

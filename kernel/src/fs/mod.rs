@@ -13,6 +13,7 @@
 pub mod context;
 pub mod devices;
 pub mod disk;
+pub mod diskpages;
 pub mod ext;
 pub mod fdtable;
 pub mod file;
@@ -21,6 +22,7 @@ pub mod inode;
 pub mod lock;
 pub mod mount;
 pub mod open;
+pub mod pages;
 pub mod path;
 pub mod perm;
 pub mod pipe;
@@ -109,8 +111,10 @@ pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> Opti
                 alloc::format!("0-{last}\n")
             };
             for name in [&b"online"[..], b"possible", b"present"] {
-                if cpu.lookup(name).is_err() {
-                    add(&cpu, name, Inode::new_file(0o444, list.clone().into_bytes()));
+                if cpu.lookup(name).is_err()
+                    && let Ok(f) = Inode::new_file(0o444, list.as_bytes())
+                {
+                    add(&cpu, name, f);
                 }
             }
         }
@@ -209,14 +213,15 @@ pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Owner), Errno> {
     Ok((full, inode.contents()?, (m.mode, m.uid, m.gid)))
 }
 
-/// The inode number and contents of the regular file open as `fd`, for an `mmap` of it.
-pub fn map_file(fd: i32) -> Result<(u64, Vec<u8>), Errno> {
+/// The regular file open as `fd`, for an `mmap` of it, and whether it is open for writing (`EACCES` when
+/// it is not open for reading).
+pub fn map_file(fd: i32) -> Result<(Arc<Inode>, bool), Errno> {
     let file = crate::process::current_files().lock().get(fd).ok_or(Errno::EBADF)?;
     if !file.readable() {
         return Err(Errno::EACCES);
     }
     match file.inode() {
-        Some(inode) if inode.is_regular() => Ok((inode.ino(), inode.contents()?)),
+        Some(inode) if inode.is_regular() => Ok((inode.clone(), file.writable())),
         _ => Err(Errno::ENODEV),
     }
 }

@@ -87,6 +87,18 @@ pub fn unmount(root: &Arc<Inode>) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Shows the mounts of `root` as read-only or read-write in `/proc/mounts` (after a remount).
+pub fn set_read_only(root: &Arc<Inode>, read_only: bool) {
+    for m in MOUNTS.lock().iter_mut().filter(|m| Arc::ptr_eq(&m.root, root)) {
+        let rest = m.options.split_once(',').map(|(_, r)| String::from(r));
+        let mode = if read_only { "ro" } else { "rw" };
+        m.options = match rest {
+            Some(r) => alloc::format!("{mode},{r}"),
+            None => String::from(mode),
+        };
+    }
+}
+
 /// Whether some mount's root satisfies `f`.
 pub fn any_root(f: impl Fn(&Arc<Inode>) -> bool) -> bool {
     MOUNTS.lock().iter().any(|m| f(&m.root))

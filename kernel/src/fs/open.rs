@@ -37,6 +37,7 @@ pub fn open(ctx: &FsContext, start: Arc<Inode>, path: &[u8], flags: u32, mode: u
                 if path.ends_with(b"/") {
                     return Err(Errno::EISDIR);
                 }
+                dir.check_writable()?;
                 super::perm::may_create(&dir)?;
                 let (uid, gid, extra) = super::perm::new_owner(&dir, false);
                 let file = dir.create(&name, NewNode::File, (mode & !ctx.umask() & 0o7777) | extra, uid, gid)?;
@@ -57,6 +58,9 @@ pub fn open(ctx: &FsContext, start: Arc<Inode>, path: &[u8], flags: u32, mode: u
             write,
             exec: false,
         };
+        if write && (inode.is_regular() || inode.is_dir()) {
+            inode.check_writable()?;
+        }
         super::perm::check(&super::perm::caller(), &inode, want)?;
     }
     open_inode(inode, flags)
@@ -81,6 +85,9 @@ pub fn open_inode(inode: Arc<Inode>, flags: u32) -> Result<Arc<OpenFile>, Errno>
         ));
     }
     let write = access == O_WRONLY || access == O_RDWR;
+    if (write || flags & O_TRUNC != 0) && (inode.is_regular() || inode.is_dir()) {
+        inode.check_writable()?;
+    }
     let handle = match &inode.kind {
         Kind::Symlink(_) => return Err(Errno::ELOOP),
         Kind::Dir(_) | Kind::DiskDir if write => return Err(Errno::EISDIR),

@@ -223,8 +223,10 @@ pub fn refresh(inode: &Arc<Inode>) {
             return;
         }
     };
-    if let Kind::File(data) = &inode.kind {
-        *data.lock() = text.into_bytes();
+    if let Kind::File(data) = &inode.kind
+        && data.lock().set(text.as_bytes()).is_err()
+    {
+        log::warn!("proc: out of memory for a generated file");
     }
 }
 
@@ -236,7 +238,9 @@ fn replace(dir: &Arc<Inode>, name: &[u8], inode: Arc<Inode>) {
 
 /// Adds a generated file `name` to `dir`.
 fn generated(dir: &Arc<Inode>, name: &[u8], what: Gen) {
-    let file = Inode::new_file(0o444, Vec::new());
+    let Ok(file) = Inode::new_file(0o444, &[]) else {
+        return;
+    };
     GENERATED.lock().insert(file.ino(), what);
     replace(dir, name, file);
 }

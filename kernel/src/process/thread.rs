@@ -61,10 +61,14 @@ fn run(thread: Arc<Thread>, mut ctx: UserContext, mut after_syscall: bool) {
             ReturnReason::Exception(e) => {
                 let write = e.error_code & 2 != 0;
                 let exec = e.error_code & 16 != 0;
-                if e.vector == PAGE_FAULT && thread.process.vm().handle_fault(e.fault_addr, write, exec).is_ok() {
+                let fault =
+                    (e.vector == PAGE_FAULT).then(|| thread.process.vm().handle_fault(e.fault_addr, write, exec));
+                if matches!(fault, Some(Ok(()))) {
                     continue;
                 }
                 let sig = match e.vector {
+                    // A shared file mapping's page past the end of the file.
+                    _ if fault == Some(Err(crate::fs::pages::PAST_EOF)) => 7,
                     0 | 16 | 19 => 8, // SIGFPE
                     1 | 3 => 5,       // SIGTRAP
                     6 => 4,           // SIGILL

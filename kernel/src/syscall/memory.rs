@@ -2,7 +2,7 @@
 
 use super::errno::{Errno, SysResult};
 use crate::process::current;
-use crate::vm::{Backing, Prot, Region, SharedFile, Vm};
+use crate::vm::{Backing, Prot, Region, Vm};
 use alloc::sync::Arc;
 use linux_raw_sys::general as nr;
 
@@ -18,6 +18,9 @@ const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
 const MREMAP_DONTUNMAP: u64 = 4;
 const MADV_DONTNEED: u64 = 4;
+const MS_ASYNC: u64 = 1;
+const MS_INVALIDATE: u64 = 2;
+const MS_SYNC: u64 = 4;
 
 pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
     // Only when the call is ours: every call that is not a file call passes through here.
@@ -45,7 +48,8 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
             MADV_DONTNEED => vm().discard(a[0], a[1]).map(|()| 0),
             _ => Ok(0),
         },
-        nr::__NR_msync | nr::__NR_mlock | nr::__NR_munlock | nr::__NR_mlockall | nr::__NR_munlockall => Ok(0),
+        nr::__NR_msync => msync(&vm(), a[0], a[1], a[2]),
+        nr::__NR_mlock | nr::__NR_munlock | nr::__NR_mlockall | nr::__NR_munlockall => Ok(0),
         _ => return None,
     })
 }
@@ -64,16 +68,20 @@ fn mmap(a: [u64; 6]) -> SysResult {
     let backing = if flags & MAP_ANONYMOUS != 0 {
         Backing::Anonymous
     } else {
-        let (ino, data) = crate::fs::map_file(fd as i32)?;
+        let (file, writable) = crate::fs::map_file(fd as i32)?;
         if shared {
+            // Writing through a shared mapping writes the file: it must be open for writing.
+            if prot.write && !writable {
+                return Err(Errno::EACCES);
+            }
             Backing::Shared {
-                file: SharedFile::of(ino, data),
+                file,
                 vaddr: 0,
                 first_page: offset / 4096,
             }
         } else {
             Backing::File {
-                data: Arc::new(data),
+                data: Arc::new(file.contents()?),
                 vaddr: 0,
                 offset,
                 len: 0,
@@ -113,6 +121,19 @@ fn mmap(a: [u64; 6]) -> SysResult {
         flags & MAP_FIXED != 0,
         flags & MAP_FIXED_NOREPLACE != 0,
     )
+}
+
+/// `msync(2)`: writes back what was written through the shared disk-file mappings in the range (`MS_SYNC`
+/// and `MS_ASYNC` alike; `MS_INVALIDATE` has nothing to do, since every mapping maps the page cache's own
+/// frames).
+fn msync(vm: &Vm, addr: u64, len: u64, flags: u64) -> SysResult {
+    if !addr.is_multiple_of(4096)
+        || flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC
+    {
+        return Err(Errno::EINVAL);
+    }
+    vm.sync_range(addr, len).map(|()| 0)
 }
 
 /// `mremap(2)`: grow, shrink or move (`MREMAP_MAYMOVE`), to a given address with `MREMAP_FIXED`;

@@ -16,6 +16,14 @@ pub fn write_bytes(addr: u64, data: &[u8]) -> Result<(), Errno> {
     current_thread().process().vm().write(addr, data)
 }
 
+/// Copies `len` bytes of a page-cache frame from `offset` to `addr` (zeros for `None`: a hole).
+pub fn write_frame(addr: u64, frame: Option<&ember_frame::mm::Frame>, offset: usize, len: usize) -> Result<(), Errno> {
+    match frame {
+        Some(f) => current_thread().process().vm().write_frame(addr, f, offset, len),
+        None => write_bytes(addr, &[0; 4096][..len.min(4096)]),
+    }
+}
+
 /// Reads a `u64` at `addr`.
 pub fn read_u64(addr: u64) -> Result<u64, Errno> {
     let mut b = [0u8; 8];

@@ -7,13 +7,15 @@
 
 mod region;
 
+use crate::fs::inode::Inode;
+use crate::fs::pages::PAST_EOF;
 use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use ember_frame::mm::{Frame, PageProt, UserAddr, VmSpace};
 use ember_frame::sync::Mutex;
 use ember_frame::user::USER_END;
-pub use region::{Backing, Prot, Region, SharedFile};
+pub use region::{Backing, Prot, Region};
 
 /// Page size.
 pub const PAGE: u64 = 4096;
@@ -110,11 +112,16 @@ impl Vm {
         }
         let page = page_down(addr);
         let va = UserAddr::new(page).ok_or(Errno::EFAULT)?;
+        if let Some((file, index)) = region.shared_page(page) {
+            let file = file.clone();
+            drop(inner);
+            return self.fault_shared(va, &file, index, write);
+        }
         match self.space.query(va) {
             Some((frame, prot)) => {
                 if write && !prot.write {
-                    // Copy-on-write: keep the frame when no one else maps it.
-                    let frame = if frame.ref_count() <= 2 {
+                    // Copy-on-write: keep the frame when no one else maps it (or the region is shared).
+                    let frame = if region.shared || frame.ref_count() <= 2 {
                         frame
                     } else {
                         frame.duplicate().ok_or(Errno::ENOMEM)?
@@ -133,6 +140,44 @@ impl Vm {
                 Ok(())
             }
         }
+    }
+
+    /// Maps file page `index` of `file` at `va` for a fault in a shared file mapping. The page is found
+    /// outside the regions' lock (a disk file's may be read from the disk, which sleeps), then mapped if the
+    /// region still maps that page (else the access faults again). A disk file's page is mapped writable
+    /// only on a write fault, which marks it dirty, so that writes through mappings reach the disk.
+    fn fault_shared(&self, va: UserAddr, file: &Arc<Inode>, index: u64, write: bool) -> Result<(), Errno> {
+        let frame = file.map_page(index, write)?;
+        let inner = self.inner.lock();
+        let Some(region) = inner.find(va.get()) else {
+            return Ok(());
+        };
+        if region
+            .shared_page(va.get())
+            .is_none_or(|(f, i)| !Arc::ptr_eq(f, file) || i != index)
+        {
+            return Ok(());
+        }
+        let mut prot = region.page_prot();
+        prot.write &= write || !file.tracks_dirty();
+        if prot.write || self.space.query(va).is_none() {
+            self.space.map(va, frame, prot).map_err(|_| Errno::ENOMEM)?;
+        }
+        Ok(())
+    }
+
+    /// Writes back the dirty pages of the disk files mapped shared in `[start, start + len)` (`msync`);
+    /// `ENOMEM` when part of the range is not mapped.
+    pub fn sync_range(&self, start: u64, len: u64) -> Result<(), Errno> {
+        let end = page_up(start.checked_add(len).ok_or(Errno::ENOMEM)?).ok_or(Errno::ENOMEM)?;
+        let files = {
+            let inner = self.inner.lock();
+            if !inner.covers(start, end) {
+                return Err(Errno::ENOMEM);
+            }
+            inner.shared_files(start, end)
+        };
+        files.iter().try_for_each(|f| f.write_back())
     }
 
     /// The physical address backing `addr` when it lies in a shared mapping (bringing the page in), else
@@ -156,7 +201,7 @@ impl Vm {
             match self.space.read_bytes(va, &mut buf[done..]) {
                 Ok(()) => return Ok(()),
                 Err(f) => {
-                    self.handle_fault(f.addr, false, false)?;
+                    self.handle_fault(f.addr, false, false).map_err(copy_errno)?;
                     done = resume_at(addr, f.addr, buf.len(), done);
                 }
             }
@@ -171,8 +216,24 @@ impl Vm {
             match self.space.write_bytes(va, &data[done..]) {
                 Ok(()) => return Ok(()),
                 Err(f) => {
-                    self.handle_fault(f.addr, true, false)?;
+                    self.handle_fault(f.addr, true, false).map_err(copy_errno)?;
                     done = resume_at(addr, f.addr, data.len(), done);
+                }
+            }
+        }
+    }
+
+    /// Copies `len` bytes of `frame` from `offset` to user memory at `addr` (a page-cache read in one copy),
+    /// bringing pages in as needed.
+    pub fn write_frame(&self, addr: u64, frame: &Frame, offset: usize, len: usize) -> Result<(), Errno> {
+        let mut done = 0;
+        loop {
+            let va = UserAddr::new(addr + done as u64).ok_or(Errno::EFAULT)?;
+            match self.space.write_from_frame(va, frame, offset + done, len - done) {
+                Ok(()) => return Ok(()),
+                Err(f) => {
+                    self.handle_fault(f.addr, true, false).map_err(copy_errno)?;
+                    done = resume_at(addr, f.addr, len, done);
                 }
             }
         }
@@ -299,7 +360,16 @@ impl Vm {
         };
         let start = page_down(start);
         let mut inner = self.inner.lock();
+        let files = inner.shared_files(start, end);
         self.unmap_locked(&mut inner, start, end);
+        drop(inner);
+        // Unmapped, the pages written through the mapping go to the disk (a failure is the file system's
+        // to report; `munmap` itself succeeds, as on Linux).
+        for f in files {
+            if let Err(e) = f.write_back() {
+                log::warn!("munmap: write-back of a shared file mapping failed: errno {}", e.0);
+            }
+        }
     }
 
     /// Removes `[start, end)` (page-aligned) from the regions and its pages from the page table, under the
@@ -330,9 +400,11 @@ impl Vm {
         inner.split(start);
         inner.split(end);
         let mut shared = false;
+        let mut tracked = false;
         for (_, r) in inner.regions.range_mut(start..end) {
             r.prot = prot;
             shared |= r.shared;
+            tracked |= r.shared_page(r.start).is_some_and(|(f, _)| f.tracks_dirty());
         }
         // The pages change under the regions' lock too (see `unmap_locked`).
         let page_prot = PageProt {
@@ -345,7 +417,8 @@ impl Vm {
                     return None;
                 }
                 // A private page that another space also maps stays read-only: its next write copies it.
-                let write = page_prot.write && (shared || frame.ref_count() <= 1);
+                // A disk file's shared page stays read-only too: its next write marks it dirty.
+                let write = page_prot.write && !tracked && (shared || frame.ref_count() <= 1);
                 Some(PageProt { write, ..page_prot })
             });
         }
@@ -500,6 +573,20 @@ impl Vm {
 }
 
 impl Inner {
+    /// The disk files mapped shared in `[start, end)` (each once): those whose pages may be dirty.
+    fn shared_files(&self, start: u64, end: u64) -> alloc::vec::Vec<Arc<Inode>> {
+        let mut files: alloc::vec::Vec<Arc<Inode>> = alloc::vec::Vec::new();
+        for r in self.regions.values().filter(|r| r.start < end && start < r.end) {
+            if let Backing::Shared { file, .. } = &r.backing
+                && file.tracks_dirty()
+                && !files.iter().any(|f| Arc::ptr_eq(f, file))
+            {
+                files.push(file.clone());
+            }
+        }
+        files
+    }
+
     fn find(&self, addr: u64) -> Option<&Region> {
         self.regions
             .range(..=addr)
@@ -551,6 +638,12 @@ impl Inner {
         }
         (top >= MMAP_MIN + len).then(|| top - len)
     }
+}
+
+/// The errno of a user copy whose fault could not be handled: a shared file page past the end of the file
+/// is `EFAULT` to a system call (`SIGBUS` only to user code).
+fn copy_errno(e: Errno) -> Errno {
+    if e == PAST_EOF { Errno::EFAULT } else { e }
 }
 
 /// Makes a region's frame at `page` (zeros, or bytes of the backing file). Used by [`Region::fill`].

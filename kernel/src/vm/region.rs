@@ -1,12 +1,11 @@
 //! [`Region`]: a range of a process's address space with one set of rights and one source of contents.
 
 use super::{PAGE, zeroed_frame};
+use crate::fs::inode::Inode;
 use crate::syscall::errno::Errno;
-use alloc::collections::BTreeMap;
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ember_frame::mm::{Frame, PageProt};
-use ember_frame::sync::Mutex;
 
 /// Access rights of a region (`PROT_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,10 +41,11 @@ impl Prot {
 pub enum Backing {
     /// Zero-filled memory.
     Anonymous,
-    /// A file mapped `MAP_SHARED`: the page at `vaddr` is file page `first_page`.
+    /// A regular file mapped `MAP_SHARED`: the page at `vaddr` is file page `first_page`, and every page is
+    /// the frame of the file's page cache (see [`crate::fs::pages`]).
     Shared {
-        /// The file's shared pages.
-        file: Arc<SharedFile>,
+        /// The file.
+        file: Arc<Inode>,
         /// The address of `first_page`.
         vaddr: u64,
         /// The file page mapped at `vaddr`.
@@ -63,63 +63,6 @@ pub enum Backing {
         /// How many file bytes the region maps.
         len: u64,
     },
-}
-
-/// The pages of a file mapped `MAP_SHARED`: every shared mapping of the file, in every process, maps these
-/// frames, made from the file's contents at the first mapping. Writes through the mappings are not written
-/// back to the file (nor `write`s to the file seen in them): enough for the common use, memory shared between
-/// processes through a `/dev/shm` file.
-pub struct SharedFile {
-    data: Vec<u8>,
-    pages: Mutex<BTreeMap<u64, Frame>>,
-}
-
-/// Shared mappings by inode number, while any mapping lives.
-static SHARED_FILES: Mutex<BTreeMap<u64, Weak<SharedFile>>> = Mutex::new(BTreeMap::new());
-
-impl SharedFile {
-    /// The shared pages of inode `ino` (made from `data` when no mapping of it lives).
-    pub fn of(ino: u64, data: Vec<u8>) -> Arc<SharedFile> {
-        let mut files = SHARED_FILES.lock();
-        files.retain(|_, f| f.strong_count() > 0);
-        if let Some(f) = files.get(&ino).and_then(Weak::upgrade) {
-            return f;
-        }
-        let f = Arc::new(SharedFile {
-            data,
-            pages: Mutex::new(BTreeMap::new()),
-        });
-        files.insert(ino, Arc::downgrade(&f));
-        f
-    }
-
-    /// Zero-filled pages that belong to no file (a System V shared memory segment).
-    pub fn anonymous() -> Arc<SharedFile> {
-        Arc::new(SharedFile {
-            data: Vec::new(),
-            pages: Mutex::new(BTreeMap::new()),
-        })
-    }
-
-    /// How many of its pages exist (were touched).
-    pub fn resident_pages(&self) -> usize {
-        self.pages.lock().len()
-    }
-
-    /// The frame of file page `index`.
-    fn page(&self, index: u64) -> Result<Frame, Errno> {
-        let mut pages = self.pages.lock();
-        if let Some(f) = pages.get(&index) {
-            return Ok(f.clone());
-        }
-        let frame = zeroed_frame()?;
-        let start = (index * PAGE) as usize;
-        if let Some(bytes) = self.data.get(start..(start + PAGE as usize).min(self.data.len())) {
-            frame.write_bytes(0, bytes);
-        }
-        pages.insert(index, frame.clone());
-        Ok(frame)
-    }
 }
 
 /// A range of the address space. See the module documentation.
@@ -199,16 +142,21 @@ impl Region {
         }
     }
 
-    /// A new frame with the contents of the page at `page`.
-    pub fn fill(&self, page: u64) -> Result<Frame, Errno> {
-        if let Backing::Shared {
-            file,
-            vaddr,
-            first_page,
-        } = &self.backing
-        {
-            return file.page(first_page + (page - vaddr) / PAGE);
+    /// The file and file page a shared file mapping maps at `page`.
+    pub fn shared_page(&self, page: u64) -> Option<(&Arc<Inode>, u64)> {
+        match &self.backing {
+            Backing::Shared {
+                file,
+                vaddr,
+                first_page,
+            } => Some((file, first_page + (page - vaddr) / PAGE)),
+            _ => None,
         }
+    }
+
+    /// A new frame with the contents of the page at `page` (not for shared file mappings, whose frames are
+    /// the file's: [`Region::shared_page`]).
+    pub fn fill(&self, page: u64) -> Result<Frame, Errno> {
         let frame = zeroed_frame()?;
         if let Backing::File {
             data,

@@ -39,16 +39,12 @@ fn directory(addr: u64) -> Result<Arc<Inode>, Errno> {
 }
 
 /// `mount(2)`: tmpfs and ramfs (a new empty tree), proc, devtmpfs and sysfs (the kernel's trees), ext2/3/4
-/// from a disk's block device node, bind mounts of directories, and remounts (which change nothing).
+/// from a disk's block device node, bind mounts of directories, `MS_RDONLY`, and remounts (read-only or back).
 pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> SysResult {
     let point = directory(target)?;
     may_mount()?;
     if flags & MS_REMOUNT != 0 {
-        return if mount::point_of(&point).is_some() {
-            Ok(0)
-        } else {
-            Err(Errno::EINVAL)
-        };
+        return remount(&point, flags & MS_RDONLY != 0);
     }
     let source_name = if source == 0 {
         Vec::new()
@@ -82,16 +78,34 @@ pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> Sy
             _ => return Err(Errno::ENODEV),
         }
     };
-    let mode = match root.disk() {
-        Some(d) if d.mount().read_only_reason().is_some() => "ro",
-        _ => "rw",
-    };
+    // A new tmpfs/ramfs becomes read-only; proc, devtmpfs, sysfs (parts of the kernel's tree) and bind mounts
+    // (of another mount's tree) stay as they are, since read-only for one would be for all.
+    if flags & MS_RDONLY != 0 && root.disk().is_none() && (fstype == "tmpfs" || fstype == "ramfs") {
+        root.set_tree_read_only(true);
+    }
+    let mode = if root.read_only_fs() { "ro" } else { "rw" };
     let shown = if options.is_empty() {
         String::from(mode)
     } else {
         alloc::format!("{mode},{options}")
     };
     mount::mount(point, root, &source_name, path, fstype, shown);
+    Ok(0)
+}
+
+/// `MS_REMOUNT`: makes the file system mounted at `root` read-only or writable again (tmpfs and ext2/3/4;
+/// the kernel's trees, `/proc` among them, only keep their state). `EINVAL` when `root` is not a mount's root.
+fn remount(root: &Arc<Inode>, read_only: bool) -> SysResult {
+    if mount::point_of(root).is_none() && !Arc::ptr_eq(root, &fs::root()) {
+        return Err(Errno::EINVAL);
+    }
+    match root.disk() {
+        Some(d) => d.mount().remount(read_only)?,
+        // The kernel's own tree (initramfs root, `/dev`, `/proc`, `/sys`) stays writable: kernel code adds to it.
+        None if root.same_tree(&fs::kernel_tree()) => {}
+        None => root.set_tree_read_only(read_only),
+    }
+    mount::set_read_only(root, root.read_only_fs());
     Ok(0)
 }
 

@@ -377,6 +377,7 @@ pub fn readlinkat(dirfd: i32, path_addr: u64, buf: u64, size: u64) -> SysResult 
 }
 
 fn set_mode(inode: &Inode, mode: u32) -> SysResult {
+    inode.check_writable()?;
     inode.refresh();
     let mode = crate::fs::perm::may_chmod(inode, mode)?;
     let mut m = inode.meta.lock();
@@ -407,6 +408,7 @@ pub fn fchmod(fd: i32, mode: u32) -> SysResult {
 }
 
 fn set_owner(inode: &Inode, uid: u32, gid: u32) -> SysResult {
+    inode.check_writable()?;
     inode.refresh();
     crate::fs::perm::may_chown(inode, uid, gid)?;
     let mut m = inode.meta.lock();
@@ -483,6 +485,7 @@ pub fn utimensat(dirfd: i32, path_addr: u64, times_addr: u64, flags: u32) -> Sys
             lookup(&context(), dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
         }
     };
+    inode.check_writable()?;
     inode.refresh();
     let mut m = inode.meta.lock();
     if let Some(a) = times[0] {

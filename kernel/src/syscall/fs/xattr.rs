@@ -55,6 +55,7 @@ fn name(addr: u64) -> Result<Vec<u8>, Errno> {
 pub fn set(target: Target, name_addr: u64, value: u64, size: u64, flags: u32) -> SysResult {
     let size = usize::try_from(size).map_err(|_| Errno::E2BIG)?;
     let inode = target.inode()?;
+    inode.check_writable()?;
     ember_xattr::check_set_args(flags, size).map_err(xattr::errno)?;
     let name = name(name_addr)?;
     let mut buf = vec![0u8; size];
@@ -85,6 +86,7 @@ pub fn list(target: Target, list: u64, size: u64) -> SysResult {
 /// `removexattr(target, name)`.
 pub fn remove(target: Target, name_addr: u64) -> SysResult {
     let inode = target.inode()?;
+    inode.check_writable()?;
     let name = name(name_addr)?;
     xattr::remove(&inode, &name)?;
     Ok(0)

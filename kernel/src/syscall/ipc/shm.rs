@@ -1,18 +1,19 @@
-//! `shmget`, `shmat`, `shmdt`, `shmctl`. A segment's pages are a [`SharedFile`] that every attachment maps
+//! `shmget`, `shmat`, `shmdt`, `shmctl`. A segment's pages are an in-memory file (as Linux's shmem) that every attachment maps
 //! shared (so they survive `fork`); its attachment count is the number of regions holding it, as Linux counts
 //! mappings, and a removed segment goes when the last one does.
 
 use super::{IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, now, pid, read_perm_set, write_ds};
 use crate::process::current;
 use crate::syscall::errno::{Errno, SysResult};
-use crate::vm::{Backing, Prot, Region, SharedFile};
+use crate::fs::inode::Inode;
+use crate::vm::{Backing, Prot, Region};
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use ember_creds::caps::CAP_IPC_LOCK;
 use ember_sysvipc::shm::{SHM_DEST, SHM_LOCKED, SHMALL, SHMMAX, SHMMIN, SHMMNI, Segment};
 use ember_sysvipc::{Entry, IPC_PRIVATE, Table, Want};
-use spin::Mutex;
+use ember_frame::sync::Mutex;
 
 const SHM_RDONLY: i32 = 0o10000;
 const SHM_RND: i32 = 0o20000;
@@ -26,13 +27,13 @@ const SHM_STAT_ANY: i32 = 15;
 const PAGE: u64 = 4096;
 
 /// A segment and its pages.
-type Shm = (Segment, Arc<SharedFile>);
+type Shm = (Segment, Arc<Inode>);
 
 /// Every segment.
 static SEGMENTS: Mutex<Table<Shm>> = Mutex::new(Table::new(SHMMNI));
 
 /// How many mappings hold `pages` (the table holds one more reference).
-pub fn nattch_of(pages: &Arc<SharedFile>) -> u64 {
+pub fn nattch_of(pages: &Arc<Inode>) -> u64 {
     Arc::strong_count(pages).saturating_sub(1) as u64
 }
 
@@ -58,7 +59,11 @@ pub fn shmget(key: i32, size: u64, flags: i32) -> SysResult {
         flags,
         &creds,
         |s| s.0.fits(size),
-        || Ok((Segment::new(size, pid(), now())?, SharedFile::anonymous())),
+        || {
+            let segment = Segment::new(size, pid(), now())?;
+            let pages = Inode::new_zeroed_file(0o600, segment.pages() * PAGE);
+            Ok((segment, pages))
+        },
     )?;
     Ok(id as u64)
 }

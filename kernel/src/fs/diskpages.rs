@@ -1,0 +1,227 @@
+//! Disk files in the page cache: each mount keeps the [`Pages`] of its regular files by inode number, so
+//! that a second read of a file is served from memory and every shared mapping and `read` see the same
+//! frames. Writes go to the disk (through the buffer cache) and into the cached pages at once; pages written
+//! through a shared mapping are dirty until [`write_back`] (`msync`, `fsync`, `munmap`, `sync`, unmount,
+//! power-off). Clean pages no mapping holds are evicted when the disk pages pass half of the memory
+//! that was free when the first one was cached.
+
+use super::ext::DiskNode;
+use super::pages::{PAGE, PAST_EOF, Pages, Piece};
+use super::sleeplock::SleepLock;
+use crate::syscall::errno::Errno;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use ember_frame::mm::Frame;
+use ember_frame::sync::Mutex;
+use spin::Once;
+
+/// Pages read from the disk in one request when a read misses (128 KiB, what a virtio-blk request holds).
+const RUN: u64 = 32;
+
+/// A file's pages, behind a lock that may be held across disk I/O.
+pub type FilePages = Arc<SleepLock<Pages>>;
+
+/// The cached files of one mount, by inode number.
+#[derive(Default)]
+pub struct DiskPages {
+    files: Mutex<BTreeMap<u32, FilePages>>,
+}
+
+/// Disk pages cached (approximately: recounted at each eviction).
+static CACHED: AtomicUsize = AtomicUsize::new(0);
+/// How many disk pages may be cached.
+static BUDGET: Once<usize> = Once::new();
+
+impl DiskPages {
+    /// The pages of inode `ino` (empty at first).
+    pub fn of(&self, ino: u32) -> FilePages {
+        self.files
+            .lock()
+            .entry(ino)
+            .or_insert_with(|| Arc::new(SleepLock::new(Pages::default())))
+            .clone()
+    }
+
+    /// Forgets inode `ino`'s pages (the inode was freed on the disk).
+    pub fn forget(&self, ino: u32) {
+        self.files.lock().remove(&ino);
+    }
+
+    /// Every cached file.
+    pub fn all(&self) -> Vec<(u32, FilePages)> {
+        self.files.lock().iter().map(|(&i, p)| (i, p.clone())).collect()
+    }
+
+    /// Drops the clean, unmapped pages of files nobody is using; files left empty are forgotten. How many
+    /// pages remain in the files it looked at.
+    fn evict(&self) -> usize {
+        let idle: Vec<(u32, FilePages)> = self
+            .files
+            .lock()
+            .iter()
+            .filter(|(_, p)| Arc::strong_count(p) == 1)
+            .map(|(&i, p)| (i, p.clone()))
+            .collect();
+        let mut left = 0;
+        for (ino, p) in idle {
+            let mut pages = p.lock();
+            pages.evict_clean();
+            left += pages.count();
+            if pages.count() == 0 {
+                drop(pages);
+                let mut files = self.files.lock();
+                // Only the table and `p` hold it: nobody can be adding pages.
+                if Arc::strong_count(&p) == 2 {
+                    files.remove(&ino);
+                }
+            }
+        }
+        left
+    }
+}
+
+/// Counts `n` new pages; over the budget, evicts the idle files' clean pages (every mount's), then
+/// `current`'s own.
+fn account(n: usize, current: &mut Pages) {
+    let budget = *BUDGET.call_once(|| (ember_frame::mm::free_bytes() / 2 / PAGE) as usize);
+    if CACHED.fetch_add(n, Ordering::Relaxed) + n <= budget {
+        return;
+    }
+    let mut left = 0;
+    for m in super::ext::mounts() {
+        left += m.pages().evict();
+    }
+    if left > budget {
+        current.evict_clean();
+    }
+    CACHED.store(left + current.count(), Ordering::Relaxed);
+}
+
+/// Reads pages `first..first + count` (all absent, all below the end of a file of `size` bytes) from the
+/// disk into `pages`.
+fn load(node: &DiskNode, pages: &mut Pages, first: u64, count: u64, size: u64) -> Result<(), Errno> {
+    let start = first * PAGE;
+    let len = (count * PAGE).min(size - start) as usize;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+    buf.resize(len, 0);
+    let n = node.read_disk(start, &mut buf)?;
+    account(count as usize, pages);
+    for (i, chunk) in buf[..n].chunks(PAGE as usize).enumerate() {
+        let frame = Frame::alloc_zeroed().ok_or(Errno::ENOMEM)?;
+        frame.write_bytes(0, chunk);
+        pages.insert(first + i as u64, frame);
+    }
+    Ok(())
+}
+
+/// Makes sure the pages holding bytes `[offset, end)` of a file of `size` bytes are present (reading the
+/// absent ones in runs of up to [`RUN`] pages).
+fn fill(node: &DiskNode, pages: &mut Pages, offset: u64, end: u64, size: u64) -> Result<(), Errno> {
+    let last = end.min(size).div_ceil(PAGE);
+    let mut i = offset / PAGE;
+    while i < last {
+        if pages.has(i) {
+            i += 1;
+            continue;
+        }
+        let mut run = 1;
+        while i + run < last && run < RUN && !pages.has(i + run) {
+            run += 1;
+        }
+        load(node, pages, i, run, size)?;
+        i += run;
+    }
+    Ok(())
+}
+
+/// `read` of a disk file at `offset`: from the cached pages, reading the missing ones first.
+pub fn read(node: &DiskNode, size: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    let n = (buf.len() as u64).min(size.saturating_sub(offset)) as usize;
+    if n == 0 {
+        return Ok(0);
+    }
+    let file = node.pages();
+    let mut pages = file.lock();
+    fill(node, &mut pages, offset, offset + n as u64, size)?;
+    pages.read(offset, &mut buf[..n]);
+    Ok(n)
+}
+
+/// The pieces a read of a disk file at `offset` of up to `len` bytes returns, reading missing pages first.
+pub fn pieces(node: &DiskNode, size: u64, offset: u64, len: usize) -> Result<Vec<Piece>, Errno> {
+    let n = (len as u64).min(size.saturating_sub(offset)) as usize;
+    let file = node.pages();
+    let mut pages = file.lock();
+    fill(node, &mut pages, offset, offset + n as u64, size)?;
+    Ok(pages.pieces(offset, n))
+}
+
+/// `write` of a disk file at `offset`: to the disk, and into the pages cached.
+pub fn write(node: &DiskNode, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+    let file = node.pages();
+    let mut pages = file.lock();
+    let n = node.write_disk(offset, data)?;
+    pages.update(offset, &data[..n]);
+    Ok(n)
+}
+
+/// Sets a disk file's length: on the disk, and the cached pages past it dropped (the tail of the last
+/// zeroed).
+pub fn truncate(node: &DiskNode, len: u64) -> Result<(), Errno> {
+    let file = node.pages();
+    let mut pages = file.lock();
+    write_back_locked(node, &mut pages)?;
+    node.truncate_disk(len)?;
+    pages.truncate(len);
+    Ok(())
+}
+
+/// The frame of page `index` for a shared mapping (read from the disk when absent); [`PAST_EOF`] past the
+/// end of the file. A `write` fault marks it dirty.
+pub fn map_page(node: &DiskNode, size: u64, index: u64, write: bool) -> Result<Frame, Errno> {
+    if index >= size.div_ceil(PAGE) {
+        return Err(PAST_EOF);
+    }
+    let file = node.pages();
+    let mut pages = file.lock();
+    fill(node, &mut pages, index * PAGE, (index + 1) * PAGE, size)?;
+    let frame = pages.get(index).ok_or(Errno::EIO)?;
+    if write {
+        pages.mark_dirty(index);
+    }
+    Ok(frame)
+}
+
+/// Marks page `index` written through a shared mapping.
+pub fn mark_dirty(node: &DiskNode, index: u64) {
+    node.pages().lock().mark_dirty(index);
+}
+
+/// Writes the file's dirty pages to the disk (no further than its end).
+pub fn write_back(node: &DiskNode) -> Result<(), Errno> {
+    let file = node.pages();
+    let mut pages = file.lock();
+    write_back_locked(node, &mut pages)
+}
+
+fn write_back_locked(node: &DiskNode, pages: &mut Pages) -> Result<(), Errno> {
+    let dirty = pages.dirty();
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    let size = node.stat()?.1;
+    let mut buf = [0u8; PAGE as usize];
+    for (index, frame) in dirty {
+        let start = index * PAGE;
+        if start < size {
+            let n = (size - start).min(PAGE) as usize;
+            frame.read_bytes(0, &mut buf[..n]);
+            node.write_disk(start, &buf[..n])?;
+        }
+        pages.written_back(index);
+    }
+    Ok(())
+}
