@@ -18,6 +18,7 @@ pub mod frames;
 pub mod initramfs;
 pub mod input;
 pub mod mem;
+pub mod partition;
 pub mod platform;
 pub mod sockmsg;
 pub mod tty;
@@ -51,4 +52,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("creds", creds::creds),
     ("devmem", devmem::devmem),
     ("vsock", vsock::vsock),
+    ("partition", partition::partition),
 ];
