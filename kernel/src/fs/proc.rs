@@ -3,7 +3,7 @@
 //!
 //! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
 //!   `net/{dev,route,tcp,udp}`,
-//!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max}`, and `self` (a link to the caller's pid);
+//!   `mounts`, `partitions`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max}`, and `self` (a link to the caller's pid);
 //! - per process (`/proc/PID/`): `stat`, `status`, `comm`, `cmdline`, `environ`, `maps`, `mounts`, and the links
 //!   `exe` and `cwd`; `fd/` holds a link per descriptor, listed when `fd` is opened; `task/TID/` holds `stat`,
 //!   `status` and `comm` per thread, listed when `task` is opened or looked in.
@@ -65,7 +65,7 @@ pub fn set_cmdline(cmdline: &'static str) {
 /// Fills `proc` (the `/proc` directory) with the system-wide files.
 pub fn init(proc: &Arc<Inode>) {
     ROOT.call_once(|| proc.clone());
-    let files: [GlobalFile; 9] = [
+    let files: [GlobalFile; 10] = [
         (b"meminfo", meminfo),
         (b"cpuinfo", cpuinfo),
         (b"uptime", uptime),
@@ -77,6 +77,7 @@ pub fn init(proc: &Arc<Inode>) {
             String::from("nodev\ttmpfs\nnodev\tramfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tsysfs\n")
         }),
         (b"mounts", mounts),
+        (b"partitions", partitions),
     ];
     for (name, f) in files {
         generated(proc, name, Gen::Global(f));
@@ -492,6 +493,22 @@ fn pid_maps(p: &Process) -> String {
 }
 
 /// What is mounted.
+/// Linux's `/proc/partitions`: every disk and partition with its device number and size in KiB.
+fn partitions() -> String {
+    let mut t = String::from("major minor  #blocks  name\n\n");
+    for d in super::disk::all() {
+        let _ = writeln!(
+            t,
+            "{:4}  {:7} {:10} {}",
+            super::ext::VIRTIO_BLK_MAJOR,
+            d.minor(),
+            d.size() >> 10,
+            d.name()
+        );
+    }
+    t
+}
+
 fn mounts() -> String {
     super::mount::table()
 }
