@@ -23,6 +23,7 @@ mod conformance;
 mod conformance_disk;
 mod cpio;
 mod debian;
+mod disk_error_tests;
 mod disk_tests;
 mod firecracker;
 mod firecracker_tests;
