@@ -5,6 +5,9 @@
 //!
 //! Failures are measured, not gated: the command fails only when it cannot run at all. The table of every test
 //! goes to `target/conformance/results-<ember|linux>.txt`; stdout gets the failures and the totals line.
+//!
+//! `--root ext4` boots ember from an ext4 image of the same tree instead ([`crate::conformance_disk`]); its
+//! files are `results-ember-ext4.txt` and `console-ember-ext4.txt`, and `e2fsck -fn` checks the image after.
 
 use crate::clients::Initramfs;
 use crate::image::{self, workspace_root};
@@ -23,8 +26,7 @@ const SILENCE_SLACK: Duration = Duration::from_secs(30);
 /// Booting and unpacking the initramfs, on top of the per-test timeouts.
 const BOOT_SLACK: Duration = Duration::from_secs(120);
 
-const USAGE: &str =
-    "cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR[,SUBSTR...]] [--timeout SECS] [--budget SECS]";
+const USAGE: &str = "cargo xtask conformance [--ltp DIR] [--linux] [--root initramfs|ext4] [--filter SUBSTR[,SUBSTR...]] [--timeout SECS] [--budget SECS]";
 
 /// The kernel a run boots.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,9 +44,19 @@ impl Kernel {
     }
 }
 
+/// Where the tree the tests run from lives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Root {
+    /// An initramfs (tmpfs root, `TMPDIR=/tmp` a tmpfs).
+    Initramfs,
+    /// An ext4 image on `/dev/vda` (`TMPDIR` on ext4).
+    Ext4,
+}
+
 struct Options {
     ltp: PathBuf,
     kernel: Kernel,
+    root: Root,
     filter: Option<String>,
     timeout_secs: u64,
     /// Wall-clock limit of the whole run; default tests × timeout + [`BOOT_SLACK`].
@@ -55,6 +67,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         ltp: workspace_root().join("../shared/conformance/ltp"),
         kernel: Kernel::Ember,
+        root: Root::Initramfs,
         filter: None,
         timeout_secs: DEFAULT_TIMEOUT_SECS,
         budget: None,
@@ -65,6 +78,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
         match a.as_str() {
             "--ltp" => o.ltp = PathBuf::from(value()?),
             "--linux" => o.kernel = Kernel::Linux,
+            "--root" => {
+                o.root = match value()?.as_str() {
+                    "initramfs" => Root::Initramfs,
+                    "ext4" => Root::Ext4,
+                    other => return Err(format!("--root takes initramfs or ext4, not {other}")),
+                }
+            }
             "--filter" => o.filter = Some(value()?),
             "--timeout" => {
                 o.timeout_secs = value()?
@@ -84,6 +104,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             _ => return Err(format!("unknown argument {a}\nusage: {USAGE}")),
         }
+    }
+    if o.kernel == Kernel::Linux && o.root == Root::Ext4 {
+        // Debian's kernel has virtio-blk and ext4 as modules: it cannot mount such a root without an initramfs.
+        return Err("--root ext4 runs on ember only".into());
     }
     Ok(o)
 }
@@ -147,20 +171,44 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         return Err("no test in runtest.txt matches the filter".into());
     }
     let list: String = tests.iter().map(|(n, c)| format!("{n} {c}\n")).collect();
-    let initrd = initramfs(&o.ltp, &bin, &list, o.timeout_secs, &dir)?;
-
     qemu::ensure_installed()?;
-    let (kernel, cmdline) = match o.kernel {
-        Kernel::Ember => (image::build(image::Profile::Release)?.kernel, "console=ttyS0"),
+    let (kernel, cmdline) = match (o.kernel, o.root) {
+        (Kernel::Ember, Root::Initramfs) => (image::build(image::Profile::Release)?.kernel, "console=ttyS0"),
+        (Kernel::Ember, Root::Ext4) => (
+            image::build(image::Profile::Release)?.kernel,
+            "console=ttyS0 root=/dev/vda rw",
+        ),
         // panic=-1: should /init die, Linux reboots and QEMU (-no-reboot) exits.
-        Kernel::Linux => (crate::bench::linux_kernel()?, "console=ttyS0 quiet panic=-1"),
+        (Kernel::Linux, _) => (crate::bench::linux_kernel()?, "console=ttyS0 quiet panic=-1"),
     };
     let mut vm = Vm::new(Boot::Pvh, MEM_MIB, cmdline);
-    vm.initrd = Some(initrd);
+    let disk = match o.root {
+        Root::Initramfs => {
+            vm.initrd = Some(initramfs(&o.ltp, &bin, &list, o.timeout_secs, &dir)?);
+            None
+        }
+        Root::Ext4 => {
+            let init = init_script(o.timeout_secs, crate::conformance_disk::TMPDIR);
+            let img = crate::conformance_disk::image(&o.ltp, &bin, &list, &init, &dir)?;
+            vm.disks = vec![img.clone()];
+            Some(img)
+        }
+    };
+    let label = match o.root {
+        Root::Initramfs => o.kernel.name().to_string(),
+        Root::Ext4 => format!("{}-ext4", o.kernel.name()),
+    };
     // Guest time from executed instructions: Linux's PIT calibration of the TSC then works however loaded the
     // host is (on a busy host, real-time TCG makes it fail and the boot crawls for minutes), and idle guests
     // (tests that sleep) skip ahead.
     vm.icount = true;
+    if o.root == Root::Ext4 {
+        // sleep=on (as the ext4 bench): an idle guest's clock runs with the host's while QEMU does the disk
+        // I/O. With sleep=off the clock of a guest waiting for the disk jumps to its next timer, so a disk
+        // wait can outlast the tests' timers and virtio-blk's timeout in guest time.
+        vm.icount = false;
+        vm.extra = vec!["-icount".into(), "shift=0,sleep=on".into()];
+    }
     let per_test = Duration::from_secs(o.timeout_secs);
     let limits = Limits {
         total: o.budget.unwrap_or(per_test * tests.len() as u32 + BOOT_SLACK),
@@ -173,7 +221,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     eprintln!(
         "conformance: {} tests on {} ({}), {} s a test",
         tests.len(),
-        o.kernel.name(),
+        label,
         kernel.display(),
         o.timeout_secs
     );
@@ -196,7 +244,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         }
     })?;
     let wall = start.elapsed();
-    let console = dir.join(format!("console-{}.txt", o.kernel.name()));
+    let console = dir.join(format!("console-{label}.txt"));
     std::fs::write(&console, &finished.stdout).map_err(|e| format!("cannot write {}: {e}", console.display()))?;
     let ended = match finished.stopped {
         None => match finished.status {
@@ -217,8 +265,8 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         .flatten()
         .map(|t| linux_passes(&t))
         .unwrap_or_default();
-    let table = table(&rows, &linux, o.kernel, &kernel, o.timeout_secs, wall, &ended);
-    let results = dir.join(format!("results-{}.txt", o.kernel.name()));
+    let table = table(&rows, &linux, &label, &kernel, o.timeout_secs, wall, &ended);
+    let results = dir.join(format!("results-{label}.txt"));
     std::fs::write(&results, &table).map_err(|e| format!("cannot write {}: {e}", results.display()))?;
 
     let count = |v| rows.iter().filter(|r| r.verdict == v).count();
@@ -251,6 +299,12 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         count(Verdict::Fail),
         count(Verdict::Skip)
     );
+    if let Some(img) = disk {
+        match crate::conformance_disk::fsck(&img) {
+            Ok(summary) => println!("conformance: e2fsck -fn {}: clean ({summary})", img.display()),
+            Err(report) => println!("conformance: e2fsck -fn {}: PROBLEMS\n{report}", img.display()),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -296,27 +350,28 @@ fn unpack(ltp: &Path, dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// `/init`: `run-ltp.sh` with the per-test timeout, mounts that may fail (ember may not have the file systems),
-/// `LTP-START` before the first test and `LTP-DONE` after the last. A test's output goes to `/tmp/out`; after a
-/// failure's result line come its last three TFAIL/TBROK lines and its last five lines, after a skip's its first
-/// two TCONF lines (why it was skipped), indented with `   | `.
-fn init_script(timeout_secs: u64) -> String {
+/// `LTP-START` before the first test and `LTP-DONE` after the last. Tests run in `tmpdir` (also their `TMPDIR`),
+/// emptied after each. A test's output goes to `/tmp/out`; after a failure's result line come its last three
+/// TFAIL/TBROK lines and its last five lines, after a skip's its first two TCONF lines (why it was skipped),
+/// indented with `   | `.
+fn init_script(timeout_secs: u64, tmpdir: &str) -> String {
     format!(
         r#"#!/bin/sh
-export PATH=/ltp:/bin TMPDIR=/tmp LTP_TIMEOUT_MUL=5 KCONFIG_SKIP_CHECK=1 HOME=/root
+export PATH=/ltp:/bin TMPDIR={tmpdir} LTP_TIMEOUT_MUL=5 KCONFIG_SKIP_CHECK=1 HOME=/root
 mount -t proc proc /proc 2>/dev/null
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t sysfs sys /sys 2>/dev/null
 mkdir -p /dev/shm 2>/dev/null
 mount -t tmpfs shm /dev/shm 2>/dev/null
 mount -t tmpfs tmp /tmp 2>/dev/null
-cd /tmp
+cd {tmpdir}
 echo LTP-START
 while read name cmd; do
   timeout -k 5 {timeout_secs} sh -c "exec $cmd" > /tmp/out 2>&1 </dev/null; rc=$?
   echo "LTP $name rc=$rc"
   [ $rc = 0 ] || [ $rc = 32 ] || {{ grep -E 'TFAIL|TBROK' /tmp/out | tail -3; tail -5 /tmp/out; }} | sed 's/^/   | /'
   [ $rc != 32 ] || grep -m 2 TCONF /tmp/out | sed 's/^/   | /'
-  rm -rf /tmp/* 2>/dev/null
+  rm -rf {tmpdir}/* 2>/dev/null
 done < /runtest.txt
 echo LTP-DONE
 poweroff -f
@@ -335,7 +390,7 @@ fn initramfs(ltp: &Path, bin: &Path, list: &str, timeout_secs: u64, dir: &Path) 
         .file("/etc/passwd", &ltp.join("passwd"))?
         .file("/etc/group", &ltp.join("group"))?
         .script("/runtest.txt", list)?
-        .script("/init", &init_script(timeout_secs))?;
+        .script("/init", &init_script(timeout_secs, "/tmp"))?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(bin)
         .map_err(|e| format!("cannot read {}: {e}", bin.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -416,7 +471,7 @@ fn linux_passes(table: &str) -> HashSet<String> {
 fn table(
     rows: &[Row],
     linux: &HashSet<String>,
-    kernel: Kernel,
+    label: &str,
     path: &Path,
     timeout_secs: u64,
     wall: Duration,
@@ -425,7 +480,7 @@ fn table(
     let mut s = format!(
         "# LTP conformance on {} ({}), QEMU microvm TCG, {MEM_MIB} MiB, {timeout_secs} s a test\n\
          # {ended}, {:.0} s wall\n",
-        kernel.name(),
+        label,
         path.display(),
         wall.as_secs_f64()
     );

@@ -83,7 +83,17 @@ fn run(cmd: &mut Command) -> Result<std::process::Output, String> {
 
 /// The root tree: busybox with a link per applet, the script as `/sbin/init`, empty `/dev /proc /sys /tmp`.
 fn tree(v: &Variant) -> Result<PathBuf, String> {
-    let root = dir().join(format!("{}-tree", v.name));
+    let script = SCRIPT.replace("BIG", &v.big_mib.to_string());
+    let root = busybox_tree(&format!("{}-tree", v.name), &script)?;
+    std::fs::write(root.join("etc/origin"), format!("{}\n", v.fstype))
+        .map_err(|e| format!("cannot build {}: {e}", root.display()))?;
+    Ok(root)
+}
+
+/// `target/clients/NAME/`, a new root tree: busybox with a link per applet, `init` as `/sbin/init`, empty
+/// `/dev /proc /sys /tmp /etc`.
+pub fn busybox_tree(name: &str, init: &str) -> Result<PathBuf, String> {
+    let root = dir().join(name);
     let _ = std::fs::remove_dir_all(&root);
     let io = |e: std::io::Error| format!("cannot build {}: {e}", root.display());
     for d in ["bin", "sbin", "etc", "dev", "proc", "sys", "tmp"] {
@@ -97,11 +107,9 @@ fn tree(v: &Variant) -> Result<PathBuf, String> {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).map_err(io)?;
         }
     }
-    let script = SCRIPT.replace("BIG", &v.big_mib.to_string());
-    let init = root.join("sbin/init");
-    std::fs::write(&init, script).map_err(io)?;
-    std::fs::set_permissions(&init, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(io)?;
-    std::fs::write(root.join("etc/origin"), format!("{}\n", v.fstype)).map_err(io)?;
+    let path = root.join("sbin/init");
+    std::fs::write(&path, init).map_err(io)?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(io)?;
     Ok(root)
 }
 

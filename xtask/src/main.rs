@@ -7,7 +7,7 @@
 //! cargo xtask test [--firecracker [PATH]]
 //! cargo xtask bench [smp|ext4|net]
 //! cargo xtask clients
-//! cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
+//! cargo xtask conformance [--ltp DIR] [--linux] [--root initramfs|ext4] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
 //! cargo xtask fuzz [TARGET] [--seconds N]
 //! ```
 
@@ -21,8 +21,10 @@ mod bench_user;
 mod boot_tests;
 mod clients;
 mod conformance;
+mod conformance_disk;
 mod cpio;
 mod debian;
+mod disk_error_tests;
 mod disk_tests;
 mod firecracker;
 mod firecracker_tests;
@@ -31,6 +33,7 @@ mod image;
 mod initrd_tests;
 mod net_hostile;
 mod net_tests;
+mod partition_tests;
 mod qemu;
 mod tables;
 mod user_tests;
@@ -44,14 +47,15 @@ const USAGE: &str = "usage:
   cargo xtask test [--firecracker [PATH]]
   cargo xtask bench [smp|ext4|net]
   cargo xtask clients
-  cargo xtask conformance [--ltp DIR] [--linux] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
+  cargo xtask conformance [--ltp DIR] [--linux] [--root initramfs|ext4] [--filter SUBSTR] [--timeout SECS] [--budget SECS]
   cargo xtask fuzz [TARGET] [--seconds N]
 A Firecracker binary comes from --firecracker PATH or the FIRECRACKER environment variable.
 Without --initrd, run boots target/clients/busybox.cpio (busybox, /init starts a shell); --root-disk FILE
 boots FILE (ext2/ext4) as /dev/vda with root=/dev/vda rw instead (Firecracker: its root device).
 clients builds the user-space test programs and initramfs images under target/clients/ and prints their paths.
 conformance runs the LTP system-call subset (default ../shared/conformance/ltp) on ember, or on Linux with
---linux, and writes target/conformance/results-<ember|linux>.txt; failing tests do not fail the command.
+--linux, and writes target/conformance/results-<ember|linux>.txt; failing tests do not fail the command;
+--root ext4 runs it from an ext4 image on /dev/vda instead (results-ember-ext4.txt, e2fsck -fn after).
 fuzz runs the libFuzzer targets of fuzz/ (nightly Rust, cargo-fuzz) for N seconds each (default 30), one
 after the other at the lowest priority, and prints the inputs tried and the findings of each.";
 

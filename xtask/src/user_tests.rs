@@ -376,6 +376,8 @@ pub fn cases() -> Result<Vec<Case>, String> {
     ));
     v.extend(crate::initrd_tests::cases()?);
     v.extend(crate::disk_tests::cases()?);
+    v.extend(crate::partition_tests::cases()?);
+    v.extend(crate::disk_error_tests::cases()?);
     // No init anywhere: Linux's "no working init found", as a failure.
     let empty = Initramfs::new("no-init")
         .script("/etc/motd", "nothing to run here\n")?

@@ -1,5 +1,7 @@
 //! Little-endian field access on byte slices. Callers index only within structures whose size they checked.
 
+use crate::error::{Error, Result};
+
 /// Reads a little-endian u16 at `off`.
 pub fn le16(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([b[off], b[off + 1]])
@@ -28,4 +30,12 @@ pub fn put32(b: &mut [u8], off: usize, v: u32) {
 /// Writes a big-endian u32 at `off`.
 pub fn put_be32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// `len` zero bytes, or [`Error::NoMemory`] when the heap cannot give them (for sizes an image sets).
+pub fn zeroed(len: usize) -> Result<alloc::vec::Vec<u8>> {
+    let mut v = alloc::vec::Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::NoMemory)?;
+    v.resize(len, 0);
+    Ok(v)
 }

@@ -35,6 +35,8 @@ pub enum Error {
     FileTooBig,
     /// The image uses a feature this crate does not implement; the text names it.
     Unsupported(&'static str),
+    /// The heap could not hold a structure whose size the image sets (e.g. its group descriptor table).
+    NoMemory,
 }
 
 impl Error {
@@ -57,6 +59,7 @@ impl Error {
             Error::TooManyLinks => 31,
             Error::FileTooBig => 27,
             Error::Unsupported(_) => 95,
+            Error::NoMemory => 12,
         }
     }
 }
@@ -79,6 +82,7 @@ impl fmt::Display for Error {
             Error::TooManyLinks => write!(f, "too many links"),
             Error::FileTooBig => write!(f, "file too big"),
             Error::Unsupported(what) => write!(f, "unsupported feature: {what}"),
+            Error::NoMemory => write!(f, "out of memory for the image's metadata"),
         }
     }
 }

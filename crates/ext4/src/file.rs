@@ -308,7 +308,7 @@ impl<D: BlockDevice> Fs<D> {
                     FileMap::Indirect(_) => (1, last_pblk.map_or_else(|| self.inode_goal(inode.ino), |p| p + 1)),
                 };
                 let (pblk, n) = self.alloc_blocks(goal, want)?;
-                let mut buf = vec![0u8; n as usize * bs];
+                let mut buf = crate::bytes::zeroed(n as usize * bs)?;
                 let take = (n as usize * bs - boff).min(data.len());
                 buf[boff..boff + take].copy_from_slice(&data[..take]);
                 let s = inode.sectors(self.sb.block_size) + n as u64 * (bs as u64 / 512);

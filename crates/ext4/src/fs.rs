@@ -9,6 +9,9 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 use alloc::vec::Vec;
 
+/// [`Fs::read_only_reason`] after a device error: the file system went read-only (`errors=remount-ro`).
+pub const IO_ERROR_READ_ONLY: &str = "I/O error: remounted read-only (errors=remount-ro)";
+
 /// How to mount.
 #[derive(Clone, Copy)]
 pub struct MountOptions {
@@ -157,7 +160,8 @@ impl<D: BlockDevice> Fs<D> {
         if gdt_start + gdt_blocks > sb.blocks_count {
             return Err(Error::Corrupt("group descriptor table outside the file system"));
         }
-        let mut raw = vec![0u8; (gdt_blocks * sb.block_size as u64) as usize];
+        let len = usize::try_from(gdt_blocks * sb.block_size as u64).map_err(|_| Error::NoMemory)?;
+        let mut raw = crate::bytes::zeroed(len)?;
         dev.read(gdt_start * sb.block_size as u64, &mut raw)
             .map_err(|_| Error::Io)?;
         let groups = GroupTable::parse(&sb, raw)?;
@@ -192,6 +196,13 @@ impl<D: BlockDevice> Fs<D> {
             (Some(_), false) => Err(Error::ReadOnly),
             _ => Ok(()),
         }
+    }
+
+    /// A device error: the file system goes read-only from now on (Linux's `errors=remount-ro`), so that
+    /// nothing more is written over state that may be half on disk; the error to return.
+    pub(crate) fn io_failed(&mut self) -> Error {
+        self.ro_reason.get_or_insert(IO_ERROR_READ_ONLY);
+        Error::Io
     }
 
     /// Why the file system is read-only, or `None` if it is writable.
@@ -238,7 +249,7 @@ impl<D: BlockDevice> Fs<D> {
         }
         self.dev
             .read(block * self.sb.block_size as u64, buf)
-            .map_err(|_| Error::Io)
+            .map_err(|_| self.io_failed())
     }
 
     /// Writes whole blocks starting at `block`.
@@ -254,7 +265,7 @@ impl<D: BlockDevice> Fs<D> {
         }
         self.dev
             .write(block * self.sb.block_size as u64, buf)
-            .map_err(|_| Error::Io)
+            .map_err(|_| self.io_failed())
     }
 
     /// Where inode `ino` lives: (block, byte offset in the block).
@@ -386,7 +397,7 @@ impl<D: BlockDevice> Fs<D> {
 
     fn write_superblock(&mut self) -> Result<()> {
         let bytes = self.sb.bytes_for_write();
-        self.dev.write(SB_OFFSET, bytes).map_err(|_| Error::Io)
+        self.dev.write(SB_OFFSET, bytes).map_err(|_| self.io_failed())
     }
 
     /// Writes the group descriptors and the superblock (free counts, checksums) and flushes the device.
@@ -406,9 +417,9 @@ impl<D: BlockDevice> Fs<D> {
         let gdt_start = self.sb.first_data_block as u64 + 1;
         let bs = self.sb.block_size as u64;
         let bytes = self.groups.bytes_for_write(&self.sb);
-        self.dev.write(gdt_start * bs, bytes).map_err(|_| Error::Io)?;
+        self.dev.write(gdt_start * bs, bytes).map_err(|_| self.io_failed())?;
         self.write_superblock()?;
-        self.dev.flush().map_err(|_| Error::Io)
+        self.dev.flush().map_err(|_| self.io_failed())
     }
 
     /// Processes the on-disk orphan list: inodes without links are freed, others lose the blocks past their

@@ -28,6 +28,9 @@
 //! call, so the caller's block device should sit on a buffer cache. Hostile images yield [`Error::Corrupt`],
 //! never a panic.
 //!
+//! A device error gives [`Error::Io`] and turns the file system read-only from then on (Linux's
+//! `errors=remount-ro`): [`Fs::read_only_reason`] is then [`IO_ERROR_READ_ONLY`].
+//!
 //! Why not a crate: `ext4-view` (no_std) only reads and keeps its own caches, so writes, allocation and
 //! checksum updates would have to be written next to a second parser anyway; the other ext4 crates need
 //! nightly or `std`.
@@ -57,6 +60,6 @@ mod superblock;
 pub use device::{BlockDevice, IoError};
 pub use dir::DirEntry;
 pub use error::{Error, Result};
-pub use fs::{Fs, MountOptions, StatFs};
+pub use fs::{Fs, IO_ERROR_READ_ONLY, MountOptions, StatFs};
 pub use inode::{FileType, Ino, Metadata, ROOT_INO, Timestamp};
 pub use ops::{SetAttr, Unlinked};

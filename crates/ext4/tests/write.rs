@@ -6,8 +6,6 @@ mod common;
 use common::*;
 use ember_ext4::{Error, FileType, Fs, SetAttr, Timestamp};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
 type Model = BTreeMap<String, Vec<u8>>;
 
@@ -42,18 +40,7 @@ fn rename_in_model(model: &mut Model, from: &str, to: &str) {
 }
 
 fn exercise(kind: &str, extra: &[&str], index_dirs: bool) {
-    let dir = tempdir(kind);
-    let src = dir.join("src");
-    std::fs::create_dir(&src).unwrap();
-    host_tree(&src);
-    let img = mkfs(&dir, kind, "48M", &src, extra);
-    if index_dirs {
-        let st = Command::new(tool("e2fsck"))
-            .args(["-fyD", img.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(st.status.code().unwrap_or(8) <= 1, "{st:?}");
-    }
+    let (src, img) = host_image(kind, "48M", extra, index_dirs);
     let mut model = Model::new();
     for (p, data) in [
         ("hello.txt", b"hello ember\n".to_vec()),
@@ -264,7 +251,7 @@ fn exercise(kind: &str, extra: &[&str], index_dirs: bool) {
     fs.release(u.ino).unwrap();
     fs.unmount().unwrap();
     fsck_clean(&img);
-    let _ = std::fs::remove_dir_all(Path::new(&dir));
+    let _ = std::fs::remove_dir_all(src.parent().unwrap());
 }
 
 #[test]

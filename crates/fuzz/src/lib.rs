@@ -18,6 +18,7 @@ pub mod frames;
 pub mod initramfs;
 pub mod input;
 pub mod mem;
+pub mod partition;
 pub mod platform;
 pub mod sockmsg;
 pub mod sysvipc;
@@ -53,4 +54,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("devmem", devmem::devmem),
     ("vsock", vsock::vsock),
     ("sysvipc", sysvipc::sysvipc),
+    ("partition", partition::partition),
 ];

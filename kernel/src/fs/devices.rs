@@ -24,8 +24,8 @@ pub enum Device {
     Urandom,
     /// `/dev/vsock`: only `IOCTL_VM_SOCKETS_GET_LOCAL_CID`.
     Vsock,
-    /// A disk (`/dev/vda` is 0).
-    Block(u8),
+    /// A disk or partition, by minor number (`/dev/vda` is 0, `/dev/vda1` 1, `/dev/vdb` 16).
+    Block(u32),
     /// A node (from a disk's file system) for a device ember does not have: (block?, major, minor).
     Missing(bool, u32, u32),
 }
@@ -58,7 +58,7 @@ impl Device {
             Device::Urandom => (1, 9),
             // A misc device (Linux gives it a dynamic minor; 121 is what it usually gets).
             Device::Vsock => (10, 121),
-            Device::Block(i) => (super::ext::VIRTIO_BLK_MAJOR, i as u32 * 16),
+            Device::Block(minor) => (super::ext::VIRTIO_BLK_MAJOR, minor),
             Device::Missing(_, major, minor) => (major, minor),
         }
     }
@@ -66,8 +66,8 @@ impl Device {
     /// The device a node with device number `rdev` (a block device with `block`) stands for.
     pub fn from_rdev(block: bool, rdev: (u32, u32)) -> Device {
         let known = if block {
-            (rdev.0 == super::ext::VIRTIO_BLK_MAJOR && rdev.1.is_multiple_of(16) && rdev.1 / 16 < 26)
-                .then_some(Device::Block((rdev.1 / 16) as u8))
+            (rdev.0 == super::ext::VIRTIO_BLK_MAJOR && rdev.1 < 26 * super::disk::MINORS)
+                .then_some(Device::Block(rdev.1))
         } else {
             Device::ALL.iter().find(|(_, d)| d.rdev() == rdev).map(|(_, d)| *d)
         };

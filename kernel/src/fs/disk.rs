@@ -1,6 +1,7 @@
 //! Disks: every virtio-blk device behind a write-back buffer cache ([`ember_bcache`]), named `vda`, `vdb`…
-//! in discovery order. Block file systems and the `/dev/vdX` nodes read and write through the same cache, so
-//! they agree; [`sync_all`] writes everything back (at `sync` and before power-off).
+//! in discovery order, and the partitions of their MBR or GPT tables ([`ember_partition`]), `vda1`… (15 a
+//! disk, as Linux's virtio-blk minors). Block file systems and the `/dev` nodes read and write through the
+//! disk's one cache, so they agree; [`sync_all`] writes everything back (at `sync` and before power-off).
 
 use super::sleeplock::SleepLock;
 use crate::block::{BlockDevice, BlockError};
@@ -11,6 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ember_bcache::{BLOCK, Cache, Device, Error};
 use ember_frame::sync::Mutex;
+use ember_partition::PartUuid;
 
 /// The share of free memory (at registration) the disks' caches may fill together: one quarter.
 const CACHE_SHARE: u64 = 4;
@@ -41,17 +43,43 @@ fn io_error(e: BlockError) -> Error {
     }
 }
 
-/// One disk.
+/// Minor numbers a disk spans: the whole disk and partitions 1–15.
+pub const MINORS: u32 = 16;
+
+/// One disk, or one partition of a disk.
 pub struct Disk {
     name: String,
-    index: u8,
+    /// The minor device number: 16 per disk, plus the partition number.
+    minor: u32,
     read_only: bool,
-    cache: SleepLock<Cache<Virtio>>,
+    /// The first byte on the device (0 for a whole disk).
+    start: u64,
+    /// Its size in bytes.
+    size: u64,
+    /// A partition's `PARTUUID`.
+    partuuid: Option<PartUuid>,
+    cache: Arc<SleepLock<Cache<Virtio>>>,
+}
+
+/// A disk's cache as the partition-table reader's disk.
+struct TableReader<'a>(&'a mut Cache<Virtio>);
+
+impl ember_partition::Disk for TableReader<'_> {
+    fn sectors(&self) -> u64 {
+        self.0.size() / ember_partition::SECTOR as u64
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8; ember_partition::SECTOR]) -> Result<(), ember_partition::IoError> {
+        let offset = lba
+            .checked_mul(ember_partition::SECTOR as u64)
+            .ok_or(ember_partition::IoError)?;
+        self.0.read(offset, buf).map_err(|_| ember_partition::IoError)
+    }
 }
 
 static DISKS: Mutex<Vec<Arc<Disk>>> = Mutex::new(Vec::new());
 
-/// Takes the block devices found at boot as disks `vda`, `vdb`…, sharing a quarter of free memory as cache.
+/// Takes the block devices found at boot as disks `vda`, `vdb`…, sharing a quarter of free memory as cache,
+/// and their partitions.
 pub fn register(devices: Vec<VirtioBlk>) {
     if devices.is_empty() {
         return;
@@ -66,37 +94,101 @@ pub fn register(devices: Vec<VirtioBlk>) {
             if d.read_only() { ", read-only" } else { "" },
             (blocks * BLOCK as u64) >> 20
         );
-        disks.push(Arc::new(Disk {
+        let read_only = d.read_only();
+        let d_size = d.sectors() * 512;
+        let cache = Arc::new(SleepLock::new(Cache::new(Virtio(d), blocks as usize)));
+        let whole = Disk {
             name,
-            index: i as u8,
-            read_only: d.read_only(),
-            cache: SleepLock::new(Cache::new(Virtio(d), blocks as usize)),
-        }));
+            minor: i as u32 * MINORS,
+            read_only,
+            start: 0,
+            size: d_size,
+            partuuid: None,
+            cache,
+        };
+        let parts = partitions(&whole);
+        disks.push(Arc::new(whole));
+        disks.extend(parts.into_iter().map(Arc::new));
     }
 }
 
-/// Disk number `index`.
-pub fn get(index: u8) -> Option<Arc<Disk>> {
-    DISKS.lock().get(index as usize).cloned()
+/// The partitions of `disk`'s table, logged; none without a table or with a damaged one.
+fn partitions(disk: &Disk) -> Vec<Disk> {
+    let table = match ember_partition::read(&mut TableReader(&mut disk.cache.lock())) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Vec::new(),
+        Err(e) => {
+            log::error!("disk: {}: partition table ignored: {e}", disk.name);
+            return Vec::new();
+        }
+    };
+    let kind = match table.scheme {
+        ember_partition::Scheme::Mbr { .. } => "MBR",
+        ember_partition::Scheme::Gpt { from_backup: false } => "GPT",
+        ember_partition::Scheme::Gpt { from_backup: true } => "GPT (primary header damaged: backup used)",
+    };
+    if table.dropped > 0 {
+        log::warn!(
+            "disk: {}: {} partition entries lie outside the disk; left out",
+            disk.name,
+            table.dropped
+        );
+    }
+    let mut out = Vec::new();
+    let mut names = String::new();
+    for p in table.partitions {
+        if p.number >= MINORS {
+            log::warn!("disk: {}: partition {} left out (15 a disk)", disk.name, p.number);
+            continue;
+        }
+        let name = alloc::format!("{}{}", disk.name, p.number);
+        names.push(' ');
+        names.push_str(&name);
+        out.push(Disk {
+            name,
+            minor: disk.minor + p.number,
+            read_only: disk.read_only,
+            start: p.start * ember_partition::SECTOR as u64,
+            size: p.sectors * ember_partition::SECTOR as u64,
+            partuuid: Some(p.uuid),
+            cache: disk.cache.clone(),
+        });
+    }
+    log::info!("disk: {}: {kind} partition table:{names}", disk.name);
+    out
+}
+
+/// The disk or partition with minor number `minor`.
+pub fn get(minor: u32) -> Option<Arc<Disk>> {
+    DISKS.lock().iter().find(|d| d.minor == minor).cloned()
 }
 
 /// The disk a block device node stands for.
 pub fn get_for(device: super::devices::Device) -> Option<Arc<Disk>> {
     match device {
-        super::devices::Device::Block(i) => get(i),
+        super::devices::Device::Block(minor) => get(minor),
         _ => None,
     }
 }
 
-/// Every disk.
+/// Every disk and partition, each disk followed by its partitions.
 pub fn all() -> Vec<Arc<Disk>> {
     DISKS.lock().clone()
+}
+
+/// The partition whose `PARTUUID` is `text` (letter case aside).
+pub fn by_partuuid(text: &str) -> Option<Arc<Disk>> {
+    DISKS
+        .lock()
+        .iter()
+        .find(|d| d.partuuid.is_some_and(|u| u.matches(text)))
+        .cloned()
 }
 
 /// Writes every block file system's state and every disk's dirty blocks back (`sync`, power-off).
 pub fn sync_all() {
     super::ext::sync_all();
-    for d in all() {
+    for d in all().into_iter().filter(|d| d.start == 0) {
         if let Err(e) = d.flush() {
             log::error!("disk: {}: write-back failed: {}", d.name, e.0);
         }
@@ -120,7 +212,7 @@ pub fn sync_file(inode: Option<&super::inode::Inode>) -> Result<(), Errno> {
 /// clean shutdown loses nothing.
 pub fn shutdown() {
     super::ext::unmount_all();
-    for d in all() {
+    for d in all().into_iter().filter(|d| d.start == 0) {
         if let Err(e) = d.flush() {
             log::error!("disk: {}: write-back failed: {}", d.name, e.0);
         }
@@ -141,9 +233,23 @@ impl Disk {
         &self.name
     }
 
-    /// Its number (`vda` is 0).
-    pub fn index(&self) -> u8 {
-        self.index
+    /// Its minor device number (`vda` is 0, `vda1` 1, `vdb` 16).
+    pub fn minor(&self) -> u32 {
+        self.minor
+    }
+
+    /// A partition's number (`vda1` is 1), or 0 for a whole disk.
+    pub fn partition(&self) -> u32 {
+        if self.partuuid.is_some() {
+            self.minor % MINORS
+        } else {
+            0
+        }
+    }
+
+    /// A partition's first sector on its disk (0 for a whole disk).
+    pub fn start_sector(&self) -> u64 {
+        self.start / ember_partition::SECTOR as u64
     }
 
     /// Whether the device refuses writes.
@@ -153,12 +259,21 @@ impl Disk {
 
     /// Size in bytes.
     pub fn size(&self) -> u64 {
-        self.cache.lock().size()
+        self.size
+    }
+
+    /// `offset..offset + len` on the device, or `EINVAL` when it runs past this disk or partition.
+    fn on_device(&self, offset: u64, len: usize) -> Result<u64, Errno> {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= self.size => Ok(self.start + offset),
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     /// Fills `buf` from byte `offset` (`EINVAL` past the end).
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.cache.lock().read(offset, buf).map_err(errno)
+        let at = self.on_device(offset, buf.len())?;
+        self.cache.lock().read(at, buf).map_err(errno)
     }
 
     /// Writes `data` at byte `offset` (into the cache).
@@ -166,7 +281,8 @@ impl Disk {
         if self.read_only {
             return Err(Errno::EROFS);
         }
-        self.cache.lock().write(offset, data).map_err(errno)
+        let at = self.on_device(offset, data.len())?;
+        self.cache.lock().write(at, data).map_err(errno)
     }
 
     /// Writes the dirty blocks back and flushes the device.

@@ -198,7 +198,15 @@ impl ExtMount {
                 fs.release(ino).map_err(errno)?;
             }
         }
-        f(fs).map_err(errno)
+        let was_writable = fs.read_only_reason().is_none();
+        let result = f(fs);
+        if was_writable && fs.read_only_reason() == Some(ember_ext4::IO_ERROR_READ_ONLY) {
+            log::error!(
+                "ext4: {}: I/O error: remounted read-only (errors=remount-ro)",
+                self.disk.name()
+            );
+        }
+        result.map_err(errno)
     }
 
     /// The inode `name` names in directory `dir`: from the directory-entry cache, or else the whole directory
@@ -261,7 +269,7 @@ impl ExtMount {
 
     /// `st_dev` of its files.
     pub fn dev(&self) -> (u32, u32) {
-        (VIRTIO_BLK_MAJOR, self.disk.index() as u32 * 16)
+        (VIRTIO_BLK_MAJOR, self.disk.minor())
     }
 
     /// The disk's name (`/dev/vda` is `vda`).

@@ -39,6 +39,7 @@ pub use fdtable::FdTable;
 pub use file::OpenFile;
 
 use crate::syscall::errno::Errno;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use devices::Device;
@@ -59,6 +60,32 @@ pub fn kernel_tree() -> Arc<Inode> {
 /// The root directory of the file system: a disk's (`root=`) or the kernel's tree.
 pub fn root() -> Arc<Inode> {
     ROOT.call_once(kernel_tree).clone()
+}
+
+/// Fills `/sys/block` (`block`): a directory per disk, one per partition inside its disk's (`vda/vda1`), each
+/// with `dev` (`major:minor`) and `size` (in sectors); a partition's also `partition` (its number) and `start`.
+fn sys_block(block: &Arc<Inode>) {
+    let mut parent = None;
+    for d in disk::all() {
+        let dir = if d.partition() == 0 {
+            parent = ensure_dir(block, d.name().as_bytes(), 0o755);
+            parent.clone()
+        } else {
+            parent.as_ref().and_then(|p| ensure_dir(p, d.name().as_bytes(), 0o755))
+        };
+        let Some(dir) = dir else { continue };
+        let file = |name: &[u8], text: String| {
+            if dir.lookup(name).is_err() {
+                add(&dir, name, Inode::new_file(0o444, text.into_bytes()));
+            }
+        };
+        file(b"dev", alloc::format!("{}:{}\n", ext::VIRTIO_BLK_MAJOR, d.minor()));
+        file(b"size", alloc::format!("{}\n", d.size() / 512));
+        if d.partition() != 0 {
+            file(b"partition", alloc::format!("{}\n", d.partition()));
+            file(b"start", alloc::format!("{}\n", d.start_sector()));
+        }
+    }
 }
 
 /// Builds the root file system: unpacks `initrd` (cpio archives, plain or compressed), makes sure `/dev` (with
@@ -83,7 +110,7 @@ pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> Opti
                 add(
                     dev,
                     d.name().as_bytes(),
-                    Inode::new_device(Device::Block(d.index()), 0o660),
+                    Inode::new_device(Device::Block(d.minor()), 0o660),
                 );
             }
         }
@@ -128,9 +155,7 @@ pub fn init(initrd: Option<&[u8]>, cmdline: &ember_cmdline::Cmdline<'_>) -> Opti
         }
     }
     if let Ok(block) = tree.lookup(b"sys").and_then(|s| s.lookup(b"block")) {
-        for d in disk::all() {
-            ensure_dir(&block, d.name().as_bytes(), 0o755);
-        }
+        sys_block(&block);
     }
     tty::start();
     let rdinit = cmdline.value("rdinit").unwrap_or("/init");

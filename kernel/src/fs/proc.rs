@@ -3,7 +3,7 @@
 //!
 //! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
 //!   `net/{dev,route,tcp,udp}`,
-//!   `mounts`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max,cap_last_cap}`, the System V IPC
+//!   `mounts`, `partitions`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max,cap_last_cap}`, the System V IPC
 //!   limits `sys/kernel/{sem,shmmax,shmall,shmmni,msgmax,msgmnb,msgmni}` (read-only), `sysvipc/{sem,msg,shm}`,
 //!   and `self` (a link to the caller's pid);
 //! - per process (`/proc/PID/`): `stat`, `status`, `comm`, `cmdline`, `environ`, `maps`, `mounts`, and the links
@@ -81,6 +81,7 @@ pub fn init(proc: &Arc<Inode>) {
             String::from("nodev\ttmpfs\nnodev\tramfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tsysfs\n")
         }),
         (b"mounts", mounts),
+        (b"partitions", partitions),
     ];
     for (name, f) in files {
         generated(proc, name, Gen::Global(f));
@@ -527,6 +528,22 @@ fn pid_maps(p: &Process) -> String {
 }
 
 /// What is mounted.
+/// Linux's `/proc/partitions`: every disk and partition with its device number and size in KiB.
+fn partitions() -> String {
+    let mut t = String::from("major minor  #blocks  name\n\n");
+    for d in super::disk::all() {
+        let _ = writeln!(
+            t,
+            "{:4}  {:7} {:10} {}",
+            super::ext::VIRTIO_BLK_MAJOR,
+            d.minor(),
+            d.size() >> 10,
+            d.name()
+        );
+    }
+    t
+}
+
 fn mounts() -> String {
     super::mount::table()
 }

@@ -1,11 +1,13 @@
-//! Linux's `root=` without an initramfs: `root=/dev/vdX` (`PARTUUID=` and other forms are refused with a
-//! line: there is no partition table support), `rootfstype=` (ext2, ext3, ext4), `ro` (the default, as on
-//! Linux) or `rw`, `rootwait` (disks are all found before this runs, so a missing one is reported at once).
+//! Linux's `root=` without an initramfs: `root=/dev/vdX`, a partition `root=/dev/vdXN`, or
+//! `root=PARTUUID=…` (a GPT partition's unique GUID, or `SSSSSSSS-PP` for an MBR disk signature and partition
+//! number), `rootfstype=` (ext2, ext3, ext4), `ro` (the default, as on Linux) or `rw`, `rootwait` (disks are
+//! all found before this runs, so a missing one is reported at once).
 //! The disk becomes `/`, and the kernel's `/dev` (devtmpfs, as Linux's automount), `/proc`, `/sys` and a
 //! fresh tmpfs on `/tmp` are mounted over those directories when the image has them.
 
+use super::disk::{self, Disk};
 use super::inode::Inode;
-use super::{disk, mount};
+use super::mount;
 use alloc::string::String;
 use alloc::sync::Arc;
 use ember_cmdline::Cmdline;
@@ -14,14 +16,33 @@ use ember_frame::sync::Mutex;
 /// `/proc/mounts`' line for `/` when a disk is the root.
 static ROOT_LINE: Mutex<Option<String>> = Mutex::new(None);
 
+/// What `root=` names: `Ok(None)` when it has a supported form but no such disk or partition exists.
+fn find(spec: &str) -> Result<Option<Arc<Disk>>, ()> {
+    if let Some(uuid) = spec.strip_prefix("PARTUUID=") {
+        return Ok(disk::by_partuuid(uuid));
+    }
+    let name = spec.strip_prefix("/dev/vd").ok_or(())?;
+    let (letter, number) = name.split_at_checked(1).ok_or(())?;
+    let letter = letter.as_bytes()[0];
+    let part = match number {
+        "" => 0,
+        n => n
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| (1..disk::MINORS).contains(&n))
+            .ok_or(())?,
+    };
+    if !letter.is_ascii_lowercase() {
+        return Err(());
+    }
+    Ok(disk::get(u32::from(letter - b'a') * disk::MINORS + part))
+}
+
 /// The disk `root=` names, mounted; `None` (with a log line saying why) when there is none or it fails.
 pub fn mount_root(cmdline: &Cmdline<'_>) -> Option<Arc<Inode>> {
     let spec = cmdline.value("root")?;
-    let Some(letter) = spec
-        .strip_prefix("/dev/vd")
-        .filter(|l| l.len() == 1 && l.as_bytes()[0].is_ascii_lowercase())
-    else {
-        log::error!("rootfs: root={spec} not supported (only /dev/vdX: no partition tables)");
+    let Ok(found) = find(spec) else {
+        log::error!("rootfs: root={spec} not supported (/dev/vdX, /dev/vdXN or PARTUUID=)");
         return None;
     };
     if let Some(t) = cmdline.value("rootfstype")
@@ -30,7 +51,7 @@ pub fn mount_root(cmdline: &Cmdline<'_>) -> Option<Arc<Inode>> {
         log::error!("rootfs: rootfstype={t} not supported (ext2, ext3, ext4)");
         return None;
     }
-    let Some(d) = disk::get(letter.as_bytes()[0] - b'a') else {
+    let Some(d) = found else {
         log::error!(
             "rootfs: {spec}: no such disk{}",
             if cmdline.has("rootwait") {
@@ -44,9 +65,10 @@ pub fn mount_root(cmdline: &Cmdline<'_>) -> Option<Arc<Inode>> {
     let read_only = !cmdline.has("rw");
     let root = super::ext::mount(&d, read_only).ok()?;
     let ro = root.disk().and_then(|n| n.mount().read_only_reason()).is_some();
-    *ROOT_LINE.lock() = Some(alloc::format!("{spec} / ext4 {} 0 0\n", if ro { "ro" } else { "rw" }));
+    let dev = alloc::format!("/dev/{}", d.name());
+    *ROOT_LINE.lock() = Some(alloc::format!("{dev} / ext4 {} 0 0\n", if ro { "ro" } else { "rw" }));
     log::info!(
-        "rootfs: {spec} mounted on / ({})",
+        "rootfs: {spec} ({dev}) mounted on / ({})",
         if ro { "read-only" } else { "read-write" }
     );
     Some(root)

@@ -15,8 +15,12 @@ use ember_virtio::{Buffer, SplitQueue, Transport};
 pub const CHUNK: usize = 128 * 1024;
 /// Requests in flight at once.
 pub const DEPTH: usize = 4;
-/// How long a request may take before the device is declared dead.
+/// How long one wait for a request lasts.
 const TIMEOUT_NS: u64 = 10_000_000_000;
+/// How many more waits a request that is not done after the first gets, each after notifying the device again
+/// and busy-polling it (which also rides out a guest clock that jumps ahead while the CPU idles, as QEMU's
+/// `-icount sleep=off` does), before the device is declared dead and the request fails with `EIO`.
+const RETRIES: u32 = 3;
 /// Offset of the status byte in a slot's DMA region.
 const STATUS_AT: usize = HEADER_LEN + CHUNK;
 
@@ -129,9 +133,26 @@ impl VirtioBlk {
     /// Waits for the next completion. Returns its slot and the request's own result (the device's status), or
     /// an error that takes the device out of service.
     fn complete(&mut self) -> Result<(usize, Result<(), BlockError>), BlockError> {
-        let deadline = time::now_ns() + TIMEOUT_NS;
         let queue = &self.queue;
-        if !self.irq.wait(deadline, || queue.has_used() || queue.is_broken()) {
+        let ready = || queue.has_used() || queue.is_broken();
+        let mut done = self.irq.wait(time::now_ns() + TIMEOUT_NS, ready);
+        for retry in 1..=RETRIES {
+            if done {
+                break;
+            }
+            log::warn!(
+                "virtio-blk: a request is not done after {} s; notifying the device again (retry {retry} of {RETRIES})",
+                TIMEOUT_NS * retry as u64 / 1_000_000_000
+            );
+            self.transport.notify(0);
+            done = poll_until(time::now_ns() + TIMEOUT_NS, ready);
+        }
+        if !done {
+            log::error!(
+                "virtio-blk: a request did not complete in {} s ({RETRIES} retries); device taken out of service, \
+                 its I/O fails with EIO",
+                TIMEOUT_NS * (RETRIES as u64 + 1) / 1_000_000_000
+            );
             self.broken = true;
             return Err(BlockError::Timeout);
         }
@@ -214,6 +235,17 @@ impl VirtioBlk {
             }
         }
     }
+}
+
+/// Busy-polls `done` until it holds (`true`) or the clock passes `deadline_ns` (`false`).
+fn poll_until(deadline_ns: u64, mut done: impl FnMut() -> bool) -> bool {
+    while time::now_ns() < deadline_ns {
+        if done() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    done()
 }
 
 impl BlockDevice for VirtioBlk {

@@ -146,12 +146,33 @@ pub fn mkfs(dir: &Path, kind: &str, size: &str, src: &Path, extra: &[&str]) -> P
     img
 }
 
+/// An image made by [`mkfs`] from a new [`host_tree`] in a new temporary directory tagged `kind`, its directories
+/// indexed by `e2fsck -fyD` when `index_dirs`: the tree's path and the image's.
+pub fn host_image(kind: &str, size: &str, extra: &[&str], index_dirs: bool) -> (PathBuf, PathBuf) {
+    let dir = tempdir(kind);
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    host_tree(&src);
+    let img = mkfs(&dir, kind, size, &src, extra);
+    if index_dirs {
+        // e2fsck -D indexes directories; exit code 1 means it changed something.
+        let st = Command::new(tool("e2fsck"))
+            .args(["-fyD", img.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(st.status.code().unwrap_or(8) <= 1, "{st:?}");
+    }
+    (src, img)
+}
+
+/// The image file as a read-write block device.
 pub fn open_dev(img: &Path) -> FileDev {
     let f = OpenOptions::new().read(true).write(true).open(img).unwrap();
     let len = f.metadata().unwrap().len();
     FileDev(f, len)
 }
 
+/// The image mounted with `opts` (panics when the mount fails).
 pub fn mount(img: &Path, opts: MountOptions) -> Fs<FileDev> {
     Fs::mount(open_dev(img), opts).unwrap()
 }
