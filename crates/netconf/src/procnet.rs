@@ -5,13 +5,14 @@ use alloc::format;
 use alloc::string::String;
 use core::fmt::Write;
 
-/// A TCP or UDP socket, for `/proc/net/tcp` and `/proc/net/udp`.
+/// A TCP or UDP socket, for `/proc/net/tcp` and `/proc/net/udp` (`A`: an IPv4 address) or
+/// `/proc/net/tcp6` and `/proc/net/udp6` (`[u8; 16]`, [`crate::procnet6`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SocketRow {
+pub struct SocketRow<A = [u8; 4]> {
     /// Local address and port.
-    pub local: ([u8; 4], u16),
+    pub local: (A, u16),
     /// Remote address and port (zeros when none).
-    pub remote: ([u8; 4], u16),
+    pub remote: (A, u16),
     /// Linux's state number (`TCP_ESTABLISHED` 1 … `TCP_LISTEN` 10; 7, `TCP_CLOSE`, for unconnected UDP).
     pub state: u8,
     /// Bytes waiting to be sent.
@@ -131,6 +132,7 @@ mod tests {
             ipv4: Some(([10, 0, 2, 15], 24)),
             gateway: Some([10, 0, 2, 2]),
             stats: [3, 300, 4, 400],
+            ..Default::default()
         }
     }
 

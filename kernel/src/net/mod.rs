@@ -5,7 +5,9 @@
 
 pub mod ifreq;
 pub mod inet;
+pub mod ipaddr;
 pub mod netlink;
+pub mod rtconfig;
 pub mod stack;
 pub mod unix;
 pub mod unix_names;
