@@ -28,6 +28,7 @@ mod firecracker_tests;
 mod fuzz;
 mod image;
 mod initrd_tests;
+mod net6_tests;
 mod net_tests;
 mod qemu;
 mod tables;

@@ -1,6 +1,6 @@
 //! Network configuration formats of the Linux x86-64 ABI, as plain bytes and text: `struct ifreq` for the
 //! interface ioctls `ifconfig` uses ([`ifreq`]) and the `/proc/net` tables ([`procnet`], IPv6's in [`procnet6`]). Bytes come from user
-//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for.
+//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for. [`ra`]: IPv6 router advertisements.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -12,6 +12,7 @@ pub mod ifreq;
 pub mod netlink;
 pub mod procnet;
 pub mod procnet6;
+pub mod ra;
 pub mod rtchange;
 
 /// An interface as the kernel describes it to user space.

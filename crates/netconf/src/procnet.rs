@@ -1,4 +1,4 @@
-//! The text of `/proc/net/{dev,tcp,udp,route}`, in Linux's layout (tools parse it with `scanf`).
+//! The text of `/proc/net/{dev,tcp,udp,route,unix}`, in Linux's layout (tools parse it with `scanf`).
 
 use crate::{Interface, netmask};
 use alloc::format;
@@ -117,6 +117,43 @@ pub fn route(ifaces: &[Interface]) -> String {
     s
 }
 
+/// A Unix socket, for `/proc/net/unix`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnixRow {
+    /// `SOCK_STREAM` 1, `SOCK_DGRAM` 2, `SOCK_SEQPACKET` 5.
+    pub ty: u16,
+    /// Listening (`__SO_ACCEPTCON` in the flags).
+    pub listening: bool,
+    /// Connected (state `SS_CONNECTED`, else `SS_UNCONNECTED`).
+    pub connected: bool,
+    /// The inode number shown.
+    pub inode: u64,
+    /// Its name: a path, `@` and an abstract name, or empty when unnamed.
+    pub path: alloc::vec::Vec<u8>,
+}
+
+/// `/proc/net/unix` (the kernel address column is zeros, as Linux shows it to the unprivileged).
+pub fn unix(rows: &[UnixRow]) -> String {
+    let mut s = String::from("Num       RefCount Protocol Flags    Type St Inode Path\n");
+    for r in rows {
+        let _ = write!(
+            s,
+            "0000000000000000: 00000002 00000000 {:08X} {:04X} {:02X} {:5}",
+            if r.listening { 0x10000 } else { 0 },
+            r.ty,
+            if r.connected { 3 } else { 1 },
+            r.inode
+        );
+        if !r.path.is_empty() {
+            s.push(' ');
+            // Abstract names may hold any byte; Linux prints a NUL as `@`.
+            s.extend(r.path.iter().map(|&b| if b == 0 { '@' } else { char::from(b) }));
+        }
+        s.push('\n');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +206,37 @@ mod tests {
             "{line}"
         );
         assert!(sockets(&[], true).starts_with("   sl  local_address"));
+    }
+
+    #[test]
+    fn unix_table() {
+        let rows = [
+            UnixRow {
+                ty: 1,
+                listening: true,
+                inode: 77,
+                path: b"/tmp/s".to_vec(),
+                ..Default::default()
+            },
+            UnixRow {
+                ty: 2,
+                connected: true,
+                inode: 78,
+                path: b"@a\0b".to_vec(),
+                ..Default::default()
+            },
+            UnixRow {
+                ty: 5,
+                inode: 79,
+                ..Default::default()
+            },
+        ];
+        let t = unix(&rows);
+        let lines: alloc::vec::Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "Num       RefCount Protocol Flags    Type St Inode Path");
+        assert_eq!(lines[1], "0000000000000000: 00000002 00000000 00010000 0001 01    77 /tmp/s");
+        assert_eq!(lines[2], "0000000000000000: 00000002 00000000 00000000 0002 03    78 @a@b");
+        assert_eq!(lines[3], "0000000000000000: 00000002 00000000 00000000 0005 01    79");
     }
 
     #[test]

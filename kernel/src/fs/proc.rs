@@ -89,7 +89,7 @@ pub fn init(proc: &Arc<Inode>) {
     if let Some(net) = super::ensure_dir(proc, b"net", 0o555) {
         use crate::net::stack::{interfaces, socket_rows};
         use ember_netconf::{procnet, procnet6};
-        let files: [GlobalFile; 8] = [
+        let files: [GlobalFile; 9] = [
             (b"dev", || procnet::dev(&interfaces())),
             (b"route", || procnet::route(&interfaces())),
             (b"tcp", || procnet::sockets(&socket_rows(true).0, false)),
@@ -98,6 +98,7 @@ pub fn init(proc: &Arc<Inode>) {
             (b"udp6", || procnet6::sockets6(&socket_rows(false).1, true)),
             (b"if_inet6", || procnet6::if_inet6(&interfaces())),
             (b"ipv6_route", || procnet6::ipv6_route(&interfaces())),
+            (b"unix", || procnet::unix(&crate::net::unix_table::rows())),
         ];
         for (name, f) in files {
             generated(&net, name, Gen::Global(f));

@@ -209,6 +209,16 @@ impl InetSocket {
         }
         let port = self.reserve(addr.port)?;
         st.local = IpEndpoint::new(addr.addr, port);
+        drop(st);
+        if self.proto == Proto::Udp {
+            // Datagrams sent to the port from now on are kept, as Linux keeps them: the smoltcp sockets
+            // are made here. An address the stack does not have is `EADDRNOTAVAIL`, the bind undone.
+            if let Some(Err(e)) = stack::with(|s| self.udp_handles(s).map(|_| ())) {
+                BOUND.lock().remove(&(false, port));
+                self.state.lock().local = IpEndpoint::new(self.family.unspecified(), 0);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 

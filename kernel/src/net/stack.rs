@@ -49,6 +49,8 @@ pub struct Net {
     pub iface: Interface,
     /// The sockets on this interface.
     pub sockets: SocketSet<'static>,
+    /// The router and lifetime of the last router advertisement received, not yet applied.
+    advert: Option<(Ipv6Address, smoltcp::time::Duration)>,
 }
 
 impl Net {
@@ -59,10 +61,38 @@ impl Net {
         }
         let stats = &mut self.stats;
         let r = match &mut self.dev {
-            Dev::Virtio(nic) => self.iface.poll(now(), &mut Phy { nic, stats }, &mut self.sockets),
+            Dev::Virtio(nic) => {
+                let advert = &mut self.advert;
+                self.iface.poll(now(), &mut Phy { nic, stats, advert }, &mut self.sockets)
+            }
             Dev::Loopback(queue) => self.iface.poll(now(), &mut Loop { queue, stats }, &mut self.sockets),
         };
+        if let Some((router, lifetime)) = self.advert.take() {
+            self.default_route6(router, lifetime);
+        }
         r == PollResult::SocketStateChanged
+    }
+
+    /// Applies a router advertisement: a default route through `router` for `lifetime`, none at 0 (smoltcp's
+    /// SLAAC adds no route while an IPv4 one is in the table; [`ember_netconf::ra`]).
+    fn default_route6(&mut self, router: Ipv6Address, lifetime: smoltcp::time::Duration) {
+        let default = IpCidr::Ipv6(Ipv6Cidr::new(Ipv6Address::UNSPECIFIED, 0));
+        let expires_at = Some(now() + lifetime);
+        self.iface.routes_mut().update(|routes| {
+            let through = |r: &smoltcp::iface::Route| r.cidr == default && r.via_router == IpAddress::Ipv6(router);
+            if lifetime == smoltcp::time::Duration::ZERO {
+                routes.retain(|r| !through(r));
+            } else if let Some(r) = routes.iter_mut().find(|r| through(r)) {
+                r.expires_at = expires_at;
+            } else {
+                let _ = routes.push(smoltcp::iface::Route {
+                    cidr: default,
+                    via_router: IpAddress::Ipv6(router),
+                    preferred_until: None,
+                    expires_at,
+                });
+            }
+        });
     }
 
     /// The interface's name.
@@ -429,6 +459,7 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
             up: true,
             iface: lo_iface,
             sockets: SocketSet::new(Vec::new()),
+            advert: None,
         }],
         dhcp: None,
         orphans: Vec::new(),
@@ -444,6 +475,7 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
             &mut Phy {
                 nic: &mut nic,
                 stats: &mut stats,
+                advert: &mut None,
             },
             now(),
         );
@@ -460,6 +492,7 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
             up: true,
             iface,
             sockets: SocketSet::new(Vec::new()),
+            advert: None,
         });
         match IpConfig::parse(cmdline.value("ip").unwrap_or("")) {
             Ok(IpConfig::Off) => log::info!("net: eth0 up, no address (no ip=)"),
@@ -605,6 +638,8 @@ impl phy::Device for Loop<'_> {
 struct Phy<'a> {
     nic: &'a mut VirtioNet,
     stats: &'a mut Stats,
+    /// Where a router advertisement received is noted.
+    advert: &'a mut Option<(Ipv6Address, smoltcp::time::Duration)>,
 }
 
 /// A received frame.
@@ -639,6 +674,9 @@ impl phy::Device for Phy<'_> {
 
     fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
         let frame = self.nic.receive()?;
+        if let Some(ra) = ember_netconf::ra::router_advert(&frame) {
+            *self.advert = Some(ra);
+        }
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += frame.len() as u64;
         Some((Rx(frame), Tx(self.nic, self.stats)))
