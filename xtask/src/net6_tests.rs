@@ -11,7 +11,8 @@ use crate::qemu::{Boot, Vm};
 const GUEST_IP: &str = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off";
 
 /// Waits up to 15 s for the address router advertisements give (busybox shell).
-const WAIT_SLAAC: &str = "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do grep -q fec0 /proc/net/if_inet6 && break; sleep 1; done\n";
+const WAIT_SLAAC: &str =
+    "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do grep -q fec0 /proc/net/if_inet6 && break; sleep 1; done\n";
 
 /// The IPv6 cases; without an IPv6 loopback on the host for the servers, the user-network ones are left out
 /// with a line saying so.
@@ -24,7 +25,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
         on: On::Both,
         vm: lo_vm,
         input: &[],
-        check: Box::new(|o| crate::user_tests::exited(o, 0, &["inet6: 31 passed, 0 failed"])),
+        check: Box::new(|o| crate::user_tests::exited(o, 0, &["inet6: 32 passed, 0 failed"])),
     }];
     let (tcp, udp, http) = match (tcp_echo_at("::1"), udp_echo_at("::1"), http_server_at("::1")) {
         (Ok(t), Ok(u), Ok(h)) => (t, u, h),
@@ -34,18 +35,14 @@ pub fn cases() -> Result<Vec<Case>, String> {
         }
     };
     let mut host_vm = Vm::new(Boot::Pvh, 128, &format!("console=ttyS0 {GUEST_IP} {tcp} {udp}"));
-    host_vm.initrd = Some(
-        Initramfs::new("net6-host")
-            .file("/init", &inet6)?
-            .write()?,
-    );
+    host_vm.initrd = Some(Initramfs::new("net6-host").file("/init", &inet6)?.write()?);
     host_vm.net = Some(String::new());
     cases.push(Case {
         name: "net6-user-inet6".into(),
         on: On::Qemu,
         vm: host_vm,
         input: &[],
-        check: Box::new(|o| crate::user_tests::exited(o, 0, &["virtio: net at", "inet6: 36 passed, 0 failed"])),
+        check: Box::new(|o| crate::user_tests::exited(o, 0, &["virtio: net at", "inet6: 37 passed, 0 failed"])),
     });
     let mut bb = Initramfs::new("net6-busybox").busybox()?;
     for applet in ["ip", "ping", "ping6", "wget", "grep"] {

@@ -2,8 +2,8 @@
 
 use crate::input::Input;
 use ember_sockmsg::{
-    AF_INET, AF_INET6, AF_UNIX, Error, Inet6Addr, InetAddr, MSGHDR_LEN, MsgHdr, SCM_MAX_FD, SCM_RIGHTS, SOCKADDR_IN_LEN, SOCKADDR_IN6_MIN, SOCKADDR_UN_LEN,
-    SOL_SOCKET, UnixAddr, encode_rights, family, parse_rights,
+    AF_INET, AF_INET6, AF_UNIX, Error, Inet6Addr, InetAddr, MSGHDR_LEN, MsgHdr, SCM_MAX_FD, SCM_RIGHTS,
+    SOCKADDR_IN_LEN, SOCKADDR_IN6_MIN, SOCKADDR_UN_LEN, SOL_SOCKET, UnixAddr, encode_rights, family, parse_rights,
 };
 
 /// Input: a mode byte, then bytes. Modes:

@@ -234,8 +234,14 @@ mod tests {
         let t = unix(&rows);
         let lines: alloc::vec::Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "Num       RefCount Protocol Flags    Type St Inode Path");
-        assert_eq!(lines[1], "0000000000000000: 00000002 00000000 00010000 0001 01    77 /tmp/s");
-        assert_eq!(lines[2], "0000000000000000: 00000002 00000000 00000000 0002 03    78 @a@b");
+        assert_eq!(
+            lines[1],
+            "0000000000000000: 00000002 00000000 00010000 0001 01    77 /tmp/s"
+        );
+        assert_eq!(
+            lines[2],
+            "0000000000000000: 00000002 00000000 00000000 0002 03    78 @a@b"
+        );
         assert_eq!(lines[3], "0000000000000000: 00000002 00000000 00000000 0005 01    79");
     }
 

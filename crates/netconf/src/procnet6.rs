@@ -28,7 +28,14 @@ pub fn if_inet6(ifaces: &[Interface]) -> String {
     let mut s = String::new();
     for i in ifaces {
         for &(a, len) in &i.ipv6 {
-            let _ = writeln!(s, "{} {:02x} {len:02x} {:02x} 80 {:>8}", hex6(a), i.index, scope6(a), i.name);
+            let _ = writeln!(
+                s,
+                "{} {:02x} {len:02x} {:02x} 80 {:>8}",
+                hex6(a),
+                i.index,
+                scope6(a),
+                i.name
+            );
         }
     }
     s
@@ -99,7 +106,9 @@ mod tests {
     }
 
     fn ifaces() -> [Interface; 2] {
-        let ll = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x50, 0x54, 0, 0xff, 0xfe, 0x12, 0x34, 0x56];
+        let ll = [
+            0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x50, 0x54, 0, 0xff, 0xfe, 0x12, 0x34, 0x56,
+        ];
         let mut site = ll;
         site[1] = 0xc0;
         [
@@ -142,13 +151,20 @@ mod tests {
         let z = "00000000000000000000000000000000";
         assert_eq!(
             lines[0],
-            alloc::format!("{}1 80 {z} 00 {z} 00000000 00000001 00000000 00000005       lo", &z[..31])
+            alloc::format!(
+                "{}1 80 {z} 00 {z} 00000000 00000001 00000000 00000005       lo",
+                &z[..31]
+            )
         );
         assert_eq!(
             lines[1],
-            alloc::format!("fe800000000000000000000000000000 40 {z} 00 {z} 00000100 00000001 00000000 00000001     eth0")
+            alloc::format!(
+                "fe800000000000000000000000000000 40 {z} 00 {z} 00000100 00000001 00000000 00000001     eth0"
+            )
         );
-        assert!(lines[3].starts_with(&alloc::format!("{z} 00 {z} 00 fe800000000000000000000000000002 00000400")));
+        assert!(lines[3].starts_with(&alloc::format!(
+            "{z} 00 {z} 00 fe800000000000000000000000000002 00000400"
+        )));
         assert!(lines[3].ends_with("00000003     eth0"));
     }
 

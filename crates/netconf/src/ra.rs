@@ -72,7 +72,10 @@ mod tests {
     #[test]
     fn advertisements() {
         let router = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
-        assert_eq!(router_advert(&advert(255, 1800)), Some((router, Duration::from_secs(1800))));
+        assert_eq!(
+            router_advert(&advert(255, 1800)),
+            Some((router, Duration::from_secs(1800)))
+        );
         assert_eq!(router_advert(&advert(255, 0)), Some((router, Duration::from_secs(0))));
         // Forwarded from off the link: not to be believed.
         assert_eq!(router_advert(&advert(64, 1800)), None);

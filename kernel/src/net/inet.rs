@@ -98,6 +98,14 @@ fn new_udp() -> udp::Socket<'static> {
 
 /// `SO_RCVTIMEO`.
 const SO_RCVTIMEO: u32 = 20;
+/// `IPPROTO_ICMPV6`'s `ICMP6_FILTER` (as [`level_key`] keeps it): 256 bits, a set one blocks that type.
+const ICMP6_FILTER: u32 = (58 << 16) | 1;
+
+/// The key the value of option `name` of a `level` other than `SOL_SOCKET` is kept under beside the
+/// `SOL_SOCKET` ones (whose numbers are small).
+pub fn level_key(level: u32, name: u32) -> u32 {
+    (level << 16) | (name & 0xffff)
+}
 /// `SO_SNDTIMEO`.
 const SO_SNDTIMEO: u32 = 21;
 
@@ -178,6 +186,15 @@ impl InetSocket {
         }
         self.v6only.store(on, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether `ICMP6_FILTER` blocks ICMPv6 messages of type `ty`.
+    fn icmp6_blocked(&self, ty: u8) -> bool {
+        let opts = self.options.lock();
+        let w = usize::from(ty >> 5) * 4;
+        opts.get(&ICMP6_FILTER)
+            .and_then(|f| f.get(w..w + 4))
+            .is_some_and(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) & (1 << (ty & 31)) != 0)
     }
 
     /// Whether `IPV6_V6ONLY` is on.
@@ -548,8 +565,9 @@ impl InetSocket {
                     let mut p = match (self.family, from) {
                         // IPv4 raw sockets read the IP header too; ICMPv6 ones the message only.
                         (Family::V4, IpAddress::Ipv4(from)) => with_ipv4_header(d, from.octets(), own),
-                        (Family::V6, IpAddress::Ipv6(_)) => d.to_vec(),
-                        // The other family's reply to the same identifier.
+                        (Family::V6, IpAddress::Ipv6(_)) if !self.icmp6_blocked(d[0]) => d.to_vec(),
+                        // The other family's reply to the same identifier, or a type `ICMP6_FILTER` blocks
+                        // (our own echo request, seen on `lo`, as Linux's raw sockets see it).
                         _ => continue,
                     };
                     let len = p.len();

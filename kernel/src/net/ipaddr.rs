@@ -73,7 +73,12 @@ impl Family {
             .encode()
             .to_vec(),
             // (Never asked: an IPv4 socket has no IPv6 peers.)
-            (Family::V4, IpAddress::Ipv6(_)) => InetAddr { addr: [0; 4], port: e.port }.encode().to_vec(),
+            (Family::V4, IpAddress::Ipv6(_)) => InetAddr {
+                addr: [0; 4],
+                port: e.port,
+            }
+            .encode()
+            .to_vec(),
             (Family::V6, IpAddress::Ipv4(a)) if a.is_unspecified() => Inet6Addr {
                 addr: [0; 16],
                 port: e.port,

@@ -77,13 +77,21 @@ pub fn change_route(c: RouteChange, add: bool) -> Result<(), Errno> {
                 IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::UNSPECIFIED, 0)),
                 Some(IpAddress::Ipv4(Ipv4Address::from(g))),
             ),
-            (Ip::V4(_), None) if c.prefix == 0 && !add => (IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::UNSPECIFIED, 0)), None),
+            (Ip::V4(_), None) if c.prefix == 0 && !add => {
+                (IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::UNSPECIFIED, 0)), None)
+            }
             (Ip::V6(d), Some(Ip::V6(g))) => (
-                IpCidr::Ipv6(Ipv6Cidr::new(Ipv6Address::from(ember_netconf::prefix6(d, c.prefix)), c.prefix)),
+                IpCidr::Ipv6(Ipv6Cidr::new(
+                    Ipv6Address::from(ember_netconf::prefix6(d, c.prefix)),
+                    c.prefix,
+                )),
                 Some(IpAddress::Ipv6(Ipv6Address::from(g))),
             ),
             (Ip::V6(d), None) if !add => (
-                IpCidr::Ipv6(Ipv6Cidr::new(Ipv6Address::from(ember_netconf::prefix6(d, c.prefix)), c.prefix)),
+                IpCidr::Ipv6(Ipv6Cidr::new(
+                    Ipv6Address::from(ember_netconf::prefix6(d, c.prefix)),
+                    c.prefix,
+                )),
                 None,
             ),
             _ => return Err(Errno::EOPNOTSUPP),

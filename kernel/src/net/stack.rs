@@ -63,7 +63,8 @@ impl Net {
         let r = match &mut self.dev {
             Dev::Virtio(nic) => {
                 let advert = &mut self.advert;
-                self.iface.poll(now(), &mut Phy { nic, stats, advert }, &mut self.sockets)
+                self.iface
+                    .poll(now(), &mut Phy { nic, stats, advert }, &mut self.sockets)
             }
             Dev::Loopback(queue) => self.iface.poll(now(), &mut Loop { queue, stats }, &mut self.sockets),
         };
@@ -264,8 +265,8 @@ impl Stack {
             .collect();
         let lo = &mut self.nets[LO].iface;
         let mirrored = |c: &IpCidr| matches!(c, IpCidr::Ipv6(c) if !c.address().is_loopback());
-        let same = lo.ip_addrs().iter().filter(|c| mirrored(c)).count() == own.len()
-            && own.iter().all(|&a| lo.has_ip_addr(a));
+        let same =
+            lo.ip_addrs().iter().filter(|c| mirrored(c)).count() == own.len() && own.iter().all(|&a| lo.has_ip_addr(a));
         if !same {
             lo.update_ip_addrs(|addrs| {
                 addrs.retain(|c| !mirrored(c));
@@ -825,7 +826,12 @@ pub fn set_ipv4(index: u32, address: Option<[u8; 4]>, prefix: Option<u8>) -> Res
 /// The TCP (`tcp`) or UDP sockets of every interface: those with IPv4 addresses for `/proc/net/tcp` and
 /// `/proc/net/udp`, those with IPv6 ones for `tcp6` and `udp6` (bound to the wildcard: in both, since smoltcp
 /// takes either family there).
-pub fn socket_rows(tcp: bool) -> (Vec<ember_netconf::procnet::SocketRow>, Vec<ember_netconf::procnet::SocketRow<[u8; 16]>>) {
+pub fn socket_rows(
+    tcp: bool,
+) -> (
+    Vec<ember_netconf::procnet::SocketRow>,
+    Vec<ember_netconf::procnet::SocketRow<[u8; 16]>>,
+) {
     use ember_netconf::procnet::*;
     use smoltcp::socket::Socket;
     /// An address for either table: (IPv4, IPv6); the wildcard is both.
@@ -846,10 +852,22 @@ pub fn socket_rows(tcp: bool) -> (Vec<ember_netconf::procnet::SocketRow>, Vec<em
             };
             let rport = remote.map_or(0, |r| r.port);
             if let (Some(l), Some(r)) = (l4, r4) {
-                v4.push(SocketRow { local: (l, local.1), remote: (r, rport), state, tx_queue: tx, rx_queue: rx });
+                v4.push(SocketRow {
+                    local: (l, local.1),
+                    remote: (r, rport),
+                    state,
+                    tx_queue: tx,
+                    rx_queue: rx,
+                });
             }
             if let (Some(l), Some(r)) = (l6, r6) {
-                v6.push(SocketRow { local: (l, local.1), remote: (r, rport), state, tx_queue: tx, rx_queue: rx });
+                v6.push(SocketRow {
+                    local: (l, local.1),
+                    remote: (r, rport),
+                    state,
+                    tx_queue: tx,
+                    rx_queue: rx,
+                });
             }
         };
         for n in &s.nets {
@@ -876,11 +894,23 @@ pub fn socket_rows(tcp: bool) -> (Vec<ember_netconf::procnet::SocketRow>, Vec<em
                             let l = t.local_endpoint();
                             (l.map(|l| l.addr), l.map_or(0, |l| l.port))
                         };
-                        push(local, t.remote_endpoint(), state, t.send_queue() as u32, t.recv_queue() as u32);
+                        push(
+                            local,
+                            t.remote_endpoint(),
+                            state,
+                            t.send_queue() as u32,
+                            t.recv_queue() as u32,
+                        );
                     }
                     Socket::Udp(u) if !tcp && u.is_open() => {
                         let l = u.endpoint();
-                        push((l.addr, l.port), None, TCP_CLOSE, u.send_queue() as u32, u.recv_queue() as u32);
+                        push(
+                            (l.addr, l.port),
+                            None,
+                            TCP_CLOSE,
+                            u.send_queue() as u32,
+                            u.recv_queue() as u32,
+                        );
                     }
                     _ => {}
                 }

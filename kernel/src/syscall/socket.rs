@@ -702,14 +702,9 @@ fn setsockopt(fd: i32, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     }
 }
 
-/// The key an IPv6-level option's value is kept under beside the `SOL_SOCKET` ones.
-fn ipv6_key(level: u32, name: u32) -> u32 {
-    (level << 16) | (name & 0xffff)
-}
-
 /// `setsockopt` at `IPPROTO_IPV6`, `IPPROTO_ICMPV6` or `SOL_RAW` on an `AF_INET6` socket: `IPV6_V6ONLY`
-/// takes effect; the others (`ping6`'s `ICMP6_FILTER`, `IPV6_RECVHOPLIMIT`, `IPV6_CHECKSUM`) are kept for
-/// `getsockopt` only: replies are echo replies already, no ancillary data is given, checksums are computed.
+/// and `ICMP6_FILTER` take effect; the others (`ping6`'s `IPV6_RECVHOPLIMIT`, `IPV6_CHECKSUM`) are kept for
+/// `getsockopt` only: no ancillary data is given, checksums are computed.
 fn set_ipv6_option(i: &InetSocket, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?.min(IPV6_OPT_MAX);
     let mut v = vec![0u8; len];
@@ -718,7 +713,7 @@ fn set_ipv6_option(i: &InetSocket, level: u32, name: u32, val: u64, len: u64) ->
         let on = v.get(..4).ok_or(Errno::EINVAL)?;
         i.set_v6only(on != [0; 4])?;
     }
-    i.set_option(ipv6_key(level, name), v);
+    i.set_option(crate::net::inet::level_key(level, name), v);
     Ok(0)
 }
 
@@ -735,7 +730,8 @@ fn getsockopt(fd: i32, level: u32, name: u32, val: u64, len_addr: u64) -> SysRes
         let value = if level == IPPROTO_IPV6 && name == IPV6_V6ONLY {
             u32::from(i.v6only()).to_ne_bytes().to_vec()
         } else {
-            i.option(ipv6_key(level, name)).unwrap_or_else(|| vec![0u8; 4])
+            i.option(crate::net::inet::level_key(level, name))
+                .unwrap_or_else(|| vec![0u8; 4])
         };
         let n = value.len().min(room as usize);
         uaccess::write_bytes(val, &value[..n])?;
