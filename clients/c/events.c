@@ -19,17 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(name, cond)                                                                                  \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            passed++;                                                                                      \
-        } else {                                                                                           \
-            failed++;                                                                                      \
-            printf("FAIL %s (line %d, errno %s)\n", name, __LINE__, strerror(errno));                      \
-        }                                                                                                  \
-    } while (0)
+#include "check.h"
 
 static long long now_ms(void) {
     struct timespec ts;
@@ -276,6 +266,5 @@ int main(void) {
     test_epoll();
     test_timerfd();
     test_signalfd();
-    printf("events: %d passed, %d failed\n", passed, failed);
-    return failed > 125 ? 125 : failed;
+    return summary("events");
 }

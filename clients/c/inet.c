@@ -15,17 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(name, cond)                                                                                  \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            passed++;                                                                                      \
-        } else {                                                                                           \
-            failed++;                                                                                      \
-            printf("FAIL %s (line %d, errno %s)\n", name, __LINE__, strerror(errno));                      \
-        }                                                                                                  \
-    } while (0)
+#include "check.h"
 
 static struct sockaddr_in host(int port) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -34,17 +24,6 @@ static struct sockaddr_in host(int port) {
 }
 
 /* Reads until `n` bytes or end of file. */
-static int read_all(int fd, char *buf, int n) {
-    int got = 0;
-    while (got < n) {
-        int r = read(fd, buf + got, n - got);
-        if (r <= 0)
-            break;
-        got += r;
-    }
-    return got;
-}
-
 static void test_tcp(int port) {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK("tcp socket", s >= 0);
@@ -131,6 +110,5 @@ int main(int argc, char **argv) {
     test_tcp(atoi(argv[1]));
     test_udp(atoi(argv[2]));
     test_server();
-    printf("inet: %d passed, %d failed\n", passed, failed);
-    return failed > 125 ? 125 : failed;
+    return summary("inet");
 }

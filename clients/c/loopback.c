@@ -16,19 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(name, cond)                                                                                  \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            passed++;                                                                                      \
-        } else {                                                                                           \
-            failed++;                                                                                      \
-            printf("FAIL %s %s (line %d, errno %s)\n", name, where, __LINE__, strerror(errno));            \
-        }                                                                                                  \
-    } while (0)
-
-static const char *where = "";
+#include "check.h"
 
 static struct sockaddr_in addr(const char *ip, int port) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -37,17 +25,6 @@ static struct sockaddr_in addr(const char *ip, int port) {
 }
 
 /* Reads until `n` bytes or end of file. */
-static int read_all(int fd, char *buf, int n) {
-    int got = 0;
-    while (got < n) {
-        int r = read(fd, buf + got, n - got);
-        if (r <= 0)
-            break;
-        got += r;
-    }
-    return got;
-}
-
 static int child_ok(pid_t pid) {
     int status;
     return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -166,7 +143,7 @@ static void test_timeouts(void) {
 }
 
 int main(void) {
-    where = "127.0.0.1";
+    check_where = " 127.0.0.1";
     test_tcp("127.0.0.1", 7000);
     test_udp("127.0.0.1", 7001);
 
@@ -189,10 +166,11 @@ int main(void) {
 
     const char *own = getenv("LOOPBACK_ADDR");
     if (own) {
-        where = own;
+        static char own_where[80];
+        snprintf(own_where, sizeof own_where, " %s", own);
+        check_where = own_where;
         test_tcp(own, 7002);
         test_udp(own, 7003);
     }
-    printf("loopback: %d passed, %d failed\n", passed, failed);
-    return failed > 125 ? 125 : failed;
+    return summary("loopback");
 }

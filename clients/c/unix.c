@@ -16,17 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(name, cond)                                                                                  \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            passed++;                                                                                      \
-        } else {                                                                                           \
-            failed++;                                                                                      \
-            printf("FAIL %s (line %d, errno %s)\n", name, __LINE__, strerror(errno));                      \
-        }                                                                                                  \
-    } while (0)
+#include "check.h"
 
 static socklen_t path_addr(struct sockaddr_un *a, const char *path) {
     memset(a, 0, sizeof *a);
@@ -241,6 +231,5 @@ int main(void) {
     test_server();
     test_rights();
     test_dgram();
-    printf("unix: %d passed, %d failed\n", passed, failed);
-    return failed > 125 ? 125 : failed;
+    return summary("unix");
 }

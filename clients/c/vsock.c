@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
 #endif
@@ -35,18 +37,6 @@ struct sockaddr_vm {
 /* What the host sends the guest's server (the test harness's HOST_BYTES). */
 #define HOST_BYTES 200000ul
 
-static int passed, failed;
-
-#define CHECK(name, cond)                                                                                  \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            passed++;                                                                                      \
-        } else {                                                                                           \
-            failed++;                                                                                      \
-            printf("FAIL %s (line %d, errno %s)\n", name, __LINE__, strerror(errno));                      \
-        }                                                                                                  \
-    } while (0)
-
 static struct sockaddr_vm vm_addr(unsigned cid, unsigned port) {
     struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_port = port, .svm_cid = cid};
     return a;
@@ -57,29 +47,6 @@ static unsigned char pattern(unsigned i) {
 }
 
 /* Writes all of `buf`. */
-static int write_all(int fd, const char *buf, int n) {
-    int done = 0;
-    while (done < n) {
-        int w = write(fd, buf + done, n - done);
-        if (w <= 0)
-            return done;
-        done += w;
-    }
-    return done;
-}
-
-/* Reads until `n` bytes or the end of the stream. */
-static int read_all(int fd, char *buf, int n) {
-    int got = 0;
-    while (got < n) {
-        int r = read(fd, buf + got, n - got);
-        if (r <= 0)
-            break;
-        got += r;
-    }
-    return got;
-}
-
 static unsigned local_cid;
 
 static void test_local_cid(void) {
@@ -217,6 +184,5 @@ int main(void) {
     test_nonblocking();
     test_refused();
     test_server();
-    printf("vsock: %d passed, %d failed\n", passed, failed);
-    return failed;
+    return summary("vsock");
 }

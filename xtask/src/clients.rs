@@ -111,7 +111,9 @@ pub fn c_program(libc: Libc, name: &str) -> Result<PathBuf, String> {
     let source = workspace_root().join("clients/c").join(format!("{name}.c"));
     let out_dir = dir().join(libc.name());
     let out = out_dir.join(name);
-    if is_newer(&out, &source)? {
+    // (Every self-checking client includes check.h.)
+    let shared = workspace_root().join("clients/c/check.h");
+    if is_newer(&out, &source)? && is_newer(&out, &shared)? {
         return Ok(out);
     }
     libc.ensure_toolchain()?;

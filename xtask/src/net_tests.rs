@@ -16,7 +16,13 @@ const GUEST_IP: &str = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off";
 
 /// A TCP echo server on a free loopback port, serving connections one after another; returns the port.
 fn tcp_echo() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("tcp listener: {e}"))?;
+    tcp_echo_at("127.0.0.1")
+}
+
+/// A TCP echo server on a free port of host address `ip` (a loopback one), serving connections one after
+/// another; returns the port.
+pub fn tcp_echo_at(ip: &str) -> Result<u16, String> {
+    let l = TcpListener::bind((ip, 0)).map_err(|e| format!("tcp listener on {ip}: {e}"))?;
     let port = l.local_addr().map_err(|e| e.to_string())?.port();
     thread::spawn(move || {
         for mut c in l.incoming().flatten() {
@@ -34,7 +40,12 @@ fn tcp_echo() -> Result<u16, String> {
 
 /// A UDP echo server on a free loopback port; returns the port.
 fn udp_echo() -> Result<u16, String> {
-    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp socket: {e}"))?;
+    udp_echo_at("127.0.0.1")
+}
+
+/// A UDP echo server on a free port of host address `ip`; returns the port.
+pub fn udp_echo_at(ip: &str) -> Result<u16, String> {
+    let s = UdpSocket::bind((ip, 0)).map_err(|e| format!("udp socket on {ip}: {e}"))?;
     let port = s.local_addr().map_err(|e| e.to_string())?.port();
     thread::spawn(move || {
         let mut buf = [0u8; 2048];
@@ -46,12 +57,17 @@ fn udp_echo() -> Result<u16, String> {
 }
 
 /// The body the host's HTTP server answers every request with.
-const HTTP_BODY: &str = "hello from the host over http\n";
+pub const HTTP_BODY: &str = "hello from the host over http\n";
 
 /// A minimal HTTP/1.x server on a free loopback port: reads a request's head, answers [`HTTP_BODY`] and
 /// closes; returns the port.
 fn http_server() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("http listener: {e}"))?;
+    http_server_at("127.0.0.1")
+}
+
+/// [`http_server`] on host address `ip`.
+pub fn http_server_at(ip: &str) -> Result<u16, String> {
+    let l = TcpListener::bind((ip, 0)).map_err(|e| format!("http listener on {ip}: {e}"))?;
     let port = l.local_addr().map_err(|e| e.to_string())?.port();
     thread::spawn(move || {
         for mut c in l.incoming().flatten() {

@@ -2,15 +2,16 @@
 
 use crate::input::Input;
 use ember_sockmsg::{
-    AF_INET, AF_UNIX, Error, InetAddr, MSGHDR_LEN, MsgHdr, SCM_MAX_FD, SCM_RIGHTS, SOCKADDR_IN_LEN, SOCKADDR_UN_LEN,
-    SOL_SOCKET, UnixAddr, encode_rights, family, parse_rights,
+    AF_INET, AF_INET6, AF_UNIX, Error, Inet6Addr, InetAddr, MSGHDR_LEN, MsgHdr, SCM_MAX_FD, SCM_RIGHTS,
+    SOCKADDR_IN_LEN, SOCKADDR_IN6_MIN, SOCKADDR_UN_LEN, SOL_SOCKET, UnixAddr, encode_rights, family, parse_rights,
 };
 
 /// Input: a mode byte, then bytes. Modes:
 /// - a `sockaddr_un`: accepted only from 2 to 110 bytes of family `AF_UNIX`; a path holds no NUL and is not
 ///   empty; its encoding parses back to the same address and is what Linux returns (family, path, NUL);
 /// - a `sockaddr_in`: accepted only from 16 bytes of family `AF_INET`; encodes to the bytes it came from (up to
-///   the zero padding);
+///   the zero padding); the same bytes as a `sockaddr_in6`: accepted only from 24 bytes of family `AF_INET6`,
+///   encoding back to them, v4-mapped addresses mapping back;
 /// - a `msghdr`: every field read where Linux puts it;
 /// - a control buffer: the `SCM_RIGHTS` descriptors come out as a model walk of the same `cmsghdr` chain finds
 ///   them (or the same error), never more than 253;
@@ -20,7 +21,11 @@ pub fn sockmsg(data: &[u8]) {
     let mut input = Input::new(data);
     match input.u8() % 5 {
         0 => unix(input.bytes(SOCKADDR_UN_LEN + 8)),
-        1 => inet(input.rest()),
+        1 => {
+            let bytes = input.rest();
+            inet(bytes);
+            inet6(bytes);
+        }
         2 => msghdr(input.rest()),
         3 => {
             let control = input.rest();
@@ -79,6 +84,21 @@ fn inet(bytes: &[u8]) {
         }
         Err(Error::Invalid) => assert!(bytes.len() < SOCKADDR_IN_LEN),
         Err(Error::Family) => assert!(bytes.len() >= SOCKADDR_IN_LEN && family(bytes) != Some(AF_INET)),
+    }
+}
+
+fn inet6(bytes: &[u8]) {
+    match Inet6Addr::parse(bytes) {
+        Ok(a) => {
+            assert!(bytes.len() >= SOCKADDR_IN6_MIN && family(bytes) == Some(AF_INET6));
+            assert_eq!(a.encode()[..24], bytes[..24]);
+            assert_eq!(Inet6Addr::parse(&a.encode()), Ok(a));
+            if let Some(v4) = a.v4_mapped() {
+                assert_eq!(Inet6Addr::mapped(InetAddr { addr: v4, port: a.port }).addr, a.addr);
+            }
+        }
+        Err(Error::Invalid) => assert!(bytes.len() < SOCKADDR_IN6_MIN),
+        Err(Error::Family) => assert!(bytes.len() >= SOCKADDR_IN6_MIN && family(bytes) != Some(AF_INET6)),
     }
 }
 

@@ -1,14 +1,19 @@
 //! Network configuration formats of the Linux x86-64 ABI, as plain bytes and text: `struct ifreq` for the
-//! interface ioctls `ifconfig` uses ([`ifreq`]) and the `/proc/net` tables ([`procnet`]). Bytes come from user
-//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads.
+//! interface ioctls `ifconfig` uses ([`ifreq`]) and the `/proc/net` tables ([`procnet`], IPv6's in [`procnet6`]). Bytes come from user
+//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for. [`ra`]: IPv6 router advertisements.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+use alloc::vec::Vec;
+
 pub mod ifreq;
 pub mod netlink;
 pub mod procnet;
+pub mod procnet6;
+pub mod ra;
+pub mod rtchange;
 
 /// An interface as the kernel describes it to user space.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,8 +32,46 @@ pub struct Interface {
     pub ipv4: Option<([u8; 4], u8)>,
     /// The default gateway through this interface.
     pub gateway: Option<[u8; 4]>,
+    /// The IPv6 addresses and prefix lengths.
+    pub ipv6: Vec<([u8; 16], u8)>,
+    /// The IPv6 routes through a router on this interface (the prefixes of its addresses are on-link).
+    pub routes6: Vec<Route6>,
     /// Packets received, bytes received, packets sent, bytes sent.
     pub stats: [u64; 4],
+}
+
+/// An IPv6 route through a router.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Route6 {
+    /// The destination prefix.
+    pub dst: [u8; 16],
+    /// Its length (0: the default route).
+    pub prefix: u8,
+    /// The router.
+    pub gateway: [u8; 16],
+}
+
+/// The IPv6 prefix of `a` that is `len` bits long (the rest zeros).
+pub fn prefix6(a: [u8; 16], len: u8) -> [u8; 16] {
+    let len = usize::from(len.min(128));
+    core::array::from_fn(|k| {
+        let bits = len.saturating_sub(k * 8).min(8);
+        a[k] & !(0xffu8.checked_shr(bits as u32).unwrap_or(0))
+    })
+}
+
+/// Linux's scope of an IPv6 address (`/proc/net/if_inet6`): host 0x10 (::1), link 0x20 (fe80::/10), site
+/// 0x40 (fec0::/10), global 0.
+pub fn scope6(a: [u8; 16]) -> u8 {
+    if a == core::array::from_fn(|k| u8::from(k == 15)) {
+        0x10
+    } else if a[0] == 0xfe && a[1] & 0xc0 == 0x80 {
+        0x20
+    } else if a[0] == 0xfe && a[1] & 0xc0 == 0xc0 {
+        0x40
+    } else {
+        0
+    }
 }
 
 /// `IFF_UP`.
@@ -72,5 +115,24 @@ mod tests {
         for p in 0..=32 {
             assert_eq!(prefix_len(netmask(p)), Some(p));
         }
+    }
+
+    #[test]
+    fn ipv6_prefixes_and_scopes() {
+        let a = [
+            0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0x50, 0x54, 0, 0xff, 0xfe, 0x12, 0x34, 0x56,
+        ];
+        assert_eq!(prefix6(a, 64), [0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(prefix6(a, 10), [0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(prefix6(a, 9), [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(prefix6(a, 0), [0; 16]);
+        assert_eq!(prefix6(a, 128), a);
+        assert_eq!(prefix6(a, 200), a);
+        assert_eq!(scope6(a), 0x40);
+        let mut lo = [0u8; 16];
+        lo[15] = 1;
+        assert_eq!(scope6(lo), 0x10);
+        assert_eq!(scope6([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), 0x20);
+        assert_eq!(scope6([0x20, 0x01, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), 0);
     }
 }

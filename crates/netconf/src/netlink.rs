@@ -152,8 +152,37 @@ pub fn link(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
     m.finish(out);
 }
 
-/// Appends the `RTM_NEWADDR` message of `i`'s IPv4 address, if it has one.
-pub fn addr(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
+/// `AF_INET`.
+pub const AF_INET: u8 = 2;
+/// `AF_INET6`.
+pub const AF_INET6: u8 = 10;
+
+/// Appends the `RTM_NEWADDR` messages of `i`'s addresses of `family` (0: all): IPv4, then IPv6.
+pub fn addr(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface, family: u8) {
+    if family != AF_INET6 {
+        addr4(out, seq, pid, i);
+    }
+    if family != AF_INET {
+        for &(a, prefix) in &i.ipv6 {
+            let mut m = Msg::new(RTM_NEWADDR, NLM_F_MULTI, seq, pid);
+            // Scope: host 254 (::1), link 253 (fe80::/10), site 200 (fec0::/10), universe 0.
+            let scope = match crate::scope6(a) {
+                0x10 => 254,
+                0x20 => 253,
+                0x40 => 200,
+                _ => 0,
+            };
+            let mut info = [AF_INET6, prefix, 0x80, scope, 0, 0, 0, 0];
+            info[4..8].copy_from_slice(&i.index.to_ne_bytes());
+            m.bytes(&info);
+            m.attr(1, &a); // IFA_ADDRESS
+            m.finish(out);
+        }
+    }
+}
+
+/// The `RTM_NEWADDR` message of `i`'s IPv4 address, if it has one.
+fn addr4(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
     let Some((a, prefix)) = i.ipv4 else { return };
     let mut m = Msg::new(RTM_NEWADDR, NLM_F_MULTI, seq, pid);
     let loopback = i.flags & IFF_LOOPBACK != 0;
@@ -174,9 +203,53 @@ pub fn addr(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
     m.finish(out);
 }
 
-/// Appends the `RTM_NEWROUTE` messages of `i`'s main-table routes: its subnet, and the default route when
-/// it has a gateway. (`lo`'s routes live in the local table, which `ip route` does not show.)
-pub fn routes(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
+/// Appends the `RTM_NEWROUTE` messages of `i`'s main-table routes of `family` (0: all): its subnet, and the
+/// default route when it has a gateway; for IPv6, its addresses' prefixes and its routes through routers.
+/// (`lo`'s IPv4 routes live in the local table, which `ip route` does not show.)
+pub fn routes(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface, family: u8) {
+    if family != AF_INET6 {
+        routes4(out, seq, pid, i);
+    }
+    if family != AF_INET {
+        routes6(out, seq, pid, i);
+    }
+}
+
+/// The IPv6 routes of `i`: on-link prefixes (`lo`: ::1/128), then routes through routers.
+fn routes6(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
+    let route = |out: &mut Vec<u8>, dst: [u8; 16], len: u8, gateway: Option<[u8; 16]>, metric: u32| {
+        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_MULTI, seq, pid);
+        // Protocol: kernel (2) for a prefix, boot (3) for a route through a router; scope universe.
+        let protocol = if gateway.is_some() { 3 } else { 2 };
+        m.bytes(&[AF_INET6, len, 0, 0, 254, protocol, 0, 1, 0, 0, 0, 0]);
+        m.attr(15, &254u32.to_ne_bytes()); // RTA_TABLE
+        if len > 0 {
+            m.attr(1, &dst); // RTA_DST
+        }
+        if let Some(g) = gateway {
+            m.attr(5, &g); // RTA_GATEWAY
+        }
+        m.attr(6, &metric.to_ne_bytes()); // RTA_PRIORITY
+        m.attr(4, &i.index.to_ne_bytes()); // RTA_OIF
+        m.finish(out);
+    };
+    let mut prefixes: Vec<([u8; 16], u8)> = Vec::new();
+    for &(a, len) in &i.ipv6 {
+        let p = (crate::prefix6(a, len), len);
+        if !prefixes.contains(&p) {
+            prefixes.push(p);
+        }
+    }
+    for (dst, len) in prefixes {
+        route(out, dst, len, None, 256);
+    }
+    for r in &i.routes6 {
+        route(out, crate::prefix6(r.dst, r.prefix), r.prefix, Some(r.gateway), 1024);
+    }
+}
+
+/// The IPv4 routes of `i`: the default through its gateway, its subnet.
+fn routes4(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
     let Some((a, prefix)) = i.ipv4 else { return };
     if i.flags & IFF_LOOPBACK != 0 {
         return;
@@ -279,11 +352,12 @@ mod tests {
             ipv4: Some(([10, 0, 2, 15], 24)),
             gateway: Some([10, 0, 2, 2]),
             stats: [0; 4],
+            ..Default::default()
         };
         let mut out = Vec::new();
         link(&mut out, 5, 99, &eth);
-        addr(&mut out, 5, 99, &eth);
-        routes(&mut out, 5, 99, &eth);
+        addr(&mut out, 5, 99, &eth, 0);
+        routes(&mut out, 5, 99, &eth, 0);
         done(&mut out, 5, 99);
         let msgs = parse(&out).unwrap();
         let types: Vec<u16> = msgs.iter().map(|(h, _)| h.ty).collect();
@@ -303,5 +377,40 @@ mod tests {
         error(&mut e, &msgs[0].0, 99, 95);
         let (h, p) = parse(&e).unwrap()[0];
         assert_eq!((h.ty, i32::from_ne_bytes([p[0], p[1], p[2], p[3]])), (NLMSG_ERROR, -95));
+    }
+
+    #[test]
+    fn ipv6_dumps() {
+        let ll = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        let eth = Interface {
+            index: 2,
+            name: "eth0",
+            ipv4: Some(([10, 0, 2, 15], 24)),
+            ipv6: alloc::vec![(ll, 64)],
+            routes6: alloc::vec![crate::Route6 {
+                dst: [0; 16],
+                prefix: 0,
+                gateway: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            }],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        addr(&mut out, 1, 1, &eth, AF_INET6);
+        routes(&mut out, 1, 1, &eth, AF_INET6);
+        let msgs = parse(&out).unwrap();
+        assert_eq!(msgs.len(), 3);
+        // ifaddrmsg: AF_INET6, /64, permanent, link scope, index 2; IFA_ADDRESS of 16 bytes.
+        assert_eq!(&msgs[0].1[..8], &[10, 64, 0x80, 253, 2, 0, 0, 0]);
+        assert_eq!(&msgs[0].1[8..12], &[20, 0, 1, 0]);
+        assert_eq!(&msgs[0].1[12..28], &ll);
+        // The prefix route fe80::/64, then the default route.
+        assert_eq!(&msgs[1].1[..2], &[10, 64]);
+        assert_eq!(&msgs[2].1[..2], &[10, 0]);
+        let mut all = Vec::new();
+        addr(&mut all, 1, 1, &eth, 0);
+        assert_eq!(parse(&all).unwrap().len(), 2);
+        let mut v4 = Vec::new();
+        addr(&mut v4, 1, 1, &eth, AF_INET);
+        assert_eq!(parse(&v4).unwrap().len(), 1);
     }
 }

@@ -1,17 +1,18 @@
-//! The text of `/proc/net/{dev,tcp,udp,route}`, in Linux's layout (tools parse it with `scanf`).
+//! The text of `/proc/net/{dev,tcp,udp,route,unix}`, in Linux's layout (tools parse it with `scanf`).
 
 use crate::{Interface, netmask};
 use alloc::format;
 use alloc::string::String;
 use core::fmt::Write;
 
-/// A TCP or UDP socket, for `/proc/net/tcp` and `/proc/net/udp`.
+/// A TCP or UDP socket, for `/proc/net/tcp` and `/proc/net/udp` (`A`: an IPv4 address) or
+/// `/proc/net/tcp6` and `/proc/net/udp6` (`[u8; 16]`, [`crate::procnet6`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SocketRow {
+pub struct SocketRow<A = [u8; 4]> {
     /// Local address and port.
-    pub local: ([u8; 4], u16),
+    pub local: (A, u16),
     /// Remote address and port (zeros when none).
-    pub remote: ([u8; 4], u16),
+    pub remote: (A, u16),
     /// Linux's state number (`TCP_ESTABLISHED` 1 … `TCP_LISTEN` 10; 7, `TCP_CLOSE`, for unconnected UDP).
     pub state: u8,
     /// Bytes waiting to be sent.
@@ -116,6 +117,43 @@ pub fn route(ifaces: &[Interface]) -> String {
     s
 }
 
+/// A Unix socket, for `/proc/net/unix`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnixRow {
+    /// `SOCK_STREAM` 1, `SOCK_DGRAM` 2, `SOCK_SEQPACKET` 5.
+    pub ty: u16,
+    /// Listening (`__SO_ACCEPTCON` in the flags).
+    pub listening: bool,
+    /// Connected (state `SS_CONNECTED`, else `SS_UNCONNECTED`).
+    pub connected: bool,
+    /// The inode number shown.
+    pub inode: u64,
+    /// Its name: a path, `@` and an abstract name, or empty when unnamed.
+    pub path: alloc::vec::Vec<u8>,
+}
+
+/// `/proc/net/unix` (the kernel address column is zeros, as Linux shows it to the unprivileged).
+pub fn unix(rows: &[UnixRow]) -> String {
+    let mut s = String::from("Num       RefCount Protocol Flags    Type St Inode Path\n");
+    for r in rows {
+        let _ = write!(
+            s,
+            "0000000000000000: 00000002 00000000 {:08X} {:04X} {:02X} {:5}",
+            if r.listening { 0x10000 } else { 0 },
+            r.ty,
+            if r.connected { 3 } else { 1 },
+            r.inode
+        );
+        if !r.path.is_empty() {
+            s.push(' ');
+            // Abstract names may hold any byte; Linux prints a NUL as `@`.
+            s.extend(r.path.iter().map(|&b| if b == 0 { '@' } else { char::from(b) }));
+        }
+        s.push('\n');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +169,7 @@ mod tests {
             ipv4: Some(([10, 0, 2, 15], 24)),
             gateway: Some([10, 0, 2, 2]),
             stats: [3, 300, 4, 400],
+            ..Default::default()
         }
     }
 
@@ -167,6 +206,43 @@ mod tests {
             "{line}"
         );
         assert!(sockets(&[], true).starts_with("   sl  local_address"));
+    }
+
+    #[test]
+    fn unix_table() {
+        let rows = [
+            UnixRow {
+                ty: 1,
+                listening: true,
+                inode: 77,
+                path: b"/tmp/s".to_vec(),
+                ..Default::default()
+            },
+            UnixRow {
+                ty: 2,
+                connected: true,
+                inode: 78,
+                path: b"@a\0b".to_vec(),
+                ..Default::default()
+            },
+            UnixRow {
+                ty: 5,
+                inode: 79,
+                ..Default::default()
+            },
+        ];
+        let t = unix(&rows);
+        let lines: alloc::vec::Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "Num       RefCount Protocol Flags    Type St Inode Path");
+        assert_eq!(
+            lines[1],
+            "0000000000000000: 00000002 00000000 00010000 0001 01    77 /tmp/s"
+        );
+        assert_eq!(
+            lines[2],
+            "0000000000000000: 00000002 00000000 00000000 0002 03    78 @a@b"
+        );
+        assert_eq!(lines[3], "0000000000000000: 00000002 00000000 00000000 0005 01    79");
     }
 
     #[test]

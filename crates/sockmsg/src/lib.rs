@@ -130,6 +130,82 @@ impl InetAddr {
     }
 }
 
+/// `AF_INET6`.
+pub const AF_INET6: u16 = 10;
+/// Bytes of `struct sockaddr_in6`.
+pub const SOCKADDR_IN6_LEN: usize = 28;
+/// The shortest `sockaddr_in6` Linux takes (RFC 2133's, without `sin6_scope_id`).
+pub const SOCKADDR_IN6_MIN: usize = 24;
+
+/// An IPv6 socket address: address, port, flow information and scope (interface index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inet6Addr {
+    /// The address.
+    pub addr: [u8; 16],
+    /// The port.
+    pub port: u16,
+    /// `sin6_flowinfo`, as given (network order).
+    pub flowinfo: u32,
+    /// `sin6_scope_id`: the interface of a link-local address (0: none).
+    pub scope_id: u32,
+}
+
+impl Inet6Addr {
+    /// Decodes the `len` bytes of a `sockaddr_in6` a call was given (at least 24, as Linux asks; the scope
+    /// is 0 when they stop before it).
+    pub fn parse(bytes: &[u8]) -> Result<Inet6Addr, Error> {
+        if bytes.len() < SOCKADDR_IN6_MIN {
+            return Err(Error::Invalid);
+        }
+        if family(bytes) != Some(AF_INET6) {
+            return Err(Error::Family);
+        }
+        let mut addr = [0u8; 16];
+        addr.copy_from_slice(&bytes[8..24]);
+        let scope_id = match bytes.get(24..28) {
+            Some(s) => u32::from_ne_bytes([s[0], s[1], s[2], s[3]]),
+            None => 0,
+        };
+        Ok(Inet6Addr {
+            addr,
+            port: u16::from_be_bytes([bytes[2], bytes[3]]),
+            flowinfo: u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
+            scope_id,
+        })
+    }
+
+    /// The 28 bytes of its `sockaddr_in6`.
+    pub fn encode(&self) -> [u8; SOCKADDR_IN6_LEN] {
+        let mut b = [0u8; SOCKADDR_IN6_LEN];
+        b[..2].copy_from_slice(&AF_INET6.to_ne_bytes());
+        b[2..4].copy_from_slice(&self.port.to_be_bytes());
+        b[4..8].copy_from_slice(&self.flowinfo.to_be_bytes());
+        b[8..24].copy_from_slice(&self.addr);
+        b[24..28].copy_from_slice(&self.scope_id.to_ne_bytes());
+        b
+    }
+
+    /// The IPv4 address of a v4-mapped address (`::ffff:a.b.c.d`).
+    pub fn v4_mapped(&self) -> Option<[u8; 4]> {
+        (self.addr[..10] == [0; 10] && self.addr[10..12] == [0xff, 0xff])
+            .then(|| [self.addr[12], self.addr[13], self.addr[14], self.addr[15]])
+    }
+
+    /// An IPv4 address as a dual-stack socket names it: `::ffff:a.b.c.d`.
+    pub fn mapped(a: InetAddr) -> Inet6Addr {
+        let mut addr = [0u8; 16];
+        addr[10] = 0xff;
+        addr[11] = 0xff;
+        addr[12..].copy_from_slice(&a.addr);
+        Inet6Addr {
+            addr,
+            port: a.port,
+            flowinfo: 0,
+            scope_id: 0,
+        }
+    }
+}
+
 /// The family of a socket address (its first two bytes); `None` when shorter.
 pub fn family(bytes: &[u8]) -> Option<u16> {
     Some(u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]))
@@ -299,6 +375,37 @@ mod tests {
         let mut u = b;
         u[0] = 1;
         assert_eq!(InetAddr::parse(&u), Err(Error::Family));
+    }
+
+    #[test]
+    fn inet6_addresses() {
+        let mut a = Inet6Addr {
+            addr: [0; 16],
+            port: 8080,
+            flowinfo: 0x1234,
+            scope_id: 2,
+        };
+        a.addr[0] = 0xfe;
+        a.addr[1] = 0x80;
+        a.addr[15] = 1;
+        let b = a.encode();
+        assert_eq!(Inet6Addr::parse(&b), Ok(a));
+        // RFC 2133's 24 bytes: no scope.
+        assert_eq!(Inet6Addr::parse(&b[..24]), Ok(Inet6Addr { scope_id: 0, ..a }));
+        assert_eq!(Inet6Addr::parse(&b[..23]), Err(Error::Invalid));
+        let v4 = InetAddr {
+            addr: [10, 0, 2, 15],
+            port: 80,
+        };
+        assert_eq!(Inet6Addr::parse(&v4.encode()), Err(Error::Invalid));
+        let mut long = v4.encode().to_vec();
+        long.resize(28, 0);
+        assert_eq!(Inet6Addr::parse(&long), Err(Error::Family));
+        let m = Inet6Addr::mapped(v4);
+        assert_eq!(m.v4_mapped(), Some([10, 0, 2, 15]));
+        assert_eq!(m.port, 80);
+        assert_eq!(a.v4_mapped(), None);
+        assert_eq!(Inet6Addr { addr: [0; 16], ..a }.v4_mapped(), None);
     }
 
     #[test]

@@ -92,17 +92,18 @@ pub fn init(proc: &Arc<Inode>) {
         Inode::new_symlink(LinkTarget::Generated(self_link, 0, 0)),
     );
     if let Some(net) = super::ensure_dir(proc, b"net", 0o555) {
-        let files: [GlobalFile; 4] = [
-            (b"dev", || ember_netconf::procnet::dev(&crate::net::stack::interfaces())),
-            (b"route", || {
-                ember_netconf::procnet::route(&crate::net::stack::interfaces())
-            }),
-            (b"tcp", || {
-                ember_netconf::procnet::sockets(&crate::net::stack::socket_rows(true), false)
-            }),
-            (b"udp", || {
-                ember_netconf::procnet::sockets(&crate::net::stack::socket_rows(false), true)
-            }),
+        use crate::net::stack::{interfaces, socket_rows};
+        use ember_netconf::{procnet, procnet6};
+        let files: [GlobalFile; 9] = [
+            (b"dev", || procnet::dev(&interfaces())),
+            (b"route", || procnet::route(&interfaces())),
+            (b"tcp", || procnet::sockets(&socket_rows(true).0, false)),
+            (b"udp", || procnet::sockets(&socket_rows(false).0, true)),
+            (b"tcp6", || procnet6::sockets6(&socket_rows(true).1, false)),
+            (b"udp6", || procnet6::sockets6(&socket_rows(false).1, true)),
+            (b"if_inet6", || procnet6::if_inet6(&interfaces())),
+            (b"ipv6_route", || procnet6::ipv6_route(&interfaces())),
+            (b"unix", || procnet::unix(&crate::net::unix_table::rows())),
         ];
         for (name, f) in files {
             generated(&net, name, Gen::Global(f));

@@ -1,7 +1,11 @@
-//! `AF_INET` sockets over the smoltcp stack ([`super::stack`]): TCP (connect, listen with a backlog of
-//! listening smoltcp sockets, accept, send, receive, shutdown) and UDP (bind, connect, sendto, recvfrom).
-//! They work on `lo` without a network device; a peer only a device reaches is then `ENETUNREACH`.
+//! `AF_INET` and `AF_INET6` sockets over the smoltcp stack ([`super::stack`]): TCP (connect, listen with a
+//! backlog of listening smoltcp sockets, accept, send, receive, shutdown), UDP (bind, connect, sendto,
+//! recvfrom) and raw ICMP/ICMPv6 echo (`ping`). They work on `lo` without a network device; a peer only a
+//! device reaches is then `ENETUNREACH`. A socket bound to the wildcard address listens for both families
+//! in smoltcp; what its family does not take ([`Family::accepts`]: IPv6 for `AF_INET`, IPv4 for an
+//! `IPV6_V6ONLY` socket) is reset or dropped when it arrives at the socket.
 
+use super::ipaddr::Family;
 use super::stack::{self, SOCKETS, Sock, Stack};
 use crate::event::{timeout_deadline, wait_for_until};
 use crate::fs::file::FileOps;
@@ -11,12 +15,11 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::any::Any;
-use core::sync::atomic::{AtomicU16, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use ember_frame::sync::Mutex;
-use ember_sockmsg::InetAddr;
 use linux_raw_sys::general::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, S_IFSOCK};
 use smoltcp::socket::{icmp, tcp, udp};
-use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint, Ipv4Address};
+use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 
 /// Bytes of each TCP socket's receive and send buffers.
 const TCP_BUFFER: usize = 64 * 1024;
@@ -44,7 +47,8 @@ pub enum Proto {
     Tcp,
     /// `SOCK_DGRAM`.
     Udp,
-    /// `SOCK_RAW` with `IPPROTO_ICMP` (`ping`): ICMP messages out, IPv4 packets in.
+    /// `SOCK_RAW` with `IPPROTO_ICMP` (`ping`): ICMP messages out, IPv4 packets in; with `IPPROTO_ICMPV6`
+    /// (`ping6`): ICMPv6 messages both ways.
     Icmp,
 }
 
@@ -63,31 +67,22 @@ enum Conn {
 
 struct State {
     /// The bound address (port 0: none yet).
-    local: InetAddr,
+    local: IpEndpoint,
     conn: Conn,
     /// UDP's default destination.
-    peer: Option<InetAddr>,
+    peer: Option<IpEndpoint>,
     /// A TCP connection that reached ESTABLISHED at some point.
     established: bool,
 }
 
-/// An `AF_INET` socket.
+/// An `AF_INET` or `AF_INET6` socket.
 pub struct InetSocket {
+    family: Family,
     proto: Proto,
+    /// `IPV6_V6ONLY`: an `AF_INET6` socket without IPv4 (v4-mapped) traffic.
+    v6only: AtomicBool,
     state: Mutex<State>,
     options: Mutex<BTreeMap<u32, Vec<u8>>>,
-}
-
-fn endpoint(a: InetAddr) -> IpEndpoint {
-    IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from(a.addr)), a.port)
-}
-
-fn inet(e: IpEndpoint) -> InetAddr {
-    let IpAddress::Ipv4(a) = e.addr;
-    InetAddr {
-        addr: a.octets(),
-        port: e.port,
-    }
 }
 
 fn new_tcp() -> tcp::Socket<'static> {
@@ -100,7 +95,7 @@ fn new_tcp() -> tcp::Socket<'static> {
 }
 
 /// A listening slot on `local`'s address and `port`.
-fn listener(local: InetAddr, port: u16) -> Option<tcp::Socket<'static>> {
+fn listener(local: IpEndpoint, port: u16) -> Option<tcp::Socket<'static>> {
     let mut s = new_tcp();
     s.set_timeout(Some(HALF_OPEN_TIMEOUT));
     s.listen(listen_endpoint(local, port)).ok()?;
@@ -110,7 +105,7 @@ fn listener(local: InetAddr, port: u16) -> Option<tcp::Socket<'static>> {
 /// Makes the closed slots of a listening socket listen again: a half-open connection that timed out, or a
 /// connection reset before `accept`, closes its slot. (`accept` and `poll` call this: a server blocked in
 /// either would otherwise never see its backlog again after a SYN flood.)
-fn relisten(s: &mut Stack, handles: &[Sock], local: InetAddr, port: u16) {
+fn relisten(s: &mut Stack, handles: &[Sock], local: IpEndpoint, port: u16) {
     for &h in handles {
         let t = s.tcp_mut(h);
         if t.state() == tcp::State::Closed {
@@ -129,6 +124,14 @@ fn new_udp() -> udp::Socket<'static> {
 
 /// `SO_RCVTIMEO`.
 const SO_RCVTIMEO: u32 = 20;
+/// `IPPROTO_ICMPV6`'s `ICMP6_FILTER` (as [`level_key`] keeps it): 256 bits, a set one blocks that type.
+const ICMP6_FILTER: u32 = (58 << 16) | 1;
+
+/// The key the value of option `name` of a `level` other than `SOL_SOCKET` is kept under beside the
+/// `SOL_SOCKET` ones (whose numbers are small).
+pub fn level_key(level: u32, name: u32) -> u32 {
+    (level << 16) | (name & 0xffff)
+}
 /// `SO_SNDTIMEO`.
 const SO_SNDTIMEO: u32 = 21;
 
@@ -169,11 +172,13 @@ fn wait_stack<T>(
 
 impl InetSocket {
     /// A new unbound socket.
-    pub fn new(proto: Proto) -> Arc<InetSocket> {
+    pub fn new(family: Family, proto: Proto) -> Arc<InetSocket> {
         Arc::new(InetSocket {
+            family,
             proto,
+            v6only: AtomicBool::new(false),
             state: Mutex::new(State {
-                local: InetAddr { addr: [0; 4], port: 0 },
+                local: IpEndpoint::new(family.unspecified(), 0),
                 conn: Conn::Idle,
                 peer: None,
                 established: false,
@@ -185,6 +190,42 @@ impl InetSocket {
     /// Its protocol.
     pub fn proto(&self) -> Proto {
         self.proto
+    }
+
+    /// Its address family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Whether traffic of `peer`'s family is this socket's.
+    fn accepts(&self, peer: IpAddress) -> bool {
+        self.family.accepts(self.v6only.load(Ordering::Relaxed), peer)
+    }
+
+    /// `IPV6_V6ONLY`: `EINVAL` once bound (as Linux), `ENOPROTOOPT` on an `AF_INET` socket.
+    pub fn set_v6only(&self, on: bool) -> Result<(), Errno> {
+        if self.family != Family::V6 {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        if self.state.lock().local.port != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.v6only.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether `ICMP6_FILTER` blocks ICMPv6 messages of type `ty`.
+    fn icmp6_blocked(&self, ty: u8) -> bool {
+        let opts = self.options.lock();
+        let w = usize::from(ty >> 5) * 4;
+        opts.get(&ICMP6_FILTER)
+            .and_then(|f| f.get(w..w + 4))
+            .is_some_and(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) & (1 << (ty & 31)) != 0)
+    }
+
+    /// Whether `IPV6_V6ONLY` is on.
+    pub fn v6only(&self) -> bool {
+        self.v6only.load(Ordering::Relaxed)
     }
 
     /// Keeps the value of option `name` (`setsockopt`).
@@ -202,14 +243,25 @@ impl InetSocket {
         self.options.lock().get(&name).cloned()
     }
 
-    /// `bind`: port 0 picks an ephemeral port; `EADDRINUSE` when taken, `EINVAL` when bound already.
-    pub fn bind(&self, addr: InetAddr) -> Result<(), Errno> {
+    /// `bind`: port 0 picks an ephemeral port; `EADDRINUSE` when taken, `EINVAL` when bound already (or to
+    /// a v4-mapped address with `IPV6_V6ONLY`).
+    pub fn bind(&self, addr: IpEndpoint) -> Result<(), Errno> {
         let mut st = self.state.lock();
-        if st.local.port != 0 {
+        if st.local.port != 0 || !self.accepts(addr.addr) {
             return Err(Errno::EINVAL);
         }
         let port = self.reserve(addr.port)?;
-        st.local = InetAddr { addr: addr.addr, port };
+        st.local = IpEndpoint::new(addr.addr, port);
+        drop(st);
+        if self.proto == Proto::Udp {
+            // Datagrams sent to the port from now on are kept, as Linux keeps them: the smoltcp sockets
+            // are made here. An address the stack does not have is `EADDRNOTAVAIL`, the bind undone.
+            if let Some(Err(e)) = stack::with(|s| self.udp_handles(s).map(|_| ())) {
+                BOUND.lock().remove(&(false, port));
+                self.state.lock().local = IpEndpoint::new(self.family.unspecified(), 0);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
@@ -242,7 +294,10 @@ impl InetSocket {
     }
 
     /// `connect`: TCP starts a connection (`EINPROGRESS` when `nonblock`), UDP sets the destination.
-    pub fn connect(&self, to: InetAddr, nonblock: bool) -> Result<(), Errno> {
+    pub fn connect(&self, to: IpEndpoint, nonblock: bool) -> Result<(), Errno> {
+        if !self.accepts(to.addr) {
+            return Err(Errno::ENETUNREACH);
+        }
         let mut st = self.state.lock();
         if self.proto != Proto::Tcp {
             st.peer = Some(to);
@@ -255,10 +310,16 @@ impl InetSocket {
             _ => return Err(Errno::EINVAL),
         }
         let port = self.local_port(&mut st)?;
+        // From the bound address when it is of the peer's family, else the one smoltcp picks.
+        let from = IpListenEndpoint {
+            addr: (!st.local.addr.is_unspecified() && st.local.addr.version() == to.addr.version())
+                .then_some(st.local.addr),
+            port,
+        };
         let h = stack::with(|s| {
             let net = s.route(to.addr)?;
             let mut sock = new_tcp();
-            match sock.connect(s.nets[net].iface.context(), endpoint(to), port) {
+            match sock.connect(s.nets[net].iface.context(), to, from) {
                 Ok(()) => Ok(s.add(net, sock)),
                 Err(tcp::ConnectError::Unaddressable) => Err(Errno::ENETUNREACH),
                 Err(tcp::ConnectError::InvalidState) => Err(Errno::EISCONN),
@@ -318,7 +379,7 @@ impl InetSocket {
     }
 
     /// `accept`: the next established connection, its listening socket replaced by a fresh one.
-    pub fn accept(&self, nonblock: bool) -> Result<(Arc<InetSocket>, InetAddr), Errno> {
+    pub fn accept(&self, nonblock: bool) -> Result<(Arc<InetSocket>, IpEndpoint), Errno> {
         let (local, port) = {
             let st = self.state.lock();
             if !matches!(st.conn, Conn::Listening(_)) {
@@ -332,24 +393,37 @@ impl InetSocket {
                 return Some(Err(Errno::EINVAL));
             };
             relisten(s, handles, local, port);
-            let i = handles.iter().position(|&h| {
-                let t = s.tcp(h);
-                !matches!(
-                    t.state(),
-                    tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
-                )
-            })?;
-            let h = handles[i];
-            s.tcp_mut(h).set_timeout(None);
-            if let Some(fresh) = listener(local, port) {
-                handles[i] = s.add(h.net, fresh);
-            } else {
-                handles.remove(i);
+            loop {
+                let i = handles.iter().position(|&h| {
+                    let t = s.tcp(h);
+                    !matches!(
+                        t.state(),
+                        tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
+                    )
+                })?;
+                let h = handles[i];
+                s.tcp_mut(h).set_timeout(None);
+                if let Some(fresh) = listener(local, port) {
+                    handles[i] = s.add(h.net, fresh);
+                } else {
+                    handles.remove(i);
+                }
+                let remote = s.tcp(h).remote_endpoint();
+                match remote {
+                    // A connection of the family this socket does not take: reset it.
+                    Some(r) if !self.family.accepts(self.v6only.load(Ordering::Relaxed), r.addr) => {
+                        s.tcp_mut(h).abort();
+                        s.orphans.push(h);
+                    }
+                    _ => {
+                        let unknown = IpEndpoint::new(self.family.unspecified(), 0);
+                        return Some(Ok((h, remote.unwrap_or(unknown))));
+                    }
+                }
             }
-            let remote = s.tcp(h).remote_endpoint().map(inet);
-            Some(Ok((h, remote.unwrap_or(InetAddr { addr: [0; 4], port: 0 }))))
         })?;
-        let conn = InetSocket::new(Proto::Tcp);
+        let conn = InetSocket::new(self.family, Proto::Tcp);
+        conn.v6only.store(self.v6only(), Ordering::Relaxed);
         {
             let mut c = conn.state.lock();
             c.local = local;
@@ -404,7 +478,7 @@ impl InetSocket {
     }
 
     /// Sends `data` (UDP: to `to` or the connected destination).
-    pub fn send(&self, data: &[u8], to: Option<InetAddr>, nonblock: bool) -> Result<usize, Errno> {
+    pub fn send(&self, data: &[u8], to: Option<IpEndpoint>, nonblock: bool) -> Result<usize, Errno> {
         match self.proto {
             Proto::Tcp => {
                 let h = self.tcp_handle()?;
@@ -430,7 +504,13 @@ impl InetSocket {
                 if data.len() < 8 {
                     return Err(Errno::EINVAL);
                 }
-                let ident = (data[0] == 8).then(|| u16::from_be_bytes([data[4], data[5]]));
+                if matches!(dest.addr, IpAddress::Ipv6(_)) != (self.family == Family::V6) {
+                    return Err(Errno::EINVAL);
+                }
+                // Echo request: 8 for ICMP, 128 for ICMPv6 (whose checksum smoltcp computes over its
+                // pseudo-header, as Linux does for raw ICMPv6 sockets).
+                let echo = if self.family == Family::V6 { 128 } else { 8 };
+                let ident = (data[0] == echo).then(|| u16::from_be_bytes([data[4], data[5]]));
                 wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
                     let h = match self.icmp_handles(s, ident.or(Some(0))).and_then(|hs| {
                         let net = s.route(dest.addr)?;
@@ -439,8 +519,7 @@ impl InetSocket {
                         Ok(h) => h,
                         Err(e) => return Some(Err(e)),
                     };
-                    let to = IpAddress::Ipv4(Ipv4Address::from(dest.addr));
-                    match s.icmp_mut(h).send_slice(data, to) {
+                    match s.icmp_mut(h).send_slice(data, dest.addr) {
                         Ok(()) => Some(Ok(data.len())),
                         Err(icmp::SendError::BufferFull) => None,
                         Err(icmp::SendError::Unaddressable) => Some(Err(Errno::EINVAL)),
@@ -452,6 +531,9 @@ impl InetSocket {
                 if data.len() > UDP_BUFFER {
                     return Err(Errno::EMSGSIZE);
                 }
+                if !self.accepts(dest.addr) {
+                    return Err(Errno::ENETUNREACH);
+                }
                 wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
                     let h = match self.udp_handles(s).and_then(|hs| {
                         let net = s.route(dest.addr)?;
@@ -460,7 +542,7 @@ impl InetSocket {
                         Ok(h) => h,
                         Err(e) => return Some(Err(e)),
                     };
-                    match s.udp_mut(h).send_slice(data, endpoint(dest)) {
+                    match s.udp_mut(h).send_slice(data, dest) {
                         Ok(()) => Some(Ok(data.len())),
                         Err(udp::SendError::BufferFull) => None,
                         Err(udp::SendError::Unaddressable) => Some(Err(Errno::EINVAL)),
@@ -471,11 +553,13 @@ impl InetSocket {
     }
 
     /// Receives up to `max` bytes (`peek` leaves them): the bytes, the datagram's whole length, the sender.
-    pub fn recv(&self, max: usize, peek: bool, nonblock: bool) -> Result<(Vec<u8>, usize, InetAddr), Errno> {
+    pub fn recv(&self, max: usize, peek: bool, nonblock: bool) -> Result<(Vec<u8>, usize, IpEndpoint), Errno> {
         match self.proto {
             Proto::Tcp => {
                 let h = self.tcp_handle()?;
-                let remote = self.peer_name().unwrap_or(InetAddr { addr: [0; 4], port: 0 });
+                let remote = self
+                    .peer_name()
+                    .unwrap_or(IpEndpoint::new(self.family.unspecified(), 0));
                 wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
                     let t = s.tcp_mut(h);
                     if t.can_recv() {
@@ -500,38 +584,47 @@ impl InetSocket {
                     Ok(hs) => hs,
                     Err(e) => return Some(Err(e)),
                 };
-                let h = hs.into_iter().find(|&h| s.icmp(h).can_recv())?;
-                let own = s.nets[h.net].iface.ipv4_addr().map_or([0; 4], |a| a.octets());
-                let (d, from) = s.icmp_mut(h).recv().ok()?;
-                let IpAddress::Ipv4(from) = from;
-                let mut p = with_ipv4_header(d, from.octets(), own);
-                let len = p.len();
-                p.truncate(max);
-                Some(Ok((
-                    p,
-                    len,
-                    InetAddr {
-                        addr: from.octets(),
-                        port: 0,
-                    },
-                )))
+                loop {
+                    let h = hs.iter().copied().find(|&h| s.icmp(h).can_recv())?;
+                    let own = s.nets[h.net].iface.ipv4_addr().map_or([0; 4], |a| a.octets());
+                    let (d, from) = s.icmp_mut(h).recv().ok()?;
+                    let mut p = match (self.family, from) {
+                        // IPv4 raw sockets read the IP header too; ICMPv6 ones the message only.
+                        (Family::V4, IpAddress::Ipv4(from)) => with_ipv4_header(d, from.octets(), own),
+                        (Family::V6, IpAddress::Ipv6(_)) if !self.icmp6_blocked(d[0]) => d.to_vec(),
+                        // The other family's reply to the same identifier, or a type `ICMP6_FILTER` blocks
+                        // (our own echo request, seen on `lo`, as Linux's raw sockets see it).
+                        _ => continue,
+                    };
+                    let len = p.len();
+                    p.truncate(max);
+                    return Some(Ok((p, len, IpEndpoint::new(from, 0))));
+                }
             }),
             Proto::Udp => wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
                 let hs = match self.udp_handles(s) {
                     Ok(hs) => hs,
                     Err(e) => return Some(Err(e)),
                 };
-                let h = hs.into_iter().find(|&h| s.udp(h).can_recv())?;
-                let u = s.udp_mut(h);
-                let r = if peek {
-                    u.peek().map(|(d, m)| (d.to_vec(), *m))
-                } else {
-                    u.recv().map(|(d, m)| (d.to_vec(), m))
-                };
-                let (mut d, meta) = r.ok()?;
-                let len = d.len();
-                d.truncate(max);
-                Some(Ok((d, len, inet(meta.endpoint))))
+                loop {
+                    let h = hs.iter().copied().find(|&h| s.udp(h).can_recv())?;
+                    let u = s.udp_mut(h);
+                    let from = u.peek().ok()?.1.endpoint;
+                    if !self.accepts(from.addr) {
+                        // A datagram of the family this socket does not take.
+                        let _ = u.recv();
+                        continue;
+                    }
+                    let r = if peek {
+                        u.peek().map(|(d, m)| (d.to_vec(), *m))
+                    } else {
+                        u.recv().map(|(d, m)| (d.to_vec(), m))
+                    };
+                    let (mut d, _) = r.ok()?;
+                    let len = d.len();
+                    d.truncate(max);
+                    return Some(Ok((d, len, from)));
+                }
             }),
         }
     }
@@ -549,22 +642,21 @@ impl InetSocket {
     }
 
     /// Its own address.
-    pub fn name(&self) -> InetAddr {
+    pub fn name(&self) -> IpEndpoint {
         let st = self.state.lock();
         let from_stack = match st.conn {
-            Conn::Tcp(h) => stack::peek(|s| s.tcp(h).local_endpoint()).flatten().map(inet),
+            Conn::Tcp(h) => stack::peek(|s| s.tcp(h).local_endpoint()).flatten(),
             _ => None,
         };
         from_stack.unwrap_or(st.local)
     }
 
     /// The peer's address; `ENOTCONN` when not connected.
-    pub fn peer_name(&self) -> Result<InetAddr, Errno> {
+    pub fn peer_name(&self) -> Result<IpEndpoint, Errno> {
         let st = self.state.lock();
         match st.conn {
             Conn::Tcp(h) => stack::peek(|s| s.tcp(h).remote_endpoint())
                 .flatten()
-                .map(inet)
                 .ok_or(Errno::ENOTCONN),
             _ => st.peer.ok_or(Errno::ENOTCONN),
         }
@@ -582,8 +674,8 @@ impl InetSocket {
     }
 }
 
-fn listen_endpoint(local: InetAddr, port: u16) -> IpListenEndpoint {
-    let addr = (local.addr != [0; 4]).then(|| IpAddress::Ipv4(Ipv4Address::from(local.addr)));
+fn listen_endpoint(local: IpEndpoint, port: u16) -> IpListenEndpoint {
+    let addr = (!local.addr.is_unspecified()).then_some(local.addr);
     IpListenEndpoint { addr, port }
 }
 

@@ -1,14 +1,19 @@
-//! Networking. [`stack`]: the IP stack (smoltcp) on `lo` and virtio-net; [`inet`]: TCP and UDP sockets on it;
-//! [`ifreq`]: the interface ioctls; [`netlink`]: `NETLINK_ROUTE` sockets for `ip`. [`unix`]: `AF_UNIX` stream, datagram and seqpacket sockets, with descriptor passing; their names
-//! ([`unix_names`]) live in the file tree or the abstract namespace. [`vsock`]: `AF_VSOCK` streams over virtio-vsock. The system calls are in
-//! [`crate::syscall::socket`].
+//! Networking. [`stack`]: the IP stack (smoltcp, IPv4 and IPv6) on `lo` and virtio-net; [`inet`]: TCP, UDP
+//! and raw ICMP sockets on it, `AF_INET` and `AF_INET6` ([`ipaddr`]: their addresses); [`ifreq`]: the interface
+//! ioctls; [`netlink`]: `NETLINK_ROUTE` sockets for `ip`, whose changes [`rtconfig`] makes. [`unix`]: `AF_UNIX`
+//! stream, datagram and seqpacket sockets, with descriptor passing; their names ([`unix_names`]) live in the
+//! file tree or the abstract namespace, and [`unix_table`] lists them for `/proc/net/unix`. [`vsock`]:
+//! `AF_VSOCK` streams over virtio-vsock. The system calls are in [`crate::syscall::socket`].
 
 pub mod ifreq;
 pub mod inet;
+pub mod ipaddr;
 pub mod netlink;
+pub mod rtconfig;
 pub mod stack;
 pub mod unix;
 pub mod unix_names;
+pub mod unix_table;
 pub mod vsock;
 
 /// Whether `f` is a socket (the interface ioctls work on any).

@@ -1,8 +1,10 @@
 //! `AF_NETLINK` sockets of protocol `NETLINK_ROUTE`, enough for busybox `ip addr`, `ip link` and `ip route`:
 //! a request datagram is answered at once into the socket's queue of datagrams. `RTM_GETLINK`,
-//! `RTM_GETADDR` and `RTM_GETROUTE` dumps list [`super::stack::interfaces`]; any other request gets
-//! `EOPNOTSUPP` in an `NLMSG_ERROR` (changes go through `ifconfig`'s ioctls). The message formats are in
-//! `ember_netconf::netlink`.
+//! `RTM_GETADDR` and `RTM_GETROUTE` dumps list [`super::stack::interfaces`] (addresses and routes of the
+//! family asked for, IPv4 and IPv6); `RTM_NEWADDR`/`RTM_DELADDR`, `RTM_NEWROUTE`/`RTM_DELROUTE` and
+//! `RTM_NEWLINK`/`RTM_SETLINK` change them ([`super::rtconfig`], privileged), answered by an `NLMSG_ERROR`
+//! (0 when asked with `NLM_F_ACK`); anything else gets `EOPNOTSUPP`. The message formats are in
+//! `ember_netconf::netlink` and `ember_netconf::rtchange`.
 
 use crate::event::{timeout_deadline, wait_for_until};
 use crate::fs::file::FileOps;
@@ -95,8 +97,8 @@ impl NetlinkSocket {
         let msgs = nl::parse(data).map_err(|_| Errno::EINVAL)?;
         let pid = self.port();
         let mut answer = Vec::new();
-        for (h, _) in &msgs {
-            self.answer(&mut answer, h, pid);
+        for (h, payload) in &msgs {
+            self.answer(&mut answer, h, payload, pid);
         }
         if !answer.is_empty() {
             let mut q = self.queue.lock();
@@ -110,24 +112,19 @@ impl NetlinkSocket {
         Ok(data.len())
     }
 
-    fn answer(&self, out: &mut Vec<u8>, h: &Header, pid: u32) {
+    fn answer(&self, out: &mut Vec<u8>, h: &Header, payload: &[u8], pid: u32) {
         if h.flags & nl::NLM_F_REQUEST == 0 {
             return;
         }
-        let dump = h.flags & nl::NLM_F_DUMP != 0;
-        let build: fn(&mut Vec<u8>, u32, u32, &ember_netconf::Interface) = match h.ty {
-            nl::RTM_GETLINK => nl::link,
-            nl::RTM_GETADDR => nl::addr,
-            nl::RTM_GETROUTE => nl::routes,
-            _ => return nl::error(out, h, pid, Errno::EOPNOTSUPP.0 as i32),
-        };
-        if !dump {
-            return nl::error(out, h, pid, Errno::EOPNOTSUPP.0 as i32);
+        if matches!(h.ty, nl::RTM_GETLINK | nl::RTM_GETADDR | nl::RTM_GETROUTE) {
+            return dump(out, h, payload, pid);
         }
-        for i in super::stack::interfaces() {
-            build(out, h.seq, pid, &i);
+        let r = change(h.ty, payload);
+        match r {
+            Ok(()) if h.flags & nl::NLM_F_ACK == 0 => {}
+            Ok(()) => nl::error(out, h, pid, 0),
+            Err(e) => nl::error(out, h, pid, e.0 as i32),
         }
-        nl::done(out, h.seq, pid);
     }
 
     /// Takes the next answer datagram (up to `max` bytes; `peek` leaves it): the bytes and its whole length.
@@ -139,6 +136,48 @@ impl NetlinkSocket {
             let len = d.len();
             Some(Ok((d[..len.min(max)].to_vec(), len)))
         })
+    }
+}
+
+/// Answers a `RTM_GET*` request: a dump of every interface (of the family the request names, 0 for all).
+fn dump(out: &mut Vec<u8>, h: &Header, payload: &[u8], pid: u32) {
+    if h.flags & nl::NLM_F_DUMP == 0 {
+        return nl::error(out, h, pid, Errno::EOPNOTSUPP.0 as i32);
+    }
+    let family = payload.first().copied().unwrap_or(0);
+    for i in super::stack::interfaces() {
+        match h.ty {
+            nl::RTM_GETLINK => nl::link(out, h.seq, pid, &i),
+            nl::RTM_GETADDR => nl::addr(out, h.seq, pid, &i, family),
+            _ => nl::routes(out, h.seq, pid, &i, family),
+        }
+    }
+    nl::done(out, h.seq, pid);
+}
+
+/// Carries out a change request; `EPERM` unprivileged, `EINVAL` malformed, `EOPNOTSUPP` for what is not
+/// offered.
+fn change(ty: u16, payload: &[u8]) -> Result<(), Errno> {
+    use super::rtconfig;
+    use ember_netconf::rtchange::{self as rc, RTM_DELADDR, RTM_DELROUTE, RTM_SETLINK};
+    if !matches!(
+        ty,
+        nl::RTM_NEWADDR | RTM_DELADDR | nl::RTM_NEWROUTE | RTM_DELROUTE | nl::RTM_NEWLINK | RTM_SETLINK
+    ) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if !current().creds().privileged() {
+        return Err(Errno::EPERM);
+    }
+    let malformed = |_| Errno::EINVAL;
+    match ty {
+        nl::RTM_NEWADDR | RTM_DELADDR => {
+            rtconfig::change_addr(rc::addr_change(payload).map_err(malformed)?, ty == nl::RTM_NEWADDR)
+        }
+        nl::RTM_NEWROUTE | RTM_DELROUTE => {
+            rtconfig::change_route(rc::route_change(payload).map_err(malformed)?, ty == nl::RTM_NEWROUTE)
+        }
+        _ => rtconfig::change_link(rc::link_change(payload).map_err(malformed)?),
     }
 }
 

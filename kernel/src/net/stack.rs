@@ -1,5 +1,6 @@
-//! The IP stack: `smoltcp` on `lo` (127.0.0.1/8, always there) and the first virtio network device, configured
-//! from `ip=` (a fixed address or DHCP). Each interface has its own sockets ([`Net`]); a socket lives on the
+//! The IP stack: `smoltcp` on `lo` (127.0.0.1/8 and ::1, always there) and the first virtio network device,
+//! configured from `ip=` (a fixed address or DHCP) for IPv4, with a link-local IPv6 address from its MAC
+//! (EUI-64) and more from router advertisements (SLAAC). Each interface has its own sockets ([`Net`]); a socket lives on the
 //! interface that reaches its peer ([`Stack::route`]), a listener on every interface its address is on. A kernel task polls it when the device interrupts, when a socket call asks ([`kick`]), and when
 //! smoltcp's own timers (retransmits, DHCP) are due; after each poll that changed sockets it wakes
 //! [`SOCKETS`] and the pollers.
@@ -19,7 +20,9 @@ use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{AnySocket, dhcpv4, icmp, tcp, udp};
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr,
+};
 
 /// The loopback interface's index in [`Stack::nets`] (Linux numbers `lo` 1, the first device 2).
 pub const LO: usize = 0;
@@ -46,6 +49,8 @@ pub struct Net {
     pub iface: Interface,
     /// The sockets on this interface.
     pub sockets: SocketSet<'static>,
+    /// The router and lifetime of the last router advertisement received, not yet applied.
+    advert: Option<(Ipv6Address, smoltcp::time::Duration)>,
 }
 
 impl Net {
@@ -56,10 +61,39 @@ impl Net {
         }
         let stats = &mut self.stats;
         let r = match &mut self.dev {
-            Dev::Virtio(nic) => self.iface.poll(now(), &mut Phy { nic, stats }, &mut self.sockets),
+            Dev::Virtio(nic) => {
+                let advert = &mut self.advert;
+                self.iface
+                    .poll(now(), &mut Phy { nic, stats, advert }, &mut self.sockets)
+            }
             Dev::Loopback(queue) => self.iface.poll(now(), &mut Loop { queue, stats }, &mut self.sockets),
         };
+        if let Some((router, lifetime)) = self.advert.take() {
+            self.default_route6(router, lifetime);
+        }
         r == PollResult::SocketStateChanged
+    }
+
+    /// Applies a router advertisement: a default route through `router` for `lifetime`, none at 0 (smoltcp's
+    /// SLAAC adds no route while an IPv4 one is in the table; [`ember_netconf::ra`]).
+    fn default_route6(&mut self, router: Ipv6Address, lifetime: smoltcp::time::Duration) {
+        let default = IpCidr::Ipv6(Ipv6Cidr::new(Ipv6Address::UNSPECIFIED, 0));
+        let expires_at = Some(now() + lifetime);
+        self.iface.routes_mut().update(|routes| {
+            let through = |r: &smoltcp::iface::Route| r.cidr == default && r.via_router == IpAddress::Ipv6(router);
+            if lifetime == smoltcp::time::Duration::ZERO {
+                routes.retain(|r| !through(r));
+            } else if let Some(r) = routes.iter_mut().find(|r| through(r)) {
+                r.expires_at = expires_at;
+            } else {
+                let _ = routes.push(smoltcp::iface::Route {
+                    cidr: default,
+                    via_router: IpAddress::Ipv6(router),
+                    preferred_until: None,
+                    expires_at,
+                });
+            }
+        });
     }
 
     /// The interface's name.
@@ -109,6 +143,9 @@ pub struct Stack {
     /// TCP sockets closed by their files, left to finish their close, removed once closed.
     pub orphans: Vec<Sock>,
 }
+
+/// `fe80::`, the link-local prefix.
+const LINK_LOCAL_PREFIX: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 0);
 
 /// `lo`'s MTU: the largest IPv4 packet (Linux says 65536, which an IPv4 length cannot hold).
 pub const LOOP_MTU: usize = 65535;
@@ -183,6 +220,7 @@ impl Stack {
             changed |= net.poll();
         }
         changed |= self.dhcp_events();
+        self.mirror_ipv6();
         let nets = &mut self.nets;
         self.orphans.retain(|&o| {
             let sockets = &mut nets[o.net].sockets;
@@ -212,11 +250,37 @@ impl Stack {
             .min()
     }
 
-    /// The interface that reaches `dst`: `lo` for 127/8 and the stack's own addresses, else the device's;
-    /// `ENETUNREACH` without one.
-    pub fn route(&self, dst: [u8; 4]) -> Result<usize, Errno> {
-        let a = Ipv4Address::from(dst);
-        if a.is_loopback() || self.nets.iter().any(|n| n.iface.has_ip_addr(a)) {
+    /// Gives `lo` the device's IPv6 addresses (as /128) whenever they changed (SLAAC, `ip -6 addr`), so that
+    /// connections to them stay on `lo` as its IPv4 addresses do.
+    fn mirror_ipv6(&mut self) {
+        let Some(eth) = self.nets.get(ETH) else { return };
+        let own: Vec<Ipv6Address> = eth
+            .iface
+            .ip_addrs()
+            .iter()
+            .filter_map(|c| match c {
+                IpCidr::Ipv6(c) => Some(c.address()),
+                _ => None,
+            })
+            .collect();
+        let lo = &mut self.nets[LO].iface;
+        let mirrored = |c: &IpCidr| matches!(c, IpCidr::Ipv6(c) if !c.address().is_loopback());
+        let same =
+            lo.ip_addrs().iter().filter(|c| mirrored(c)).count() == own.len() && own.iter().all(|&a| lo.has_ip_addr(a));
+        if !same {
+            lo.update_ip_addrs(|addrs| {
+                addrs.retain(|c| !mirrored(c));
+                for a in own {
+                    let _ = addrs.push(IpCidr::Ipv6(Ipv6Cidr::new(a, 128)));
+                }
+            });
+        }
+    }
+
+    /// The interface that reaches `dst`: `lo` for 127/8, ::1 and the stack's own addresses, else the
+    /// device's; `ENETUNREACH` without one.
+    pub fn route(&self, a: IpAddress) -> Result<usize, Errno> {
+        if is_loopback(a) || self.nets.iter().any(|n| n.iface.has_ip_addr(a)) {
             Ok(LO)
         } else if self.nets.get(ETH).is_some_and(|n| n.up) {
             Ok(ETH)
@@ -227,10 +291,9 @@ impl Stack {
 
     /// The interfaces a socket bound to `local` listens on: all for the wildcard address, else those that
     /// have it (`lo` has the device's addresses too); `EADDRNOTAVAIL` when none does.
-    pub fn nets_for(&self, local: [u8; 4]) -> Result<Vec<usize>, Errno> {
-        let a = Ipv4Address::from(local);
+    pub fn nets_for(&self, a: IpAddress) -> Result<Vec<usize>, Errno> {
         let nets: Vec<usize> = (0..self.nets.len())
-            .filter(|&i| a.is_unspecified() || (a.is_loopback() && i == LO) || self.nets[i].iface.has_ip_addr(a))
+            .filter(|&i| a.is_unspecified() || (is_loopback(a) && i == LO) || self.nets[i].iface.has_ip_addr(a))
             .collect();
         if nets.is_empty() {
             Err(Errno::EADDRNOTAVAIL)
@@ -314,6 +377,19 @@ impl Stack {
         }
     }
 
+    /// Removes the device's IPv4 address (its default route stays).
+    pub fn clear_ipv4(&mut self) {
+        let gateway = self
+            .nets
+            .get(ETH)
+            .and_then(|n| n.iface.routes().get_default_ipv4_route())
+            .and_then(|r| match r.via_router {
+                IpAddress::Ipv4(g) => Some(g),
+                _ => None,
+            });
+        self.set_address(None, gateway);
+    }
+
     /// Gives the device's interface `address` (or none) and a default route through `gateway`; `lo` answers
     /// for the address too, as Linux's local routing table does.
     fn set_address(&mut self, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
@@ -321,7 +397,7 @@ impl Stack {
             set_address(&mut eth.iface, address, gateway);
         }
         self.nets[LO].iface.update_ip_addrs(|a| {
-            a.retain(|c| matches!(c.address(), IpAddress::Ipv4(v4) if v4.is_loopback()));
+            a.retain(|c| !matches!(c.address(), IpAddress::Ipv4(v4) if !v4.is_loopback()));
             if let Some(address) = address {
                 let _ = a.push(IpCidr::Ipv4(Ipv4Cidr::new(address.address(), 32)));
             }
@@ -329,11 +405,19 @@ impl Stack {
     }
 }
 
+/// Whether `a` is a loopback address (127/8, ::1).
+fn is_loopback(a: IpAddress) -> bool {
+    match a {
+        IpAddress::Ipv4(a) => a.is_loopback(),
+        IpAddress::Ipv6(a) => a.is_loopback(),
+    }
+}
+
 fn set_address(iface: &mut Interface, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
     iface.update_ip_addrs(|a| {
-        a.clear();
+        a.retain(|c| matches!(c, IpCidr::Ipv6(_)));
         if let Some(address) = address {
-            let _ = a.push(IpCidr::Ipv4(address));
+            let _ = a.insert(0, IpCidr::Ipv4(address));
         }
     });
     match gateway {
@@ -367,6 +451,7 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
     let mut lo_iface = Interface::new(seeded_config(HardwareAddress::Ip), &mut lo, now());
     lo_iface.update_ip_addrs(|a| {
         let _ = a.push(IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(127, 0, 0, 1), 8)));
+        let _ = a.push(IpCidr::Ipv6(Ipv6Cidr::new(Ipv6Address::LOCALHOST, 128)));
     });
     let mut stack = Stack {
         nets: alloc::vec![Net {
@@ -375,27 +460,40 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
             up: true,
             iface: lo_iface,
             sockets: SocketSet::new(Vec::new()),
+            advert: None,
         }],
         dhcp: None,
         orphans: Vec::new(),
     };
     if let Some(mut nic) = nic {
-        let config = seeded_config(HardwareAddress::Ethernet(EthernetAddress(nic.mac())));
+        let hw = HardwareAddress::Ethernet(EthernetAddress(nic.mac()));
+        let mut config = seeded_config(hw);
+        // Addresses from router advertisements; smoltcp solicits them from the link-local address below.
+        config.slaac = true;
         let mut stats = Stats::default();
-        let iface = Interface::new(
+        let mut iface = Interface::new(
             config,
             &mut Phy {
                 nic: &mut nic,
                 stats: &mut stats,
+                advert: &mut None,
             },
             now(),
         );
+        // fe80::/64 with the EUI-64 interface identifier of the MAC, as Linux's `addrgenmode eui64`.
+        let link_local = Ipv6Cidr::from_link_prefix(&Ipv6Cidr::new(LINK_LOCAL_PREFIX, 64), hw);
+        iface.update_ip_addrs(|a| {
+            if let Some(ll) = link_local {
+                let _ = a.push(IpCidr::Ipv6(ll));
+            }
+        });
         stack.nets.push(Net {
             dev: Dev::Virtio(Box::new(nic)),
             stats,
             up: true,
             iface,
             sockets: SocketSet::new(Vec::new()),
+            advert: None,
         });
         match IpConfig::parse(cmdline.value("ip").unwrap_or("")) {
             Ok(IpConfig::Off) => log::info!("net: eth0 up, no address (no ip=)"),
@@ -546,6 +644,8 @@ impl phy::Device for Loop<'_> {
 struct Phy<'a> {
     nic: &'a mut VirtioNet,
     stats: &'a mut Stats,
+    /// Where a router advertisement received is noted.
+    advert: &'a mut Option<(Ipv6Address, smoltcp::time::Duration)>,
 }
 
 /// A received frame.
@@ -580,6 +680,9 @@ impl phy::Device for Phy<'_> {
 
     fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
         let frame = self.nic.receive()?;
+        if let Some(ra) = ember_netconf::ra::router_advert(&frame) {
+            *self.advert = Some(ra);
+        }
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += frame.len() as u64;
         Some((Rx(frame), Tx(self.nic, self.stats)))
@@ -603,7 +706,7 @@ pub fn interfaces() -> Vec<ember_netconf::Interface> {
     use ember_netconf::{IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_RUNNING, IFF_UP};
     peek(|s| {
         s.nets
-            .iter()
+            .iter_mut()
             .enumerate()
             .map(|(i, n)| {
                 let lo = i == LO;
@@ -627,9 +730,32 @@ pub fn interfaces() -> Vec<ember_netconf::Interface> {
                     .get_default_ipv4_route()
                     .and_then(|r| match r.via_router {
                         IpAddress::Ipv4(g) => Some(g.octets()),
-                        #[allow(unreachable_patterns)]
                         _ => None,
                     });
+                // `lo` shows ::1 only (the device's addresses it answers for are the device's).
+                let ipv6 = n
+                    .iface
+                    .ip_addrs()
+                    .iter()
+                    .filter_map(|c| match c {
+                        IpCidr::Ipv6(v6) if !lo || v6.address().is_loopback() => {
+                            Some((v6.address().octets(), v6.prefix_len()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let mut routes6 = Vec::new();
+                n.iface.routes_mut().update(|routes| {
+                    for r in routes.iter() {
+                        if let (IpCidr::Ipv6(dst), IpAddress::Ipv6(via)) = (r.cidr, r.via_router) {
+                            routes6.push(ember_netconf::Route6 {
+                                dst: dst.address().octets(),
+                                prefix: dst.prefix_len(),
+                                gateway: via.octets(),
+                            });
+                        }
+                    }
+                });
                 ember_netconf::Interface {
                     index: i as u32 + 1,
                     name: n.name(),
@@ -638,6 +764,8 @@ pub fn interfaces() -> Vec<ember_netconf::Interface> {
                     mtu: if lo { LOOP_MTU as u32 } else { 1500 },
                     ipv4,
                     gateway,
+                    ipv6,
+                    routes6,
                     stats: [
                         n.stats.rx_packets,
                         n.stats.rx_bytes,
@@ -691,7 +819,6 @@ pub fn set_ipv4(index: u32, address: Option<[u8; 4]>, prefix: Option<u8>) -> Res
                 .get_default_ipv4_route()
                 .and_then(|r| match r.via_router {
                     IpAddress::Ipv4(g) => Some(g),
-                    #[allow(unreachable_patterns)]
                     _ => None,
                 });
             s.set_address(Some(cidr), gateway);
@@ -701,26 +828,53 @@ pub fn set_ipv4(index: u32, address: Option<[u8; 4]>, prefix: Option<u8>) -> Res
     .unwrap_or(Err(Errno::ENODEV))
 }
 
-/// The TCP (`tcp`) or UDP sockets of every interface, for `/proc/net/tcp` and `/proc/net/udp`.
-pub fn socket_rows(tcp: bool) -> Vec<ember_netconf::procnet::SocketRow> {
+/// The TCP (`tcp`) or UDP sockets of every interface: those with IPv4 addresses for `/proc/net/tcp` and
+/// `/proc/net/udp`, those with IPv6 ones for `tcp6` and `udp6` (bound to the wildcard: in both, since smoltcp
+/// takes either family there).
+pub fn socket_rows(
+    tcp: bool,
+) -> (
+    Vec<ember_netconf::procnet::SocketRow>,
+    Vec<ember_netconf::procnet::SocketRow<[u8; 16]>>,
+) {
     use ember_netconf::procnet::*;
     use smoltcp::socket::Socket;
-    let ep = |e: Option<smoltcp::wire::IpEndpoint>| match e {
-        Some(smoltcp::wire::IpEndpoint {
-            addr: IpAddress::Ipv4(a),
-            port,
-        }) => (a.octets(), port),
-        _ => ([0; 4], 0),
-    };
-    let listen = |e: smoltcp::wire::IpListenEndpoint| {
-        let a = match e.addr {
-            Some(IpAddress::Ipv4(a)) => a.octets(),
-            _ => [0; 4],
-        };
-        (a, e.port)
-    };
+    /// An address for either table: (IPv4, IPv6); the wildcard is both.
+    fn split(a: Option<IpAddress>) -> (Option<[u8; 4]>, Option<[u8; 16]>) {
+        match a {
+            Some(IpAddress::Ipv4(a)) => (Some(a.octets()), None),
+            Some(IpAddress::Ipv6(a)) => (None, Some(a.octets())),
+            None => (Some([0; 4]), Some([0; 16])),
+        }
+    }
     peek(|s| {
-        let mut rows = Vec::new();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        let mut push = |local: (Option<IpAddress>, u16), remote: Option<smoltcp::wire::IpEndpoint>, state, tx, rx| {
+            let (l4, l6) = split(local.0);
+            let (r4, r6) = match remote {
+                Some(r) => split(Some(r.addr)),
+                None => (Some([0; 4]), Some([0; 16])),
+            };
+            let rport = remote.map_or(0, |r| r.port);
+            if let (Some(l), Some(r)) = (l4, r4) {
+                v4.push(SocketRow {
+                    local: (l, local.1),
+                    remote: (r, rport),
+                    state,
+                    tx_queue: tx,
+                    rx_queue: rx,
+                });
+            }
+            if let (Some(l), Some(r)) = (l6, r6) {
+                v6.push(SocketRow {
+                    local: (l, local.1),
+                    remote: (r, rport),
+                    state,
+                    tx_queue: tx,
+                    rx_queue: rx,
+                });
+            }
+        };
         for n in &s.nets {
             for (_, sock) in n.sockets.iter() {
                 match sock {
@@ -738,30 +892,36 @@ pub fn socket_rows(tcp: bool) -> Vec<ember_netconf::procnet::SocketRow> {
                             tcp::State::LastAck => TCP_LAST_ACK,
                             tcp::State::TimeWait => TCP_TIME_WAIT,
                         };
-                        rows.push(SocketRow {
-                            local: if state == TCP_LISTEN {
-                                listen(t.listen_endpoint())
-                            } else {
-                                ep(t.local_endpoint())
-                            },
-                            remote: ep(t.remote_endpoint()),
+                        let local = if state == TCP_LISTEN {
+                            let l = t.listen_endpoint();
+                            (l.addr, l.port)
+                        } else {
+                            let l = t.local_endpoint();
+                            (l.map(|l| l.addr), l.map_or(0, |l| l.port))
+                        };
+                        push(
+                            local,
+                            t.remote_endpoint(),
                             state,
-                            tx_queue: t.send_queue() as u32,
-                            rx_queue: t.recv_queue() as u32,
-                        });
+                            t.send_queue() as u32,
+                            t.recv_queue() as u32,
+                        );
                     }
-                    Socket::Udp(u) if !tcp && u.is_open() => rows.push(SocketRow {
-                        local: listen(u.endpoint()),
-                        remote: ([0; 4], 0),
-                        state: TCP_CLOSE,
-                        tx_queue: u.send_queue() as u32,
-                        rx_queue: u.recv_queue() as u32,
-                    }),
+                    Socket::Udp(u) if !tcp && u.is_open() => {
+                        let l = u.endpoint();
+                        push(
+                            (l.addr, l.port),
+                            None,
+                            TCP_CLOSE,
+                            u.send_queue() as u32,
+                            u.recv_queue() as u32,
+                        );
+                    }
                     _ => {}
                 }
             }
         }
-        rows
+        (v4, v6)
     })
     .unwrap_or_default()
 }

@@ -92,6 +92,8 @@ pub struct Received {
 /// An `AF_UNIX` socket.
 pub struct UnixSocket {
     ty: SockType,
+    /// The inode number `/proc/net/unix` shows.
+    inode: u64,
     me: Weak<UnixSocket>,
     state: Mutex<State>,
     /// Readers, writers waiting for room in this socket's queue, `accept` and `connect` waiting here.
@@ -103,8 +105,9 @@ pub struct UnixSocket {
 impl UnixSocket {
     /// A new unnamed, unconnected socket.
     pub fn new(ty: SockType) -> Arc<UnixSocket> {
-        Arc::new_cyclic(|me| UnixSocket {
+        let s = Arc::new_cyclic(|me| UnixSocket {
             ty,
+            inode: super::unix_table::inode(),
             me: me.clone(),
             state: Mutex::new(State {
                 name: UnixAddr::Unnamed,
@@ -116,7 +119,14 @@ impl UnixSocket {
             }),
             waiters: WaitQueue::new(),
             options: Mutex::new(BTreeMap::new()),
-        })
+        });
+        super::unix_table::register(&s);
+        s
+    }
+
+    /// The inode number `/proc/net/unix` shows.
+    pub fn inode(&self) -> u64 {
+        self.inode
     }
 
     /// Keeps the value of option `name` (`setsockopt`).

@@ -1,6 +1,6 @@
 //! The socket calls: `socket`, `socketpair`, `bind`, `listen`, `accept`/`accept4`, `connect`, `send*`/
 //! `recv*` (with iovecs and `SCM_RIGHTS`), `shutdown`, `getsockname`, `getpeername`, `setsockopt`/
-//! `getsockopt`, for `AF_UNIX` ([`crate::net::unix`]), `AF_INET` ([`crate::net::inet`]) and `AF_NETLINK`
+//! `getsockopt`, for `AF_UNIX` ([`crate::net::unix`]), `AF_INET`/`AF_INET6` ([`crate::net::inet`]) and `AF_NETLINK`
 //! ([`crate::net::netlink`]) (`AF_VSOCK` has its own, [`super::vsock`], which uses the helpers here); other
 //! families give `EAFNOSUPPORT`.
 
@@ -10,6 +10,7 @@ use crate::fs::OpenFile;
 use crate::fs::file::FileOps;
 use crate::fs::file::Handle;
 use crate::net::inet::{InetSocket, Proto};
+use crate::net::ipaddr::Family;
 use crate::net::netlink::{self, NetlinkSocket};
 use crate::net::unix::{SockType, UnixSocket};
 use crate::process::{current, current_files, signal_current_thread};
@@ -17,7 +18,7 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use ember_creds::caps::CAP_NET_RAW;
-use ember_sockmsg::{self as sm, InetAddr, MsgHdr, UnixAddr};
+use ember_sockmsg::{self as sm, MsgHdr, UnixAddr};
 use linux_raw_sys::general::{self as nr, O_NONBLOCK, O_RDWR};
 
 const SOCK_STREAM: u32 = 1;
@@ -34,6 +35,13 @@ const AF_NETLINK: u32 = 16;
 const IPPROTO_ICMP: u32 = 1;
 const IPPROTO_TCP: u32 = 6;
 const IPPROTO_UDP: u32 = 17;
+const IPPROTO_IPV6: u32 = 41;
+const IPPROTO_ICMPV6: u32 = 58;
+/// `SOL_RAW` (raw sockets' `IPV6_CHECKSUM`).
+const SOL_RAW: u32 = 255;
+const IPV6_V6ONLY: u32 = 26;
+/// Most bytes kept of an IPv6-level option's value.
+const IPV6_OPT_MAX: usize = 64;
 const MSG_OOB: u32 = 1;
 const MSG_PEEK: u32 = 2;
 const MSG_CTRUNC: u32 = 8;
@@ -123,7 +131,7 @@ impl Sock {
     fn name(&self) -> Vec<u8> {
         match self {
             Sock::Unix(s) => s.name().encode(),
-            Sock::Inet(s) => s.name().encode().to_vec(),
+            Sock::Inet(s) => s.family().encode(s.name()),
             Sock::Netlink(s) => s.name(),
         }
     }
@@ -132,7 +140,7 @@ impl Sock {
     fn peer_name(&self) -> Result<Vec<u8>, Errno> {
         match self {
             Sock::Unix(s) => s.peer_name().map(|a| a.encode()),
-            Sock::Inet(s) => s.peer_name().map(|a| a.encode().to_vec()),
+            Sock::Inet(s) => s.peer_name().map(|a| s.family().encode(a)),
             Sock::Netlink(_) => Ok(netlink::sockaddr(0)),
         }
     }
@@ -165,18 +173,10 @@ fn sock(fd: i32) -> Result<(Arc<OpenFile>, Sock), Errno> {
     Ok((f, s))
 }
 
-/// Reads an `AF_INET` address (`EAFNOSUPPORT` for another family).
-fn read_inet(addr: u64, len: u64) -> Result<InetAddr, Errno> {
-    InetAddr::parse(&read_raw_addr(addr, len)?).map_err(|e| match e {
-        sm::Error::Family => Errno::EAFNOSUPPORT,
-        sm::Error::Invalid => Errno::EINVAL,
-    })
-}
-
 fn bind(fd: i32, addr: u64, len: u64) -> SysResult {
     match sock(fd)?.1 {
         Sock::Unix(s) => s.bind(read_addr(addr, len)?),
-        Sock::Inet(s) => s.bind(read_inet(addr, len)?),
+        Sock::Inet(s) => s.bind(s.family().decode(&read_raw_addr(addr, len)?)?),
         Sock::Netlink(s) => s.bind(&read_raw_addr(addr, len)?),
     }
     .map(|()| 0)
@@ -206,16 +206,20 @@ fn sock_type(domain: u32, ty: u32, protocol: u32) -> Result<(SockType, u32), Err
     Ok((kind, ty & !SOCK_TYPE_MASK))
 }
 
-/// `socket(AF_INET, ...)`: TCP (protocol 0 or 6) and UDP (0 or 17).
-fn inet_socket(ty: u32, protocol: u32) -> SysResult {
+/// `socket(AF_INET or AF_INET6, ...)`: TCP (protocol 0 or 6) and UDP (0 or 17), raw ICMP (1) or ICMPv6 (58).
+fn inet_socket(family: Family, ty: u32, protocol: u32) -> SysResult {
     if ty & !(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
         return Err(Errno::EINVAL);
     }
+    let icmp = match family {
+        Family::V4 => IPPROTO_ICMP,
+        Family::V6 => IPPROTO_ICMPV6,
+    };
     let proto = match (ty & SOCK_TYPE_MASK, protocol) {
         (SOCK_STREAM, 0 | IPPROTO_TCP) => Proto::Tcp,
         (SOCK_DGRAM, 0 | IPPROTO_UDP) => Proto::Udp,
         // Raw ICMP (what `ping` opens), privileged as Linux's `CAP_NET_RAW`.
-        (SOCK_RAW, IPPROTO_ICMP) if current().creds().capable(CAP_NET_RAW) => Proto::Icmp,
+        (SOCK_RAW, p) if p == icmp && current().creds().capable(CAP_NET_RAW) => Proto::Icmp,
         (SOCK_RAW, _) => return Err(Errno::EPERM),
         (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
         _ => return Err(Errno::ESOCKTNOSUPPORT),
@@ -223,7 +227,7 @@ fn inet_socket(ty: u32, protocol: u32) -> SysResult {
     let flags = ty & !SOCK_TYPE_MASK;
     let file = OpenFile::new(
         None,
-        Handle::Other(InetSocket::new(proto)),
+        Handle::Other(InetSocket::new(family, proto)),
         O_RDWR | (flags & SOCK_NONBLOCK),
     );
     Ok(current_files().lock().install(file, flags & SOCK_CLOEXEC != 0)? as u64)
@@ -256,7 +260,10 @@ fn open_file(s: Arc<UnixSocket>, flags: u32) -> Arc<OpenFile> {
 
 fn socket(domain: u32, ty: u32, protocol: u32) -> SysResult {
     if domain == AF_INET {
-        return inet_socket(ty, protocol);
+        return inet_socket(Family::V4, ty, protocol);
+    }
+    if domain == AF_INET6 {
+        return inet_socket(Family::V6, ty, protocol);
     }
     if domain == AF_NETLINK {
         return netlink_socket(ty, protocol);
@@ -349,7 +356,7 @@ fn accept(fd: i32, addr: u64, len_addr: u64, flags: u32) -> SysResult {
                 return Err(Errno::EOPNOTSUPP);
             }
             let (conn, peer) = s.accept(nonblock)?;
-            (conn, peer.encode().to_vec())
+            (conn, s.family().encode(peer))
         }
         Sock::Netlink(_) => return Err(Errno::EOPNOTSUPP),
     };
@@ -375,13 +382,7 @@ fn connect(fd: i32, addr: u64, len: u64) -> SysResult {
             let addr = UnixAddr::parse(&raw).map_err(|_| Errno::EINVAL)?;
             s.connect(&addr, nonblocking(&f, 0))
         }
-        Sock::Inet(s) => {
-            let to = InetAddr::parse(&raw).map_err(|e| match e {
-                sm::Error::Family => Errno::EAFNOSUPPORT,
-                sm::Error::Invalid => Errno::EINVAL,
-            })?;
-            s.connect(to, nonblocking(&f, 0))
-        }
+        Sock::Inet(s) => s.connect(s.family().decode(&raw)?, nonblocking(&f, 0)),
         // Every message goes to the kernel anyway.
         Sock::Netlink(_) => Ok(()),
     }
@@ -472,10 +473,7 @@ fn send(fd: i32, data: &[u8], fd_list: &[i32], to: Option<Vec<u8>>, flags: u32) 
             }
             // A TCP socket ignores the address, as Linux does.
             let to = match (s.proto(), to) {
-                (Proto::Udp | Proto::Icmp, Some(raw)) => Some(InetAddr::parse(&raw).map_err(|e| match e {
-                    sm::Error::Family => Errno::EAFNOSUPPORT,
-                    sm::Error::Invalid => Errno::EINVAL,
-                })?),
+                (Proto::Udp | Proto::Icmp, Some(raw)) => Some(s.family().decode(&raw)?),
                 _ => None,
             };
             s.send(data, to, nonblock)
@@ -564,7 +562,7 @@ fn recv(fd: i32, max: usize, flags: u32) -> Result<Got, Errno> {
                 truncated: len > data.len(),
                 data,
                 fds: Vec::new(),
-                from: from.encode().to_vec(),
+                from: s.family().encode(from),
             })
         }
         Sock::Netlink(s) => {
@@ -681,6 +679,12 @@ fn setsockopt(fd: i32, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     if matches!(s, Sock::Inet(_)) && level == IPPROTO_TCP {
         return Ok(0);
     }
+    if let Sock::Inet(i) = &s
+        && i.family() == Family::V6
+        && matches!(level, IPPROTO_IPV6 | IPPROTO_ICMPV6 | SOL_RAW)
+    {
+        return set_ipv6_option(i, level, name, val, len);
+    }
     if level != SOL_SOCKET {
         return Err(Errno::ENOPROTOOPT);
     }
@@ -699,14 +703,44 @@ fn setsockopt(fd: i32, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     }
 }
 
+/// `setsockopt` at `IPPROTO_IPV6`, `IPPROTO_ICMPV6` or `SOL_RAW` on an `AF_INET6` socket: `IPV6_V6ONLY`
+/// and `ICMP6_FILTER` take effect; the others (`ping6`'s `IPV6_RECVHOPLIMIT`, `IPV6_CHECKSUM`) are kept for
+/// `getsockopt` only: no ancillary data is given, checksums are computed.
+fn set_ipv6_option(i: &InetSocket, level: u32, name: u32, val: u64, len: u64) -> SysResult {
+    let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?.min(IPV6_OPT_MAX);
+    let mut v = vec![0u8; len];
+    uaccess::read_bytes(val, &mut v)?;
+    if level == IPPROTO_IPV6 && name == IPV6_V6ONLY {
+        let on = v.get(..4).ok_or(Errno::EINVAL)?;
+        i.set_v6only(on != [0; 4])?;
+    }
+    i.set_option(crate::net::inet::level_key(level, name), v);
+    Ok(0)
+}
+
 fn getsockopt(fd: i32, level: u32, name: u32, val: u64, len_addr: u64) -> SysResult {
     let (_, s) = sock(fd)?;
-    if level != SOL_SOCKET {
-        return Err(Errno::ENOPROTOOPT);
-    }
     let room = uaccess::read_u32(len_addr)? as i32;
     if room < 0 {
         return Err(Errno::EINVAL);
+    }
+    if let Sock::Inet(i) = &s
+        && i.family() == Family::V6
+        && matches!(level, IPPROTO_IPV6 | IPPROTO_ICMPV6 | SOL_RAW)
+    {
+        let value = if level == IPPROTO_IPV6 && name == IPV6_V6ONLY {
+            u32::from(i.v6only()).to_ne_bytes().to_vec()
+        } else {
+            i.option(crate::net::inet::level_key(level, name))
+                .unwrap_or_else(|| vec![0u8; 4])
+        };
+        let n = value.len().min(room as usize);
+        uaccess::write_bytes(val, &value[..n])?;
+        uaccess::write_u32(len_addr, n as u32)?;
+        return Ok(0);
+    }
+    if level != SOL_SOCKET {
+        return Err(Errno::ENOPROTOOPT);
     }
     let int = |v: u32| v.to_ne_bytes().to_vec();
     let (ty, domain, protocol) = match &s {
@@ -719,11 +753,17 @@ fn getsockopt(fd: i32, level: u32, name: u32, val: u64, len_addr: u64) -> SysRes
             AF_UNIX,
             0,
         ),
-        Sock::Inet(i) => match i.proto() {
-            Proto::Tcp => (SOCK_STREAM, AF_INET, IPPROTO_TCP),
-            Proto::Udp => (SOCK_DGRAM, AF_INET, IPPROTO_UDP),
-            Proto::Icmp => (SOCK_RAW, AF_INET, IPPROTO_ICMP),
-        },
+        Sock::Inet(i) => {
+            let (domain, icmp) = match i.family() {
+                Family::V4 => (AF_INET, IPPROTO_ICMP),
+                Family::V6 => (AF_INET6, IPPROTO_ICMPV6),
+            };
+            match i.proto() {
+                Proto::Tcp => (SOCK_STREAM, domain, IPPROTO_TCP),
+                Proto::Udp => (SOCK_DGRAM, domain, IPPROTO_UDP),
+                Proto::Icmp => (SOCK_RAW, domain, icmp),
+            }
+        }
         Sock::Netlink(_) => (3, AF_NETLINK, 0),
     };
     let value = match name {
