@@ -75,8 +75,10 @@ fn sys_block(block: &Arc<Inode>) {
         };
         let Some(dir) = dir else { continue };
         let file = |name: &[u8], text: String| {
-            if dir.lookup(name).is_err() {
-                add(&dir, name, Inode::new_file(0o444, text.into_bytes()));
+            if dir.lookup(name).is_err()
+                && let Ok(f) = Inode::new_file(0o444, text.as_bytes())
+            {
+                add(&dir, name, f);
             }
         };
         file(b"dev", alloc::format!("{}:{}\n", ext::VIRTIO_BLK_MAJOR, d.minor()));

@@ -68,7 +68,7 @@ pub fn set_cmdline(cmdline: &'static str) {
 /// Fills `proc` (the `/proc` directory) with the system-wide files.
 pub fn init(proc: &Arc<Inode>) {
     ROOT.call_once(|| proc.clone());
-    let files: [GlobalFile; 10] = [
+    let files: [GlobalFile; 11] = [
         (b"meminfo", meminfo),
         (b"cpuinfo", cpuinfo),
         (b"uptime", uptime),

@@ -14,6 +14,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
+use ember_creds::caps::CAP_NET_ADMIN;
 use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use ember_netconf::netlink::{self as nl, Header};
@@ -166,7 +167,7 @@ fn change(ty: u16, payload: &[u8]) -> Result<(), Errno> {
     ) {
         return Err(Errno::EOPNOTSUPP);
     }
-    if !current().creds().privileged() {
+    if !current().creds().capable(CAP_NET_ADMIN) {
         return Err(Errno::EPERM);
     }
     let malformed = |_| Errno::EINVAL;

@@ -8,10 +8,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use ember_creds::caps::CAP_SYS_RESOURCE;
+use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use ember_sysvipc::msg::{MSGMAX, MSGMNB, MSGMNI, Queue};
 use ember_sysvipc::{Error, IPC_NOWAIT, Table, Want};
-use ember_frame::sync::Mutex;
 
 const MSG_STAT: i32 = 11;
 const MSG_INFO: i32 = 12;

@@ -7,10 +7,10 @@ use crate::syscall::uaccess;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use ember_frame::sync::Mutex;
 use ember_frame::task::WaitQueue;
 use ember_sysvipc::sem::{Blocked, SEMMNI, SEMMNS, SEMMSL, SEMOPM, SEMVMX, SemBuf, SemSet};
 use ember_sysvipc::{Error, Table, Want};
-use ember_frame::sync::Mutex;
 
 const GETPID: i32 = 11;
 const GETVAL: i32 = 12;

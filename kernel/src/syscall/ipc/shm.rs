@@ -3,17 +3,17 @@
 //! mappings, and a removed segment goes when the last one does.
 
 use super::{IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, now, pid, read_perm_set, write_ds};
+use crate::fs::inode::Inode;
 use crate::process::current;
 use crate::syscall::errno::{Errno, SysResult};
-use crate::fs::inode::Inode;
 use crate::vm::{Backing, Prot, Region};
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use ember_creds::caps::CAP_IPC_LOCK;
+use ember_frame::sync::Mutex;
 use ember_sysvipc::shm::{SHM_DEST, SHM_LOCKED, SHMALL, SHMMAX, SHMMIN, SHMMNI, Segment};
 use ember_sysvipc::{Entry, IPC_PRIVATE, Table, Want};
-use ember_frame::sync::Mutex;
 
 const SHM_RDONLY: i32 = 0o10000;
 const SHM_RND: i32 = 0o20000;
