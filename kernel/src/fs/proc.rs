@@ -56,6 +56,9 @@ pub fn root() -> Option<Arc<Inode>> {
 }
 static GENERATED: Mutex<BTreeMap<u64, Gen>> = Mutex::new(BTreeMap::new());
 static CMDLINE: Once<&'static str> = Once::new();
+/// Held while a listing (`/proc`'s process directories, a `task` or an `fd` directory) is brought up to date:
+/// two CPUs doing it at once would both make the same missing entry.
+static LISTING: Mutex<()> = Mutex::new(());
 
 /// The release `uname` and `/proc/sys/kernel/osrelease` report.
 pub const RELEASE: &str = "6.1.0-ember";
@@ -260,6 +263,7 @@ fn forget(dir: &Arc<Inode>) {
 
 /// One directory per live process, none for the others.
 fn refresh_processes(root: &Arc<Inode>) {
+    let _listing = LISTING.lock();
     let live: BTreeMap<u32, Arc<Process>> = process::all().into_iter().map(|p| (p.pid(), p)).collect();
     let present: Vec<(u32, Arc<Inode>)> = root.dir().map_or(Vec::new(), |d| {
         d.lock()
@@ -317,6 +321,7 @@ fn process_dir(root: &Arc<Inode>, pid: u32) {
 
 /// One directory per live thread of `pid` in its `task` directory, none for the others.
 fn refresh_tasks(dir: &Arc<Inode>, pid: u32) {
+    let _listing = LISTING.lock();
     let live: Vec<u32> = process::find(pid).map_or(Vec::new(), |p| p.threads().iter().map(|t| t.tid()).collect());
     let present: Vec<(u32, Arc<Inode>)> = dir.dir().map_or(Vec::new(), |d| {
         d.lock()
@@ -351,6 +356,7 @@ fn refresh_tasks(dir: &Arc<Inode>, pid: u32) {
 /// A link per open descriptor of `pid` in its `fd` directory.
 fn refresh_fds(dir: &Arc<Inode>, pid: u32) {
     let Some(p) = process::find(pid) else { return };
+    let _listing = LISTING.lock();
     let fds = p.threads().first().map(|t| t.open_fds()).unwrap_or_default();
     if let Ok(d) = dir.dir() {
         d.lock().entries.clear();
