@@ -485,6 +485,11 @@ impl<D: BlockDevice> Fs<D> {
         self.write_inode(&mut inode)
     }
 
+    /// Whether `ino` lost its last link while still in use: [`Fs::release`] will free it.
+    pub fn is_orphan(&self, ino: Ino) -> bool {
+        self.orphans.contains(&ino)
+    }
+
     /// Frees orphan `ino` (no links left, no longer used by the caller). A no-op for inodes that are not
     /// orphans.
     pub fn release(&mut self, ino: Ino) -> Result<()> {

@@ -95,7 +95,10 @@ fn exercise(kind: &str, extra: &[&str], index_dirs: bool) {
     assert_eq!(fs.lookup(moved, b"..").unwrap(), root);
     let gone = fs.rename(root, b"new.txt", root, b"empty").unwrap().unwrap();
     assert_eq!(gone.nlink, 0);
+    assert!(fs.is_orphan(gone.ino));
+    assert!(!fs.is_orphan(moved));
     fs.release(gone.ino).unwrap();
+    assert!(!fs.is_orphan(gone.ino));
     rename_in_model(&mut model, "new.txt", "empty");
     assert_eq!(fs.rename(root, b"moved_dir", moved, b"x"), Err(Error::InvalidArgument));
 

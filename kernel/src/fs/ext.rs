@@ -193,7 +193,9 @@ impl ExtMount {
                 }
                 live
             };
-            if !live {
+            // A file nobody uses keeps its cached pages (a later open reads them; eviction bounds them),
+            // unless it is freed on the disk now, where its number may be reused.
+            if !live && fs.is_orphan(ino) {
                 self.pages.forget(ino);
                 fs.release(ino).map_err(errno)?;
             }
