@@ -15,7 +15,7 @@
 
 use super::inode::{Inode, Kind, LinkTarget};
 use crate::process::{self, Process, Thread};
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -263,8 +263,9 @@ fn forget(dir: &Arc<Inode>) {
 
 /// One directory per live process, none for the others.
 fn refresh_processes(root: &Arc<Inode>) {
+    // The processes are let go before the lock is taken: dropping the last reference to one does real work.
+    let live: BTreeSet<u32> = process::all().iter().map(|p| p.pid()).collect();
     let _listing = LISTING.lock();
-    let live: BTreeMap<u32, Arc<Process>> = process::all().into_iter().map(|p| (p.pid(), p)).collect();
     let present: Vec<(u32, Arc<Inode>)> = root.dir().map_or(Vec::new(), |d| {
         d.lock()
             .entries
@@ -273,12 +274,12 @@ fn refresh_processes(root: &Arc<Inode>) {
             .collect()
     });
     for (pid, dir) in &present {
-        if !live.contains_key(pid) {
+        if !live.contains(pid) {
             forget(dir);
             let _ = root.remove(format!("{pid}").as_bytes());
         }
     }
-    for pid in live.keys() {
+    for pid in &live {
         if !present.iter().any(|(p, _)| p == pid) {
             process_dir(root, *pid);
         }
@@ -321,8 +322,8 @@ fn process_dir(root: &Arc<Inode>, pid: u32) {
 
 /// One directory per live thread of `pid` in its `task` directory, none for the others.
 fn refresh_tasks(dir: &Arc<Inode>, pid: u32) {
-    let _listing = LISTING.lock();
     let live: Vec<u32> = process::find(pid).map_or(Vec::new(), |p| p.threads().iter().map(|t| t.tid()).collect());
+    let _listing = LISTING.lock();
     let present: Vec<(u32, Arc<Inode>)> = dir.dir().map_or(Vec::new(), |d| {
         d.lock()
             .entries
@@ -356,8 +357,9 @@ fn refresh_tasks(dir: &Arc<Inode>, pid: u32) {
 /// A link per open descriptor of `pid` in its `fd` directory.
 fn refresh_fds(dir: &Arc<Inode>, pid: u32) {
     let Some(p) = process::find(pid) else { return };
-    let _listing = LISTING.lock();
     let fds = p.threads().first().map(|t| t.open_fds()).unwrap_or_default();
+    drop(p);
+    let _listing = LISTING.lock();
     if let Ok(d) = dir.dir() {
         d.lock().entries.clear();
     }
