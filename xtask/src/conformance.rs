@@ -146,6 +146,8 @@ struct Row {
     rc: Option<i32>,
     /// Why it failed, for the table: "no result", "timeout", a signal, or the test's last line of output.
     reason: String,
+    /// Host seconds from the previous result line to this test's.
+    wall: Option<f64>,
 }
 
 pub fn run(args: &[String]) -> Result<ExitCode, String> {
@@ -228,13 +230,19 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let start = Instant::now();
     let mut seen = 0usize;
     let mut line = String::new();
+    // Host seconds from one result line to the next: what each test cost in wall time (guest time, counted
+    // in instructions, would hide a test that QEMU runs slowly).
+    let mut walls: HashMap<String, f64> = HashMap::new();
+    let mut last_result = start;
     let finished = qemu::watch(vm.command_for(&kernel, &vm.cmdline), limits, &[], |chunk| {
         for c in chunk.chars() {
             if c != '\n' {
                 line.push(c);
                 continue;
             }
-            if line.starts_with("LTP ") && line.contains(" rc=") {
+            if let Some((name, _)) = line.strip_prefix("LTP ").and_then(|r| r.split_once(" rc=")) {
+                walls.insert(name.to_string(), last_result.elapsed().as_secs_f64());
+                last_result = Instant::now();
                 seen += 1;
                 if seen.is_multiple_of(25) {
                     eprintln!("conformance: {seen}/{} ({} s)", tests.len(), start.elapsed().as_secs());
@@ -259,7 +267,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         ),
     };
 
-    let rows = results(&tests, &finished.stdout);
+    let rows = results(&tests, &finished.stdout, &walls);
     let linux = (o.kernel == Kernel::Ember)
         .then(|| std::fs::read_to_string(dir.join("results-linux.txt")).ok())
         .flatten()
@@ -286,6 +294,10 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         results.display(),
         console.display()
     );
+    let mut slowest: Vec<(&String, &f64)> = walls.iter().collect();
+    slowest.sort_by(|a, b| b.1.total_cmp(a.1));
+    let slowest: Vec<String> = slowest.iter().take(5).map(|(n, w)| format!("{n} {w:.0} s")).collect();
+    eprintln!("conformance: slowest in wall time: {}", slowest.join(", "));
     if !linux.is_empty() {
         let regressions = rows
             .iter()
@@ -407,8 +419,8 @@ fn initramfs(ltp: &Path, bin: &Path, list: &str, timeout_secs: u64, dir: &Path) 
     image.write_in(dir)
 }
 
-/// Every test in `tests`, with the result line the console shows for it, or "no result".
-fn results(tests: &[(&str, &str)], console: &str) -> Vec<Row> {
+/// Every test in `tests`, with the result line the console shows for it, or "no result", and its wall time.
+fn results(tests: &[(&str, &str)], console: &str, walls: &HashMap<String, f64>) -> Vec<Row> {
     // name -> (rc, the failure's first TFAIL/TBROK line, or else its last output line)
     let mut found: HashMap<&str, (i32, String)> = HashMap::new();
     let mut last: Option<&str> = None;
@@ -438,6 +450,7 @@ fn results(tests: &[(&str, &str)], console: &str) -> Vec<Row> {
                 verdict: Verdict::Fail,
                 rc: None,
                 reason: "no result".into(),
+                wall: None,
             },
             Some((rc, out)) => Row {
                 name: name.to_string(),
@@ -449,6 +462,7 @@ fn results(tests: &[(&str, &str)], console: &str) -> Vec<Row> {
                     129..=191 => format!("signal {}", rc - 128),
                     _ => out.clone(),
                 },
+                wall: walls.get(*name).copied(),
             },
         })
         .collect()
@@ -487,7 +501,10 @@ fn table(
     if !linux.is_empty() {
         s.push_str("# \"passes on Linux\": the test passes in results-linux.txt but not here\n");
     }
-    s.push_str(&format!("# {:<26} {:<6} {:>4}  note\n", "name", "result", "rc"));
+    s.push_str(&format!(
+        "# {:<26} {:<6} {:>4} {:>6}  note (wall: host seconds since the previous result)\n",
+        "name", "result", "rc", "wall"
+    ));
     for r in rows {
         let rc = r.rc.map_or("-".to_string(), |rc| rc.to_string());
         let mut note = r.reason.clone();
@@ -498,7 +515,8 @@ fn table(
                 format!("{note}; passes on Linux")
             };
         }
-        let line = format!("{:<28} {:<6} {rc:>4}  {note}", r.name, r.verdict.name());
+        let wall = r.wall.map_or("-".to_string(), |w| format!("{w:.1}"));
+        let line = format!("{:<28} {:<6} {rc:>4} {wall:>6}  {note}", r.name, r.verdict.name());
         s.push_str(line.trim_end());
         s.push('\n');
     }

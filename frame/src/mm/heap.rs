@@ -56,7 +56,8 @@ fn grow(heap: &mut Heap<48>, layout: &Layout) {
     // The block is aligned to its own size: the buddy allocator splits an added range at its address's
     // alignment, so a 4 MiB block at a 2 MiB boundary would become two 2 MiB blocks and a 4 MiB request would
     // still fail. (The heap window below aligns its blocks the same way.)
-    let start = match frame::alloc(frames, frames) {
+    // Zeroed frames: see `frame::alloc_zeroed_block` (the heap window's frames are zeroed as they are mapped).
+    let start = match frame::alloc_zeroed_block(frames, frames) {
         Some(paddr) => phys_to_virt(paddr) as usize,
         None => match super::heap_window_grow(bytes as u64) {
             Some(virt) => virt as usize,

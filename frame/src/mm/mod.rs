@@ -238,12 +238,15 @@ pub(crate) fn kernel_map_stack(virt: u64, len: u64) -> Result<(), page_table::Ma
     map_fresh_frames(virt, len)
 }
 
-/// Maps `len` bytes of fresh frames (one at a time, wherever they are) at `virt`, writable, not executable.
-/// The caller owns the virtual range, in a window that nothing else maps.
+/// Maps `len` bytes of fresh zeroed frames (one at a time, wherever they are) at `virt`, writable, not
+/// executable. The caller owns the virtual range, in a window that nothing else maps. Zeroed because a frame
+/// may last have held a user program's code: under QEMU's TCG every later store to such a page takes the slow
+/// self-modifying-code path until a write has covered each translated block on it, and a kernel stack or heap
+/// page is stored to constantly (see [`frame::alloc_zeroed_block`]).
 fn map_fresh_frames(virt: u64, len: u64) -> Result<(), page_table::MapError> {
     let mut off = 0;
     while off < len {
-        let paddr = frame::alloc(1, 1).ok_or(page_table::MapError::OutOfMemory)?;
+        let paddr = frame::alloc_zeroed().ok_or(page_table::MapError::OutOfMemory)?;
         // SAFETY: the frame was just allocated for this mapping alone and is never freed (stacks are pooled,
         // heap memory is kept), and the virtual page is the caller's.
         unsafe { kernel_map(virt + off, paddr, PAGE_SIZE, WRITABLE) }?;

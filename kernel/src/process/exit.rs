@@ -46,6 +46,7 @@ pub fn exit_thread(thread: &Arc<Thread>, status: u32, group: bool) {
 fn exit_process(p: &Arc<Process>, status: u32) {
     p.exiting.store(true, Ordering::Release);
     *p.status.lock() = Some(status);
+    p.alarm_changed.wake_all();
     super::clone::vfork_release(p);
     crate::fs::lock::process_exited(p.pid);
     crate::syscall::ipc::process_exited(p.pid);

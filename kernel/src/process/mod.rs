@@ -62,8 +62,10 @@ pub struct Process {
     /// Whether a `vfork` parent still waits for this child to exec or exit.
     vfork_done: WaitQueue,
     vforked: AtomicBool,
-    /// The deadline of `alarm`/`ITIMER_REAL` (monotonic ns, 0 for none) and its interval.
-    pub(crate) alarm: Mutex<(u64, u64)>,
+    /// `alarm`/`ITIMER_REAL`.
+    pub(crate) alarm: Mutex<Alarm>,
+    /// Woken when the alarm changes or the process exits: the alarm's task then re-reads the deadline.
+    pub(crate) alarm_changed: Arc<WaitQueue>,
     /// User and group ids (shared by the threads, which libc keeps in step anyway).
     creds: Mutex<Credentials>,
     /// The nice value, -20 (most favoured) to 19.
@@ -165,7 +167,8 @@ impl Process {
             prctl: Mutex::new(PrctlFlags::default()),
             vfork_done: WaitQueue::new(),
             vforked: AtomicBool::new(false),
-            alarm: Mutex::new((0, 0)),
+            alarm: Mutex::new(Alarm::default()),
+            alarm_changed: Arc::new(WaitQueue::new()),
         })
     }
 
@@ -418,6 +421,17 @@ impl Thread {
     pub fn set_mask(&self, mask: u64) {
         self.mask.store(mask & !SigSet::UNBLOCKABLE, Ordering::Relaxed);
     }
+}
+
+/// A process's `alarm`/`ITIMER_REAL` timer. One kernel task at most waits for it, however often it is re-armed.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Alarm {
+    /// The deadline (monotonic ns, 0 for none).
+    pub deadline: u64,
+    /// The interval it re-arms with after firing (0: once).
+    pub interval: u64,
+    /// Whether the alarm's task runs (it ends when it finds the alarm disarmed or the process exiting).
+    pub task: bool,
 }
 
 /// A process by pid.

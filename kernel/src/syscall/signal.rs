@@ -126,49 +126,74 @@ fn set_alarm(p: &Arc<Process>, after_ns: u64, interval_ns: u64) -> (u64, u64) {
     } else {
         now_ns().saturating_add(after_ns)
     };
-    *p.alarm.lock() = (deadline, interval_ns);
-    if deadline != 0 {
+    let spawn = {
+        let mut alarm = p.alarm.lock();
+        alarm.deadline = deadline;
+        alarm.interval = interval_ns;
+        let spawn = deadline != 0 && !alarm.task;
+        alarm.task |= spawn;
+        spawn
+    };
+    // A running task re-reads the deadline.
+    p.alarm_changed.wake_all();
+    if spawn {
         let weak = Arc::downgrade(p);
-        let _ = Task::spawn(move || alarm_task(weak, deadline), ());
+        let changed = p.alarm_changed.clone();
+        if Task::spawn(move || alarm_task(weak, changed), ()).is_err() {
+            p.alarm.lock().task = false;
+            log::warn!("alarm: no memory for the timer's task; pid {} gets no SIGALRM", p.pid());
+        }
     }
     old
 }
 
 fn alarm_left(p: &Process) -> (u64, u64) {
-    let (deadline, interval) = *p.alarm.lock();
+    let alarm = *p.alarm.lock();
     (
-        if deadline == 0 {
+        if alarm.deadline == 0 {
             0
         } else {
-            deadline.saturating_sub(now_ns()).max(1)
+            alarm.deadline.saturating_sub(now_ns()).max(1)
         },
-        interval,
+        alarm.interval,
     )
 }
 
-/// Sleeps until `deadline`, then sends SIGALRM if the alarm is still the one it was started for (re-arming
-/// for an interval timer).
-fn alarm_task(p: alloc::sync::Weak<Process>, mut deadline: u64) {
+/// The process's alarm task: sleeps until the deadline and sends SIGALRM (re-arming for an interval timer);
+/// woken through `changed` when the alarm is re-armed, it sleeps for the new deadline. It ends when it finds the
+/// alarm disarmed or the process exiting or gone, and holds no strong reference to the process while asleep.
+fn alarm_task(p: alloc::sync::Weak<Process>, changed: Arc<WaitQueue>) {
     loop {
-        let q = WaitQueue::new();
-        let _: Option<()> = q.wait_until_deadline(|| None, Some(deadline));
-        let Some(p) = p.upgrade() else { return };
-        let mut alarm = p.alarm.lock();
-        if alarm.0 != deadline || p.is_exiting() {
-            return;
+        let Some(proc) = p.upgrade() else { return };
+        let deadline = {
+            let mut alarm = proc.alarm.lock();
+            if alarm.deadline == 0 || proc.is_exiting() {
+                alarm.task = false;
+                return;
+            }
+            alarm.deadline
+        };
+        drop(proc);
+        let moved = || {
+            p.upgrade()
+                .is_none_or(|p| p.is_exiting() || p.alarm.lock().deadline != deadline)
+                .then_some(())
+        };
+        if changed.wait_until_deadline(moved, Some(deadline)).is_some() {
+            continue;
         }
-        let interval = alarm.1;
-        *alarm = if interval == 0 {
-            (0, 0)
+        let Some(proc) = p.upgrade() else { return };
+        let mut alarm = proc.alarm.lock();
+        if alarm.deadline != deadline {
+            continue;
+        }
+        alarm.deadline = if alarm.interval == 0 {
+            0
         } else {
-            (deadline + interval, interval)
+            deadline.saturating_add(alarm.interval)
         };
         drop(alarm);
-        signal::send_to_process(&p, 14);
-        if interval == 0 {
-            return;
-        }
-        deadline += interval;
+        signal::send_to_process(&proc, 14);
     }
 }
 
