@@ -25,17 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(name, cond)                                                                                  \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            passed++;                                                                                      \
-        } else {                                                                                           \
-            failed++;                                                                                      \
-            printf("FAIL %s (line %d, errno %s)\n", name, __LINE__, strerror(errno));                      \
-        }                                                                                                  \
-    } while (0)
+#include "check.h"
 
 /* A page of readable and writable memory followed by an inaccessible one: a buffer there faults right after
  * its page, whatever size a call is told. */
@@ -266,6 +256,5 @@ int main(int argc, char **argv) {
     int status = 0;
     CHECK("fork and wait after all that", pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
                                                WEXITSTATUS(status) == 42);
-    printf("hostile: %d passed, %d failed\n", passed, failed);
-    return failed > 125 ? 125 : failed;
+    return summary("hostile");
 }

@@ -26,17 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(name, cond)                                                                                  \
-    do {                                                                                                   \
-        if (cond) {                                                                                        \
-            passed++;                                                                                      \
-        } else {                                                                                           \
-            failed++;                                                                                      \
-            printf("FAIL %s (line %d, errno %s)\n", name, __LINE__, strerror(errno));                      \
-        }                                                                                                  \
-    } while (0)
+#include "check.h"
 
 union semun {
     int val;
@@ -338,6 +328,5 @@ int main(void) {
     shared_memory();
     messages();
     capabilities();
-    printf("sysv: %d passed, %d failed\n", passed, failed);
-    return failed > 125 ? 125 : failed;
+    return summary("sysv");
 }

@@ -84,16 +84,6 @@ fn timeout_ms(ms: i32) -> Option<u64> {
     u64::try_from(ms).ok().map(|ms| now_ns().saturating_add(ms * 1_000_000))
 }
 
-/// Reads a `struct timespec` as ns; `EINVAL` when out of range.
-fn read_timespec(addr: u64) -> Result<u64, Errno> {
-    let sec = uaccess::read_u64(addr)? as i64;
-    let nsec = uaccess::read_u64(addr + 8)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64))
-}
-
 fn write_timespec(buf: &mut Vec<u8>, ns: u64) {
     buf.extend_from_slice(&(ns / 1_000_000_000).to_ne_bytes());
     buf.extend_from_slice(&(ns % 1_000_000_000).to_ne_bytes());
@@ -104,7 +94,7 @@ fn timeout_timespec(addr: u64) -> Result<Option<u64>, Errno> {
     if addr == 0 {
         return Ok(None);
     }
-    Ok(Some(now_ns().saturating_add(read_timespec(addr)?)))
+    Ok(Some(now_ns().saturating_add(uaccess::read_timespec(addr)?)))
 }
 
 fn eventfd2(initial: u32, flags: u32) -> SysResult {
@@ -273,8 +263,8 @@ fn timerfd_settime(fd: i32, flags: u32, new: u64, old: u64) -> SysResult {
     if flags & !(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET) != 0 {
         return Err(Errno::EINVAL);
     }
-    let interval = read_timespec(new)?;
-    let value = read_timespec(new + 16)?;
+    let interval = uaccess::read_timespec(new)?;
+    let value = uaccess::read_timespec(new + 16)?;
     let t = timer(fd)?;
     let previous = t.set(value, interval, flags & TFD_TIMER_ABSTIME != 0);
     if old != 0 {

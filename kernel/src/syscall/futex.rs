@@ -97,12 +97,7 @@ fn futex(a: [u64; 6]) -> SysResult {
             let deadline = if timeout == 0 {
                 None
             } else {
-                let s = uaccess::read_u64(timeout)? as i64;
-                let ns = uaccess::read_u64(timeout + 8)? as i64;
-                if s < 0 || !(0..1_000_000_000).contains(&ns) {
-                    return Err(Errno::EINVAL);
-                }
-                let t = (s as u64).saturating_mul(1_000_000_000).saturating_add(ns as u64);
+                let t = uaccess::read_timespec(timeout)?;
                 Some(if cmd == FUTEX_WAIT {
                     now_ns().saturating_add(t)
                 } else if op & FUTEX_CLOCK_REALTIME != 0 {

@@ -34,15 +34,6 @@ fn write_timespec(at: u64, ns: u64) -> Result<(), Errno> {
     uaccess::write_bytes(at, &b)
 }
 
-fn read_timespec(at: u64) -> Result<u64, Errno> {
-    let s = uaccess::read_u64(at)? as i64;
-    let ns = uaccess::read_u64(at + 8)? as i64;
-    if s < 0 || !(0..1_000_000_000).contains(&ns) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((s as u64).saturating_mul(1_000_000_000).saturating_add(ns as u64))
-}
-
 pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
     Some(match n as u32 {
         nr::__NR_clock_gettime => clock_ns(a[0]).and_then(|ns| write_timespec(a[1], ns)).map(|()| 0),
@@ -73,14 +64,14 @@ pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
             }
             Ok(s)
         }
-        nr::__NR_nanosleep => read_timespec(a[0]).and_then(|ns| sleep(now_ns().saturating_add(ns), a[1])),
+        nr::__NR_nanosleep => uaccess::read_timespec(a[0]).and_then(|ns| sleep(now_ns().saturating_add(ns), a[1])),
         nr::__NR_clock_nanosleep => {
             let base = match clock_ns(a[0]) {
                 Ok(_) if a[0] == CLOCK_THREAD_CPUTIME_ID => return Some(Err(Errno::EOPNOTSUPP)),
                 Ok(_) => now_ns(),
                 Err(e) => return Some(Err(e)),
             };
-            read_timespec(a[2]).and_then(|ns| {
+            uaccess::read_timespec(a[2]).and_then(|ns| {
                 if a[1] & TIMER_ABSTIME != 0 {
                     let now_on_clock = clock_ns(a[0])?;
                     sleep(base.saturating_add(ns.saturating_sub(now_on_clock)), 0)

@@ -24,6 +24,16 @@ pub fn write_frame(addr: u64, frame: Option<&ember_frame::mm::Frame>, offset: us
     }
 }
 
+/// Reads a `struct timespec` at `addr` as ns; `EINVAL` when negative or its nanoseconds are out of range.
+pub fn read_timespec(addr: u64) -> Result<u64, Errno> {
+    let sec = read_u64(addr)? as i64;
+    let nsec = read_u64(addr + 8)? as i64;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok((sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64))
+}
+
 /// Reads a `u64` at `addr`.
 pub fn read_u64(addr: u64) -> Result<u64, Errno> {
     let mut b = [0u8; 8];

@@ -105,6 +105,24 @@ fn write_ds(addr: u64, perm: &Perm, fields: &[u64]) -> Result<(), Errno> {
     uaccess::write_bytes(addr, &out)
 }
 
+/// `MSG_STAT`, `SEM_STAT`, `SHM_STAT` (and their `_ANY` forms, with `any`): the object at table position `index`,
+/// written to user space by `stat`; returns its full id. The plain forms need read permission.
+fn stat_at_index<T>(
+    table: &ember_sysvipc::Table<T>,
+    index: i32,
+    any: bool,
+    creds: &ember_creds::Credentials,
+    stat: impl FnOnce(&ember_sysvipc::Entry<T>) -> Result<(), Errno>,
+) -> SysResult {
+    let index = usize::try_from(index).map_err(|_| Errno::EINVAL)?;
+    let (full_id, e) = table.at_index(index).ok_or(Errno::EINVAL)?;
+    if !any && !e.perm.allows(creds, ember_sysvipc::Want::Read) {
+        return Err(Errno::EACCES);
+    }
+    stat(e)?;
+    Ok(full_id as u64)
+}
+
 /// The `/proc/sysvipc/{sem,msg,shm}` tables and the `/proc/sys/kernel` limits.
 pub mod proc {
     pub use super::msg::proc_table as msg;

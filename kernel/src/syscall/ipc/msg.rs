@@ -1,6 +1,6 @@
 //! `msgget`, `msgsnd`, `msgrcv`, `msgctl`.
 
-use super::{IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, now, pid, read_perm_set, write_ds};
+use super::{IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, now, pid, read_perm_set, stat_at_index, write_ds};
 use crate::process::{current, signal_pending};
 use crate::syscall::errno::{Errno, SysResult};
 use crate::syscall::uaccess;
@@ -117,13 +117,7 @@ pub fn msgctl(id: i32, cmd: i32, buf: u64) -> SysResult {
             return Ok(queues.highest_index() as u64);
         }
         MSG_STAT | MSG_STAT_ANY => {
-            let index = usize::try_from(id).map_err(|_| Errno::EINVAL)?;
-            let (full_id, e) = queues.at_index(index).ok_or(Errno::EINVAL)?;
-            if cmd == MSG_STAT && !e.perm.allows(&creds, Want::Read) {
-                return Err(Errno::EACCES);
-            }
-            stat(buf, e)?;
-            return Ok(full_id as u64);
+            return stat_at_index(&queues, id, cmd == MSG_STAT_ANY, &creds, |e| stat(buf, e));
         }
         _ => {}
     }

@@ -1,6 +1,6 @@
 //! `semget`, `semop`/`semtimedop`, `semctl`, and `SEM_UNDO` at exit.
 
-use super::{IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, now, pid, read_perm_set, write_ds};
+use super::{IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, now, pid, read_perm_set, stat_at_index, write_ds};
 use crate::process::{current, signal_pending};
 use crate::syscall::errno::{Errno, SysResult};
 use crate::syscall::uaccess;
@@ -65,13 +65,7 @@ pub fn semtimedop(id: i32, sops: u64, nsops: u64, timeout: u64) -> SysResult {
     let deadline = if timeout == 0 {
         None
     } else {
-        let s = uaccess::read_u64(timeout)? as i64;
-        let ns = uaccess::read_u64(timeout + 8)? as i64;
-        if s < 0 || !(0..1_000_000_000).contains(&ns) {
-            return Err(Errno::EINVAL);
-        }
-        let t = (s as u64).saturating_mul(1_000_000_000).saturating_add(ns as u64);
-        Some(ember_frame::time::now_ns().saturating_add(t))
+        Some(ember_frame::time::now_ns().saturating_add(uaccess::read_timespec(timeout)?))
     };
     let (me, creds) = (pid(), current().creds());
     {
@@ -148,14 +142,7 @@ pub fn semctl(id: i32, num: i32, cmd: i32, arg: u64) -> SysResult {
             return Ok(sets.highest_index() as u64);
         }
         SEM_STAT | SEM_STAT_ANY => {
-            let (full_id, e) = sets
-                .at_index(usize::try_from(id).map_err(|_| Errno::EINVAL)?)
-                .ok_or(Errno::EINVAL)?;
-            if cmd == SEM_STAT && !e.perm.allows(&creds, Want::Read) {
-                return Err(Errno::EACCES);
-            }
-            stat(arg, e)?;
-            return Ok(full_id as u64);
+            return stat_at_index(&sets, id, cmd == SEM_STAT_ANY, &creds, |e| stat(arg, e));
         }
         _ => {}
     }

@@ -2,7 +2,7 @@
 //! shared (so they survive `fork`); its attachment count is the number of regions holding it, as Linux counts
 //! mappings, and a removed segment goes when the last one does.
 
-use super::{IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, now, pid, read_perm_set, write_ds};
+use super::{IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, now, pid, read_perm_set, stat_at_index, write_ds};
 use crate::fs::inode::Inode;
 use crate::process::current;
 use crate::syscall::errno::{Errno, SysResult};
@@ -178,13 +178,7 @@ pub fn shmctl(id: i32, cmd: i32, buf: u64) -> SysResult {
             return Ok(t.highest_index() as u64);
         }
         SHM_STAT | SHM_STAT_ANY => {
-            let index = usize::try_from(id).map_err(|_| Errno::EINVAL)?;
-            let (full_id, e) = t.at_index(index).ok_or(Errno::EINVAL)?;
-            if cmd == SHM_STAT && !e.perm.allows(&creds, Want::Read) {
-                return Err(Errno::EACCES);
-            }
-            stat(buf, e)?;
-            return Ok(full_id as u64);
+            return stat_at_index(&t, id, cmd == SHM_STAT_ANY, &creds, |e| stat(buf, e));
         }
         _ => {}
     }
