@@ -11,7 +11,7 @@ use crate::virtio::net::VirtioNet;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ember_cmdline::{Cmdline, IpConfig};
 use ember_frame::sync::Mutex;
 use ember_frame::task::{Task, WaitQueue};
@@ -151,12 +151,18 @@ const LINK_LOCAL_PREFIX: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0
 pub const LOOP_MTU: usize = 65535;
 /// Packets `lo` holds before it refuses more (the protocols above retry).
 const LOOP_QUEUE: usize = 256;
+/// How long the poll task waits, at most, for the device's interrupt when smoltcp has frames to send and the
+/// transmit queue is full (the interrupt of a finished transmit buffer ends the wait sooner).
+const TX_FULL_WAIT: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(1);
 
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 /// The poll task waits here.
 static POLLER: WaitQueue = WaitQueue::new();
 /// Set when the poll task should run now.
 static PENDING: AtomicBool = AtomicBool::new(false);
+/// When the poll task will poll next on its own (`now_ns`; `u64::MAX`: not before a kick), published under the
+/// stack's lock: [`with`] kicks it only when the stack wants a poll sooner.
+static NEXT_POLL: AtomicU64 = AtomicU64::new(0);
 /// Set once the poll task is spawned: at start with a device, at the first socket call on `lo` alone (so a
 /// machine that never uses the network runs no extra task).
 static TASK: AtomicBool = AtomicBool::new(false);
@@ -172,6 +178,11 @@ pub fn device_interrupt() {
 pub fn kick() {
     PENDING.store(true, Ordering::SeqCst);
     POLLER.wake_all();
+}
+
+/// `now_ns()` plus `d`.
+fn deadline_after(d: smoltcp::time::Duration) -> u64 {
+    now_ns().saturating_add(d.total_micros().saturating_mul(1000))
 }
 
 fn now() -> Instant {
@@ -190,7 +201,7 @@ pub fn peek<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
 /// SYN-ACK arrived during its own re-check slept forever: busybox `wget`'s first connection after boot.)
 pub fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     spawn_task();
-    let (r, changed) = {
+    let (r, changed, wake_poller) = {
         let mut guard = STACK.lock();
         let s = guard.as_mut()?;
         let r = f(s);
@@ -202,13 +213,18 @@ pub fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
             }
             changed |= s.poll();
         }
-        (r, changed)
+        // The poll task sleeps until NEXT_POLL: wake it only when the stack now wants a poll earlier (what `f`
+        // queued armed a timer, `lo` holds more); a kick after every socket call cost a task switch and a poll.
+        let due = s.next_poll().map_or(u64::MAX, deadline_after);
+        (r, changed, due < NEXT_POLL.load(Ordering::SeqCst))
     };
     if changed {
         SOCKETS.wake_all();
         poll::notify();
     }
-    kick();
+    if wake_poller {
+        kick();
+    }
     Some(r)
 }
 
@@ -236,9 +252,31 @@ impl Stack {
         changed
     }
 
+    /// Whether the network device can take no frame now (every transmit buffer is with the device).
+    fn device_full(&mut self) -> bool {
+        match self.nets.get_mut(ETH).map(|n| &mut n.dev) {
+            Some(Dev::Virtio(nic)) => !nic.can_send(),
+            _ => false,
+        }
+    }
+
     /// Whether `lo` holds packets not yet received.
     fn loopback_pending(&self) -> bool {
         matches!(&self.nets[LO].dev, Dev::Loopback(q) if !q.is_empty())
+    }
+
+    /// When the poll task should poll next: at once while `lo` holds packets, else when smoltcp wants to, but
+    /// when that is now while the device's transmit queue is full, at the device's interrupt (a transmit buffer
+    /// done), or [`TX_FULL_WAIT`] at the latest. (Polling again at once only spun: half of a TCP stream's
+    /// instructions went to polls that could send nothing.)
+    fn next_poll(&mut self) -> Option<smoltcp::time::Duration> {
+        if self.loopback_pending() {
+            return Some(smoltcp::time::Duration::ZERO);
+        }
+        match self.poll_delay() {
+            Some(d) if d == smoltcp::time::Duration::ZERO && self.device_full() => Some(TX_FULL_WAIT),
+            d => d,
+        }
     }
 
     /// When smoltcp next wants to be polled.
@@ -554,7 +592,7 @@ fn poll_task() {
     // socket without the poll saying so: the poll after one wakes the waiters too.
     let mut timer_fired = false;
     loop {
-        let (changed, delay) = {
+        let (changed, delay, deadline) = {
             let mut guard = STACK.lock();
             let Some(s) = guard.as_mut() else { return };
             let mut changed = timer_fired;
@@ -566,12 +604,10 @@ fn poll_task() {
                     break;
                 }
             }
-            let delay = if s.loopback_pending() {
-                Some(smoltcp::time::Duration::ZERO)
-            } else {
-                s.poll_delay()
-            };
-            (changed, delay)
+            let delay = s.next_poll();
+            let deadline = delay.map_or(u64::MAX, deadline_after);
+            NEXT_POLL.store(deadline, Ordering::SeqCst);
+            (changed, delay, deadline)
         };
         if changed {
             SOCKETS.wake_all();
@@ -582,9 +618,11 @@ fn poll_task() {
             ember_frame::task::yield_now();
             continue;
         }
-        let deadline = delay.map(|d| now_ns().saturating_add(d.total_micros().saturating_mul(1000)));
         timer_fired = POLLER
-            .wait_until_deadline(|| PENDING.swap(false, Ordering::SeqCst).then_some(()), deadline)
+            .wait_until_deadline(
+                || PENDING.swap(false, Ordering::SeqCst).then_some(()),
+                (deadline != u64::MAX).then_some(deadline),
+            )
             .is_none();
     }
 }
