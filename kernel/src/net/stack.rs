@@ -11,7 +11,7 @@ use crate::virtio::net::VirtioNet;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 use ember_cmdline::{Cmdline, IpConfig};
 use ember_frame::sync::Mutex;
 use ember_frame::task::{Task, WaitQueue};
@@ -160,9 +160,6 @@ static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 static POLLER: WaitQueue = WaitQueue::new();
 /// Set when the poll task should run now.
 static PENDING: AtomicBool = AtomicBool::new(false);
-/// When the poll task will poll next on its own (`now_ns`; `u64::MAX`: not before a kick), published under the
-/// stack's lock: [`with`] kicks it only when the stack wants a poll sooner.
-static NEXT_POLL: AtomicU64 = AtomicU64::new(0);
 /// Set once the poll task is spawned: at start with a device, at the first socket call on `lo` alone (so a
 /// machine that never uses the network runs no extra task).
 static TASK: AtomicBool = AtomicBool::new(false);
@@ -178,11 +175,6 @@ pub fn device_interrupt() {
 pub fn kick() {
     PENDING.store(true, Ordering::SeqCst);
     POLLER.wake_all();
-}
-
-/// `now_ns()` plus `d`.
-fn deadline_after(d: smoltcp::time::Duration) -> u64 {
-    now_ns().saturating_add(d.total_micros().saturating_mul(1000))
 }
 
 fn now() -> Instant {
@@ -201,7 +193,7 @@ pub fn peek<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
 /// SYN-ACK arrived during its own re-check slept forever: busybox `wget`'s first connection after boot.)
 pub fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     spawn_task();
-    let (r, changed, wake_poller) = {
+    let (r, changed) = {
         let mut guard = STACK.lock();
         let s = guard.as_mut()?;
         let r = f(s);
@@ -213,18 +205,13 @@ pub fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
             }
             changed |= s.poll();
         }
-        // The poll task sleeps until NEXT_POLL: wake it only when the stack now wants a poll earlier (what `f`
-        // queued armed a timer, `lo` holds more); a kick after every socket call cost a task switch and a poll.
-        let due = s.next_poll().map_or(u64::MAX, deadline_after);
-        (r, changed, due < NEXT_POLL.load(Ordering::SeqCst))
+        (r, changed)
     };
     if changed {
         SOCKETS.wake_all();
         poll::notify();
     }
-    if wake_poller {
-        kick();
-    }
+    kick();
     Some(r)
 }
 
@@ -592,7 +579,7 @@ fn poll_task() {
     // socket without the poll saying so: the poll after one wakes the waiters too.
     let mut timer_fired = false;
     loop {
-        let (changed, delay, deadline) = {
+        let (changed, delay) = {
             let mut guard = STACK.lock();
             let Some(s) = guard.as_mut() else { return };
             let mut changed = timer_fired;
@@ -604,10 +591,7 @@ fn poll_task() {
                     break;
                 }
             }
-            let delay = s.next_poll();
-            let deadline = delay.map_or(u64::MAX, deadline_after);
-            NEXT_POLL.store(deadline, Ordering::SeqCst);
-            (changed, delay, deadline)
+            (changed, s.next_poll())
         };
         if changed {
             SOCKETS.wake_all();
@@ -618,11 +602,9 @@ fn poll_task() {
             ember_frame::task::yield_now();
             continue;
         }
+        let deadline = delay.map(|d| now_ns().saturating_add(d.total_micros().saturating_mul(1000)));
         timer_fired = POLLER
-            .wait_until_deadline(
-                || PENDING.swap(false, Ordering::SeqCst).then_some(()),
-                (deadline != u64::MAX).then_some(deadline),
-            )
+            .wait_until_deadline(|| PENDING.swap(false, Ordering::SeqCst).then_some(()), deadline)
             .is_none();
     }
 }
