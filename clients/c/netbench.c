@@ -10,8 +10,11 @@
  *                       "cc COUNT\n"  then COUNT new connections, each: connect, send 1 byte, read 1 byte, close;
  *                                     the host answers "k" on the control connection after the last one
  *
- * The host times every test itself (wall clock), so both kernels are measured by the same clock. The guest
- * prints `netbench: done` (or `netbench: error WHAT: ERRNO`) and powers off. */
+ * The host times every test itself (wall clock), so both kernels are measured by the same clock. Before the
+ * first test and after each one the program executes the marker instruction `xchg %bx,%bx`, at which the
+ * xtask's QEMU plugin (tools/insn-marks) notes how many instructions the guest has executed: the CPU work
+ * each test cost, independent of the host's load and of the peer's speed. The guest prints `netbench: done`
+ * (or `netbench: error WHAT: ERRNO`) and powers off. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +155,9 @@ static void get(int c, void *buf, size_t n, const char *what) {
     }
 }
 
+/* The marker instruction (see above): a no-op for the CPU. */
+static void mark(void) { __asm__ volatile("xchg %%bx, %%bx" ::: "memory"); }
+
 static void command(int c, const char *verb, long n) {
     char line[64];
     int len = snprintf(line, sizeof line, "%s %ld\n", verb, n);
@@ -184,10 +190,12 @@ int main(int argc, char **argv) {
     char k;
 
     memset(buf, 0x5a, sizeof buf);
+    mark();
     command(c, "tx", STREAM_BYTES);
     for (long left = STREAM_BYTES; left > 0; left -= CHUNK)
         put(c, buf, left < CHUNK ? left : CHUNK, "tx");
     get(c, &k, 1, "tx ack");
+    mark();
 
     command(c, "rx", STREAM_BYTES);
     for (long left = STREAM_BYTES; left > 0;) {
@@ -197,12 +205,14 @@ int main(int argc, char **argv) {
         left -= r;
     }
     put(c, "k", 1, "rx ack");
+    mark();
 
     command(c, "rr", ROUND_TRIPS);
     for (int i = 0; i < ROUND_TRIPS; i++) {
         put(c, "r", 1, "rr send");
         get(c, &k, 1, "rr recv");
     }
+    mark();
 
     command(c, "cc", CONNECTIONS);
     for (int i = 0; i < CONNECTIONS; i++) {
@@ -212,6 +222,7 @@ int main(int argc, char **argv) {
         close(d);
     }
     get(c, &k, 1, "cc ack");
+    mark();
     close(c);
     printf("netbench: done\n");
     finish();

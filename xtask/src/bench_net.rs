@@ -1,13 +1,19 @@
 //! The network figures of `cargo xtask bench` (also alone: `cargo xtask bench net`): `clients/c/netbench.c`
 //! (static musl) as `/init` on ember and on Debian's Linux, each on QEMU's user-mode network (`-netdev user`,
 //! the same backend for both), against a server this process runs on the host's loopback (the guest reaches it
-//! at 10.0.2.2). The host times every test with its own wall clock, so both kernels are measured by the same
-//! clock: TCP stream guest→host and host→guest, 1-byte request/response round trips, and connections (connect,
-//! 1 byte each way, close). Everything passes through QEMU's slirp, which caps what either kernel can reach.
-//! Plain TCG (not `-icount`: a guest waiting for the network would warp its clock past host-time I/O), so the
-//! figures move with host load; each kernel runs [`RUNS`] times, interleaved, and the table shows the median
-//! and the range. Debian's cloud kernel builds the virtio and virtio-net drivers as modules: the initramfs
-//! carries them and the program loads them (ember answers `ENOSYS`).
+//! at 10.0.2.2): TCP stream guest→host and host→guest, 1-byte request/response round trips, and connections
+//! (connect, 1 byte each way, close).
+//!
+//! The ranking figure is the guest's CPU work per byte, round trip or connection: QEMU loads the plugin
+//! `tools/insn-marks` (built here with the host's C compiler), which counts every instruction the guest executes
+//! and notes the count each time `netbench.c` executes its marker instruction (before the first test and
+//! after each). A halted vCPU executes nothing, so the figure does not move with the host's load or with
+//! slirp's speed, which make host-timed figures move by 2–3x between runs on a loaded host. The host's wall
+//! clock still times each test (the second table: what a user would see, capped by slirp and noisy).
+//! Plain TCG (not `-icount`: a guest waiting for the network would warp its clock past host-time I/O); each
+//! kernel runs [`RUNS`] times, interleaved, and the tables show the median and the range. Debian's cloud kernel
+//! builds the virtio and virtio-net drivers as modules: the initramfs carries them and the program loads them
+//! (ember answers `ENOSYS`).
 
 use crate::clients::{self, Initramfs, Libc};
 use crate::image::workspace_root;
@@ -15,6 +21,7 @@ use crate::qemu::{self, Boot, Limits, Vm};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,7 +45,10 @@ const MODULES: [&str; 6] = [
     "drivers/net/virtio_net",
 ];
 
-/// One run's figures, as the host measured them.
+/// The marks `netbench.c` makes: before the first test and after each of the four.
+const MARKS: usize = 5;
+
+/// One run's figures: the host's wall-clock rates, each test's size, and the guest's instructions per test.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Figures {
     /// TCP stream guest→host, MiB/s.
@@ -49,7 +59,30 @@ struct Figures {
     rr: f64,
     /// Connections per second.
     cc: f64,
+    /// Each test's size as the guest asked for it (bytes, bytes, round trips, connections), in table order.
+    sizes: [u64; 4],
+    /// Instructions the guest executed during each test, in table order (0 when the marks are missing).
+    insns: [u64; 4],
 }
+
+impl Figures {
+    /// Instructions per unit of test `i` (per KiB for the streams): 0 when the run has no count.
+    fn cost(&self, i: usize) -> f64 {
+        let unit = if i < 2 { 1024.0 } else { 1.0 };
+        match self.sizes[i] {
+            0 => 0.0,
+            n => self.insns[i] as f64 / (n as f64 / unit),
+        }
+    }
+}
+
+/// The test of each of [`ROWS`] and the unit of its instruction count.
+const COST_UNITS: [&str; 4] = [
+    "instructions/KiB",
+    "instructions/KiB",
+    "instructions/round trip",
+    "instructions/connection",
+];
 
 /// A table row: the test, its figure of a run, the figure's unit.
 type Row = (&'static str, fn(&Figures) -> f64, &'static str);
@@ -98,6 +131,10 @@ fn serve(listener: &TcpListener) -> Result<Figures, String> {
             .split_once(' ')
             .and_then(|(v, n)| Some((v.to_string(), n.parse::<u64>().ok()?)))
             .ok_or(format!("bad command {line:?}"))?;
+        let slot = ["tx", "rx", "rr", "cc"].iter().position(|v| *v == verb);
+        if let Some(i) = slot {
+            f.sizes[i] = n;
+        }
         match verb.as_str() {
             "tx" => {
                 let mut left = n;
@@ -164,15 +201,63 @@ fn initramfs(linux_kernel: &Path) -> Result<PathBuf, String> {
     crate::bench_ext4::linux_modules(image, linux_kernel, &MODULES, &dir())?.write_in(&dir())
 }
 
-/// One run on `kernel`: boots it with a fresh server and returns the server's figures.
+/// Builds the instruction-counting QEMU plugin (`tools/insn-marks`) into `target/bench/net/` with the host's C
+/// compiler (`cc`), unless it is newer than its source; its path.
+fn plugin() -> Result<PathBuf, String> {
+    let source = workspace_root().join("tools/insn-marks/insn-marks.c");
+    let out = dir().join("insn-marks.so");
+    if clients::is_newer(&out, &source)? {
+        return Ok(out);
+    }
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .status()
+        .map_err(|e| format!("cannot run cc for {}: {e} (install gcc)", source.display()))?;
+    if !status.success() {
+        return Err(format!("cc could not build {}", source.display()));
+    }
+    Ok(out)
+}
+
+/// The plugin's marks: one instruction count a line, in order.
+fn parse_marks(text: &str) -> Result<Vec<u64>, String> {
+    text.lines()
+        .map(|l| l.trim().parse::<u64>().map_err(|_| format!("bad mark line {l:?}")))
+        .collect()
+}
+
+/// Each test's instructions from [`MARKS`] marks, in table order.
+fn per_test(marks: &[u64]) -> Result<[u64; 4], String> {
+    if marks.len() != MARKS {
+        return Err(format!("{} instruction marks, not {MARKS}", marks.len()));
+    }
+    let mut insns = [0; 4];
+    for (i, n) in insns.iter_mut().enumerate() {
+        *n = marks[i + 1]
+            .checked_sub(marks[i])
+            .ok_or("the instruction marks go backwards")?;
+    }
+    Ok(insns)
+}
+
+/// One run on `kernel`: boots it with a fresh server and the plugin, and returns the server's figures with the
+/// guest's instruction counts.
 fn run_one(name: &str, kernel: &Path, cmdline: &str, initrd: &Path, run: usize) -> Result<Figures, String> {
     println!("bench: {name}: network benchmark, run {}", run + 1);
+    let marks = dir().join(format!("marks-{name}-{}.txt", run + 1));
+    let _ = std::fs::remove_file(&marks);
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("listen"))?;
     let addr = listener.local_addr().map_err(io("local address"))?;
     let server = thread::spawn(move || serve(&listener));
     let mut vm = Vm::new(Boot::Pvh, MEM_MIB, &format!("{cmdline} {}", addr.port()));
     vm.initrd = Some(initrd.to_path_buf());
     vm.net = Some(String::new());
+    vm.extra = vec![
+        "-plugin".into(),
+        format!("{},out={}", plugin()?.display(), marks.display()),
+    ];
     let limits = Limits {
         total: TIMEOUT,
         silence: None,
@@ -194,7 +279,10 @@ fn run_one(name: &str, kernel: &Path, cmdline: &str, initrd: &Path, run: usize) 
     if !f.stdout.contains(DONE) {
         return Err(why(format!("no `{DONE}` line")));
     }
-    served.map_err(why)
+    let mut figures = served.map_err(why)?;
+    let text = std::fs::read_to_string(&marks).map_err(|e| why(format!("{}: {e}", marks.display())))?;
+    figures.insns = parse_marks(&text).and_then(|m| per_test(&m)).map_err(why)?;
+    Ok(figures)
 }
 
 /// The median and the range of `values`, with `unit`; "–" when there are none.
@@ -213,7 +301,42 @@ fn median(values: &[f64]) -> Option<f64> {
     v.get(v.len() / 2).copied()
 }
 
-/// The markdown table: per test, the median (and range) of each kernel's runs and ember's median over Linux's.
+/// The median and the spread of `values` (the range over the median, in percent), with `unit`; "–" when none.
+fn cost_summary(values: &[f64], unit: &str) -> String {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => "–".into(),
+        n => {
+            let spread = 100.0 * (v[n - 1] - v[0]) / v[n / 2].max(1e-9);
+            format!("{:.0} {unit} (±{:.1}%)", v[n / 2], spread / 2.0)
+        }
+    }
+}
+
+/// The ranking table: per test, the median instructions per unit of each kernel's runs (and half their range,
+/// relative to the median), and Linux's median over ember's (above 1: ember does the same work with fewer).
+fn cost_markdown(ember: &[Figures], linux: &[Figures]) -> String {
+    let mut s = String::from(
+        "| test (guest instructions, user and kernel) | ember, median (±half range) | Linux, median (±half range) | Linux/ember |\n|---|---|---|---|\n",
+    );
+    for (i, ((name, _, _), unit)) in ROWS.iter().zip(COST_UNITS).enumerate() {
+        let e: Vec<f64> = ember.iter().map(|f| f.cost(i)).collect();
+        let l: Vec<f64> = linux.iter().map(|f| f.cost(i)).collect();
+        let ratio = match (median(&e), median(&l)) {
+            (Some(e), Some(l)) if e > 0.0 => format!("{:.2}x", l / e),
+            _ => "–".into(),
+        };
+        s += &format!(
+            "| {name} | {} | {} | {ratio} |\n",
+            cost_summary(&e, unit),
+            cost_summary(&l, unit)
+        );
+    }
+    s
+}
+
+/// The wall-clock table: per test, the median (and range) of each kernel's runs and ember's median over Linux's.
 fn markdown(ember: &[Figures], linux: &[Figures]) -> String {
     let mut s = String::from(
         "| test (host wall clock) | ember, median (min–max) | Linux, median (min–max) | ember/Linux |\n|---|---|---|---|\n",
@@ -254,7 +377,10 @@ pub fn run(ember: &Path, linux: &Path) -> Result<String, String> {
     }
     Ok(format!(
         "## Network (QEMU microvm, TCG, 1 vCPU, {MEM_MIB} MiB, `-netdev user`; `clients/c/netbench.c` against \
-         the xtask's server on the host's loopback; {RUNS} runs each, interleaved)\n\n{}{failures}",
+         the xtask's server on the host's loopback; {RUNS} runs each, interleaved)\n\nCPU work per unit, \
+         counted by the `tools/insn-marks` QEMU plugin (deterministic enough to rank):\n\n{}\nHost wall clock \
+         (capped by slirp, moves with the host's load):\n\n{}{failures}",
+        cost_markdown(&e, &l),
         markdown(&e, &l)
     ))
 }
@@ -321,6 +447,7 @@ mod tests {
             rx: 2.0 * x,
             rr: 100.0 * x,
             cc: 10.0 * x,
+            ..Figures::default()
         };
         let md = markdown(&[f(10.0), f(30.0), f(20.0)], &[f(40.0)]);
         assert!(
@@ -332,5 +459,35 @@ mod tests {
             "{md}"
         );
         assert!(markdown(&[], &[f(1.0)]).contains("| – | 1 MiB/s (1–1) | – |"));
+    }
+
+    #[test]
+    fn marks_give_each_tests_instructions() {
+        let marks = parse_marks("100\n1100\n1300\n1600\n2000\n").unwrap();
+        assert_eq!(per_test(&marks).unwrap(), [1000, 200, 300, 400]);
+        assert!(per_test(&marks[..4]).unwrap_err().contains("4 instruction marks"));
+        assert!(per_test(&[5, 4, 6, 7, 8]).unwrap_err().contains("backwards"));
+        assert!(parse_marks("12\nx\n").is_err());
+    }
+
+    #[test]
+    fn cost_table_ranks_by_instructions_per_unit() {
+        let f = |k: u64| Figures {
+            sizes: [2048, 1024, 10, 5],
+            insns: [2000 * k, 3000 * k, 400 * k, 500 * k],
+            ..Figures::default()
+        };
+        let md = cost_markdown(&[f(1), f(2), f(3)], &[f(4)]);
+        assert!(
+            md.contains(
+                "| TCP stream guest→host | 2000 instructions/KiB (±50.0%) | 4000 instructions/KiB (±0.0%) | 2.00x |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 80 instructions/round trip (±50.0%) | 160 instructions/round trip"),
+            "{md}"
+        );
+        assert!(cost_markdown(&[], &[f(1)]).contains("| – | 100 instructions/connection (±0.0%) | – |"));
     }
 }

@@ -164,7 +164,7 @@ pub fn rust_hello() -> Result<PathBuf, String> {
 }
 
 /// Whether `out` exists and was modified no earlier than `source`.
-fn is_newer(out: &Path, source: &Path) -> Result<bool, String> {
+pub(crate) fn is_newer(out: &Path, source: &Path) -> Result<bool, String> {
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified());
     let source = mtime(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
     Ok(mtime(out).is_ok_and(|out: SystemTime| out >= source))

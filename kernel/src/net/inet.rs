@@ -563,7 +563,8 @@ impl InetSocket {
                 wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
                     let t = s.tcp_mut(h);
                     if t.can_recv() {
-                        let mut buf = vec![0u8; max];
+                        // What is there, not `max`: a 64 KiB read of a few bytes zeroes 64 KiB otherwise.
+                        let mut buf = vec![0u8; max.min(t.recv_queue())];
                         let n = if peek {
                             t.peek_slice(&mut buf)
                         } else {

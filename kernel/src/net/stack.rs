@@ -151,6 +151,9 @@ const LINK_LOCAL_PREFIX: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0
 pub const LOOP_MTU: usize = 65535;
 /// Packets `lo` holds before it refuses more (the protocols above retry).
 const LOOP_QUEUE: usize = 256;
+/// How long the poll task waits, at most, for the device's interrupt when smoltcp has frames to send and the
+/// transmit queue is full (the interrupt of a finished transmit buffer ends the wait sooner).
+const TX_FULL_WAIT: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(1);
 
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 /// The poll task waits here.
@@ -236,9 +239,31 @@ impl Stack {
         changed
     }
 
+    /// Whether the network device can take no frame now (every transmit buffer is with the device).
+    fn device_full(&mut self) -> bool {
+        match self.nets.get_mut(ETH).map(|n| &mut n.dev) {
+            Some(Dev::Virtio(nic)) => !nic.can_send(),
+            _ => false,
+        }
+    }
+
     /// Whether `lo` holds packets not yet received.
     fn loopback_pending(&self) -> bool {
         matches!(&self.nets[LO].dev, Dev::Loopback(q) if !q.is_empty())
+    }
+
+    /// When the poll task should poll next: at once while `lo` holds packets, else when smoltcp wants to, but
+    /// when that is now while the device's transmit queue is full, at the device's interrupt (a transmit buffer
+    /// done), or [`TX_FULL_WAIT`] at the latest. (Polling again at once only spun: half of a TCP stream's
+    /// instructions went to polls that could send nothing.)
+    fn next_poll(&mut self) -> Option<smoltcp::time::Duration> {
+        if self.loopback_pending() {
+            return Some(smoltcp::time::Duration::ZERO);
+        }
+        match self.poll_delay() {
+            Some(d) if d == smoltcp::time::Duration::ZERO && self.device_full() => Some(TX_FULL_WAIT),
+            d => d,
+        }
     }
 
     /// When smoltcp next wants to be polled.
@@ -566,12 +591,7 @@ fn poll_task() {
                     break;
                 }
             }
-            let delay = if s.loopback_pending() {
-                Some(smoltcp::time::Duration::ZERO)
-            } else {
-                s.poll_delay()
-            };
-            (changed, delay)
+            (changed, s.next_poll())
         };
         if changed {
             SOCKETS.wake_all();
