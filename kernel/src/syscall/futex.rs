@@ -81,25 +81,32 @@ pub fn wake(vm: &Arc<Vm>, addr: u64, op: u64, count: u32, bitset: u32) -> Result
 }
 
 fn wake_key(k: Key, count: u32, bitset: u32) -> u64 {
-    let mut table = bucket(k).lock();
-    let Some(waiters) = table.get_mut(&k) else {
-        return 0;
-    };
-    let mut woken = 0u64;
-    waiters.retain(|w| {
-        if woken < count as u64 && w.bitset & bitset != 0 {
-            w.woken.store(true, Ordering::Release);
-            w.queue.wake_all();
-            woken += 1;
-            false
-        } else {
-            true
+    let mut woken: Vec<Arc<Waiter>> = Vec::new();
+    {
+        let mut table = bucket(k).lock();
+        let Some(waiters) = table.get_mut(&k) else {
+            return 0;
+        };
+        waiters.retain(|w| {
+            if woken.len() < count as usize && w.bitset & bitset != 0 {
+                w.woken.store(true, Ordering::Release);
+                woken.push(w.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if waiters.is_empty() {
+            table.remove(&k);
         }
-    });
-    if waiters.is_empty() {
-        table.remove(&k);
     }
-    woken
+    // Woken after the bucket's lock is released (a wake-up takes a run queue's lock and may send an IPI):
+    // each was marked woken and taken off the futex under the lock, and its wait re-checks the mark after
+    // registering on its queue, so no wake-up is lost.
+    for w in &woken {
+        w.queue.wake_all();
+    }
+    woken.len() as u64
 }
 
 pub(super) fn handle(n: u64, a: [u64; 6]) -> Option<SysResult> {
