@@ -27,6 +27,8 @@ pub struct TlbFlush<'a> {
     space: &'a VmSpace,
     /// Whether entries changed that other CPUs may have cached (counted in the space's flushes in flight).
     shoot: bool,
+    /// The CPU that made the change (and flushed its own translations).
+    cpu: usize,
     /// The frames the change unmapped, released after the shootdown.
     frames: Vec<Frame>,
 }
@@ -38,13 +40,23 @@ impl<'a> TlbFlush<'a> {
         if shoot {
             space.flushes_in_flight.fetch_add(1, Ordering::SeqCst);
         }
-        TlbFlush { space, shoot, frames }
+        TlbFlush {
+            space,
+            shoot,
+            cpu: crate::cpu::current_index(),
+            frames,
+        }
     }
 }
 
 impl Drop for TlbFlush<'_> {
     fn drop(&mut self) {
         if self.shoot {
+            // The shootdown leaves out the CPU it runs on. Callers drop the value before they could block and
+            // move, but should this task run elsewhere now, that CPU is the one that did not flush.
+            if crate::cpu::current_index() != self.cpu && self.space.is_active() {
+                crate::arch::regs::flush_tlb();
+            }
             self.space.shootdown();
             self.space.flushes_in_flight.fetch_sub(1, Ordering::SeqCst);
         }
