@@ -65,24 +65,28 @@ pub(crate) fn user_mode() -> Result<(), &'static str> {
     let code = Frame::alloc_zeroed().ok_or("no frame")?;
     code.write_bytes(0, &PROGRAM);
     let at = |a| UserAddr::new(a).ok_or("bad address");
-    vm.map(
-        at(CODE)?,
-        code,
-        PageProt {
-            write: false,
-            exec: true,
-        },
-    )
-    .map_err(|_| "map")?;
-    vm.map(
-        at(STACK)?,
-        Frame::alloc_zeroed().ok_or("no frame")?,
-        PageProt {
-            write: true,
-            exec: false,
-        },
-    )
-    .map_err(|_| "map")?;
+    let flush = vm
+        .map(
+            at(CODE)?,
+            code,
+            PageProt {
+                write: false,
+                exec: true,
+            },
+        )
+        .map_err(|_| "map")?;
+    drop(flush);
+    let flush = vm
+        .map(
+            at(STACK)?,
+            Frame::alloc_zeroed().ok_or("no frame")?,
+            PageProt {
+                write: true,
+                exec: false,
+            },
+        )
+        .map_err(|_| "map")?;
+    drop(flush);
     vm.activate();
 
     let mut buf = [0u8; 4];

@@ -18,7 +18,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 /// How long a CPU may take from its start-up IPI to running its Rust entry (Linux's bound: a vCPU thread of
 /// a loaded or nested host can take a while to run).
 const ANSWER_TIMEOUT_NS: u64 = 10_000_000_000;
-/// How long to wait for the first start-up IPI to take before sending the second.
+/// How long after the first start-up IPI a CPU that has not taken its parameters gets a second one.
 const SECOND_SIPI_AFTER_NS: u64 = 1_000_000;
 
 /// CPUs running (the boot CPU and every application processor that answered).
@@ -56,15 +56,15 @@ struct Starting {
     start: usize,
 }
 
-/// The application processors started by [`start_aps`] that [`wait_for_aps`] has not counted yet, and the
-/// trampoline page's physical address.
+/// The application processors started by [`start_aps`] that [`wait_for_aps`] has not counted yet, the
+/// trampoline page's physical address and when the start-up IPIs were sent.
 static STARTING: crate::sync::Mutex<Option<(u64, u64, alloc::vec::Vec<Starting>)>> = crate::sync::Mutex::new(None);
 
 /// Starts every enabled application processor the platform description names, all at once (INIT to each,
-/// then start-up IPIs to each, a second start-up IPI to any that has not taken its parameters after 1 ms),
-/// and returns: the boot continues while they come up, and [`wait_for_aps`] counts them. CPU numbers follow
-/// the platform description's order. Runs once on the boot CPU at boot, after memory, interrupts and time are
-/// set up.
+/// then a start-up IPI to each), and returns at once: the boot continues while they come up, and
+/// [`wait_for_aps`] counts them (sending a second start-up IPI to any that has not taken its parameters 1 ms
+/// after the first). CPU numbers follow the platform description's order. Runs once on the boot CPU at boot,
+/// after memory, interrupts and time are set up.
 pub(crate) fn start_aps() {
     let apic = lapic::get();
     let boot_id = apic.id();
@@ -88,7 +88,6 @@ pub(crate) fn start_aps() {
         return;
     };
     write_trampoline(base);
-    let started_at = now_ns();
     let mut starting: alloc::vec::Vec<Starting> = alloc::vec::Vec::new();
     for cpu in others {
         let index = starting.len() + 1;
@@ -124,26 +123,33 @@ pub(crate) fn start_aps() {
     for cpu in &starting {
         apic.send_startup(cpu.apic_id, page);
     }
-    let taken = |cpu: &Starting| claim_word(base, cpu.slot).load(Ordering::Acquire) == 0;
-    if !spin_until(now_ns() + SECOND_SIPI_AFTER_NS, || starting.iter().all(taken)) {
-        for cpu in starting.iter().filter(|c| !taken(c)) {
-            apic.send_startup(cpu.apic_id, page);
-        }
-    }
-    *STARTING.lock() = Some((base, started_at, starting));
+    *STARTING.lock() = Some((base, now_ns(), starting));
 }
 
 /// Waits until every application processor [`start_aps`] started has answered or was given up (bounded),
 /// and counts them online: from then on they run tasks. The kernel calls it before `ready` (the boot work
 /// in between overlaps their start-up). Later calls return at once.
+///
+/// The boot CPU waits halted (each CPU kicks it when it reports alive), never spinning: a spinning vCPU takes
+/// the host core that the vCPUs it waits for need (a loaded host, a nested VMM), and QEMU's single-threaded
+/// TCG (`-icount`) runs the other vCPUs only when it stops: the spin that waited for the start-up IPIs to be
+/// taken made 8 vCPUs take 400 ms of guest time to `ready` under `-icount`, the 1 ms timeout ending only
+/// when the scheduler's time slice did.
 pub fn wait_for_aps() {
-    let Some((base, started_at, starting)) = STARTING.lock().take() else {
+    let Some((base, sent_at, starting)) = STARTING.lock().take() else {
         return;
     };
     let waited_from = now_ns();
     let deadline = waited_from + ANSWER_TIMEOUT_NS;
     let alive = |cpu: &Starting| ALIVE[cpu.slot + 1].load(Ordering::Acquire);
-    spin_until(deadline, || starting.iter().all(alive));
+    let taken = |cpu: &Starting| claim_word(base, cpu.slot).load(Ordering::Acquire) == 0;
+    if !crate::time::wait_until(Some(sent_at + SECOND_SIPI_AFTER_NS), || starting.iter().all(alive)) {
+        let page = (base >> 12) as u8;
+        for cpu in starting.iter().filter(|c| !taken(c)) {
+            lapic::get().send_startup(cpu.apic_id, page);
+        }
+        crate::time::wait_until(Some(deadline), || starting.iter().all(alive));
+    }
     // CPU numbers are contiguous: the first CPU that did not answer ends the CPUs online.
     let mut online = 1;
     for cpu in &starting {
@@ -177,7 +183,7 @@ pub fn wait_for_aps() {
     log::info!(
         "smp: {} CPUs online ({} us from the start-up IPIs, {} us waited here)",
         online_count(),
-        (now_ns() - started_at) / 1000,
+        (now_ns() - sent_at) / 1000,
         (now_ns() - waited_from) / 1000
     );
 }
@@ -269,19 +275,6 @@ fn claim_word(base: u64, slot: usize) -> &'static AtomicU32 {
     unsafe { AtomicU32::from_ptr(at(base, tramp::SLOTS + slot * tramp::SLOT_SIZE + tramp::SLOT_CLAIM)) }
 }
 
-/// Spins until `done()` or the clock passes `deadline_ns`; returns whether `done()` held.
-fn spin_until(deadline_ns: u64, done: impl Fn() -> bool) -> bool {
-    loop {
-        if done() {
-            return true;
-        }
-        if now_ns() >= deadline_ns {
-            return done();
-        }
-        core::hint::spin_loop();
-    }
-}
-
 /// An application processor's first Rust code, on its own stack with the kernel's page tables, interrupts off.
 pub(crate) extern "C" fn ap_main(start: u64) -> ! {
     // SAFETY: the trampoline passes the `ApStart` the boot CPU made for the CPU that claimed the parameters:
@@ -297,6 +290,8 @@ pub(crate) extern "C" fn ap_main(start: u64) -> ! {
     lapic::get().init_this_cpu();
     lapic::get().start_timer();
     ALIVE[start.index].store(true, Ordering::Release);
+    // The boot CPU may be halted in `wait_for_aps`, waiting for this.
+    kick(0);
     // Tasks run here once the boot CPU has counted this one online (a wake-up only kicks CPUs online). It
     // halts meanwhile, leaving the host's time to the boot (a kick follows the count; one that comes between
     // the check and the halt ends it).

@@ -13,6 +13,7 @@ pub mod layout;
 mod page;
 mod page_table;
 pub(crate) mod stack;
+mod tlb_flush;
 mod vm_space;
 
 pub use dma::{DmaError, DmaRegion, quarantined_dma_pages};
@@ -22,6 +23,7 @@ pub use heap::heap_bytes;
 pub(crate) use io_mem::reserve_for_framework;
 pub use io_mem::{IoMem, IoMemError};
 pub use page::Frame;
+pub use tlb_flush::TlbFlush;
 pub(crate) use vm_space::begin_user_access;
 pub use vm_space::{PageProt, UserAddr, UserFault, VmError, VmSpace};
 

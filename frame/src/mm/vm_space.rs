@@ -14,16 +14,21 @@
 //! the request clears. Both sides write one flag and then read the other (sequentially consistent), so a CPU
 //! that is not waited for flushes before its next use. The wait never depends on a lock: a CPU using user
 //! translations is in user mode (interrupts on) or in the copy (which takes no lock and ends).
+//!
+//! The changes that may need a shootdown ([`VmSpace::map`] over a mapped page, [`VmSpace::update_range`])
+//! return it as a [`TlbFlush`], so that the caller waits for the other CPUs after releasing its own locks (see
+//! [`super::tlb_flush`]); [`VmSpace::unmap`] waits before it returns.
 
 use super::KERNEL_PT;
 use super::layout::{PAGE_SIZE, phys_to_virt};
 use super::page::Frame;
 use super::page_table::{ADDR_MASK, MapError, NO_EXECUTE, PRESENT, PageTable, USER, WRITABLE};
+use super::tlb_flush::TlbFlush;
 use crate::arch::regs;
 use crate::cpu::local::{self, assert_may_sleep, this_cpu};
 use crate::sync::Mutex;
 use crate::user::USER_END;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Access rights of a user page (always readable when present).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,6 +82,8 @@ pub enum VmError {
 pub struct VmSpace {
     table: Mutex<PageTable>,
     root: u64,
+    /// [`TlbFlush`]es made and not yet finished (their shootdown still to do or under way).
+    pub(super) flushes_in_flight: AtomicUsize,
 }
 
 impl core::fmt::Debug for VmSpace {
@@ -103,6 +110,7 @@ impl VmSpace {
         Ok(VmSpace {
             root: table.root(),
             table: Mutex::new(table),
+            flushes_in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -137,7 +145,7 @@ impl VmSpace {
 
     /// Makes every other CPU with this space loaded drop its user translations before it uses them again,
     /// and waits for those using them now. Called after changing entries, before releasing their frames.
-    fn shootdown(&self) {
+    pub(super) fn shootdown(&self) {
         core::sync::atomic::fence(Ordering::SeqCst);
         let me = crate::cpu::current_index();
         let mut waiting = 0u32;
@@ -163,8 +171,9 @@ impl VmSpace {
         }
     }
 
-    /// Maps `frame` at the page `va` with `prot`; returns the frame that was mapped there before, if any.
-    pub fn map(&self, va: UserAddr, frame: Frame, prot: PageProt) -> Result<Option<Frame>, VmError> {
+    /// Maps `frame` at the page `va` with `prot`. The frame mapped there before, if any, is released by the
+    /// returned [`TlbFlush`] once the other CPUs dropped their translations of it.
+    pub fn map(&self, va: UserAddr, frame: Frame, prot: PageProt) -> Result<TlbFlush<'_>, VmError> {
         let va = page_addr(va)?;
         let mut table = self.table.lock();
         let flags = self.flags(&table, prot);
@@ -175,16 +184,30 @@ impl VmSpace {
                 drop(table);
                 if old.is_some() {
                     self.flush(va);
-                    self.shootdown();
                 }
-                // SAFETY: the old entry held a reference, which is now ours.
-                Ok(old.map(|e| unsafe { Frame::from_raw(e & ADDR_MASK) }))
+                // SAFETY: the old entry held a reference, which is now ours (released after the shootdown).
+                let old: alloc::vec::Vec<Frame> = old
+                    .map(|e| unsafe { Frame::from_raw(e & ADDR_MASK) })
+                    .into_iter()
+                    .collect();
+                Ok(TlbFlush::new(self, !old.is_empty(), old))
             }
             Err(MapError::OutOfMemory | MapError::AlreadyMapped(_)) => {
                 // SAFETY: the entry was not written, so the reference is still ours.
                 drop(unsafe { Frame::from_raw(paddr) });
                 Err(VmError::OutOfMemory)
             }
+        }
+    }
+
+    /// When the shootdown of another change to this space may still be under way (its entries are written,
+    /// not every CPU has dropped its stale translations yet), shoots down now and waits: after this returns,
+    /// no CPU uses a translation from before any change made so far. A range mapped anew (`mmap`) calls it
+    /// before returning, so that a thread told of the new mapping never reaches the frames of an unmapping of
+    /// the same range whose shootdown another CPU is still waiting for.
+    pub fn flush_pending(&self) {
+        if self.flushes_in_flight.load(Ordering::SeqCst) != 0 {
+            self.shootdown();
         }
     }
 
@@ -210,12 +233,14 @@ impl VmSpace {
 
     /// Calls `f(address, frame, rights)` for every mapped page in `[start, end)` and applies what it returns:
     /// `Some(rights)` keeps the page with those rights, `None` unmaps it. For `mprotect`, `munmap` and fork.
+    /// This CPU's translations are flushed; the other CPUs' and the release of the unmapped frames are the
+    /// returned [`TlbFlush`]'s to do.
     pub fn update_range(
         &self,
         start: UserAddr,
         end: u64,
         mut f: impl FnMut(u64, &Frame, PageProt) -> Option<PageProt>,
-    ) {
+    ) -> TlbFlush<'_> {
         let end = end.min(USER_END);
         let mut table = self.table.lock();
         let nx = table.no_exec();
@@ -250,10 +275,7 @@ impl VmSpace {
             })
         };
         drop(table);
-        if changed {
-            self.shootdown();
-        }
-        drop(dropped);
+        TlbFlush::new(self, changed, dropped)
     }
 
     /// Loads this space on this CPU and records it as the current task's, so that switching back to the task

@@ -12,7 +12,7 @@ use crate::fs::pages::PAST_EOF;
 use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
-use ember_frame::mm::{Frame, PageProt, UserAddr, VmSpace};
+use ember_frame::mm::{Frame, PageProt, TlbFlush, UserAddr, VmSpace};
 use ember_frame::sync::Mutex;
 use ember_frame::user::USER_END;
 pub use region::{Backing, Prot, Region};
@@ -104,6 +104,18 @@ impl Vm {
     /// not (the caller sends SIGSEGV or returns EFAULT).
     pub fn handle_fault(&self, addr: u64, write: bool, exec: bool) -> Result<(), Errno> {
         let inner = self.inner.lock();
+        let done = self.fault_locked(&inner, addr, write, exec);
+        // A copy-on-write replacement's shootdown waits for other CPUs: after the regions' lock is released.
+        drop(inner);
+        match done? {
+            Fault::Mapped(flush) => drop(flush),
+            Fault::Shared(va, file, index) => self.fault_shared(va, &file, index, write)?,
+        }
+        Ok(())
+    }
+
+    /// The part of [`Vm::handle_fault`] under the regions' lock.
+    fn fault_locked(&self, inner: &Inner, addr: u64, write: bool, exec: bool) -> Result<Fault<'_>, Errno> {
         let region = inner.find(addr).ok_or(Errno::EFAULT)?;
         // x86 pages cannot be write- or execute-only: PROT_WRITE and PROT_EXEC imply reading, as on Linux.
         let p = region.prot;
@@ -113,33 +125,25 @@ impl Vm {
         let page = page_down(addr);
         let va = UserAddr::new(page).ok_or(Errno::EFAULT)?;
         if let Some((file, index)) = region.shared_page(page) {
-            let file = file.clone();
-            drop(inner);
-            return self.fault_shared(va, &file, index, write);
+            return Ok(Fault::Shared(va, file.clone(), index));
         }
-        match self.space.query(va) {
-            Some((frame, prot)) => {
-                if write && !prot.write {
-                    // Copy-on-write: keep the frame when no one else maps it (or the region is shared).
-                    let frame = if region.shared || frame.ref_count() <= 2 {
-                        frame
-                    } else {
-                        frame.duplicate().ok_or(Errno::ENOMEM)?
-                    };
-                    self.space
-                        .map(va, frame, region.page_prot())
-                        .map_err(|_| Errno::ENOMEM)?;
+        let frame = match self.space.query(va) {
+            Some((frame, prot)) if write && !prot.write => {
+                // Copy-on-write: keep the frame when no one else maps it (or the region is shared).
+                if region.shared || frame.ref_count() <= 2 {
+                    frame
+                } else {
+                    frame.duplicate().ok_or(Errno::ENOMEM)?
                 }
-                Ok(())
             }
-            None => {
-                let frame = region.fill(page)?;
-                self.space
-                    .map(va, frame, region.page_prot())
-                    .map_err(|_| Errno::ENOMEM)?;
-                Ok(())
-            }
-        }
+            Some(_) => return Ok(Fault::Mapped(None)),
+            None => region.fill(page)?,
+        };
+        let flush = self
+            .space
+            .map(va, frame, region.page_prot())
+            .map_err(|_| Errno::ENOMEM)?;
+        Ok(Fault::Mapped(Some(flush)))
     }
 
     /// Maps file page `index` of `file` at `va` for a fault in a shared file mapping. The page is found
@@ -161,7 +165,9 @@ impl Vm {
         let mut prot = region.page_prot();
         prot.write &= write || !file.tracks_dirty();
         if prot.write || self.space.query(va).is_none() {
-            self.space.map(va, frame, prot).map_err(|_| Errno::ENOMEM)?;
+            let flush = self.space.map(va, frame, prot).map_err(|_| Errno::ENOMEM)?;
+            drop(inner);
+            drop(flush);
         }
         Ok(())
     }
@@ -249,7 +255,10 @@ impl Vm {
             let Some(start) = UserAddr::new(region.start) else {
                 continue;
             };
-            self.space.update_range(start, region.end, |va, frame, prot| {
+            // The parent's pages turn read-only and every CPU forgets their writable translations before the
+            // regions' lock is released (the flush is dropped at once): a thread that write-faults on one of
+            // them afterwards copies it, and no other thread may still write to the original, now the child's.
+            let flush = self.space.update_range(start, region.end, |va, frame, prot| {
                 let keep = if region.shared {
                     prot
                 } else {
@@ -259,6 +268,7 @@ impl Vm {
                 failed |= !matches!(mapped, Some(Ok(_)));
                 Some(keep)
             });
+            drop(flush);
             child.inner.lock().regions.insert(region.start, region.clone());
         }
         let mut ci = child.inner.lock();
@@ -296,6 +306,10 @@ impl Vm {
             inner = self.inner.lock();
         }
         inner.brk = want;
+        drop(inner);
+        if new_end > old_end {
+            self.space.flush_pending();
+        }
         want
     }
 
@@ -310,6 +324,8 @@ impl Vm {
         noreplace: bool,
     ) -> Result<u64, Errno> {
         let len = page_up(len).filter(|&l| l > 0).ok_or(Errno::ENOMEM)?;
+        // What `MAP_FIXED` replaced, shot down once the lock is released.
+        let mut flush = None;
         // One critical section from choosing the range to inserting the region: another thread's `mmap` on
         // another CPU must not choose the same range.
         let mut inner = self.inner.lock();
@@ -320,7 +336,7 @@ impl Vm {
             if noreplace && inner.overlaps(hint, hint + len) {
                 return Err(Errno::EEXIST);
             }
-            self.unmap_locked(&mut inner, hint, hint + len);
+            flush = self.unmap_locked(&mut inner, hint, hint + len);
             hint
         } else {
             let hinted = page_down(hint);
@@ -337,6 +353,8 @@ impl Vm {
         let shared_anon = r.shared && matches!(r.backing, Backing::Anonymous);
         inner.regions.insert(start, r);
         drop(inner);
+        drop(flush);
+        self.space.flush_pending();
         if shared_anon {
             // Shared pages must exist before a fork can share them: map them now.
             let mut at = start;
@@ -361,8 +379,9 @@ impl Vm {
         let start = page_down(start);
         let mut inner = self.inner.lock();
         let files = inner.shared_files(start, end);
-        self.unmap_locked(&mut inner, start, end);
+        let flush = self.unmap_locked(&mut inner, start, end);
         drop(inner);
+        drop(flush);
         // Unmapped, the pages written through the mapping go to the disk (a failure is the file system's
         // to report; `munmap` itself succeeds, as on Linux).
         for f in files {
@@ -374,17 +393,18 @@ impl Vm {
 
     /// Removes `[start, end)` (page-aligned) from the regions and its pages from the page table, under the
     /// regions' lock: a fault or `mmap` on another CPU sees the range either mapped or free, never regions
-    /// gone with pages left (which a new mapping's pages would then be unmapped with).
-    fn unmap_locked(&self, inner: &mut Inner, start: u64, end: u64) {
+    /// gone with pages left (which a new mapping's pages would then be unmapped with). The caller drops the
+    /// returned flush after releasing the lock: the other CPUs' acknowledgements are waited for outside it,
+    /// and the frames are freed only after they all came (see [`TlbFlush`]). A new mapping of the range made
+    /// meanwhile calls [`VmSpace::flush_pending`] before it is used.
+    fn unmap_locked(&self, inner: &mut Inner, start: u64, end: u64) -> Option<TlbFlush<'_>> {
         inner.split(start);
         inner.split(end);
         let doomed: alloc::vec::Vec<u64> = inner.regions.range(start..end).map(|(&s, _)| s).collect();
         for s in doomed {
             inner.regions.remove(&s);
         }
-        if let Some(s) = UserAddr::new(start) {
-            self.space.update_range(s, end, |_, _, _| None);
-        }
+        UserAddr::new(start).map(|s| self.space.update_range(s, end, |_, _, _| None))
     }
 
     /// `mprotect`: every page of `[start, start + len)` must be mapped; sets its rights.
@@ -411,7 +431,7 @@ impl Vm {
             write: prot.write,
             exec: prot.exec,
         };
-        if let Some(s) = UserAddr::new(start) {
+        let flush = UserAddr::new(start).map(|s| {
             self.space.update_range(s, end, |_, frame, _| {
                 if !prot.read && !prot.write && !prot.exec {
                     return None;
@@ -420,9 +440,10 @@ impl Vm {
                 // A disk file's shared page stays read-only too: its next write marks it dirty.
                 let write = page_prot.write && !tracked && (shared || frame.ref_count() <= 1);
                 Some(PageProt { write, ..page_prot })
-            });
-        }
+            })
+        });
         drop(inner);
+        drop(flush);
         Ok(())
     }
 
@@ -436,12 +457,12 @@ impl Vm {
             .filter(|r| !r.shared && r.start < end && start < r.end)
             .map(|r| (r.start.max(start), r.end.min(end)))
             .collect();
-        for (s, e) in private {
-            if let Some(s) = UserAddr::new(s) {
-                self.space.update_range(s, e, |_, _, _| None);
-            }
-        }
+        let flushes: alloc::vec::Vec<TlbFlush<'_>> = private
+            .into_iter()
+            .filter_map(|(s, e)| UserAddr::new(s).map(|s| self.space.update_range(s, e, |_, _, _| None)))
+            .collect();
         drop(inner);
+        drop(flushes);
         Ok(())
     }
 
@@ -477,11 +498,13 @@ impl Vm {
                 return Err(Errno::EINVAL);
             }
             let mut inner = self.inner.lock();
-            self.unmap_locked(&mut inner, new, end);
+            let flush = self.unmap_locked(&mut inner, new, end);
             inner
                 .regions
                 .insert(new, template.slice(old, old + new_len).moved_to(new));
             drop(inner);
+            drop(flush);
+            self.space.flush_pending();
             return self.move_pages(old, old_len, new, new_len);
         }
         if new_len <= old_len {
@@ -494,6 +517,8 @@ impl Vm {
                 inner.split(old + old_len);
                 let grown = template.slice(old + old_len, old + new_len);
                 inner.regions.insert(old + old_len, grown);
+                drop(inner);
+                self.space.flush_pending();
                 return Ok(old);
             }
         }
@@ -509,6 +534,7 @@ impl Vm {
                 .insert(new, template.slice(old, old + new_len).moved_to(new));
             new
         };
+        self.space.flush_pending();
         self.move_pages(old, old_len, new, new_len)
     }
 
@@ -528,19 +554,22 @@ impl Vm {
         if template.shared || !matches!(template.backing, Backing::Anonymous) {
             return Err(Errno::EINVAL);
         }
+        let mut flush = None;
         let new = match fixed {
             Some(new) => {
                 let end = new.checked_add(len).filter(|&e| e <= USER_END).ok_or(Errno::EINVAL)?;
                 if !new.is_multiple_of(PAGE) || new < MMAP_MIN || (new < old + len && old < end) {
                     return Err(Errno::EINVAL);
                 }
-                self.unmap_locked(&mut inner, new, end);
+                flush = self.unmap_locked(&mut inner, new, end);
                 new
             }
             None => inner.find_free(len).ok_or(Errno::ENOMEM)?,
         };
         inner.regions.insert(new, template.slice(old, old + len).moved_to(new));
         drop(inner);
+        drop(flush);
+        self.space.flush_pending();
         self.move_present(old, len, new)?;
         Ok(new)
     }
@@ -550,13 +579,13 @@ impl Vm {
     fn move_present(&self, old: u64, len: u64, new: u64) -> Result<(), Errno> {
         if let Some(s) = UserAddr::new(old) {
             let mut moved = alloc::vec::Vec::new();
-            self.space.update_range(s, old + len, |va, frame, prot| {
+            drop(self.space.update_range(s, old + len, |va, frame, prot| {
                 moved.push((va - old + new, frame.clone(), prot));
                 None
-            });
+            }));
             for (to, frame, prot) in moved {
                 if let Some(to) = UserAddr::new(to) {
-                    self.space.map(to, frame, prot).map_err(|_| Errno::ENOMEM)?;
+                    drop(self.space.map(to, frame, prot).map_err(|_| Errno::ENOMEM)?);
                 }
             }
         }
@@ -638,6 +667,14 @@ impl Inner {
         }
         (top >= MMAP_MIN + len).then(|| top - len)
     }
+}
+
+/// What [`Vm::fault_locked`] leaves to do once the regions' lock is released.
+enum Fault<'a> {
+    /// The page is mapped (or was already); the shootdown of a copy-on-write replacement, if there was one.
+    Mapped(Option<TlbFlush<'a>>),
+    /// The page is file page `index` of a shared file mapping, which may have to be read (and sleep) first.
+    Shared(UserAddr, Arc<Inode>, u64),
 }
 
 /// The errno of a user copy whose fault could not be handled: a shared file page past the end of the file
