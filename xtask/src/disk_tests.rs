@@ -301,15 +301,22 @@ fn mount_case() -> Result<Case, String> {
     })
 }
 
-/// The script of the shared-mapping cases: `clients/c/mapshared.c` on a tmpfs and on an ext4 on `/dev/vda`,
-/// which is then remounted read-only (writes refused with `EROFS`), unmounted (its page cache goes) and
-/// mounted again to read back what went through the mapping.
+/// The script of the shared-mapping cases: `clients/c/mapshared.c` and `clients/c/maptrunc.c` on a tmpfs and
+/// on an ext4 on `/dev/vda`, which is then remounted read-only (refused while a file is open for writing;
+/// then writes refused with `EROFS`), unmounted (its page cache goes) and mounted again to read back what
+/// went through the mapping.
 const MAPSHARED_SCRIPT: &str = r#"#!/bin/sh
 mkdir -p /tmp /mnt
 mount -t tmpfs tmpfs /tmp
 /mapshared /tmp && echo "tmpfs: passed"
+/maptrunc /tmp && echo "tmpfs: maptrunc passed"
 mount -t ext4 /dev/vda /mnt
 /mapshared /mnt && echo "ext4: passed"
+/maptrunc /mnt && echo "ext4: maptrunc passed"
+exec 3>/mnt/busy
+mount -o remount,ro /mnt 2>&1 | grep -q 'busy' && echo "remount ro with a writer: busy"
+exec 3>&-
+rm /mnt/busy
 mount -o remount,ro /mnt && grep -q ' /mnt ext4 ro' /proc/mounts && echo "remounted ro"
 touch /mnt/refused 2>&1 | grep -q 'Read-only file system' && echo "touch: EROFS"
 mount -o remount,rw /mnt && touch /mnt/allowed && echo "remounted rw"
@@ -341,6 +348,10 @@ fn mapshared_case(on: On) -> Result<Case, String> {
             "/mapshared",
             &crate::clients::c_program(crate::clients::Libc::Musl, "mapshared")?,
         )?
+        .file(
+            "/maptrunc",
+            &crate::clients::c_program(crate::clients::Libc::Musl, "maptrunc")?,
+        )?
         .script("/init", MAPSHARED_SCRIPT)?
         .write()?;
     let mut vm = Vm::new(Boot::Pvh, 128, "console=ttyS0");
@@ -357,7 +368,10 @@ fn mapshared_case(on: On) -> Result<Case, String> {
                 0,
                 &[
                     "tmpfs: passed\n",
+                    "tmpfs: maptrunc passed\n",
                     "ext4: passed\n",
+                    "ext4: maptrunc passed\n",
+                    "remount ro with a writer: busy\n",
                     "remounted ro\n",
                     "touch: EROFS\n",
                     "remounted rw\n",
