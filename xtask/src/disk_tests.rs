@@ -18,6 +18,15 @@ const SCRIPT: &str = r#"#!/bin/sh
 export PATH=/bin:/sbin
 echo "disk-test: init from $(cat /etc/origin)"
 grep ' / ' /proc/mounts
+free_kib() { grep MemFree /proc/meminfo | tr -s ' ' | cut -d' ' -f2; }
+before=$(free_kib)
+i=0
+pids=
+while [ $i -lt 16 ]; do sleep 1000 & pids="$pids $!"; i=$((i+1)); done
+sleep 1
+echo "sleepers=$((before - $(free_kib)))"
+kill $pids
+wait
 mkdir /work
 echo hello > /work/a
 mv /work/a /work/b
@@ -135,6 +144,9 @@ fn debugfs(img: &Path, request: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The most memory (KiB) that 16 busybox `sleep` processes started from the disk may take.
+const SLEEPERS_MAX_KIB: u64 = 16 << 10;
+
 /// The value after `key=` on the console.
 fn field<'a>(o: &'a Outcome, key: &str) -> Option<&'a str> {
     let at = o.output.find(&format!("{key}="))? + key.len() + 1;
@@ -158,6 +170,15 @@ fn guest_ok(o: &Outcome, fstype: &str, big_mib: u32) -> Result<(), String> {
             "the big file has size {:?}, expected {} MiB",
             field(o, "size"),
             big_mib
+        ));
+    }
+    // 16 busybox `sleep`s share busybox's page-cache pages (each copying the whole 2 MiB file made it 40 MiB).
+    let sleepers: u64 = field(o, "sleepers")
+        .and_then(|s| s.parse().ok())
+        .ok_or("no sleepers= line")?;
+    if sleepers > SLEEPERS_MAX_KIB {
+        return Err(format!(
+            "16 busybox sleep processes took {sleepers} KiB (at most {SLEEPERS_MAX_KIB} expected)"
         ));
     }
     let sha = field(o, "bigsha").filter(|s| s.len() == 64).ok_or("no bigsha= line")?;
