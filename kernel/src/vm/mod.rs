@@ -1,9 +1,11 @@
 //! A process's memory: regions (VMAs) over the framework's [`VmSpace`], demand paging, copy-on-write,
 //! `brk`, `mmap` and friends.
 //!
-//! Pages are mapped lazily: a region records what belongs there (zeros, or bytes of an executable), and the
-//! first touch (a user page fault, or a kernel copy that faults) maps a page. After `fork` both processes map
-//! the same frames read-only; the first write to a private page copies it unless no one else maps it.
+//! Pages are mapped lazily: a region records what belongs there (zeros, or pages of a file), and the first
+//! touch (a user page fault, or a kernel copy that faults) maps a page. After `fork` both processes map the
+//! same frames read-only; the first write to a private page copies it unless no one else maps it (a private
+//! file page still the page cache's always has another user: the cache). Each file records the spaces that
+//! map it ([`FileMaps`]), so that a truncation unmaps its pages past the new end everywhere.
 
 mod region;
 mod rmap;
