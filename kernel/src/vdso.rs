@@ -48,7 +48,7 @@ pub fn map_into(vm: &Vm) -> Result<u64, Errno> {
             end,
             prot: code,
             shared: false,
-            backing: Backing::File {
+            backing: Backing::Bytes {
                 data,
                 vaddr: start,
                 offset: 0,

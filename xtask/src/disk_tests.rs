@@ -18,6 +18,15 @@ const SCRIPT: &str = r#"#!/bin/sh
 export PATH=/bin:/sbin
 echo "disk-test: init from $(cat /etc/origin)"
 grep ' / ' /proc/mounts
+free_kib() { grep MemFree /proc/meminfo | tr -s ' ' | cut -d' ' -f2; }
+before=$(free_kib)
+i=0
+pids=
+while [ $i -lt 16 ]; do sleep 1000 & pids="$pids $!"; i=$((i+1)); done
+sleep 1
+echo "sleepers=$((before - $(free_kib)))"
+kill $pids
+wait
 mkdir /work
 echo hello > /work/a
 mv /work/a /work/b
@@ -135,6 +144,9 @@ fn debugfs(img: &Path, request: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The most memory (KiB) that 16 busybox `sleep` processes started from the disk may take.
+const SLEEPERS_MAX_KIB: u64 = 16 << 10;
+
 /// The value after `key=` on the console.
 fn field<'a>(o: &'a Outcome, key: &str) -> Option<&'a str> {
     let at = o.output.find(&format!("{key}="))? + key.len() + 1;
@@ -158,6 +170,15 @@ fn guest_ok(o: &Outcome, fstype: &str, big_mib: u32) -> Result<(), String> {
             "the big file has size {:?}, expected {} MiB",
             field(o, "size"),
             big_mib
+        ));
+    }
+    // 16 busybox `sleep`s share busybox's page-cache pages (each copying the whole 2 MiB file made it 40 MiB).
+    let sleepers: u64 = field(o, "sleepers")
+        .and_then(|s| s.parse().ok())
+        .ok_or("no sleepers= line")?;
+    if sleepers > SLEEPERS_MAX_KIB {
+        return Err(format!(
+            "16 busybox sleep processes took {sleepers} KiB (at most {SLEEPERS_MAX_KIB} expected)"
         ));
     }
     let sha = field(o, "bigsha").filter(|s| s.len() == 64).ok_or("no bigsha= line")?;
@@ -301,15 +322,22 @@ fn mount_case() -> Result<Case, String> {
     })
 }
 
-/// The script of the shared-mapping cases: `clients/c/mapshared.c` on a tmpfs and on an ext4 on `/dev/vda`,
-/// which is then remounted read-only (writes refused with `EROFS`), unmounted (its page cache goes) and
-/// mounted again to read back what went through the mapping.
+/// The script of the shared-mapping cases: `clients/c/mapshared.c` and `clients/c/maptrunc.c` on a tmpfs and
+/// on an ext4 on `/dev/vda`, which is then remounted read-only (refused while a file is open for writing;
+/// then writes refused with `EROFS`), unmounted (its page cache goes) and mounted again to read back what
+/// went through the mapping.
 const MAPSHARED_SCRIPT: &str = r#"#!/bin/sh
 mkdir -p /tmp /mnt
 mount -t tmpfs tmpfs /tmp
 /mapshared /tmp && echo "tmpfs: passed"
+/maptrunc /tmp && echo "tmpfs: maptrunc passed"
 mount -t ext4 /dev/vda /mnt
 /mapshared /mnt && echo "ext4: passed"
+/maptrunc /mnt && echo "ext4: maptrunc passed"
+exec 3>/mnt/busy
+mount -o remount,ro /mnt 2>&1 | grep -q 'busy' && echo "remount ro with a writer: busy"
+exec 3>&-
+rm /mnt/busy
 mount -o remount,ro /mnt && grep -q ' /mnt ext4 ro' /proc/mounts && echo "remounted ro"
 touch /mnt/refused 2>&1 | grep -q 'Read-only file system' && echo "touch: EROFS"
 mount -o remount,rw /mnt && touch /mnt/allowed && echo "remounted rw"
@@ -341,6 +369,10 @@ fn mapshared_case(on: On) -> Result<Case, String> {
             "/mapshared",
             &crate::clients::c_program(crate::clients::Libc::Musl, "mapshared")?,
         )?
+        .file(
+            "/maptrunc",
+            &crate::clients::c_program(crate::clients::Libc::Musl, "maptrunc")?,
+        )?
         .script("/init", MAPSHARED_SCRIPT)?
         .write()?;
     let mut vm = Vm::new(Boot::Pvh, 128, "console=ttyS0");
@@ -357,7 +389,10 @@ fn mapshared_case(on: On) -> Result<Case, String> {
                 0,
                 &[
                     "tmpfs: passed\n",
+                    "tmpfs: maptrunc passed\n",
                     "ext4: passed\n",
+                    "ext4: maptrunc passed\n",
+                    "remount ro with a writer: busy\n",
                     "remounted ro\n",
                     "touch: EROFS\n",
                     "remounted rw\n",

@@ -23,6 +23,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use ember_dcache::{Dcache, Lookup};
 use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp};
 use ember_frame::sync::Mutex;
@@ -65,6 +66,8 @@ pub struct ExtMount {
     dcache: Mutex<Dcache>,
     /// The regular files' pages in the page cache.
     pages: DiskPages,
+    /// Open file descriptions writing its files: a read-only remount is refused while any is open.
+    writers: AtomicUsize,
 }
 
 /// Every mounted file system, for [`sync_all`].
@@ -149,6 +152,7 @@ pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
         released: Mutex::new(Vec::new()),
         dcache: Mutex::new(Dcache::new(DCACHE_NAMES)),
         pages: DiskPages::default(),
+        writers: AtomicUsize::new(0),
     });
     MOUNTED.lock().push(mount.clone());
     mount.node(root)
@@ -320,8 +324,21 @@ impl ExtMount {
         })
     }
 
-    /// `MS_REMOUNT`: read-only (written back and marked clean first) or writable again.
+    /// Counts an open file description writing one of its files (`opened`), or one closed.
+    pub fn count_writer(&self, opened: bool) {
+        if opened {
+            self.writers.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.writers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// `MS_REMOUNT`: read-only (written back and marked clean first) or writable again. `EBUSY` for
+    /// read-only while a file is open for writing (Linux).
     pub fn remount(self: &Arc<Self>, read_only: bool) -> Result<(), Errno> {
+        if read_only && self.read_only_reason().is_none() && self.writers.load(Ordering::SeqCst) > 0 {
+            return Err(Errno::EBUSY);
+        }
         if read_only {
             self.write_back_pages()?;
         }

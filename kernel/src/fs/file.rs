@@ -51,6 +51,8 @@ pub trait FileOps: Send + Sync {
 /// An open-file description.
 pub struct OpenFile {
     inode: Option<Arc<Inode>>,
+    /// Counts it with its file system while it may write a regular file (`EBUSY` for a read-only remount).
+    _writer: Option<super::inode::Writer>,
     handle: Handle,
     flags: AtomicU32,
     offset: Mutex<u64>,
@@ -65,8 +67,14 @@ impl Drop for OpenFile {
 impl OpenFile {
     /// An open file of `inode` (`None` for a pipe from `pipe(2)`) with open flags `flags`.
     pub fn new(inode: Option<Arc<Inode>>, handle: Handle, flags: u32) -> Arc<OpenFile> {
+        let writable = flags & O_PATH == 0 && flags & O_ACCMODE != O_RDONLY;
+        let writer = inode
+            .as_ref()
+            .filter(|i| writable && i.is_regular())
+            .map(|i| i.writer());
         Arc::new(OpenFile {
             inode,
+            _writer: writer,
             handle,
             flags: AtomicU32::new(flags),
             offset: Mutex::new(0),

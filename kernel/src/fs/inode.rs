@@ -8,6 +8,7 @@ use super::ext::DiskNode;
 use super::pages::MemFile;
 use super::pipe::Pipe;
 use crate::syscall::errno::Errno;
+use crate::vm::FileMaps;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -26,6 +27,35 @@ static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 static NEXT_FS: AtomicU64 = AtomicU64::new(1);
 /// The in-memory file systems mounted or remounted read-only (`MS_RDONLY`), by id.
 static READ_ONLY_TREES: Mutex<BTreeSet<u64>> = Mutex::new(BTreeSet::new());
+
+/// Open file descriptions writing files of each in-memory file system, by id (see [`Writer`]).
+static TREE_WRITERS: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
+
+/// An open file description writing a regular file, counted by the file's file system while it lives: a
+/// read-only remount is refused (`EBUSY`) while any is open, as Linux's.
+pub enum Writer {
+    /// A file of a disk's file system.
+    Disk(Arc<super::ext::ExtMount>),
+    /// A file of the in-memory file system with this id.
+    Tree(u64),
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        match self {
+            Writer::Disk(m) => m.count_writer(false),
+            Writer::Tree(id) => {
+                let mut trees = TREE_WRITERS.lock();
+                if let Some(n) = trees.get_mut(id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        trees.remove(id);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// A point in time, as `struct timespec` holds it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,6 +143,8 @@ pub struct Inode {
     disk: Option<DiskNode>,
     /// The in-memory file system (tree) it belongs to: set by its first directory, 0 until then.
     fs: AtomicU64,
+    /// The address spaces that map it (a regular file's reverse mappings, for truncation).
+    maps: FileMaps,
 }
 
 /// What [`Inode::create`] makes.
@@ -156,6 +188,7 @@ impl Inode {
             kind,
             disk: None,
             fs: AtomicU64::new(0),
+            maps: FileMaps::new(),
         })
     }
 
@@ -167,7 +200,13 @@ impl Inode {
             kind,
             disk: Some(disk),
             fs: AtomicU64::new(0),
+            maps: FileMaps::new(),
         })
+    }
+
+    /// The address spaces that map it (see [`FileMaps`]).
+    pub fn maps(&self) -> &FileMaps {
+        &self.maps
     }
 
     /// The disk inode, for a node of a block file system.
@@ -200,16 +239,38 @@ impl Inode {
         if self.read_only_fs() { Err(Errno::EROFS) } else { Ok(()) }
     }
 
+    /// Counts an open file description writing this regular file until the [`Writer`] is dropped.
+    pub fn writer(&self) -> Writer {
+        match &self.disk {
+            Some(d) => {
+                d.mount().count_writer(true);
+                Writer::Disk(d.mount().clone())
+            }
+            None => {
+                let id = self.fs.load(Ordering::Relaxed);
+                *TREE_WRITERS.lock().entry(id).or_insert(0) += 1;
+                Writer::Tree(id)
+            }
+        }
+    }
+
     /// Makes the in-memory file system whose root this is read-only or writable again (`mount` with
-    /// `MS_RDONLY`, `MS_REMOUNT`). A disk node's file system is changed through [`super::ext`] instead.
-    pub fn set_tree_read_only(&self, read_only: bool) {
+    /// `MS_RDONLY`, `MS_REMOUNT`); `EBUSY` for read-only while one of its files is open for writing. A disk
+    /// node's file system is changed through [`super::ext`] instead.
+    pub fn set_tree_read_only(&self, read_only: bool) -> Result<(), Errno> {
         let id = self.fs.load(Ordering::Relaxed);
+        // Held until the tree is marked, so that no writer comes between.
+        let writers = TREE_WRITERS.lock();
+        if read_only && writers.contains_key(&id) {
+            return Err(Errno::EBUSY);
+        }
         let mut trees = READ_ONLY_TREES.lock();
         if read_only {
             trees.insert(id);
         } else {
             trees.remove(&id);
         }
+        Ok(())
     }
 
     /// Re-reads a disk node's attributes after the file system changed them.
@@ -585,7 +646,8 @@ impl Inode {
         m.ctime = now;
     }
 
-    /// Sets a regular file's length (zero-filled when it grows).
+    /// Sets a regular file's length (zero-filled when it grows). The pages past a new end leave the page
+    /// cache and every mapping (a later access there gets `SIGBUS`, or zeros once the file grew again).
     pub fn truncate(&self, len: u64) -> Result<(), Errno> {
         if self.is_regular() {
             self.check_writable()?;
@@ -597,17 +659,17 @@ impl Inode {
                 }
                 data.lock().set_len(len);
                 self.touch_mtime();
-                Ok(())
             }
             Kind::DiskFile => {
                 let d = self.disk.as_ref().ok_or(Errno::EIO)?;
                 d.truncate(len)?;
                 self.refresh();
-                Ok(())
             }
-            Kind::Dir(_) | Kind::DiskDir => Err(Errno::EISDIR),
-            _ => Err(Errno::EINVAL),
+            Kind::Dir(_) | Kind::DiskDir => return Err(Errno::EISDIR),
+            _ => return Err(Errno::EINVAL),
         }
+        self.maps.unmap_from(self, len.div_ceil(super::pages::PAGE));
+        Ok(())
     }
 
     /// The frame of page `index` of a regular file, for a shared mapping: the page cache's own, so the

@@ -213,15 +213,26 @@ fn add(dir: &Arc<Inode>, name: &[u8], inode: Arc<Inode>) {
 /// Reads the executable at `path` (relative to the calling thread's working directory, symbolic links
 /// followed) for `execve`: `EACCES` unless it is a regular file with an execute bit.
 pub fn read_file(path: &[u8]) -> Result<Vec<u8>, Errno> {
-    resolve_exec(path).map(|(_, contents, _)| contents)
+    resolve_exec(path).map(|e| e.contents)
 }
 
 /// A file's mode, owner and group, for the set-id bits of `execve`.
 pub type Owner = (u32, u32, u32);
 
-/// Like [`read_file`], also returning the executable's absolute path with symbolic links resolved (what
-/// `/proc/self/exe` shows) and its [`Owner`].
-pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Owner), Errno> {
+/// An executable found by [`resolve_exec`].
+pub struct Executable {
+    /// Its absolute path with symbolic links resolved (what `/proc/self/exe` shows).
+    pub path: Vec<u8>,
+    /// The file (its segments map its page cache).
+    pub inode: Arc<Inode>,
+    /// A copy of its contents (for the ELF headers).
+    pub contents: Vec<u8>,
+    /// Its mode, owner and group.
+    pub owner: Owner,
+}
+
+/// Like [`read_file`], also returning the executable's absolute path, its inode and its [`Owner`].
+pub fn resolve_exec(path: &[u8]) -> Result<Executable, Errno> {
     if path.len() >= path::PATH_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
@@ -237,7 +248,12 @@ pub fn resolve_exec(path: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Owner), Errno> {
     }
     full.extend_from_slice(&name);
     let m = *inode.meta.lock();
-    Ok((full, inode.contents()?, (m.mode, m.uid, m.gid)))
+    Ok(Executable {
+        path: full,
+        contents: inode.contents()?,
+        inode,
+        owner: (m.mode, m.uid, m.gid),
+    })
 }
 
 /// The regular file open as `fd`, for an `mmap` of it, and whether it is open for writing (`EACCES` when

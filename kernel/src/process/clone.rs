@@ -64,7 +64,7 @@ pub fn clone(ctx: &UserContext, a: CloneArgs) -> Result<u64, Errno> {
         let vm = if f & CLONE_VM != 0 {
             parent.vm()
         } else {
-            Arc::new(parent.vm().fork()?)
+            parent.vm().fork()?
         };
         let real_parent = if f & CLONE_PARENT != 0 {
             parent.parent.lock().clone()
@@ -151,7 +151,7 @@ pub fn spawn_init(
     envp: alloc::vec::Vec<alloc::vec::Vec<u8>>,
     on_failure: fn() -> !,
 ) -> Result<(), Errno> {
-    let vm = Arc::new(crate::vm::Vm::new()?);
+    let vm = crate::vm::Vm::new()?;
     let p = Process::new(alloc::sync::Weak::new(), vm, 0, 0);
     let t = Thread::new(
         p.clone(),

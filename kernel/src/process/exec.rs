@@ -1,6 +1,7 @@
 //! `execve`: replacing a process's program with a static ELF executable (or a `#!` script's interpreter).
 
 use super::{Process, Thread};
+use crate::fs::Executable;
 use crate::syscall::errno::Errno;
 use crate::vm::{Backing, PAGE, Prot, Region, STACK_SIZE, STACK_TOP, Vm};
 use alloc::sync::Arc;
@@ -24,9 +25,9 @@ pub fn execve(
     let mut path = path.to_vec();
     let mut argv = argv;
     for _ in 0..=MAX_INTERPRETERS {
-        let (exe, data, (mode, owner, group)) = crate::fs::resolve_exec(&path)?;
-        let data = Arc::new(data);
-        if let Some((interp, arg)) = shebang(&data) {
+        let found = crate::fs::resolve_exec(&path)?;
+        let (mode, owner, group) = found.owner;
+        if let Some((interp, arg)) = shebang(&found.contents) {
             // argv becomes: interpreter [arg] path argv[1..]
             let mut new = alloc::vec![interp.clone()];
             new.extend(arg);
@@ -46,9 +47,9 @@ pub fn execve(
         };
         let mut creds = thread.process.creds();
         creds.exec(mode, owner, group);
-        load(&thread.process, ctx, &path, data, &a, &e, &creds)?;
+        load(&thread.process, ctx, &path, &found, &a, &e, &creds)?;
         thread.process.update_creds(|c| *c = creds);
-        *thread.process.exe.lock() = exe;
+        *thread.process.exe.lock() = found.path;
         *thread.process.args.lock() = (nul_joined(&a), nul_joined(&e));
         thread.files.lock().lock().close_on_exec();
         *thread.altstack.lock() = (0, 0, super::signal::SS_DISABLE);
@@ -79,18 +80,19 @@ fn shebang(data: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     Some((interp, (!arg.is_empty()).then(|| arg.to_vec())))
 }
 
-/// Loads the ELF `data` into a fresh address space for `process` and points `ctx` at its entry; `creds` are
-/// the credentials after the exec (for the auxiliary vector).
+/// Loads the ELF executable `exe` into a fresh address space for `process` and points `ctx` at its entry;
+/// `creds` are the credentials after the exec (for the auxiliary vector). The segments map the file
+/// privately: their pages are the page cache's until written.
 pub fn load(
     process: &Arc<Process>,
     ctx: &mut UserContext,
     path: &[u8],
-    data: Arc<Vec<u8>>,
+    exe: &Executable,
     argv: &[&[u8]],
     envp: &[&[u8]],
     creds: &ember_creds::Credentials,
 ) -> Result<(), Errno> {
-    let plan = LoadPlan::parse(&data).map_err(|e| {
+    let plan = LoadPlan::parse(&exe.contents).map_err(|e| {
         let name = core::str::from_utf8(path).unwrap_or("?");
         log::warn!("execve {name}: {e}");
         Errno::ENOEXEC
@@ -117,7 +119,7 @@ pub fn load(
             exec: s.executable,
         };
         let backing = Backing::File {
-            data: data.clone(),
+            file: exe.inode.clone(),
             vaddr,
             offset: s.file_offset,
             len: s.file_size,
@@ -146,7 +148,6 @@ pub fn load(
         build_stack(STACK_TOP, argv, envp, path, random, &aux, MAX_ARG_BYTES as u64).map_err(|_| Errno::E2BIG)?;
     vm.write(stack.rsp, &stack.bytes)?;
 
-    let vm = Arc::new(vm);
     *process.vm.lock() = vm.clone();
     vm.space().activate();
     process.set_name(path.rsplit(|&b| b == b'/').next().unwrap_or(path));

@@ -74,7 +74,7 @@ fn exit_process(p: &Arc<Process>, status: u32) {
     }
     // The address space goes now; the zombie keeps only its status.
     if let Ok(empty) = crate::vm::Vm::new() {
-        *p.vm.lock() = Arc::new(empty);
+        *p.vm.lock() = empty;
     }
     // A pidfd of the process has become readable.
     crate::fs::poll::notify();

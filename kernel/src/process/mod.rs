@@ -459,7 +459,7 @@ fn kernel_thread() -> Arc<Thread> {
     static KERNEL: Once<Arc<Thread>> = Once::new();
     KERNEL
         .call_once(|| {
-            let vm = Arc::new(Vm::new().expect("memory for the kernel's empty address space"));
+            let vm = Vm::new().expect("memory for the kernel's empty address space");
             let p = Process::with_pid(0, Weak::new(), vm, 0, 0);
             Thread::new(
                 p,

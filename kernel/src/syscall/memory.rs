@@ -3,7 +3,6 @@
 use super::errno::{Errno, SysResult};
 use crate::process::current;
 use crate::vm::{Backing, Prot, Region, Vm};
-use alloc::sync::Arc;
 use linux_raw_sys::general as nr;
 
 const PROT_GROWSDOWN: u64 = 0x0100_0000;
@@ -80,11 +79,12 @@ fn mmap(a: [u64; 6]) -> SysResult {
                 first_page: offset / 4096,
             }
         } else {
+            // The page cache's frames, copied on the first write (up to the end of the file: `SIGBUS` past it).
             Backing::File {
-                data: Arc::new(file.contents()?),
+                file,
                 vaddr: 0,
                 offset,
-                len: 0,
+                len: u64::MAX,
             }
         }
     };
@@ -94,15 +94,12 @@ fn mmap(a: [u64; 6]) -> SysResult {
         len,
         |start, end| {
             let backing = match backing {
-                Backing::File { data, offset, .. } => {
-                    let avail = (data.len() as u64).saturating_sub(offset);
-                    Backing::File {
-                        data,
-                        vaddr: start,
-                        offset,
-                        len: avail.min(end - start),
-                    }
-                }
+                Backing::File { file, offset, len, .. } => Backing::File {
+                    file,
+                    vaddr: start,
+                    offset,
+                    len,
+                },
                 Backing::Shared { file, first_page, .. } => Backing::Shared {
                     file,
                     vaddr: start,

@@ -1,21 +1,25 @@
 //! A process's memory: regions (VMAs) over the framework's [`VmSpace`], demand paging, copy-on-write,
 //! `brk`, `mmap` and friends.
 //!
-//! Pages are mapped lazily: a region records what belongs there (zeros, or bytes of an executable), and the
-//! first touch (a user page fault, or a kernel copy that faults) maps a page. After `fork` both processes map
-//! the same frames read-only; the first write to a private page copies it unless no one else maps it.
+//! Pages are mapped lazily: a region records what belongs there (zeros, or pages of a file), and the first
+//! touch (a user page fault, or a kernel copy that faults) maps a page. After `fork` both processes map the
+//! same frames read-only; the first write to a private page copies it unless no one else maps it (a private
+//! file page still the page cache's always has another user: the cache). Each file records the spaces that
+//! map it ([`FileMaps`]), so that a truncation unmaps its pages past the new end everywhere.
 
 mod region;
+mod rmap;
 
 use crate::fs::inode::Inode;
 use crate::fs::pages::PAST_EOF;
 use crate::syscall::errno::Errno;
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use ember_frame::mm::{Frame, PageProt, TlbFlush, UserAddr, VmSpace};
 use ember_frame::sync::Mutex;
 use ember_frame::user::USER_END;
 pub use region::{Backing, Prot, Region};
+pub use rmap::FileMaps;
 
 /// Page size.
 pub const PAGE: u64 = 4096;
@@ -40,6 +44,8 @@ fn page_up(a: u64) -> Option<u64> {
 pub struct Vm {
     space: Arc<VmSpace>,
     inner: Mutex<Inner>,
+    /// Itself, for the reverse mappings of the files it maps ([`FileMaps`]).
+    me: Weak<Vm>,
 }
 
 struct Inner {
@@ -67,15 +73,45 @@ impl Vm {
     }
 
     /// An empty address space.
-    pub fn new() -> Result<Vm, Errno> {
-        Ok(Vm {
-            space: Arc::new(VmSpace::new().map_err(|_| Errno::ENOMEM)?),
+    pub fn new() -> Result<Arc<Vm>, Errno> {
+        let space = Arc::new(VmSpace::new().map_err(|_| Errno::ENOMEM)?);
+        Ok(Arc::new_cyclic(|me| Vm {
+            space,
             inner: Mutex::new(Inner {
                 regions: BTreeMap::new(),
                 brk_start: 0,
                 brk: 0,
             }),
-        })
+            me: me.clone(),
+        }))
+    }
+
+    /// Records this space in the reverse mappings of the file `region` maps, if any (before any of its
+    /// pages is mapped here).
+    fn register(&self, region: &Region) {
+        if let Some(file) = region.file() {
+            file.maps().add(&self.me);
+        }
+    }
+
+    /// Unmaps the pages that are file pages `index..` of `file` (or copies of them) from every region that
+    /// maps `file` (see [`FileMaps::unmap_from`]).
+    fn unmap_file(&self, file: &Inode, index: u64) {
+        let inner = self.inner.lock();
+        let mut flushes = alloc::vec::Vec::new();
+        for r in inner.regions.values() {
+            if !r.file().is_some_and(|f| core::ptr::eq(Arc::as_ptr(f), file)) {
+                continue;
+            }
+            if let Some((s, e)) = r.file_pages_from(index)
+                && let Some(s) = UserAddr::new(s)
+            {
+                flushes.push(self.space.update_range(s, e, |_, _, _| None));
+            }
+        }
+        // The shootdowns wait for other CPUs: after the regions' lock is released.
+        drop(inner);
+        drop(flushes);
     }
 
     /// The framework's page table for this space.
@@ -89,6 +125,7 @@ impl Vm {
         if inner.overlaps(region.start, region.end) {
             return Err(Errno::EINVAL);
         }
+        self.register(&region);
         inner.regions.insert(region.start, region);
         Ok(())
     }
@@ -110,6 +147,7 @@ impl Vm {
         match done? {
             Fault::Mapped(flush) => drop(flush),
             Fault::Shared(va, file, index) => self.fault_shared(va, &file, index, write)?,
+            Fault::PrivateFile(va, region) => self.fault_private_file(va, &region, write)?,
         }
         Ok(())
     }
@@ -129,7 +167,8 @@ impl Vm {
         }
         let frame = match self.space.query(va) {
             Some((frame, prot)) if write && !prot.write => {
-                // Copy-on-write: keep the frame when no one else maps it (or the region is shared).
+                // Copy-on-write: keep the frame when no one else maps it (or the region is shared). A private
+                // file page still the page cache's counts the cache as a user: it is copied.
                 if region.shared || frame.ref_count() <= 2 {
                     frame
                 } else {
@@ -137,6 +176,9 @@ impl Vm {
                 }
             }
             Some(_) => return Ok(Fault::Mapped(None)),
+            None if matches!(region.backing, Backing::File { .. }) => {
+                return Ok(Fault::PrivateFile(va, region.clone()));
+            }
             None => region.fill(page)?,
         };
         let flush = self
@@ -146,13 +188,53 @@ impl Vm {
         Ok(Fault::Mapped(Some(flush)))
     }
 
+    /// Maps the page at `va` of `region`, a private file mapping, for a fault there: the page cache's frame,
+    /// read-only, when the page is a whole file page (a write fault maps a copy), else a copy of the file's
+    /// bytes. The file is read outside the regions' lock (a disk read sleeps); the page is then mapped if
+    /// the region is still there, the same, and no truncation came between (else the access faults again).
+    fn fault_private_file(&self, va: UserAddr, region: &Region, write: bool) -> Result<(), Errno> {
+        let Some(file) = region.file() else {
+            return Ok(());
+        };
+        let generation = file.maps().generation();
+        let (frame, cached) = match region.cache_page(va.get()) {
+            Some((file, index)) => (file.map_page(index, false)?, true),
+            None => (region.fill(va.get())?, false),
+        };
+        let inner = self.inner.lock();
+        let Some(now) = inner.find(va.get()) else {
+            return Ok(());
+        };
+        if !now.same_source(region) || file.maps().generation() != generation || self.space.query(va).is_some() {
+            return Ok(());
+        }
+        let mut prot = now.page_prot();
+        let frame = if !cached {
+            frame
+        } else if write && prot.write {
+            frame.duplicate().ok_or(Errno::ENOMEM)?
+        } else {
+            prot.write = false;
+            frame
+        };
+        let flush = self.space.map(va, frame, prot).map_err(|_| Errno::ENOMEM)?;
+        drop(inner);
+        drop(flush);
+        Ok(())
+    }
+
     /// Maps file page `index` of `file` at `va` for a fault in a shared file mapping. The page is found
     /// outside the regions' lock (a disk file's may be read from the disk, which sleeps), then mapped if the
     /// region still maps that page (else the access faults again). A disk file's page is mapped writable
     /// only on a write fault, which marks it dirty, so that writes through mappings reach the disk.
     fn fault_shared(&self, va: UserAddr, file: &Arc<Inode>, index: u64, write: bool) -> Result<(), Errno> {
+        let generation = file.maps().generation();
         let frame = file.map_page(index, write)?;
         let inner = self.inner.lock();
+        if file.maps().generation() != generation {
+            // A truncation came between: the page may be gone from the file.
+            return Ok(());
+        }
         let Some(region) = inner.find(va.get()) else {
             return Ok(());
         };
@@ -247,7 +329,7 @@ impl Vm {
 
     /// The copy of this space that `fork` gives the child: the same regions; private pages shared
     /// read-only in both (copy-on-write), shared pages shared as they are.
-    pub fn fork(&self) -> Result<Vm, Errno> {
+    pub fn fork(&self) -> Result<Arc<Vm>, Errno> {
         let child = Vm::new()?;
         let inner = self.inner.lock();
         let mut failed = false;
@@ -255,6 +337,8 @@ impl Vm {
             let Some(start) = UserAddr::new(region.start) else {
                 continue;
             };
+            // Before its pages are copied: a truncation unmapping the parent's then sees the child too.
+            child.register(region);
             // The parent's pages turn read-only and every CPU forgets their writable translations before the
             // regions' lock is released (the flush is dropped at once): a thread that write-faults on one of
             // them afterwards copies it, and no other thread may still write to the original, now the child's.
@@ -350,6 +434,7 @@ impl Vm {
             }
         };
         let r = region(start, start + len);
+        self.register(&r);
         let shared_anon = r.shared && matches!(r.backing, Backing::Anonymous);
         inner.regions.insert(start, r);
         drop(inner);
@@ -675,6 +760,8 @@ enum Fault<'a> {
     Mapped(Option<TlbFlush<'a>>),
     /// The page is file page `index` of a shared file mapping, which may have to be read (and sleep) first.
     Shared(UserAddr, Arc<Inode>, u64),
+    /// The page is not mapped and lies in this private file mapping, whose file may have to be read first.
+    PrivateFile(UserAddr, Region),
 }
 
 /// The errno of a user copy whose fault could not be handled: a shared file page past the end of the file

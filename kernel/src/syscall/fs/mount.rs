@@ -81,7 +81,7 @@ pub fn mount(source: u64, target: u64, fstype: u64, flags: u64, data: u64) -> Sy
     // A new tmpfs/ramfs becomes read-only; proc, devtmpfs, sysfs (parts of the kernel's tree) and bind mounts
     // (of another mount's tree) stay as they are, since read-only for one would be for all.
     if flags & MS_RDONLY != 0 && root.disk().is_none() && (fstype == "tmpfs" || fstype == "ramfs") {
-        root.set_tree_read_only(true);
+        root.set_tree_read_only(true)?;
     }
     let mode = if root.read_only_fs() { "ro" } else { "rw" };
     let shown = if options.is_empty() {
@@ -103,7 +103,7 @@ fn remount(root: &Arc<Inode>, read_only: bool) -> SysResult {
         Some(d) => d.mount().remount(read_only)?,
         // The kernel's own tree (initramfs root, `/dev`, `/proc`, `/sys`) stays writable: kernel code adds to it.
         None if root.same_tree(&fs::kernel_tree()) => {}
-        None => root.set_tree_read_only(read_only),
+        None => root.set_tree_read_only(read_only)?,
     }
     mount::set_read_only(root, root.read_only_fs());
     Ok(0)
