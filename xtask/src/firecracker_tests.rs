@@ -4,7 +4,8 @@
 //! `mmds` client reads the metadata service (version 2: token `PUT`, then `GET`) over a network device whose
 //! host side is a tap device in the rig's Linux. vsock across a snapshot restore: the `vsock-snap` client holds
 //! a connection each way when the rig snapshots the VM and restores it in a new Firecracker
-//! (the snapshot job of `firecracker.rs`), whose device then sends the transport-reset event.
+//! (the snapshot job of `firecracker.rs`): Firecracker queues the transport-reset event when it takes the
+//! snapshot and signals it again when the restored VM resumes.
 
 use crate::boot_tests::{Case, On};
 use crate::clients::{self, Initramfs, Libc};

@@ -84,7 +84,8 @@ pub struct Vm {
     /// metadata (JSON).
     pub mmds: Option<String>,
     /// Firecracker only: once the guest prints [`crate::firecracker::SNAPSHOT_MARK`], pause the VM, take a full
-    /// snapshot, stop that Firecracker and restore the snapshot (resumed) in a new one.
+    /// snapshot, stop that Firecracker and restore the snapshot (resumed) in a new one (without `mmds`: that
+    /// job passes no `--metadata`).
     pub snapshot: bool,
 }
 
