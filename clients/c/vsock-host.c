@@ -8,6 +8,9 @@
  *                                  sends BYTES of the test pattern, reads the guest's answer line and checks
  *                                  it (without ending its side first: Firecracker would shut the guest's
  *                                  connection down both ways)
+ *   vsock-host hold UDS PORT       connects to guest PORT (retrying), sends "hello\n", checks the answer
+ *                                  "hi\n", then holds the connection until it ends (the snapshot test: it
+ *                                  ends when the Firecracker that carried it is stopped)
  *
  * Every line starts with "fcrig: vsock-host: "; failures say FAIL. */
 #include <errno.h>
@@ -19,11 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SAY(...) (printf("fcrig: vsock-host: " __VA_ARGS__), fflush(stdout))
+#include "vm_sockets.h"
 
-static unsigned char pattern(unsigned long i) {
-    return (unsigned char)(i * 7 + i / 251);
-}
+#define SAY(...) (printf("fcrig: vsock-host: " __VA_ARGS__), fflush(stdout))
 
 static struct sockaddr_un unix_addr(const char *path) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -80,24 +81,33 @@ static int read_line(int fd, char *line, int n) {
     return i;
 }
 
-static int send_to_guest(const char *uds, int port, long bytes) {
+/* Connects to guest `port` through Firecracker's socket `uds`, retrying every 100 ms for 30 s while the
+ * guest is not listening yet (or Firecracker not there yet); -1 when it never answers. `line` gets the
+ * "OK <host port>" answer. */
+static int connect_guest(const char *uds, int port, char *line, int room) {
     int s = -1;
-    char line[128];
     for (int tries = 0;; tries++) {
         s = socket(AF_UNIX, SOCK_STREAM, 0);
         struct sockaddr_un a = unix_addr(uds);
         if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
             dprintf(s, "CONNECT %d\n", port);
-            if (read_line(s, line, sizeof line) > 0 && strncmp(line, "OK ", 3) == 0)
-                break;
+            if (read_line(s, line, room) > 0 && strncmp(line, "OK ", 3) == 0)
+                return s;
         }
         close(s);
         if (tries == 300) {
             SAY("FAIL no connection to guest port %d\n", port);
-            return 1;
+            return -1;
         }
         usleep(100 * 1000);
     }
+}
+
+static int send_to_guest(const char *uds, int port, long bytes) {
+    char line[128];
+    int s = connect_guest(uds, port, line, sizeof line);
+    if (s < 0)
+        return 1;
     SAY("connected to guest port %d (%.*s)\n", port, (int)strcspn(line, "\n"), line);
     unsigned long sum = 0;
     char buf[4096];
@@ -130,11 +140,34 @@ static int send_to_guest(const char *uds, int port, long bytes) {
     return 0;
 }
 
+static int hold(const char *uds, int port) {
+    char line[128];
+    int s = connect_guest(uds, port, line, sizeof line);
+    if (s < 0)
+        return 1;
+    if (write(s, "hello\n", 6) != 6 || read_line(s, line, sizeof line) <= 0 || strcmp(line, "hi\n") != 0) {
+        SAY("FAIL no greeting from guest port %d\n", port);
+        return 1;
+    }
+    SAY("holding a connection to guest port %d\n", port);
+    char buf[256];
+    long extra = 0;
+    int r;
+    while ((r = read(s, buf, sizeof buf)) > 0)
+        extra += r;
+    SAY("the held connection ended (%s) after %ld more bytes\n", r == 0 ? "end of stream" : strerror(errno),
+        extra);
+    close(s);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "echo") == 0)
         return echo(argv[2], atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "send") == 0)
         return send_to_guest(argv[2], atoi(argv[3]), atol(argv[4]));
-    fprintf(stderr, "usage: vsock-host echo PATH COUNT | send UDS PORT BYTES\n");
+    if (argc == 4 && strcmp(argv[1], "hold") == 0)
+        return hold(argv[2], atoi(argv[3]));
+    fprintf(stderr, "usage: vsock-host echo PATH COUNT | send UDS PORT BYTES | hold UDS PORT\n");
     return 2;
 }

@@ -15,38 +15,11 @@
 #include <unistd.h>
 
 #include "check.h"
-
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-#define VMADDR_CID_ANY 0xffffffffu
-#define VMADDR_CID_HOST 2u
-#define VMADDR_PORT_ANY 0xffffffffu
-#define IOCTL_VM_SOCKETS_GET_LOCAL_CID 0x7b9
-
-/* <linux/vm_sockets.h>'s struct sockaddr_vm (musl's headers lack it). */
-struct sockaddr_vm {
-    unsigned short svm_family;
-    unsigned short svm_reserved1;
-    unsigned int svm_port;
-    unsigned int svm_cid;
-    unsigned char svm_flags;
-    unsigned char svm_zero[3];
-};
+#include "vm_sockets.h"
 
 /* What the host sends the guest's server (the test harness's HOST_BYTES). */
 #define HOST_BYTES 200000ul
 
-static struct sockaddr_vm vm_addr(unsigned cid, unsigned port) {
-    struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_port = port, .svm_cid = cid};
-    return a;
-}
-
-static unsigned char pattern(unsigned i) {
-    return (unsigned char)(i * 7 + i / 251);
-}
-
-/* Writes all of `buf`. */
 static unsigned local_cid;
 
 static void test_local_cid(void) {

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 19] = [
+pub const C_PROGRAMS: [&str; 21] = [
     "hello",
     "syscalls",
     "threads",
@@ -23,6 +23,8 @@ pub const C_PROGRAMS: [&str; 19] = [
     "hostile",
     "vsock",
     "vsock-host",
+    "vsock-snap",
+    "fc-api",
     "mmds",
     "loopback",
     "netstorm",
@@ -112,9 +114,9 @@ pub fn c_program(libc: Libc, name: &str) -> Result<PathBuf, String> {
     let source = workspace_root().join("clients/c").join(format!("{name}.c"));
     let out_dir = dir().join(libc.name());
     let out = out_dir.join(name);
-    // (Every self-checking client includes check.h.)
-    let shared = workspace_root().join("clients/c/check.h");
-    if is_newer(&out, &source)? && is_newer(&out, &shared)? {
+    // (Every self-checking client includes check.h, the vsock ones vm_sockets.h.)
+    let c = workspace_root().join("clients/c");
+    if is_newer(&out, &source)? && is_newer(&out, &c.join("check.h"))? && is_newer(&out, &c.join("vm_sockets.h"))? {
         return Ok(out);
     }
     libc.ensure_toolchain()?;

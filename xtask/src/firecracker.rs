@@ -25,6 +25,48 @@ pub const INVALID_VIRTIO: &str = "invalid virtio driver status transition";
 /// connection to port P arrives at `v.sock_P`.
 pub const VSOCK_UDS: &str = "v.sock";
 
+/// What a snapshot case's guest prints when it is ready to be paused and snapshotted (`SNAPSHOT_MARK` in
+/// `clients/c/vsock-snap.c`).
+pub const SNAPSHOT_MARK: &str = "vsock-snap: ready for the snapshot";
+
+/// A snapshot job (`Vm::snapshot`), run from the job's directory as `sh snapshot.sh FIRECRACKER [FLAG...]`
+/// in place of the plain run: boot from `vm.json` with the API socket, wait (at most 40 s) for the guest's
+/// mark, pause the VM, take a full snapshot, stop that Firecracker (`SIGTERM`); remove the vsock device's
+/// socket (Firecracker binds it again at the restore and leaves the stale one behind), restore the
+/// snapshot, resumed, in a new Firecracker and let it run to the end. Each Firecracker's console and log go
+/// to a file, printed when it ends; `fc-api` (`clients/c/fc-api.c`) speaks HTTP to the API sockets.
+const SNAPSHOT_SCRIPT: &str = r#"fc=$1; shift
+rm -f api1.sock api2.sock snap.state snap.mem
+timeout 40 "$fc" --api-sock api1.sock --boot-timer --level Info --config-file vm.json "$@" > run1.log 2>&1 &
+pid=$!
+n=0
+while ! grep -q "@MARK@" run1.log && kill -0 $pid 2>/dev/null && [ $n -lt 400 ]; do sleep 0.1; n=$((n + 1)); done
+./fc-api api1.sock PATCH /vm '{"state": "Paused"}' &&
+  ./fc-api api1.sock PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "snap.state", "mem_file_path": "snap.mem"}'
+made=$?
+kill $pid 2>/dev/null
+{ wait $pid; } 2>/dev/null
+cat run1.log
+if [ $made != 0 ]; then echo "fcrig: snapshot: none was made"; exit 1; fi
+echo "fcrig: snapshot: made; the first Firecracker is stopped"
+rm -f @UDS@
+timeout 40 "$fc" --api-sock api2.sock --level Info "$@" > run2.log 2>&1 &
+pid=$!
+./fc-api api2.sock PUT /snapshot/load '{"snapshot_path": "snap.state", "mem_backend": {"backend_type": "File", "backend_path": "snap.mem"}, "resume_vm": true}' || kill $pid
+wait $pid
+status=$?
+cat run2.log
+rm -f snap.state snap.mem
+exit $status
+"#;
+
+/// The snapshot job's script, with the mark and the vsock socket filled in.
+fn snapshot_script() -> String {
+    SNAPSHOT_SCRIPT
+        .replace("@MARK@", SNAPSHOT_MARK)
+        .replace("@UDS@", VSOCK_UDS)
+}
+
 /// A Firecracker vsock device and the host's side of it: `script` runs (`sh`, in the background, from the
 /// job's directory) while Firecracker runs, with `files` (name in that directory, source) beside it; its
 /// output follows Firecracker's log (collected apart, so that it never cuts into a console line). It must
@@ -157,12 +199,22 @@ fn run_direct(fc: &Path, images: &Images, vm: &Vm, dir: &Path, timeout: Duration
         std::fs::write(dir.join(METADATA), m).map_err(|e| e.to_string())?;
         metadata = vec!["--metadata", METADATA];
     }
-    let out = Command::new("timeout")
-        .arg(timeout.as_secs().to_string())
-        .arg(fc)
-        .args(["--no-api", "--boot-timer", "--level", "Info", "--config-file"])
-        .arg(&cfg)
-        .args(&metadata)
+    let mut cmd = Command::new("timeout");
+    if vm.snapshot {
+        std::fs::write(dir.join("snapshot.sh"), snapshot_script()).map_err(|e| e.to_string())?;
+        let api = crate::clients::c_program(crate::clients::Libc::Musl, "fc-api")?;
+        std::fs::copy(&api, dir.join("fc-api")).map_err(|e| format!("cannot copy {}: {e}", api.display()))?;
+        cmd.arg((2 * timeout).as_secs().to_string())
+            .args(["sh", "snapshot.sh"])
+            .arg(fc);
+    } else {
+        cmd.arg(timeout.as_secs().to_string())
+            .arg(fc)
+            .args(["--no-api", "--boot-timer", "--level", "Info", "--config-file"])
+            .arg(&cfg)
+            .args(&metadata);
+    }
+    let out = cmd
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
@@ -245,7 +297,11 @@ for job in $(ls -d /fc/job* | sort -t b -k 2 -n); do
   host=
   if [ -f host.sh ]; then sh host.sh > host.log 2>&1 & host=$!; fi
   meta=; [ -f metadata.json ] && meta="--metadata metadata.json"
-  timeout 60 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json $meta
+  if [ -f snapshot.sh ]; then
+    timeout 100 sh snapshot.sh /fc/firecracker --no-seccomp
+  else
+    timeout 60 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json $meta
+  fi
   status=$?
   [ -n "$host" ] && { wait $host; cat host.log; }
   for d in disk*.img; do
@@ -350,6 +406,11 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
                 cpio.file(&format!("{dir}/{name}"), &read(source)?, 0o755);
             }
         }
+        if vm.snapshot {
+            cpio.file(&format!("{dir}/snapshot.sh"), snapshot_script().as_bytes(), 0o755);
+            let api = crate::clients::c_program(crate::clients::Libc::Musl, "fc-api")?;
+            cpio.file(&format!("{dir}/fc-api"), &read(&api)?, 0o755);
+        }
         let cfg = config(kernel, vm, initrd.as_deref(), &disks);
         cpio.file(&format!("{dir}/vm.json"), cfg.as_bytes(), 0o644);
     }
@@ -363,7 +424,7 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
 
     let mem = vms.iter().map(|v| v.mem_mib).max().unwrap_or(128) + 768 + 2 * archive_mib;
     let out = Command::new("timeout")
-        .arg((120 + 60 * vms.len()).to_string())
+        .arg((120 + vms.iter().map(|v| if v.snapshot { 100 } else { 60 }).sum::<usize>()).to_string())
         .args([
             "qemu-system-x86_64",
             "-accel",

@@ -2,11 +2,14 @@
 //! (`clients/c/vsock-host.c`) running beside Firecracker, both ways, with the data checked at both ends
 //! (QEMU's `vhost-vsock-device` needs `/dev/vhost-vsock` on the host, which this machine lacks). MMDS: the
 //! `mmds` client reads the metadata service (version 2: token `PUT`, then `GET`) over a network device whose
-//! host side is a tap device in the rig's Linux.
+//! host side is a tap device in the rig's Linux. vsock across a snapshot restore: the `vsock-snap` client holds
+//! a connection each way when the rig snapshots the VM and restores it in a new Firecracker
+//! (the snapshot job of `firecracker.rs`): Firecracker queues the transport-reset event when it takes the
+//! snapshot and signals it again when the restored VM resumes.
 
 use crate::boot_tests::{Case, On};
 use crate::clients::{self, Initramfs, Libc};
-use crate::firecracker::{VSOCK_UDS, VsockPeer};
+use crate::firecracker::{SNAPSHOT_MARK, VSOCK_UDS, VsockPeer};
 use crate::qemu::{Boot, Vm};
 
 /// The guest's CID.
@@ -22,6 +25,77 @@ fn host_script() -> String {
          timeout 50 ./vsock-host send {VSOCK_UDS} 6000 {HOST_BYTES}\n\
          wait\n"
     )
+}
+
+/// Bytes the host sends the guest's server after the restore (`HOST_BYTES` in `clients/c/vsock-snap.c`).
+const SNAP_HOST_BYTES: u32 = 100_000;
+
+/// The host's side of the snapshot case: an echo server for the guest's connection before the snapshot
+/// (ended when the first Firecracker stops) and the one after the restore; a connection to the guest's port
+/// 6000 held across the snapshot (`hold` returns when the first Firecracker stops), then, once the restored
+/// Firecracker listens on the socket again, a new one that sends data.
+fn snapshot_host_script() -> String {
+    format!(
+        "timeout 90 ./vsock-host echo {VSOCK_UDS}_5000 2 &\n\
+         timeout 60 ./vsock-host hold {VSOCK_UDS} 6000\n\
+         timeout 60 ./vsock-host send {VSOCK_UDS} 6000 {SNAP_HOST_BYTES}\n\
+         wait\n"
+    )
+}
+
+/// The snapshot case: `vsock-snap` as init across a snapshot restore, and what the host side saw.
+fn snapshot_case(host: &std::path::Path) -> Result<Case, String> {
+    let initrd = Initramfs::new("vsock-snap-musl")
+        .file("/init", &clients::c_program(Libc::Musl, "vsock-snap")?)?
+        .write()?;
+    let mut vm = Vm::new(Boot::Pvh, 64, "console=ttyS0");
+    vm.initrd = Some(initrd);
+    vm.snapshot = true;
+    vm.vsock = Some(VsockPeer {
+        guest_cid: GUEST_CID,
+        script: snapshot_host_script(),
+        files: vec![("vsock-host".into(), host.to_path_buf())],
+    });
+    Ok(Case {
+        name: "vsock-snapshot-firecracker".into(),
+        on: On::Firecracker,
+        vm,
+        input: &[],
+        check: Box::new(|o| {
+            crate::user_tests::exited(
+                o,
+                0,
+                &[
+                    &format!("vsock-snap: local CID {GUEST_CID}\n"),
+                    SNAPSHOT_MARK,
+                    "vsock: transport reset",
+                    "vsock-snap: both connections reset\n",
+                    "vsock-snap: guest->host after the restore: echo 65536 bytes\n",
+                    &format!("vsock-snap: host->guest after the restore: {SNAP_HOST_BYTES} bytes\n"),
+                    ", 0 failed",
+                ],
+            )?;
+            for needle in [
+                "fc-api: PATCH /vm: 204",
+                "fc-api: PUT /snapshot/create: 204",
+                "fcrig: snapshot: made",
+                "fc-api: PUT /snapshot/load: 204",
+                "vsock-host: echoed 4096 bytes",
+                "vsock-host: holding a connection to guest port 6000",
+                "vsock-host: the held connection ended",
+                "vsock-host: echoed 65536 bytes",
+                "host->guest ok",
+            ] {
+                if !o.stderr.contains(needle) {
+                    return Err(format!("the host side printed no `{needle}`"));
+                }
+            }
+            if o.stderr.contains("FAIL") {
+                return Err("the host side failed".into());
+            }
+            Ok(())
+        }),
+    })
 }
 
 /// What MMDS serves.
@@ -103,5 +177,6 @@ pub fn cases() -> Result<Vec<Case>, String> {
             }),
         });
     }
+    v.push(snapshot_case(&host)?);
     Ok(v)
 }

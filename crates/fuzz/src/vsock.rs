@@ -2,7 +2,8 @@
 
 use crate::input::Input;
 use ember_vsock::{
-    CID_HOST, ConnId, HEADER_LEN, Header, MAX_PAYLOAD, Mux, Op, PORT_ANY, State, TYPE_STREAM, parse_packet,
+    CID_HOST, ConnId, EVENT_LEN, Event, HEADER_LEN, Header, MAX_PAYLOAD, Mux, Op, PORT_ANY, State, TYPE_STREAM,
+    parse_event, parse_packet,
 };
 
 const GUEST: u64 = 3;
@@ -10,7 +11,8 @@ const GUEST: u64 = 3;
 /// Input: a script of peer packets (raw buffers, as a device would write them, and well-formed headers with
 /// any fields) and guest calls (connect, listen, accept, send, receive, shutdown, close, transport reset).
 /// Checks: `parse_packet` accepts a buffer exactly when it holds a stream header of a known operation and
-/// its payload, and the header encodes back to the bytes; every packet queued comes from the guest's
+/// its payload, and the header encodes back to the bytes; `parse_event` accepts the same buffers exactly when
+/// they are 4 bytes long, a transport reset exactly when they are zero; every packet queued comes from the guest's
 /// current CID, carries at most 4 KiB with a matching `len`; a send never queues more than the peer's credit
 /// or the data given, a receive never more than asked or buffered; no connection buffers more than it offered.
 pub fn vsock(data: &[u8]) {
@@ -25,6 +27,7 @@ pub fn vsock(data: &[u8]) {
                 let n = input.u8() as usize;
                 let raw = input.bytes(n);
                 check_parse(raw);
+                check_event(raw);
                 if let Ok((h, payload)) = parse_packet(raw) {
                     let _ = mux.receive(&h, payload);
                 }
@@ -134,6 +137,16 @@ fn drain(mux: &mut Mux, cid: u64) -> usize {
         bytes += p.payload.len();
     }
     bytes
+}
+
+fn check_event(raw: &[u8]) {
+    match parse_event(raw) {
+        Some(e) => {
+            assert_eq!(raw.len(), EVENT_LEN);
+            assert_eq!(e == Event::TransportReset, raw == [0; EVENT_LEN]);
+        }
+        None => assert_ne!(raw.len(), EVENT_LEN),
+    }
 }
 
 fn check_parse(raw: &[u8]) {

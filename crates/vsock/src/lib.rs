@@ -1,7 +1,8 @@
 //! virtio-vsock's stream protocol (virtio 1.2 §5.10) as plain logic: the packet header ([`Header`], checked
 //! against the bytes the device wrote by [`parse_packet`]), the `AF_VSOCK` address ([`SockAddr`]), one
 //! connection with credit-based flow control ([`Connection`]) and the table of listeners and connections a
-//! guest CID holds ([`Mux`]), which answers the peer and queues the packets to send.
+//! guest CID holds ([`Mux`]), which answers the peer and queues the packets to send, and the event queue's
+//! events ([`parse_event`]).
 //!
 //! Everything the device or the peer says is distrusted: short buffers, lengths past what was written,
 //! unknown types and operations are errors; a peer that overruns the credit it was given is reset. Nothing
@@ -13,11 +14,13 @@ extern crate alloc;
 
 mod addr;
 mod conn;
+mod event;
 mod header;
 mod mux;
 
 pub use addr::{AF_VSOCK, SOCKADDR_VM_LEN, SockAddr};
 pub use conn::{ConnError, Connection, State};
+pub use event::{EVENT_LEN, Event, parse_event};
 pub use header::{HEADER_LEN, Header, Op, PacketError, TYPE_STREAM, parse_packet};
 pub use mux::{ConnId, Error, Mux, Packet};
 
@@ -37,5 +40,3 @@ pub const SHUTDOWN_BOTH: u32 = SHUTDOWN_RCV | SHUTDOWN_SEND;
 pub const MAX_PAYLOAD: usize = 4096;
 /// Receive buffer space each connection offers its peer (`buf_alloc`; Linux's default is 256 KiB).
 pub const BUF_ALLOC: u32 = 256 * 1024;
-/// The event queue's `VIRTIO_VSOCK_EVENT_TRANSPORT_RESET`.
-pub const EVENT_TRANSPORT_RESET: u32 = 0;

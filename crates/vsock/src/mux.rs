@@ -566,6 +566,37 @@ mod tests {
         assert_eq!(out[0].header.src_cid, 9);
     }
 
+    /// What a snapshot restore leaves: a connection being made fails too, ports stay taken by their sockets,
+    /// the peer's late packets for the old connections are answered with resets, and closing a reset
+    /// connection sends nothing.
+    #[test]
+    fn transport_reset_of_a_connecting_socket_and_late_packets() {
+        let mut m = Mux::new(GUEST);
+        let id = connected(&mut m, 65536);
+        let port = m.bind(PORT_ANY).unwrap();
+        let connecting = m.connect(port, CID_HOST, 5001).unwrap();
+        drain(&mut m);
+        m.transport_reset(GUEST);
+        assert_eq!(m.conn(connecting).unwrap().state(), State::TransportReset);
+        assert_eq!(m.conn(id).unwrap().state(), State::TransportReset);
+        assert!(m.conn(id).unwrap().readable());
+        assert_eq!(m.bind(port), Err(Error::AddrInUse));
+        m.receive(&from_host(5001, port, Op::Response, 0, 65536, 0), &[])
+            .unwrap();
+        m.receive(&from_host(5000, id.local_port, Op::Rw, 1, 65536, 0), b"x")
+            .unwrap();
+        assert_eq!(ops(&drain(&mut m)), [Op::Rst, Op::Rst]);
+        assert_eq!(m.recv(id, 10, false), Err(Error::Reset));
+        m.close(id);
+        m.close(connecting);
+        assert!(drain(&mut m).is_empty());
+        // A new connection from the same port works.
+        m.unbind(port);
+        assert_eq!(m.bind(port), Ok(port));
+        m.connect(port, CID_HOST, 5001).unwrap();
+        assert_eq!(ops(&drain(&mut m)), [Op::Request]);
+    }
+
     #[test]
     fn ports() {
         let mut m = Mux::new(GUEST);

@@ -108,14 +108,21 @@ impl Vsock {
                 Err(e) => log::debug!("vsock: dropped a received buffer: {e}"),
             }
         }
-        while let Some(id) = self.dev.event() {
+        // After the packets: Firecracker holds back what arrived after a transport reset until the event is
+        // taken (acknowledged), so everything received before it belongs to the connections it ends.
+        while let Some(bytes) = self.dev.event() {
             changed = true;
-            if id == vs::EVENT_TRANSPORT_RESET {
-                let cid = self.dev.cid();
-                log::info!("vsock: transport reset; connections reset, guest CID {cid}");
-                self.mux.transport_reset(cid);
-            } else {
-                log::debug!("vsock: unknown event {id} ignored");
+            match vs::parse_event(&bytes) {
+                Some(vs::Event::TransportReset) => {
+                    let cid = self.dev.cid();
+                    log::info!(
+                        "vsock: transport reset; connections reset, guest CID {cid} (was {})",
+                        self.mux.cid()
+                    );
+                    self.mux.transport_reset(cid);
+                }
+                Some(vs::Event::Unknown(id)) => log::debug!("vsock: unknown event {id} ignored"),
+                None => log::debug!("vsock: an event of {} bytes ignored", bytes.len()),
             }
         }
         changed | self.flush()

@@ -9,7 +9,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use ember_frame::mm::DmaRegion;
 use ember_virtio::{Buffer, SplitQueue, Transport};
-use ember_vsock::{HEADER_LEN, MAX_PAYLOAD};
+use ember_vsock::{EVENT_LEN, HEADER_LEN, MAX_PAYLOAD};
 
 const RX_QUEUE: u16 = 0;
 const TX_QUEUE: u16 = 1;
@@ -22,8 +22,6 @@ const TX_SLOTS: usize = 32;
 const EVENT_BUFFERS: usize = 4;
 /// Bytes of each receive and transmit buffer: a header and the largest payload.
 const BUF_LEN: usize = HEADER_LEN + MAX_PAYLOAD;
-/// Bytes of `struct virtio_vsock_event`.
-const EVENT_LEN: usize = 4;
 
 /// Buffers of one queue, each with the descriptor head it is posted under.
 type Slots = Vec<(DmaRegion, Option<u16>)>;
@@ -105,15 +103,20 @@ impl VirtioVsock {
         Some(data.unwrap_or_default())
     }
 
-    /// The next event's id, if any.
-    pub fn event(&mut self) -> Option<u32> {
+    /// The next used event buffer's bytes (as many as the device says it wrote, none when that is more than
+    /// the buffer holds), if any. The buffer goes back to the device at once, with a notification: Firecracker
+    /// takes that as the driver's acknowledgement of a transport reset and holds received packets back until
+    /// then.
+    pub fn event(&mut self) -> Option<Vec<u8>> {
         let (i, written) = take_used(&mut self.event, &mut self.event_bufs, &mut self.broken, "event")?;
-        let mut id = [0u8; EVENT_LEN];
-        let ok = written as usize >= EVENT_LEN && self.event_bufs[i].0.read_bytes(0, &mut id).is_ok();
+        let mut bytes = alloc::vec![0u8; (written as usize).min(EVENT_LEN)];
+        if written as usize > EVENT_LEN || self.event_bufs[i].0.read_bytes(0, &mut bytes).is_err() {
+            log::debug!("virtio-vsock: the device claims {written} bytes in a {EVENT_LEN}-byte event buffer");
+            bytes.clear();
+        }
         post(&mut self.event, &mut self.event_bufs[i], EVENT_LEN, &mut self.broken);
         self.transport.notify(EVENT_QUEUE);
-        // A short event is no event any driver knows: report an id none has.
-        Some(if ok { u32::from_le_bytes(id) } else { u32::MAX })
+        Some(bytes)
     }
 
     /// Takes back the transmit buffers the device is done with; true when any came back.
