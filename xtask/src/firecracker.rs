@@ -285,7 +285,8 @@ fn nested_rig() -> Result<Rig, String> {
     Ok(Rig::Nested { vmlinuz, root })
 }
 
-/// The init script of the rig's Linux: load KVM, run every job, report, power off.
+/// The init script of the rig's Linux: load KVM, run every job, report, power off. A job gets 90 s (the
+/// longest, `user-threads-100-times`, takes 46 s in the rig on a quiet host).
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t devtmpfs dev /dev; mount -t proc proc /proc; mount -t sysfs sys /sys
@@ -300,7 +301,7 @@ for job in $(ls -d /fc/job* | sort -t b -k 2 -n); do
   if [ -f snapshot.sh ]; then
     timeout 100 sh snapshot.sh /fc/firecracker --no-seccomp
   else
-    timeout 60 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json $meta
+    timeout 90 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json $meta
   fi
   status=$?
   [ -n "$host" ] && { wait $host; cat host.log; }
@@ -424,7 +425,7 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
 
     let mem = vms.iter().map(|v| v.mem_mib).max().unwrap_or(128) + 768 + 2 * archive_mib;
     let out = Command::new("timeout")
-        .arg((120 + vms.iter().map(|v| if v.snapshot { 100 } else { 60 }).sum::<usize>()).to_string())
+        .arg((120 + vms.iter().map(|v| if v.snapshot { 100 } else { 90 }).sum::<usize>()).to_string())
         .args([
             "qemu-system-x86_64",
             "-accel",
