@@ -57,6 +57,7 @@ mod journal;
 mod ops;
 mod superblock;
 
+pub use csum::set_crc32c;
 pub use device::{BlockDevice, IoError};
 pub use dir::DirEntry;
 pub use error::{Error, Result};
