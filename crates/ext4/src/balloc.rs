@@ -22,13 +22,27 @@ fn set_bit(map: &mut [u8], i: usize, on: bool) {
     }
 }
 
-/// The first clear bit of `map` in `from..to`, skipping whole bytes that are full.
+/// The first clear bit of `map` in `from..to`, a 64-bit word at a time where whole words lie in the range.
 fn first_clear(map: &[u8], from: usize, to: usize) -> Option<usize> {
     let mut i = from;
     while i < to {
-        if i.is_multiple_of(8) && to - i >= 8 && map[i / 8] == 0xFF {
-            i += 8;
-            continue;
+        if i.is_multiple_of(64) && to - i >= 64 {
+            let at = i / 8;
+            let word = u64::from_le_bytes([
+                map[at],
+                map[at + 1],
+                map[at + 2],
+                map[at + 3],
+                map[at + 4],
+                map[at + 5],
+                map[at + 6],
+                map[at + 7],
+            ]);
+            if word == u64::MAX {
+                i += 64;
+                continue;
+            }
+            return Some(i + (!word).trailing_zeros() as usize);
         }
         if !bit(map, i) {
             return Some(i);
@@ -288,5 +302,19 @@ mod tests {
         map[0] = 0b0111_1111;
         assert_eq!(first_clear(&map, 1, 64), Some(7));
         assert_eq!(first_clear(&map, 0, 7), None);
+    }
+
+    #[test]
+    fn first_clear_agrees_with_a_bit_by_bit_scan() {
+        let mut map = [0xFFu8; 32];
+        map[9] = 0b1011_1111;
+        map[20] = 0b1111_1110;
+        map[31] = 0b0111_1111;
+        for from in 0..256 {
+            for to in from..=256 {
+                let slow = (from..to).find(|&i| map[i / 8] & (1 << (i % 8)) == 0);
+                assert_eq!(first_clear(&map, from, to), slow, "{from}..{to}");
+            }
+        }
     }
 }
