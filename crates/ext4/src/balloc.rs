@@ -160,6 +160,26 @@ impl<D: BlockDevice> Fs<D> {
         Ok(())
     }
 
+    /// The first clear bit of bitmap `key` in `from..count`, else in `floor..from`, skipping the bits known to
+    /// be set; with whether it is the lowest clear bit at or above `floor` (bits below `floor` are never
+    /// searched: reserved inodes).
+    fn search(&self, map: &[u8], key: (bool, u32), floor: usize, from: usize, count: usize) -> Option<(usize, bool)> {
+        let known = (self.first_free.get(&key).copied().unwrap_or(0) as usize).clamp(floor, count);
+        if from <= known {
+            return first_clear(map, known, count).map(|i| (i, true));
+        }
+        first_clear(map, from, count)
+            .map(|i| (i, false))
+            .or_else(|| first_clear(map, known, from).map(|i| (i, true)))
+    }
+
+    /// Notes that bit `bit` of bitmap `key` was cleared.
+    fn freed(&mut self, key: (bool, u32), bit: u32) {
+        if let Some(known) = self.first_free.get_mut(&key) {
+            *known = (*known).min(bit);
+        }
+    }
+
     /// Allocates up to `want` (at least 1) contiguous blocks, preferring `goal`; returns (first block, count).
     pub(crate) fn alloc_blocks(&mut self, goal: u64, want: u32) -> Result<(u64, u32)> {
         self.check_writable()?;
@@ -175,7 +195,7 @@ impl<D: BlockDevice> Fs<D> {
             let start = self.sb.group_first_block(g);
             let count = self.sb.group_block_count(g) as usize;
             let from = if k == 0 { (goal - start) as usize } else { 0 };
-            let Some(first) = first_clear(&map, from, count).or_else(|| first_clear(&map, 0, from)) else {
+            let Some((first, lowest)) = self.search(&map, (false, g), 0, from, count) else {
                 continue;
             };
             let mut n = 0usize;
@@ -189,6 +209,9 @@ impl<D: BlockDevice> Fs<D> {
             }
             self.store_block_bitmap(g, &map)?;
             self.groups.set_free_blocks(g, free - n as u32);
+            if lowest {
+                self.first_free.insert((false, g), (first + n) as u32);
+            }
             return Ok((start + first as u64, n as u32));
         }
         Err(Error::NoSpace)
@@ -217,6 +240,7 @@ impl<D: BlockDevice> Fs<D> {
             self.store_block_bitmap(g, &map)?;
             let free = self.groups.free_blocks(g) + (stop - b) as u32;
             self.groups.set_free_blocks(g, free);
+            self.freed((false, g), (b - start) as u32);
             b = stop;
         }
         Ok(())
@@ -234,11 +258,15 @@ impl<D: BlockDevice> Fs<D> {
             }
             let mut map = self.load_inode_bitmap(g)?;
             let first = if g == 0 { self.sb.first_ino() - 1 } else { 0 };
-            let Some(i) = first_clear(&map, first as usize, ipg as usize).map(|i| i as u32) else {
+            let Some((i, lowest)) = self.search(&map, (true, g), first as usize, first as usize, ipg as usize) else {
                 continue;
             };
+            let i = i as u32;
             set_bit(&mut map, i as usize, true);
             self.store_inode_bitmap(g, &map)?;
+            if lowest {
+                self.first_free.insert((true, g), i + 1);
+            }
             let free = self.groups.free_inodes(g);
             self.groups.set_free_inodes(g, free - 1);
             if dir {
@@ -266,6 +294,7 @@ impl<D: BlockDevice> Fs<D> {
         }
         set_bit(&mut map, i, false);
         self.store_inode_bitmap(g, &map)?;
+        self.freed((true, g), i as u32);
         let free = self.groups.free_inodes(g);
         self.groups.set_free_inodes(g, free + 1);
         if dir {
