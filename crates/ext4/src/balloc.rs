@@ -22,13 +22,27 @@ fn set_bit(map: &mut [u8], i: usize, on: bool) {
     }
 }
 
-/// The first clear bit of `map` in `from..to`, skipping whole bytes that are full.
+/// The first clear bit of `map` in `from..to`, a 64-bit word at a time where whole words lie in the range.
 fn first_clear(map: &[u8], from: usize, to: usize) -> Option<usize> {
     let mut i = from;
     while i < to {
-        if i.is_multiple_of(8) && to - i >= 8 && map[i / 8] == 0xFF {
-            i += 8;
-            continue;
+        if i.is_multiple_of(64) && to - i >= 64 {
+            let at = i / 8;
+            let word = u64::from_le_bytes([
+                map[at],
+                map[at + 1],
+                map[at + 2],
+                map[at + 3],
+                map[at + 4],
+                map[at + 5],
+                map[at + 6],
+                map[at + 7],
+            ]);
+            if word == u64::MAX {
+                i += 64;
+                continue;
+            }
+            return Some(i + (!word).trailing_zeros() as usize);
         }
         if !bit(map, i) {
             return Some(i);
@@ -146,6 +160,26 @@ impl<D: BlockDevice> Fs<D> {
         Ok(())
     }
 
+    /// The first clear bit of bitmap `key` in `from..count`, else in `floor..from`, skipping the bits known to
+    /// be set; with whether it is the lowest clear bit at or above `floor` (bits below `floor` are never
+    /// searched: reserved inodes).
+    fn search(&self, map: &[u8], key: (bool, u32), floor: usize, from: usize, count: usize) -> Option<(usize, bool)> {
+        let known = (self.first_free.get(&key).copied().unwrap_or(0) as usize).clamp(floor, count);
+        if from <= known {
+            return first_clear(map, known, count).map(|i| (i, true));
+        }
+        first_clear(map, from, count)
+            .map(|i| (i, false))
+            .or_else(|| first_clear(map, known, from).map(|i| (i, true)))
+    }
+
+    /// Notes that bit `bit` of bitmap `key` was cleared.
+    fn freed(&mut self, key: (bool, u32), bit: u32) {
+        if let Some(known) = self.first_free.get_mut(&key) {
+            *known = (*known).min(bit);
+        }
+    }
+
     /// Allocates up to `want` (at least 1) contiguous blocks, preferring `goal`; returns (first block, count).
     pub(crate) fn alloc_blocks(&mut self, goal: u64, want: u32) -> Result<(u64, u32)> {
         self.check_writable()?;
@@ -161,7 +195,7 @@ impl<D: BlockDevice> Fs<D> {
             let start = self.sb.group_first_block(g);
             let count = self.sb.group_block_count(g) as usize;
             let from = if k == 0 { (goal - start) as usize } else { 0 };
-            let Some(first) = first_clear(&map, from, count).or_else(|| first_clear(&map, 0, from)) else {
+            let Some((first, lowest)) = self.search(&map, (false, g), 0, from, count) else {
                 continue;
             };
             let mut n = 0usize;
@@ -175,6 +209,9 @@ impl<D: BlockDevice> Fs<D> {
             }
             self.store_block_bitmap(g, &map)?;
             self.groups.set_free_blocks(g, free - n as u32);
+            if lowest {
+                self.first_free.insert((false, g), (first + n) as u32);
+            }
             return Ok((start + first as u64, n as u32));
         }
         Err(Error::NoSpace)
@@ -203,6 +240,7 @@ impl<D: BlockDevice> Fs<D> {
             self.store_block_bitmap(g, &map)?;
             let free = self.groups.free_blocks(g) + (stop - b) as u32;
             self.groups.set_free_blocks(g, free);
+            self.freed((false, g), (b - start) as u32);
             b = stop;
         }
         Ok(())
@@ -220,11 +258,15 @@ impl<D: BlockDevice> Fs<D> {
             }
             let mut map = self.load_inode_bitmap(g)?;
             let first = if g == 0 { self.sb.first_ino() - 1 } else { 0 };
-            let Some(i) = first_clear(&map, first as usize, ipg as usize).map(|i| i as u32) else {
+            let Some((i, lowest)) = self.search(&map, (true, g), first as usize, first as usize, ipg as usize) else {
                 continue;
             };
+            let i = i as u32;
             set_bit(&mut map, i as usize, true);
             self.store_inode_bitmap(g, &map)?;
+            if lowest {
+                self.first_free.insert((true, g), i + 1);
+            }
             let free = self.groups.free_inodes(g);
             self.groups.set_free_inodes(g, free - 1);
             if dir {
@@ -252,6 +294,7 @@ impl<D: BlockDevice> Fs<D> {
         }
         set_bit(&mut map, i, false);
         self.store_inode_bitmap(g, &map)?;
+        self.freed((true, g), i as u32);
         let free = self.groups.free_inodes(g);
         self.groups.set_free_inodes(g, free + 1);
         if dir {
@@ -288,5 +331,19 @@ mod tests {
         map[0] = 0b0111_1111;
         assert_eq!(first_clear(&map, 1, 64), Some(7));
         assert_eq!(first_clear(&map, 0, 7), None);
+    }
+
+    #[test]
+    fn first_clear_agrees_with_a_bit_by_bit_scan() {
+        let mut map = [0xFFu8; 32];
+        map[9] = 0b1011_1111;
+        map[20] = 0b1111_1110;
+        map[31] = 0b0111_1111;
+        for from in 0..256 {
+            for to in from..=256 {
+                let slow = (from..to).find(|&i| map[i / 8] & (1 << (i % 8)) == 0);
+                assert_eq!(first_clear(&map, from, to), slow, "{from}..{to}");
+            }
+        }
     }
 }

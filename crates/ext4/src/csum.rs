@@ -1,7 +1,10 @@
 //! Checksums: CRC32C (Castagnoli, ext4's `metadata_csum` and JBD2 v2/v3) and CRC16 (the older `gdt_csum`).
 //!
 //! `crc32c` is the raw update with no final inversion, as Linux's `ext4_chksum` uses it: the caller seeds it
-//! (with `!0` for the superblock, with the file system's seed elsewhere).
+//! (with `!0` for the superblock, with the file system's seed elsewhere). It runs in software (slicing by 8)
+//! unless the caller installed a faster implementation with [`set_crc32c`] (the kernel's SSE4.2 `crc32`).
+
+use spin::Once;
 
 /// Slicing-by-8 tables: `t[0]` is the byte-wise table, `t[k][i]` advances `t[k-1][i]` by one zero byte.
 const fn crc32c_tables() -> [[u32; 256]; 8] {
@@ -49,8 +52,36 @@ const fn crc16_table() -> [u16; 256] {
 static CRC32C: [[u32; 256]; 8] = crc32c_tables();
 static CRC16: [u16; 256] = crc16_table();
 
+/// The implementation [`set_crc32c`] installed.
+static ACCELERATED: Once<fn(u32, &[u8]) -> u32> = Once::new();
+
+/// Installs `f` as every later checksum's CRC32C update (same contract as the software one: `crc` continued
+/// over the bytes, no inversions), once per program. `f` is first checked against the software version on
+/// inputs of every length up to 64 bytes, misaligned or not; returns whether it was installed (`false` for a
+/// wrong function, or when one is already installed).
+pub fn set_crc32c(f: fn(u32, &[u8]) -> u32) -> bool {
+    let data: [u8; 72] = core::array::from_fn(|i| (i as u8).wrapping_mul(151).wrapping_add(7));
+    let agrees = (0..=64).all(|len| {
+        let seed = 0x9E37_79B9u32.rotate_left(len as u32);
+        f(seed, &data[len % 8..len % 8 + len]) == crc32c_soft(seed, &data[len % 8..len % 8 + len])
+    });
+    if !agrees || ACCELERATED.is_completed() {
+        return false;
+    }
+    ACCELERATED.call_once(|| f);
+    true
+}
+
 /// Continues a CRC32C over `data` from `crc` (no pre- or post-inversion).
-pub fn crc32c(mut crc: u32, data: &[u8]) -> u32 {
+pub fn crc32c(crc: u32, data: &[u8]) -> u32 {
+    match ACCELERATED.get() {
+        Some(f) => f(crc, data),
+        None => crc32c_soft(crc, data),
+    }
+}
+
+/// [`crc32c`] in software, slicing by 8.
+fn crc32c_soft(mut crc: u32, data: &[u8]) -> u32 {
     let t = &CRC32C;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
@@ -98,6 +129,17 @@ mod tests {
         assert_eq!(crc32c(0x1234_5678, &data), bytewise);
         // Split anywhere, the continuation gives the same result.
         assert_eq!(crc32c(crc32c(0x1234_5678, &data[..13]), &data[13..]), bytewise);
+    }
+
+    #[test]
+    fn a_wrong_accelerator_is_refused() {
+        // Right except on inputs of 40 bytes or more: the check must catch it.
+        fn bad(crc: u32, data: &[u8]) -> u32 {
+            crc32c_soft(crc, data) ^ u32::from(data.len() >= 40)
+        }
+        assert!(!set_crc32c(bad));
+        assert!(ACCELERATED.get().is_none());
+        assert_eq!(!crc32c(!0, b"123456789"), 0xE306_9283);
     }
 
     #[test]

@@ -329,39 +329,49 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// Adds entry `name` → `ino` to directory `dir` (which the caller has read and this writes back, with
-    /// new times). The name must not exist.
+    /// new times). A name that exists already gives [`Error::Exists`] (found through the index of an indexed
+    /// directory before anything changes, else by the scan that looks for room, which reads every block).
     pub(crate) fn add_entry(&mut self, dir: &mut Inode, name: &[u8], ino: Ino, kind: FileType) -> Result<()> {
+        if self.is_indexed(dir) && self.dx_lookup(dir, name)?.is_some() {
+            return Err(Error::Exists);
+        }
         let needed = rec_len_for(name.len());
         let mut map = self.load_map(dir)?;
         self.deindex(dir, &mut map)?;
         let count = self.dir_block_count(dir)?;
-        let mut placed = false;
+        // The first room found: (block, its contents, entry offset, entry length, bytes the entry uses).
+        let mut room: Option<(u64, Vec<u8>, usize, usize, usize)> = None;
         for lblk in 0..count {
             let pblk = self.dir_pblk(dir, &mut map, lblk)?;
-            let Some((mut buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
+            let Some((buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
                 return Err(Error::Corrupt("htree block after deindexing"));
             };
+            let mut fit = None;
             for e in self.parse_block(&buf, limit)? {
+                if e.ino != 0 && &buf[e.off + 8..e.off + 8 + e.name_len] == name {
+                    return Err(Error::Exists);
+                }
                 let used = if e.ino == 0 { 0 } else { rec_len_for(e.name_len) };
-                if e.rec_len - used < needed {
-                    continue;
+                if fit.is_none() && e.rec_len - used >= needed {
+                    fit = Some((e.off, e.rec_len, used));
                 }
-                if e.ino == 0 {
-                    self.put_entry(&mut buf, e.off, e.rec_len, ino, name, kind);
-                } else {
-                    let enc = self.encode_rec_len(used);
-                    put16(&mut buf, e.off + 4, enc);
-                    self.put_entry(&mut buf, e.off + used, e.rec_len - used, ino, name, kind);
-                }
-                self.write_dir_block(dir, pblk, &mut buf)?;
-                placed = true;
-                break;
             }
-            if placed {
-                break;
+            if room.is_none()
+                && let Some((off, rec_len, used)) = fit
+            {
+                room = Some((pblk, buf, off, rec_len, used));
             }
         }
-        if !placed {
+        if let Some((pblk, mut buf, off, rec_len, used)) = room {
+            if used == 0 {
+                self.put_entry(&mut buf, off, rec_len, ino, name, kind);
+            } else {
+                let enc = self.encode_rec_len(used);
+                put16(&mut buf, off + 4, enc);
+                self.put_entry(&mut buf, off + used, rec_len - used, ino, name, kind);
+            }
+            self.write_dir_block(dir, pblk, &mut buf)?;
+        } else {
             let bs = self.bs();
             let mut buf = vec![0u8; bs];
             let limit = self.entries_limit();
@@ -414,6 +424,18 @@ impl<D: BlockDevice> Fs<D> {
     /// Finds `name` in `dir` and applies `edit` to its block: `Some((ino, kind))` re-points it, `None`
     /// removes it. Writes the block and the directory inode (new times); returns the inode it named.
     pub(crate) fn edit_entry(&mut self, dir: &mut Inode, name: &[u8], edit: Option<(Ino, FileType)>) -> Result<Ino> {
+        self.edit_entry_checked(dir, name, edit, |_, _| Ok(()))
+    }
+
+    /// [`Fs::edit_entry`], first calling `check` with the inode the entry names: its error leaves the
+    /// directory unchanged (its index, if any, may be dropped).
+    pub(crate) fn edit_entry_checked(
+        &mut self,
+        dir: &mut Inode,
+        name: &[u8],
+        edit: Option<(Ino, FileType)>,
+        check: impl FnOnce(&mut Self, Ino) -> Result<()>,
+    ) -> Result<Ino> {
         let mut map = self.load_map(dir)?;
         self.deindex(dir, &mut map)?;
         for lblk in 0..self.dir_block_count(dir)? {
@@ -426,6 +448,7 @@ impl<D: BlockDevice> Fs<D> {
                 if e.ino == 0 || &buf[e.off + 8..e.off + 8 + e.name_len] != name {
                     continue;
                 }
+                check(self, e.ino)?;
                 match edit {
                     Some((ino, kind)) => {
                         put32(&mut buf, e.off, ino);

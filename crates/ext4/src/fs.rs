@@ -61,6 +61,9 @@ pub struct Fs<D: BlockDevice> {
     pub(crate) bitmap_ok: BTreeSet<(bool, u32)>,
     /// Bitmaps written since their checksum in the group descriptor was computed (done at [`Fs::sync`]).
     pub(crate) bitmap_stale: BTreeSet<(bool, u32)>,
+    /// Per bitmap (`true` for inodes, group): a bit below which every bit is set, so that searches start
+    /// there (raised by allocations that found the first clear bit, lowered by every free).
+    pub(crate) first_free: BTreeMap<(bool, u32), u32>,
 }
 
 /// The most inode records [`Fs`] keeps (about 256 bytes each, so 4 MiB with 256-byte inodes).
@@ -92,6 +95,7 @@ impl<D: BlockDevice> Fs<D> {
             dir_ok: BTreeSet::new(),
             bitmap_ok: BTreeSet::new(),
             bitmap_stale: BTreeSet::new(),
+            first_free: BTreeMap::new(),
         };
         fs.next_generation = (opts.clock)().sec as u32 ^ fs.sb.csum_seed;
         if opts.read_only {
@@ -108,6 +112,7 @@ impl<D: BlockDevice> Fs<D> {
             fs.icache.clear();
             fs.dir_ok.clear();
             fs.bitmap_ok.clear();
+            fs.first_free.clear();
             fs.sb.set_incompat(incompat::RECOVER, false);
         }
         // Like Linux, refuse a root that is not a non-empty directory (a device or a file there would make

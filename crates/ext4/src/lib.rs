@@ -6,7 +6,8 @@
 //! `gdt_csum`/`uninit_bg`, `csum_seed`, `sparse_super2`, `largedir`. `metadata_csum` checksums (superblock,
 //! group descriptors, bitmaps, inodes, extent blocks, directory blocks) are verified on read and written on
 //! write (a directory block or bitmap verified or written since the mount is trusted when read again; the
-//! descriptors' bitmap checksums are computed at [`Fs::sync`]). Inline data, encryption, case folding,
+//! descriptors' bitmap checksums are computed at [`Fs::sync`]; [`set_crc32c`] installs a faster CRC32C than
+//! the built-in software one). Inline data, encryption, case folding,
 //! `meta_bg`, `mmp`, `bigalloc` and external journals refuse the mount; unknown read-only-compatible features
 //! mount read-only.
 //!
@@ -57,6 +58,7 @@ mod journal;
 mod ops;
 mod superblock;
 
+pub use csum::set_crc32c;
 pub use device::{BlockDevice, IoError};
 pub use dir::DirEntry;
 pub use error::{Error, Result};

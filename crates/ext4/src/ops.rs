@@ -162,7 +162,8 @@ impl<D: BlockDevice> Fs<D> {
             return Err(Error::InvalidArgument);
         }
         self.read_dir_inode_for_change(dir)?;
-        self.ensure_absent(dir, name)?;
+        // `add_entry` refuses a name that exists (the inode allocated here is then freed again).
+        check_name(name)?;
         let mut inode = self.new_inode(dir, kind, perm, uid, gid)?;
         if matches!(kind, FileType::CharDevice | FileType::BlockDevice) {
             inode.set_rdev(rdev.0, rdev.1);
@@ -298,12 +299,17 @@ impl<D: BlockDevice> Fs<D> {
     pub fn unlink(&mut self, dir: Ino, name: &[u8]) -> Result<Unlinked> {
         self.check_writable()?;
         let mut d = self.read_dir_inode_for_change(dir)?;
-        let ino = self.lookup(dir, name)?;
-        let mut inode = self.read_live_inode(ino)?;
-        if inode.is_dir() {
-            return Err(Error::IsDir);
+        if self.is_indexed(&d) {
+            // Through the index, so that a missing name leaves the index alone.
+            self.lookup(dir, name)?;
         }
-        self.edit_entry(&mut d, name, None)?;
+        let ino = self.edit_entry_checked(&mut d, name, None, |fs, ino| {
+            if fs.read_live_inode(ino)?.is_dir() {
+                return Err(Error::IsDir);
+            }
+            Ok(())
+        })?;
+        let mut inode = self.read_live_inode(ino)?;
         self.drop_link(&mut inode)
     }
 

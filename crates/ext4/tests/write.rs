@@ -426,6 +426,58 @@ fn fill_up(kind: &str) {
     fsck_clean(&img);
 }
 
+/// Inodes and blocks freed while the file system is full are allocated again (the allocator remembers where
+/// each bitmap's free bits start, and every free must move that back), and the image stays consistent.
+#[test]
+fn space_freed_when_full_is_found_again() {
+    let dir = tempdir("refill");
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    let img = mkfs(&dir, "ext4", "8M", &src, &[]);
+    let mut fs = mount(&img, rw());
+    let root = fs.root();
+    let mut files = Vec::new();
+    loop {
+        match fs.create(root, format!("f{}", files.len()).as_bytes(), 0o644, 0, 0) {
+            Ok(ino) => files.push(ino),
+            Err(Error::NoSpace) => break,
+            Err(e) => panic!("create: {e}"),
+        }
+    }
+    assert!(files.len() > 100, "only {} inodes", files.len());
+    let u = fs.unlink(root, format!("f{}", files.len() / 2).as_bytes()).unwrap();
+    fs.release(u.ino).unwrap();
+    assert_eq!(fs.create(root, b"again", 0o644, 0, 0), Ok(u.ino));
+    assert_eq!(fs.create(root, b"more", 0o644, 0, 0).err(), Some(Error::NoSpace));
+    // Blocks: two files fill the space; the first one's blocks, freed, go to the second.
+    let chunk = pattern(5, 4096);
+    let (a, b) = (files[0], files[1]);
+    let mut sizes = [0u64; 2];
+    'full: loop {
+        for (k, f) in [a, b].into_iter().enumerate() {
+            match fs.write_at(f, sizes[k], &chunk) {
+                Ok(n) => sizes[k] += n as u64,
+                Err(Error::NoSpace) => break 'full,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+    }
+    let u = fs.unlink(root, b"f0").unwrap();
+    fs.release(u.ino).unwrap();
+    assert!(fs.statfs().free_blocks >= sizes[0] / 4096);
+    loop {
+        match fs.write_at(b, sizes[1], &chunk) {
+            Ok(n) => sizes[1] += n as u64,
+            Err(Error::NoSpace) => break,
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    assert!(fs.statfs().free_blocks < 4, "{} blocks left", fs.statfs().free_blocks);
+    assert!(read_all(&mut fs, b).chunks(4096).all(|c| c == &chunk[..c.len()]));
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+}
+
 #[test]
 fn ext4_full_file_system() {
     fill_up("ext4");

@@ -1,5 +1,6 @@
 //! CPU tables: the GDT with its TSS and IST stacks, the IDT, and the trap entry and dispatch.
 
+mod crc;
 mod gdt;
 mod idt;
 pub(crate) mod local;
@@ -7,6 +8,7 @@ pub(crate) mod smp;
 pub(crate) mod times;
 mod trap;
 
+pub use crc::crc32c_accelerated;
 pub use local::{assert_may_sleep, current_index, in_interrupt};
 pub use smp::{online_count, wait_for_aps};
 pub use times::{CpuTimes, cpu_times};

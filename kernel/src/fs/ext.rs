@@ -132,6 +132,11 @@ pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
     if MOUNTED.lock().iter().any(|m| Arc::ptr_eq(&m.disk, disk)) {
         return Err(Errno::EBUSY);
     }
+    if let Some(crc) = ember_frame::cpu::crc32c_accelerated()
+        && ember_ext4::set_crc32c(crc)
+    {
+        log::info!("ext4: checksums with SSE4.2 crc32");
+    }
     let opts = MountOptions {
         read_only: read_only || disk.read_only(),
         clock,

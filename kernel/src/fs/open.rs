@@ -41,8 +41,9 @@ pub fn open(ctx: &FsContext, start: Arc<Inode>, path: &[u8], flags: u32, mode: u
                 super::perm::may_create(&dir)?;
                 let (uid, gid, extra) = super::perm::new_owner(&dir, false);
                 let file = dir.create(&name, NewNode::File, (mode & !ctx.umask() & 0o7777) | extra, uid, gid)?;
-                // A file this call made opens whatever its mode says, as on Linux.
-                return open_inode(file, flags);
+                // A file this call made opens whatever its mode says, and is not truncated (it is empty), as
+                // on Linux.
+                return open_inode(file, flags & !O_TRUNC);
             }
             Err(e) => return Err(e),
         }
