@@ -56,6 +56,7 @@ mod inode;
 mod journal;
 mod ops;
 mod superblock;
+mod xattr;
 
 pub use device::{BlockDevice, IoError};
 pub use dir::DirEntry;
@@ -63,3 +64,4 @@ pub use error::{Error, Result};
 pub use fs::{Fs, IO_ERROR_READ_ONLY, MountOptions, StatFs};
 pub use inode::{FileType, Ino, Metadata, ROOT_INO, Timestamp};
 pub use ops::{SetAttr, Unlinked};
+pub use xattr::XattrMode;
