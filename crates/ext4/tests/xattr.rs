@@ -244,3 +244,71 @@ fn shared_blocks_are_copied_on_write() {
 fn debugfs_w(img: &Path, cmd: &str) {
     run("debugfs", &["-w", "-R", cmd, img.to_str().unwrap()]);
 }
+
+/// Where debugfs says inode `path`'s record is: its byte offset in the image.
+fn inode_offset(img: &Path, path: &str, bs: u64) -> u64 {
+    let text = debugfs(img, &format!("imap {path}"));
+    let at = text.find("located at block ").unwrap() + "located at block ".len();
+    let mut words = text[at..]
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty());
+    let block: u64 = words.next().unwrap().parse().unwrap();
+    let off = words.find(|w| w.starts_with("0x")).unwrap();
+    block * bs + u64::from_str_radix(&off[2..], 16).unwrap()
+}
+
+#[test]
+fn corrupt_attribute_areas_give_errors_not_panics() {
+    for extra in [&["-O", "^metadata_csum", "-b", "1024"][..], &["-b", "1024"]] {
+        let img = image("xattr-hostile", extra);
+        let mut fs = mount(&img, rw());
+        let a = resolve(&mut fs, "a").unwrap();
+        fs.xattr_set(a, b"user.in", b"inode value", XattrMode::Create).unwrap();
+        fs.xattr_set(a, b"user.block", &pattern(5, 300), XattrMode::Create)
+            .unwrap();
+        fs.xattr_set(a, b"trusted.more", &pattern(6, 100), XattrMode::Create)
+            .unwrap();
+        fs.unmount().unwrap();
+        let block = file_acl(&img, "/a");
+        let inode_at = inode_offset(&img, "/a", 1024);
+        let base = std::fs::read(&img).unwrap();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ extra.len() as u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let (mut ok, mut failed) = (0, 0);
+        for round in 0..600 {
+            let mut bytes = base.clone();
+            for _ in 0..1 + next() % 3 {
+                // The inode's attribute area (bytes 128..256 of its record) or the block's used start and end.
+                let at = match round % 3 {
+                    0 => inode_at + 128 + next() % 128,
+                    1 => block * 1024 + next() % 160,
+                    _ => block * 1024 + 1024 - 1 - next() % 450,
+                };
+                bytes[at as usize] = next() as u8;
+            }
+            let mut fs = Fs::mount(MemDev(bytes), rw()).unwrap();
+            let r = (|| {
+                let names = fs.xattr_names(a)?;
+                for n in &names {
+                    fs.xattr_get(a, n)?;
+                }
+                fs.xattr_set(a, b"user.block", b"smaller", XattrMode::Any)?;
+                fs.xattr_set(a, b"user.new", &[1; 200], XattrMode::Create)?;
+                fs.xattr_remove(a, b"user.in")?;
+                fs.xattr_names(a)
+            })();
+            match r {
+                Ok(_) => ok += 1,
+                Err(_) => failed += 1,
+            }
+            let _ = fs.unmount();
+        }
+        println!("{extra:?}: {ok} rounds went through, {failed} failed with an error");
+        assert!(failed > 0, "no corruption was noticed");
+    }
+}
