@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 18] = [
+pub const C_PROGRAMS: [&str; 19] = [
     "hello",
     "syscalls",
     "threads",
@@ -28,6 +28,7 @@ pub const C_PROGRAMS: [&str; 18] = [
     "netstorm",
     "sysv",
     "mapshared",
+    "xattr",
 ];
 
 /// The applets `/bin` links to busybox: what a shell session needs.

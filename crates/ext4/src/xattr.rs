@@ -63,10 +63,11 @@ struct Attr {
 }
 
 impl Attr {
-    /// The full name (`user.foo`), or `None` for an index this crate does not name.
+    /// The full name (`user.foo`), or `None` for an index this crate does not name (or a name [`split`]
+    /// would refuse: an ACL's with a suffix, another's without).
     fn full_name(&self) -> Option<Vec<u8>> {
         let (_, prefix, whole) = PREFIXES.iter().find(|(i, _, _)| *i == self.index)?;
-        if *whole && !self.name.is_empty() {
+        if *whole != self.name.is_empty() {
             return None;
         }
         let mut n = prefix.to_vec();
@@ -499,6 +500,8 @@ mod tests {
         );
         assert_eq!(attr(2, b"", b"").full_name(), Some(b"system.posix_acl_access".to_vec()));
         assert_eq!(attr(7, b"data", b"").full_name(), None);
+        assert_eq!(attr(1, b"", b"").full_name(), None);
+        assert_eq!(attr(3, b"x", b"").full_name(), None);
     }
 
     #[test]
