@@ -12,13 +12,6 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 
-static char path[512];
-
-static const char *at(const char *dir, const char *name) {
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
 /* Whether the NUL-separated list `list` of `len` bytes holds `name`. */
 static int listed(const char *list, ssize_t len, const char *name) {
     for (ssize_t i = 0; i < len; i += strlen(list + i) + 1)
