@@ -402,7 +402,7 @@ fn preset_byte(i: usize) -> u8 {
     (i * 7 + 3) as u8
 }
 
-/// The extended-attribute case: an ext4 root whose `/preset` carries attributes debugfs set before boot (one
+/// The extended-attribute case: an ext4 root (4 KiB blocks, which the client's 3000-byte value needs) whose `/preset` carries attributes debugfs set before boot (one
 /// in the inode, one in the attribute block), `clients/c/xattr.c` run on it; then the host's `e2fsck -fn`
 /// must be clean and `debugfs ea_get` must see what the guest left.
 fn xattr_case() -> Result<Case, String> {
@@ -418,7 +418,7 @@ fn xattr_case() -> Result<Case, String> {
     let img = dir().join(format!("{name}.img"));
     let _ = std::fs::remove_file(&img);
     let out = run(Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-d"])
+        .args(["-q", "-F", "-t", "ext4", "-b", "4096", "-d"])
         .arg(&root)
         .arg(&img)
         .arg("64M"))?;
