@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 21] = [
+pub const C_PROGRAMS: [&str; 22] = [
     "hello",
     "syscalls",
     "threads",
@@ -31,6 +31,7 @@ pub const C_PROGRAMS: [&str; 21] = [
     "sysv",
     "mapshared",
     "maptrunc",
+    "xattr",
 ];
 
 /// The applets `/bin` links to busybox: what a shell session needs.

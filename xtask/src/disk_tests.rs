@@ -423,6 +423,88 @@ fn mapshared_case(on: On) -> Result<Case, String> {
     })
 }
 
+/// The script of the extended-attribute case.
+const XATTR_SCRIPT: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin
+mkdir /work
+/bin/xattr /work ext4 && echo "xattr-root: passed"
+sync
+echo "xattr-test: done"
+"#;
+
+/// The byte at `i` of the 600-byte `user.big` debugfs puts on `/preset` (what `clients/c/xattr.c` expects).
+fn preset_byte(i: usize) -> u8 {
+    (i * 7 + 3) as u8
+}
+
+/// The extended-attribute case: an ext4 root (4 KiB blocks, which the client's 3000-byte value needs) whose `/preset` carries attributes debugfs set before boot (one
+/// in the inode, one in the attribute block), `clients/c/xattr.c` run on it; then the host's `e2fsck -fn`
+/// must be clean and `debugfs ea_get` must see what the guest left.
+fn xattr_case() -> Result<Case, String> {
+    let name = "ext4-xattr";
+    let root = busybox_tree(&format!("{name}-tree"), XATTR_SCRIPT)?;
+    let io = |e: std::io::Error| format!("cannot build {}: {e}", root.display());
+    std::fs::copy(
+        crate::clients::c_program(crate::clients::Libc::Musl, "xattr")?,
+        root.join("bin/xattr"),
+    )
+    .map_err(io)?;
+    std::fs::write(root.join("preset"), "attributes set by debugfs\n").map_err(io)?;
+    let img = dir().join(format!("{name}.img"));
+    let _ = std::fs::remove_file(&img);
+    let out = run(Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-b", "4096", "-d"])
+        .arg(&root)
+        .arg(&img)
+        .arg("64M"))?;
+    if !out.status.success() {
+        return Err(format!("mke2fs failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let big = dir().join(format!("{name}.big"));
+    std::fs::write(&big, (0..600).map(preset_byte).collect::<Vec<u8>>()).map_err(io)?;
+    for request in [
+        "ea_set /preset user.preset \"from debugfs\"".to_string(),
+        format!("ea_set -f {} /preset user.big", big.display()),
+        "ea_set /preset trusted.pre pre".to_string(),
+    ] {
+        let out = run(Command::new("debugfs").args(["-w", "-R", &request]).arg(&img))?;
+        if !out.status.success() {
+            return Err(format!("debugfs {request}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    let mut vm = Vm::new(Boot::Pvh, 128, "console=ttyS0");
+    vm.disks = vec![img.clone()];
+    vm.root_device = true;
+    Ok(Case {
+        name: name.into(),
+        on: On::Qemu,
+        vm,
+        input: &[],
+        check: Box::new(move |o| {
+            exited(o, 0, &["xattr: ", "xattr-root: passed", "xattr-test: done"])?;
+            let fsck = run(Command::new("e2fsck").arg("-fn").arg(&img))?;
+            if !fsck.status.success() {
+                return Err(format!(
+                    "e2fsck -fn after the xattr test:\n{}",
+                    String::from_utf8_lossy(&fsck.stdout)
+                ));
+            }
+            let list = debugfs(&img, "ea_list /work/xf")?;
+            if !list.contains("user.keep (13) = \"kept-by-ember\"") || !list.contains("user.big3000 (3000)") {
+                return Err(format!("debugfs ea_list /work/xf:\n{list}"));
+            }
+            let got = img.with_extension("ea");
+            let _ = std::fs::remove_file(&got);
+            debugfs(&img, &format!("ea_get -f {} /work/xf user.big3000", got.display()))?;
+            let want: Vec<u8> = (0..3000).map(|i: usize| (i * 13 + 5) as u8).collect();
+            if std::fs::read(&got).ok() != Some(want) {
+                return Err("debugfs ea_get /work/xf user.big3000 differs from what the guest set".into());
+            }
+            Ok(())
+        }),
+    })
+}
+
 /// The root-disk cases, the mount case and the shared-mapping cases; `Err` when busybox or e2fsprogs is
 /// missing.
 pub fn cases() -> Result<Vec<Case>, String> {
@@ -430,6 +512,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
         mount_case()?,
         mapshared_case(On::Qemu)?,
         mapshared_case(On::Firecracker)?,
+        xattr_case()?,
     ];
     for variant in VARIANTS {
         let img = image(&variant)?;

@@ -35,6 +35,8 @@ pub enum Error {
     FileTooBig,
     /// The image uses a feature this crate does not implement; the text names it.
     Unsupported(&'static str),
+    /// No extended attribute of that name (`ENODATA`).
+    NoData,
     /// The heap could not hold a structure whose size the image sets (e.g. its group descriptor table).
     NoMemory,
 }
@@ -59,6 +61,7 @@ impl Error {
             Error::TooManyLinks => 31,
             Error::FileTooBig => 27,
             Error::Unsupported(_) => 95,
+            Error::NoData => 61,
             Error::NoMemory => 12,
         }
     }
@@ -82,6 +85,7 @@ impl fmt::Display for Error {
             Error::TooManyLinks => write!(f, "too many links"),
             Error::FileTooBig => write!(f, "file too big"),
             Error::Unsupported(what) => write!(f, "unsupported feature: {what}"),
+            Error::NoData => write!(f, "no such extended attribute"),
             Error::NoMemory => write!(f, "out of memory for the image's metadata"),
         }
     }

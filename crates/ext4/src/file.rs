@@ -1,8 +1,6 @@
 //! File data: reading, writing (allocating blocks and extents), truncating, and freeing a whole inode.
 
 use crate::blockmap::IndirectCache;
-use crate::bytes::{le32, put32};
-use crate::csum::crc32c;
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
 use crate::extent::{Extent, ExtentList, MAX_INIT_LEN};
@@ -499,36 +497,5 @@ impl<D: BlockDevice> Fs<D> {
         inode.set_dtime(self.now().sec as u32);
         self.write_inode(&mut inode)?;
         self.free_inode(ino, dir)
-    }
-
-    /// Drops this inode's reference to its extended-attribute block, freeing the block with its last user.
-    fn release_xattr_block(&mut self, inode: &mut Inode) -> Result<()> {
-        let b = inode.file_acl();
-        if b == 0 {
-            return Ok(());
-        }
-        let mut buf = vec![0u8; self.bs()];
-        self.read_blocks(b, &mut buf)?;
-        if le32(&buf, 0) != 0xEA02_0000 {
-            return Err(Error::Corrupt("extended attribute block magic"));
-        }
-        let refs = le32(&buf, 4);
-        if refs <= 1 {
-            self.free_blocks(b, 1)?;
-        } else {
-            put32(&mut buf, 4, refs - 1);
-            if self.sb.metadata_csum() {
-                put32(&mut buf, 0x10, 0);
-                let c = crc32c(crc32c(self.sb.csum_seed, &b.to_le_bytes()), &buf);
-                put32(&mut buf, 0x10, c);
-            }
-            self.write_blocks(b, &buf)?;
-        }
-        inode.set_file_acl(0);
-        let s = inode
-            .sectors(self.sb.block_size)
-            .saturating_sub(self.sb.block_size as u64 / 512);
-        inode.set_sectors(s);
-        Ok(())
     }
 }

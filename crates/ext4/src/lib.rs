@@ -57,6 +57,7 @@ mod inode;
 mod journal;
 mod ops;
 mod superblock;
+mod xattr;
 
 pub use csum::set_crc32c;
 pub use device::{BlockDevice, IoError};
@@ -65,3 +66,4 @@ pub use error::{Error, Result};
 pub use fs::{Fs, IO_ERROR_READ_ONLY, MountOptions, StatFs};
 pub use inode::{FileType, Ino, Metadata, ROOT_INO, Timestamp};
 pub use ops::{SetAttr, Unlinked};
+pub use xattr::XattrMode;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use ember_ext4::{BlockDevice, FileType, Fs};
+use ember_ext4::{BlockDevice, FileType, Fs, XattrMode};
 
 /// Walks the tree (bounded), reads everything, then tries a few changes; errors are expected and ignored.
 fn exercise<D: BlockDevice>(fs: &mut Fs<D>) {
@@ -21,6 +21,9 @@ fn exercise<D: BlockDevice>(fs: &mut Fs<D>) {
             match m.kind {
                 FileType::Directory if depth < 6 => stack.push((e.ino, depth + 1)),
                 FileType::Regular => {
+                    for name in fs.xattr_names(e.ino).unwrap_or_default() {
+                        let _ = fs.xattr_get(e.ino, &name);
+                    }
                     let _ = fs.read_at(e.ino, 0, &mut buf);
                     let _ = fs.read_at(e.ino, m.size.saturating_sub(100), &mut buf);
                 }
@@ -38,6 +41,13 @@ fn exercise<D: BlockDevice>(fs: &mut Fs<D>) {
         let _ = fs.truncate(ino, 1000);
     }
     let _ = fs.mkdir(root, b"hostile-dir", 0o755, 0, 0);
+    for file in [&b"small"[..], b"other"] {
+        if let Ok(ino) = fs.lookup(root, file) {
+            let _ = fs.xattr_set(ino, b"user.in", b"v", XattrMode::Replace);
+            let _ = fs.xattr_set(ino, b"user.new", &buf[..300], XattrMode::Create);
+            let _ = fs.xattr_remove(ino, b"user.block");
+        }
+    }
     let _ = fs.rename(root, b"small", root, b"renamed");
     if let Ok(u) = fs.unlink(root, b"frag") {
         let _ = fs.release(u.ino);
@@ -74,6 +84,11 @@ fn base_image(kind: &str, extra: &[&str]) -> Vec<u8> {
         fs.write_at(a, i * 2048, &zeros).unwrap();
         fs.write_at(b, i * 2048, &zeros).unwrap();
     }
+    // Attributes in the inode (when it is large enough) and in a block, so that flips land in both.
+    let small = fs.lookup(root, b"small").unwrap();
+    fs.xattr_set(small, b"user.in", b"inode", XattrMode::Create).unwrap();
+    fs.xattr_set(b, b"user.block", &[0x5a; 400], XattrMode::Create).unwrap();
+    fs.xattr_set(b, b"security.s", b"x", XattrMode::Create).unwrap();
     fs.unmount().unwrap();
     fsck_clean(&img);
     let bytes = std::fs::read(&img).unwrap();

@@ -1,6 +1,6 @@
 //! ext2/ext4 (`ember-ext4`) over an in-memory block device.
 
-use ember_ext4::{BlockDevice, FileType, Fs, Ino, IoError, MountOptions, Timestamp};
+use ember_ext4::{BlockDevice, FileType, Fs, Ino, IoError, MountOptions, Timestamp, XattrMode};
 
 /// The fuzz input as a block device: its bytes, cut to whole sectors; requests past the end fail.
 struct MemDev(Vec<u8>);
@@ -45,7 +45,9 @@ const READ_BUF: usize = 16 * 1024;
 /// buffer and never reaches past the file size it was made at, and nothing at or past the end; a file written
 /// at an offset is at least that long after, and a truncate sets the size exactly (a hostile image may have
 /// handed out blocks its own metadata uses, so the bytes written are not promised back, as on Linux); `statfs` counts no more free blocks or inodes than there are; a
-/// read-only mount never writes the device.
+/// read-only mount never writes the device. Extended attributes: every name listed reads back (the list and
+/// the read parse the same areas) with at most 64 KiB; a value as large as a block fits neither the inode nor
+/// the block; new files and the image's own get attributes set, replaced and removed.
 pub fn ext4(data: &[u8]) {
     let Some((&flags, image)) = data.split_first() else {
         return;
@@ -93,6 +95,7 @@ fn walk(fs: &mut Fs<MemDev>, root: Ino) {
                 continue;
             }
             let Ok(m) = fs.stat(e.ino) else { continue };
+            xattrs_read_back(fs, e.ino);
             match m.kind {
                 FileType::Directory if depth < 4 => stack.push((e.ino, depth + 1)),
                 FileType::Regular => {
@@ -106,6 +109,36 @@ fn walk(fs: &mut Fs<MemDev>, root: Ino) {
                 _ => {}
             }
         }
+    }
+}
+
+/// Every attribute `ino` lists reads back.
+fn xattrs_read_back(fs: &mut Fs<MemDev>, ino: Ino) {
+    let Ok(names) = fs.xattr_names(ino) else { return };
+    for name in names {
+        match fs.xattr_get(ino, &name) {
+            Ok(v) => assert!(v.len() <= 65536, "a {}-byte attribute value", v.len()),
+            Err(e) => panic!("listed attribute {name:?} does not read: {e:?}"),
+        }
+    }
+}
+
+/// Sets, replaces and removes attributes of `ino`.
+fn change_xattrs(fs: &mut Fs<MemDev>, ino: Ino, pattern: &[u8]) {
+    let _ = fs.xattr_set(ino, b"user.small", b"v", XattrMode::Any);
+    let _ = fs.xattr_set(ino, b"trusted.large", &pattern[..700], XattrMode::Create);
+    let _ = fs.xattr_set(ino, b"user.small", &pattern[..40], XattrMode::Replace);
+    let huge = vec![1u8; fs.block_size() as usize];
+    assert!(
+        fs.xattr_set(ino, b"user.huge", &huge, XattrMode::Any).is_err(),
+        "a block-sized value was stored"
+    );
+    xattrs_read_back(fs, ino);
+    let _ = fs.xattr_remove(ino, b"user.small");
+    if let Ok(names) = fs.xattr_names(ino)
+        && let Some(first) = names.first()
+    {
+        let _ = fs.xattr_remove(ino, first);
     }
 }
 
@@ -134,6 +167,7 @@ fn change(fs: &mut Fs<MemDev>, root: Ino) {
                 }
             }
         }
+        change_xattrs(fs, ino, &pattern);
         if fs.truncate(ino, 1000).is_ok()
             && let Ok(m) = fs.stat(ino)
         {
@@ -155,6 +189,7 @@ fn change(fs: &mut Fs<MemDev>, root: Ino) {
     // Remove a few of the image's own entries (with their blocks).
     if let Ok(entries) = fs.dir_entries(root) {
         for e in entries.iter().filter(|e| e.name != b"." && e.name != b"..").take(3) {
+            change_xattrs(fs, e.ino, &pattern);
             match fs.unlink(root, &e.name) {
                 Ok(u) => {
                     let _ = fs.release(u.ino);

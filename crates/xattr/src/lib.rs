@@ -93,6 +93,39 @@ pub fn check_set_args(flags: u32, size: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether a value or list of `len` bytes is copied into a buffer of `size` bytes: `false` for size 0 (the
+/// caller only asks for the length), [`Error::Range`] when the buffer is too small, [`Error::TooBig`] for a
+/// length above [`VALUE_MAX`].
+pub fn fits(len: usize, size: usize) -> Result<bool, Error> {
+    match size {
+        _ if len > VALUE_MAX => Err(Error::TooBig),
+        0 => Ok(false),
+        s if s < len => Err(Error::Range),
+        _ => Ok(true),
+    }
+}
+
+/// `listxattr`'s list of `names` that `visible` lets through (each followed by a NUL), for a buffer of
+/// `size` bytes (empty with size 0), and the length of the whole list.
+pub fn list_names<'a>(
+    names: impl IntoIterator<Item = &'a [u8]>,
+    size: usize,
+    visible: impl Fn(Namespace) -> bool,
+) -> Result<(Vec<u8>, usize), Error> {
+    let mut out = Vec::new();
+    for name in names {
+        if Namespace::of(name).is_ok_and(&visible) {
+            out.extend_from_slice(name);
+            out.push(0);
+        }
+    }
+    let len = out.len();
+    if !fits(len, size)? {
+        out.clear();
+    }
+    Ok((out, len))
+}
+
 /// The extended attributes of one file.
 #[derive(Debug, Default, Clone)]
 pub struct Xattrs {
@@ -144,11 +177,7 @@ impl Xattrs {
     /// slice and the length the value needs.
     pub fn read(&self, name: &[u8], size: usize) -> Result<(&[u8], usize), Error> {
         let v = self.get(name)?;
-        match size {
-            0 => Ok((&[], v.len())),
-            s if s < v.len() => Err(Error::Range),
-            _ => Ok((v, v.len())),
-        }
+        Ok((if fits(v.len(), size)? { v } else { &[] }, v.len()))
     }
 
     /// Removes `name`.
@@ -162,22 +191,7 @@ impl Xattrs {
     /// `listxattr`'s answer for a buffer of `size` bytes: the names `visible` lets through, each followed by a
     /// NUL (empty with size 0), and the length of the whole list.
     pub fn list(&self, size: usize, visible: impl Fn(Namespace) -> bool) -> Result<(Vec<u8>, usize), Error> {
-        let mut out = Vec::new();
-        for name in self.attrs.keys() {
-            if Namespace::of(name).is_ok_and(&visible) {
-                out.extend_from_slice(name);
-                out.push(0);
-            }
-        }
-        let len = out.len();
-        if len > VALUE_MAX {
-            return Err(Error::TooBig);
-        }
-        match size {
-            0 => Ok((Vec::new(), len)),
-            s if s < len => Err(Error::Range),
-            _ => Ok((out, len)),
-        }
+        list_names(self.attrs.keys().map(Vec::as_slice), size, visible)
     }
 }
 
@@ -275,6 +289,21 @@ mod tests {
             x.list(100, |ns| ns != Namespace::Trusted),
             Ok((unprivileged.clone(), unprivileged.len()))
         );
+    }
+
+    #[test]
+    fn fits_and_name_lists() {
+        assert_eq!(fits(0, 0), Ok(false));
+        assert_eq!(fits(5, 0), Ok(false));
+        assert_eq!(fits(5, 4), Err(Error::Range));
+        assert_eq!(fits(5, 5), Ok(true));
+        assert_eq!(fits(VALUE_MAX + 1, 0), Err(Error::TooBig));
+        let names: [&[u8]; 3] = [b"user.a", b"system.posix_acl_access", b"trusted.b"];
+        assert_eq!(
+            list_names(names, 100, |ns| ns != Namespace::Trusted),
+            Ok((b"user.a\0".to_vec(), 7))
+        );
+        assert_eq!(list_names(names, 0, |_| true), Ok((alloc::vec![], 17)));
     }
 
     #[test]

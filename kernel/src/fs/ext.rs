@@ -25,7 +25,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use ember_dcache::{Dcache, Lookup};
-use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp};
+use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp, XattrMode};
 use ember_frame::sync::Mutex;
 
 /// `EXT4_SUPER_MAGIC`, what `statfs` reports.
@@ -582,6 +582,27 @@ impl DiskNode {
     /// Sets the file's length in the file system (under the page cache).
     pub fn truncate_disk(&self, len: u64) -> Result<(), Errno> {
         self.mount.with(|fs| fs.truncate(self.ino, len))
+    }
+
+    /// The names of its extended attributes (every namespace the disk names).
+    pub fn xattr_names(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        self.mount.with(|fs| fs.xattr_names(self.ino))
+    }
+
+    /// The value of extended attribute `name` (`ENODATA` if it has none).
+    pub fn xattr_get(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        self.mount.with(|fs| fs.xattr_get(self.ino, name))
+    }
+
+    /// Sets extended attribute `name` to `value` (`EEXIST`/`ENODATA` as `mode` says, `ENOSPC` when it fits
+    /// neither the inode nor its attribute block).
+    pub fn xattr_set(&self, name: &[u8], value: &[u8], mode: XattrMode) -> Result<(), Errno> {
+        self.mount.with(|fs| fs.xattr_set(self.ino, name, value, mode))
+    }
+
+    /// Removes extended attribute `name` (`ENODATA` if it has none).
+    pub fn xattr_remove(&self, name: &[u8]) -> Result<(), Errno> {
+        self.mount.with(|fs| fs.xattr_remove(self.ino, name))
     }
 
     /// Allocates the range (`fallocate`).
