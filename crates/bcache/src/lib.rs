@@ -290,6 +290,32 @@ impl<D: Device> Cache<D> {
         Ok(())
     }
 
+    /// Reads `buf.len()` bytes at `offset` without keeping them, for data a cache above keeps (a file's pages):
+    /// holding them here as well would keep them twice. The range goes to the device in one request (which the
+    /// device may split and run in parallel), then the blocks this cache holds, newer than the device's copy
+    /// when dirty, are copied over it. A range not in whole sectors is read through the cache instead.
+    pub fn read_through(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.check(offset, buf.len())?;
+        if !offset.is_multiple_of(SECTOR as u64) || !buf.len().is_multiple_of(SECTOR) {
+            return self.read(offset, buf);
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.stats.reads += 1;
+        self.dev.read(offset / SECTOR as u64, buf)?;
+        let end = offset + buf.len() as u64;
+        let first = offset / BLOCK as u64;
+        let last = (end - 1) / BLOCK as u64;
+        for (&b, e) in self.blocks.range(first..=last) {
+            let start = (b * BLOCK as u64).max(offset);
+            let stop = (b * BLOCK as u64 + e.data.len() as u64).min(end);
+            let src = (start - b * BLOCK as u64) as usize..(stop - b * BLOCK as u64) as usize;
+            buf[(start - offset) as usize..(stop - offset) as usize].copy_from_slice(&e.data[src]);
+        }
+        Ok(())
+    }
+
     /// Writes `data` at `offset` (into the cache; the device gets it at eviction or [`Cache::flush`]).
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
         self.check(offset, data.len())?;

@@ -5,6 +5,8 @@ struct Mem {
     data: Vec<u8>,
     fail: bool,
     flushes: u32,
+    /// Reads longer than the cache's own runs are allowed (`read_through`).
+    long_reads: bool,
 }
 
 impl Device for Mem {
@@ -13,7 +15,7 @@ impl Device for Mem {
     }
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), Error> {
         assert_eq!(buf.len() % SECTOR, 0);
-        assert!(buf.len() <= RUN * BLOCK);
+        assert!(buf.len() <= RUN * BLOCK || self.long_reads);
         if self.fail {
             return Err(Error::Io);
         }
@@ -42,6 +44,7 @@ fn mem(bytes: usize) -> Mem {
         data: (0..bytes).map(|i| (i * 7 % 251) as u8).collect(),
         fail: false,
         flushes: 0,
+        long_reads: false,
     }
 }
 
@@ -128,4 +131,37 @@ fn a_failed_write_back_keeps_the_data_dirty() {
     cache.dev.fail = false;
     cache.flush().unwrap();
     assert_eq!(&cache.dev.data[100..105], b"hello");
+}
+
+#[test]
+fn read_through_sees_cached_and_dirty_blocks_and_keeps_nothing() {
+    let mut dev = mem(64 * BLOCK);
+    dev.long_reads = true;
+    let mut model = dev.data.clone();
+    let mut c = Cache::new(dev, 2 * RUN);
+    // A dirty block, a block cached clean, and a dirty partial block straddled by the range.
+    c.write(5 * BLOCK as u64, &[0xaa; BLOCK]).unwrap();
+    model[5 * BLOCK..6 * BLOCK].fill(0xaa);
+    let mut one = [0u8; BLOCK];
+    c.read(9 * BLOCK as u64, &mut one).unwrap();
+    c.write(40 * BLOCK as u64 + 100, &[0x55; 300]).unwrap();
+    model[40 * BLOCK + 100..40 * BLOCK + 400].fill(0x55);
+    let held = c.occupancy().0;
+    // 48 blocks from the middle of a sector-aligned offset: one device request, longer than a run.
+    let (off, len) = (512 * 3, 48 * BLOCK);
+    let mut buf = vec![0u8; len];
+    let reads = c.stats().reads;
+    c.read_through(off as u64, &mut buf).unwrap();
+    assert_eq!(buf, model[off..off + len]);
+    assert_eq!(c.stats().reads, reads + 1);
+    assert_eq!(c.occupancy().0, held, "read_through keeps no block");
+    // Not in whole sectors: through the cache, same bytes.
+    let mut odd = vec![0u8; 1000];
+    c.read_through(5 * BLOCK as u64 - 10, &mut odd).unwrap();
+    assert_eq!(odd, model[5 * BLOCK - 10..5 * BLOCK + 990]);
+    // Past the end: refused.
+    assert_eq!(
+        c.read_through(63 * BLOCK as u64, &mut [0u8; 2 * BLOCK]),
+        Err(Error::OutOfRange)
+    );
 }

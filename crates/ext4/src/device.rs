@@ -9,6 +9,12 @@ pub struct IoError;
 pub trait BlockDevice {
     /// Fills `buf` from the device starting at byte `offset`.
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError>;
+    /// Fills `buf` with file data (whole blocks, possibly many) starting at byte `offset`: what the caller
+    /// keeps in a cache of its own (a page cache), so that a device with a buffer cache may read it past that
+    /// cache in one large request. The same bytes as [`BlockDevice::read`], which it defaults to.
+    fn read_data(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        self.read(offset, buf)
+    }
     /// Writes `buf` to the device starting at byte `offset`.
     fn write(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError>;
     /// Makes earlier writes durable.

@@ -173,7 +173,7 @@ impl<D: BlockDevice> Fs<D> {
                     let full = (n - done) / bs;
                     if boff == 0 && full > 0 {
                         let k = full.min(run as usize);
-                        self.read_blocks(pblk, &mut buf[done..done + k * bs])?;
+                        self.read_data_blocks(pblk, &mut buf[done..done + k * bs])?;
                         done += k * bs;
                         continue;
                     }

@@ -257,6 +257,17 @@ impl<D: BlockDevice> Fs<D> {
             .map_err(|_| self.io_failed())
     }
 
+    /// Reads whole blocks of file data starting at `block` (see [`BlockDevice::read_data`]).
+    pub(crate) fn read_data_blocks(&mut self, block: u64, buf: &mut [u8]) -> Result<()> {
+        let n = (buf.len() / self.bs()) as u64;
+        if block < self.sb.first_data_block as u64 && block != 0 || block.saturating_add(n) > self.sb.blocks_count {
+            return Err(Error::Corrupt("block number out of range"));
+        }
+        self.dev
+            .read_data(block * self.sb.block_size as u64, buf)
+            .map_err(|_| self.io_failed())
+    }
+
     /// Writes whole blocks starting at `block`.
     pub(crate) fn write_blocks(&mut self, block: u64, buf: &[u8]) -> Result<()> {
         self.check_writable()?;

@@ -276,6 +276,13 @@ impl Disk {
         self.cache.lock().read(at, buf).map_err(errno)
     }
 
+    /// Reads `buf.len()` bytes at byte `offset` past the cache (file data the page cache keeps: see
+    /// [`Cache::read_through`]), in one request that the driver splits and runs in parallel.
+    pub fn read_through(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let at = self.on_device(offset, buf.len())?;
+        self.cache.lock().read_through(at, buf).map_err(errno)
+    }
+
     /// Writes `data` at byte `offset` (into the cache).
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Errno> {
         if self.read_only {

@@ -17,8 +17,36 @@ use ember_frame::mm::Frame;
 use ember_frame::sync::Mutex;
 use spin::Once;
 
-/// Pages read from the disk in one request when a read misses (128 KiB, what a virtio-blk request holds).
-const RUN: u64 = 32;
+/// The most pages one disk read brings in: 1 MiB, which the virtio-blk driver runs as several requests in
+/// flight at once.
+const RUN: u64 = 256;
+/// The first read-ahead window of a sequential reader, in pages (128 KiB).
+const AHEAD_FIRST: u64 = 32;
+
+/// Sequential reading of a disk file. A read that starts where the last one ended is sequential: when it
+/// misses, it reads on past its own end, up to a window that doubles with each sequential read from
+/// [`AHEAD_FIRST`] to [`RUN`] pages, as Linux's readahead ramps up; the reads that follow then find their
+/// pages present until the next miss. Any other read brings in only what it asks for.
+#[derive(Default)]
+pub struct Readahead {
+    /// Where the last read ended.
+    next: u64,
+    /// The current window, in pages (0: not sequential).
+    window: u64,
+}
+
+impl Readahead {
+    /// Records a read of bytes `[offset, end)`; returns the end of the range a miss in it reads up to.
+    fn extend(&mut self, offset: u64, end: u64) -> u64 {
+        self.window = if offset == self.next {
+            (self.window * 2).clamp(AHEAD_FIRST, RUN)
+        } else {
+            0
+        };
+        self.next = end;
+        end.saturating_add(self.window * PAGE)
+    }
+}
 
 /// A file's pages, behind a lock that may be held across disk I/O.
 pub type FilePages = Arc<SleepLock<Pages>>;
@@ -117,10 +145,12 @@ fn load(node: &DiskNode, pages: &mut Pages, first: u64, count: u64, size: u64) -
     Ok(())
 }
 
-/// Makes sure the pages holding bytes `[offset, end)` of a file of `size` bytes are present (reading the
-/// absent ones in runs of up to [`RUN`] pages).
-fn fill(node: &DiskNode, pages: &mut Pages, offset: u64, end: u64, size: u64) -> Result<(), Errno> {
+/// Makes sure the pages holding bytes `[offset, end)` of a file of `size` bytes are present, reading the
+/// absent ones in runs of up to [`RUN`] pages; a run that starts there may go on up to byte `ahead`
+/// (read-ahead).
+fn fill(node: &DiskNode, pages: &mut Pages, offset: u64, end: u64, ahead: u64, size: u64) -> Result<(), Errno> {
     let last = end.min(size).div_ceil(PAGE);
+    let limit = ahead.max(end).min(size).div_ceil(PAGE);
     let mut i = offset / PAGE;
     while i < last {
         if pages.has(i) {
@@ -128,7 +158,7 @@ fn fill(node: &DiskNode, pages: &mut Pages, offset: u64, end: u64, size: u64) ->
             continue;
         }
         let mut run = 1;
-        while i + run < last && run < RUN && !pages.has(i + run) {
+        while i + run < limit && run < RUN && !pages.has(i + run) {
             run += 1;
         }
         load(node, pages, i, run, size)?;
@@ -145,7 +175,9 @@ pub fn read(node: &DiskNode, size: u64, offset: u64, buf: &mut [u8]) -> Result<u
     }
     let file = node.pages();
     let mut pages = file.lock();
-    fill(node, &mut pages, offset, offset + n as u64, size)?;
+    let end = offset + n as u64;
+    let ahead = pages.readahead.extend(offset, end);
+    fill(node, &mut pages, offset, end, ahead, size)?;
     pages.read(offset, &mut buf[..n]);
     Ok(n)
 }
@@ -155,7 +187,9 @@ pub fn pieces(node: &DiskNode, size: u64, offset: u64, len: usize) -> Result<Vec
     let n = (len as u64).min(size.saturating_sub(offset)) as usize;
     let file = node.pages();
     let mut pages = file.lock();
-    fill(node, &mut pages, offset, offset + n as u64, size)?;
+    let end = offset + n as u64;
+    let ahead = pages.readahead.extend(offset, end);
+    fill(node, &mut pages, offset, end, ahead, size)?;
     Ok(pages.pieces(offset, n))
 }
 
@@ -187,7 +221,7 @@ pub fn map_page(node: &DiskNode, size: u64, index: u64, write: bool) -> Result<F
     }
     let file = node.pages();
     let mut pages = file.lock();
-    fill(node, &mut pages, index * PAGE, (index + 1) * PAGE, size)?;
+    fill(node, &mut pages, index * PAGE, (index + 1) * PAGE, 0, size)?;
     let frame = pages.get(index).ok_or(Errno::EIO)?;
     if write {
         pages.mark_dirty(index);

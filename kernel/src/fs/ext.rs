@@ -43,6 +43,9 @@ impl ember_ext4::BlockDevice for DiskDev {
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
         self.0.read(offset, buf).map_err(|_| IoError)
     }
+    fn read_data(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        self.0.read_through(offset, buf).map_err(|_| IoError)
+    }
     fn write(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError> {
         self.0.write(offset, buf).map_err(|_| IoError)
     }

@@ -29,6 +29,8 @@ struct Page {
 #[derive(Default)]
 pub struct Pages {
     map: BTreeMap<u64, Page>,
+    /// A disk file's sequential-read state ([`super::diskpages::Readahead`]).
+    pub(super) readahead: super::diskpages::Readahead,
 }
 
 /// The page index and in-page offset of byte `at`, and how many of `left` bytes lie in that page.
