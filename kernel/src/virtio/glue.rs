@@ -65,6 +65,8 @@ pub struct Interrupt {
     count: Arc<AtomicU64>,
     /// The device completes requests without interrupting: its completions are polled for.
     polling: bool,
+    /// One of the device's interrupts has arrived: its line is wired as the tables say.
+    irq_seen: bool,
     kind: &'static str,
     base: u64,
     gsi: u32,
@@ -72,15 +74,20 @@ pub struct Interrupt {
 
 impl Interrupt {
     /// Idles until `done()` holds (returns `true`) or the clock passes `deadline_ns` (`false`), looking at the
-    /// device at least every [`IRQ_GRACE_NS`]. A completion that was not there before idling and came with no
-    /// interrupt, when none follows within [`IRQ_GRACE_NS`] either (a pending one is taken at the next idle),
-    /// means the interrupt goes elsewhere (a wrong IRQ): the device is reported once and polled every
-    /// [`POLL_NS`] from then on, so requests still complete quickly.
+    /// device at least every [`IRQ_GRACE_NS`]. A completion that came with no interrupt, when none follows
+    /// within [`IRQ_GRACE_NS`] either (a pending one is taken at the next idle), means the interrupt goes
+    /// elsewhere (a wrong IRQ): the device is reported once and polled every [`POLL_NS`] from then on, so
+    /// requests still complete quickly. Until the device's first interrupt has been seen, a request that was
+    /// complete at once is checked the same way: a host fast enough to finish every request before the driver
+    /// looks would otherwise hide a wrong IRQ for ever.
     pub fn wait(&mut self, deadline_ns: u64, mut done: impl FnMut() -> bool) -> bool {
+        let before = self.count.load(Ordering::Relaxed);
         if done() {
+            if !self.polling && !self.irq_seen {
+                self.confirm_interrupt(before);
+            }
             return true;
         }
-        let before = self.count.load(Ordering::Relaxed);
         loop {
             let step = if self.polling { POLL_NS } else { IRQ_GRACE_NS };
             let until = time::now_ns().saturating_add(step).min(deadline_ns);
@@ -91,20 +98,28 @@ impl Interrupt {
                 return false;
             }
         }
-        if !self.polling && self.count.load(Ordering::Relaxed) == before {
-            let count = &self.count;
-            let later = time::now_ns() + IRQ_GRACE_NS;
-            if !time::wait_until(Some(later), || count.load(Ordering::Relaxed) != before) {
-                log::warn!(
-                    "virtio: {} at {:#x} completes requests without raising IRQ {}; polling it",
-                    self.kind,
-                    self.base,
-                    self.gsi
-                );
-                self.polling = true;
-            }
+        if !self.polling {
+            self.confirm_interrupt(before);
         }
         true
+    }
+
+    /// A request completed: gives its interrupt (counted past `before`) [`IRQ_GRACE_NS`] to arrive; without
+    /// one, reports the device and polls it from then on.
+    fn confirm_interrupt(&mut self, before: u64) {
+        let count = &self.count;
+        let later = time::now_ns() + IRQ_GRACE_NS;
+        if time::wait_until(Some(later), || count.load(Ordering::Relaxed) != before) {
+            self.irq_seen = true;
+            return;
+        }
+        log::warn!(
+            "virtio: {} at {:#x} completes requests without raising IRQ {}; polling it",
+            self.kind,
+            self.base,
+            self.gsi
+        );
+        self.polling = true;
     }
 }
 
@@ -132,6 +147,7 @@ pub fn interrupt_then(regs: &Mmio, c: &Candidate, kind: &'static str, then: fn()
         _line: line,
         count,
         polling: false,
+        irq_seen: false,
         kind,
         base: c.base,
         gsi: c.gsi,
