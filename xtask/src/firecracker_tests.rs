@@ -75,7 +75,7 @@ fn snapshot_case(host: &std::path::Path) -> Result<Case, String> {
                     ", 0 failed",
                 ],
             )?;
-            for needle in [
+            let host = [
                 "fc-api: PATCH /vm: 204",
                 "fc-api: PUT /snapshot/create: 204",
                 "fcrig: snapshot: made",
@@ -85,17 +85,21 @@ fn snapshot_case(host: &std::path::Path) -> Result<Case, String> {
                 "vsock-host: the held connection ended",
                 "vsock-host: echoed 65536 bytes",
                 "host->guest ok",
-            ] {
-                if !o.stderr.contains(needle) {
-                    return Err(format!("the host side printed no `{needle}`"));
-                }
-            }
-            if o.stderr.contains("FAIL") {
-                return Err("the host side failed".into());
-            }
-            Ok(())
+            ];
+            host_printed(&o.stderr, &host)
         }),
     })
+}
+
+/// The host side of a vsock case (its output in `stderr`) printed every line of `needles` and no failure.
+fn host_printed(stderr: &str, needles: &[&str]) -> Result<(), String> {
+    if let Some(needle) = needles.iter().find(|n| !stderr.contains(*n)) {
+        return Err(format!("the host side printed no `{needle}`"));
+    }
+    if stderr.contains("FAIL") {
+        return Err("the host side failed".into());
+    }
+    Ok(())
 }
 
 /// What MMDS serves.
@@ -161,19 +165,14 @@ pub fn cases() -> Result<Vec<Case>, String> {
                         ", 0 failed",
                     ],
                 )?;
-                for needle in [
-                    "vsock-host: echoed 65536 bytes",
-                    "vsock-host: echoed 4 bytes",
-                    "host->guest ok",
-                ] {
-                    if !o.stderr.contains(needle) {
-                        return Err(format!("the host side printed no `{needle}`"));
-                    }
-                }
-                if o.stderr.contains("FAIL") {
-                    return Err("the host side failed".into());
-                }
-                Ok(())
+                host_printed(
+                    &o.stderr,
+                    &[
+                        "vsock-host: echoed 65536 bytes",
+                        "vsock-host: echoed 4 bytes",
+                        "host->guest ok",
+                    ],
+                )
             }),
         });
     }

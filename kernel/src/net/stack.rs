@@ -871,10 +871,7 @@ pub fn socket_rows(
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         let mut push = |local: (Option<IpAddress>, u16), remote: Option<smoltcp::wire::IpEndpoint>, state, tx, rx| {
             let (l4, l6) = split(local.0);
-            let (r4, r6) = match remote {
-                Some(r) => split(Some(r.addr)),
-                None => (Some([0; 4]), Some([0; 16])),
-            };
+            let (r4, r6) = split(remote.map(|r| r.addr));
             let rport = remote.map_or(0, |r| r.port);
             if let (Some(l), Some(r)) = (l4, r4) {
                 v4.push(SocketRow {
