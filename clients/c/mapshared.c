@@ -1,8 +1,11 @@
-/* mapshared DIR: MAP_SHARED file mappings and the page cache, on the file system holding DIR.
+/* mapshared DIR [DISK]: MAP_SHARED file mappings and the page cache, on the file system holding DIR.
  * Checks that a store through a mapping is seen by read(), that write() is seen through the mapping, that a
- * forked child's stores reach the parent's mapping and the file, msync's argument checks, and SIGBUS past
- * the end of the file (and after a truncation). Leaves DIR/mapshared.dat (3 pages) with "mapshared-ok" at
- * offset 8192, written through a mapping and msync'd, for the host to read back.
+ * forked child's stores reach the parent's mapping and the file, msync's argument checks, a store after an
+ * msync (which cleaned the page) dirtying it again, and SIGBUS past the end of the file (and after a
+ * truncation). With DISK (the /proc/diskstats name of DIR's disk; DIR must be a mount point): a second msync
+ * with nothing stored since writes nothing to the disk, and a writable shared mapping (its descriptor closed)
+ * keeps a read-only remount refused with EBUSY. Leaves DIR/mapshared.dat (3 pages) with "mapshared-ok+again"
+ * at offset 8192, written through a mapping and msync'd, for the host to read back.
  * Prints one line per check and "mapshared: N passed, M failed"; exits 0 when none failed. */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,11 +44,25 @@ static int touch(volatile char *p) {
     return got_signal;
 }
 
+/* Write requests disk `name` completed, from /proc/diskstats (-1: not found). */
+static long disk_writes(const char *name) {
+    FILE *f = fopen("/proc/diskstats", "r");
+    char line[256], dev[32];
+    long writes = -1, w;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "%*u %*u %31s %*u %*u %*u %*u %ld", dev, &w) == 2 && strcmp(dev, name) == 0)
+            writes = w;
+    if (f)
+        fclose(f);
+    return writes;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: mapshared DIR\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: mapshared DIR [DISK]\n");
         return 2;
     }
+    const char *disk = argc == 3 ? argv[2] : NULL;
     char path[256];
     snprintf(path, sizeof path, "%s/mapshared.dat", argv[1]);
     unlink(path);
@@ -91,6 +109,15 @@ int main(int argc, char **argv) {
     check(msync(m, PAGE, MS_SYNC | MS_ASYNC) == -1 && errno == EINVAL, "msync SYNC|ASYNC: EINVAL");
     check(fsync(fd) == 0, "fsync");
 
+    /* The msync cleaned the page: a store after it must dirty it again, or it never reaches the file. */
+    memcpy(m + 2 * PAGE + 12, "+again", 6);
+    check(msync(m + 2 * PAGE, PAGE, MS_SYNC) == 0, "msync after a second store");
+    if (disk) {
+        long before = disk_writes(disk);
+        check(before > 0 && msync(m, 3 * PAGE, MS_SYNC) == 0 && disk_writes(disk) == before,
+              "msync with nothing stored since: no write reaches the disk");
+    }
+
     /* A mapping past the end of the file: SIGBUS there, none before. */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -120,9 +147,21 @@ int main(int argc, char **argv) {
     /* Reopened: the file holds what went through the mappings. */
     fd = open(path, O_RDONLY);
     memset(buf, 0, sizeof buf);
-    check(fd >= 0 && pread(fd, buf, 12, 2 * PAGE) == 12 && memcmp(buf, "mapshared-ok", 12) == 0,
-          "reopened file holds the mapped store");
+    check(fd >= 0 && pread(fd, buf, 18, 2 * PAGE) == 18 && memcmp(buf, "mapshared-ok+again", 18) == 0,
+          "reopened file holds the mapped stores");
     close(fd);
+
+    if (disk) {
+        /* A writable shared mapping writes the file system as an open file does, descriptor closed or not. */
+        int hfd = open(path, O_RDWR);
+        char *h = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, hfd, 0);
+        close(hfd);
+        check(h != MAP_FAILED && mount(NULL, argv[1], NULL, MS_REMOUNT | MS_RDONLY, NULL) == -1 && errno == EBUSY,
+              "read-only remount with a writable shared mapping: EBUSY");
+        munmap(h, PAGE);
+        check(mount(NULL, argv[1], NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0, "read-only remount once unmapped");
+        check(mount(NULL, argv[1], NULL, MS_REMOUNT, NULL) == 0, "writable again");
+    }
     printf("mapshared: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

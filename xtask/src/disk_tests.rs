@@ -332,7 +332,7 @@ mount -t tmpfs tmpfs /tmp
 /mapshared /tmp && echo "tmpfs: passed"
 /maptrunc /tmp && echo "tmpfs: maptrunc passed"
 mount -t ext4 /dev/vda /mnt
-/mapshared /mnt && echo "ext4: passed"
+/mapshared /mnt vda && echo "ext4: passed"
 /maptrunc /mnt && echo "ext4: maptrunc passed"
 exec 3>/mnt/busy
 mount -o remount,ro /mnt 2>&1 | grep -q 'busy' && echo "remount ro with a writer: busy"
@@ -342,7 +342,7 @@ mount -o remount,ro /mnt && grep -q ' /mnt ext4 ro' /proc/mounts && echo "remoun
 touch /mnt/refused 2>&1 | grep -q 'Read-only file system' && echo "touch: EROFS"
 mount -o remount,rw /mnt && touch /mnt/allowed && echo "remounted rw"
 umount /mnt && echo unmounted
-mount -t ext4 /dev/vda /mnt && echo "back=$(dd if=/mnt/mapshared.dat bs=1 skip=8192 count=12 2>/dev/null)"
+mount -t ext4 /dev/vda /mnt && echo "back=$(dd if=/mnt/mapshared.dat bs=1 skip=8192 count=18 2>/dev/null)"
 umount /mnt
 echo "mapshared-test: done"
 "#;
@@ -397,7 +397,7 @@ fn mapshared_case(on: On) -> Result<Case, String> {
                     "touch: EROFS\n",
                     "remounted rw\n",
                     "unmounted\n",
-                    "back=mapshared-ok\n",
+                    "back=mapshared-ok+again\n",
                     "mapshared-test: done",
                 ],
             )?;
@@ -412,8 +412,8 @@ fn mapshared_case(on: On) -> Result<Case, String> {
                 ));
             }
             let data = debugfs(&img, "cat /mapshared.dat")?;
-            match data.as_bytes().get(8192..8204) {
-                Some(b"mapshared-ok") => Ok(()),
+            match data.as_bytes().get(8192..8210) {
+                Some(b"mapshared-ok+again") => Ok(()),
                 _ => Err(format!(
                     "debugfs: /mapshared.dat is {} bytes without the mapped store",
                     data.len()

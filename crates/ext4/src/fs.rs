@@ -64,6 +64,9 @@ pub struct Fs<D: BlockDevice> {
     /// Per bitmap (`true` for inodes, group): a bit below which every bit is set, so that searches start
     /// there (raised by allocations that found the first clear bit, lowered by every free).
     pub(crate) first_free: BTreeMap<(bool, u32), u32>,
+    /// The CRC32C of the group descriptors and the superblock as [`Fs::sync`] last wrote them: a sync that
+    /// finds them unchanged writes neither (nor a new write time), only flushes the device.
+    synced: Option<u32>,
 }
 
 /// The most inode records [`Fs`] keeps (about 256 bytes each, so 4 MiB with 256-byte inodes).
@@ -96,6 +99,7 @@ impl<D: BlockDevice> Fs<D> {
             bitmap_ok: BTreeSet::new(),
             bitmap_stale: BTreeSet::new(),
             first_free: BTreeMap::new(),
+            synced: None,
         };
         fs.next_generation = (opts.clock)().sec as u32 ^ fs.sb.csum_seed;
         if opts.read_only {
@@ -412,6 +416,8 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     fn write_superblock(&mut self) -> Result<()> {
+        // Written outside a sync (mount, unmount, remount): the next sync writes the summary again.
+        self.synced = None;
         let bytes = self.sb.bytes_for_write();
         self.dev.write(SB_OFFSET, bytes).map_err(|_| self.io_failed())
     }
@@ -428,14 +434,24 @@ impl<D: BlockDevice> Fs<D> {
         let st = self.statfs();
         self.sb.set_free_blocks(st.free_blocks);
         self.sb.set_free_inodes(st.free_inodes as u32);
-        let now = self.now().sec as u32;
-        self.sb.set_wtime(now);
-        let gdt_start = self.sb.first_data_block as u64 + 1;
-        let bs = self.sb.block_size as u64;
-        let bytes = self.groups.bytes_for_write(&self.sb);
-        self.dev.write(gdt_start * bs, bytes).map_err(|_| self.io_failed())?;
-        self.write_superblock()?;
+        let crc = self.summary_crc();
+        if self.synced != Some(crc) {
+            let now = self.now().sec as u32;
+            self.sb.set_wtime(now);
+            let gdt_start = self.sb.first_data_block as u64 + 1;
+            let bs = self.sb.block_size as u64;
+            let bytes = self.groups.bytes_for_write(&self.sb);
+            self.dev.write(gdt_start * bs, bytes).map_err(|_| self.io_failed())?;
+            self.write_superblock()?;
+            self.synced = Some(self.summary_crc());
+        }
         self.dev.flush().map_err(|_| self.io_failed())
+    }
+
+    /// The CRC32C of the group descriptors and the superblock as they would be written now.
+    fn summary_crc(&mut self) -> u32 {
+        let crc = crate::csum::crc32c(!0, self.groups.bytes_for_write(&self.sb));
+        crate::csum::crc32c(crc, self.sb.bytes_for_write())
     }
 
     /// Processes the on-disk orphan list: inodes without links are freed, others lose the blocks past their

@@ -593,3 +593,49 @@ fn remount_read_only_and_back() {
     fs.unmount().unwrap();
     fsck_clean(&img);
 }
+
+/// An image file as a block device that counts the bytes written to it.
+struct Counting(FileDev, std::rc::Rc<std::cell::Cell<u64>>);
+
+impl ember_ext4::BlockDevice for Counting {
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ember_ext4::IoError> {
+        self.0.read(offset, buf)
+    }
+    fn write(&mut self, offset: u64, buf: &[u8]) -> Result<(), ember_ext4::IoError> {
+        self.1.set(self.1.get() + buf.len() as u64);
+        self.0.write(offset, buf)
+    }
+    fn flush(&mut self) -> Result<(), ember_ext4::IoError> {
+        self.0.flush()
+    }
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+}
+
+#[test]
+fn sync_with_nothing_changed_writes_nothing() {
+    let dir = tempdir("idle-sync");
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    let img = mkfs(&dir, "ext4", "16M", &src, &[]);
+    let written = std::rc::Rc::new(std::cell::Cell::new(0));
+    let mut fs = Fs::mount(Counting(open_dev(&img), written.clone()), rw()).unwrap();
+    let root = fs.root();
+    let ino = fs.create(root, b"file", 0o644, 0, 0).unwrap();
+    fs.write_at(ino, 0, b"data").unwrap();
+    fs.sync().unwrap();
+    let after_first = written.get();
+    fs.sync().unwrap();
+    assert_eq!(written.get(), after_first, "a second sync with nothing changed wrote");
+    // A change that moves the free counts writes the summary again.
+    fs.write_at(ino, 8192, b"more").unwrap();
+    let before = written.get();
+    fs.sync().unwrap();
+    assert!(
+        written.get() > before,
+        "the sync after an allocation did not write the summary"
+    );
+    fs.unmount().unwrap();
+    fsck_clean(&img);
+}

@@ -3,6 +3,7 @@
 //! disk, as Linux's virtio-blk minors). Block file systems and the `/dev` nodes read and write through the
 //! disk's one cache, so they agree; [`sync_all`] writes everything back (at `sync` and before power-off).
 
+use super::diskstats::{DiskIo, Io, IoStats};
 use super::sleeplock::SleepLock;
 use crate::block::{BlockDevice, BlockError};
 use crate::syscall::errno::Errno;
@@ -17,21 +18,39 @@ use ember_partition::PartUuid;
 /// The share of free memory (at registration) the disks' caches may fill together: one quarter.
 const CACHE_SHARE: u64 = 4;
 
-/// The virtio-blk driver as the cache's device.
-struct Virtio(VirtioBlk);
+/// The virtio-blk driver as the cache's device, counting what it is asked (`/proc/diskstats`).
+struct Virtio(VirtioBlk, Arc<DiskIo>);
+
+impl Virtio {
+    /// Runs `request` (at `sector`) and counts it when it succeeded.
+    fn counted(
+        &mut self,
+        sector: u64,
+        io: Io,
+        request: impl FnOnce(&mut VirtioBlk) -> Result<(), BlockError>,
+    ) -> Result<(), Error> {
+        let start = ember_frame::time::now_ns();
+        request(&mut self.0).map_err(io_error)?;
+        self.1
+            .add(sector, io, ember_frame::time::now_ns().saturating_sub(start));
+        Ok(())
+    }
+}
 
 impl Device for Virtio {
     fn sectors(&self) -> u64 {
         self.0.sectors()
     }
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.0.read(sector, buf).map_err(io_error)
+        let n = (buf.len() / crate::block::SECTOR_SIZE) as u64;
+        self.counted(sector, Io::Read(n), |d| d.read(sector, buf))
     }
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), Error> {
-        self.0.write(sector, buf).map_err(io_error)
+        let n = (buf.len() / crate::block::SECTOR_SIZE) as u64;
+        self.counted(sector, Io::Write(n), |d| d.write(sector, buf))
     }
     fn flush(&mut self) -> Result<(), Error> {
-        self.0.flush().map_err(io_error)
+        self.counted(0, Io::Flush, |d| d.flush())
     }
 }
 
@@ -59,6 +78,8 @@ pub struct Disk {
     /// A partition's `PARTUUID`.
     partuuid: Option<PartUuid>,
     cache: Arc<SleepLock<Cache<Virtio>>>,
+    /// Requests of this disk or partition that reached the device.
+    io: Arc<IoStats>,
 }
 
 /// A disk's cache as the partition-table reader's disk.
@@ -96,7 +117,8 @@ pub fn register(devices: Vec<VirtioBlk>) {
         );
         let read_only = d.read_only();
         let d_size = d.sectors() * 512;
-        let cache = Arc::new(SleepLock::new(Cache::new(Virtio(d), blocks as usize)));
+        let io = Arc::new(DiskIo::default());
+        let cache = Arc::new(SleepLock::new(Cache::new(Virtio(d, io.clone()), blocks as usize)));
         let whole = Disk {
             name,
             minor: i as u32 * MINORS,
@@ -105,15 +127,16 @@ pub fn register(devices: Vec<VirtioBlk>) {
             size: d_size,
             partuuid: None,
             cache,
+            io: io.whole(),
         };
-        let parts = partitions(&whole);
+        let parts = partitions(&whole, &io);
         disks.push(Arc::new(whole));
         disks.extend(parts.into_iter().map(Arc::new));
     }
 }
 
 /// The partitions of `disk`'s table, logged; none without a table or with a damaged one.
-fn partitions(disk: &Disk) -> Vec<Disk> {
+fn partitions(disk: &Disk, io: &DiskIo) -> Vec<Disk> {
     let table = match ember_partition::read(&mut TableReader(&mut disk.cache.lock())) {
         Ok(Some(t)) => t,
         Ok(None) => return Vec::new(),
@@ -152,6 +175,7 @@ fn partitions(disk: &Disk) -> Vec<Disk> {
             size: p.sectors * ember_partition::SECTOR as u64,
             partuuid: Some(p.uuid),
             cache: disk.cache.clone(),
+            io: io.partition(p.start, p.start.saturating_add(p.sectors)),
         });
     }
     log::info!("disk: {}: {kind} partition table:{names}", disk.name);
@@ -228,6 +252,11 @@ fn errno(e: Error) -> Errno {
 }
 
 impl Disk {
+    /// Its requests that reached the device (`/proc/diskstats`).
+    pub fn io(&self) -> &IoStats {
+        &self.io
+    }
+
     /// Its name under `/dev`.
     pub fn name(&self) -> &str {
         &self.name

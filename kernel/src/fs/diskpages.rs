@@ -2,8 +2,10 @@
 //! that a second read of a file is served from memory and every shared mapping and `read` see the same
 //! frames. Writes go to the disk (through the buffer cache) and into the cached pages at once; pages written
 //! through a shared mapping are dirty until [`write_back`] (`msync`, `fsync`, `munmap`, `sync`, unmount,
-//! power-off). Clean pages no mapping holds are evicted when the disk pages pass half of the memory
-//! that was free when the first one was cached.
+//! power-off), which also takes write access from the mappings, so that the next store dirties the page again
+//! (Linux's `page_mkclean`): a page is written once per time it was dirtied, not at every write-back. Clean
+//! pages no mapping holds are evicted when the disk pages pass half of the memory that was free when the
+//! first one was cached.
 
 use super::ext::DiskNode;
 use super::pages::{PAGE, PAST_EOF, Pages, Piece};
@@ -242,20 +244,29 @@ pub fn write_back(node: &DiskNode) -> Result<(), Errno> {
 }
 
 fn write_back_locked(node: &DiskNode, pages: &mut Pages) -> Result<(), Errno> {
-    let dirty = pages.dirty();
+    let dirty = pages.take_dirty();
     if dirty.is_empty() {
         return Ok(());
     }
+    // Writable translations go before the bytes are read: a store from now on faults, waits for this lock
+    // and dirties its page again, so it is neither lost nor written twice. (No inode in use: nothing maps it.)
+    if let Some(inode) = node.in_use() {
+        inode.maps().write_protect(&inode);
+    }
     let size = node.stat()?.1;
     let mut buf = [0u8; PAGE as usize];
-    for (index, frame) in dirty {
+    for (n, (index, frame)) in dirty.iter().enumerate() {
         let start = index * PAGE;
-        if start < size {
-            let n = (size - start).min(PAGE) as usize;
-            frame.read_bytes(0, &mut buf[..n]);
-            node.write_disk(start, &buf[..n])?;
+        if start >= size {
+            continue;
         }
-        pages.written_back(index);
+        let len = (size - start).min(PAGE) as usize;
+        frame.read_bytes(0, &mut buf[..len]);
+        if let Err(e) = node.write_disk(start, &buf[..len]) {
+            // What was not written stays dirty, for the next write-back.
+            dirty[n..].iter().for_each(|(i, _)| pages.mark_dirty(*i));
+            return Err(e);
+        }
     }
     Ok(())
 }

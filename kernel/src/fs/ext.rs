@@ -539,6 +539,11 @@ impl DiskNode {
         })
     }
 
+    /// Its [`Inode`], while one is in use (every mapping of the file holds it).
+    pub fn in_use(&self) -> Option<Arc<Inode>> {
+        self.mount.nodes.lock().get(&self.ino).and_then(Weak::upgrade)
+    }
+
     /// Reads file data at `offset` (through the page cache).
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let size = self.stat()?.1;

@@ -14,6 +14,7 @@ pub mod context;
 pub mod devices;
 pub mod disk;
 pub mod diskpages;
+pub mod diskstats;
 pub mod ext;
 pub mod fdtable;
 pub mod file;

@@ -136,23 +136,18 @@ impl Pages {
         }
     }
 
-    /// The dirty pages, by index.
-    pub fn dirty(&self) -> Vec<(u64, Frame)> {
+    /// The dirty pages, by index, marked clean: the caller writes them back (and marks again those it could
+    /// not write). Their mappings must lose write access before their bytes are read, so that a later store
+    /// faults and dirties the page again ([`crate::vm::FileMaps::write_protect`]).
+    pub fn take_dirty(&mut self) -> Vec<(u64, Frame)> {
         self.map
-            .iter()
+            .iter_mut()
             .filter(|(_, p)| p.dirty)
-            .map(|(&i, p)| (i, p.frame.clone()))
+            .map(|(&i, p)| {
+                p.dirty = false;
+                (i, p.frame.clone())
+            })
             .collect()
-    }
-
-    /// Marks page `index` clean after it was written back, unless a mapping still holds it (whose later
-    /// writes would not fault again: it stays dirty and is written at every write-back while mapped).
-    pub fn written_back(&mut self, index: u64) {
-        if let Some(p) = self.map.get_mut(&index)
-            && p.frame.ref_count() <= 1
-        {
-            p.dirty = false;
-        }
     }
 
     /// Drops the clean pages no mapping holds; how many.

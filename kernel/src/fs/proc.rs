@@ -3,7 +3,7 @@
 //!
 //! - system-wide: `meminfo`, `cpuinfo`, `uptime`, `loadavg`, `stat`, `version`, `cmdline`, `filesystems`,
 //!   `net/{dev,route,tcp,udp}`,
-//!   `mounts`, `partitions`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max,cap_last_cap}`, the System V IPC
+//!   `mounts`, `partitions`, `diskstats`, `sys/kernel/{hostname,domainname,osrelease,ostype,version,pid_max,cap_last_cap}`, the System V IPC
 //!   limits `sys/kernel/{sem,shmmax,shmall,shmmni,msgmax,msgmnb,msgmni}` (read-only), `sysvipc/{sem,msg,shm}`,
 //!   and `self` (a link to the caller's pid);
 //! - per process (`/proc/PID/`): `stat`, `status`, `comm`, `cmdline`, `environ`, `maps`, `mounts`, and the links
@@ -71,7 +71,7 @@ pub fn set_cmdline(cmdline: &'static str) {
 /// Fills `proc` (the `/proc` directory) with the system-wide files.
 pub fn init(proc: &Arc<Inode>) {
     ROOT.call_once(|| proc.clone());
-    let files: [GlobalFile; 11] = [
+    let files: [GlobalFile; 12] = [
         (b"meminfo", meminfo),
         (b"cpuinfo", cpuinfo),
         (b"uptime", uptime),
@@ -85,6 +85,7 @@ pub fn init(proc: &Arc<Inode>) {
         }),
         (b"mounts", mounts),
         (b"partitions", partitions),
+        (b"diskstats", diskstats),
     ];
     for (name, f) in files {
         generated(proc, name, Gen::Global(f));
@@ -536,7 +537,6 @@ fn pid_maps(p: &Process) -> String {
     t
 }
 
-/// What is mounted.
 /// Linux's `/proc/partitions`: every disk and partition with its device number and size in KiB.
 fn partitions() -> String {
     let mut t = String::from("major minor  #blocks  name\n\n");
@@ -553,6 +553,16 @@ fn partitions() -> String {
     t
 }
 
+/// Linux's `/proc/diskstats`: every disk's and partition's requests to its device.
+fn diskstats() -> String {
+    let mut t = String::new();
+    for d in super::disk::all() {
+        d.io().line(&mut t, super::ext::VIRTIO_BLK_MAJOR, d.minor(), d.name());
+    }
+    t
+}
+
+/// What is mounted.
 fn mounts() -> String {
     super::mount::table()
 }

@@ -3,6 +3,7 @@
 use super::errno::{Errno, SysResult};
 use crate::process::current;
 use crate::vm::{Backing, Prot, Region, Vm};
+use alloc::sync::Arc;
 use linux_raw_sys::general as nr;
 
 const PROT_GROWSDOWN: u64 = 0x0100_0000;
@@ -74,6 +75,7 @@ fn mmap(a: [u64; 6]) -> SysResult {
                 return Err(Errno::EACCES);
             }
             Backing::Shared {
+                writer: writable.then(|| Arc::new(file.writer())),
                 file,
                 vaddr: 0,
                 first_page: offset / 4096,
@@ -100,10 +102,16 @@ fn mmap(a: [u64; 6]) -> SysResult {
                     offset,
                     len,
                 },
-                Backing::Shared { file, first_page, .. } => Backing::Shared {
+                Backing::Shared {
+                    file,
+                    first_page,
+                    writer,
+                    ..
+                } => Backing::Shared {
                     file,
                     vaddr: start,
                     first_page,
+                    writer,
                 },
                 b => b,
             };
@@ -120,9 +128,9 @@ fn mmap(a: [u64; 6]) -> SysResult {
     )
 }
 
-/// `msync(2)`: writes back what was written through the shared disk-file mappings in the range (`MS_SYNC`
-/// and `MS_ASYNC` alike; `MS_INVALIDATE` has nothing to do, since every mapping maps the page cache's own
-/// frames).
+/// `msync(2)`: writes back what was written through the shared disk-file mappings in the range, and with
+/// `MS_SYNC` makes it durable as `fsync` does (`MS_INVALIDATE` has nothing to do, since every mapping maps
+/// the page cache's own frames).
 fn msync(vm: &Vm, addr: u64, len: u64, flags: u64) -> SysResult {
     if !addr.is_multiple_of(4096)
         || flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
@@ -130,7 +138,7 @@ fn msync(vm: &Vm, addr: u64, len: u64, flags: u64) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    vm.sync_range(addr, len).map(|()| 0)
+    vm.sync_range(addr, len, flags & MS_SYNC != 0).map(|()| 0)
 }
 
 /// `mremap(2)`: grow, shrink or move (`MREMAP_MAYMOVE`), to a given address with `MREMAP_FIXED`;

@@ -114,6 +114,26 @@ impl Vm {
         drop(flushes);
     }
 
+    /// Takes write access from the pages of every shared mapping of `file` (see [`FileMaps::write_protect`]).
+    fn write_protect_file(&self, file: &Inode) {
+        let inner = self.inner.lock();
+        let mut flushes = alloc::vec::Vec::new();
+        for r in inner.regions.values() {
+            if let Some((f, _)) = r.shared_page(r.start)
+                && core::ptr::eq(Arc::as_ptr(f), file)
+                && let Some(s) = UserAddr::new(r.start)
+            {
+                flushes.push(
+                    self.space
+                        .update_range(s, r.end, |_, _, p| Some(PageProt { write: false, ..p })),
+                );
+            }
+        }
+        // The shootdowns wait for other CPUs: after the regions' lock is released.
+        drop(inner);
+        drop(flushes);
+    }
+
     /// The framework's page table for this space.
     pub fn space(&self) -> &Arc<VmSpace> {
         &self.space
@@ -254,9 +274,10 @@ impl Vm {
         Ok(())
     }
 
-    /// Writes back the dirty pages of the disk files mapped shared in `[start, start + len)` (`msync`);
-    /// `ENOMEM` when part of the range is not mapped.
-    pub fn sync_range(&self, start: u64, len: u64) -> Result<(), Errno> {
+    /// Writes back the dirty pages of the disk files mapped shared in `[start, start + len)` (`msync`), and
+    /// when `durable` their file systems and disks too, as `fsync` (`MS_SYNC`); `ENOMEM` when part of the
+    /// range is not mapped.
+    pub fn sync_range(&self, start: u64, len: u64, durable: bool) -> Result<(), Errno> {
         let end = page_up(start.checked_add(len).ok_or(Errno::ENOMEM)?).ok_or(Errno::ENOMEM)?;
         let files = {
             let inner = self.inner.lock();
@@ -265,7 +286,13 @@ impl Vm {
             }
             inner.shared_files(start, end)
         };
-        files.iter().try_for_each(|f| f.write_back())
+        files.iter().try_for_each(|f| {
+            f.write_back()?;
+            if durable {
+                crate::fs::disk::sync_file(Some(f))?;
+            }
+            Ok(())
+        })
     }
 
     /// The physical address backing `addr` when it lies in a shared mapping (bringing the page in), else

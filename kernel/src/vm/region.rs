@@ -1,7 +1,7 @@
 //! [`Region`]: a range of a process's address space with one set of rights and one source of contents.
 
 use super::{PAGE, zeroed_frame};
-use crate::fs::inode::Inode;
+use crate::fs::inode::{Inode, Writer};
 use crate::fs::pages::PAST_EOF;
 use crate::syscall::errno::Errno;
 use alloc::sync::Arc;
@@ -51,6 +51,9 @@ pub enum Backing {
         vaddr: u64,
         /// The file page mapped at `vaddr`.
         first_page: u64,
+        /// Counts the mapping as a writer of its file system while it lasts, when the file was opened for
+        /// writing (as Linux's mapping holds such a file): a read-only remount is then refused (`EBUSY`).
+        writer: Option<Arc<Writer>>,
     },
     /// A regular file mapped privately (`MAP_PRIVATE`, an executable's segments): `file[offset..offset +
     /// len]` appear at `vaddr`; the rest of the region reads as zeros (an executable's `.bss`). A page that
@@ -154,10 +157,12 @@ impl Region {
                 file,
                 vaddr,
                 first_page,
+                writer,
             } => Backing::Shared {
                 file: file.clone(),
                 vaddr: vaddr - self.start + to,
                 first_page: *first_page,
+                writer: writer.clone(),
             },
         };
         Region {
@@ -175,6 +180,7 @@ impl Region {
                 file,
                 vaddr,
                 first_page,
+                ..
             } => Some((file, first_page + (page - vaddr) / PAGE)),
             _ => None,
         }

@@ -113,6 +113,7 @@ pub fn shmat(id: i32, addr: u64, flags: i32) -> SysResult {
                     file: pages,
                     vaddr: start,
                     first_page: 0,
+                    writer: None,
                 },
             },
             fixed && flags & SHM_REMAP != 0,
