@@ -198,8 +198,9 @@ static void send_burst(int s, const struct sockaddr *to, socklen_t len, const ch
     }
 }
 
+/* By index: Linux finds no interface for a group without one when it has no route to it (no gateway here). */
 static int join4(int s, const char *group, int opt) {
-    struct ip_mreqn m = {.imr_ifindex = 0};
+    struct ip_mreqn m = {.imr_ifindex = eth0};
     inet_pton(AF_INET, group, &m.imr_multiaddr);
     return setsockopt(s, IPPROTO_IP, opt, &m, sizeof m);
 }

@@ -110,7 +110,7 @@ fn linux_side(me: &Side, peer: &Side, linux: &Path) -> Result<Vm, String> {
         "#!/bin/sh\n\
          while read m; do insmod /modules/$m.ko; done < /modules/order\n\
          ip link set lo up; ip link set eth0 up; ip addr add {ip}/24 dev eth0\n\
-         for i in $(seq 20); do ip -6 addr show dev eth0 | grep -q tentative || break; sleep 1; done\n\
+         for i in $(seq 20); do ip -6 addr show dev eth0 | grep -v tentative | grep -q 'scope link' && break; sleep 1; done\n\
          {pings}exec /pair {role} {peer} {ll}\n",
         ip = me.ip,
         pings = pings(peer),
