@@ -42,7 +42,7 @@ const IPPROTO_ICMPV6: u32 = 58;
 /// `SOL_RAW` (raw sockets' `IPV6_CHECKSUM`).
 const SOL_RAW: u32 = 255;
 const IPV6_V6ONLY: u32 = 26;
-/// Most bytes kept of an IPv6-level option's value.
+/// Most bytes kept of an IPv6-level option's value (and read of an `IPPROTO_IP` one: `ip_mreqn` is 12).
 const IPV6_OPT_MAX: usize = 64;
 const MSG_OOB: u32 = 1;
 const MSG_PEEK: u32 = 2;
@@ -681,6 +681,7 @@ fn setsockopt(fd: i32, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     if matches!(s, Sock::Inet(_)) && level == IPPROTO_TCP {
         return Ok(0);
     }
+    // `IPPROTO_IP`: the multicast options ([`crate::net::multicast`]); no other is known.
     if let Sock::Inet(i) = &s
         && level == IPPROTO_IP
     {
@@ -714,8 +715,9 @@ fn setsockopt(fd: i32, level: u32, name: u32, val: u64, len: u64) -> SysResult {
 }
 
 /// `setsockopt` at `IPPROTO_IPV6`, `IPPROTO_ICMPV6` or `SOL_RAW` on an `AF_INET6` socket: `IPV6_V6ONLY`,
-/// `ICMP6_FILTER` and the multicast options ([`crate::net::multicast`]) take effect; the others (`ping6`'s `IPV6_RECVHOPLIMIT`, `IPV6_CHECKSUM`) are kept for
-/// `getsockopt` only: no ancillary data is given, checksums are computed.
+/// `ICMP6_FILTER` and the multicast options ([`crate::net::multicast`]) take effect; the others (`ping6`'s
+/// `IPV6_RECVHOPLIMIT`, `IPV6_CHECKSUM`) are kept for `getsockopt` only: no ancillary data is given,
+/// checksums are computed.
 fn set_ipv6_option(i: &InetSocket, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?.min(IPV6_OPT_MAX);
     let mut v = vec![0u8; len];
