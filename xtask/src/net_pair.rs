@@ -235,6 +235,8 @@ fn announced(dump: &Path) -> Result<(), String> {
 pub fn cases() -> Result<Vec<Case>, String> {
     let (port_a, port_b) = (free_port()?, free_port()?);
     let dump: PathBuf = crate::image::workspace_root().join("target/clients/net-pair-b.pcap");
+    // A capture left by an earlier run must not stand in for this one's.
+    let _ = std::fs::remove_file(&dump);
     let mut vm = ember_side(&A, &B)?;
     wire(&mut vm, &A, port_a, port_b, None);
     let mut peer = ember_side(&B, &A)?;
