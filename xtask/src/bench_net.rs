@@ -36,7 +36,7 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 /// How long the host's server waits for the guest's next step.
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Linux's modules for a virtio-mmio network device, in load order (each after what it depends on).
-const MODULES: [&str; 6] = [
+pub const MODULES: [&str; 6] = [
     "drivers/virtio/virtio_ring",
     "drivers/virtio/virtio",
     "drivers/virtio/virtio_mmio",

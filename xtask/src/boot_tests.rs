@@ -24,6 +24,8 @@ pub struct Outcome {
     pub output: String,
     /// QEMU's own messages.
     pub stderr: String,
+    /// How the peer VM ([`Vm::peer`]) ended, when there was one.
+    pub peer: Option<Box<Outcome>>,
 }
 
 /// The `ready` line's fields.
@@ -114,6 +116,7 @@ fn all_cases(vmm: On) -> Option<Vec<Case>> {
         u.extend(crate::net_tests::cases()?);
         u.extend(crate::net_hostile::cases()?);
         u.extend(crate::net6_tests::cases()?);
+        u.extend(crate::net_pair::cases()?);
         u.extend(crate::firecracker_tests::cases()?);
         Ok(u)
     }) {
@@ -141,7 +144,12 @@ fn report(case: &Case, result: Result<Outcome, String>, took: Duration) -> bool 
         if o.stderr.contains(firecracker::INVALID_VIRTIO) {
             return Err(format!("Firecracker rejected a virtio transition\n{}", o.stderr));
         }
-        (case.check)(&o).map_err(|e| format!("{e}\n--- console ---\n{}--- VMM ---\n{}", o.output, o.stderr))
+        (case.check)(&o).map_err(|e| {
+            let peer = o.peer.as_ref().map_or(String::new(), |p| {
+                format!("--- peer's console ---\n{}--- peer's VMM ---\n{}", p.output, p.stderr)
+            });
+            format!("{e}\n--- console ---\n{}--- VMM ---\n{}{peer}", o.output, o.stderr)
+        })
     });
     match result {
         Ok(()) => {
@@ -201,6 +209,7 @@ fn firecracker_outcome(run: &firecracker::FcRun) -> Outcome {
         status,
         output: console,
         stderr: log,
+        peer: None,
     }
 }
 
@@ -1116,11 +1125,28 @@ fn host_date(when: &str) -> Result<String, String> {
 
 /// Boots `vm`, collecting the console until QEMU exits (or is killed after [`TIMEOUT`]).
 fn boot(images: &Images, vm: &Vm, input: qemu::Input) -> Result<Outcome, String> {
-    let f = qemu::run(vm.command(images), TIMEOUT, input)?;
+    // The peer boots beside this VM, and both run to their end.
+    let peer = vm.peer.as_ref().map(|p| {
+        let cmd = p.command(images);
+        std::thread::spawn(move || qemu::run(cmd, TIMEOUT, &[]))
+    });
+    let f = qemu::run(vm.command(images), TIMEOUT, input);
+    let peer = match peer.map(|t| t.join().map_err(|_| "the peer VM's thread panicked".to_string())) {
+        None => None,
+        Some(Ok(Ok(p))) => Some(Box::new(Outcome {
+            status: p.status,
+            output: p.stdout,
+            stderr: p.stderr,
+            peer: None,
+        })),
+        Some(Ok(Err(e)) | Err(e)) => return Err(format!("peer VM: {e}")),
+    };
+    let f = f?;
     Ok(Outcome {
         status: f.status,
         output: f.stdout,
         stderr: f.stderr,
+        peer,
     })
 }
 

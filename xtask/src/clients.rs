@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The C programs in `clients/c/`, by file stem.
-pub const C_PROGRAMS: [&str; 22] = [
+pub const C_PROGRAMS: [&str; 23] = [
     "hello",
     "syscalls",
     "threads",
@@ -28,6 +28,7 @@ pub const C_PROGRAMS: [&str; 22] = [
     "mmds",
     "loopback",
     "netstorm",
+    "pair",
     "sysv",
     "mapshared",
     "maptrunc",

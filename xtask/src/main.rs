@@ -33,6 +33,7 @@ mod image;
 mod initrd_tests;
 mod net6_tests;
 mod net_hostile;
+mod net_pair;
 mod net_tests;
 mod partition_tests;
 mod qemu;

@@ -87,6 +87,11 @@ pub struct Vm {
     /// snapshot, stop that Firecracker and restore the snapshot (resumed) in a new one (without `mmds`: that
     /// job passes no `--metadata`).
     pub snapshot: bool,
+    /// QEMU only: a second VM booted beside this one (the two-VM rig: [`crate::net_pair`]); both run to their
+    /// end, and the case's check sees how each ended.
+    pub peer: Option<Box<Vm>>,
+    /// Boot this kernel (with [`Vm::command_for`]) instead of ember's image: a Linux peer.
+    pub kernel: Option<PathBuf>,
 }
 
 impl Vm {
@@ -112,12 +117,17 @@ impl Vm {
             vsock: None,
             mmds: None,
             snapshot: false,
+            peer: None,
+            kernel: None,
         }
     }
 
-    /// The QEMU command that boots `images` this way, serial console on stdout. A failed boot exits with status
+    /// The QEMU command that boots `images` (or [`Vm::kernel`]) this way, serial console on stdout. A failed boot exits with status
     /// 3 (`isa-debug-exit`); power off is a triple fault, which `-no-reboot` turns into exit status 0.
     pub fn command(&self, images: &Images) -> Command {
+        if let Some(kernel) = &self.kernel {
+            return self.command_for(kernel, &self.cmdline);
+        }
         let root = if self.root_device { " root=/dev/vda rw" } else { "" };
         let cmdline = format!("{}{root}", self.cmdline);
         match self.boot {

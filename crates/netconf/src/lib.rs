@@ -1,6 +1,6 @@
 //! Network configuration formats of the Linux x86-64 ABI, as plain bytes and text: `struct ifreq` for the
 //! interface ioctls `ifconfig` uses ([`ifreq`]) and the `/proc/net` tables ([`procnet`], IPv6's in [`procnet6`]). Bytes come from user
-//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for. [`ra`]: IPv6 router advertisements.
+//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for. [`ra`]: IPv6 router advertisements. [`mcast`]: the multicast socket options' values.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -9,6 +9,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 pub mod ifreq;
+pub mod mcast;
 pub mod netlink;
 pub mod procnet;
 pub mod procnet6;

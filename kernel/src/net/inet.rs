@@ -6,6 +6,7 @@
 //! `IPV6_V6ONLY` socket) is reset or dropped when it arrives at the socket.
 
 use super::ipaddr::Family;
+use super::multicast::Multicast;
 use super::stack::{self, SOCKETS, Sock, Stack};
 use crate::event::{timeout_deadline, wait_for_until};
 use crate::fs::file::FileOps;
@@ -83,6 +84,8 @@ pub struct InetSocket {
     v6only: AtomicBool,
     state: Mutex<State>,
     options: Mutex<BTreeMap<u32, Vec<u8>>>,
+    /// Group memberships and multicast sending options.
+    mcast: Multicast,
 }
 
 fn new_tcp() -> tcp::Socket<'static> {
@@ -184,6 +187,7 @@ impl InetSocket {
                 established: false,
             }),
             options: Mutex::new(BTreeMap::new()),
+            mcast: Multicast::default(),
         })
     }
 
@@ -226,6 +230,11 @@ impl InetSocket {
     /// Whether `IPV6_V6ONLY` is on.
     pub fn v6only(&self) -> bool {
         self.v6only.load(Ordering::Relaxed)
+    }
+
+    /// Its multicast memberships and options.
+    pub fn multicast(&self) -> &Multicast {
+        &self.mcast
     }
 
     /// Keeps the value of option `name` (`setsockopt`).
@@ -535,14 +544,20 @@ impl InetSocket {
                     return Err(Errno::ENETUNREACH);
                 }
                 wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
-                    let h = match self.udp_handles(s).and_then(|hs| {
+                    let (h, lo) = match self.udp_handles(s).and_then(|hs| {
                         let net = s.route(dest.addr)?;
-                        hs.into_iter().find(|h| h.net == net).ok_or(Errno::ENETUNREACH)
+                        let lo = hs.iter().copied().find(|h| h.net == stack::LO);
+                        Ok((hs.into_iter().find(|h| h.net == net).ok_or(Errno::ENETUNREACH)?, lo))
                     }) {
                         Ok(h) => h,
                         Err(e) => return Some(Err(e)),
                     };
-                    match s.udp_mut(h).send_slice(data, dest) {
+                    if dest.addr.is_multicast() {
+                        return self.send_multicast(s, h, lo, data, dest);
+                    }
+                    let u = s.udp_mut(h);
+                    u.set_hop_limit(None);
+                    match u.send_slice(data, dest) {
                         Ok(()) => Some(Ok(data.len())),
                         Err(udp::SendError::BufferFull) => None,
                         Err(udp::SendError::Unaddressable) => Some(Err(Errno::EINVAL)),
@@ -550,6 +565,38 @@ impl InetSocket {
                 })
             }
         }
+    }
+
+    /// Sends a UDP datagram to multicast `dest` through `h` with the socket's multicast hop limit (none onto
+    /// the wire at 0), then a copy through `lo`'s socket `lo` when it loops back ([`Multicast::sending`]; a
+    /// full `lo` drops the copy). `None`: `h`'s buffer is full, wait.
+    fn send_multicast(
+        &self,
+        s: &mut Stack,
+        h: Sock,
+        lo: Option<Sock>,
+        data: &[u8],
+        dest: IpEndpoint,
+    ) -> Option<Result<usize, Errno>> {
+        let (hops, looped) = self.mcast.sending(h.net, dest.addr);
+        if hops > 0 {
+            let u = s.udp_mut(h);
+            u.set_hop_limit(Some(hops));
+            match u.send_slice(data, dest) {
+                Ok(()) => {}
+                Err(udp::SendError::BufferFull) => return None,
+                Err(udp::SendError::Unaddressable) => return Some(Err(Errno::EINVAL)),
+            }
+        }
+        if let Some(lo) = lo.filter(|_| looped) {
+            let meta = udp::UdpMetadata {
+                endpoint: dest,
+                local_address: s.nets[h.net].iface.get_source_address(&dest.addr),
+                meta: Default::default(),
+            };
+            let _ = s.udp_mut(lo).send_slice(data, meta);
+        }
+        Some(Ok(data.len()))
     }
 
     /// Receives up to `max` bytes (`peek` leaves them): the bytes, the datagram's whole length, the sender.
@@ -754,15 +801,19 @@ impl Drop for InetSocket {
             BOUND.lock().remove(&(self.proto == Proto::Tcp, st.local.port));
         }
         let conn = core::mem::replace(&mut st.conn, Conn::Idle);
-        stack::with(|s| match conn {
-            Conn::Idle => {}
-            Conn::Tcp(h) => {
-                s.tcp_mut(h).close();
-                s.orphans.push(h);
-            }
-            Conn::Listening(hs) | Conn::Udp(hs) | Conn::Icmp(hs) => {
-                for h in hs {
-                    s.remove(h);
+        let mcast = &self.mcast;
+        stack::with(|s| {
+            mcast.leave_all(s);
+            match conn {
+                Conn::Idle => {}
+                Conn::Tcp(h) => {
+                    s.tcp_mut(h).close();
+                    s.orphans.push(h);
+                }
+                Conn::Listening(hs) | Conn::Udp(hs) | Conn::Icmp(hs) => {
+                    for h in hs {
+                        s.remove(h);
+                    }
                 }
             }
         });

@@ -32,6 +32,8 @@ const AF_UNIX: u32 = 1;
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
 const AF_NETLINK: u32 = 16;
+/// `IPPROTO_IP` (`SOL_IP`).
+const IPPROTO_IP: u32 = 0;
 const IPPROTO_ICMP: u32 = 1;
 const IPPROTO_TCP: u32 = 6;
 const IPPROTO_UDP: u32 = 17;
@@ -40,7 +42,7 @@ const IPPROTO_ICMPV6: u32 = 58;
 /// `SOL_RAW` (raw sockets' `IPV6_CHECKSUM`).
 const SOL_RAW: u32 = 255;
 const IPV6_V6ONLY: u32 = 26;
-/// Most bytes kept of an IPv6-level option's value.
+/// Most bytes kept of an IPv6-level option's value (and read of an `IPPROTO_IP` one: `ip_mreqn` is 12).
 const IPV6_OPT_MAX: usize = 64;
 const MSG_OOB: u32 = 1;
 const MSG_PEEK: u32 = 2;
@@ -679,6 +681,15 @@ fn setsockopt(fd: i32, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     if matches!(s, Sock::Inet(_)) && level == IPPROTO_TCP {
         return Ok(0);
     }
+    // `IPPROTO_IP`: the multicast options ([`crate::net::multicast`]); no other is known.
+    if let Sock::Inet(i) = &s
+        && level == IPPROTO_IP
+    {
+        let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?.min(IPV6_OPT_MAX);
+        let mut v = vec![0u8; len];
+        uaccess::read_bytes(val, &mut v)?;
+        return i.multicast().set_ipv4(name, &v).ok_or(Errno::ENOPROTOOPT)?.map(|()| 0);
+    }
     if let Sock::Inet(i) = &s
         && i.family() == Family::V6
         && matches!(level, IPPROTO_IPV6 | IPPROTO_ICMPV6 | SOL_RAW)
@@ -703,9 +714,10 @@ fn setsockopt(fd: i32, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     }
 }
 
-/// `setsockopt` at `IPPROTO_IPV6`, `IPPROTO_ICMPV6` or `SOL_RAW` on an `AF_INET6` socket: `IPV6_V6ONLY`
-/// and `ICMP6_FILTER` take effect; the others (`ping6`'s `IPV6_RECVHOPLIMIT`, `IPV6_CHECKSUM`) are kept for
-/// `getsockopt` only: no ancillary data is given, checksums are computed.
+/// `setsockopt` at `IPPROTO_IPV6`, `IPPROTO_ICMPV6` or `SOL_RAW` on an `AF_INET6` socket: `IPV6_V6ONLY`,
+/// `ICMP6_FILTER` and the multicast options ([`crate::net::multicast`]) take effect; the others (`ping6`'s
+/// `IPV6_RECVHOPLIMIT`, `IPV6_CHECKSUM`) are kept for `getsockopt` only: no ancillary data is given,
+/// checksums are computed.
 fn set_ipv6_option(i: &InetSocket, level: u32, name: u32, val: u64, len: u64) -> SysResult {
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?.min(IPV6_OPT_MAX);
     let mut v = vec![0u8; len];
@@ -713,6 +725,11 @@ fn set_ipv6_option(i: &InetSocket, level: u32, name: u32, val: u64, len: u64) ->
     if level == IPPROTO_IPV6 && name == IPV6_V6ONLY {
         let on = v.get(..4).ok_or(Errno::EINVAL)?;
         i.set_v6only(on != [0; 4])?;
+    }
+    if level == IPPROTO_IPV6
+        && let Some(r) = i.multicast().set_ipv6(name, &v)
+    {
+        return r.map(|()| 0);
     }
     i.set_option(crate::net::inet::level_key(level, name), v);
     Ok(0)
@@ -730,10 +747,21 @@ fn getsockopt(fd: i32, level: u32, name: u32, val: u64, len_addr: u64) -> SysRes
     {
         let value = if level == IPPROTO_IPV6 && name == IPV6_V6ONLY {
             u32::from(i.v6only()).to_ne_bytes().to_vec()
+        } else if let Some(v) = i.multicast().ipv6(name).filter(|_| level == IPPROTO_IPV6) {
+            v
         } else {
             i.option(crate::net::inet::level_key(level, name))
                 .unwrap_or_else(|| vec![0u8; 4])
         };
+        let n = value.len().min(room as usize);
+        uaccess::write_bytes(val, &value[..n])?;
+        uaccess::write_u32(len_addr, n as u32)?;
+        return Ok(0);
+    }
+    if let Sock::Inet(i) = &s
+        && level == IPPROTO_IP
+    {
+        let value = i.multicast().ipv4(name).ok_or(Errno::ENOPROTOOPT)?;
         let n = value.len().min(room as usize);
         uaccess::write_bytes(val, &value[..n])?;
         uaccess::write_u32(len_addr, n as u32)?;
