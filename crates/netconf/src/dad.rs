@@ -9,8 +9,8 @@ use alloc::vec::Vec;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv6Packet, Icmpv6Repr, IpProtocol,
-    Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscRepr,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Address,
+    Ipv6Packet, Ipv6Repr, NdiscRepr,
 };
 
 /// How long a tentative address waits for a conflict after its solicitation (Linux's `retrans_time`, 1 s).
@@ -88,9 +88,7 @@ pub fn conflict(frame: &[u8], own_mac: [u8; 6]) -> Option<Ipv6Address> {
     let icmp = Icmpv6Packet::new_checked(ip.payload()).ok()?;
     match Icmpv6Repr::parse(&src, &dst, &icmp, &ChecksumCapabilities::default()).ok()? {
         Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { target_addr, .. }) => Some(target_addr),
-        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. }) if src.is_unspecified() => {
-            Some(target_addr)
-        }
+        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. }) if src.is_unspecified() => Some(target_addr),
         _ => None,
     }
 }
@@ -252,7 +250,13 @@ mod tests {
             target_addr: target,
             lladdr: Some(EthernetAddress(PEER).into()),
         };
-        ndisc(PEER, Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 2), all_nodes, na, hop_limit)
+        ndisc(
+            PEER,
+            Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 2),
+            all_nodes,
+            na,
+            hop_limit,
+        )
     }
 
     #[test]

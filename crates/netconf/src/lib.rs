@@ -63,7 +63,9 @@ impl Interface {
             let m = netmask(x.prefix);
             x.prefix == y.prefix && (0..4).all(|b| x.addr[b] & m[b] == y.addr[b] & m[b])
         };
-        self.ipv4.get(k).is_some_and(|a| self.ipv4[..k].iter().any(|e| same(e, a)))
+        self.ipv4
+            .get(k)
+            .is_some_and(|a| self.ipv4[..k].iter().any(|e| same(e, a)))
     }
 
     /// The on-link IPv4 subnets, one for each primary address: network, prefix length, the address.

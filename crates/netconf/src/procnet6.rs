@@ -143,8 +143,8 @@ mod tests {
         let lines: alloc::vec::Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "00000000000000000000000000000001 01 80 10 80       lo");
         assert_eq!(lines[1], "fe80000000000000505400fffe123456 02 40 20 80     eth0");
+        // A tentative, optimistic address: its detection flags beside permanent.
         assert_eq!(lines[2], "fec0000000000000505400fffe123456 02 40 40 c4     eth0");
-        // (A tentative, optimistic address: its detection flags beside permanent.)
     }
 
     #[test]
