@@ -170,6 +170,19 @@ impl Dad {
         self.addrs.len() != before
     }
 
+    /// Whether the addresses detected (those not failed) are exactly `current` (each given once): when they
+    /// are, [`Dad::track`] has nothing to do.
+    pub fn tracks(&self, current: impl Iterator<Item = Ipv6Address>) -> bool {
+        let mut n = 0;
+        for a in current {
+            if !matches!(self.state(a), Some(State::Tentative(_) | State::Preferred)) {
+                return false;
+            }
+            n += 1;
+        }
+        n == self.addrs.iter().filter(|(_, _, s)| *s != State::Failed).count()
+    }
+
     /// When [`Dad::tick`] next has something to do.
     pub fn next_at(&self) -> Option<Instant> {
         self.addrs
@@ -321,7 +334,10 @@ mod tests {
         let t0 = Instant::from_secs(10);
         let mut d = Dad::new();
         assert_eq!(d.next_at(), None);
+        assert!(!d.tracks([addr(1)].into_iter()));
         assert!(d.track(&[(addr(1), 64), (addr(2), 64)]).is_empty());
+        assert!(d.tracks([addr(2), addr(1)].into_iter()));
+        assert!(!d.tracks([addr(1)].into_iter()));
         assert_eq!(d.flags(addr(1)), IFA_F_TENTATIVE | IFA_F_OPTIMISTIC);
         assert_eq!(d.next_at(), Some(Instant::ZERO));
         assert_eq!(d.tick(t0), vec![addr(1), addr(2)]);
@@ -342,6 +358,9 @@ mod tests {
         assert!(!d.conflict(addr(9)));
         // The failed one has left the interface and stays listed; put back, it is to be taken off again.
         assert!(d.track(&[(addr(1), 64)]).is_empty());
+        // (A failed address is not one being detected.)
+        assert!(d.tracks([addr(1)].into_iter()));
+        assert!(!d.tracks([addr(1), addr(2)].into_iter()));
         assert_eq!(d.failed().collect::<Vec<_>>(), vec![(addr(2), 64)]);
         assert_eq!(d.track(&[(addr(1), 64), (addr(2), 64)]), vec![addr(2)]);
         // An address removed and added again is detected again.

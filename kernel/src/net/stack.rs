@@ -92,6 +92,15 @@ impl Net {
     /// log line each), starts detecting new addresses, sends the solicitations due (RFC 4862, optimistic).
     fn detect_duplicates(&mut self) {
         let Dev::Virtio(nic) = &mut self.dev else { return };
+        let t = now();
+        // Most polls have nothing to do here: no claim, no timer, no address added or gone.
+        let v6 = self.iface.ip_addrs().iter().filter_map(|c| match c {
+            IpCidr::Ipv6(c) => Some(c.address()),
+            _ => None,
+        });
+        if self.conflicts.is_empty() && self.dad.next_at().is_none_or(|at| at > t) && self.dad.tracks(v6) {
+            return;
+        }
         let mut gone: Vec<Ipv6Address> = Vec::new();
         for a in self.conflicts.drain(..) {
             if self.dad.conflict(a) {
@@ -115,7 +124,7 @@ impl Net {
             });
         }
         let mac = nic.mac();
-        for target in self.dad.tick(now()) {
+        for target in self.dad.tick(t) {
             if nic.can_send() {
                 let frame = ember_netconf::dad::solicitation(mac, target);
                 self.stats.tx_packets += 1;
@@ -326,6 +335,7 @@ impl Stack {
         let dad = self
             .nets
             .iter()
+            .filter(|n| n.up)
             .filter_map(|n| n.dad.next_at())
             .min()
             .map(|at| if at > t { at - t } else { smoltcp::time::Duration::ZERO });
