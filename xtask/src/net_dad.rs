@@ -29,7 +29,8 @@ const TAKEN: Ipv6Address = Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 0xdad);
 /// The guest's secondary IPv4 address, and the port its `nc` listens on there.
 const SECONDARY: Ipv4Address = Ipv4Address::new(10, 0, 2, 16);
 const PORT: u16 = 7777;
-/// How long the peer runs.
+/// How long the peer runs after the guest's first frame (it waits for that as long as the xtask runs: the
+/// case may run long after the peer starts, behind the other cases).
 const LIFETIME: Duration = Duration::from_secs(120);
 
 /// An Ethernet frame from the peer to `dst`, its payload written by `fill`.
@@ -154,15 +155,16 @@ fn datagram(mac: [u8; 6], dst: Ipv4Address, payload: &[u8]) -> Vec<u8> {
 
 /// The peer: answers DAD for [`TAKEN`], reaches the guest at [`SECONDARY`]; what it did, for the log.
 fn peer(sock: UdpSocket, qemu: SocketAddr) -> String {
-    let start = Instant::now();
+    let mut start = None::<Instant>;
     let (mut answered, mut sent, mut last_ask) = (0, 0, None::<Instant>);
     let mut buf = [0u8; 2048];
-    while start.elapsed() < LIFETIME {
-        if last_ask.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
+    while start.is_none_or(|t| t.elapsed() < LIFETIME) {
+        if start.is_some() && last_ask.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
             let _ = sock.send_to(&arp_request(SECONDARY), qemu);
             last_ask = Some(Instant::now());
         }
         let Ok(n) = sock.recv(&mut buf) else { continue };
+        start.get_or_insert_with(Instant::now);
         let f = &buf[..n];
         if dad_target(f) == Some(TAKEN) {
             let _ = sock.send_to(&advert(TAKEN), qemu);
