@@ -32,6 +32,7 @@ mod fuzz;
 mod image;
 mod initrd_tests;
 mod net6_tests;
+mod net_dad;
 mod net_hostile;
 mod net_pair;
 mod net_tests;

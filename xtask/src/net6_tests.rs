@@ -54,7 +54,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
          ip -6 addr; ip -6 route; cat /proc/net/if_inet6 /proc/net/ipv6_route\n\
          ip -6 addr show dev eth0 | grep -q 'inet6 fe80::5054:ff:fe12:3456/64 scope link' && echo ll-ok\n\
          ip -6 addr show dev lo | grep -q 'inet6 ::1/128 scope host' && echo lo6-ok\n\
-         grep -q '^fec0000000000000505400fffe123456 02 40 40 80     eth0$' /proc/net/if_inet6 && echo slaac-ok\n\
+         grep -q '^fec0000000000000505400fffe123456 02 40 40 [0-9a-f][0-9a-f]     eth0$' /proc/net/if_inet6 && echo slaac-ok\n\
          ip -6 route | grep -q '^default via fe80::2 dev eth0' && echo ra-route-ok\n\
          ping6 -c 2 ::1 | grep -q '2 packets received' && echo ping6-lo-ok\n\
          ping -6 -c 1 fec0::5054:ff:fe12:3456 | grep -q '1 packets received' && echo ping6-own-ok\n\

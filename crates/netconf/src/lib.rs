@@ -1,13 +1,15 @@
 //! Network configuration formats of the Linux x86-64 ABI, as plain bytes and text: `struct ifreq` for the
 //! interface ioctls `ifconfig` uses ([`ifreq`]) and the `/proc/net` tables ([`procnet`], IPv6's in [`procnet6`]). Bytes come from user
-//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for. [`ra`]: IPv6 router advertisements. [`mcast`]: the multicast socket options' values.
+//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for. [`ra`]: IPv6 router advertisements; [`dad`]: duplicate address detection. [`mcast`]: the multicast socket options' values.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
+pub mod dad;
 pub mod ifreq;
 pub mod mcast;
 pub mod netlink;
@@ -29,16 +31,55 @@ pub struct Interface {
     pub mac: Option<[u8; 6]>,
     /// The MTU in bytes.
     pub mtu: u32,
-    /// The IPv4 address and prefix length.
-    pub ipv4: Option<([u8; 4], u8)>,
+    /// The IPv4 addresses, in the order they were added (the first of a subnet is its primary).
+    pub ipv4: Vec<Addr4>,
     /// The default gateway through this interface.
     pub gateway: Option<[u8; 4]>,
-    /// The IPv6 addresses and prefix lengths.
-    pub ipv6: Vec<([u8; 16], u8)>,
+    /// The IPv6 addresses, prefix lengths and duplicate address detection's `IFA_F_*` flags ([`dad`]).
+    pub ipv6: Vec<([u8; 16], u8, u8)>,
     /// The IPv6 routes through a router on this interface (the prefixes of its addresses are on-link).
     pub routes6: Vec<Route6>,
     /// Packets received, bytes received, packets sent, bytes sent.
     pub stats: [u64; 4],
+}
+
+/// An IPv4 address of an interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Addr4 {
+    /// The address.
+    pub addr: [u8; 4],
+    /// Its prefix length.
+    pub prefix: u8,
+    /// Its label: the interface's name, or an alias such as `eth0:1`.
+    pub label: String,
+}
+
+/// `IFA_F_SECONDARY`: an IPv4 address in the subnet of an earlier one.
+pub const IFA_F_SECONDARY: u8 = 0x01;
+
+impl Interface {
+    /// Whether IPv4 address `k` is secondary (Linux's rule: an earlier address has the same subnet).
+    pub fn secondary4(&self, k: usize) -> bool {
+        let same = |x: &Addr4, y: &Addr4| {
+            let m = netmask(x.prefix);
+            x.prefix == y.prefix && (0..4).all(|b| x.addr[b] & m[b] == y.addr[b] & m[b])
+        };
+        self.ipv4
+            .get(k)
+            .is_some_and(|a| self.ipv4[..k].iter().any(|e| same(e, a)))
+    }
+
+    /// The on-link IPv4 subnets, one for each primary address: network, prefix length, the address.
+    pub fn subnets4(&self) -> Vec<([u8; 4], u8, [u8; 4])> {
+        (0..self.ipv4.len())
+            .filter(|&k| !self.secondary4(k))
+            .map(|k| {
+                let a = &self.ipv4[k];
+                let m = netmask(a.prefix);
+                (core::array::from_fn(|b| a.addr[b] & m[b]), a.prefix, a.addr)
+            })
+            .collect()
+    }
 }
 
 /// An IPv6 route through a router.

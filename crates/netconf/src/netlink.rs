@@ -163,7 +163,7 @@ pub fn addr(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface, family: u8) {
         addr4(out, seq, pid, i);
     }
     if family != AF_INET {
-        for &(a, prefix) in &i.ipv6 {
+        for &(a, prefix, dad) in &i.ipv6 {
             let mut m = Msg::new(RTM_NEWADDR, NLM_F_MULTI, seq, pid);
             // Scope: host 254 (::1), link 253 (fe80::/10), site 200 (fec0::/10), universe 0.
             let scope = match crate::scope6(a) {
@@ -172,35 +172,43 @@ pub fn addr(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface, family: u8) {
                 0x40 => 200,
                 _ => 0,
             };
-            let mut info = [AF_INET6, prefix, 0x80, scope, 0, 0, 0, 0];
+            // Flags: permanent, and duplicate address detection's (tentative, optimistic, dadfailed).
+            let flags = crate::dad::IFA_F_PERMANENT | dad;
+            let mut info = [AF_INET6, prefix, flags, scope, 0, 0, 0, 0];
             info[4..8].copy_from_slice(&i.index.to_ne_bytes());
             m.bytes(&info);
             m.attr(1, &a); // IFA_ADDRESS
+            m.attr(8, &u32::from(flags).to_ne_bytes()); // IFA_FLAGS
             m.finish(out);
         }
     }
 }
 
-/// The `RTM_NEWADDR` message of `i`'s IPv4 address, if it has one.
+/// The `RTM_NEWADDR` messages of `i`'s IPv4 addresses (`IFA_F_SECONDARY` on those in an earlier one's subnet).
 fn addr4(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
-    let Some((a, prefix)) = i.ipv4 else { return };
-    let mut m = Msg::new(RTM_NEWADDR, NLM_F_MULTI, seq, pid);
     let loopback = i.flags & IFF_LOOPBACK != 0;
-    // struct ifaddrmsg: family, prefix length, flags (IFA_F_PERMANENT), scope (host 254, universe 0), index.
-    let mut info = [2u8, prefix, 0x80, if loopback { 254 } else { 0 }, 0, 0, 0, 0];
-    info[4..8].copy_from_slice(&i.index.to_ne_bytes());
-    m.bytes(&info);
-    m.attr(1, &a); // IFA_ADDRESS
-    m.attr(2, &a); // IFA_LOCAL
-    if !loopback {
-        let mask = netmask(prefix);
-        let brd: [u8; 4] = core::array::from_fn(|k| a[k] | !mask[k]);
-        m.attr(4, &brd); // IFA_BROADCAST
+    for (k, a4) in i.ipv4.iter().enumerate() {
+        let (a, prefix) = (a4.addr, a4.prefix);
+        let mut m = Msg::new(RTM_NEWADDR, NLM_F_MULTI, seq, pid);
+        // struct ifaddrmsg: family, prefix length, flags (IFA_F_PERMANENT, IFA_F_SECONDARY), scope (host 254,
+        // universe 0), index.
+        let flags = 0x80 | if i.secondary4(k) { crate::IFA_F_SECONDARY } else { 0 };
+        let mut info = [2u8, prefix, flags, if loopback { 254 } else { 0 }, 0, 0, 0, 0];
+        info[4..8].copy_from_slice(&i.index.to_ne_bytes());
+        m.bytes(&info);
+        m.attr(1, &a); // IFA_ADDRESS
+        m.attr(2, &a); // IFA_LOCAL
+        if !loopback {
+            let mask = netmask(prefix);
+            let brd: [u8; 4] = core::array::from_fn(|k| a[k] | !mask[k]);
+            m.attr(4, &brd); // IFA_BROADCAST
+        }
+        let mut label = Vec::from(a4.label.as_bytes());
+        label.push(0);
+        m.attr(3, &label); // IFA_LABEL
+        m.attr(8, &u32::from(flags).to_ne_bytes()); // IFA_FLAGS
+        m.finish(out);
     }
-    let mut label = Vec::from(i.name.as_bytes());
-    label.push(0);
-    m.attr(3, &label); // IFA_LABEL
-    m.finish(out);
 }
 
 /// Appends the `RTM_NEWROUTE` messages of `i`'s main-table routes of `family` (0: all): its subnet, and the
@@ -234,7 +242,8 @@ fn routes6(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
         m.finish(out);
     };
     let mut prefixes: Vec<([u8; 16], u8)> = Vec::new();
-    for &(a, len) in &i.ipv6 {
+    // An address that failed duplicate address detection has no route.
+    for &(a, len, _) in i.ipv6.iter().filter(|a| a.2 & crate::dad::IFA_F_DADFAILED == 0) {
         let p = (crate::prefix6(a, len), len);
         if !prefixes.contains(&p) {
             prefixes.push(p);
@@ -248,14 +257,13 @@ fn routes6(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
     }
 }
 
-/// The IPv4 routes of `i`: the default through its gateway, its subnet.
+/// The IPv4 routes of `i`: the default through its gateway, the subnet of each primary address.
 fn routes4(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
-    let Some((a, prefix)) = i.ipv4 else { return };
     if i.flags & IFF_LOOPBACK != 0 {
         return;
     }
     // struct rtmsg: family, dst len, src len, tos, table (main 254), protocol, scope, type (unicast 1), flags.
-    let route = |out: &mut Vec<u8>, dst: [u8; 4], len: u8, gateway: Option<[u8; 4]>| {
+    let route = |out: &mut Vec<u8>, dst: [u8; 4], len: u8, gateway: Option<[u8; 4]>, a: [u8; 4]| {
         let mut m = Msg::new(RTM_NEWROUTE, NLM_F_MULTI, seq, pid);
         // Protocol: kernel (2) for the subnet, boot (3) for the default; scope: link (253) or universe (0).
         let (protocol, scope) = if gateway.is_some() { (3, 0) } else { (2, 253) };
@@ -275,11 +283,12 @@ fn routes4(out: &mut Vec<u8>, seq: u32, pid: u32, i: &Interface) {
         m.attr(4, &i.index.to_ne_bytes()); // RTA_OIF
         m.finish(out);
     };
-    if let Some(g) = i.gateway {
-        route(out, [0; 4], 0, Some(g));
+    if let (Some(g), Some(first)) = (i.gateway, i.ipv4.first()) {
+        route(out, [0; 4], 0, Some(g), first.addr);
     }
-    let mask = netmask(prefix);
-    route(out, core::array::from_fn(|k| a[k] & mask[k]), prefix, None);
+    for (net, prefix, a) in i.subnets4() {
+        route(out, net, prefix, None, a);
+    }
 }
 
 /// Appends `NLMSG_DONE`, the end of a dump.
@@ -349,7 +358,7 @@ mod tests {
             flags: crate::IFF_UP,
             mac: Some([2, 0, 0, 0, 0, 1]),
             mtu: 1500,
-            ipv4: Some(([10, 0, 2, 15], 24)),
+            ipv4: alloc::vec![a4([10, 0, 2, 15], 24, "eth0")],
             gateway: Some([10, 0, 2, 2]),
             stats: [0; 4],
             ..Default::default()
@@ -365,6 +374,7 @@ mod tests {
             types,
             [RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWROUTE, NLMSG_DONE]
         );
+        assert_eq!(&msgs[1].1[..3], &[2, 24, 0x80]);
         assert!(msgs.iter().all(|(h, _)| h.seq == 5 && h.pid == 99));
         // The address message: ifaddrmsg, then IFA_ADDRESS 10.0.2.15.
         let a = msgs[1].1;
@@ -379,14 +389,80 @@ mod tests {
         assert_eq!((h.ty, i32::from_ne_bytes([p[0], p[1], p[2], p[3]])), (NLMSG_ERROR, -95));
     }
 
+    fn a4(addr: [u8; 4], prefix: u8, label: &str) -> crate::Addr4 {
+        crate::Addr4 {
+            addr,
+            prefix,
+            label: label.into(),
+        }
+    }
+
+    #[test]
+    fn several_ipv4_addresses() {
+        let eth = Interface {
+            index: 2,
+            name: "eth0",
+            ipv4: alloc::vec![
+                a4([10, 0, 2, 15], 24, "eth0"),
+                a4([10, 0, 2, 16], 24, "eth0"),
+                a4([192, 168, 7, 1], 24, "eth0:1"),
+            ],
+            gateway: Some([10, 0, 2, 2]),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        addr(&mut out, 1, 1, &eth, AF_INET);
+        let msgs = parse(&out).unwrap();
+        // The second address of 10.0.2.0/24 is secondary; 192.168.7.1 is the primary of its own subnet.
+        let flags: Vec<u8> = msgs.iter().map(|m| m.1[2]).collect();
+        assert_eq!(flags, [0x80, 0x81, 0x80]);
+        // Its label: the alias.
+        assert!(msgs[2].1.windows(7).any(|w| w == b"eth0:1\0"));
+        let mut out = Vec::new();
+        routes(&mut out, 1, 1, &eth, AF_INET);
+        let msgs = parse(&out).unwrap();
+        // The default route, then one on-link route per subnet.
+        let dsts: Vec<&[u8]> = msgs.iter().map(|m| &m.1[..2]).collect();
+        assert_eq!(dsts, [&[2, 0][..], &[2, 24], &[2, 24]]);
+        assert!(msgs[2].1.windows(4).any(|w| w == [192, 168, 7, 0]));
+    }
+
+    #[test]
+    fn dad_flags_and_failed_addresses() {
+        use crate::dad::{IFA_F_DADFAILED, IFA_F_OPTIMISTIC, IFA_F_TENTATIVE};
+        let a = |last| [0xfd, 0, 0, 0, 0, 0, 0, last, 0, 0, 0, 0, 0, 0, 0, 1];
+        let eth = Interface {
+            index: 2,
+            name: "eth0",
+            ipv6: alloc::vec![
+                (a(1), 64, IFA_F_TENTATIVE | IFA_F_OPTIMISTIC),
+                (a(2), 64, IFA_F_TENTATIVE | IFA_F_DADFAILED),
+            ],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        addr(&mut out, 1, 1, &eth, AF_INET6);
+        let msgs = parse(&out).unwrap();
+        assert_eq!(msgs[0].1[2], 0x80 | 0x40 | 0x04);
+        assert_eq!(msgs[1].1[2], 0x80 | 0x40 | 0x08);
+        // IFA_FLAGS, 32 bits, after IFA_ADDRESS.
+        assert_eq!(&msgs[1].1[28..36], &[8, 0, 8, 0, 0xc8, 0, 0, 0]);
+        // The failed address's prefix has no route.
+        let mut out = Vec::new();
+        routes(&mut out, 1, 1, &eth, AF_INET6);
+        let msgs = parse(&out).unwrap();
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].1.windows(16).any(|w| w == crate::prefix6(a(1), 64)));
+    }
+
     #[test]
     fn ipv6_dumps() {
         let ll = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
         let eth = Interface {
             index: 2,
             name: "eth0",
-            ipv4: Some(([10, 0, 2, 15], 24)),
-            ipv6: alloc::vec![(ll, 64)],
+            ipv4: alloc::vec![a4([10, 0, 2, 15], 24, "eth0")],
+            ipv6: alloc::vec![(ll, 64, 0)],
             routes6: alloc::vec![crate::Route6 {
                 dst: [0; 16],
                 prefix: 0,

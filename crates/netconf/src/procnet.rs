@@ -102,15 +102,13 @@ pub fn route(ifaces: &[Interface]) -> String {
                 hex_addr(g)
             );
         }
-        if let Some((a, p)) = i.ipv4 {
-            let m = netmask(p);
-            let net = [a[0] & m[0], a[1] & m[1], a[2] & m[2], a[3] & m[3]];
+        for (net, p, _) in i.subnets4() {
             let _ = writeln!(
                 s,
                 "{}\t{}\t00000000\t0001\t0\t0\t0\t{}\t0\t0\t0",
                 i.name,
                 hex_addr(net),
-                hex_addr(m)
+                hex_addr(netmask(p))
             );
         }
     }
@@ -166,7 +164,18 @@ mod tests {
             flags: IFF_UP,
             mac: Some([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
             mtu: 1500,
-            ipv4: Some(([10, 0, 2, 15], 24)),
+            ipv4: alloc::vec![
+                crate::Addr4 {
+                    addr: [10, 0, 2, 15],
+                    prefix: 24,
+                    label: "eth0".into(),
+                },
+                crate::Addr4 {
+                    addr: [10, 0, 2, 16],
+                    prefix: 24,
+                    label: "eth0".into(),
+                },
+            ],
             gateway: Some([10, 0, 2, 2]),
             stats: [3, 300, 4, 400],
             ..Default::default()

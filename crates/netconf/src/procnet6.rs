@@ -23,17 +23,19 @@ fn hex6_words(a: [u8; 16]) -> String {
     s
 }
 
-/// `/proc/net/if_inet6`: address, interface index, prefix length, scope, flags (permanent), name.
+/// `/proc/net/if_inet6`: address, interface index, prefix length, scope, flags (permanent, and duplicate
+/// address detection's), name.
 pub fn if_inet6(ifaces: &[Interface]) -> String {
     let mut s = String::new();
     for i in ifaces {
-        for &(a, len) in &i.ipv6 {
+        for &(a, len, flags) in &i.ipv6 {
             let _ = writeln!(
                 s,
-                "{} {:02x} {len:02x} {:02x} 80 {:>8}",
+                "{} {:02x} {len:02x} {:02x} {:02x} {:>8}",
                 hex6(a),
                 i.index,
                 scope6(a),
+                flags | crate::dad::IFA_F_PERMANENT,
                 i.name
             );
         }
@@ -57,7 +59,8 @@ pub fn ipv6_route(ifaces: &[Interface]) -> String {
     };
     for i in ifaces {
         let loopback = i.flags & IFF_LOOPBACK != 0;
-        for &(a, len) in &i.ipv6 {
+        // An address that failed duplicate address detection has no route.
+        for &(a, len, _) in i.ipv6.iter().filter(|a| a.2 & crate::dad::IFA_F_DADFAILED == 0) {
             if loopback {
                 line(a, 128, [0; 16], 0, 0x5, i.name);
             } else if len < 128 {
@@ -116,14 +119,14 @@ mod tests {
                 index: 1,
                 name: "lo",
                 flags: IFF_UP | IFF_LOOPBACK,
-                ipv6: alloc::vec![(lo6(), 128)],
+                ipv6: alloc::vec![(lo6(), 128, 0)],
                 ..Default::default()
             },
             Interface {
                 index: 2,
                 name: "eth0",
                 flags: IFF_UP,
-                ipv6: alloc::vec![(ll, 64), (site, 64)],
+                ipv6: alloc::vec![(ll, 64, 0), (site, 64, 0x44)],
                 routes6: alloc::vec![Route6 {
                     dst: [0; 16],
                     prefix: 0,
@@ -140,7 +143,8 @@ mod tests {
         let lines: alloc::vec::Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "00000000000000000000000000000001 01 80 10 80       lo");
         assert_eq!(lines[1], "fe80000000000000505400fffe123456 02 40 20 80     eth0");
-        assert_eq!(lines[2], "fec0000000000000505400fffe123456 02 40 40 80     eth0");
+        // A tentative, optimistic address: its detection flags beside permanent.
+        assert_eq!(lines[2], "fec0000000000000505400fffe123456 02 40 40 c4     eth0");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The interface ioctls `ifconfig` and `route`-less tools use on any socket: `SIOCGIFCONF` (the list),
 //! `SIOCGIFNAME`/`SIOCGIFINDEX`, and per interface `SIOCGIF{FLAGS,ADDR,BRDADDR,DSTADDR,NETMASK,HWADDR,MTU,
-//! METRIC,TXQLEN,MAP}` and the changes `SIOCSIF{FLAGS,ADDR,NETMASK}` (privileged). The `struct ifreq` layout
-//! is in `ember-netconf`.
+//! METRIC,TXQLEN,MAP}` and the changes `SIOCSIF{FLAGS,ADDR,NETMASK}` (privileged), on an interface or an
+//! alias of one (`eth0:1`, an address's label). The `struct ifreq` layout is in `ember-netconf`.
 
 use super::stack;
 use crate::process::current;
@@ -47,13 +47,16 @@ pub fn ioctl(cmd: u32, arg: u64) -> SysResult {
         req[..ifreq::IFNAMSIZ].copy_from_slice(&ifreq::named(i.name)[..ifreq::IFNAMSIZ]);
         return uaccess::write_bytes(arg, &req).map(|()| 0);
     }
-    let name = ifreq::name(&req).map_err(|_| Errno::EINVAL)?;
+    // An alias (`eth0:1`) names its interface and one of its addresses, by label.
+    let label = ifreq::name(&req).map_err(|_| Errno::EINVAL)?;
+    let name = label.split(':').next().unwrap_or(label);
     let i = ifaces.iter().find(|i| i.name == name).ok_or(Errno::ENODEV)?;
-    let (addr, prefix) = i.ipv4.unwrap_or(([0; 4], 0));
+    let addr4 = i.ipv4.iter().find(|a| a.label == label);
+    let (addr, prefix) = addr4.map_or(([0; 4], 0), |a| (a.addr, a.prefix));
     match cmd {
         SIOCGIFFLAGS => ifreq::set_flags(&mut req, i.flags as u16),
         SIOCGIFADDR | SIOCGIFDSTADDR | SIOCGIFBRDADDR | SIOCGIFNETMASK => {
-            if i.ipv4.is_none() {
+            if addr4.is_none() {
                 return Err(Errno::EADDRNOTAVAIL);
             }
             let m = netmask(prefix);
@@ -75,33 +78,40 @@ pub fn ioctl(cmd: u32, arg: u64) -> SysResult {
         SIOCGIFTXQLEN => ifreq::set_int(&mut req, if i.flags & IFF_LOOPBACK != 0 { 1000 } else { 32 }),
         // `struct ifmap`: no memory window, IRQ or DMA channel to show.
         SIOCGIFMAP => req[ifreq::IFNAMSIZ..].fill(0),
-        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK => return set(cmd, i, &req),
+        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK => return set(cmd, i, label, &req),
         _ => return Err(Errno::ENOTTY),
     }
     uaccess::write_bytes(arg, &req).map(|()| 0)
 }
 
-/// The changes: privileged, as on Linux (`CAP_NET_ADMIN`).
-fn set(cmd: u32, i: &Interface, req: &[u8; IFREQ_LEN]) -> SysResult {
+/// The changes: privileged, as on Linux (`CAP_NET_ADMIN`). On an alias (`label` is not the interface's
+/// name), the address changes are that alias's, and taking it down removes it, as Linux does.
+fn set(cmd: u32, i: &Interface, label: &str, req: &[u8; IFREQ_LEN]) -> SysResult {
     if !current().creds().capable(CAP_NET_ADMIN) {
         return Err(Errno::EPERM);
     }
     let inet = || ifreq::inet(req).map_err(|_| Errno::EINVAL);
+    let up = u32::from(ifreq::flags(req)) & IFF_UP != 0;
     match cmd {
-        SIOCSIFFLAGS => stack::set_up(i.index, u32::from(ifreq::flags(req)) & IFF_UP != 0),
-        SIOCSIFADDR => stack::set_ipv4(i.index, Some(inet()?), None),
-        _ => stack::set_ipv4(i.index, None, Some(prefix_len(inet()?).ok_or(Errno::EINVAL)?)),
+        SIOCSIFFLAGS if label == i.name => stack::set_up(i.index, up),
+        SIOCSIFFLAGS if !i.ipv4.iter().any(|a| a.label == label) => Err(Errno::EADDRNOTAVAIL),
+        SIOCSIFFLAGS if up => Ok(()),
+        SIOCSIFFLAGS => stack::remove_label(i.index, label),
+        SIOCSIFADDR => stack::set_ipv4(i.index, label, Some(inet()?), None),
+        _ => stack::set_ipv4(i.index, label, None, Some(prefix_len(inet()?).ok_or(Errno::EINVAL)?)),
     }
     .map(|()| 0)
 }
 
-/// `SIOCGIFCONF`: a `struct ifreq` with its address for each interface that has one, as many as fit; a null
-/// buffer asks for the length needed.
+/// `SIOCGIFCONF`: a `struct ifreq` for each IPv4 address, named by its label (`eth0`, `eth0:1`), as many as
+/// fit; a null buffer asks for the length needed.
 fn ifconf(ifaces: &[Interface], arg: u64) -> SysResult {
     let mut conf = [0u8; IFCONF_LEN];
     uaccess::read_bytes(arg, &mut conf)?;
     let (len, buf) = ifreq::ifconf(&conf);
-    let addressed = ifaces.iter().filter_map(|i| Some((i.name, i.ipv4?.0)));
+    let addressed = ifaces
+        .iter()
+        .flat_map(|i| i.ipv4.iter().map(|a| (a.label.as_str(), a.addr)));
     let room = usize::try_from(len).map_err(|_| Errno::EINVAL)? / IFREQ_LEN;
     let mut written = 0;
     for (name, addr) in addressed {

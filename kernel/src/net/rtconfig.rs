@@ -1,17 +1,15 @@
 //! Address, route and link changes that `NETLINK_ROUTE` requests ask for ([`super::netlink`]; decoded by
-//! `ember_netconf::rtchange`): `ip addr add|del`, `ip route add|del`, `ip link set up|down`. IPv4 keeps one
-//! address per interface and one default route (as `ifconfig` sets them); IPv6 takes several addresses on
-//! the device and routes through routers. `lo`'s addresses and the device's link-local one stay (smoltcp
-//! solicits routers from the latter).
+//! `ember_netconf::rtchange`): `ip addr add|del`, `ip route add|del`, `ip link set up|down`. The device takes
+//! several addresses of both families ([`super::addr4`]: IPv4's primaries and secondaries), IPv4 one default
+//! route, IPv6 routes through routers. `lo`'s addresses and the device's link-local one stay (smoltcp
+//! solicits routers from the latter); an IPv6 address that failed duplicate address detection can be deleted.
 
+use super::addr4::MAX_DEVICE_ADDRS;
 use super::stack::{self, ETH, LO, Stack};
 use crate::syscall::errno::Errno;
 use ember_netconf::rtchange::{AddrChange, Ip, LinkChange, RouteChange};
 use smoltcp::iface::Route;
 use smoltcp::wire::{IpAddress, IpCidr, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
-
-/// IPv6 addresses the device may have (smoltcp's table has 8 places, and `lo` mirrors them beside its own).
-const MAX_IPV6: usize = 5;
 
 /// The interface of a request: `ENODEV` when there is none.
 fn net(s: &Stack, index: u32) -> Result<usize, Errno> {
@@ -22,17 +20,17 @@ fn net(s: &Stack, index: u32) -> Result<usize, Errno> {
 /// `RTM_NEWADDR` (`add`) or `RTM_DELADDR`.
 pub fn change_addr(c: AddrChange, add: bool) -> Result<(), Errno> {
     match (c.addr, add) {
-        (Ip::V4(a), true) => stack::set_ipv4(c.index, Some(a), Some(c.prefix)),
-        (Ip::V4(a), false) => stack::with(|s| {
+        (Ip::V4(a), add) => stack::with(|s| {
             let i = net(s, c.index)?;
-            if i == LO {
-                return Err(Errno::EOPNOTSUPP);
+            let n = &mut s.nets[i];
+            let a = Ipv4Address::from(a);
+            match (i == LO, add) {
+                // `lo` has one address of its own (it answers for the device's).
+                (true, true) => n.set_ipv4("lo", Some(a), Some(c.prefix)),
+                (true, false) => Err(Errno::EOPNOTSUPP),
+                (false, true) => n.add_ipv4(Ipv4Cidr::new(a, c.prefix), n.name()),
+                (false, false) => n.del_ipv4(a),
             }
-            if !s.nets[i].iface.has_ip_addr(Ipv4Address::from(a)) {
-                return Err(Errno::EADDRNOTAVAIL);
-            }
-            s.clear_ipv4();
-            Ok(())
         })
         .unwrap_or(Err(Errno::ENODEV)),
         (Ip::V6(a), add) => stack::with(|s| {
@@ -42,15 +40,17 @@ pub fn change_addr(c: AddrChange, add: bool) -> Result<(), Errno> {
             if i == LO || (!add && a.is_unicast_link_local()) || a.is_unspecified() || a.is_multicast() {
                 return Err(Errno::EOPNOTSUPP);
             }
-            let iface = &mut s.nets[i].iface;
-            let has = iface.has_ip_addr(a);
-            let count = iface.ip_addrs().iter().filter(|c| matches!(c, IpCidr::Ipv6(_))).count();
+            let n = &mut s.nets[i];
+            let has = n.iface.has_ip_addr(a);
             match (add, has) {
                 (true, true) => return Err(Errno::EEXIST),
-                (true, false) if count >= MAX_IPV6 => return Err(Errno::ENOSPC),
+                (true, false) if n.iface.ip_addrs().len() >= MAX_DEVICE_ADDRS => return Err(Errno::ENOSPC),
+                // A failed address is listed but no longer the interface's: deleting it forgets it.
+                (false, false) if n.dad.forget(a) => return Ok(()),
                 (false, false) => return Err(Errno::EADDRNOTAVAIL),
                 _ => {}
             }
+            let iface = &mut n.iface;
             iface.update_ip_addrs(|addrs| {
                 if add {
                     let _ = addrs.push(IpCidr::Ipv6(Ipv6Cidr::new(a, c.prefix)));

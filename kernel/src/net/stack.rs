@@ -10,12 +10,14 @@ use crate::syscall::errno::Errno;
 use crate::virtio::net::VirtioNet;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use ember_cmdline::{Cmdline, IpConfig};
 use ember_frame::sync::Mutex;
 use ember_frame::task::{Task, WaitQueue};
 use ember_frame::time::now_ns;
+use ember_netconf::dad::Dad;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{AnySocket, dhcpv4, icmp, tcp, udp};
@@ -51,6 +53,12 @@ pub struct Net {
     pub sockets: SocketSet<'static>,
     /// The router and lifetime of the last router advertisement received, not yet applied.
     advert: Option<(Ipv6Address, smoltcp::time::Duration)>,
+    /// Duplicate address detection of the IPv6 addresses (the device's; `lo` has none).
+    pub dad: Dad,
+    /// Addresses other nodes said were theirs (advertisements, their own detection) since the last poll.
+    conflicts: Vec<Ipv6Address>,
+    /// The labels of IPv4 addresses that have one other than the interface's name (aliases: `eth0:1`).
+    pub labels: Vec<(Ipv4Address, String)>,
 }
 
 impl Net {
@@ -62,16 +70,68 @@ impl Net {
         let stats = &mut self.stats;
         let r = match &mut self.dev {
             Dev::Virtio(nic) => {
-                let advert = &mut self.advert;
-                self.iface
-                    .poll(now(), &mut Phy { nic, stats, advert }, &mut self.sockets)
+                let (advert, conflicts) = (&mut self.advert, &mut self.conflicts);
+                let mut phy = Phy {
+                    nic,
+                    stats,
+                    advert,
+                    conflicts,
+                };
+                self.iface.poll(now(), &mut phy, &mut self.sockets)
             }
             Dev::Loopback(queue) => self.iface.poll(now(), &mut Loop { queue, stats }, &mut self.sockets),
         };
         if let Some((router, lifetime)) = self.advert.take() {
             self.default_route6(router, lifetime);
         }
+        self.detect_duplicates();
         r == PollResult::SocketStateChanged
+    }
+
+    /// Duplicate address detection on the device: takes off the tentative addresses other nodes have (one
+    /// log line each), starts detecting new addresses, sends the solicitations due (RFC 4862, optimistic).
+    fn detect_duplicates(&mut self) {
+        let Dev::Virtio(nic) = &mut self.dev else { return };
+        let t = now();
+        // Most polls have nothing to do here: no claim, no timer, no address added or gone.
+        let v6 = self.iface.ip_addrs().iter().filter_map(|c| match c {
+            IpCidr::Ipv6(c) => Some(c.address()),
+            _ => None,
+        });
+        if self.conflicts.is_empty() && self.dad.next_at().is_none_or(|at| at > t) && self.dad.tracks(v6) {
+            return;
+        }
+        let mut gone: Vec<Ipv6Address> = Vec::new();
+        for a in self.conflicts.drain(..) {
+            if self.dad.conflict(a) {
+                log::warn!("net: eth0: IPv6 address {a} is another node's (duplicate address detection); removed");
+                gone.push(a);
+            }
+        }
+        let current: Vec<(Ipv6Address, u8)> = self
+            .iface
+            .ip_addrs()
+            .iter()
+            .filter_map(|c| match c {
+                IpCidr::Ipv6(c) if !gone.contains(&c.address()) => Some((c.address(), c.prefix_len())),
+                _ => None,
+            })
+            .collect();
+        gone.extend(self.dad.track(&current));
+        if !gone.is_empty() {
+            self.iface.update_ip_addrs(|addrs| {
+                addrs.retain(|c| !matches!(c, IpCidr::Ipv6(c) if gone.contains(&c.address())))
+            });
+        }
+        let mac = nic.mac();
+        for target in self.dad.tick(t) {
+            if nic.can_send() {
+                let frame = ember_netconf::dad::solicitation(mac, target);
+                self.stats.tx_packets += 1;
+                self.stats.tx_bytes += frame.len() as u64;
+                nic.send(frame.len(), |buf| buf.copy_from_slice(&frame));
+            }
+        }
     }
 
     /// Applies a router advertisement: a default route through `router` for `lifetime`, none at 0 (smoltcp's
@@ -155,6 +215,9 @@ const LOOP_QUEUE: usize = 256;
 /// transmit queue is full (the interrupt of a finished transmit buffer ends the wait sooner).
 const TX_FULL_WAIT: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(1);
 
+/// Claims of other nodes noted between two polls (a flood of advertisements must not take memory).
+const MAX_CONFLICTS: usize = 16;
+
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 /// The poll task waits here.
 static POLLER: WaitQueue = WaitQueue::new();
@@ -223,7 +286,7 @@ impl Stack {
             changed |= net.poll();
         }
         changed |= self.dhcp_events();
-        self.mirror_ipv6();
+        self.mirror();
         let nets = &mut self.nets;
         self.orphans.retain(|&o| {
             let sockets = &mut nets[o.net].sockets;
@@ -266,37 +329,47 @@ impl Stack {
         }
     }
 
-    /// When smoltcp next wants to be polled.
+    /// When smoltcp, or duplicate address detection, next wants to be polled.
     fn poll_delay(&mut self) -> Option<smoltcp::time::Duration> {
         let t = now();
+        let dad = self
+            .nets
+            .iter()
+            .filter(|n| n.up)
+            .filter_map(|n| n.dad.next_at())
+            .min()
+            .map(|at| if at > t { at - t } else { smoltcp::time::Duration::ZERO });
         self.nets
             .iter_mut()
             .filter_map(|n| n.iface.poll_delay(t, &n.sockets))
+            .chain(dad)
             .min()
     }
 
-    /// Gives `lo` the device's IPv6 addresses (as /128) whenever they changed (SLAAC, `ip -6 addr`), so that
-    /// connections to them stay on `lo` as its IPv4 addresses do.
-    fn mirror_ipv6(&mut self) {
-        let Some(eth) = self.nets.get(ETH) else { return };
-        let own: Vec<Ipv6Address> = eth
-            .iface
-            .ip_addrs()
-            .iter()
-            .filter_map(|c| match c {
-                IpCidr::Ipv6(c) => Some(c.address()),
-                _ => None,
-            })
-            .collect();
+    /// Gives `lo` the device's addresses (as /32 and /128) whenever they changed (`ip=`, DHCP, SLAAC, `ip
+    /// addr`, `ifconfig`), so that connections to them stay on `lo`, as Linux's local routing table has it.
+    fn mirror(&mut self) {
+        let own: Vec<IpAddress> = self
+            .nets
+            .get(ETH)
+            .map(|eth| eth.iface.ip_addrs().iter().map(|c| c.address()).collect())
+            .unwrap_or_default();
         let lo = &mut self.nets[LO].iface;
-        let mirrored = |c: &IpCidr| matches!(c, IpCidr::Ipv6(c) if !c.address().is_loopback());
+        let mirrored = |c: &IpCidr| !is_loopback(c.address());
         let same =
             lo.ip_addrs().iter().filter(|c| mirrored(c)).count() == own.len() && own.iter().all(|&a| lo.has_ip_addr(a));
         if !same {
             lo.update_ip_addrs(|addrs| {
                 addrs.retain(|c| !mirrored(c));
                 for a in own {
-                    let _ = addrs.push(IpCidr::Ipv6(Ipv6Cidr::new(a, 128)));
+                    let _ = addrs.push(IpCidr::new(
+                        a,
+                        if a.version() == smoltcp::wire::IpVersion::Ipv4 {
+                            32
+                        } else {
+                            128
+                        },
+                    ));
                 }
             });
         }
@@ -402,31 +475,27 @@ impl Stack {
         }
     }
 
-    /// Removes the device's IPv4 address (its default route stays).
-    pub fn clear_ipv4(&mut self) {
-        let gateway = self
-            .nets
-            .get(ETH)
-            .and_then(|n| n.iface.routes().get_default_ipv4_route())
-            .and_then(|r| match r.via_router {
-                IpAddress::Ipv4(g) => Some(g),
-                _ => None,
-            });
-        self.set_address(None, gateway);
-    }
-
-    /// Gives the device's interface `address` (or none) and a default route through `gateway`; `lo` answers
-    /// for the address too, as Linux's local routing table does.
+    /// Gives the device its primary address `address` (the first labelled with its name; `None` removes it)
+    /// and a default route through `gateway` (none: no default route): `ip=`, DHCP.
     fn set_address(&mut self, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
-        if let Some(eth) = self.nets.get_mut(ETH) {
-            set_address(&mut eth.iface, address, gateway);
+        let Some(eth) = self.nets.get_mut(ETH) else { return };
+        let name = eth.name();
+        let r = match address {
+            Some(a) => eth.set_ipv4(name, Some(a.address()), Some(a.prefix_len())),
+            None => eth.remove_label(name),
+        };
+        if let Err(e) = r {
+            log::warn!("net: eth0's address not changed ({e:?})");
         }
-        self.nets[LO].iface.update_ip_addrs(|a| {
-            a.retain(|c| !matches!(c.address(), IpAddress::Ipv4(v4) if !v4.is_loopback()));
-            if let Some(address) = address {
-                let _ = a.push(IpCidr::Ipv4(Ipv4Cidr::new(address.address(), 32)));
+        let routes = eth.iface.routes_mut();
+        match gateway {
+            Some(g) => {
+                let _ = routes.add_default_ipv4_route(g);
             }
-        });
+            None => {
+                routes.remove_default_ipv4_route();
+            }
+        }
     }
 }
 
@@ -435,23 +504,6 @@ fn is_loopback(a: IpAddress) -> bool {
     match a {
         IpAddress::Ipv4(a) => a.is_loopback(),
         IpAddress::Ipv6(a) => a.is_loopback(),
-    }
-}
-
-fn set_address(iface: &mut Interface, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
-    iface.update_ip_addrs(|a| {
-        a.retain(|c| matches!(c, IpCidr::Ipv6(_)));
-        if let Some(address) = address {
-            let _ = a.insert(0, IpCidr::Ipv4(address));
-        }
-    });
-    match gateway {
-        Some(g) => {
-            let _ = iface.routes_mut().add_default_ipv4_route(g);
-        }
-        None => {
-            iface.routes_mut().remove_default_ipv4_route();
-        }
     }
 }
 
@@ -486,6 +538,9 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
             iface: lo_iface,
             sockets: SocketSet::new(Vec::new()),
             advert: None,
+            dad: Dad::new(),
+            conflicts: Vec::new(),
+            labels: Vec::new(),
         }],
         dhcp: None,
         orphans: Vec::new(),
@@ -502,6 +557,7 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
                 nic: &mut nic,
                 stats: &mut stats,
                 advert: &mut None,
+                conflicts: &mut Vec::new(),
             },
             now(),
         );
@@ -519,6 +575,9 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
             iface,
             sockets: SocketSet::new(Vec::new()),
             advert: None,
+            dad: Dad::new(),
+            conflicts: Vec::new(),
+            labels: Vec::new(),
         });
         match IpConfig::parse(cmdline.value("ip").unwrap_or("")) {
             Ok(IpConfig::Off) => log::info!("net: eth0 up, no address (no ip=)"),
@@ -666,6 +725,8 @@ struct Phy<'a> {
     stats: &'a mut Stats,
     /// Where a router advertisement received is noted.
     advert: &'a mut Option<(Ipv6Address, smoltcp::time::Duration)>,
+    /// Where the addresses other nodes claim (duplicate address detection) are noted.
+    conflicts: &'a mut Vec<Ipv6Address>,
 }
 
 /// A received frame.
@@ -703,6 +764,11 @@ impl phy::Device for Phy<'_> {
         if let Some(ra) = ember_netconf::ra::router_advert(&frame) {
             *self.advert = Some(ra);
         }
+        if let Some(a) = ember_netconf::dad::conflict(&frame, self.nic.mac())
+            && self.conflicts.len() < MAX_CONFLICTS
+        {
+            self.conflicts.push(a);
+        }
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += frame.len() as u64;
         Some((Rx(frame), Tx(self.nic, self.stats)))
@@ -738,12 +804,15 @@ pub fn interfaces() -> Vec<ember_netconf::Interface> {
                 if n.up {
                     flags |= IFF_UP | IFF_RUNNING;
                 }
-                let ipv4 = n.iface.ip_addrs().iter().find_map(|c| match c {
-                    IpCidr::Ipv4(v4) if !lo || v4.address().is_loopback() => {
-                        Some((v4.address().octets(), v4.prefix_len()))
-                    }
-                    _ => None,
-                });
+                let ipv4 = n
+                    .ipv4()
+                    .iter()
+                    .map(|c| ember_netconf::Addr4 {
+                        addr: c.address().octets(),
+                        prefix: c.prefix_len(),
+                        label: n.label(c.address()),
+                    })
+                    .collect();
                 let gateway = n
                     .iface
                     .routes()
@@ -752,18 +821,20 @@ pub fn interfaces() -> Vec<ember_netconf::Interface> {
                         IpAddress::Ipv4(g) => Some(g.octets()),
                         _ => None,
                     });
-                // `lo` shows ::1 only (the device's addresses it answers for are the device's).
-                let ipv6 = n
+                // `lo` shows ::1 only (the device's addresses it answers for are the device's); the device shows
+                // the addresses that failed duplicate address detection too.
+                let mut ipv6: Vec<([u8; 16], u8, u8)> = n
                     .iface
                     .ip_addrs()
                     .iter()
                     .filter_map(|c| match c {
                         IpCidr::Ipv6(v6) if !lo || v6.address().is_loopback() => {
-                            Some((v6.address().octets(), v6.prefix_len()))
+                            Some((v6.address().octets(), v6.prefix_len(), n.dad.flags(v6.address())))
                         }
                         _ => None,
                     })
                     .collect();
+                ipv6.extend(n.dad.failed().map(|(a, p)| (a.octets(), p, n.dad.flags(a))));
                 let mut routes6 = Vec::new();
                 n.iface.routes_mut().update(|routes| {
                     for r in routes.iter() {
@@ -809,41 +880,22 @@ pub fn set_up(index: u32, up: bool) -> Result<(), Errno> {
     .unwrap_or(Err(Errno::ENODEV))
 }
 
-/// Sets the IPv4 address (keeping the prefix length, 8 for a new one on `lo`, 24 on the device) or the
-/// prefix length of interface `index`: `SIOCSIFADDR`, `SIOCSIFNETMASK`.
-pub fn set_ipv4(index: u32, address: Option<[u8; 4]>, prefix: Option<u8>) -> Result<(), Errno> {
+/// Sets the address labelled `label` (the interface's name or an alias, `eth0:1`) of interface `index`, or its
+/// prefix length, adding one with that label when there is none ([`Net::set_ipv4`]): `SIOCSIFADDR`,
+/// `SIOCSIFNETMASK`.
+pub fn set_ipv4(index: u32, label: &str, address: Option<[u8; 4]>, prefix: Option<u8>) -> Result<(), Errno> {
     with(|s| {
-        let i = (index as usize).wrapping_sub(1);
-        let n = s.nets.get(i).ok_or(Errno::ENODEV)?;
-        let current = n.iface.ip_addrs().iter().find_map(|c| match c {
-            IpCidr::Ipv4(v4) if i != LO || v4.address().is_loopback() => Some(*v4),
-            _ => None,
-        });
-        let address = match address {
-            Some(a) => Ipv4Address::from(a),
-            None => current.ok_or(Errno::EADDRNOTAVAIL)?.address(),
-        };
-        let prefix = prefix
-            .or(current.map(|c| c.prefix_len()))
-            .unwrap_or(if i == LO { 8 } else { 24 });
-        let cidr = Ipv4Cidr::new(address, prefix);
-        if i == LO {
-            s.nets[LO].iface.update_ip_addrs(|a| {
-                a.retain(|c| !matches!(c.address(), IpAddress::Ipv4(v4) if v4.is_loopback()));
-                let _ = a.insert(0, IpCidr::Ipv4(cidr));
-            });
-        } else {
-            let gateway = s.nets[i]
-                .iface
-                .routes()
-                .get_default_ipv4_route()
-                .and_then(|r| match r.via_router {
-                    IpAddress::Ipv4(g) => Some(g),
-                    _ => None,
-                });
-            s.set_address(Some(cidr), gateway);
-        }
-        Ok(())
+        let n = s.nets.get_mut((index as usize).wrapping_sub(1)).ok_or(Errno::ENODEV)?;
+        n.set_ipv4(label, address.map(Ipv4Address::from), prefix)
+    })
+    .unwrap_or(Err(Errno::ENODEV))
+}
+
+/// Removes the address labelled `label` of interface `index` (`ifconfig eth0:1 down`).
+pub fn remove_label(index: u32, label: &str) -> Result<(), Errno> {
+    with(|s| {
+        let n = s.nets.get_mut((index as usize).wrapping_sub(1)).ok_or(Errno::ENODEV)?;
+        n.remove_label(label)
     })
     .unwrap_or(Err(Errno::ENODEV))
 }
