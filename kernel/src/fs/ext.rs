@@ -35,6 +35,8 @@ pub const VIRTIO_BLK_MAJOR: u32 = 254;
 
 /// The most names the directory-entry cache of one mount holds.
 const DCACHE_NAMES: usize = 65536;
+/// The most nodes one mount keeps alive after their last user went (see [`ExtMount::pinned`]).
+const PINNED_NODES: usize = 16384;
 
 /// A disk as [`ember_ext4`]'s device.
 struct DiskDev(Arc<Disk>);
@@ -63,6 +65,11 @@ pub struct ExtMount {
     fs: SleepLock<Option<Fs<DiskDev>>>,
     disk: Arc<Disk>,
     nodes: Mutex<BTreeMap<u32, Weak<Inode>>>,
+    /// Nodes kept alive after their last user went, as Linux's inode cache keeps them, so that a path walked
+    /// again finds its [`Inode`]s instead of reading and building them anew (at most [`PINNED_NODES`], the
+    /// lowest inode numbers dropped first). A name's removal unpins the node it named, so an unlinked file
+    /// is still freed when its last user goes; unmount unpins them all (they hold the mount).
+    pinned: Mutex<BTreeMap<u32, Arc<Inode>>>,
     /// Inodes whose last user went: freed on disk (if orphans) at the next operation.
     released: Mutex<Vec<u32>>,
     /// Directory entries: changed only while holding `fs`.
@@ -157,6 +164,7 @@ pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
         fs: SleepLock::new(Some(fs)),
         disk: disk.clone(),
         nodes: Mutex::new(BTreeMap::new()),
+        pinned: Mutex::new(BTreeMap::new()),
         released: Mutex::new(Vec::new()),
         dcache: Mutex::new(Dcache::new(DCACHE_NAMES)),
         pages: DiskPages::default(),
@@ -278,7 +286,32 @@ impl ExtMount {
         }
         let inode = Inode::new_disk(kind, meta_of(&meta), disk);
         nodes.insert(ino, Arc::downgrade(&inode));
+        drop(nodes);
+        self.pin(&inode, ino);
         Ok(inode)
+    }
+
+    /// Keeps `inode` (disk inode `ino`) alive in [`ExtMount::pinned`], dropping the lowest-numbered pinned
+    /// node when full.
+    fn pin(&self, inode: &Arc<Inode>, ino: u32) {
+        let evicted = {
+            let mut pinned = self.pinned.lock();
+            let evicted = if pinned.len() >= PINNED_NODES {
+                pinned.pop_first()
+            } else {
+                None
+            };
+            pinned.insert(ino, inode.clone());
+            evicted
+        };
+        // Dropped without the lock: the last reference's drop queues the inode for release.
+        drop(evicted);
+    }
+
+    /// Stops keeping disk inode `ino`'s node alive (a name of it went).
+    fn unpin(&self, ino: u32) {
+        let node = self.pinned.lock().remove(&ino);
+        drop(node);
     }
 
     /// `st_dev` of its files.
@@ -367,6 +400,8 @@ impl ExtMount {
         self.with(|_| Ok(()))?;
         let fs = self.fs.lock().take().ok_or(Errno::EINVAL)?;
         MOUNTED.lock().retain(|m| !Arc::ptr_eq(m, self));
+        let pinned = core::mem::take(&mut *self.pinned.lock());
+        drop(pinned);
         let name = String::from(self.disk.name());
         fs.unmount().map_err(|e| {
             log::error!("ext4: {name}: unmount failed: {e}");
@@ -492,6 +527,7 @@ impl DiskNode {
                     if rmdir {
                         dc.forget_dir(gone.ino);
                     }
+                    self.mount.unpin(gone.ino);
                 }
                 Err(_) => dc.forget_dir(self.ino),
             }
@@ -528,6 +564,9 @@ impl DiskNode {
                     dc.forget_dir(*moved);
                     if let Some(t) = target {
                         dc.forget_dir(*t);
+                        if !exchange {
+                            self.mount.unpin(*t);
+                        }
                     }
                 }
                 Err(_) => {
