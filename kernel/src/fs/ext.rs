@@ -23,7 +23,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use ember_dcache::{Dcache, Lookup};
 use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp, XattrMode};
 use ember_frame::sync::Mutex;
@@ -78,6 +78,9 @@ pub struct ExtMount {
     pages: DiskPages,
     /// Open file descriptions writing its files: a read-only remount is refused while any is open.
     writers: AtomicUsize,
+    /// Bumped after every operation that may change the file system (everything but the reads of
+    /// [`ExtMount::read`]): a node's attributes read at an earlier count are stale.
+    changes: AtomicU64,
 }
 
 /// Every mounted file system, for [`sync_all`].
@@ -87,6 +90,8 @@ static MOUNTED: Mutex<Vec<Arc<ExtMount>>> = Mutex::new(Vec::new());
 pub struct DiskNode {
     mount: Arc<ExtMount>,
     ino: u32,
+    /// The attributes, size and sectors [`DiskNode::stat`] last read, with the mount's change count then.
+    attrs: Mutex<Option<(u64, Meta, u64, u64)>>,
 }
 
 impl Drop for DiskNode {
@@ -169,6 +174,7 @@ pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
         dcache: Mutex::new(Dcache::new(DCACHE_NAMES)),
         pages: DiskPages::default(),
         writers: AtomicUsize::new(0),
+        changes: AtomicU64::new(0),
     });
     MOUNTED.lock().push(mount.clone());
     mount.node(root)
@@ -199,8 +205,21 @@ pub fn unmount_all() {
 }
 
 impl ExtMount {
-    /// Runs `f` on the file system, first freeing inodes released since the last call.
+    /// Runs `f`, which may change the file system, on it (see [`ExtMount::run`]); then counts a change, so
+    /// attributes read before are read again.
     fn with<T>(&self, f: impl FnOnce(&mut Fs<DiskDev>) -> ember_ext4::Result<T>) -> Result<T, Errno> {
+        self.run(f, true)
+    }
+
+    /// Runs `f`, which only reads (no inode, name or data changes), on the file system (see
+    /// [`ExtMount::run`]).
+    fn read<T>(&self, f: impl FnOnce(&mut Fs<DiskDev>) -> ember_ext4::Result<T>) -> Result<T, Errno> {
+        self.run(f, false)
+    }
+
+    /// Runs `f` on the file system, first freeing inodes released since the last call; with `changes`,
+    /// bumps [`ExtMount::changes`] after it, still under the lock.
+    fn run<T>(&self, f: impl FnOnce(&mut Fs<DiskDev>) -> ember_ext4::Result<T>, changes: bool) -> Result<T, Errno> {
         let mut guard = self.fs.lock();
         let fs = guard.as_mut().ok_or(Errno::EIO)?;
         let released = core::mem::take(&mut *self.released.lock());
@@ -217,11 +236,15 @@ impl ExtMount {
             // unless it is freed on the disk now, where its number may be reused.
             if !live && fs.is_orphan(ino) {
                 self.pages.forget(ino);
+                self.changes.fetch_add(1, Ordering::SeqCst);
                 fs.release(ino).map_err(errno)?;
             }
         }
         let was_writable = fs.read_only_reason().is_none();
         let result = f(fs);
+        if changes {
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
         if was_writable && fs.read_only_reason() == Some(ember_ext4::IO_ERROR_READ_ONLY) {
             log::error!(
                 "ext4: {}: I/O error: remounted read-only (errors=remount-ro)",
@@ -239,10 +262,10 @@ impl ExtMount {
             Lookup::Absent => return Err(Errno::ENOENT),
             Lookup::Unknown => {}
         }
-        self.with(|fs| {
+        self.read(|fs| {
             let mut all = Vec::new();
-            fs.read_dir(dir, 0, |e| {
-                all.push((e.name.clone(), e.ino));
+            fs.read_dir_names(dir, 0, |ino, _, name, _| {
+                all.push((name.to_vec(), ino));
                 true
             })?;
             let found = all.iter().find(|(n, _)| n == name).map(|(_, ino)| *ino);
@@ -256,7 +279,7 @@ impl ExtMount {
         if let Some(n) = self.nodes.lock().get(&ino).and_then(Weak::upgrade) {
             return Ok(n);
         }
-        let (meta, target) = self.with(|fs| {
+        let (meta, target) = self.read(|fs| {
             let m = fs.stat(ino)?;
             let target = if m.kind == FileType::Symlink {
                 Some(fs.readlink(ino)?)
@@ -278,6 +301,7 @@ impl ExtMount {
         let disk = DiskNode {
             mount: self.clone(),
             ino,
+            attrs: Mutex::new(None),
         };
         let mut nodes = self.nodes.lock();
         // Someone else may have made it meanwhile: theirs wins.
@@ -337,6 +361,7 @@ impl ExtMount {
             let node = DiskNode {
                 mount: self.clone(),
                 ino,
+                attrs: Mutex::new(None),
             };
             diskpages::write_back(&node)?;
         }
@@ -350,7 +375,7 @@ impl ExtMount {
 
     /// `struct statfs` figures: magic, block size, blocks, free, available, inodes, free inodes, fsid.
     pub fn statfs(&self) -> Result<[u64; 8], Errno> {
-        self.with(|fs| {
+        self.read(|fs| {
             let s = fs.statfs();
             Ok([
                 EXT4_MAGIC,
@@ -429,10 +454,20 @@ impl DiskNode {
         Arc::ptr_eq(&self.mount, &other.mount)
     }
 
-    /// The attributes on disk now, and the space used in 512-byte sectors.
+    /// The attributes on disk now, the size, and the space used in 512-byte sectors: as last read while
+    /// nothing changed the file system since, else read again.
     pub fn stat(&self) -> Result<(Meta, u64, u64), Errno> {
-        let m = self.mount.with(|fs| fs.stat(self.ino))?;
-        Ok((meta_of(&m), m.size, m.blocks))
+        // Loaded before the read: a change that comes between makes the count stale, not the attributes.
+        let count = self.mount.changes.load(Ordering::SeqCst);
+        if let Some((at, meta, size, blocks)) = *self.attrs.lock()
+            && at == count
+        {
+            return Ok((meta, size, blocks));
+        }
+        let m = self.mount.read(|fs| fs.stat(self.ino))?;
+        let attrs = (meta_of(&m), m.size, m.blocks);
+        *self.attrs.lock() = Some((count, attrs.0, attrs.1, attrs.2));
+        Ok(attrs)
     }
 
     /// Writes mode, owner and times from `m`.
@@ -458,9 +493,9 @@ impl DiskNode {
     /// calling `f(inode number, d_type, name, next)` for each entry until it returns `false`. Positions are
     /// byte offsets in the directory, so they stay valid while entries come and go.
     pub fn read_dir(&self, pos: u64, mut f: impl FnMut(u64, u8, &[u8], u64) -> bool) -> Result<(), Errno> {
-        self.mount.with(|fs| {
-            fs.read_dir(self.ino, pos, |e| {
-                f(e.ino as u64, e.kind.map_or(0, dirent_type), &e.name, e.next)
+        self.mount.read(|fs| {
+            fs.read_dir_names(self.ino, pos, |ino, kind, name, next| {
+                f(ino as u64, kind.map_or(0, dirent_type), name, next)
             })
         })
     }
@@ -613,7 +648,7 @@ impl DiskNode {
 
     /// Reads file data at `offset` from the file system (under the page cache).
     pub fn read_disk(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        self.mount.with(|fs| fs.read_at(self.ino, offset, buf))
+        self.mount.read(|fs| fs.read_at(self.ino, offset, buf))
     }
 
     /// Writes file data at `offset` to the file system (under the page cache).
@@ -628,12 +663,12 @@ impl DiskNode {
 
     /// The names of its extended attributes (every namespace the disk names).
     pub fn xattr_names(&self) -> Result<Vec<Vec<u8>>, Errno> {
-        self.mount.with(|fs| fs.xattr_names(self.ino))
+        self.mount.read(|fs| fs.xattr_names(self.ino))
     }
 
     /// The value of extended attribute `name` (`ENODATA` if it has none).
     pub fn xattr_get(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
-        self.mount.with(|fs| fs.xattr_get(self.ino, name))
+        self.mount.read(|fs| fs.xattr_get(self.ino, name))
     }
 
     /// Sets extended attribute `name` to `value` (`EEXIST`/`ENODATA` as `mode` says, `ENOSPC` when it fits
