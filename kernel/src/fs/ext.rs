@@ -27,6 +27,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use ember_dcache::{Dcache, Lookup};
 use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp, XattrMode};
 use ember_frame::sync::Mutex;
+use hashbrown::HashMap;
 
 /// `EXT4_SUPER_MAGIC`, what `statfs` reports.
 const EXT4_MAGIC: u64 = 0xef53;
@@ -64,7 +65,7 @@ pub struct ExtMount {
     /// `None` once unmounted (nodes still held then fail with `EIO`).
     fs: SleepLock<Option<Fs<DiskDev>>>,
     disk: Arc<Disk>,
-    nodes: Mutex<BTreeMap<u32, Weak<Inode>>>,
+    nodes: Mutex<HashMap<u32, Weak<Inode>>>,
     /// Nodes kept alive after their last user went, as Linux's inode cache keeps them, so that a path walked
     /// again finds its [`Inode`]s instead of reading and building them anew (at most [`PINNED_NODES`], the
     /// lowest inode numbers dropped first). A name's removal unpins the node it named, so an unlinked file
@@ -168,7 +169,7 @@ pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
     let mount = Arc::new(ExtMount {
         fs: SleepLock::new(Some(fs)),
         disk: disk.clone(),
-        nodes: Mutex::new(BTreeMap::new()),
+        nodes: Mutex::new(HashMap::new()),
         pinned: Mutex::new(BTreeMap::new()),
         released: Mutex::new(Vec::new()),
         dcache: Mutex::new(Dcache::new(DCACHE_NAMES)),
