@@ -2,8 +2,9 @@
 //! tree: a node of a mounted file system is an [`Inode`] whose [`DiskNode`] names (mount, inode number).
 //!
 //! Each mount keeps one [`Inode`] per disk inode while anything uses it, so identity (`Arc::ptr_eq`, mount
-//! points, the working directory) works as in the in-memory tree. Attributes are cached in the [`Inode`]
-//! and re-read after every change the file system makes. An inode whose last name went while it was open is
+//! points, the working directory) works as in the in-memory tree, and keeps the nodes it made alive for a
+//! while after their last user (see [`ExtMount::pinned`]). Attributes are cached in the [`Inode`], and a
+//! [`DiskNode`] re-reads them only after the file system changed (see [`ExtMount::changes`]). An inode whose last name went while it was open is
 //! freed on disk when its [`Inode`] goes (Linux's orphan rule). The file system's lock is a [`SleepLock`]:
 //! operations sleep on the disk while holding it.
 //!
