@@ -206,6 +206,23 @@ impl<D: BlockDevice> Fs<D> {
     /// Lists directory `dir` from position `pos` (0 for the start, else a [`DirEntry::next`]), calling `f`
     /// for each entry (`.` and `..` included) until it returns `false`.
     pub fn read_dir(&mut self, dir: Ino, pos: u64, mut f: impl FnMut(&DirEntry) -> bool) -> Result<()> {
+        self.read_dir_names(dir, pos, |ino, kind, name, next| {
+            f(&DirEntry {
+                ino,
+                name: name.to_vec(),
+                kind,
+                next,
+            })
+        })
+    }
+
+    /// [`Fs::read_dir`] without copying names: `f(inode, type, name, next position)` for each entry.
+    pub fn read_dir_names(
+        &mut self,
+        dir: Ino,
+        pos: u64,
+        mut f: impl FnMut(Ino, Option<FileType>, &[u8], u64) -> bool,
+    ) -> Result<()> {
         let dir = self.read_dir_inode(dir)?;
         let bs = self.bs() as u64;
         let count = self.dir_block_count(&dir)?;
@@ -223,13 +240,9 @@ impl<D: BlockDevice> Fs<D> {
                 if e.ino == 0 || base + (e.off as u64) < pos {
                     continue;
                 }
-                let entry = DirEntry {
-                    ino: e.ino,
-                    name: buf[e.off + 8..e.off + 8 + e.name_len].to_vec(),
-                    kind: FileType::from_dirent_code(e.code),
-                    next: base + (e.off + e.rec_len) as u64,
-                };
-                if !f(&entry) {
+                let name = &buf[e.off + 8..e.off + 8 + e.name_len];
+                let next = base + (e.off + e.rec_len) as u64;
+                if !f(e.ino, FileType::from_dirent_code(e.code), name, next) {
                     return Ok(());
                 }
             }

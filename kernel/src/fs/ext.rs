@@ -2,8 +2,9 @@
 //! tree: a node of a mounted file system is an [`Inode`] whose [`DiskNode`] names (mount, inode number).
 //!
 //! Each mount keeps one [`Inode`] per disk inode while anything uses it, so identity (`Arc::ptr_eq`, mount
-//! points, the working directory) works as in the in-memory tree. Attributes are cached in the [`Inode`]
-//! and re-read after every change the file system makes. An inode whose last name went while it was open is
+//! points, the working directory) works as in the in-memory tree, and keeps the nodes it made alive for a
+//! while after their last user (see [`ExtMount::pinned`]). Attributes are cached in the [`Inode`], and a
+//! [`DiskNode`] re-reads them only after the file system changed (see [`ExtMount::changes`]). An inode whose last name went while it was open is
 //! freed on disk when its [`Inode`] goes (Linux's orphan rule). The file system's lock is a [`SleepLock`]:
 //! operations sleep on the disk while holding it.
 //!
@@ -23,10 +24,11 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use ember_dcache::{Dcache, Lookup};
 use ember_ext4::{FileType, Fs, IoError, Metadata, MountOptions, SetAttr, Timestamp, XattrMode};
 use ember_frame::sync::Mutex;
+use hashbrown::HashMap;
 
 /// `EXT4_SUPER_MAGIC`, what `statfs` reports.
 const EXT4_MAGIC: u64 = 0xef53;
@@ -35,6 +37,17 @@ pub const VIRTIO_BLK_MAJOR: u32 = 254;
 
 /// The most names the directory-entry cache of one mount holds.
 const DCACHE_NAMES: usize = 65536;
+/// The most nodes one mount keeps alive after their last user went (see [`ExtMount::pinned`]), on a machine
+/// with memory to spare: [`pinned_max`] gives fewer on a small one.
+const PINNED_NODES: usize = 16384;
+
+/// How many nodes a mount made now may keep alive: as many as fit in 1/32 of the free memory (an [`Inode`]
+/// and its table entries each), between 256 and [`PINNED_NODES`]: a microVM with 128 MiB spends at most
+/// 4 MiB on them. Nothing reclaims them under memory pressure, so the share is kept small.
+fn pinned_max() -> usize {
+    let cost = core::mem::size_of::<Inode>() + 128;
+    (ember_frame::mm::free_bytes() as usize / 32 / cost).clamp(256, PINNED_NODES)
+}
 
 /// A disk as [`ember_ext4`]'s device.
 struct DiskDev(Arc<Disk>);
@@ -62,7 +75,14 @@ pub struct ExtMount {
     /// `None` once unmounted (nodes still held then fail with `EIO`).
     fs: SleepLock<Option<Fs<DiskDev>>>,
     disk: Arc<Disk>,
-    nodes: Mutex<BTreeMap<u32, Weak<Inode>>>,
+    nodes: Mutex<HashMap<u32, Weak<Inode>>>,
+    /// Nodes kept alive after their last user went, as Linux's inode cache keeps them, so that a path walked
+    /// again finds its [`Inode`]s instead of reading and building them anew (at most `pinned_max`, the
+    /// lowest inode numbers dropped first). A name's removal unpins the node it named, so an unlinked file
+    /// is still freed when its last user goes; unmount unpins them all (they hold the mount).
+    pinned: Mutex<BTreeMap<u32, Arc<Inode>>>,
+    /// The most nodes [`ExtMount::pinned`] holds ([`pinned_max`] at mount).
+    pinned_max: usize,
     /// Inodes whose last user went: freed on disk (if orphans) at the next operation.
     released: Mutex<Vec<u32>>,
     /// Directory entries: changed only while holding `fs`.
@@ -71,6 +91,9 @@ pub struct ExtMount {
     pages: DiskPages,
     /// Open file descriptions writing its files: a read-only remount is refused while any is open.
     writers: AtomicUsize,
+    /// Bumped after every operation that may change the file system (everything but the reads of
+    /// [`ExtMount::read`]): a node's attributes read at an earlier count are stale.
+    changes: AtomicU64,
 }
 
 /// Every mounted file system, for [`sync_all`].
@@ -80,6 +103,8 @@ static MOUNTED: Mutex<Vec<Arc<ExtMount>>> = Mutex::new(Vec::new());
 pub struct DiskNode {
     mount: Arc<ExtMount>,
     ino: u32,
+    /// The attributes, size and sectors [`DiskNode::stat`] last read, with the mount's change count then.
+    attrs: Mutex<Option<(u64, Meta, u64, u64)>>,
 }
 
 impl Drop for DiskNode {
@@ -156,11 +181,14 @@ pub fn mount(disk: &Arc<Disk>, read_only: bool) -> Result<Arc<Inode>, Errno> {
     let mount = Arc::new(ExtMount {
         fs: SleepLock::new(Some(fs)),
         disk: disk.clone(),
-        nodes: Mutex::new(BTreeMap::new()),
+        nodes: Mutex::new(HashMap::new()),
+        pinned: Mutex::new(BTreeMap::new()),
+        pinned_max: pinned_max(),
         released: Mutex::new(Vec::new()),
         dcache: Mutex::new(Dcache::new(DCACHE_NAMES)),
         pages: DiskPages::default(),
         writers: AtomicUsize::new(0),
+        changes: AtomicU64::new(0),
     });
     MOUNTED.lock().push(mount.clone());
     mount.node(root)
@@ -191,8 +219,21 @@ pub fn unmount_all() {
 }
 
 impl ExtMount {
-    /// Runs `f` on the file system, first freeing inodes released since the last call.
+    /// Runs `f`, which may change the file system, on it (see [`ExtMount::run`]); then counts a change, so
+    /// attributes read before are read again.
     fn with<T>(&self, f: impl FnOnce(&mut Fs<DiskDev>) -> ember_ext4::Result<T>) -> Result<T, Errno> {
+        self.run(f, true)
+    }
+
+    /// Runs `f`, which only reads (no inode, name or data changes), on the file system (see
+    /// [`ExtMount::run`]).
+    fn read<T>(&self, f: impl FnOnce(&mut Fs<DiskDev>) -> ember_ext4::Result<T>) -> Result<T, Errno> {
+        self.run(f, false)
+    }
+
+    /// Runs `f` on the file system, first freeing inodes released since the last call; with `changes`,
+    /// bumps [`ExtMount::changes`] after it, still under the lock.
+    fn run<T>(&self, f: impl FnOnce(&mut Fs<DiskDev>) -> ember_ext4::Result<T>, changes: bool) -> Result<T, Errno> {
         let mut guard = self.fs.lock();
         let fs = guard.as_mut().ok_or(Errno::EIO)?;
         let released = core::mem::take(&mut *self.released.lock());
@@ -209,11 +250,15 @@ impl ExtMount {
             // unless it is freed on the disk now, where its number may be reused.
             if !live && fs.is_orphan(ino) {
                 self.pages.forget(ino);
+                self.changes.fetch_add(1, Ordering::SeqCst);
                 fs.release(ino).map_err(errno)?;
             }
         }
         let was_writable = fs.read_only_reason().is_none();
         let result = f(fs);
+        if changes {
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
         if was_writable && fs.read_only_reason() == Some(ember_ext4::IO_ERROR_READ_ONLY) {
             log::error!(
                 "ext4: {}: I/O error: remounted read-only (errors=remount-ro)",
@@ -231,10 +276,10 @@ impl ExtMount {
             Lookup::Absent => return Err(Errno::ENOENT),
             Lookup::Unknown => {}
         }
-        self.with(|fs| {
+        self.read(|fs| {
             let mut all = Vec::new();
-            fs.read_dir(dir, 0, |e| {
-                all.push((e.name.clone(), e.ino));
+            fs.read_dir_names(dir, 0, |ino, _, name, _| {
+                all.push((name.to_vec(), ino));
                 true
             })?;
             let found = all.iter().find(|(n, _)| n == name).map(|(_, ino)| *ino);
@@ -248,7 +293,7 @@ impl ExtMount {
         if let Some(n) = self.nodes.lock().get(&ino).and_then(Weak::upgrade) {
             return Ok(n);
         }
-        let (meta, target) = self.with(|fs| {
+        let (meta, target) = self.read(|fs| {
             let m = fs.stat(ino)?;
             let target = if m.kind == FileType::Symlink {
                 Some(fs.readlink(ino)?)
@@ -270,6 +315,7 @@ impl ExtMount {
         let disk = DiskNode {
             mount: self.clone(),
             ino,
+            attrs: Mutex::new(None),
         };
         let mut nodes = self.nodes.lock();
         // Someone else may have made it meanwhile: theirs wins.
@@ -278,7 +324,32 @@ impl ExtMount {
         }
         let inode = Inode::new_disk(kind, meta_of(&meta), disk);
         nodes.insert(ino, Arc::downgrade(&inode));
+        drop(nodes);
+        self.pin(&inode, ino);
         Ok(inode)
+    }
+
+    /// Keeps `inode` (disk inode `ino`) alive in [`ExtMount::pinned`], dropping the lowest-numbered pinned
+    /// node when full.
+    fn pin(&self, inode: &Arc<Inode>, ino: u32) {
+        let evicted = {
+            let mut pinned = self.pinned.lock();
+            let evicted = if pinned.len() >= self.pinned_max {
+                pinned.pop_first()
+            } else {
+                None
+            };
+            pinned.insert(ino, inode.clone());
+            evicted
+        };
+        // Dropped without the lock: the last reference's drop queues the inode for release.
+        drop(evicted);
+    }
+
+    /// Stops keeping disk inode `ino`'s node alive (a name of it went).
+    fn unpin(&self, ino: u32) {
+        let node = self.pinned.lock().remove(&ino);
+        drop(node);
     }
 
     /// `st_dev` of its files.
@@ -304,6 +375,7 @@ impl ExtMount {
             let node = DiskNode {
                 mount: self.clone(),
                 ino,
+                attrs: Mutex::new(None),
             };
             diskpages::write_back(&node)?;
         }
@@ -317,7 +389,7 @@ impl ExtMount {
 
     /// `struct statfs` figures: magic, block size, blocks, free, available, inodes, free inodes, fsid.
     pub fn statfs(&self) -> Result<[u64; 8], Errno> {
-        self.with(|fs| {
+        self.read(|fs| {
             let s = fs.statfs();
             Ok([
                 EXT4_MAGIC,
@@ -367,6 +439,8 @@ impl ExtMount {
         self.with(|_| Ok(()))?;
         let fs = self.fs.lock().take().ok_or(Errno::EINVAL)?;
         MOUNTED.lock().retain(|m| !Arc::ptr_eq(m, self));
+        let pinned = core::mem::take(&mut *self.pinned.lock());
+        drop(pinned);
         let name = String::from(self.disk.name());
         fs.unmount().map_err(|e| {
             log::error!("ext4: {name}: unmount failed: {e}");
@@ -394,10 +468,20 @@ impl DiskNode {
         Arc::ptr_eq(&self.mount, &other.mount)
     }
 
-    /// The attributes on disk now, and the space used in 512-byte sectors.
+    /// The attributes on disk now, the size, and the space used in 512-byte sectors: as last read while
+    /// nothing changed the file system since, else read again.
     pub fn stat(&self) -> Result<(Meta, u64, u64), Errno> {
-        let m = self.mount.with(|fs| fs.stat(self.ino))?;
-        Ok((meta_of(&m), m.size, m.blocks))
+        // Loaded before the read: a change that comes between makes the count stale, not the attributes.
+        let count = self.mount.changes.load(Ordering::SeqCst);
+        if let Some((at, meta, size, blocks)) = *self.attrs.lock()
+            && at == count
+        {
+            return Ok((meta, size, blocks));
+        }
+        let m = self.mount.read(|fs| fs.stat(self.ino))?;
+        let attrs = (meta_of(&m), m.size, m.blocks);
+        *self.attrs.lock() = Some((count, attrs.0, attrs.1, attrs.2));
+        Ok(attrs)
     }
 
     /// Writes mode, owner and times from `m`.
@@ -423,9 +507,9 @@ impl DiskNode {
     /// calling `f(inode number, d_type, name, next)` for each entry until it returns `false`. Positions are
     /// byte offsets in the directory, so they stay valid while entries come and go.
     pub fn read_dir(&self, pos: u64, mut f: impl FnMut(u64, u8, &[u8], u64) -> bool) -> Result<(), Errno> {
-        self.mount.with(|fs| {
-            fs.read_dir(self.ino, pos, |e| {
-                f(e.ino as u64, e.kind.map_or(0, dirent_type), &e.name, e.next)
+        self.mount.read(|fs| {
+            fs.read_dir_names(self.ino, pos, |ino, kind, name, next| {
+                f(ino as u64, kind.map_or(0, dirent_type), name, next)
             })
         })
     }
@@ -492,6 +576,7 @@ impl DiskNode {
                     if rmdir {
                         dc.forget_dir(gone.ino);
                     }
+                    self.mount.unpin(gone.ino);
                 }
                 Err(_) => dc.forget_dir(self.ino),
             }
@@ -528,6 +613,9 @@ impl DiskNode {
                     dc.forget_dir(*moved);
                     if let Some(t) = target {
                         dc.forget_dir(*t);
+                        if !exchange {
+                            self.mount.unpin(*t);
+                        }
                     }
                 }
                 Err(_) => {
@@ -579,7 +667,7 @@ impl DiskNode {
 
     /// Reads file data at `offset` from the file system (under the page cache).
     pub fn read_disk(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        self.mount.with(|fs| fs.read_at(self.ino, offset, buf))
+        self.mount.read(|fs| fs.read_at(self.ino, offset, buf))
     }
 
     /// Writes file data at `offset` to the file system (under the page cache).
@@ -594,12 +682,12 @@ impl DiskNode {
 
     /// The names of its extended attributes (every namespace the disk names).
     pub fn xattr_names(&self) -> Result<Vec<Vec<u8>>, Errno> {
-        self.mount.with(|fs| fs.xattr_names(self.ino))
+        self.mount.read(|fs| fs.xattr_names(self.ino))
     }
 
     /// The value of extended attribute `name` (`ENODATA` if it has none).
     pub fn xattr_get(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
-        self.mount.with(|fs| fs.xattr_get(self.ino, name))
+        self.mount.read(|fs| fs.xattr_get(self.ino, name))
     }
 
     /// Sets extended attribute `name` to `value` (`EEXIST`/`ENODATA` as `mode` says, `ENOSPC` when it fits

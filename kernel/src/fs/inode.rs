@@ -12,7 +12,7 @@ use crate::vm::FileMaps;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use ember_frame::mm::Frame;
 use ember_frame::sync::Mutex;
 use linux_raw_sys::general::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK};
@@ -145,6 +145,9 @@ pub struct Inode {
     fs: AtomicU64,
     /// The address spaces that map it (a regular file's reverse mappings, for truncation).
     maps: FileMaps,
+    /// Mounts whose mount point it is (see [`super::mount`]): a path walk looks in the mount table only when
+    /// this is not 0.
+    mounts: AtomicU32,
 }
 
 /// What [`Inode::create`] makes.
@@ -189,6 +192,7 @@ impl Inode {
             disk: None,
             fs: AtomicU64::new(0),
             maps: FileMaps::new(),
+            mounts: AtomicU32::new(0),
         })
     }
 
@@ -201,7 +205,22 @@ impl Inode {
             disk: Some(disk),
             fs: AtomicU64::new(0),
             maps: FileMaps::new(),
+            mounts: AtomicU32::new(0),
         })
+    }
+
+    /// Counts a mount over it (`true`) or one taken away (`false`).
+    pub fn count_mount(&self, mounted: bool) {
+        if mounted {
+            self.mounts.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.mounts.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether something is mounted over it.
+    pub fn is_mount_point(&self) -> bool {
+        self.mounts.load(Ordering::SeqCst) != 0
     }
 
     /// The address spaces that map it (see [`FileMaps`]).

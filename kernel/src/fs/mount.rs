@@ -34,6 +34,9 @@ static MOUNTS: Mutex<Vec<Mount>> = Mutex::new(Vec::new());
 
 /// What is mounted over `dir`, if anything (the latest mount, and whatever is mounted over its root in turn).
 pub fn enter(dir: Arc<Inode>) -> Arc<Inode> {
+    if !dir.is_mount_point() {
+        return dir;
+    }
     let mounts = MOUNTS.lock();
     let mut cur = dir;
     // Each step moves to a later mount, so this ends (even for a tree mounted over its own root).
@@ -60,7 +63,9 @@ pub fn point_of(dir: &Arc<Inode>) -> Option<Arc<Inode>> {
 
 /// Mounts `root` over directory `point` (at absolute `path`).
 pub fn mount(point: Arc<Inode>, root: Arc<Inode>, source: &[u8], path: Vec<u8>, fstype: &'static str, options: String) {
-    MOUNTS.lock().push(Mount {
+    let mut mounts = MOUNTS.lock();
+    point.count_mount(true);
+    mounts.push(Mount {
         point,
         root,
         source: source.to_vec(),
@@ -83,7 +88,7 @@ pub fn unmount(root: &Arc<Inode>) -> Result<(), Errno> {
     if mounts[i + 1..].iter().any(|m| below(&m.path)) {
         return Err(Errno::EBUSY);
     }
-    mounts.remove(i);
+    mounts.remove(i).point.count_mount(false);
     Ok(())
 }
 

@@ -196,8 +196,11 @@ pub fn sys_class_net(dir: &Arc<Inode>) {
 
 /// Called on every open and on every lookup in a directory: regenerates `inode` when it is a generated file,
 /// brings the per-process directories up to date when it is `/proc`, and a process's `fd` listing when it is
-/// one.
+/// one. A disk file system's node is none of these: it returns at once (no table lookup on a disk path walk).
 pub fn refresh(inode: &Arc<Inode>) {
+    if inode.disk().is_some() {
+        return;
+    }
     if ROOT.get().is_some_and(|r| Arc::ptr_eq(r, inode)) {
         refresh_processes(inode);
         return;
