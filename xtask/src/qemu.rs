@@ -83,10 +83,9 @@ pub struct Vm {
     /// Firecracker only: a network device (a tap device on the host) with MMDS version 2 serving this
     /// metadata (JSON).
     pub mmds: Option<String>,
-    /// Firecracker only: once the guest prints [`crate::firecracker::SNAPSHOT_MARK`], pause the VM, take a full
-    /// snapshot, stop that Firecracker and restore the snapshot (resumed) in a new one (without `mmds`: that
-    /// job passes no `--metadata`).
-    pub snapshot: bool,
+    /// Firecracker only: what the job does with snapshots once the guest prints
+    /// [`crate::firecracker::SNAPSHOT_MARK`] (restore once, or clones).
+    pub snapshot: crate::firecracker::Snapshot,
 }
 
 impl Vm {
@@ -111,7 +110,7 @@ impl Vm {
             net: None,
             vsock: None,
             mmds: None,
-            snapshot: false,
+            snapshot: crate::firecracker::Snapshot::None,
         }
     }
 
