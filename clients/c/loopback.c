@@ -1,7 +1,8 @@
 /* loopback: TCP and UDP between two processes of the guest over 127.0.0.1, with or without a network device;
  * with LOOPBACK_ADDR set it repeats the TCP and UDP checks over that address (the guest's own, which Linux delivers
  * through lo; a kernel command line word with a dot never reaches init, so the address comes as the environment
- * variable LOOPBACK_ADDR). Also SO_RCVTIMEO and SO_SNDTIMEO on loopback and Unix sockets. One line per failed check, then "loopback: N passed, M failed"; the exit status is M. */
+ * variable LOOPBACK_ADDR). Also SO_RCVTIMEO and SO_SNDTIMEO on loopback and Unix sockets, and a connection the
+ * peer resets (test_reset). One line per failed check, then "loopback: N passed, M failed"; the exit status is M. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,42 @@ static void test_tcp(const char *ip, int port) {
     CHECK("tcp reply", write(c, "done", 4) == 4);
     CHECK("tcp client", child_ok(pid));
     close(c);
+    close(l);
+}
+
+/* Connections the peer resets (SO_LINGER with a zero time, then close), reported once as on Linux: POLLERR
+ * with POLLHUP, then either the first read gives ECONNRESET, the next the end of the stream and a write
+ * EPIPE, or SO_ERROR gives ECONNRESET once (0 after that) and a read the end of the stream. */
+static void test_reset(const char *ip, int port) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = addr(ip, port);
+    CHECK("reset: listen", bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 2) == 0);
+    struct linger zero = {.l_onoff = 1, .l_linger = 0};
+    for (int round = 0; round < 2; round++) {
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK("reset: connect", connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+        int s = accept(l, NULL, NULL);
+        CHECK("reset: SO_LINGER 0 and close",
+              s >= 0 && setsockopt(s, SOL_SOCKET, SO_LINGER, &zero, sizeof zero) == 0 && close(s) == 0);
+        struct pollfd p = {.fd = c, .events = POLLIN};
+        CHECK("reset: POLLERR and POLLHUP", poll(&p, 1, 5000) == 1 && (p.revents & POLLERR) && (p.revents & POLLHUP));
+        char b;
+        int err = -1;
+        socklen_t len = sizeof err;
+        if (round == 0) {
+            errno = 0;
+            CHECK("reset: read gives ECONNRESET", read(c, &b, 1) < 0 && errno == ECONNRESET);
+            CHECK("reset: the next read the end of the stream", read(c, &b, 1) == 0);
+            errno = 0;
+            CHECK("reset: then a write EPIPE", send(c, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE);
+        } else {
+            CHECK("reset: SO_ERROR ECONNRESET",
+                  getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNRESET);
+            CHECK("reset: SO_ERROR once", getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0);
+            CHECK("reset: then a read the end of the stream", read(c, &b, 1) == 0);
+        }
+        close(c);
+    }
     close(l);
 }
 
@@ -163,6 +200,7 @@ int main(void) {
     close(s);
 
     test_timeouts();
+    test_reset("127.0.0.1", 7004);
 
     const char *own = getenv("LOOPBACK_ADDR");
     if (own) {

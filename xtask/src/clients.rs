@@ -116,9 +116,13 @@ pub fn c_program(libc: Libc, name: &str) -> Result<PathBuf, String> {
     let source = workspace_root().join("clients/c").join(format!("{name}.c"));
     let out_dir = dir().join(libc.name());
     let out = out_dir.join(name);
-    // (Every self-checking client includes check.h, the vsock ones vm_sockets.h.)
+    // (Every self-checking client includes check.h, the vsock ones vm_sockets.h, the MMDS ones mmds_http.h.)
     let c = workspace_root().join("clients/c");
-    if is_newer(&out, &source)? && is_newer(&out, &c.join("check.h"))? && is_newer(&out, &c.join("vm_sockets.h"))? {
+    let mut fresh = is_newer(&out, &source)?;
+    for header in ["check.h", "vm_sockets.h", "mmds_http.h"] {
+        fresh = fresh && is_newer(&out, &c.join(header))?;
+    }
+    if fresh {
         return Ok(out);
     }
     libc.ensure_toolchain()?;

@@ -29,12 +29,26 @@ pub const VSOCK_UDS: &str = "v.sock";
 /// `clients/c/vsock-snap.c`).
 pub const SNAPSHOT_MARK: &str = "vsock-snap: ready for the snapshot";
 
-/// A snapshot job (`Vm::snapshot`), run from the job's directory as `sh snapshot.sh FIRECRACKER [FLAG...]`
-/// in place of the plain run: boot from `vm.json` with the API socket, wait (at most 40 s) for the guest's
-/// mark, pause the VM, take a full snapshot, stop that Firecracker (`SIGTERM`); remove the vsock device's
-/// socket (Firecracker binds it again at the restore and leaves the stale one behind), restore the
-/// snapshot, resumed, in a new Firecracker and let it run to the end. Each Firecracker's console and log go
-/// to a file, printed when it ends; `fc-api` (`clients/c/fc-api.c`) speaks HTTP to the API sockets.
+/// What a Firecracker job does with snapshots (`Vm::snapshot`). A snapshot job runs from the job's directory
+/// as `sh snapshot.sh FIRECRACKER [FLAG...]` in place of the plain run; `fc-api` (`clients/c/fc-api.c`)
+/// speaks HTTP to the API sockets, and each Firecracker's console and log go to a file, printed when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Snapshot {
+    /// None: Firecracker boots `vm.json` and runs to the end.
+    None,
+    /// Boot from `vm.json` with the API socket, wait (at most 40 s) for the guest's mark, pause the VM, take a
+    /// full snapshot, stop that Firecracker (`SIGTERM`); remove the vsock device's socket (Firecracker binds it
+    /// again at the restore and leaves the stale one behind), restore the snapshot, resumed, in a new
+    /// Firecracker and let it run to the end (without `mmds`: no `--metadata`).
+    Restore,
+    /// The serverless use: boot once, snapshot, restore four times (`fc_clones.sh`): clone 1 beside the first
+    /// Firecracker's tap, then clone 2, then clones 3 and 4 at once, each in its own directory and network
+    /// namespace. Needs `mmds` (the network device) and `vsock`; every restore gets its own MMDS metadata
+    /// (`/clone/index`, `/clone/existing`) before it resumes.
+    Clones,
+}
+
+/// The `Restore` job's script.
 const SNAPSHOT_SCRIPT: &str = r#"fc=$1; shift
 rm -f api1.sock api2.sock snap.state snap.mem
 timeout 40 "$fc" --api-sock api1.sock --boot-timer --level Info --config-file vm.json "$@" > run1.log 2>&1 &
@@ -60,11 +74,40 @@ rm -f snap.state snap.mem
 exit $status
 "#;
 
-/// The snapshot job's script, with the mark and the vsock socket filled in.
-fn snapshot_script() -> String {
-    SNAPSHOT_SCRIPT
-        .replace("@MARK@", SNAPSHOT_MARK)
-        .replace("@UDS@", VSOCK_UDS)
+/// The rig's address on the tap behind a clones job's network device (`RIG_ADDR` in
+/// `clients/c/vsock-snap.c`), on the guest's link-local network.
+const RIG_ADDR: &str = "169.254.0.1";
+/// The port of the rig's TCP echo server in a clones job (`RIG_PORT` in `clients/c/vsock-snap.c`).
+const RIG_PORT: u16 = 7000;
+/// The MAC of the rig's tap in a clones job, the same in every clone's network namespace.
+const TAP_MAC: &str = "02:00:a9:fe:00:01";
+/// The guest's first line after a restore, where a clones job stops its restore clock.
+const FIRST_AFTER_RESTORE: &str = "vsock-snap: both connections reset";
+
+impl Snapshot {
+    /// The job's script, with its constants filled in; `None` for a plain run.
+    fn script(self) -> Option<String> {
+        let s = match self {
+            Snapshot::None => return None,
+            Snapshot::Restore => SNAPSHOT_SCRIPT.to_string(),
+            Snapshot::Clones => include_str!("fc_clones.sh")
+                .replace("@TAP_MAC@", TAP_MAC)
+                .replace("@RIG_ADDR@", RIG_ADDR)
+                .replace("@RIG_PORT@", &RIG_PORT.to_string())
+                .replace("@FIRST@", FIRST_AFTER_RESTORE)
+                .replace("@HOST_BYTES@", &crate::firecracker_tests::SNAP_HOST_BYTES.to_string()),
+        };
+        Some(s.replace("@MARK@", SNAPSHOT_MARK).replace("@UDS@", VSOCK_UDS))
+    }
+
+    /// Seconds the job may take in the rig.
+    fn seconds(self) -> u64 {
+        match self {
+            Snapshot::None => 90,
+            Snapshot::Restore => 100,
+            Snapshot::Clones => 300,
+        }
+    }
 }
 
 /// A Firecracker vsock device and the host's side of it: `script` runs (`sh`, in the background, from the
@@ -200,11 +243,11 @@ fn run_direct(fc: &Path, images: &Images, vm: &Vm, dir: &Path, timeout: Duration
         metadata = vec!["--metadata", METADATA];
     }
     let mut cmd = Command::new("timeout");
-    if vm.snapshot {
-        std::fs::write(dir.join("snapshot.sh"), snapshot_script()).map_err(|e| e.to_string())?;
+    if let Some(script) = vm.snapshot.script() {
+        std::fs::write(dir.join("snapshot.sh"), script).map_err(|e| e.to_string())?;
         let api = crate::clients::c_program(crate::clients::Libc::Musl, "fc-api")?;
         std::fs::copy(&api, dir.join("fc-api")).map_err(|e| format!("cannot copy {}: {e}", api.display()))?;
-        cmd.arg((2 * timeout).as_secs().to_string())
+        cmd.arg((timeout.as_secs() + vm.snapshot.seconds()).to_string())
             .args(["sh", "snapshot.sh"])
             .arg(fc);
     } else {
@@ -286,7 +329,8 @@ fn nested_rig() -> Result<Rig, String> {
 }
 
 /// The init script of the rig's Linux: load KVM, run every job, report, power off. A job gets 90 s (the
-/// longest, `user-threads-100-times`, takes 46 s in the rig on a quiet host).
+/// longest, `user-threads-100-times`, takes 46 s in the rig on a quiet host), a snapshot job what its
+/// `limit` file says ([`Snapshot::seconds`]).
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t devtmpfs dev /dev; mount -t proc proc /proc; mount -t sysfs sys /sys
@@ -299,7 +343,7 @@ for job in $(ls -d /fc/job* | sort -t b -k 2 -n); do
   if [ -f host.sh ]; then sh host.sh > host.log 2>&1 & host=$!; fi
   meta=; [ -f metadata.json ] && meta="--metadata metadata.json"
   if [ -f snapshot.sh ]; then
-    timeout 100 sh snapshot.sh /fc/firecracker --no-seccomp
+    timeout $(cat limit) sh snapshot.sh /fc/firecracker --no-seccomp
   else
     timeout 90 /fc/firecracker --no-api --no-seccomp --boot-timer --level Info --config-file vm.json $meta
   fi
@@ -407,8 +451,13 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
                 cpio.file(&format!("{dir}/{name}"), &read(source)?, 0o755);
             }
         }
-        if vm.snapshot {
-            cpio.file(&format!("{dir}/snapshot.sh"), snapshot_script().as_bytes(), 0o755);
+        if let Some(script) = vm.snapshot.script() {
+            cpio.file(&format!("{dir}/snapshot.sh"), script.as_bytes(), 0o755);
+            cpio.file(
+                &format!("{dir}/limit"),
+                vm.snapshot.seconds().to_string().as_bytes(),
+                0o644,
+            );
             let api = crate::clients::c_program(crate::clients::Libc::Musl, "fc-api")?;
             cpio.file(&format!("{dir}/fc-api"), &read(&api)?, 0o755);
         }
@@ -425,7 +474,7 @@ fn run_nested(fc: &Path, vmlinuz: &Path, root: &Path, images: &Images, vms: &[Vm
 
     let mem = vms.iter().map(|v| v.mem_mib).max().unwrap_or(128) + 768 + 2 * archive_mib;
     let out = Command::new("timeout")
-        .arg((120 + vms.iter().map(|v| if v.snapshot { 100 } else { 90 }).sum::<usize>()).to_string())
+        .arg((120 + vms.iter().map(|v| v.snapshot.seconds()).sum::<u64>()).to_string())
         .args([
             "qemu-system-x86_64",
             "-accel",

@@ -9,7 +9,7 @@
 
 use crate::boot_tests::{Case, On};
 use crate::clients::{self, Initramfs, Libc};
-use crate::firecracker::{SNAPSHOT_MARK, VSOCK_UDS, VsockPeer};
+use crate::firecracker::{SNAPSHOT_MARK, Snapshot, VSOCK_UDS, VsockPeer};
 use crate::qemu::{Boot, Vm};
 
 /// The guest's CID.
@@ -28,7 +28,7 @@ fn host_script() -> String {
 }
 
 /// Bytes the host sends the guest's server after the restore (`HOST_BYTES` in `clients/c/vsock-snap.c`).
-const SNAP_HOST_BYTES: u32 = 100_000;
+pub const SNAP_HOST_BYTES: u32 = 100_000;
 
 /// The host's side of the snapshot case: an echo server for the guest's connection before the snapshot
 /// (ended when the first Firecracker stops) and the one after the restore; a connection to the guest's port
@@ -50,7 +50,7 @@ fn snapshot_case(host: &std::path::Path) -> Result<Case, String> {
         .write()?;
     let mut vm = Vm::new(Boot::Pvh, 64, "console=ttyS0");
     vm.initrd = Some(initrd);
-    vm.snapshot = true;
+    vm.snapshot = Snapshot::Restore;
     vm.vsock = Some(VsockPeer {
         guest_cid: GUEST_CID,
         script: snapshot_host_script(),
@@ -87,6 +87,101 @@ fn snapshot_case(host: &std::path::Path) -> Result<Case, String> {
                 "host->guest ok",
             ];
             host_printed(&o.stderr, &host)
+        }),
+    })
+}
+
+/// How many times the clones case restores its snapshot (`fc_clones.sh`); clone 1 keeps its TCP connection.
+const CLONES: usize = 4;
+
+/// The clones case: `vsock-snap net` as init with a network device (MMDS version 2 and the rig's Linux on a
+/// tap) and vsock, snapshotted once and restored [`CLONES`] times (`Snapshot::Clones`); each clone checks
+/// MMDS, TCP and vsock after its restore.
+fn clones_case(host: &std::path::Path) -> Result<Case, String> {
+    let initrd = Initramfs::new("vsock-snap-musl")
+        .file("/init", &clients::c_program(Libc::Musl, "vsock-snap")?)?
+        .write()?;
+    let mut vm = Vm::new(Boot::Pvh, 64, &format!("console=ttyS0 {MMDS_GUEST_IP} net"));
+    vm.initrd = Some(initrd);
+    vm.snapshot = Snapshot::Clones;
+    vm.mmds = Some(METADATA.into());
+    vm.vsock = Some(VsockPeer {
+        guest_cid: GUEST_CID,
+        script: snapshot_host_script(),
+        files: vec![("vsock-host".into(), host.to_path_buf())],
+    });
+    Ok(Case {
+        name: "snapshot-clones-firecracker".into(),
+        on: On::Firecracker,
+        vm,
+        input: &[],
+        check: Box::new(|o| {
+            crate::user_tests::exited(
+                o,
+                0,
+                &[SNAPSHOT_MARK, "vsock-snap: TCP after the restore: held connection kept"],
+            )?;
+            let count = |s: &str, n: &str| s.matches(n).count();
+            let each = [
+                "ember: init exited with status 0",
+                "vsock-snap: both connections reset\n",
+                "vsock-snap: guest->host after the restore: echo 65536 bytes\n",
+                &format!("vsock-snap: host->guest after the restore: {SNAP_HOST_BYTES} bytes\n"),
+                ", 0 failed",
+            ];
+            for n in each {
+                if count(&o.output, n) != CLONES {
+                    return Err(format!(
+                        "`{n}` printed {} times, not once per clone ({CLONES})",
+                        count(&o.output, n)
+                    ));
+                }
+            }
+            for k in 1..=CLONES {
+                let done = format!("vsock-snap: clone {k} done");
+                if !o.output.contains(&done) {
+                    return Err(format!("no `{done}`"));
+                }
+            }
+            // getrandom() after the restore: the kernel reseeds from the VM generation ID, so clones differ.
+            let mut drawn: Vec<&str> = o
+                .output
+                .lines()
+                .filter_map(|l| l.split_once(": random ").map(|x| x.1))
+                .collect();
+            drawn.sort_unstable();
+            drawn.dedup();
+            if drawn.len() != CLONES {
+                return Err(format!("{} different random numbers from {CLONES} clones", drawn.len()));
+            }
+            if count(&o.output, "random: the VM generation ID changed") != CLONES {
+                return Err("a clone did not reseed its generator from the new VM generation ID".into());
+            }
+            let reset = "held connection reset, new connection echoes 65536 bytes";
+            if count(&o.output, reset) != CLONES - 1 {
+                return Err(format!("`{reset}` not printed by the {} other clones", CLONES - 1));
+            }
+            let host_each = [
+                // What MMDS holds after a restore before the rig puts the clone's metadata: nothing.
+                "fc-api: GET /mmds: 200 {}",
+                "fc-api: PATCH /mmds: 400",
+                "fc-api: PUT /mmds: 204",
+                "vsock-host: echoed 65536 bytes",
+                "host->guest ok",
+                "restore to first response: ",
+            ];
+            for n in host_each {
+                if count(&o.stderr, n) != CLONES {
+                    return Err(format!(
+                        "the host side printed `{n}` {} times, not {CLONES}",
+                        count(&o.stderr, n)
+                    ));
+                }
+            }
+            host_printed(
+                &o.stderr,
+                &["fcrig: snapshot: made", "fc-api: PUT /snapshot/create: 204"],
+            )
         }),
     })
 }
@@ -177,5 +272,6 @@ pub fn cases() -> Result<Vec<Case>, String> {
         });
     }
     v.push(snapshot_case(&host)?);
+    v.push(clones_case(&host)?);
     Ok(v)
 }

@@ -209,9 +209,9 @@ pub fn cases() -> Result<Vec<Case>, String> {
     let mut lo_beside = lo_alone.clone();
     lo_beside.cmdline = format!("console=ttyS0 {GUEST_IP} LOOPBACK_ADDR=10.0.2.15");
     lo_beside.net = Some(String::new());
-    let lo_check = |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 22 passed, 0 failed"]);
+    let lo_check = |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 35 passed, 0 failed"]);
     let lo_eth_check =
-        |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 33 passed, 0 failed"]);
+        |o: &crate::boot_tests::Outcome| crate::user_tests::exited(o, 0, &["loopback: 46 passed, 0 failed"]);
     // What busybox `ifconfig`, `route` (the interface ioctls, /proc/net), `ip` (netlink dumps) and `ping` (a raw
     // ICMP socket; to the guest's own addresses: QEMU answers 10.0.2.2 only where the host lets it send ICMP)
     // need, and /sys/class/net.

@@ -83,10 +83,9 @@ pub struct Vm {
     /// Firecracker only: a network device (a tap device on the host) with MMDS version 2 serving this
     /// metadata (JSON).
     pub mmds: Option<String>,
-    /// Firecracker only: once the guest prints [`crate::firecracker::SNAPSHOT_MARK`], pause the VM, take a full
-    /// snapshot, stop that Firecracker and restore the snapshot (resumed) in a new one (without `mmds`: that
-    /// job passes no `--metadata`).
-    pub snapshot: bool,
+    /// Firecracker only: what the job does with snapshots once the guest prints
+    /// [`crate::firecracker::SNAPSHOT_MARK`] (restore once, or clones).
+    pub snapshot: crate::firecracker::Snapshot,
     /// QEMU only: a second VM booted beside this one (the two-VM rig: [`crate::net_pair`]); both run to their
     /// end, and the case's check sees how each ended.
     pub peer: Option<Box<Vm>>,
@@ -116,7 +115,7 @@ impl Vm {
             net: None,
             vsock: None,
             mmds: None,
-            snapshot: false,
+            snapshot: crate::firecracker::Snapshot::None,
             peer: None,
             kernel: None,
         }

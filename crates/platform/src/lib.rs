@@ -17,7 +17,7 @@ mod mptable;
 mod topology;
 
 pub use acpi::{AcpiError, MAX_TABLE, find_rsdp, parse_acpi, read_dsdt};
-pub use aml::{MAX_MMIO_DEVICES, MmioDevice, MmioDevices, virtio_mmio_devices};
+pub use aml::{MAX_MMIO_DEVICES, MmioDevice, MmioDevices, virtio_mmio_devices, vmgenid_address};
 pub use ember_boot::PhysMemory;
 pub use mptable::{MpError, parse_mptable};
 pub use topology::{IoApic, IsaRoute, LocalApic, Nmi, Platform, Polarity, Source, Trigger};

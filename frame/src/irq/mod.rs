@@ -13,7 +13,7 @@ mod platform;
 pub use ember_platform::{MmioDevice, Polarity, Trigger};
 pub use line::{IrqError, IrqLine};
 pub(crate) use line::{dispatch, route_pit_to_timer, set_timer_handler};
-pub use platform::{acpi_virtio_mmio_devices, platform};
+pub use platform::{acpi_virtio_mmio_devices, platform, vm_generation_id};
 
 /// Vector of the local APIC timer.
 pub(crate) const TIMER_VECTOR: u8 = 0xEC;

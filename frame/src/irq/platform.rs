@@ -5,12 +5,15 @@ use alloc::boxed::Box;
 use ember_boot::{BootInfo, PhysMemory, PhysRange};
 use ember_platform::{
     MAX_TABLE, MmioDevices, Platform, Source, find_rsdp, parse_acpi, parse_mptable, read_dsdt, virtio_mmio_devices,
+    vmgenid_address,
 };
 use spin::Once;
 
 static PLATFORM: Once<Platform> = Once::new();
 /// The RSDP found at boot, if any.
 static RSDP: Once<Option<u64>> = Once::new();
+/// Where the VM generation ID is, if the DSDT says (found on first use).
+static VMGENID: Once<Option<u64>> = Once::new();
 
 /// The interrupt topology found at boot.
 pub fn platform() -> &'static Platform {
@@ -112,6 +115,21 @@ pub(super) fn init(boot: &BootInfo) -> &'static Platform {
         }
         p
     })
+}
+
+/// The VM generation ID (16 bytes Firecracker changes whenever the VM runs from a snapshot: a clone's differs
+/// from every other's), read where the DSDT's VM generation ID device says; `None` without one.
+pub fn vm_generation_id() -> Option<[u8; 16]> {
+    let boot = crate::boot::info();
+    let addr = (*VMGENID.call_once(|| {
+        let rsdp = (*RSDP.get()?)?;
+        let mut scratch = table_scratch()?;
+        let addr = vmgenid_address(read_dsdt(&mut DirectMap(boot), rsdp, &mut scratch).ok()?)?;
+        log::info!("platform: VM generation ID at {addr:#x}");
+        Some(addr)
+    }))?;
+    let mut id = [0u8; 16];
+    DirectMap(boot).read(addr, &mut id).then_some(id)
 }
 
 /// The virtio-mmio devices the ACPI DSDT describes (`_HID "LNRO0005"`); `None` without ACPI or a readable DSDT.

@@ -3,7 +3,10 @@
 //! recvfrom) and raw ICMP/ICMPv6 echo (`ping`). They work on `lo` without a network device; a peer only a
 //! device reaches is then `ENETUNREACH`. A socket bound to the wildcard address listens for both families
 //! in smoltcp; what its family does not take ([`Family::accepts`]: IPv6 for `AF_INET`, IPv4 for an
-//! `IPV6_V6ONLY` socket) is reset or dropped when it arrives at the socket.
+//! `IPV6_V6ONLY` socket) is reset or dropped when it arrives at the socket. A connection the peer resets
+//! reports it once, as Linux does: the first read, write or `SO_ERROR` gives `ECONNRESET` (`poll`: `POLLERR`
+//! until then), later reads the end of the stream and writes `EPIPE`. `SO_LINGER` with a zero time makes
+//! `close` reset the connection.
 
 use super::ipaddr::Family;
 use super::multicast::Multicast;
@@ -74,6 +77,25 @@ struct State {
     peer: Option<IpEndpoint>,
     /// A TCP connection that reached ESTABLISHED at some point.
     established: bool,
+    /// `shutdown` ended the writing side (our FIN): the connection may close cleanly after that.
+    wr_shut: bool,
+    /// The reset of the established connection was reported (`ECONNRESET` once, as Linux's `sk_err`).
+    reset_reported: bool,
+}
+
+impl State {
+    /// Whether a reset of this connection may still have to be reported: it reached ESTABLISHED, never sent
+    /// its FIN, and has not reported one yet. Its smoltcp socket closed is then a reset (an RST, or smoltcp
+    /// giving up): without our FIN a TCP connection closes in no other way.
+    fn reset_reportable(&self) -> bool {
+        self.established && !self.wr_shut && !self.reset_reported
+    }
+
+    /// Whether smoltcp socket `t` of this connection was reset and that is not reported yet (its unread data
+    /// comes first).
+    fn unreported_reset(&self, t: &tcp::Socket) -> bool {
+        self.reset_reportable() && t.state() == tcp::State::Closed && !t.can_recv()
+    }
 }
 
 /// An `AF_INET` or `AF_INET6` socket.
@@ -137,6 +159,8 @@ pub fn level_key(level: u32, name: u32) -> u32 {
 }
 /// `SO_SNDTIMEO`.
 const SO_SNDTIMEO: u32 = 21;
+/// `SO_LINGER` (`struct linger`: `l_onoff`, `l_linger`): on with a zero time, `close` resets the connection.
+const SO_LINGER: u32 = 13;
 
 fn new_icmp() -> icmp::Socket<'static> {
     icmp::Socket::new(
@@ -185,6 +209,8 @@ impl InetSocket {
                 conn: Conn::Idle,
                 peer: None,
                 established: false,
+                wr_shut: false,
+                reset_reported: false,
             }),
             options: Mutex::new(BTreeMap::new()),
             mcast: Multicast::default(),
@@ -491,11 +517,18 @@ impl InetSocket {
         match self.proto {
             Proto::Tcp => {
                 let h = self.tcp_handle()?;
+                let reportable = self.state.lock().reset_reportable();
                 let mut sent = 0;
                 let r = wait_stack(nonblock, self.deadline(SO_SNDTIMEO), |s| {
                     let t = s.tcp_mut(h);
                     if !t.may_send() {
-                        return Some(if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) });
+                        return Some(if sent > 0 {
+                            Ok(sent)
+                        } else if reportable && t.state() == tcp::State::Closed {
+                            Err(Errno::ECONNRESET)
+                        } else {
+                            Err(Errno::EPIPE)
+                        });
                     }
                     if t.can_send() {
                         sent += t.send_slice(&data[sent..]).unwrap_or(0);
@@ -504,6 +537,7 @@ impl InetSocket {
                 });
                 match r {
                     Err(_) if sent > 0 => Ok(sent),
+                    Err(Errno::ECONNRESET) if !self.report_reset() => Err(Errno::EPIPE),
                     r => r,
                 }
             }
@@ -607,7 +641,8 @@ impl InetSocket {
                 let remote = self
                     .peer_name()
                     .unwrap_or(IpEndpoint::new(self.family.unspecified(), 0));
-                wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
+                let reportable = self.state.lock().reset_reportable();
+                let r = wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
                     let t = s.tcp_mut(h);
                     if t.can_recv() {
                         // What is there, not `max`: a 64 KiB read of a few bytes zeroes 64 KiB otherwise.
@@ -620,12 +655,19 @@ impl InetSocket {
                         .unwrap_or(0);
                         buf.truncate(n);
                         Some(Ok((buf, n, remote)))
+                    } else if reportable && max != 0 && t.state() == tcp::State::Closed {
+                        Some(Err(Errno::ECONNRESET))
                     } else if !t.may_recv() || max == 0 {
                         Some(Ok((Vec::new(), 0, remote)))
                     } else {
                         None
                     }
-                })
+                });
+                match r {
+                    // Another reader reported it first: the end of the stream now.
+                    Err(Errno::ECONNRESET) if !self.report_reset() => Ok((Vec::new(), 0, remote)),
+                    r => r,
+                }
             }
             Proto::Icmp => wait_stack(nonblock, self.deadline(SO_RCVTIMEO), |s| {
                 let hs = match self.icmp_handles(s, None) {
@@ -684,9 +726,15 @@ impl InetSocket {
         }
         let h = self.tcp_handle()?;
         if how != 0 {
+            self.state.lock().wr_shut = true;
             stack::with(|s| s.tcp_mut(h).close());
         }
         Ok(())
+    }
+
+    /// Marks the connection's reset reported; false when it was already.
+    fn report_reset(&self) -> bool {
+        !core::mem::replace(&mut self.state.lock().reset_reported, true)
     }
 
     /// Its own address.
@@ -710,13 +758,18 @@ impl InetSocket {
         }
     }
 
-    /// `SO_ERROR`: a refused connection.
+    /// `SO_ERROR`: a refused connection, or a reset one (reported once: reading `SO_ERROR` clears it).
     pub fn error(&self) -> Option<Errno> {
-        let st = self.state.lock();
+        let mut st = self.state.lock();
         match st.conn {
             Conn::Tcp(h) if !st.established => stack::peek(|s| s.tcp(h).state() == tcp::State::Closed)
                 .unwrap_or(false)
                 .then_some(Errno::ECONNREFUSED),
+            Conn::Tcp(h) => {
+                let reset = stack::peek(|s| st.unreported_reset(s.tcp(h))).unwrap_or(false);
+                st.reset_reported |= reset;
+                reset.then_some(Errno::ECONNRESET)
+            }
             _ => None,
         }
     }
@@ -768,6 +821,9 @@ impl FileOps for InetSocket {
                 if t.state() == tcp::State::Closed {
                     ev |= POLLHUP | if established { 0 } else { POLLERR | POLLOUT };
                 }
+                if st.unreported_reset(t) {
+                    ev |= POLLERR;
+                }
                 ev
             }
             Conn::Icmp(hs) => hs
@@ -796,6 +852,11 @@ impl FileOps for InetSocket {
 
 impl Drop for InetSocket {
     fn drop(&mut self) {
+        let linger_zero = self
+            .options
+            .get_mut()
+            .get(&SO_LINGER)
+            .is_some_and(|v| v.len() == 8 && v[..4] != [0; 4] && v[4..] == [0; 4]);
         let st = self.state.get_mut();
         if st.local.port != 0 {
             BOUND.lock().remove(&(self.proto == Proto::Tcp, st.local.port));
@@ -807,7 +868,13 @@ impl Drop for InetSocket {
             match conn {
                 Conn::Idle => {}
                 Conn::Tcp(h) => {
-                    s.tcp_mut(h).close();
+                    let t = s.tcp_mut(h);
+                    if linger_zero {
+                        // Sends an RST; the orphan is removed once it is out.
+                        t.abort();
+                    } else {
+                        t.close();
+                    }
                     s.orphans.push(h);
                 }
                 Conn::Listening(hs) | Conn::Udp(hs) | Conn::Icmp(hs) => {
