@@ -113,6 +113,7 @@ fn all_cases(vmm: On) -> Option<Vec<Case>> {
     match crate::user_tests::cases().and_then(|mut u| {
         u.extend(crate::net_tests::cases()?);
         u.extend(crate::net_hostile::cases()?);
+        u.extend(crate::net_load::cases()?);
         u.extend(crate::net6_tests::cases()?);
         u.extend(crate::firecracker_tests::cases()?);
         Ok(u)
