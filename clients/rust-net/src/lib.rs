@@ -10,6 +10,7 @@
 //!
 //! Anything else gets `400 Bad Request` (or `413` for a body over [`MAX_BODY`]) and the connection is closed,
 //! as is every connection whose head exceeds [`MAX_HEAD`].
+#![forbid(unsafe_code)]
 
 /// The longest request head a server reads (request line and headers).
 pub const MAX_HEAD: usize = 8192;

@@ -1,5 +1,7 @@
 //! The std load-test server: `rust_net`'s protocol on port 8080, a thread per connection, blocking I/O.
 
+#![forbid(unsafe_code)]
+
 use rust_net::{Counters, MAX_HEAD, PORT, Refusal, Request, Route};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -1,6 +1,8 @@
 //! The tokio load-test server: `rust_net`'s protocol on port 8080, a task per connection on tokio's
 //! multi-thread runtime (epoll, eventfd wake-ups and futexes underneath).
 
+#![forbid(unsafe_code)]
+
 use rust_net::{Counters, MAX_HEAD, PORT, Refusal, Route};
 use std::io;
 use std::sync::Arc;
