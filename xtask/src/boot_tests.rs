@@ -116,6 +116,7 @@ fn all_cases(vmm: On) -> Option<Vec<Case>> {
         u.extend(crate::net_tests::cases()?);
         u.extend(crate::net_hostile::cases()?);
         u.extend(crate::net_dad::cases()?);
+        u.extend(crate::net_load::cases()?);
         u.extend(crate::net6_tests::cases()?);
         u.extend(crate::net_pair::cases()?);
         u.extend(crate::firecracker_tests::cases()?);

@@ -1,6 +1,7 @@
 //! The user-space clients ember's boot tests run, and the initramfs images that carry them, all under
 //! `target/clients/`: the C programs in `clients/c/` built static against musl and glibc, the Rust std program
-//! in `clients/rust-hello/` (static glibc), and Debian's `busybox-static`.
+//! in `clients/rust-hello/` and the load-test servers in `clients/rust-net/` (static glibc), and Debian's
+//! `busybox-static`.
 
 use crate::cpio::Cpio;
 use crate::image::{cargo, workspace_root};
@@ -155,11 +156,32 @@ pub fn c_program(libc: Libc, name: &str) -> Result<PathBuf, String> {
 /// `clients/rust-hello` built static (`+crt-static`, x86_64-unknown-linux-gnu, release) with its own target
 /// directory, `target/clients/rust/`; cargo decides whether anything needs rebuilding.
 pub fn rust_hello() -> Result<PathBuf, String> {
+    Ok(rust_crate("rust-hello")?.join("rust-hello"))
+}
+
+/// The two load-test servers of `clients/rust-net`, built as [`rust_hello`] is (same target directory, so the
+/// standard library is built once): the std one and the tokio one, in that order.
+pub fn rust_net() -> Result<[PathBuf; 2], String> {
+    let release = rust_crate("rust-net")?;
+    Ok([release.join("rustnet-std"), release.join("rustnet-tokio")])
+}
+
+/// Builds `clients/NAME` static for Linux into `target/clients/rust/`; returns the directory of its release
+/// binaries.
+fn rust_crate(name: &str) -> Result<PathBuf, String> {
     const TARGET: &str = "x86_64-unknown-linux-gnu";
     let target_dir = dir().join("rust");
     let status = Command::new(cargo())
-        .args(["build", "--quiet", "--release", "--target", TARGET, "--manifest-path"])
-        .arg(workspace_root().join("clients/rust-hello/Cargo.toml"))
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--release",
+            "--target",
+            TARGET,
+            "--manifest-path",
+        ])
+        .arg(workspace_root().join("clients").join(name).join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -167,9 +189,9 @@ pub fn rust_hello() -> Result<PathBuf, String> {
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err("building clients/rust-hello failed".into());
+        return Err(format!("building clients/{name} failed"));
     }
-    Ok(target_dir.join(TARGET).join("release").join("rust-hello"))
+    Ok(target_dir.join(TARGET).join("release"))
 }
 
 /// Whether `out` exists and was modified no earlier than `source`.
@@ -368,6 +390,7 @@ pub fn build_all() -> Result<Vec<PathBuf>, String> {
     let rust = rust_hello()?;
     image = image.file("/rust-hello", &rust)?;
     made.push(rust);
+    made.extend(rust_net()?);
     made.push(default_initrd()?);
     made.push(image.script("/init", CLIENTS_INIT)?.write()?);
     Ok(made)

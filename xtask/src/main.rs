@@ -34,10 +34,15 @@ mod initrd_tests;
 mod net6_tests;
 mod net_dad;
 mod net_hostile;
+mod net_load;
 mod net_pair;
 mod net_tests;
 mod partition_tests;
 mod qemu;
+/// The load-test servers' protocol (`clients/rust-net/src/lib.rs`), shared with the host side that drives them.
+#[path = "../../clients/rust-net/src/lib.rs"]
+#[allow(dead_code)] // The servers' half (parsing, counters, MemFree) runs in the guest; its tests run here.
+mod rust_net_protocol;
 mod tables;
 mod user_tests;
 

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 /// The guest's address on QEMU's user network, as `ip=` gives it.
-const GUEST_IP: &str = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off";
+pub const GUEST_IP: &str = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off";
 
 /// A TCP echo server on a free loopback port, serving connections one after another; returns the port.
 fn tcp_echo() -> Result<u16, String> {
@@ -94,7 +94,7 @@ pub fn http_server_at(ip: &str) -> Result<u16, String> {
 }
 
 /// A free loopback port (for `hostfwd`).
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("free port: {e}"))?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }

@@ -1,6 +1,6 @@
 //! Network configuration formats of the Linux x86-64 ABI, as plain bytes and text: `struct ifreq` for the
 //! interface ioctls `ifconfig` uses ([`ifreq`]) and the `/proc/net` tables ([`procnet`], IPv6's in [`procnet6`]). Bytes come from user
-//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for. [`ra`]: IPv6 router advertisements; [`dad`]: duplicate address detection. [`mcast`]: the multicast socket options' values.
+//! space: every malformed input is an error, never a panic. [`netlink`]: the `NETLINK_ROUTE` dumps `ip` reads; [`rtchange`]: the changes it asks for. [`ra`]: IPv6 router advertisements; [`dad`]: duplicate address detection. [`mcast`]: the multicast socket options' values. [`syn`]: the TCP connection requests a full backlog drops.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -17,6 +17,7 @@ pub mod procnet;
 pub mod procnet6;
 pub mod ra;
 pub mod rtchange;
+pub mod syn;
 
 /// An interface as the kernel describes it to user space.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -30,8 +30,11 @@ const TCP_BUFFER: usize = 64 * 1024;
 /// Bytes of each UDP socket's receive and send buffers, and datagrams they hold.
 const UDP_BUFFER: usize = 64 * 1024;
 const UDP_PACKETS: usize = 64;
-/// Most listening smoltcp sockets behind one `listen`.
-const MAX_BACKLOG: usize = 16;
+/// Most listening smoltcp sockets behind one `listen` (per interface; each holds its buffers, 128 KiB). Linux
+/// queues up to `somaxconn` (4096) connections; 16 slots reset the 17th of a burst of connections (std's
+/// servers ask for 128, tokio's for 1024), and with full slots dropping SYNs instead, a burst of 40 still
+/// waited for the peer's SYN retransmissions (seconds each) in the Rust load tests (`net-load-rust-*`).
+const MAX_BACKLOG: usize = 64;
 /// How long a listening slot stays half-open (SYN received, no ACK) before it is closed and listens again:
 /// smoltcp retries its SYN-ACK without end, so a flood of SYNs from spoofed sources would hold every slot of
 /// the backlog forever. smoltcp counts from the last segment received, so a connection that waits unaccepted
@@ -43,6 +46,15 @@ const EPHEMERAL: u16 = 49152;
 static NEXT_PORT: AtomicU16 = AtomicU16::new(EPHEMERAL);
 /// Ports bound, by (is TCP, port).
 static BOUND: Mutex<BTreeSet<(bool, u16)>> = Mutex::new(BTreeSet::new());
+/// TCP ports a socket listens on.
+static LISTENING: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// The TCP ports a socket listens on: a SYN to one of them with no listening slot free is dropped
+/// ([`super::stack`]), as Linux drops it when the accept queue is full, so the peer retries it; smoltcp
+/// would answer it with a reset.
+pub fn listening_ports() -> Vec<u16> {
+    LISTENING.lock().iter().copied().collect()
+}
 
 /// The transport protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -405,6 +417,7 @@ impl InetSocket {
         })
         .unwrap_or(Err(Errno::ENETDOWN))?;
         st.conn = Conn::Listening(handles);
+        LISTENING.lock().insert(port);
         Ok(())
     }
 
@@ -862,6 +875,9 @@ impl Drop for InetSocket {
             BOUND.lock().remove(&(self.proto == Proto::Tcp, st.local.port));
         }
         let conn = core::mem::replace(&mut st.conn, Conn::Idle);
+        if matches!(conn, Conn::Listening(_)) {
+            LISTENING.lock().remove(&st.local.port);
+        }
         let mcast = &self.mcast;
         stack::with(|s| {
             mcast.leave_all(s);

@@ -9,7 +9,7 @@ use crate::fs::poll;
 use crate::syscall::errno::Errno;
 use crate::virtio::net::VirtioNet;
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -67,19 +67,23 @@ impl Net {
         if !self.up {
             return false;
         }
+        let room = &mut self.syn_room();
         let stats = &mut self.stats;
         let r = match &mut self.dev {
             Dev::Virtio(nic) => {
                 let (advert, conflicts) = (&mut self.advert, &mut self.conflicts);
-                let mut phy = Phy {
+                let phy = &mut Phy {
                     nic,
                     stats,
                     advert,
                     conflicts,
+                    room,
                 };
-                self.iface.poll(now(), &mut phy, &mut self.sockets)
+                self.iface.poll(now(), phy, &mut self.sockets)
             }
-            Dev::Loopback(queue) => self.iface.poll(now(), &mut Loop { queue, stats }, &mut self.sockets),
+            Dev::Loopback(queue) => self
+                .iface
+                .poll(now(), &mut Loop { queue, stats, room }, &mut self.sockets),
         };
         if let Some((router, lifetime)) = self.advert.take() {
             self.default_route6(router, lifetime);
@@ -132,6 +136,23 @@ impl Net {
                 nic.send(frame.len(), |buf| buf.copy_from_slice(&frame));
             }
         }
+    }
+
+    /// The listening slots free on this interface, by listening port.
+    fn syn_room(&self) -> SynRoom {
+        let mut room: SynRoom = super::inet::listening_ports().into_iter().map(|p| (p, 0)).collect();
+        if room.is_empty() {
+            return room;
+        }
+        for (_, socket) in self.sockets.iter() {
+            if let Some(t) = tcp::Socket::downcast(socket)
+                && t.state() == tcp::State::Listen
+                && let Some(n) = room.get_mut(&t.listen_endpoint().port)
+            {
+                *n += 1;
+            }
+        }
+        room
     }
 
     /// Applies a router advertisement: a default route through `router` for `lifetime`, none at 0 (smoltcp's
@@ -524,6 +545,7 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
     let mut lo = Loop {
         queue: &mut queue,
         stats: &mut stats,
+        room: &mut SynRoom::new(),
     };
     let mut lo_iface = Interface::new(seeded_config(HardwareAddress::Ip), &mut lo, now());
     lo_iface.update_ip_addrs(|a| {
@@ -558,6 +580,7 @@ pub fn start(nic: Option<VirtioNet>, cmdline: &Cmdline<'_>) {
                 stats: &mut stats,
                 advert: &mut None,
                 conflicts: &mut Vec::new(),
+                room: &mut SynRoom::new(),
             },
             now(),
         );
@@ -668,10 +691,30 @@ fn poll_task() {
     }
 }
 
+/// The listening slots free on an interface, by listening port, as a poll finds them ([`Net::syn_room`]).
+type SynRoom = BTreeMap<u16, usize>;
+
+/// Whether a received packet, a connection request to `syn_port` if any, finds the backlog of a listening
+/// port full: it is then dropped, as Linux drops it when the accept queue is full (the peer retransmits it),
+/// where smoltcp would answer it with a reset. Otherwise it takes a slot from `room` (so a burst of SYNs in
+/// one poll cannot overrun the slots either).
+fn backlog_full(room: &mut SynRoom, syn_port: Option<u16>) -> bool {
+    match syn_port.and_then(|p| room.get_mut(&p)) {
+        Some(0) => true,
+        Some(n) => {
+            *n -= 1;
+            false
+        }
+        None => false,
+    }
+}
+
 /// smoltcp's view of `lo`: what is sent is received, in order.
 struct Loop<'a> {
     queue: &'a mut VecDeque<Vec<u8>>,
     stats: &'a mut Stats,
+    /// Free listening slots.
+    room: &'a mut SynRoom,
 }
 
 /// A packet `lo` sends.
@@ -699,7 +742,12 @@ impl phy::Device for Loop<'_> {
         Self: 'a;
 
     fn receive(&mut self, _: Instant) -> Option<(Rx, LoopTx<'_>)> {
-        let packet = self.queue.pop_front()?;
+        let packet = loop {
+            let packet = self.queue.pop_front()?;
+            if !backlog_full(self.room, ember_netconf::syn::syn_port_ip(&packet)) {
+                break packet;
+            }
+        };
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += packet.len() as u64;
         Some((Rx(packet), LoopTx(self.queue, self.stats)))
@@ -727,6 +775,8 @@ struct Phy<'a> {
     advert: &'a mut Option<(Ipv6Address, smoltcp::time::Duration)>,
     /// Where the addresses other nodes claim (duplicate address detection) are noted.
     conflicts: &'a mut Vec<Ipv6Address>,
+    /// Free listening slots.
+    room: &'a mut SynRoom,
 }
 
 /// A received frame.
@@ -760,7 +810,12 @@ impl phy::Device for Phy<'_> {
         Self: 'a;
 
     fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
-        let frame = self.nic.receive()?;
+        let frame = loop {
+            let frame = self.nic.receive()?;
+            if !backlog_full(self.room, ember_netconf::syn::syn_port_ethernet(&frame)) {
+                break frame;
+            }
+        };
         if let Some(ra) = ember_netconf::ra::router_advert(&frame) {
             *self.advert = Some(ra);
         }
