@@ -37,8 +37,9 @@ const UDP_PACKETS: usize = 64;
 const MAX_BACKLOG: usize = 64;
 /// How long a listening slot stays half-open (SYN received, no ACK) before it is closed and listens again:
 /// smoltcp retries its SYN-ACK without end, so a flood of SYNs from spoofed sources would hold every slot of
-/// the backlog forever. smoltcp counts from the last segment received, so a connection that waits unaccepted
-/// and silent this long is reset too; an accepted one has no timeout.
+/// the backlog forever. A slot whose handshake completed loses the timeout at the stack's next poll, so a
+/// connection waits unaccepted for as long as the server takes (the Rust load tests' servers, slow to accept
+/// under load, had silent connections reset after 5 s).
 const HALF_OPEN_TIMEOUT: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(5);
 /// The first ephemeral port (Linux's `ip_local_port_range` starts at 32768; 49152 is IANA's).
 const EPHEMERAL: u16 = 49152;

@@ -138,18 +138,28 @@ impl Net {
         }
     }
 
-    /// The listening slots free on this interface, by listening port.
-    fn syn_room(&self) -> SynRoom {
+    /// The listening slots free on this interface, by listening port. On the way, a slot whose connection
+    /// completed its handshake loses the half-open timeout it listened with: it waits in the accept queue for
+    /// as long as the server takes to accept it, as on Linux (the timeout is due at a poll, and this runs
+    /// before every poll's sockets do).
+    fn syn_room(&mut self) -> SynRoom {
         let mut room: SynRoom = super::inet::listening_ports().into_iter().map(|p| (p, 0)).collect();
         if room.is_empty() {
             return room;
         }
-        for (_, socket) in self.sockets.iter() {
-            if let Some(t) = tcp::Socket::downcast(socket)
-                && t.state() == tcp::State::Listen
-                && let Some(n) = room.get_mut(&t.listen_endpoint().port)
-            {
-                *n += 1;
+        for (_, socket) in self.sockets.iter_mut() {
+            let Some(t) = tcp::Socket::downcast_mut(socket) else {
+                continue;
+            };
+            match t.state() {
+                tcp::State::Listen => {
+                    if let Some(n) = room.get_mut(&t.listen_endpoint().port) {
+                        *n += 1;
+                    }
+                }
+                tcp::State::SynReceived | tcp::State::Closed => {}
+                _ if t.timeout().is_some() => t.set_timeout(None),
+                _ => {}
             }
         }
         room
