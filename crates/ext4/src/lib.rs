@@ -53,6 +53,7 @@ mod file;
 mod fs;
 mod group;
 mod htree;
+mod htree_insert;
 mod inode;
 mod journal;
 mod ops;
