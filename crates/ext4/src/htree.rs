@@ -144,11 +144,7 @@ impl<D: BlockDevice> Fs<D> {
     /// signedness) and the number of interior levels.
     pub(crate) fn dx_root_info(&self, dir: &Inode, root: &[u8]) -> Result<(u8, usize)> {
         let (version, info_len, depth) = (root[28], root[29] as usize, root[30] as usize);
-        if le32(root, 0) != dir.ino
-            || le16(root, 4) != 12
-            || info_len != 8
-            || depth >= self.dx_max_depth()
-        {
+        if le32(root, 0) != dir.ino || le16(root, 4) != 12 || info_len != 8 || depth >= self.dx_max_depth() {
             return Err(Error::Corrupt("htree root"));
         }
         let version = match version {

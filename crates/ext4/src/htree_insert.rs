@@ -250,7 +250,12 @@ impl<D: BlockDevice> Fs<D> {
         {
             return Ok(false);
         }
-        let live: Vec<(u32, Raw)> = entries.into_iter().skip(2).filter(|e| e.ino != 0).map(|e| (0, e)).collect();
+        let live: Vec<(u32, Raw)> = entries
+            .into_iter()
+            .skip(2)
+            .filter(|e| e.ino != 0)
+            .map(|e| (0, e))
+            .collect();
         let mut leaf = self.pack_leaf(&buf, &live);
         let mut root = vec![0u8; bs];
         root[..24].copy_from_slice(&buf[..24]);
