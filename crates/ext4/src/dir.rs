@@ -184,10 +184,10 @@ impl<D: BlockDevice> Fs<D> {
     /// Verifies the `metadata_csum` tail of entry block `buf` (at `pblk`) unless it is trusted already.
     fn check_leaf(&mut self, dir: &Inode, pblk: u64, buf: &[u8]) -> Result<()> {
         if self.sb.metadata_csum() && !self.dir_ok.contains(&(pblk, dir.ino)) {
-            if !self.has_tail(&buf) {
+            if !self.has_tail(buf) {
                 return Err(Error::Corrupt("directory block without checksum"));
             }
-            if le32(&buf, self.bs() - 4) != self.dir_tail_csum(dir, &buf) {
+            if le32(buf, self.bs() - 4) != self.dir_tail_csum(dir, buf) {
                 return Err(Error::Corrupt("directory block checksum mismatch"));
             }
             self.trust_dir_block(pblk, dir.ino);
