@@ -122,6 +122,30 @@ impl<D: BlockDevice> Fs<D> {
         out
     }
 
+    /// Entry block `src` without `gone` (entries of it): each one's space joins the entry before it (the
+    /// first entry of the block becomes unused instead), as a removal does.
+    fn drop_entries(&self, src: &[u8], gone: &[(u32, Raw)]) -> Result<Vec<u8>> {
+        let mut out = src.to_vec();
+        let mut prev: Option<(usize, usize)> = None;
+        for e in self.parse_block(src, self.entries_limit())? {
+            if !gone.iter().any(|(_, g)| g.off == e.off) {
+                prev = Some((e.off, e.rec_len));
+                continue;
+            }
+            match prev {
+                Some((off, len)) => {
+                    put16(&mut out, off + 4, self.encode_rec_len(len + e.rec_len));
+                    prev = Some((off, len + e.rec_len));
+                }
+                None => {
+                    put32(&mut out, e.off, 0);
+                    prev = Some((e.off, e.rec_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Allocates the next block of `dir` (growing its size); its logical and physical numbers.
     fn dx_grow(&mut self, dir: &mut Inode, map: &mut FileMap) -> Result<(u32, u64)> {
         let lblk = self.dir_block_count(dir)?;
@@ -168,9 +192,19 @@ impl<D: BlockDevice> Fs<D> {
         let hash2 = live[split].0;
         let continued = hash2 == live[split - 1].0;
         let (low, high) = live.split_at(split);
-        let (mut a, mut b) = (self.pack_leaf(&buf, low), self.pack_leaf(&buf, high));
-        let target = if hash >= hash2 { &mut b } else { &mut a };
-        if !self.place_entry(target, new.name, new.ino, new.kind)? {
+        let mut b = self.pack_leaf(&buf, high);
+        // The entries that stay keep their offsets (listing positions), unless the new one fits only when
+        // they are packed.
+        let mut a = self.drop_entries(&buf, high)?;
+        let placed = if hash >= hash2 {
+            self.place_entry(&mut b, new.name, new.ino, new.kind)?
+        } else if self.place_entry(&mut a, new.name, new.ino, new.kind)? {
+            true
+        } else {
+            a = self.pack_leaf(&buf, low);
+            self.place_entry(&mut a, new.name, new.ino, new.kind)?
+        };
+        if !placed {
             return Err(Error::NoSpace);
         }
         let (new_lblk, new_pblk) = self.dx_grow(dir, map)?;
