@@ -473,7 +473,11 @@ fn listing_across_splits_misses_no_name() {
                 .unwrap();
         }
     }
-    fs.read_dir(dir, pos, |e| seen.insert(e.name.clone()) || true).unwrap();
+    fs.read_dir(dir, pos, |e| {
+        seen.insert(e.name.clone());
+        true
+    })
+    .unwrap();
     for n in &old {
         assert!(seen.contains(n.as_bytes()), "{n} was skipped");
     }
