@@ -146,11 +146,15 @@ impl<D: BlockDevice> Fs<D> {
         Ok(out)
     }
 
-    /// Allocates the next block of `dir` (growing its size); its logical and physical numbers.
+    /// Allocates the next block of `dir` (growing its size) and stores the map and the inode at once, so
+    /// that no index block refers to a block the directory on disk does not have (the map's write-back can
+    /// fail for want of a tree block); its logical and physical numbers.
     fn dx_grow(&mut self, dir: &mut Inode, map: &mut FileMap) -> Result<(u32, u64)> {
         let lblk = self.dir_block_count(dir)?;
         let pblk = self.append_dir_block(dir, map, lblk)?;
+        self.finish_map(dir, map)?;
         dir.set_size(dir.size() + self.bs() as u64);
+        self.write_inode(dir)?;
         Ok((lblk, pblk))
     }
 
