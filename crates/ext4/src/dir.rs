@@ -1,8 +1,11 @@
 //! Directories: entry blocks (with `metadata_csum` tails), lookup, listing, adding and removing entries.
 //!
 //! Lookups in htree-indexed directories go through the index ([`crate::htree`]); listings scan every block
-//! (index blocks look like empty entries). Before changing an indexed directory, its index is dropped: the
-//! flag is cleared and the index blocks are rewritten as empty entry blocks, which Linux and e2fsck accept.
+//! (index blocks look like empty entries). Adding to an indexed directory keeps its index
+//! ([`crate::htree_insert`]), as does removing (only the leaf holding the name changes); a one-block
+//! directory that outgrows its block becomes indexed when the file system has `dir_index`, as Linux does.
+//! A directory with the index flag on a file system without `dir_index` has its index dropped before a
+//! change (index blocks become empty entry blocks, which Linux and e2fsck accept).
 
 use crate::bytes::{le16, le32, put16, put32};
 use crate::csum::crc32c;
@@ -11,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::extent::Extent;
 use crate::file::{FileMap, Mapped};
 use crate::fs::Fs;
+use crate::htree::ROOT_ENTRIES;
+use crate::htree_insert::NewEntry;
 use crate::inode::{FileType, INDEX_FL, Ino, Inode};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -29,7 +34,7 @@ pub struct DirEntry {
 }
 
 /// Space an entry with a name of `len` bytes needs.
-fn rec_len_for(len: usize) -> usize {
+pub(crate) fn rec_len_for(len: usize) -> usize {
     (8 + len + 3) & !3
 }
 
@@ -45,12 +50,17 @@ pub(crate) fn check_name(name: &[u8]) -> Result<()> {
 }
 
 /// A parsed entry inside a block.
-struct Raw {
-    off: usize,
-    rec_len: usize,
-    ino: Ino,
-    name_len: usize,
-    code: u8,
+pub(crate) struct Raw {
+    /// Its offset in the block.
+    pub(crate) off: usize,
+    /// Its record length.
+    pub(crate) rec_len: usize,
+    /// The inode it names (0: unused).
+    pub(crate) ino: Ino,
+    /// Its name's length.
+    pub(crate) name_len: usize,
+    /// Its file type code.
+    pub(crate) code: u8,
 }
 
 impl<D: BlockDevice> Fs<D> {
@@ -62,7 +72,7 @@ impl<D: BlockDevice> Fs<D> {
         }
     }
 
-    fn encode_rec_len(&self, len: usize) -> u16 {
+    pub(crate) fn encode_rec_len(&self, len: usize) -> u16 {
         if len >= 65536 {
             65535
         } else {
@@ -71,7 +81,7 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// Where entries end in a block (before the checksum tail).
-    fn entries_limit(&self) -> usize {
+    pub(crate) fn entries_limit(&self) -> usize {
         if self.sb.metadata_csum() {
             self.bs() - 12
         } else {
@@ -80,7 +90,7 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// Parses the entries of one block, validating each record.
-    fn parse_block(&self, block: &[u8], limit: usize) -> Result<Vec<Raw>> {
+    pub(crate) fn parse_block(&self, block: &[u8], limit: usize) -> Result<Vec<Raw>> {
         let mut out = Vec::new();
         let mut off = 0;
         while off < limit {
@@ -130,7 +140,7 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// The physical block of directory block `lblk` (directories have no holes).
-    fn dir_pblk(&mut self, dir: &Inode, map: &mut FileMap, lblk: u32) -> Result<u64> {
+    pub(crate) fn dir_pblk(&mut self, dir: &Inode, map: &mut FileMap, lblk: u32) -> Result<u64> {
         match self.map_block(dir, map, lblk)? {
             Mapped::Data { pblk, .. } => Ok(pblk),
             _ => Err(Error::Corrupt("hole in a directory")),
@@ -150,20 +160,43 @@ impl<D: BlockDevice> Fs<D> {
             }
             return Ok(None);
         }
-        if self.sb.metadata_csum() && !self.dir_ok.contains(&(pblk, dir.ino)) {
-            if !self.has_tail(&buf) {
-                return Err(Error::Corrupt("directory block without checksum"));
-            }
-            if le32(&buf, self.bs() - 4) != self.dir_tail_csum(dir, &buf) {
-                return Err(Error::Corrupt("directory block checksum mismatch"));
-            }
-            self.trust_dir_block(pblk, dir.ino);
-        }
+        self.check_leaf(dir, pblk, &buf)?;
         let limit = self.entries_limit();
         Ok(Some((buf, limit)))
     }
 
-    fn write_dir_block(&mut self, dir: &Inode, pblk: u64, buf: &mut [u8]) -> Result<()> {
+    /// Reads entry block `pblk` of `dir` (an htree leaf, which may look like an index node when empty),
+    /// verifying its checksum; its entries end at [`Fs::entries_limit`].
+    pub(crate) fn read_leaf(&mut self, dir: &Inode, pblk: u64) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.bs()];
+        self.read_blocks(pblk, &mut buf)?;
+        self.check_leaf(dir, pblk, &buf)?;
+        Ok(buf)
+    }
+
+    /// Reads directory block `pblk` unchecked.
+    fn read_leaf_raw(&mut self, pblk: u64) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.bs()];
+        self.read_blocks(pblk, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Verifies the `metadata_csum` tail of entry block `buf` (at `pblk`) unless it is trusted already.
+    fn check_leaf(&mut self, dir: &Inode, pblk: u64, buf: &[u8]) -> Result<()> {
+        if self.sb.metadata_csum() && !self.dir_ok.contains(&(pblk, dir.ino)) {
+            if !self.has_tail(buf) {
+                return Err(Error::Corrupt("directory block without checksum"));
+            }
+            if le32(buf, self.bs() - 4) != self.dir_tail_csum(dir, buf) {
+                return Err(Error::Corrupt("directory block checksum mismatch"));
+            }
+            self.trust_dir_block(pblk, dir.ino);
+        }
+        Ok(())
+    }
+
+    /// Writes entry block `buf` of `dir` to `pblk` with its `metadata_csum` tail.
+    pub(crate) fn write_dir_block(&mut self, dir: &Inode, pblk: u64, buf: &mut [u8]) -> Result<()> {
         if self.sb.metadata_csum() {
             let t = self.bs() - 12;
             buf[t..].fill(0);
@@ -260,11 +293,10 @@ impl<D: BlockDevice> Fs<D> {
         Ok(v)
     }
 
-    /// The inode `name` names in directory block `lblk` (at `pblk`), if any.
-    pub(crate) fn find_in_block(&mut self, dir: &Inode, lblk: u32, pblk: u64, name: &[u8]) -> Result<Option<Ino>> {
-        let Some((buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
-            return Err(Error::Corrupt("htree leaf is an index block"));
-        };
+    /// The inode `name` names in htree leaf `pblk` of `dir`, if any.
+    pub(crate) fn find_in_leaf(&mut self, dir: &Inode, pblk: u64, name: &[u8]) -> Result<Option<Ino>> {
+        let buf = self.read_leaf(dir, pblk)?;
+        let limit = self.entries_limit();
         Ok(self
             .parse_block(&buf, limit)?
             .iter()
@@ -332,7 +364,7 @@ impl<D: BlockDevice> Fs<D> {
         Ok(())
     }
 
-    fn put_entry(&self, buf: &mut [u8], off: usize, rec_len: usize, ino: Ino, name: &[u8], kind: FileType) {
+    pub(crate) fn put_entry(&self, buf: &mut [u8], off: usize, rec_len: usize, ino: Ino, name: &[u8], kind: FileType) {
         put32(buf, off, ino);
         let enc = self.encode_rec_len(rec_len);
         put16(buf, off + 4, enc);
@@ -341,63 +373,87 @@ impl<D: BlockDevice> Fs<D> {
         buf[off + 8..off + 8 + name.len()].copy_from_slice(name);
     }
 
+    /// Puts entry `name` → `ino` into the first room of entry block `buf`; whether it fitted.
+    pub(crate) fn place_entry(&self, buf: &mut [u8], name: &[u8], ino: Ino, kind: FileType) -> Result<bool> {
+        let needed = rec_len_for(name.len());
+        for e in self.parse_block(buf, self.entries_limit())? {
+            let used = if e.ino == 0 { 0 } else { rec_len_for(e.name_len) };
+            if e.rec_len - used < needed {
+                continue;
+            }
+            if used == 0 {
+                self.put_entry(buf, e.off, e.rec_len, ino, name, kind);
+            } else {
+                let enc = self.encode_rec_len(used);
+                put16(buf, e.off + 4, enc);
+                self.put_entry(buf, e.off + used, e.rec_len - used, ino, name, kind);
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Adds entry `name` → `ino` to directory `dir` (which the caller has read and this writes back, with
     /// new times). A name that exists already gives [`Error::Exists`] (found through the index of an indexed
     /// directory before anything changes, else by the scan that looks for room, which reads every block).
     pub(crate) fn add_entry(&mut self, dir: &mut Inode, name: &[u8], ino: Ino, kind: FileType) -> Result<()> {
-        if self.is_indexed(dir) && self.dx_lookup(dir, name)?.is_some() {
-            return Err(Error::Exists);
-        }
-        let needed = rec_len_for(name.len());
         let mut map = self.load_map(dir)?;
-        self.deindex(dir, &mut map)?;
-        let count = self.dir_block_count(dir)?;
-        // The first room found: (block, its contents, entry offset, entry length, bytes the entry uses).
-        let mut room: Option<(u64, Vec<u8>, usize, usize, usize)> = None;
-        for lblk in 0..count {
-            let pblk = self.dir_pblk(dir, &mut map, lblk)?;
-            let Some((buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
-                return Err(Error::Corrupt("htree block after deindexing"));
-            };
-            let mut fit = None;
-            for e in self.parse_block(&buf, limit)? {
-                if e.ino != 0 && &buf[e.off + 8..e.off + 8 + e.name_len] == name {
-                    return Err(Error::Exists);
-                }
-                let used = if e.ino == 0 { 0 } else { rec_len_for(e.name_len) };
-                if fit.is_none() && e.rec_len - used >= needed {
-                    fit = Some((e.off, e.rec_len, used));
-                }
+        if self.is_indexed(dir) {
+            if self.dx_lookup(dir, name)?.is_some() {
+                return Err(Error::Exists);
             }
-            if room.is_none()
-                && let Some((off, rec_len, used)) = fit
-            {
-                room = Some((pblk, buf, off, rec_len, used));
-            }
-        }
-        if let Some((pblk, mut buf, off, rec_len, used)) = room {
-            if used == 0 {
-                self.put_entry(&mut buf, off, rec_len, ino, name, kind);
-            } else {
-                let enc = self.encode_rec_len(used);
-                put16(&mut buf, off + 4, enc);
-                self.put_entry(&mut buf, off + used, rec_len - used, ino, name, kind);
-            }
-            self.write_dir_block(dir, pblk, &mut buf)?;
+            self.dx_add(dir, &mut map, NewEntry { name, ino, kind })?;
         } else {
-            let bs = self.bs();
-            let mut buf = vec![0u8; bs];
-            let limit = self.entries_limit();
-            self.put_entry(&mut buf, 0, limit, ino, name, kind);
-            let pblk = self.append_dir_block(dir, &mut map, count)?;
-            self.write_dir_block(dir, pblk, &mut buf)?;
-            dir.set_size(dir.size() + bs as u64);
+            self.deindex(dir, &mut map)?;
+            self.linear_add(dir, &mut map, name, ino, kind)?;
         }
         self.finish_map(dir, &mut map)?;
         let now = self.now();
         dir.set_mtime(now);
         dir.set_ctime(now);
         self.write_inode(dir)
+    }
+
+    /// Adds `name` to unindexed directory `dir` in the first block with room; when none has, a one-block
+    /// directory becomes indexed (with `dir_index`), a bigger one gets a new block.
+    fn linear_add(&mut self, dir: &mut Inode, map: &mut FileMap, name: &[u8], ino: Ino, kind: FileType) -> Result<()> {
+        let needed = rec_len_for(name.len());
+        let count = self.dir_block_count(dir)?;
+        // The first block with room: (block, its contents).
+        let mut room: Option<(u64, Vec<u8>)> = None;
+        for lblk in 0..count {
+            let pblk = self.dir_pblk(dir, map, lblk)?;
+            let Some((buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
+                return Err(Error::Corrupt("htree block after deindexing"));
+            };
+            let mut fits = false;
+            for e in self.parse_block(&buf, limit)? {
+                if e.ino != 0 && &buf[e.off + 8..e.off + 8 + e.name_len] == name {
+                    return Err(Error::Exists);
+                }
+                let used = if e.ino == 0 { 0 } else { rec_len_for(e.name_len) };
+                fits |= e.rec_len - used >= needed;
+            }
+            if room.is_none() && fits {
+                room = Some((pblk, buf));
+            }
+        }
+        if let Some((pblk, mut buf)) = room {
+            if !self.place_entry(&mut buf, name, ino, kind)? {
+                return Err(Error::Corrupt("directory block room"));
+            }
+            return self.write_dir_block(dir, pblk, &mut buf);
+        }
+        if count == 1 && self.make_indexed(dir, map)? {
+            return self.dx_add(dir, map, NewEntry { name, ino, kind });
+        }
+        let mut buf = vec![0u8; self.bs()];
+        let limit = self.entries_limit();
+        self.put_entry(&mut buf, 0, limit, ino, name, kind);
+        let pblk = self.append_dir_block(dir, map, count)?;
+        self.write_dir_block(dir, pblk, &mut buf)?;
+        dir.set_size(dir.size() + self.bs() as u64);
+        Ok(())
     }
 
     /// Allocates block `lblk` of a directory; the caller writes it and the inode.
@@ -441,7 +497,8 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// [`Fs::edit_entry`], first calling `check` with the inode the entry names: its error leaves the
-    /// directory unchanged (its index, if any, may be dropped).
+    /// directory unchanged. In an indexed directory only the leaf the index leads to is searched (`.` and
+    /// `..`: the root, whose index checksum covers them).
     pub(crate) fn edit_entry_checked(
         &mut self,
         dir: &mut Inode,
@@ -450,11 +507,36 @@ impl<D: BlockDevice> Fs<D> {
         check: impl FnOnce(&mut Self, Ino) -> Result<()>,
     ) -> Result<Ino> {
         let mut map = self.load_map(dir)?;
-        self.deindex(dir, &mut map)?;
-        for lblk in 0..self.dir_block_count(dir)? {
+        let indexed = self.is_indexed(dir);
+        let blocks = if !indexed {
+            self.deindex(dir, &mut map)?;
+            0..self.dir_block_count(dir)?
+        } else if name == b"." || name == b".." {
+            0..1
+        } else {
+            match self.dx_find(dir, name)? {
+                Some((lblk, _)) => lblk..lblk + 1,
+                None => return Err(Error::NotFound),
+            }
+        };
+        for lblk in blocks {
             let pblk = self.dir_pblk(dir, &mut map, lblk)?;
-            let Some((mut buf, limit)) = self.read_dir_block(dir, lblk, pblk)? else {
-                return Err(Error::Corrupt("htree block after deindexing"));
+            let (mut buf, limit) = if indexed && lblk != 0 {
+                (self.read_leaf(dir, pblk)?, self.entries_limit())
+            } else if indexed {
+                if edit.is_none() {
+                    return Err(Error::InvalidArgument);
+                }
+                let root = self.read_leaf_raw(pblk)?;
+                // The root's index checksum is rewritten below: check it first.
+                self.dx_level(dir, root.clone(), ROOT_ENTRIES, 0)?;
+                let bs = self.bs();
+                (root, bs)
+            } else {
+                match self.read_dir_block(dir, lblk, pblk)? {
+                    Some(b) => b,
+                    None => return Err(Error::Corrupt("htree block after deindexing")),
+                }
             };
             let entries = self.parse_block(&buf, limit)?;
             for (k, e) in entries.iter().enumerate() {
@@ -476,7 +558,11 @@ impl<D: BlockDevice> Fs<D> {
                     }
                     None => put32(&mut buf, e.off, 0),
                 }
-                self.write_dir_block(dir, pblk, &mut buf)?;
+                if indexed && lblk == 0 {
+                    self.write_dx_root(dir, pblk, buf)?;
+                } else {
+                    self.write_dir_block(dir, pblk, &mut buf)?;
+                }
                 let now = self.now();
                 dir.set_mtime(now);
                 dir.set_ctime(now);

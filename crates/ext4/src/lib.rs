@@ -18,8 +18,11 @@
 //! a file system that needs `e2fsck`.
 //!
 //! Directories: lookups in htree-indexed directories follow the index (half-MD4, TEA and legacy hashes, signed
-//! or unsigned as the superblock says); other lookups scan all blocks. Changing an indexed directory first
-//! drops its index (Linux and e2fsck accept unindexed directories; `e2fsck -D` rebuilds it).
+//! or unsigned as the superblock says); other lookups scan all blocks. Inserts keep the index as Linux does
+//! (leaves split by hash, index nodes split, a level added while the depth allows; `ENOSPC` past that), a
+//! one-block directory that outgrows its block becomes indexed (with `dir_index`), and a removal changes only
+//! the entry's leaf. A corrupt index refuses the change or lookup with [`Error::Corrupt`] (`e2fsck -fD`
+//! rebuilds it).
 //!
 //! Reads do not update access times (like `noatime`); callers that want `relatime` use [`Fs::setattr`].
 //!
@@ -53,6 +56,7 @@ mod file;
 mod fs;
 mod group;
 mod htree;
+mod htree_insert;
 mod inode;
 mod journal;
 mod ops;

@@ -299,10 +299,6 @@ impl<D: BlockDevice> Fs<D> {
     pub fn unlink(&mut self, dir: Ino, name: &[u8]) -> Result<Unlinked> {
         self.check_writable()?;
         let mut d = self.read_dir_inode_for_change(dir)?;
-        if self.is_indexed(&d) {
-            // Through the index, so that a missing name leaves the index alone.
-            self.lookup(dir, name)?;
-        }
         let ino = self.edit_entry_checked(&mut d, name, None, |fs, ino| {
             if fs.read_live_inode(ino)?.is_dir() {
                 return Err(Error::IsDir);

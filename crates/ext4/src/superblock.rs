@@ -330,6 +330,11 @@ impl Superblock {
         [0, 4, 8, 12].map(|i| le32(&self.raw[..], 0xEC + i))
     }
 
+    /// The hash new htree indexes use (`s_def_hash_version`: 0 legacy, 1 half-MD4, 2 TEA).
+    pub fn def_hash_version(&self) -> u8 {
+        self.raw[0xFC]
+    }
+
     /// Whether directory hashes treat name bytes as unsigned (`EXT2_FLAGS_UNSIGNED_HASH`).
     pub fn unsigned_hash(&self) -> bool {
         le32(&self.raw[..], 0x160) & 2 != 0

@@ -38,13 +38,15 @@ const MAX_ENTRIES: usize = 300;
 const READ_BUF: usize = 16 * 1024;
 
 /// Input: one flag byte (bit 0: mount read-only), then a file-system image (the seed corpus holds small images
-/// made by `mke2fs`). Mounts it; when the mount succeeds, walks the tree (bounded), reads every file at its
-/// start, around its end and past it, reads every symlink, then (read-write) creates, writes, truncates,
-/// renames and removes, syncs and unmounts. Checks: the root is a directory; a directory entry's name is 1 to
-/// 255 bytes without `/` or NUL (the kernel would otherwise make paths of it); a read returns at most the
+/// made by `mke2fs`, two of them with an htree-indexed root). Mounts it; when the mount succeeds, walks the
+/// tree (bounded), reads every file at its start, around its end and past it, reads every symlink, then
+/// (read-write) creates, writes, truncates, renames and removes (40 new names in the root, enough to split
+/// leaves of an indexed one), syncs and unmounts. Checks: the root is a directory; a directory entry's name is
+/// 1 to 255 bytes without `/` or NUL (the kernel would otherwise make paths of it); a read returns at most the
 /// buffer and never reaches past the file size it was made at, and nothing at or past the end; a file written
 /// at an offset is at least that long after, and a truncate sets the size exactly (a hostile image may have
-/// handed out blocks its own metadata uses, so the bytes written are not promised back, as on Linux); `statfs` counts no more free blocks or inodes than there are; a
+/// handed out blocks its own metadata uses, so the bytes written are not promised back, as on Linux);
+/// `statfs` counts no more free blocks or inodes than there are; an unlink removes the inode its name named; a
 /// read-only mount never writes the device. Extended attributes: every name listed reads back (the list and
 /// the read parse the same areas) with at most 64 KiB; a value as large as a block fits neither the inode nor
 /// the block; new files and the image's own get attributes set, replaced and removed.
@@ -185,6 +187,17 @@ fn change(fs: &mut Fs<MemDev>, root: Ino) {
             let _ = fs.release(u.ino);
         }
         let _ = fs.rmdir(root, b"fuzz-dir");
+    }
+    // Enough new names to split leaves of an indexed root (the htree seeds' root is one), then half removed.
+    for i in 0..40 {
+        let name = format!("fuzz-many-{i}-{}", "n".repeat(i * 7 % 60));
+        if let Ok(ino) = fs.create(root, name.as_bytes(), 0o644, 0, 0)
+            && i % 2 == 0
+            && let Ok(u) = fs.unlink(root, name.as_bytes())
+        {
+            assert_eq!(u.ino, ino, "unlink removed another inode");
+            let _ = fs.release(u.ino);
+        }
     }
     // Remove a few of the image's own entries (with their blocks).
     if let Ok(entries) = fs.dir_entries(root) {
