@@ -532,17 +532,7 @@ pub fn cases() -> Result<Vec<Case>, String> {
             .file("/init", &clients::c_program(Libc::Musl, "netstorm")?)?
             .write()?,
     );
-    vm.extra = vec![
-        "-netdev".into(),
-        format!(
-            "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={},\
-             remote.type=inet,remote.host=127.0.0.1,remote.port={}",
-            qemu.port(),
-            host.port()
-        ),
-        "-device".into(),
-        "virtio-net-device,netdev=n0".into(),
-    ];
+    vm.extra = crate::qemu::dgram_net(qemu.port(), host.port(), "");
     Ok(vec![Case {
         name: "net-hostile-peer".into(),
         on: On::Qemu,

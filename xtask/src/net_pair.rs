@@ -43,15 +43,7 @@ fn free_port() -> Result<u16, String> {
 
 /// Joins `vm` to the wire as `me`: its end at `local`, the peer's at `remote`; `dump`: record its traffic there.
 fn wire(vm: &mut Vm, me: &Side, local: u16, remote: u16, dump: Option<&Path>) {
-    vm.extra = vec![
-        "-netdev".into(),
-        format!(
-            "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={local},\
-             remote.type=inet,remote.host=127.0.0.1,remote.port={remote}"
-        ),
-        "-device".into(),
-        format!("virtio-net-device,netdev=n0,mac={}", me.mac),
-    ];
+    vm.extra = crate::qemu::dgram_net(local, remote, &format!(",mac={}", me.mac));
     if let Some(dump) = dump {
         vm.extra.push("-object".into());
         vm.extra

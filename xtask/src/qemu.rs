@@ -224,6 +224,21 @@ impl Vm {
     }
 }
 
+/// QEMU's arguments for a virtio-net device on a `-netdev dgram` wire: this VM's end is UDP port `local` on
+/// 127.0.0.1 and its frames go to port `remote` there (a peer of the xtask's, or another VM). `device_opts` is
+/// appended to the device's options (`,mac=…`, or empty).
+pub fn dgram_net(local: u16, remote: u16, device_opts: &str) -> Vec<String> {
+    vec![
+        "-netdev".into(),
+        format!(
+            "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={local},\
+             remote.type=inet,remote.host=127.0.0.1,remote.port={remote}"
+        ),
+        "-device".into(),
+        format!("virtio-net-device,netdev=n0{device_opts}"),
+    ]
+}
+
 /// Makes sure QEMU is there: installs it through apt when we are root, otherwise says what to install.
 pub fn ensure_installed() -> Result<(), String> {
     crate::debian::ensure_installed(QEMU, &["qemu-system-x86"], || {
