@@ -117,17 +117,8 @@ static void wait_for_reset(int to_host, int from_host) {
 
 /* Reads HOST_BYTES bytes of the pattern from the host on `c`, checks them, answers "got N sum S". */
 static void serve(int c) {
-    unsigned long total = 0, sum = 0, bad = 0;
-    static char buf[8192];
-    while (total < HOST_BYTES && readable(c)) {
-        int r = read(c, buf, sizeof buf);
-        if (r <= 0)
-            break;
-        for (int i = 0; i < r; i++, total++) {
-            sum += (unsigned char)buf[i];
-            bad += (unsigned char)buf[i] != pattern(total);
-        }
-    }
+    unsigned long total, sum;
+    unsigned long bad = read_pattern(c, HOST_BYTES, readable, &total, &sum);
     CHECK("host data after the restore matches the pattern", bad == 0 && total == HOST_BYTES);
     char reply[64];
     int n = snprintf(reply, sizeof reply, "got %lu sum %lu\n", total, sum);

@@ -129,17 +129,8 @@ static void test_server(void) {
     len = sizeof peer;
     int c = accept4(l, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
     CHECK("accept", c >= 0 && peer.svm_cid == VMADDR_CID_HOST && len == sizeof peer);
-    unsigned long total = 0, sum = 0, bad = 0;
-    static char buf[8192];
-    while (total < HOST_BYTES) {
-        int r = read(c, buf, sizeof buf);
-        if (r <= 0)
-            break;
-        for (int i = 0; i < r; i++, total++) {
-            sum += (unsigned char)buf[i];
-            bad += (unsigned char)buf[i] != pattern(total);
-        }
-    }
+    unsigned long total, sum;
+    unsigned long bad = read_pattern(c, HOST_BYTES, NULL, &total, &sum);
     CHECK("host data matches the pattern", bad == 0 && total == HOST_BYTES);
     char reply[64];
     int n = snprintf(reply, sizeof reply, "got %lu sum %lu\n", total, sum);
