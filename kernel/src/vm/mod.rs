@@ -97,36 +97,34 @@ impl Vm {
     /// Unmaps the pages that are file pages `index..` of `file` (or copies of them) from every region that
     /// maps `file` (see [`FileMaps::unmap_from`]).
     fn unmap_file(&self, file: &Inode, index: u64) {
-        let inner = self.inner.lock();
-        let mut flushes = alloc::vec::Vec::new();
-        for r in inner.regions.values() {
-            if !r.file().is_some_and(|f| core::ptr::eq(Arc::as_ptr(f), file)) {
-                continue;
-            }
-            if let Some((s, e)) = r.file_pages_from(index)
-                && let Some(s) = UserAddr::new(s)
-            {
-                flushes.push(self.space.update_range(s, e, |_, _, _| None));
-            }
-        }
-        // The shootdowns wait for other CPUs: after the regions' lock is released.
-        drop(inner);
-        drop(flushes);
+        self.update_file_pages(file, |r| r.file_pages_from(index), |_| None);
     }
 
     /// Takes write access from the pages of every shared mapping of `file` (see [`FileMaps::write_protect`]).
     fn write_protect_file(&self, file: &Inode) {
+        self.update_file_pages(
+            file,
+            |r| r.shared_page(r.start).is_some().then_some((r.start, r.end)),
+            |p| Some(PageProt { write: false, ..p }),
+        );
+    }
+
+    /// Rewrites (or, with `None`, unmaps) the mapped pages of the range `range` picks in each region mapping
+    /// `file`, shooting the old translations down after the regions' lock is released.
+    fn update_file_pages(
+        &self,
+        file: &Inode,
+        range: impl Fn(&Region) -> Option<(u64, u64)>,
+        prot: impl Fn(PageProt) -> Option<PageProt>,
+    ) {
         let inner = self.inner.lock();
         let mut flushes = alloc::vec::Vec::new();
         for r in inner.regions.values() {
-            if let Some((f, _)) = r.shared_page(r.start)
-                && core::ptr::eq(Arc::as_ptr(f), file)
-                && let Some(s) = UserAddr::new(r.start)
+            if r.file().is_some_and(|f| core::ptr::eq(Arc::as_ptr(f), file))
+                && let Some((s, e)) = range(r)
+                && let Some(s) = UserAddr::new(s)
             {
-                flushes.push(
-                    self.space
-                        .update_range(s, r.end, |_, _, p| Some(PageProt { write: false, ..p })),
-                );
+                flushes.push(self.space.update_range(s, e, |_, _, p| prot(p)));
             }
         }
         // The shootdowns wait for other CPUs: after the regions' lock is released.
