@@ -434,24 +434,21 @@ impl<D: BlockDevice> Fs<D> {
         let st = self.statfs();
         self.sb.set_free_blocks(st.free_blocks);
         self.sb.set_free_inodes(st.free_inodes as u32);
-        let crc = self.summary_crc();
-        if self.synced != Some(crc) {
-            let now = self.now().sec as u32;
+        // The descriptors' checksums are computed once; the write time changes only the superblock.
+        let now = self.now().sec as u32;
+        let gdt_start = self.sb.first_data_block as u64 + 1;
+        let bs = self.sb.block_size as u64;
+        let gdt = self.groups.bytes_for_write(&self.sb);
+        let gdt_crc = crate::csum::crc32c(!0, gdt);
+        if self.synced != Some(crate::csum::crc32c(gdt_crc, self.sb.bytes_for_write())) {
             self.sb.set_wtime(now);
-            let gdt_start = self.sb.first_data_block as u64 + 1;
-            let bs = self.sb.block_size as u64;
-            let bytes = self.groups.bytes_for_write(&self.sb);
-            self.dev.write(gdt_start * bs, bytes).map_err(|_| self.io_failed())?;
+            if self.dev.write(gdt_start * bs, gdt).is_err() {
+                return Err(self.io_failed());
+            }
             self.write_superblock()?;
-            self.synced = Some(self.summary_crc());
+            self.synced = Some(crate::csum::crc32c(gdt_crc, self.sb.bytes_for_write()));
         }
         self.dev.flush().map_err(|_| self.io_failed())
-    }
-
-    /// The CRC32C of the group descriptors and the superblock as they would be written now.
-    fn summary_crc(&mut self) -> u32 {
-        let crc = crate::csum::crc32c(!0, self.groups.bytes_for_write(&self.sb));
-        crate::csum::crc32c(crc, self.sb.bytes_for_write())
     }
 
     /// Processes the on-disk orphan list: inodes without links are freed, others lose the blocks past their
